@@ -1,0 +1,1 @@
+"""Types shared by every layer: payloads, history events, commands, clocks, failures."""

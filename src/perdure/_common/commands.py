@@ -1,0 +1,139 @@
+"""Commands: what one activation of workflow code decided, in the order it decided it.
+
+The runtime returns them; the store turns each into its history event and the tasks or
+timers it asks for, in the same transaction that settles the workflow task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from perdure._common.events import EventType
+from perdure._common.payload import Payload
+
+
+@dataclass(slots=True)
+class ScheduleActivity:
+    seq: int
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: list[Payload]
+    schedule_to_close_timeout: float | None
+    schedule_to_start_timeout: float | None
+    start_to_close_timeout: float | None
+    heartbeat_timeout: float | None
+    retry_policy: dict[str, Any]
+    cancellation_type: int
+
+    event_type = EventType.ACTIVITY_TASK_SCHEDULED
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "activity_id": self.activity_id,
+            "activity_type": self.activity_type,
+            "task_queue": self.task_queue,
+            "input": self.input,
+            "schedule_to_close_timeout": self.schedule_to_close_timeout,
+            "schedule_to_start_timeout": self.schedule_to_start_timeout,
+            "start_to_close_timeout": self.start_to_close_timeout,
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "retry_policy": self.retry_policy,
+        }
+
+    def describe(self) -> str:
+        return f"ScheduleActivity(seq={self.seq}, type={self.activity_type!r})"
+
+
+@dataclass(slots=True)
+class RequestCancelActivity:
+    seq: int
+
+    event_type = EventType.ACTIVITY_TASK_CANCEL_REQUESTED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"seq": self.seq}
+
+    def describe(self) -> str:
+        return f"RequestCancelActivity(seq={self.seq})"
+
+
+@dataclass(slots=True)
+class StartTimer:
+    seq: int
+    duration: float
+
+    event_type = EventType.TIMER_STARTED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"seq": self.seq, "duration": self.duration}
+
+    def describe(self) -> str:
+        return f"StartTimer(seq={self.seq}, duration={self.duration}s)"
+
+
+@dataclass(slots=True)
+class CancelTimer:
+    seq: int
+
+    event_type = EventType.TIMER_CANCELED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"seq": self.seq}
+
+    def describe(self) -> str:
+        return f"CancelTimer(seq={self.seq})"
+
+
+@dataclass(slots=True)
+class CompleteWorkflow:
+    result: Payload
+
+    event_type = EventType.WORKFLOW_EXECUTION_COMPLETED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"result": self.result}
+
+    def describe(self) -> str:
+        return "CompleteWorkflow"
+
+
+@dataclass(slots=True)
+class FailWorkflow:
+    failure: dict[str, Any]
+
+    event_type = EventType.WORKFLOW_EXECUTION_FAILED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"failure": self.failure}
+
+    def describe(self) -> str:
+        return f"FailWorkflow({self.failure.get('message', '')!r})"
+
+
+@dataclass(slots=True)
+class CancelWorkflow:
+    details: list[Payload] = field(default_factory=list)
+
+    event_type = EventType.WORKFLOW_EXECUTION_CANCELED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"details": self.details}
+
+    def describe(self) -> str:
+        return "CancelWorkflow"
+
+
+Command = (
+    ScheduleActivity
+    | RequestCancelActivity
+    | StartTimer
+    | CancelTimer
+    | CompleteWorkflow
+    | FailWorkflow
+    | CancelWorkflow
+)
+
+CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow)

@@ -1,0 +1,170 @@
+"""History events: what happened to a workflow execution, numbered 1..n, append-only.
+
+Each event is ``(event_id, event_type, event_time, attributes)``. Attributes are plain JSON
+values except payloads, which are :class:`Payload` objects in memory and
+``{"metadata": ..., "data": ...}`` in JSON.
+
+A workflow task's boundary is its ``WorkflowTaskCompleted`` event: the input events before it
+(start, activity results, timers fired, signals, cancel requests) are what that activation of
+the workflow code saw, and the command events written right after it (activity scheduled,
+timer started, workflow completed, ...) are what the code decided. Inputs that arrive while a
+workflow task is in flight are buffered and appended after that task's commands, so replay
+sees exactly what the first run saw. ``WorkflowTaskCompleted`` also records the activation's
+time, which is what ``workflow.now()`` returns, on replay as on the first run.
+
+Attributes by type (``seq`` numbers a workflow's commands of one kind, from 1):
+
+========================================  ===============================================
+WorkflowExecutionStarted                  workflow_type, task_queue, input, workflow_id,
+                                          attempt, randomness_seed, task_timeout,
+                                          execution_timeout, run_timeout, memo
+WorkflowTaskCompleted                     time, identity
+WorkflowTaskFailed                        failure, attempt, identity (informational)
+ActivityTaskScheduled                     seq, activity_id, activity_type, task_queue, input,
+                                          schedule_to_close_timeout, schedule_to_start_timeout,
+                                          start_to_close_timeout, heartbeat_timeout,
+                                          retry_policy
+ActivityTaskStarted                       scheduled_event_id, seq, attempt, identity
+ActivityTaskCompleted                     scheduled_event_id, seq, result
+ActivityTaskFailed                        scheduled_event_id, seq, failure, retry_state
+ActivityTaskTimedOut                      scheduled_event_id, seq, failure, retry_state
+ActivityTaskCancelRequested               scheduled_event_id, seq
+ActivityTaskCanceled                      scheduled_event_id, seq, details
+TimerStarted                              seq, duration, fire_at
+TimerFired                                seq, started_event_id
+TimerCanceled                             seq, started_event_id
+WorkflowExecutionSignaled                 signal_name, input, identity
+WorkflowExecutionCancelRequested          reason, identity
+WorkflowExecutionCompleted                result
+WorkflowExecutionFailed                   failure
+WorkflowExecutionCanceled                 details
+WorkflowExecutionTerminated               reason, identity
+========================================  ===============================================
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from perdure._common.payload import Payload
+
+
+class EventType(enum.StrEnum):
+    """The kinds of history event."""
+
+    WORKFLOW_EXECUTION_STARTED = "WorkflowExecutionStarted"
+    WORKFLOW_TASK_COMPLETED = "WorkflowTaskCompleted"
+    WORKFLOW_TASK_FAILED = "WorkflowTaskFailed"
+    ACTIVITY_TASK_SCHEDULED = "ActivityTaskScheduled"
+    ACTIVITY_TASK_STARTED = "ActivityTaskStarted"
+    ACTIVITY_TASK_COMPLETED = "ActivityTaskCompleted"
+    ACTIVITY_TASK_FAILED = "ActivityTaskFailed"
+    ACTIVITY_TASK_TIMED_OUT = "ActivityTaskTimedOut"
+    ACTIVITY_TASK_CANCEL_REQUESTED = "ActivityTaskCancelRequested"
+    ACTIVITY_TASK_CANCELED = "ActivityTaskCanceled"
+    TIMER_STARTED = "TimerStarted"
+    TIMER_FIRED = "TimerFired"
+    TIMER_CANCELED = "TimerCanceled"
+    WORKFLOW_EXECUTION_SIGNALED = "WorkflowExecutionSignaled"
+    WORKFLOW_EXECUTION_CANCEL_REQUESTED = "WorkflowExecutionCancelRequested"
+    WORKFLOW_EXECUTION_COMPLETED = "WorkflowExecutionCompleted"
+    WORKFLOW_EXECUTION_FAILED = "WorkflowExecutionFailed"
+    WORKFLOW_EXECUTION_CANCELED = "WorkflowExecutionCanceled"
+    WORKFLOW_EXECUTION_TERMINATED = "WorkflowExecutionTerminated"
+
+
+# Events a workflow activation reacts to. Command events are the decisions the code recorded;
+# the rest (task failed, activity started) are informational and skipped by replay.
+INPUT_EVENTS = frozenset(
+    {
+        EventType.WORKFLOW_EXECUTION_STARTED,
+        EventType.ACTIVITY_TASK_COMPLETED,
+        EventType.ACTIVITY_TASK_FAILED,
+        EventType.ACTIVITY_TASK_TIMED_OUT,
+        EventType.ACTIVITY_TASK_CANCELED,
+        EventType.TIMER_FIRED,
+        EventType.WORKFLOW_EXECUTION_SIGNALED,
+        EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+    }
+)
+COMMAND_EVENTS = frozenset(
+    {
+        EventType.ACTIVITY_TASK_SCHEDULED,
+        EventType.ACTIVITY_TASK_CANCEL_REQUESTED,
+        EventType.TIMER_STARTED,
+        EventType.TIMER_CANCELED,
+        EventType.WORKFLOW_EXECUTION_COMPLETED,
+        EventType.WORKFLOW_EXECUTION_FAILED,
+        EventType.WORKFLOW_EXECUTION_CANCELED,
+    }
+)
+CLOSE_EVENTS = frozenset(
+    {
+        EventType.WORKFLOW_EXECUTION_COMPLETED,
+        EventType.WORKFLOW_EXECUTION_FAILED,
+        EventType.WORKFLOW_EXECUTION_CANCELED,
+        EventType.WORKFLOW_EXECUTION_TERMINATED,
+    }
+)
+
+
+@dataclass(slots=True)
+class HistoryEvent:
+    """One event of a workflow execution's history."""
+
+    event_id: int
+    event_type: EventType
+    event_time: float
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type.value,
+            "event_time": self.event_time,
+            "attributes": _payloads_to_json(self.attributes),
+        }
+
+    @staticmethod
+    def from_json_dict(obj: dict[str, Any]) -> HistoryEvent:
+        return HistoryEvent(
+            event_id=obj["event_id"],
+            event_type=EventType(obj["event_type"]),
+            event_time=obj["event_time"],
+            attributes=_payloads_from_json(obj.get("attributes", {})),
+        )
+
+
+def encode_attributes(attributes: dict[str, Any]) -> bytes:
+    """Attributes as stored: JSON bytes."""
+    return orjson.dumps(_payloads_to_json(attributes))
+
+
+def decode_attributes(data: bytes | str) -> dict[str, Any]:
+    """Read attributes written by :func:`encode_attributes`."""
+    value: dict[str, Any] = _payloads_from_json(orjson.loads(data))
+    return value
+
+
+def _payloads_to_json(value: Any) -> Any:
+    if isinstance(value, Payload):
+        return value.to_json()
+    if isinstance(value, dict):
+        return {k: _payloads_to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_payloads_to_json(v) for v in value]
+    return value
+
+
+def _payloads_from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 2 and "metadata" in value and "data" in value:
+            return Payload.from_json(value)
+        return {k: _payloads_from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_payloads_from_json(v) for v in value]
+    return value

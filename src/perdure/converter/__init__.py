@@ -1,0 +1,29 @@
+"""Turning values into stored payloads and back: JSON by default, with pluggable converters
+and codecs. No pickle, ever, by default."""
+
+from perdure._common.payload import Payload
+from perdure.converter._data_converter import DataConverter, PayloadCodec
+from perdure.converter._failure import FailureConverter
+from perdure.converter._payload_converter import (
+    BinaryNullPayloadConverter,
+    BinaryPlainPayloadConverter,
+    CompositePayloadConverter,
+    DefaultPayloadConverter,
+    EncodingPayloadConverter,
+    JSONPlainPayloadConverter,
+    PayloadConverter,
+)
+
+__all__ = [
+    "BinaryNullPayloadConverter",
+    "BinaryPlainPayloadConverter",
+    "CompositePayloadConverter",
+    "DataConverter",
+    "DefaultPayloadConverter",
+    "EncodingPayloadConverter",
+    "FailureConverter",
+    "JSONPlainPayloadConverter",
+    "Payload",
+    "PayloadCodec",
+    "PayloadConverter",
+]

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import asyncio
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from perdure._errors import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+    RetryState,
+    ServerError,
+    TerminatedError,
+    TimeoutError,
+    TimeoutType,
+)
+from perdure.converter._payload_converter import PayloadConverter
+
+
+class FailureConverter:
+    """Turns exceptions into failure dicts (as stored in history) and back.
+
+    A failure dict has ``message``, ``kind`` (application, activity, child_workflow,
+    cancelled, terminated, timeout, server), ``type``, ``stack_trace``, ``non_retryable``,
+    ``details`` (payloads), ``cause`` (a failure dict or ``None``) and kind-specific fields.
+    """
+
+    def to_failure(self, exc: BaseException, converter: PayloadConverter) -> dict[str, Any]:
+        failure: dict[str, Any] = {
+            "message": str(exc) if not isinstance(exc, FailureError) else exc.message,
+            "type": type(exc).__name__,
+            "stack_trace": "".join(traceback.format_exception(exc, chain=False)).strip()
+            if exc.__traceback__
+            else "",
+            "non_retryable": False,
+            "details": [],
+            "cause": None,
+        }
+        if isinstance(exc, FailureError) and exc.failure is not None and exc.__traceback__ is None:
+            return exc.failure
+        if isinstance(exc, ApplicationError):
+            failure["kind"] = "application"
+            failure["type"] = exc.type
+            failure["non_retryable"] = exc.non_retryable
+            failure["details"] = converter.to_payloads(list(exc.details))
+            delay = exc.next_retry_delay
+            failure["next_retry_delay"] = (
+                delay.total_seconds() if isinstance(delay, timedelta) else delay
+            )
+        elif isinstance(exc, ActivityError):
+            failure.update(
+                kind="activity",
+                activity_type=exc.activity_type,
+                activity_id=exc.activity_id,
+                scheduled_event_id=exc.scheduled_event_id,
+                retry_state=int(exc.retry_state or 0),
+            )
+        elif isinstance(exc, ChildWorkflowError):
+            failure.update(
+                kind="child_workflow",
+                workflow_id=exc.workflow_id,
+                run_id=exc.run_id,
+                workflow_type=exc.workflow_type,
+                retry_state=int(exc.retry_state or 0),
+            )
+        elif isinstance(exc, TimeoutError):
+            failure.update(
+                kind="timeout",
+                timeout_type=int(exc.type or 0),
+                last_heartbeat_details=converter.to_payloads(list(exc.last_heartbeat_details)),
+            )
+        elif isinstance(exc, CancelledError | asyncio.CancelledError):
+            failure["kind"] = "cancelled"
+            failure["message"] = str(exc) or "Cancelled"
+            if isinstance(exc, CancelledError):
+                failure["details"] = converter.to_payloads(list(exc.details))
+        elif isinstance(exc, TerminatedError):
+            failure["kind"] = "terminated"
+        elif isinstance(exc, ServerError):
+            failure["kind"] = "server"
+            failure["non_retryable"] = exc.non_retryable
+        else:
+            failure["kind"] = "application"
+        cause = exc.__cause__ if exc.__cause__ is not None else getattr(exc, "cause", None)
+        if isinstance(cause, BaseException):
+            failure["cause"] = self.to_failure(cause, converter)
+        return failure
+
+    def from_failure(self, failure: dict[str, Any], converter: PayloadConverter) -> FailureError:
+        cause = (
+            self.from_failure(failure["cause"], converter) if failure.get("cause") else None
+        )
+        kind = failure.get("kind", "application")
+        message = failure.get("message", "")
+        exc: FailureError
+        if kind == "activity":
+            exc = ActivityError(
+                message,
+                activity_type=failure.get("activity_type", ""),
+                activity_id=failure.get("activity_id", ""),
+                scheduled_event_id=failure.get("scheduled_event_id", 0),
+                retry_state=RetryState(failure.get("retry_state", 0)),
+                cause=cause,
+            )
+        elif kind == "child_workflow":
+            exc = ChildWorkflowError(
+                message,
+                workflow_id=failure.get("workflow_id", ""),
+                run_id=failure.get("run_id", ""),
+                workflow_type=failure.get("workflow_type", ""),
+                retry_state=RetryState(failure.get("retry_state", 0)),
+                cause=cause,
+            )
+        elif kind == "timeout":
+            exc = TimeoutError(
+                message,
+                type=TimeoutType(failure.get("timeout_type", 0)),
+                last_heartbeat_details=converter.from_payloads(
+                    failure.get("last_heartbeat_details", [])
+                ),
+            )
+        elif kind == "cancelled":
+            exc = CancelledError(message, *converter.from_payloads(failure.get("details", [])))
+        elif kind == "terminated":
+            exc = TerminatedError(message)
+        elif kind == "server":
+            exc = ServerError(message, non_retryable=failure.get("non_retryable", False))
+        else:
+            delay = failure.get("next_retry_delay")
+            exc = ApplicationError(
+                message,
+                *converter.from_payloads(failure.get("details", [])),
+                type=failure.get("type"),
+                non_retryable=failure.get("non_retryable", False),
+                next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
+            )
+        if cause is not None and exc.cause is None:
+            exc.cause = cause
+            exc.__cause__ = cause
+        exc.failure = failure
+        return exc
