@@ -1,0 +1,473 @@
+"""One running workflow: its object, its event loop, and what it is waiting for.
+
+An activation hands it input events (start, activity results, timers fired, signals, cancel
+requests); it resolves the futures they complete, runs the workflow code until every task is
+blocked, and returns the commands the code issued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from perdure._common.commands import (
+    CLOSE_COMMANDS,
+    CancelTimer,
+    CancelWorkflow,
+    Command,
+    CompleteWorkflow,
+    FailWorkflow,
+    RequestCancelActivity,
+    ScheduleActivity,
+    StartTimer,
+)
+from perdure._common.events import EventType, HistoryEvent
+from perdure._common.payload import Payload
+from perdure._errors import (
+    ActivityError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+    NondeterminismError,
+    RetryState,
+)
+from perdure._runtime._guard import DeterminismGuard
+from perdure._runtime._loop import DurableTimerHandle, WorkflowEventLoop
+from perdure.converter import DataConverter
+from perdure.workflow._definition import HandlerDefinition, WorkflowDefinition
+from perdure.workflow._info import ActivityCancellationType, ActivityHandle, Info
+
+log = logging.getLogger("perdure.runtime")
+
+
+class WorkflowTaskError(Exception):
+    """Workflow code raised an error that fails the workflow task, not the workflow."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+@dataclass(slots=True)
+class _Activity:
+    seq: int
+    activity_type: str
+    activity_id: str
+    future: asyncio.Future[Payload]
+    cancellation_type: int
+    result_type: Any
+    cancel_requested: bool = False
+    scheduled_event_id: int = 0
+
+
+class WorkflowInstance:
+    """Runs one workflow run's code on its own deterministic loop."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        started: HistoryEvent,
+        *,
+        workflow_id: str,
+        run_id: str,
+        namespace: str,
+        converter: DataConverter,
+        failure_exception_types: Sequence[type[BaseException]] = (),
+        guard: bool = True,
+        history_length: Callable[[], int] = lambda: 0,
+        history_size: Callable[[], int] = lambda: 0,
+    ) -> None:
+        attrs = started.attributes
+        self.definition = definition
+        self._payloads = converter.payload_converter
+        self._failures = converter.failure_converter
+        self._failure_types = (*failure_exception_types, *definition.failure_exception_types)
+        self._random = random.Random(attrs.get("randomness_seed", 0))
+        self._guard = DeterminismGuard(self._random) if guard else None
+        self._info = Info(
+            workflow_id=workflow_id,
+            run_id=run_id,
+            workflow_type=definition.name,
+            task_queue=attrs["task_queue"],
+            namespace=namespace,
+            attempt=attrs.get("attempt", 1),
+            start_time=datetime.fromtimestamp(started.event_time, UTC),
+            continued_run_id=attrs.get("continued_run_id"),
+            _history_length=history_length,
+            _history_size=history_size,
+        )
+        self.loop = WorkflowEventLoop(self, self)
+        self._replaying = False
+        self._commands: list[Command] = []
+        self._seq = {"activity": 0, "timer": 0}
+        self._activities: dict[int, _Activity] = {}
+        self._timers: dict[int, DurableTimerHandle] = {}
+        self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._signal_handlers: dict[str, Callable[..., Any]] = {}
+        self._signal_types: dict[str, list[Any]] = {}
+        self._query_handlers: dict[str, HandlerDefinition | Callable[..., Any]] = dict(
+            definition.queries
+        )
+        self._buffered_signals: dict[str, list[list[Payload]]] = {}
+        self._task_failure: BaseException | None = None
+        self._cancel_requested = False
+        self._main: asyncio.Task[Any] | None = None
+        self._closed = False
+
+        args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
+        self._args = args
+        self._obj: Any = None
+        with self._running():
+            self._obj = (
+                definition.cls(*args) if definition.init_takes_args else definition.cls()
+            )
+        for name, handler in definition.signals.items():
+            self._signal_handlers[name] = getattr(self._obj, handler.fn.__name__)
+            self._signal_types[name] = handler.arg_types
+
+    # -- activation ------------------------------------------------------------------------
+    def activate(
+        self, events: Sequence[HistoryEvent], now: float, *, replaying: bool
+    ) -> list[Command]:
+        """Apply input events, run the code until it blocks, return the commands it issued.
+
+        Raises:
+            WorkflowTaskError: the code failed in a way that fails the task, not the workflow.
+        """
+        self._replaying = replaying
+        self.loop.set_time(now)
+        self._commands = []
+        start = False
+        for event in events:
+            if event.event_type is EventType.WORKFLOW_EXECUTION_STARTED:
+                start = True
+            else:
+                self._apply(event)
+        if start:
+            self._main = self.loop.create_task(self._run_main(), name="workflow.run")
+        with self._running():
+            self._run_until_blocked()
+        if self._guard is not None and self._guard.violation is not None:
+            violation = self._guard.violation
+            self._guard.reset()
+            raise WorkflowTaskError(violation)
+        if self._task_failure is not None:
+            raise WorkflowTaskError(self._task_failure)
+        commands = self._commands
+        for i, command in enumerate(commands):
+            if isinstance(command, CLOSE_COMMANDS):
+                del commands[i + 1 :]
+                self._closed = True
+                break
+        return commands
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _running(self) -> _Running:
+        return _Running(self.loop, self._guard)
+
+    def _run_until_blocked(self) -> None:
+        loop = self.loop
+        while True:
+            loop.run_ready()
+            if self._task_failure is not None or not self._check_conditions():
+                return
+
+    def _check_conditions(self) -> bool:
+        resolved = False
+        for entry in list(self._conditions):
+            fn, future = entry
+            if future.done():
+                self._conditions.remove(entry)
+                continue
+            if fn():
+                future.set_result(None)
+                self._conditions.remove(entry)
+                resolved = True
+        return resolved
+
+    def _apply(self, event: HistoryEvent) -> None:
+        a = event.attributes
+        kind = event.event_type
+        if kind is EventType.ACTIVITY_TASK_COMPLETED:
+            act = self._activities.pop(a["seq"], None)
+            if act is not None and not act.future.done():
+                act.future.set_result(a["result"])
+        elif kind in (
+            EventType.ACTIVITY_TASK_FAILED,
+            EventType.ACTIVITY_TASK_TIMED_OUT,
+            EventType.ACTIVITY_TASK_CANCELED,
+        ):
+            act = self._activities.pop(a["seq"], None)
+            if act is not None and not act.future.done():
+                act.future.set_exception(self._activity_error(act, event))
+        elif kind is EventType.TIMER_FIRED:
+            handle = self._timers.pop(a["seq"], None)
+            if handle is not None and not handle.cancelled():
+                self.loop.enqueue(handle)
+        elif kind is EventType.WORKFLOW_EXECUTION_SIGNALED:
+            self._signal(a["signal_name"], a.get("input", []))
+        elif kind is EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            self._cancel_requested = True
+            if self._main is not None and not self._main.done():
+                self._main.cancel()
+
+    def _activity_error(self, act: _Activity, event: HistoryEvent) -> ActivityError:
+        a = event.attributes
+        cause: BaseException
+        if event.event_type is EventType.ACTIVITY_TASK_CANCELED:
+            cause = CancelledError("Activity cancelled", *self._payloads.from_payloads(
+                a.get("details", [])))
+            message = "Activity task cancelled"
+        else:
+            cause = self._failures.from_failure(a["failure"], self._payloads)
+            message = (
+                "Activity task timed out"
+                if event.event_type is EventType.ACTIVITY_TASK_TIMED_OUT
+                else "Activity task failed"
+            )
+        return ActivityError(
+            message,
+            scheduled_event_id=a.get("scheduled_event_id", 0),
+            activity_type=act.activity_type,
+            activity_id=act.activity_id,
+            retry_state=RetryState(a.get("retry_state", 0)),
+            cause=cause,
+        )
+
+    # -- the workflow's top-level coroutines --------------------------------------------------
+    async def _run_main(self) -> None:
+        try:
+            result = await self.definition.run_fn(self._obj, *self._args)
+        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded
+            self._on_error(exc)
+            return
+        self._add_command(CompleteWorkflow(self._payloads.to_payload(result)))
+
+    async def _run_signal(self, name: str, handler: Callable[..., Any], args: list[Any]) -> None:
+        try:
+            result = handler(*args)
+            if asyncio.iscoroutine(result):
+                await result
+        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded
+            self._on_error(exc)
+
+    def _on_error(self, exc: BaseException) -> None:
+        if self._cancel_requested and _is_cancellation(exc):
+            self._add_command(CancelWorkflow())
+        elif isinstance(exc, NondeterminismError):
+            self._task_failure = exc
+        elif isinstance(exc, FailureError) or (
+            self._failure_types and isinstance(exc, self._failure_types)
+        ):
+            self._add_command(FailWorkflow(self._failures.to_failure(exc, self._payloads)))
+        elif isinstance(exc, asyncio.CancelledError):
+            self._task_failure = RuntimeError(
+                "Workflow code was cancelled without a cancellation request (a task "
+                "cancelled the workflow's own run)"
+            )
+        else:
+            self._task_failure = exc
+
+    def _add_command(self, command: Command) -> None:
+        if self._closed:
+            return
+        self._commands.append(command)
+
+    def _signal(self, name: str, payloads: list[Payload]) -> None:
+        handler = self._signal_handlers.get(name)
+        if handler is None:
+            self._buffered_signals.setdefault(name, []).append(payloads)
+            if not self._replaying:
+                log.warning(
+                    "Workflow %s (%s) has no handler for signal %r; it is kept until one is "
+                    "registered",
+                    self._info.workflow_id,
+                    self.definition.name,
+                    name,
+                )
+            return
+        args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
+        self.loop.create_task(self._run_signal(name, handler, args), name=f"signal:{name}")
+
+    # -- the WorkflowContext the authoring API calls -------------------------------------------
+    def info(self) -> Info:
+        return self._info
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def random(self) -> random.Random:
+        return self._random
+
+    def is_replaying(self) -> bool:
+        return self._replaying
+
+    def start_activity(
+        self,
+        activity_type: str,
+        args: Sequence[Any],
+        *,
+        task_queue: str | None,
+        schedule_to_close_timeout: float | None,
+        schedule_to_start_timeout: float | None,
+        start_to_close_timeout: float | None,
+        heartbeat_timeout: float | None,
+        retry_policy: dict[str, Any],
+        cancellation_type: int,
+        activity_id: str | None,
+        result_type: Any,
+    ) -> ActivityHandle[Any]:
+        self._seq["activity"] += 1
+        seq = self._seq["activity"]
+        command = ScheduleActivity(
+            seq=seq,
+            activity_id=activity_id or str(seq),
+            activity_type=activity_type,
+            task_queue=task_queue or self._info.task_queue,
+            input=self._payloads.to_payloads(args),
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            schedule_to_start_timeout=schedule_to_start_timeout,
+            start_to_close_timeout=start_to_close_timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=retry_policy,
+            cancellation_type=cancellation_type,
+        )
+        self._add_command(command)
+        act = _Activity(
+            seq=seq,
+            activity_type=activity_type,
+            activity_id=command.activity_id,
+            future=self.loop.create_future(),
+            cancellation_type=cancellation_type,
+            result_type=result_type,
+        )
+        self._activities[seq] = act
+        return ActivityHandle(self._await_activity(act), loop=self.loop)
+
+    async def _await_activity(self, act: _Activity) -> Any:
+        while True:
+            try:
+                payload = await asyncio.shield(act.future)
+                return self._payloads.from_payload(payload, act.result_type)
+            except asyncio.CancelledError:
+                if act.future.done():
+                    raise
+                cancelled = ActivityError(
+                    "Activity cancelled",
+                    activity_type=act.activity_type,
+                    activity_id=act.activity_id,
+                    retry_state=RetryState.CANCEL_REQUESTED,
+                    cause=CancelledError("Activity cancelled"),
+                )
+                if act.cancellation_type == ActivityCancellationType.ABANDON:
+                    self._activities.pop(act.seq, None)
+                    raise cancelled from None
+                if not act.cancel_requested:
+                    act.cancel_requested = True
+                    self._add_command(RequestCancelActivity(act.seq))
+                if act.cancellation_type == ActivityCancellationType.TRY_CANCEL:
+                    # Its eventual outcome is of no interest any more.
+                    self._activities.pop(act.seq, None)
+                    raise cancelled from None
+                # WAIT_CANCELLATION_COMPLETED: wait for the activity's own outcome.
+
+    def start_timer(self, delay: float, handle: DurableTimerHandle) -> None:
+        self._seq["timer"] += 1
+        handle.seq = self._seq["timer"]
+        self._timers[handle.seq] = handle
+        self._add_command(StartTimer(handle.seq, delay))
+
+    def cancel_timer(self, handle: DurableTimerHandle) -> None:
+        if self._timers.pop(handle.seq, None) is not None:
+            self._add_command(CancelTimer(handle.seq))
+
+    def on_unhandled_error(self, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, NondeterminismError):
+            self._task_failure = exc
+        elif not self._replaying:
+            log.warning("Unhandled error in workflow %s: %s", self._info.workflow_id,
+                        context.get("message"), exc_info=exc)
+
+    def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._conditions.append((fn, future))
+        return future
+
+    def set_signal_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
+        if handler is None:
+            self._signal_handlers.pop(name, None)
+            return
+        self._signal_handlers[name] = handler
+        self._signal_types[name] = []
+        for payloads in self._buffered_signals.pop(name, []):
+            self._signal(name, payloads)
+
+    def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
+        if handler is None:
+            self._query_handlers.pop(name, None)
+        else:
+            self._query_handlers[name] = handler
+
+    # -- queries --------------------------------------------------------------------------------
+    def query(self, name: str, payloads: list[Payload]) -> Payload:
+        """Run a query handler against the current state; it must not issue commands."""
+        handler = self._query_handlers.get(name)
+        if handler is None:
+            known = ", ".join(sorted(self._query_handlers)) or "none"
+            raise KeyError(
+                f"Workflow {self.definition.name} has no query {name!r} (known queries: {known})"
+            )
+        if isinstance(handler, HandlerDefinition):
+            fn: Callable[..., Any] = getattr(self._obj, handler.fn.__name__)
+            types: list[Any] | None = handler.arg_types
+        else:
+            fn, types = handler, None
+        args = self._payloads.from_payloads(payloads, types)
+        before = len(self._commands)
+        with self._running():
+            result = fn(*args)
+        if len(self._commands) != before or asyncio.iscoroutine(result):
+            del self._commands[before:]
+            raise TypeError(f"Query {name!r} must only read state: it issued commands")
+        return self._payloads.to_payload(result)
+
+
+class _Running:
+    """Makes the workflow's loop the running loop (and guards determinism) while code runs."""
+
+    __slots__ = ("_guard", "_loop", "_previous")
+
+    def __init__(self, loop: WorkflowEventLoop, guard: DeterminismGuard | None) -> None:
+        self._loop = loop
+        self._guard = guard
+        self._previous: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> None:
+        self._previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        self._loop._running = True
+        if self._guard is not None:
+            self._guard.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._guard is not None:
+            self._guard.__exit__(*exc)
+        self._loop._running = False
+        asyncio.events._set_running_loop(self._previous)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, asyncio.CancelledError | CancelledError):
+        return True
+    if isinstance(exc, ActivityError | ChildWorkflowError):
+        return isinstance(exc.cause, CancelledError | asyncio.CancelledError)
+    return False

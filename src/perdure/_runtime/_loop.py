@@ -1,0 +1,161 @@
+"""A deterministic asyncio event loop for workflow code.
+
+Workflow code runs on this loop, never on the worker's: ready callbacks run in FIFO order
+until none are left, ``call_later`` becomes a durable timer, and time is the workflow task's
+time. ``asyncio`` primitives (``gather``, ``wait_for``, ``Event``, ``Lock``, ``Semaphore``,
+``Queue``, ``timeout``) are built on those few methods, so they behave deterministically too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class TimerSink(Protocol):
+    """Where the loop sends durable timers (the workflow instance)."""
+
+    def start_timer(
+        self, delay: float, handle: DurableTimerHandle
+    ) -> None: ...  # records a StartTimer command
+
+    def cancel_timer(self, handle: DurableTimerHandle) -> None: ...
+
+    def on_unhandled_error(self, context: dict[str, Any]) -> None: ...
+
+
+class DurableTimerHandle(asyncio.TimerHandle):
+    """A ``call_later`` that is a timer in history: cancelling it records ``CancelTimer``."""
+
+    seq: int = 0
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            loop = self._loop
+            if isinstance(loop, WorkflowEventLoop):
+                loop.sink.cancel_timer(self)
+        super().cancel()
+
+
+class WorkflowEventLoop(asyncio.AbstractEventLoop):
+    """The event loop that runs one workflow's code, one activation at a time."""
+
+    def __init__(self, sink: TimerSink, context: object) -> None:
+        self.sink = sink
+        # The authoring API finds the running workflow through this attribute.
+        self.perdure_context = context
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._time = 0.0
+        self._running = False
+
+    # -- driving -------------------------------------------------------------------------
+    def set_time(self, now: float) -> None:
+        self._time = now
+
+    def run_ready(self) -> bool:
+        """Run ready callbacks until none are left. Returns whether any ran."""
+        ran = False
+        ready = self._ready
+        while ready:
+            handle = ready.popleft()
+            if not handle._cancelled:
+                ran = True
+                handle._run()
+        return ran
+
+    def enqueue(self, handle: asyncio.Handle) -> None:
+        """Make a callback ready (a fired timer)."""
+        self._ready.append(handle)
+
+    # -- the asyncio.AbstractEventLoop surface workflow code and asyncio use -----------------
+    def time(self) -> float:
+        return self._time
+
+    def call_soon(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        handle = asyncio.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        raise RuntimeError("Workflow code must not use threads (call_soon_threadsafe)")
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        when = self._time + max(delay, 0.0)
+        handle = DurableTimerHandle(when, callback, args, self, context)
+        if delay <= 0:
+            self._ready.append(handle)
+        else:
+            self.sink.start_timer(delay, handle)
+        return handle
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.TimerHandle:
+        return self.call_later(when - self._time, callback, *args, context=context)
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        pass
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Task[T]:
+        return asyncio.Task(coro, loop=self, name=name, context=context)
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def is_closed(self) -> bool:
+        return False
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        self.sink.on_unhandled_error(context)
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.sink.on_unhandled_error(context)
+
+    def get_task_factory(self) -> None:
+        return None
+
+    def set_task_factory(self, factory: Any) -> None:
+        raise RuntimeError("Workflow code must not replace the task factory")
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> Any:
+        raise RuntimeError(
+            "Workflow code must not run functions in executors (threads): "
+            "do that work in an activity"
+        )

@@ -1,0 +1,195 @@
+"""Drives a workflow instance from its history: replay, command matching, the current task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from perdure._common.commands import Command, ScheduleActivity
+from perdure._common.events import COMMAND_EVENTS, INPUT_EVENTS, EventType, HistoryEvent
+from perdure._common.payload import Payload
+from perdure._errors import NondeterminismError
+from perdure._runtime._instance import WorkflowInstance, WorkflowTaskError
+from perdure.converter import DataConverter
+from perdure.workflow._definition import WorkflowDefinition
+
+
+class WorkflowTaskFailure(Exception):
+    """The workflow task failed (code error or non-determinism); the workflow stays open."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+class QueryFailed(Exception):
+    """A query could not be answered (unknown name, or its handler raised)."""
+
+
+class WorkflowRunner:
+    """Turns one workflow run's history into commands, keeping the instance between tasks.
+
+    A new runner replays the whole history; a cached one is given only the events appended
+    since its last task, so the cost of a task does not grow with the history.
+    """
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        *,
+        workflow_id: str,
+        run_id: str,
+        namespace: str = "default",
+        converter: DataConverter = DataConverter.default,
+        failure_exception_types: Sequence[type[BaseException]] = (),
+        guard: bool = True,
+    ) -> None:
+        self.definition = definition
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.namespace = namespace
+        self._converter = converter
+        self._failure_types = failure_exception_types
+        self._guard = guard
+        self.instance: WorkflowInstance | None = None
+        self.next_event_id = 1
+        self._history_size = 0
+        self._pending: list[HistoryEvent] = []
+
+    @property
+    def closed(self) -> bool:
+        return self.instance is not None and self.instance.closed
+
+    def history_length(self) -> int:
+        return self.next_event_id - 1
+
+    def apply(
+        self,
+        events: Sequence[HistoryEvent],
+        *,
+        task_time: float | None,
+        history_size: int = 0,
+    ) -> list[Command]:
+        """Feed new events; replay the recorded tasks and, when ``task_time`` is given, run
+        the current task and return its commands.
+
+        Raises:
+            WorkflowTaskFailure: the code failed or did not match its history.
+        """
+        if events and events[0].event_id != self.next_event_id:
+            raise WorkflowTaskFailure(
+                RuntimeError(
+                    f"History gap: expected event {self.next_event_id}, got "
+                    f"{events[0].event_id}"
+                )
+            )
+        if history_size:
+            self._history_size = history_size
+        try:
+            i, n = 0, len(events)
+            while i < n:
+                event = events[i]
+                kind = event.event_type
+                if kind in INPUT_EVENTS:
+                    self._pending.append(event)
+                    i += 1
+                elif kind is EventType.WORKFLOW_TASK_COMPLETED:
+                    self.next_event_id = event.event_id + 1
+                    commands = self._activate(event.attributes["time"], replaying=True)
+                    i += 1
+                    j = 0
+                    while i < n and events[i].event_type in COMMAND_EVENTS:
+                        _match(commands, j, events[i])
+                        i += 1
+                        j += 1
+                    if j < len(commands):
+                        following = events[i] if i < n else None
+                        raise NondeterminismError(
+                            f"Workflow code issued {commands[j].describe()}, which the history "
+                            f"does not have: the task completed at event {event.event_id} "
+                            f"recorded {j} command(s)"
+                            + (
+                                f", followed by event {following.event_id} "
+                                f"({following.event_type.value})"
+                                if following
+                                else ""
+                            )
+                        )
+                else:
+                    i += 1
+                if i:
+                    self.next_event_id = events[i - 1].event_id + 1
+            if task_time is None or self.closed:
+                return []
+            return self._activate(task_time, replaying=False)
+        except WorkflowTaskError as exc:
+            raise WorkflowTaskFailure(exc.cause) from exc.cause
+        except NondeterminismError as exc:
+            raise WorkflowTaskFailure(exc) from exc
+
+    def _activate(self, now: float, *, replaying: bool) -> list[Command]:
+        pending, self._pending = self._pending, []
+        if self.instance is None:
+            if not pending or pending[0].event_type is not EventType.WORKFLOW_EXECUTION_STARTED:
+                raise NondeterminismError("History does not start with WorkflowExecutionStarted")
+            self.instance = WorkflowInstance(
+                self.definition,
+                pending[0],
+                workflow_id=self.workflow_id,
+                run_id=self.run_id,
+                namespace=self.namespace,
+                converter=self._converter,
+                failure_exception_types=self._failure_types,
+                guard=self._guard,
+                history_length=self.history_length,
+                history_size=lambda: self._history_size,
+            )
+        return self.instance.activate(pending, now, replaying=replaying)
+
+    def recorded(self, next_event_id: int) -> None:
+        """The current task's commands are in history; the next event will be this one."""
+        self.next_event_id = next_event_id
+
+    def query(self, name: str, payloads: list[Payload]) -> Payload:
+        """Answer a query from the current state.
+
+        Raises:
+            QueryFailed: unknown query, or the handler raised.
+        """
+        if self.instance is None:
+            raise QueryFailed("The workflow has not started running yet")
+        try:
+            return self.instance.query(name, payloads)
+        except KeyError as exc:
+            raise QueryFailed(str(exc.args[0])) from None
+        except Exception as exc:
+            raise QueryFailed(f"Query {name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _match(commands: list[Command], j: int, event: HistoryEvent) -> None:
+    a = event.attributes
+    if j >= len(commands):
+        raise NondeterminismError(
+            f"History event {event.event_id} ({event.event_type.value}{_event_detail(event)}) "
+            "was recorded by the workflow's earlier run, but the code no longer issues it"
+        )
+    command = commands[j]
+    same = command.event_type is event.event_type and getattr(command, "seq", None) == a.get(
+        "seq"
+    )
+    if same and isinstance(command, ScheduleActivity):
+        same = command.activity_type == a.get("activity_type")
+    if not same:
+        raise NondeterminismError(
+            f"History event {event.event_id} ({event.event_type.value}{_event_detail(event)}) "
+            f"does not match the command the workflow code issued now: {command.describe()}"
+        )
+
+
+def _event_detail(event: HistoryEvent) -> str:
+    a = event.attributes
+    parts = []
+    if "seq" in a:
+        parts.append(f"seq={a['seq']}")
+    if "activity_type" in a:
+        parts.append(f"type={a['activity_type']!r}")
+    return (" " + ", ".join(parts)) if parts else ""

@@ -1,0 +1,58 @@
+"""Durable state behind one interface, one implementation per database, chosen by URL.
+
+Never imports user code or the runtime.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from perdure._common.clock import Clock
+from perdure._errors import InvalidURLError
+from perdure._store._base import Store
+
+_FORMS = (
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory: "
+    "(PostgreSQL: postgresql://user@host:5432/dbname)"
+)
+
+
+def sqlite_path(url: str) -> str:
+    """The file path (or ``:memory:``) a ``sqlite://`` URL names."""
+    if url in ("sqlite://:memory:", "sqlite:///:memory:", "sqlite://"):
+        return ":memory:"
+    if not url.startswith("sqlite:///"):
+        raise InvalidURLError(
+            f"Malformed SQLite URL {url!r}: a file is sqlite:///relative.db or "
+            "sqlite:////absolute/path.db (three slashes, then the path)"
+        )
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    if not path:
+        raise InvalidURLError(f"SQLite URL {url!r} names no file; accepted forms: {_FORMS}")
+    return path
+
+
+def open_store(url: str, clock: Clock | None = None) -> Store:
+    """Open the store a database URL names.
+
+    Raises:
+        InvalidURLError: the URL is malformed or names a database perdure does not support.
+        SchemaVersionError: the database was written by a newer perdure.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidURLError(f"Not a database URL: {url!r}; accepted forms: {_FORMS}")
+    scheme = urlsplit(url).scheme.lower()
+    clock = clock or Clock()
+    if scheme == "sqlite":
+        from perdure._store._sqlite import SQLiteStore
+
+        return SQLiteStore(sqlite_path(url), clock)
+    if scheme in ("postgresql", "postgres"):
+        raise InvalidURLError(
+            "PostgreSQL support is not in this version of perdure yet; use a sqlite:// URL"
+        )
+    raise InvalidURLError(f"Unsupported database URL scheme {scheme!r} in {url!r}; accepted "
+                          f"forms: {_FORMS}")
+
+
+__all__ = ["Store", "open_store", "sqlite_path"]

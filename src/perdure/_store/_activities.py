@@ -1,0 +1,204 @@
+"""The rules for activity tasks: claim, complete, fail with retry policy, cancel, heartbeat,
+and the four timeouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perdure._common.events import EventType
+from perdure._errors import RetryState, TimeoutType
+from perdure._store import _executions as executions
+from perdure._store._effects import Effects
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    ActivityTask,
+    StaleTaskError,
+    TaskKind,
+    TaskRow,
+    TaskToken,
+)
+from perdure.common._retry import RetryPolicy
+
+
+async def claim(
+    tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
+) -> list[ActivityTask]:
+    rows = await tx.claim_tasks(TaskKind.ACTIVITY, namespace, task_queue, owner, now, limit)
+    out = []
+    for row in rows:
+        fx.wake(row.deadline)
+        d = row.data
+        out.append(
+            ActivityTask(
+                token=TaskToken(row.namespace, row.workflow_id, row.run_id, row.ref, row.attempt),
+                task_queue=row.task_queue,
+                workflow_type=d["workflow_type"],
+                activity_id=d["activity_id"],
+                activity_type=d["activity_type"],
+                input=d["input"],
+                attempt=row.attempt,
+                scheduled_time=d["scheduled_time"],
+                started_time=now,
+                start_to_close_timeout=d.get("start_to_close_timeout"),
+                schedule_to_close_timeout=d.get("schedule_to_close_timeout"),
+                heartbeat_timeout=row.heartbeat_timeout,
+                heartbeat_details=d.get("heartbeat_details", []),
+                owner=owner,
+            )
+        )
+    return out
+
+
+async def _held(tx: Tx, token: TaskToken, owner: str | None) -> TaskRow:
+    row = await tx.find_task(token.run_id, TaskKind.ACTIVITY, token.seq)
+    if (
+        row is None
+        or row.attempt != token.attempt
+        or row.lease_owner is None
+        or (owner is not None and row.lease_owner != owner)
+    ):
+        raise StaleTaskError(
+            f"Activity attempt {token.attempt} (workflow {token.workflow_id}, seq {token.seq}) "
+            "is no longer current: it completed, timed out or was retried elsewhere"
+        )
+    return row
+
+
+async def _finish(
+    tx: Tx,
+    row: TaskRow,
+    event_type: EventType,
+    attrs: dict[str, Any],
+    identity: str,
+    now: float,
+    fx: Effects,
+) -> None:
+    await tx.delete_task(row.task_id)
+    ex = await tx.get_execution(row.run_id)
+    if ex is None or not ex.is_open:
+        return
+    base = {"scheduled_event_id": row.data["scheduled_event_id"], "seq": row.ref}
+    started = {**base, "attempt": row.attempt, "identity": identity}
+    events: list[tuple[EventType, dict[str, Any]]] = []
+    if row.started_at is not None:
+        events.append((EventType.ACTIVITY_TASK_STARTED, started))
+    events.append((event_type, {**base, **attrs}))
+    await executions.deliver(tx, ex, events, now, fx)
+
+
+async def complete(
+    tx: Tx, token: TaskToken, owner: str | None, result: Any, identity: str, now: float,
+    fx: Effects,
+) -> None:
+    row = await _held(tx, token, owner)
+    await _finish(tx, row, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, identity, now,
+                  fx)
+
+
+async def cancelled(
+    tx: Tx, token: TaskToken, owner: str | None, details: list[Any], identity: str, now: float,
+    fx: Effects,
+) -> None:
+    row = await _held(tx, token, owner)
+    await _finish(tx, row, EventType.ACTIVITY_TASK_CANCELED, {"details": details}, identity, now,
+                  fx)
+
+
+def _retry_decision(
+    row: TaskRow, failure: dict[str, Any], now: float
+) -> tuple[RetryState, float]:
+    policy = RetryPolicy.from_dict(row.data["retry_policy"])
+    if failure.get("non_retryable"):
+        return RetryState.NON_RETRYABLE_FAILURE, 0.0
+    if failure.get("type") in (policy.non_retryable_error_types or ()):
+        return RetryState.NON_RETRYABLE_FAILURE, 0.0
+    if policy.maximum_attempts and row.attempt >= policy.maximum_attempts:
+        return RetryState.MAXIMUM_ATTEMPTS_REACHED, 0.0
+    delay = failure.get("next_retry_delay")
+    delay = float(delay) if delay is not None else policy.backoff(row.attempt)
+    if row.final_deadline is not None and now + delay >= row.final_deadline:
+        return RetryState.TIMEOUT, 0.0
+    return RetryState.IN_PROGRESS, delay
+
+
+async def _fail_attempt(
+    tx: Tx,
+    row: TaskRow,
+    failure: dict[str, Any],
+    final_event: EventType,
+    identity: str,
+    now: float,
+    fx: Effects,
+) -> None:
+    state, delay = _retry_decision(row, failure, now)
+    if state == RetryState.IN_PROGRESS:
+        row.attempt += 1
+        row.lease_owner = None
+        row.lease_expires = None
+        row.started_at = None
+        row.visible_at = now + delay
+        row.data["last_failure"] = failure
+        row.data.pop("cancel_requested", None)
+        row.deadline = row.final_deadline
+        await tx.update_task(row)
+        fx.wake(row.visible_at)
+        return
+    await _finish(tx, row, final_event, {"failure": failure, "retry_state": int(state)},
+                  identity, now, fx)
+
+
+async def fail(
+    tx: Tx, token: TaskToken, owner: str | None, failure: dict[str, Any], identity: str,
+    now: float, fx: Effects,
+) -> None:
+    row = await _held(tx, token, owner)
+    await _fail_attempt(tx, row, failure, EventType.ACTIVITY_TASK_FAILED, identity, now, fx)
+
+
+async def heartbeat(
+    tx: Tx, token: TaskToken, owner: str | None, details: list[Any] | None, now: float
+) -> bool:
+    """Record progress; returns whether cancellation was requested."""
+    row = await _held(tx, token, owner)
+    if details is not None:
+        row.data["heartbeat_details"] = details
+    if row.heartbeat_timeout:
+        row.data["last_heartbeat"] = now
+        candidates = [now + row.heartbeat_timeout, row.lease_expires, row.final_deadline]
+        row.deadline = min(c for c in candidates if c is not None)
+    await tx.update_task(row)
+    return bool(row.data.get("cancel_requested"))
+
+
+def _timeout_failure(kind: TimeoutType, row: TaskRow) -> dict[str, Any]:
+    return {
+        "message": f"activity {kind.name} timeout",
+        "kind": "timeout",
+        "type": "TimeoutError",
+        "timeout_type": int(kind),
+        "last_heartbeat_details": row.data.get("heartbeat_details", []),
+        "non_retryable": kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE),
+        "details": [],
+        "cause": None,
+        "stack_trace": "",
+    }
+
+
+async def deadline_passed(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
+    """A timeout fired for this activity: retry it or record the timeout."""
+    if row.final_deadline is not None and now >= row.final_deadline:
+        kind = TimeoutType.SCHEDULE_TO_CLOSE
+    elif row.lease_owner is None:
+        kind = TimeoutType.SCHEDULE_TO_START
+    elif row.lease_expires is not None and now >= row.lease_expires:
+        kind = TimeoutType.START_TO_CLOSE
+    else:
+        kind = TimeoutType.HEARTBEAT
+    failure = _timeout_failure(kind, row)
+    if kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE):
+        state = RetryState.TIMEOUT if kind == TimeoutType.SCHEDULE_TO_CLOSE else (
+            RetryState.NON_RETRYABLE_FAILURE)
+        attrs = {"failure": failure, "retry_state": int(state)}
+        await _finish(tx, row, EventType.ACTIVITY_TASK_TIMED_OUT, attrs, "", now, fx)
+        return
+    await _fail_attempt(tx, row, failure, EventType.ACTIVITY_TASK_TIMED_OUT, "", now, fx)

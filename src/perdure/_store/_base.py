@@ -1,0 +1,234 @@
+"""The store: the one interface workers and clients use to reach the database.
+
+``Store`` holds the rules (written once, in ``_executions``, ``_workflow_tasks``,
+``_activities`` and ``_timers``) and the in-process notifications; a subclass per database
+provides transactions (group-committed: operations submitted together share one commit, each
+in its own savepoint so one failing never undoes another) and a ``Tx`` for its SQL.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from perdure._common.clock import Clock
+from perdure._common.commands import Command
+from perdure._common.events import HistoryEvent
+from perdure._common.payload import Payload
+from perdure._store import _activities as activities
+from perdure._store import _executions as executions
+from perdure._store import _timers as timers
+from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._effects import Effects
+from perdure._store._notify import Notifier
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    ActivityTask,
+    Execution,
+    QueryResult,
+    QueryTask,
+    StartResult,
+    StartWorkflowRequest,
+    TaskToken,
+    WorkflowTask,
+)
+
+T = TypeVar("T")
+
+QUERY_LEASE_SECONDS = 10.0
+
+
+class Store(ABC):
+    """Durable state of every workflow: executions, histories, task queues, timers."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.notifier = Notifier()
+
+    # -- what a database backend provides ------------------------------------------------------
+    @abstractmethod
+    async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
+        """Run ``fn`` in a write transaction (group-committed) and act on its effects."""
+
+    @abstractmethod
+    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``fn`` against the latest committed state."""
+
+    @abstractmethod
+    async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
+        """A run's events after ``after_event_id``, in order."""
+
+    @abstractmethod
+    async def next_wakeup(self) -> float | None:
+        """The earliest time a timer, deadline or delayed task falls due, if any."""
+
+    @abstractmethod
+    async def is_idle(self) -> bool:
+        """No task is ready or held by a worker (the time-skipping test clock may jump)."""
+
+    @abstractmethod
+    async def get_query_result(self, query_id: int) -> QueryResult | None: ...
+
+    @abstractmethod
+    async def insert_query(
+        self, ex: Execution, query_type: str, args: list[Payload]
+    ) -> int: ...
+
+    @abstractmethod
+    async def delete_query(self, query_id: int) -> None: ...
+
+    @abstractmethod
+    async def claim_queries(
+        self, namespace: str, task_queue: str, owner: str, limit: int
+    ) -> list[QueryTask]: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    def after_commit(self, fx: Effects) -> None:
+        """Wake whatever the committed change concerns (called by the backend)."""
+        if not fx.changed and not fx.closed and not fx.queries:
+            return
+        keys: list[Any] = [("queue", *q) for q in fx.queues]
+        keys.extend(("closed", run_id) for run_id in fx.closed)
+        keys.extend(("query", query_id) for query_id in fx.queries)
+        keys.append(("changed",))
+        self.notifier.fire(keys)
+        if fx.wake_at is not None:
+            self.notifier.wake_at(fx.wake_at)
+        for run_id, seq in fx.activity_cancels:
+            self.notifier.publish("activity_cancel", (run_id, seq))
+
+    # -- executions ----------------------------------------------------------------------------
+    async def start_workflow(self, req: StartWorkflowRequest) -> StartResult:
+        return await self.transact(
+            lambda tx, fx: executions.start_workflow(tx, req, self.clock.now(), fx)
+        )
+
+    async def describe(
+        self, namespace: str, workflow_id: str, run_id: str | None
+    ) -> Execution:
+        return await self.read(
+            lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
+        )
+
+    async def signal(
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        name: str,
+        payloads: list[Payload],
+        identity: str,
+    ) -> None:
+        await self.transact(
+            lambda tx, fx: executions.signal(
+                tx, namespace, workflow_id, run_id, name, payloads, identity, self.clock.now(), fx
+            )
+        )
+
+    async def request_cancel(
+        self, namespace: str, workflow_id: str, run_id: str | None, reason: str, identity: str
+    ) -> None:
+        await self.transact(
+            lambda tx, fx: executions.request_cancel(
+                tx, namespace, workflow_id, run_id, reason, identity, self.clock.now(), fx
+            )
+        )
+
+    async def terminate(
+        self, namespace: str, workflow_id: str, run_id: str | None, reason: str, identity: str
+    ) -> None:
+        async def op(tx: Tx, fx: Effects) -> None:
+            ex = await executions.find(tx, namespace, workflow_id, run_id, must_be_open=True)
+            await executions.terminate(tx, ex, reason, identity, self.clock.now(), fx)
+
+        await self.transact(op)
+
+    # -- workflow tasks ------------------------------------------------------------------------
+    async def claim_workflow_tasks(
+        self, namespace: str, task_queue: str, owner: str, limit: int
+    ) -> list[WorkflowTask]:
+        return await self.transact(
+            lambda tx, fx: workflow_tasks.claim(
+                tx, namespace, task_queue, owner, self.clock.now(), limit, fx
+            )
+        )
+
+    async def complete_workflow_task(
+        self, task: WorkflowTask, commands: Sequence[Command], identity: str
+    ) -> int | None:
+        return await self.transact(
+            lambda tx, fx: workflow_tasks.complete(
+                tx, task, commands, identity, self.clock.now(), fx
+            )
+        )
+
+    async def fail_workflow_task(
+        self, task: WorkflowTask, failure: dict[str, Any], identity: str
+    ) -> None:
+        await self.transact(
+            lambda tx, fx: workflow_tasks.fail(tx, task, failure, identity, self.clock.now(), fx)
+        )
+
+    # -- activity tasks ------------------------------------------------------------------------
+    async def claim_activity_tasks(
+        self, namespace: str, task_queue: str, owner: str, limit: int
+    ) -> list[ActivityTask]:
+        return await self.transact(
+            lambda tx, fx: activities.claim(
+                tx, namespace, task_queue, owner, self.clock.now(), limit, fx
+            )
+        )
+
+    async def complete_activity(
+        self, token: TaskToken, owner: str | None, result: Payload, identity: str
+    ) -> None:
+        await self.transact(
+            lambda tx, fx: activities.complete(
+                tx, token, owner, result, identity, self.clock.now(), fx
+            )
+        )
+
+    async def fail_activity(
+        self, token: TaskToken, owner: str | None, failure: dict[str, Any], identity: str
+    ) -> None:
+        await self.transact(
+            lambda tx, fx: activities.fail(tx, token, owner, failure, identity, self.clock.now(),
+                                           fx)
+        )
+
+    async def activity_cancelled(
+        self, token: TaskToken, owner: str | None, details: list[Payload], identity: str
+    ) -> None:
+        await self.transact(
+            lambda tx, fx: activities.cancelled(
+                tx, token, owner, details, identity, self.clock.now(), fx
+            )
+        )
+
+    async def heartbeat_activity(
+        self, token: TaskToken, owner: str | None, details: list[Payload] | None
+    ) -> bool:
+        async def op(tx: Tx, fx: Effects) -> bool:
+            now = self.clock.now()
+            fx.changed = True
+            return await activities.heartbeat(tx, token, owner, details, now)
+
+        return await self.transact(op)
+
+    # -- time ----------------------------------------------------------------------------------
+    async def fire_due(self, limit: int = 500) -> int:
+        """Fire due timers and act on passed deadlines; returns how many."""
+        return await self.transact(lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit,
+                                                                  fx))
+
+    # -- queries -------------------------------------------------------------------------------
+    async def answer_query(self, query_id: int, result: QueryResult) -> None:
+        async def op(tx: Tx, fx: Effects) -> None:
+            await tx.put_query_result(query_id, result)
+            fx.queries.add(query_id)
+
+        await self.transact(op)

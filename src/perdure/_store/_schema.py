@@ -1,0 +1,92 @@
+"""The schema, as the list of migrations that builds it: one definition, versioned.
+
+A database records the version it is at; opening it applies the missing migrations in one
+transaction, and refuses a database from a newer perdure.
+"""
+
+from __future__ import annotations
+
+# Each entry takes the schema from version i to i + 1. Never edit a released entry: add one.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE executions (
+            run_id TEXT PRIMARY KEY,
+            namespace TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            workflow_type TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            next_event_id INTEGER NOT NULL,
+            history_size INTEGER NOT NULL DEFAULT 0,
+            start_time REAL NOT NULL,
+            close_time REAL,
+            task_timeout REAL NOT NULL,
+            wft_state INTEGER NOT NULL DEFAULT 0,
+            wft_attempt INTEGER NOT NULL DEFAULT 0,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            last_failure BLOB,
+            close_event BLOB,
+            memo BLOB
+        )""",
+        "CREATE INDEX executions_by_workflow_id ON executions (namespace, workflow_id, start_time)",
+        "CREATE UNIQUE INDEX executions_open ON executions (namespace, workflow_id) "
+        "WHERE status = 1",
+        "CREATE INDEX executions_by_start ON executions (namespace, start_time)",
+        """CREATE TABLE history (
+            run_id TEXT NOT NULL,
+            event_id INTEGER NOT NULL,
+            event_type TEXT NOT NULL,
+            event_time REAL NOT NULL,
+            attributes BLOB NOT NULL,
+            PRIMARY KEY (run_id, event_id)
+        )""",
+        """CREATE TABLE inbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            event_time REAL NOT NULL,
+            attributes BLOB NOT NULL
+        )""",
+        "CREATE INDEX inbox_by_run ON inbox (run_id, seq)",
+        """CREATE TABLE tasks (
+            task_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind INTEGER NOT NULL,
+            namespace TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            ref INTEGER NOT NULL,
+            visible_at REAL NOT NULL,
+            lease_seconds REAL NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            lease_owner TEXT,
+            lease_expires REAL,
+            deadline REAL,
+            final_deadline REAL,
+            heartbeat_timeout REAL,
+            started_at REAL,
+            data BLOB NOT NULL
+        )""",
+        "CREATE INDEX tasks_ready ON tasks (namespace, task_queue, kind, visible_at) "
+        "WHERE lease_owner IS NULL",
+        "CREATE INDEX tasks_deadline ON tasks (deadline) WHERE deadline IS NOT NULL",
+        "CREATE UNIQUE INDEX tasks_by_ref ON tasks (run_id, kind, ref) WHERE kind IN (1, 2)",
+        "CREATE INDEX tasks_by_run ON tasks (run_id)",
+        """CREATE TABLE timers (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            fire_at REAL NOT NULL,
+            started_event_id INTEGER NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        "CREATE INDEX timers_due ON timers (fire_at)",
+        """CREATE TABLE query_results (
+            query_id INTEGER PRIMARY KEY,
+            ok INTEGER NOT NULL,
+            result BLOB,
+            error TEXT
+        )""",
+    ],
+]
+
+LATEST_VERSION = len(MIGRATIONS)

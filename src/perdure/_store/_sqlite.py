@@ -1,0 +1,567 @@
+"""The SQLite store: one file (or memory), WAL, ``synchronous=FULL``, group commit.
+
+SQLite calls take microseconds, so they run on the event loop's thread; the only slow part,
+the commit's fsync, is shared by every operation submitted in the same loop iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from perdure._common.clock import Clock
+from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
+from perdure._common.payload import Payload
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._errors import PerdureError, SchemaVersionError
+from perdure._store._base import QUERY_LEASE_SECONDS, Store
+from perdure._store._effects import Effects
+from perdure._store._schema import LATEST_VERSION, MIGRATIONS
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    Execution,
+    QueryResult,
+    QueryTask,
+    TaskKind,
+    TaskRow,
+    WftState,
+)
+
+T = TypeVar("T")
+
+_EXEC_COLS = (
+    "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
+    "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
+    "cancel_requested, last_failure, close_event, memo"
+)
+_TASK_COLS = (
+    "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
+    "lease_seconds, attempt, lease_owner, lease_expires, deadline, final_deadline, "
+    "heartbeat_timeout, started_at, data"
+)
+_FAR = 1e18
+
+
+def _json(value: Any) -> bytes | None:
+    return None if value is None else orjson.dumps(value)
+
+
+def _unjson(value: bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _execution(row: tuple[Any, ...]) -> Execution:
+    return Execution(
+        run_id=row[0],
+        namespace=row[1],
+        workflow_id=row[2],
+        workflow_type=row[3],
+        task_queue=row[4],
+        status=WorkflowExecutionStatus(row[5]),
+        next_event_id=row[6],
+        history_size=row[7],
+        start_time=row[8],
+        close_time=row[9],
+        task_timeout=row[10],
+        wft_state=WftState(row[11]),
+        wft_attempt=row[12],
+        cancel_requested=bool(row[13]),
+        last_failure=_unjson(row[14]),
+        close_event=decode_attributes(row[15]) if row[15] is not None else None,
+        memo=_unjson(row[16]),
+    )
+
+
+def _task(row: tuple[Any, ...]) -> TaskRow:
+    return TaskRow(
+        task_id=row[0],
+        kind=TaskKind(row[1]),
+        namespace=row[2],
+        task_queue=row[3],
+        run_id=row[4],
+        workflow_id=row[5],
+        ref=row[6],
+        visible_at=row[7],
+        lease_seconds=row[8],
+        attempt=row[9],
+        lease_owner=row[10],
+        lease_expires=row[11],
+        deadline=row[12],
+        final_deadline=row[13],
+        heartbeat_timeout=row[14],
+        started_at=row[15],
+        data=decode_attributes(row[16]),
+    )
+
+
+class _SQLiteTx(Tx):
+    """The ``Tx`` primitives in SQLite's SQL. Methods are async only to share the protocol
+    with asynchronous backends: none of them suspends."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.c = conn
+
+    async def get_execution(self, run_id: str) -> Execution | None:
+        row = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return _execution(row) if row else None
+
+    async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            "AND status = 1",
+            (namespace, workflow_id),
+        ).fetchone()
+        return _execution(row) if row else None
+
+    async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            "ORDER BY start_time DESC, rowid DESC LIMIT 1",
+            (namespace, workflow_id),
+        ).fetchone()
+        return _execution(row) if row else None
+
+    async def insert_execution(self, ex: Execution) -> None:
+        self.c.execute(
+            f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ex.run_id,
+                ex.namespace,
+                ex.workflow_id,
+                ex.workflow_type,
+                ex.task_queue,
+                int(ex.status),
+                ex.next_event_id,
+                ex.history_size,
+                ex.start_time,
+                ex.close_time,
+                ex.task_timeout,
+                int(ex.wft_state),
+                ex.wft_attempt,
+                int(ex.cancel_requested),
+                _json(ex.last_failure),
+                encode_attributes(ex.close_event) if ex.close_event is not None else None,
+                _json(ex.memo),
+            ),
+        )
+
+    async def update_execution(self, ex: Execution) -> None:
+        self.c.execute(
+            "UPDATE executions SET status = ?, next_event_id = ?, history_size = ?, "
+            "close_time = ?, wft_state = ?, wft_attempt = ?, cancel_requested = ?, "
+            "last_failure = ?, close_event = ? WHERE run_id = ?",
+            (
+                int(ex.status),
+                ex.next_event_id,
+                ex.history_size,
+                ex.close_time,
+                int(ex.wft_state),
+                ex.wft_attempt,
+                int(ex.cancel_requested),
+                _json(ex.last_failure),
+                encode_attributes(ex.close_event) if ex.close_event is not None else None,
+                ex.run_id,
+            ),
+        )
+
+    async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
+        rows = [
+            (run_id, e.event_id, e.event_type.value, e.event_time, encode_attributes(e.attributes))
+            for e in events
+        ]
+        self.c.executemany(
+            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        return sum(len(r[4]) for r in rows)
+
+    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        self.c.execute(
+            "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES (?, ?, ?, ?)",
+            (run_id, event.event_type.value, event.event_time, encode_attributes(event.attributes)),
+        )
+
+    async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
+        rows = self.c.execute(
+            "DELETE FROM inbox WHERE run_id = ? RETURNING seq, event_type, event_time, attributes",
+            (run_id,),
+        ).fetchall()
+        rows.sort(key=lambda r: r[0])
+        return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_count(self, run_id: str) -> int:
+        row = self.c.execute("SELECT COUNT(*) FROM inbox WHERE run_id = ?", (run_id,)).fetchone()
+        return int(row[0])
+
+    async def insert_task(self, task: TaskRow) -> int:
+        cur = self.c.execute(
+            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
+            "visible_at, lease_seconds, attempt, lease_owner, lease_expires, deadline, "
+            "final_deadline, heartbeat_timeout, started_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(task.kind),
+                task.namespace,
+                task.task_queue,
+                task.run_id,
+                task.workflow_id,
+                task.ref,
+                task.visible_at,
+                task.lease_seconds,
+                task.attempt,
+                task.lease_owner,
+                task.lease_expires,
+                task.deadline,
+                task.final_deadline,
+                task.heartbeat_timeout,
+                task.started_at,
+                encode_attributes(task.data),
+            ),
+        )
+        task.task_id = int(cur.lastrowid or 0)
+        return task.task_id
+
+    async def update_task(self, task: TaskRow) -> None:
+        self.c.execute(
+            "UPDATE tasks SET visible_at = ?, attempt = ?, lease_owner = ?, lease_expires = ?, "
+            "deadline = ?, started_at = ?, data = ? WHERE task_id = ?",
+            (
+                task.visible_at,
+                task.attempt,
+                task.lease_owner,
+                task.lease_expires,
+                task.deadline,
+                task.started_at,
+                encode_attributes(task.data),
+                task.task_id,
+            ),
+        )
+
+    async def delete_task(self, task_id: int) -> None:
+        self.c.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+
+    async def get_task(self, task_id: int) -> TaskRow | None:
+        row = self.c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,)
+        ).fetchone()
+        return _task(row) if row else None
+
+    async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
+        row = self.c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND kind = ? AND ref = ?",
+            (run_id, int(kind), ref),
+        ).fetchone()
+        return _task(row) if row else None
+
+    async def claim_tasks(
+        self,
+        kind: TaskKind,
+        namespace: str,
+        task_queue: str,
+        owner: str,
+        now: float,
+        limit: int,
+    ) -> list[TaskRow]:
+        rows = self.c.execute(
+            "UPDATE tasks SET lease_owner = :owner, lease_expires = :now + lease_seconds, "
+            "started_at = :now, deadline = MIN(:now + lease_seconds, "
+            "COALESCE(final_deadline, :far), COALESCE(:now + heartbeat_timeout, :far)) "
+            "WHERE task_id IN (SELECT task_id FROM tasks WHERE namespace = :ns "
+            "AND task_queue = :queue AND kind = :kind AND lease_owner IS NULL "
+            "AND visible_at <= :now ORDER BY visible_at, task_id LIMIT :limit) "
+            f"RETURNING {_TASK_COLS}",
+            {
+                "owner": owner,
+                "now": now,
+                "far": _FAR,
+                "ns": namespace,
+                "queue": task_queue,
+                "kind": int(kind),
+                "limit": limit,
+            },
+        ).fetchall()
+        tasks = [_task(r) for r in rows]
+        tasks.sort(key=lambda t: (t.visible_at, t.task_id))
+        return tasks
+
+    async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
+        rows = self.c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= ? "
+            "ORDER BY deadline LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [_task(r) for r in rows]
+
+    async def delete_run_work(self, run_id: str) -> None:
+        self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
+        self.c.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
+        self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    async def insert_timer(
+        self, run_id: str, seq: int, fire_at: float, started_event_id: int
+    ) -> None:
+        self.c.execute(
+            "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES (?, ?, ?, ?)",
+            (run_id, seq, fire_at, started_event_id),
+        )
+
+    async def delete_timer(self, run_id: str, seq: int) -> int | None:
+        row = self.c.execute(
+            "DELETE FROM timers WHERE run_id = ? AND seq = ? RETURNING started_event_id",
+            (run_id, seq),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
+        rows = self.c.execute(
+            "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= ? "
+            "ORDER BY fire_at, run_id, seq LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def put_query_result(self, query_id: int, result: QueryResult) -> None:
+        self.c.execute("DELETE FROM tasks WHERE task_id = ?", (query_id,))
+        self.c.execute(
+            "INSERT OR REPLACE INTO query_results (query_id, ok, result, error) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                query_id,
+                int(result.ok),
+                encode_attributes({"r": result.result}) if result.result is not None else None,
+                result.error,
+            ),
+        )
+
+
+class SQLiteStore(Store):
+    """perdure's state in one SQLite file (``sqlite:///path.db``) or in memory."""
+
+    def __init__(self, path: str, clock: Clock, *, busy_timeout: float = 5.0) -> None:
+        super().__init__(clock)
+        self.path = path
+        memory = path == ":memory:"
+        if not memory:
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                raise PerdureError(
+                    f"Cannot open SQLite database {path!r}: directory {directory!r} does not "
+                    "exist"
+                )
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+            if not memory:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise PerdureError(
+                f"Cannot open {path!r} as a perdure SQLite database: {exc}"
+            ) from exc
+        self._tx = _SQLiteTx(self._conn)
+        self._queue: list[tuple[Callable[[Tx, Effects], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self._flush_pending = False
+        self._closed = False
+
+    def _migrate(self) -> None:
+        c = self._conn
+        c.execute("CREATE TABLE IF NOT EXISTS perdure_schema (version INTEGER NOT NULL)")
+        row = c.execute("SELECT version FROM perdure_schema").fetchone()
+        version = int(row[0]) if row else 0
+        if version > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"The database {self.path!r} has perdure schema version {version}, newer than "
+                f"this perdure understands ({LATEST_VERSION}): upgrade perdure to open it"
+            )
+        if version == LATEST_VERSION:
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    c.execute(statement)
+            c.execute("DELETE FROM perdure_schema")
+            c.execute("INSERT INTO perdure_schema (version) VALUES (?)", (LATEST_VERSION,))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # -- transactions --------------------------------------------------------------------------
+    async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
+        if self._closed:
+            raise PerdureError("The store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((fn, future))
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        batch, self._queue = self._queue, []
+        if not batch:
+            return
+        c = self._conn
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        effects = Effects()
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            for fn, future in batch:
+                c.execute("SAVEPOINT op")
+                fx = Effects()
+                try:
+                    result = _run_sync(fn(self._tx, fx))
+                except Exception as exc:
+                    c.execute("ROLLBACK TO op")
+                    c.execute("RELEASE op")
+                    outcomes.append((future, None, exc))
+                else:
+                    c.execute("RELEASE op")
+                    outcomes.append((future, result, None))
+                    effects.merge(fx)
+            c.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            error = PerdureError(f"SQLite transaction failed: {exc}", cause=exc)
+            for future, _ in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+        self.after_commit(effects)
+
+    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return _run_sync(fn(self._tx))
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
+        rows = self._conn.execute(
+            "SELECT event_id, event_type, event_time, attributes FROM history "
+            "WHERE run_id = ? AND event_id > ? ORDER BY event_id",
+            (run_id, after_event_id),
+        ).fetchall()
+        return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def next_wakeup(self) -> float | None:
+        row = self._conn.execute(
+            "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
+            "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
+            "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL)"
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def is_idle(self) -> bool:
+        if self._queue:
+            return False
+        row = self._conn.execute(
+            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL OR visible_at <= ? LIMIT 1",
+            (self.clock.now(),),
+        ).fetchone()
+        if row is not None:
+            return False
+        row = self._conn.execute(
+            "SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (self.clock.now(),)
+        ).fetchone()
+        return row is None
+
+    # -- queries -------------------------------------------------------------------------------
+    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:
+        async def op(tx: Tx, fx: Effects) -> int:
+            task = TaskRow(
+                task_id=0,
+                kind=TaskKind.QUERY,
+                namespace=ex.namespace,
+                task_queue=ex.task_queue,
+                run_id=ex.run_id,
+                workflow_id=ex.workflow_id,
+                ref=0,
+                visible_at=self.clock.now(),
+                lease_seconds=QUERY_LEASE_SECONDS,
+                data={"query_type": query_type, "args": args, "workflow_type": ex.workflow_type},
+            )
+            query_id = await tx.insert_task(task)
+            fx.task_ready(ex.namespace, ex.task_queue, TaskKind.QUERY)
+            return query_id
+
+        return await self.transact(op)
+
+    async def claim_queries(
+        self, namespace: str, task_queue: str, owner: str, limit: int
+    ) -> list[QueryTask]:
+        async def op(tx: Tx, fx: Effects) -> list[TaskRow]:
+            rows = await tx.claim_tasks(
+                TaskKind.QUERY, namespace, task_queue, owner, self.clock.now(), limit
+            )
+            for row in rows:
+                fx.wake(row.deadline)
+            return rows
+
+        rows = await self.transact(op)
+        return [
+            QueryTask(
+                query_id=r.task_id,
+                namespace=r.namespace,
+                workflow_id=r.workflow_id,
+                run_id=r.run_id,
+                workflow_type=r.data["workflow_type"],
+                query_type=r.data["query_type"],
+                args=r.data["args"],
+                owner=owner,
+            )
+            for r in rows
+        ]
+
+    async def get_query_result(self, query_id: int) -> QueryResult | None:
+        row = self._conn.execute(
+            "SELECT ok, result, error FROM query_results WHERE query_id = ?", (query_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        result = decode_attributes(row[1])["r"] if row[1] is not None else None
+        return QueryResult(ok=bool(row[0]), result=result, error=row[2])
+
+    async def delete_query(self, query_id: int) -> None:
+        async def op(tx: Tx, fx: Effects) -> None:
+            self._conn.execute("DELETE FROM tasks WHERE task_id = ?", (query_id,))
+            self._conn.execute("DELETE FROM query_results WHERE query_id = ?", (query_id,))
+
+        await self.transact(op)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        if self._queue:
+            self._flush()
+        self._closed = True
+        self._conn.close()
+
+
+def _run_sync(coro: Any) -> Any:
+    """Run a coroutine that never suspends (the SQLite ``Tx`` primitives don't) to its end."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("A SQLite store operation tried to suspend inside a transaction")

@@ -1,0 +1,38 @@
+"""The rules for time: durable timers firing, and deadlines of tasks passing."""
+
+from __future__ import annotations
+
+from perdure._common.events import EventType
+from perdure._store import _activities as activities
+from perdure._store import _executions as executions
+from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._effects import Effects
+from perdure._store._tx import Tx
+from perdure._store._types import TaskKind
+
+
+async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
+    """Fire timers and act on task deadlines due by ``now``; returns how many were handled."""
+    handled = 0
+    for run_id, seq, started_event_id in await tx.due_timers(now, limit):
+        await tx.delete_timer(run_id, seq)
+        ex = await tx.get_execution(run_id)
+        handled += 1
+        if ex is None or not ex.is_open:
+            continue
+        attrs = {"seq": seq, "started_event_id": started_event_id}
+        await executions.deliver(tx, ex, [(EventType.TIMER_FIRED, attrs)], now, fx)
+    for row in await tx.due_tasks(now, limit):
+        handled += 1
+        if row.kind == TaskKind.WORKFLOW:
+            await workflow_tasks.lease_expired(tx, row, now, fx)
+        elif row.kind == TaskKind.ACTIVITY:
+            await activities.deadline_passed(tx, row, now, fx)
+        else:  # a query whose worker vanished: let another answer it
+            row.lease_owner = None
+            row.lease_expires = None
+            row.deadline = None
+            row.visible_at = now
+            await tx.update_task(row)
+            fx.task_ready(row.namespace, row.task_queue, TaskKind.QUERY)
+    return handled

@@ -1,0 +1,88 @@
+"""The primitive operations a database backend offers inside one transaction.
+
+The engine's rules (``_store/_engine``) are written once against this protocol; each backend
+implements it with its own SQL. Every method runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from perdure._common.events import HistoryEvent
+from perdure._store._types import Execution, QueryResult, TaskKind, TaskRow
+
+
+class Tx(Protocol):
+    # executions ------------------------------------------------------------------------------
+    async def get_execution(self, run_id: str) -> Execution | None: ...
+
+    async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None: ...
+
+    async def get_latest_execution(
+        self, namespace: str, workflow_id: str
+    ) -> Execution | None: ...
+
+    async def insert_execution(self, ex: Execution) -> None: ...
+
+    async def update_execution(self, ex: Execution) -> None: ...
+
+    # history and the inbox of inputs buffered while a workflow task is in flight -------------
+    async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
+        """Append events; returns the bytes they take."""
+        ...
+
+    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None: ...
+
+    async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
+        """Remove and return the buffered events in arrival order (their ids are unset)."""
+        ...
+
+    async def inbox_count(self, run_id: str) -> int: ...
+
+    # tasks -----------------------------------------------------------------------------------
+    async def insert_task(self, task: TaskRow) -> int: ...
+
+    async def update_task(self, task: TaskRow) -> None: ...
+
+    async def delete_task(self, task_id: int) -> None: ...
+
+    async def get_task(self, task_id: int) -> TaskRow | None: ...
+
+    async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None: ...
+
+    async def claim_tasks(
+        self,
+        kind: TaskKind,
+        namespace: str,
+        task_queue: str,
+        owner: str,
+        now: float,
+        limit: int,
+    ) -> list[TaskRow]:
+        """Lease up to ``limit`` visible, unleased tasks: sets owner, lease expiry
+        (now + lease_seconds) and deadline (the earliest of lease expiry, final deadline
+        and heartbeat deadline)."""
+        ...
+
+    async def due_tasks(self, now: float, limit: int) -> list[TaskRow]: ...
+
+    async def delete_run_work(self, run_id: str) -> None:
+        """Delete a closed run's tasks, timers and inbox."""
+        ...
+
+    # timers ----------------------------------------------------------------------------------
+    async def insert_timer(
+        self, run_id: str, seq: int, fire_at: float, started_event_id: int
+    ) -> None: ...
+
+    async def delete_timer(self, run_id: str, seq: int) -> int | None:
+        """Delete a timer; returns its started event id, or None if there was none."""
+        ...
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
+        """(run_id, seq, started_event_id) of timers due by ``now``."""
+        ...
+
+    # queries ---------------------------------------------------------------------------------
+    async def put_query_result(self, query_id: int, result: QueryResult) -> None: ...

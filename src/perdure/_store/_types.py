@@ -1,0 +1,204 @@
+"""Rows and requests the store trades in. Plain data; no SQL, no user code."""
+
+from __future__ import annotations
+
+import base64
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from perdure._common.payload import Payload
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._errors import PerdureError
+from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+
+class TaskKind(enum.IntEnum):
+    WORKFLOW = 1
+    ACTIVITY = 2
+    QUERY = 3
+
+
+class WftState(enum.IntEnum):
+    """Whether the execution has a workflow task, and whether a worker holds it."""
+
+    NONE = 0
+    SCHEDULED = 1
+    STARTED = 2
+
+
+class StaleTaskError(PerdureError):
+    """The task was settled, re-leased or timed out since this worker took it (fencing)."""
+
+
+@dataclass(slots=True)
+class Execution:
+    """One run of a workflow, as the executions table holds it."""
+
+    run_id: str
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowExecutionStatus
+    next_event_id: int
+    start_time: float
+    task_timeout: float
+    history_size: int = 0
+    close_time: float | None = None
+    wft_state: WftState = WftState.NONE
+    wft_attempt: int = 0
+    cancel_requested: bool = False
+    last_failure: dict[str, Any] | None = None
+    close_event: dict[str, Any] | None = None
+    memo: dict[str, Any] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == WorkflowExecutionStatus.RUNNING
+
+
+@dataclass(slots=True)
+class TaskRow:
+    """A unit of work in a task queue (workflow task, activity attempt, or query)."""
+
+    task_id: int
+    kind: TaskKind
+    namespace: str
+    task_queue: str
+    run_id: str
+    workflow_id: str
+    ref: int
+    visible_at: float
+    lease_seconds: float
+    attempt: int = 1
+    lease_owner: str | None = None
+    lease_expires: float | None = None
+    deadline: float | None = None
+    final_deadline: float | None = None
+    heartbeat_timeout: float | None = None
+    started_at: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StartWorkflowRequest:
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: list[Payload]
+    run_id: str
+    randomness_seed: int
+    task_timeout: float = 10.0
+    execution_timeout: float | None = None
+    run_timeout: float | None = None
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL
+    memo: dict[str, Any] | None = None
+    identity: str = ""
+
+
+@dataclass(slots=True)
+class StartResult:
+    run_id: str
+    started: bool
+
+
+@dataclass(slots=True)
+class WorkflowTask:
+    """A workflow task a worker holds: the run, and the fencing values to complete it."""
+
+    task_id: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    started_time: float
+    next_event_id: int
+    history_size: int
+    owner: str
+
+
+@dataclass(slots=True)
+class TaskToken:
+    """Identifies one activity attempt; stale attempts are refused with it."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    seq: int
+    attempt: int
+
+    def encode(self) -> bytes:
+        return base64.urlsafe_b64encode(
+            orjson.dumps([self.namespace, self.workflow_id, self.run_id, self.seq, self.attempt])
+        )
+
+    @staticmethod
+    def decode(token: bytes) -> TaskToken:
+        try:
+            ns, wf_id, run_id, seq, attempt = orjson.loads(base64.urlsafe_b64decode(token))
+        except Exception as exc:
+            raise ValueError(f"Not a perdure activity task token: {token!r}") from exc
+        return TaskToken(ns, wf_id, run_id, int(seq), int(attempt))
+
+
+@dataclass(slots=True)
+class ActivityTask:
+    """An activity attempt a worker holds."""
+
+    token: TaskToken
+    task_queue: str
+    workflow_type: str
+    activity_id: str
+    activity_type: str
+    input: list[Payload]
+    attempt: int
+    scheduled_time: float
+    started_time: float
+    start_to_close_timeout: float | None
+    schedule_to_close_timeout: float | None
+    heartbeat_timeout: float | None
+    heartbeat_details: list[Payload]
+    owner: str
+
+
+@dataclass(slots=True)
+class QueryTask:
+    query_id: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    query_type: str
+    args: list[Payload]
+    owner: str
+
+
+@dataclass(slots=True)
+class QueryResult:
+    ok: bool
+    result: Payload | None
+    error: str | None
+
+
+__all__ = [
+    "ActivityTask",
+    "Execution",
+    "QueryResult",
+    "QueryTask",
+    "StaleTaskError",
+    "StartResult",
+    "StartWorkflowRequest",
+    "TaskKind",
+    "TaskRow",
+    "TaskToken",
+    "WftState",
+    "WorkflowExecutionStatus",
+    "WorkflowTask",
+]

@@ -1,0 +1,283 @@
+"""The rules for workflow tasks: claim, complete (commands to events, tasks and timers, all in
+one transaction, fenced), fail, and time out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from perdure._common.commands import (
+    CancelTimer,
+    CancelWorkflow,
+    Command,
+    CompleteWorkflow,
+    FailWorkflow,
+    RequestCancelActivity,
+    ScheduleActivity,
+    StartTimer,
+)
+from perdure._common.events import EventType
+from perdure._store import _executions as executions
+from perdure._store._effects import Effects
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    StaleTaskError,
+    TaskKind,
+    TaskRow,
+    WftState,
+    WorkflowTask,
+)
+
+# Failed workflow tasks retry quickly at first, then back off to at most ten minutes.
+_WFT_RETRY_INITIAL = 1.0
+_WFT_RETRY_MAX = 600.0
+
+
+def _wft_backoff(attempt: int) -> float:
+    return float(min(_WFT_RETRY_INITIAL * 2 ** max(attempt - 1, 0), _WFT_RETRY_MAX))
+
+
+async def claim(
+    tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
+) -> list[WorkflowTask]:
+    rows = await tx.claim_tasks(TaskKind.WORKFLOW, namespace, task_queue, owner, now, limit)
+    out = []
+    for row in rows:
+        fx.wake(row.deadline)
+        ex = await tx.get_execution(row.run_id)
+        if ex is None or not ex.is_open:
+            await tx.delete_task(row.task_id)
+            continue
+        ex.wft_state = WftState.STARTED
+        await tx.update_execution(ex)
+        out.append(
+            WorkflowTask(
+                task_id=row.task_id,
+                namespace=ex.namespace,
+                workflow_id=ex.workflow_id,
+                run_id=ex.run_id,
+                workflow_type=ex.workflow_type,
+                task_queue=ex.task_queue,
+                attempt=row.attempt,
+                started_time=now,
+                next_event_id=ex.next_event_id,
+                history_size=ex.history_size,
+                owner=owner,
+            )
+        )
+    return out
+
+
+async def _held(tx: Tx, task: WorkflowTask) -> tuple[TaskRow, Any]:
+    row = await tx.get_task(task.task_id)
+    ex = await tx.get_execution(task.run_id)
+    if (
+        row is None
+        or ex is None
+        or row.lease_owner != task.owner
+        or row.attempt != task.attempt
+        or ex.next_event_id != task.next_event_id
+        or not ex.is_open
+    ):
+        raise StaleTaskError(
+            f"Workflow task of {task.workflow_id} (attempt {task.attempt}) is no longer held "
+            "by this worker"
+        )
+    return row, ex
+
+
+async def complete(
+    tx: Tx,
+    task: WorkflowTask,
+    commands: Sequence[Command],
+    identity: str,
+    now: float,
+    fx: Effects,
+) -> int | None:
+    """Record the task's commands. Returns the id of the first event after them, or None
+    when the commands were refused because inputs arrived that the code has not seen while
+    it was deciding to close (the task is then run again with them)."""
+    row, ex = await _held(tx, task)
+    closing = any(isinstance(c, CompleteWorkflow | FailWorkflow | CancelWorkflow) for c in commands)
+    if closing and await tx.inbox_count(ex.run_id):
+        # Temporal's rule: a workflow cannot close over signals it has not seen.
+        await tx.delete_task(row.task_id)
+        ex.wft_state = WftState.NONE
+        await executions.flush_inbox(tx, ex, now)
+        await executions.schedule_workflow_task(tx, ex, now, fx)
+        await tx.update_execution(ex)
+        return None
+    await tx.delete_task(row.task_id)
+    ex.wft_state = WftState.NONE
+    ex.wft_attempt = 0
+    ex.last_failure = None
+    await executions.append(
+        tx, ex, [(EventType.WORKFLOW_TASK_COMPLETED, {"time": task.started_time,
+                                                      "identity": identity})], now
+    )
+    inputs: list[tuple[EventType, dict[str, Any]]] = []
+    for command in commands:
+        event_id = ex.next_event_id
+        attrs = command.attributes()
+        if isinstance(command, StartTimer):
+            attrs["fire_at"] = task.started_time + command.duration
+        if isinstance(command, ScheduleActivity | RequestCancelActivity | StartTimer | CancelTimer):
+            await _apply_command(tx, ex, command, attrs, event_id, now, inputs, fx)
+        await executions.append(tx, ex, [(command.event_type, attrs)], now)
+        if isinstance(command, CompleteWorkflow | FailWorkflow | CancelWorkflow):
+            await executions.close(tx, ex, command.event_type, attrs, now, fx)
+            await tx.update_execution(ex)
+            return ex.next_event_id
+    next_event_id: int = ex.next_event_id
+    if inputs:
+        await executions.append(tx, ex, inputs, now)
+    if await executions.flush_inbox(tx, ex, now) or inputs:
+        await executions.schedule_workflow_task(tx, ex, now, fx)
+    await tx.update_execution(ex)
+    return next_event_id
+
+
+async def _apply_command(
+    tx: Tx,
+    ex: Any,
+    command: Command,
+    attrs: dict[str, Any],
+    event_id: int,
+    now: float,
+    inputs: list[tuple[EventType, dict[str, Any]]],
+    fx: Effects,
+) -> None:
+    if isinstance(command, ScheduleActivity):
+        s2s = command.schedule_to_start_timeout
+        s2c = command.schedule_to_close_timeout
+        final = now + s2c if s2c else None
+        start_to_close = command.start_to_close_timeout or s2c or 0.0
+        await tx.insert_task(
+            TaskRow(
+                task_id=0,
+                kind=TaskKind.ACTIVITY,
+                namespace=ex.namespace,
+                task_queue=command.task_queue,
+                run_id=ex.run_id,
+                workflow_id=ex.workflow_id,
+                ref=command.seq,
+                visible_at=now,
+                lease_seconds=start_to_close,
+                attempt=1,
+                deadline=_min_or_none(now + s2s if s2s else None, final),
+                final_deadline=final,
+                heartbeat_timeout=command.heartbeat_timeout,
+                data={
+                    "scheduled_event_id": event_id,
+                    "activity_id": command.activity_id,
+                    "activity_type": command.activity_type,
+                    "workflow_type": ex.workflow_type,
+                    "input": command.input,
+                    "scheduled_time": now,
+                    "schedule_to_start_timeout": s2s,
+                    "start_to_close_timeout": command.start_to_close_timeout,
+                    "schedule_to_close_timeout": s2c,
+                    "retry_policy": command.retry_policy,
+                },
+            )
+        )
+        fx.wake(_min_or_none(now + s2s if s2s else None, final))
+        fx.task_ready(ex.namespace, command.task_queue, TaskKind.ACTIVITY)
+    elif isinstance(command, RequestCancelActivity):
+        act = await tx.find_task(ex.run_id, TaskKind.ACTIVITY, command.seq)
+        if act is None:
+            return
+        attrs["scheduled_event_id"] = act.data["scheduled_event_id"]
+        if act.lease_owner is None:
+            await tx.delete_task(act.task_id)
+            inputs.append(
+                (
+                    EventType.ACTIVITY_TASK_CANCELED,
+                    {
+                        "seq": command.seq,
+                        "scheduled_event_id": act.data["scheduled_event_id"],
+                        "details": [],
+                    },
+                )
+            )
+        else:
+            act.data["cancel_requested"] = True
+            await tx.update_task(act)
+            fx.activity_cancels.add((ex.run_id, command.seq))
+    elif isinstance(command, StartTimer):
+        await tx.insert_timer(ex.run_id, command.seq, attrs["fire_at"], event_id)
+        fx.wake(attrs["fire_at"])
+    elif isinstance(command, CancelTimer):
+        started = await tx.delete_timer(ex.run_id, command.seq)
+        attrs["started_event_id"] = started or 0
+
+
+def _min_or_none(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+async def fail(
+    tx: Tx,
+    task: WorkflowTask,
+    failure: dict[str, Any],
+    identity: str,
+    now: float,
+    fx: Effects,
+) -> None:
+    """The code failed: keep the workflow open, record why, retry the task with backoff."""
+    row, ex = await _held(tx, task)
+    ex.wft_attempt = row.attempt + 1
+    ex.last_failure = {**failure, "attempt": row.attempt, "time": now}
+    if row.attempt == 1:
+        await executions.append(
+            tx,
+            ex,
+            [
+                (
+                    EventType.WORKFLOW_TASK_FAILED,
+                    {"failure": failure, "attempt": row.attempt, "identity": identity},
+                )
+            ],
+            now,
+        )
+    await executions.flush_inbox(tx, ex, now)
+    _release(row, visible_at=now + _wft_backoff(row.attempt))
+    row.attempt += 1
+    await tx.update_task(row)
+    ex.wft_state = WftState.SCHEDULED
+    await tx.update_execution(ex)
+    fx.wake(row.visible_at)
+
+
+def _release(row: TaskRow, *, visible_at: float) -> None:
+    row.lease_owner = None
+    row.lease_expires = None
+    row.deadline = None
+    row.visible_at = visible_at
+
+
+async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
+    """The worker holding the task vanished or is too slow: let another take it now."""
+    ex = await tx.get_execution(row.run_id)
+    if ex is None or not ex.is_open:
+        await tx.delete_task(row.task_id)
+        return
+    await executions.flush_inbox(tx, ex, now)
+    ex.wft_attempt = row.attempt + 1
+    ex.last_failure = {
+        "message": f"Workflow task timed out: no completion within {row.lease_seconds:g}s "
+        "(worker lost or blocked)",
+        "kind": "timeout",
+        "attempt": row.attempt,
+        "time": now,
+    }
+    _release(row, visible_at=now)
+    row.attempt += 1
+    await tx.update_task(row)
+    ex.wft_state = WftState.SCHEDULED
+    await tx.update_execution(ex)
+    fx.task_ready(row.namespace, row.task_queue, TaskKind.WORKFLOW)
+
+
+__all__ = ["claim", "complete", "fail", "lease_expired"]

@@ -1,0 +1,155 @@
+"""What an activity can ask about itself while it runs: ``activity.info()``, heartbeats,
+cancellation. The worker sets the context; these functions only read it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from perdure._errors import PerdureError
+
+
+@dataclass(frozen=True)
+class Info:
+    """About the running activity attempt."""
+
+    activity_id: str
+    activity_type: str
+    attempt: int
+    task_queue: str
+    task_token: bytes
+    workflow_id: str
+    workflow_run_id: str
+    workflow_type: str
+    workflow_namespace: str
+    heartbeat_details: Sequence[Any]
+    heartbeat_timeout: timedelta | None
+    schedule_to_close_timeout: timedelta | None
+    start_to_close_timeout: timedelta | None
+    scheduled_time: datetime
+    started_time: datetime
+    is_local: bool = False
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key stable across retries of this activity (the same for every attempt):
+        pass it to external systems so a retried attempt does not act twice."""
+        return f"{self.workflow_namespace}/{self.workflow_id}/{self.workflow_run_id}/{self.activity_id}"
+
+
+class CompleteAsyncError(BaseException):
+    """Raised by :func:`raise_complete_async`: the activity will be completed later, by the
+    client, with its task token."""
+
+
+@dataclass
+class _Context:
+    info: Info
+    heartbeat: Callable[[Sequence[Any]], None]
+    cancelled: threading.Event
+    worker_shutdown: threading.Event
+    cancel_waiter: Callable[[], asyncio.Future[None]] | None = None
+
+
+_current: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
+    "perdure_activity", default=None
+)
+
+
+class NotInActivityError(PerdureError, RuntimeError):
+    """A ``perdure.activity`` function was called outside an activity."""
+
+
+def _ctx() -> _Context:
+    ctx = _current.get()
+    if ctx is None:
+        raise NotInActivityError(
+            "Not in an activity: this function only works inside an @activity.defn function "
+            "run by a perdure Worker (or ActivityEnvironment in tests)"
+        )
+    return ctx
+
+
+def set_context(ctx: _Context | None) -> contextvars.Token[_Context | None]:
+    return _current.set(ctx)
+
+
+def reset_context(token: contextvars.Token[_Context | None]) -> None:
+    _current.reset(token)
+
+
+def in_activity() -> bool:
+    """Whether the caller runs inside an activity."""
+    return _current.get() is not None
+
+
+def info() -> Info:
+    """About the running activity: ids, type, attempt, timeouts, last heartbeat details."""
+    return _ctx().info
+
+
+def heartbeat(*details: Any) -> None:
+    """Report progress. The details reach the next attempt (``info().heartbeat_details``) if
+    this one fails; with a ``heartbeat_timeout``, an attempt that stops heartbeating is
+    retried elsewhere. The call returns at once; sending is throttled."""
+    _ctx().heartbeat(details)
+
+
+def is_cancelled() -> bool:
+    """Whether cancellation of this activity was requested (learned through heartbeats)."""
+    return _ctx().cancelled.is_set()
+
+
+async def wait_for_cancelled() -> None:
+    """Wait until cancellation of this activity is requested."""
+    ctx = _ctx()
+    if ctx.cancel_waiter is None:
+        raise RuntimeError("wait_for_cancelled() is for async activities")
+    await ctx.cancel_waiter()
+
+
+def wait_for_cancelled_sync(timeout: timedelta | float | None = None) -> bool:
+    """In a sync activity, block until cancellation is requested or the timeout passes."""
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    return _ctx().cancelled.wait(seconds)
+
+
+def is_worker_shutdown() -> bool:
+    """Whether the worker running this activity is shutting down."""
+    return _ctx().worker_shutdown.is_set()
+
+
+def raise_complete_async() -> NoReturn:
+    """End this function without completing the activity: something else will complete it
+    later through ``client.get_async_activity_handle(task_token=info().task_token)``."""
+    _ctx()
+    raise CompleteAsyncError()
+
+
+class _ActivityLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """``activity.logger``: tags records with the activity's ids."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        ctx = _current.get()
+        if ctx is not None:
+            i = ctx.info
+            kwargs["extra"] = {
+                "activity_id": i.activity_id,
+                "activity_type": i.activity_type,
+                "attempt": i.attempt,
+                "workflow_id": i.workflow_id,
+                **(kwargs.get("extra") or {}),
+            }
+            msg = f"{msg} ({i.activity_type} {i.activity_id}, workflow {i.workflow_id})"
+        return msg, kwargs
+
+
+logger = _ActivityLogger(logging.getLogger("perdure.activity"), {})

@@ -1,0 +1,36 @@
+"""Starting workflows and talking to them: ``Client.connect("sqlite:///app.db")``."""
+
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._errors import (
+    RPCTimeoutOrCancelledError,
+    WorkflowAlreadyStartedError,
+    WorkflowFailureError,
+    WorkflowNotFoundError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from perdure.client._client import Client
+from perdure.client._handle import (
+    WorkflowExecutionDescription,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowTaskFailureInfo,
+)
+from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+__all__ = [
+    "Client",
+    "RPCTimeoutOrCancelledError",
+    "WorkflowAlreadyStartedError",
+    "WorkflowExecutionDescription",
+    "WorkflowExecutionStatus",
+    "WorkflowFailureError",
+    "WorkflowHandle",
+    "WorkflowHistory",
+    "WorkflowIDConflictPolicy",
+    "WorkflowIDReusePolicy",
+    "WorkflowNotFoundError",
+    "WorkflowQueryFailedError",
+    "WorkflowTaskFailureInfo",
+    "WorkflowUpdateFailedError",
+]

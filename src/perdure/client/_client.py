@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+from perdure._common.clock import Clock
+from perdure._common.payload import Payload
+from perdure._store import Store, open_store
+from perdure._store._types import Execution, QueryResult, StartWorkflowRequest
+from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.converter import DataConverter
+from perdure.workflow._definition import WorkflowDefinition
+
+# How often a waiter re-reads the database for changes made by other processes.
+POLL_INTERVAL = 0.1
+
+_ARG_UNSET: Any = object()
+
+
+class TimeSkipper(Protocol):
+    """Moves a virtual clock while a client waits (set by the testing environment)."""
+
+    def auto_skip(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def default_identity() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+class Client:
+    """Starts workflows and talks to them, through the store a database URL names.
+
+    Example::
+
+        client = await Client.connect("sqlite:///app.db")
+        result = await client.execute_workflow(Greeting.run, "world",
+                                               id="greet-1", task_queue="greetings")
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        namespace: str = "default",
+        data_converter: DataConverter | None = None,
+        identity: str | None = None,
+        owns_store: bool = True,
+    ) -> None:
+        self._store = store
+        self.namespace = namespace
+        self.data_converter = data_converter or DataConverter.default
+        self.identity = identity or default_identity()
+        self._owns_store = owns_store
+        self._time_skipper: TimeSkipper | None = None
+
+    @staticmethod
+    async def connect(
+        target_url: str,
+        *,
+        namespace: str = "default",
+        data_converter: DataConverter | None = None,
+        interceptors: Sequence[Any] = (),
+        identity: str | None = None,
+        clock: Clock | None = None,
+    ) -> Client:
+        """Open the database: ``sqlite:///app.db`` (created if missing), ``sqlite://:memory:``.
+
+        Raises:
+            InvalidURLError: the URL is malformed or not supported.
+            SchemaVersionError: the database was written by a newer perdure.
+        """
+        if interceptors:
+            raise ValueError("Client interceptors are not supported yet")
+        store = open_store(target_url, clock)
+        return Client(store, namespace=namespace, data_converter=data_converter,
+                      identity=identity)
+
+    @property
+    def store(self) -> Store:
+        """The store behind this client (shared with workers built on it)."""
+        return self._store
+
+    async def close(self) -> None:
+        """Close the database connection (workers using this client must be stopped first)."""
+        if self._owns_store:
+            await self._store.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- starting ------------------------------------------------------------------------------
+    async def start_workflow(
+        self,
+        workflow: str | Callable[..., Any],
+        arg: Any = _ARG_UNSET,
+        *,
+        args: Sequence[Any] = (),
+        id: str,
+        task_queue: str,
+        result_type: Any = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        memo: dict[str, Any] | None = None,
+    ) -> Any:
+        """Start a workflow and return its ``WorkflowHandle``.
+
+        The arguments are serialized before anything is stored, so a value that cannot be
+        serialized fails here and leaves no trace.
+
+        Raises:
+            WorkflowAlreadyStartedError: a run with this id is open (``id_conflict_policy``).
+        """
+        from perdure.client._handle import WorkflowHandle
+
+        if isinstance(workflow, str):
+            workflow_type = workflow
+        else:
+            defn = WorkflowDefinition.from_run_fn(workflow)
+            workflow_type = defn.name
+            if result_type is None:
+                result_type = defn.ret_type
+        if not id:
+            raise ValueError("start_workflow needs a non-empty id")
+        if not task_queue:
+            raise ValueError("start_workflow needs a non-empty task_queue")
+        if arg is not _ARG_UNSET:
+            if args:
+                raise ValueError("Give either arg or args, not both")
+            args = (arg,)
+        payloads = await self.data_converter.encode(list(args))
+        request = StartWorkflowRequest(
+            namespace=self.namespace,
+            workflow_id=id,
+            workflow_type=workflow_type,
+            task_queue=task_queue,
+            input=payloads,
+            run_id=str(uuid.uuid4()),
+            randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
+            task_timeout=_seconds(task_timeout) or 10.0,
+            execution_timeout=_seconds(execution_timeout),
+            run_timeout=_seconds(run_timeout),
+            id_reuse_policy=id_reuse_policy,
+            id_conflict_policy=id_conflict_policy,
+            memo=memo,
+            identity=self.identity,
+        )
+        started = await self._store.start_workflow(request)
+        return WorkflowHandle(
+            self,
+            id,
+            run_id=started.run_id,
+            result_run_id=started.run_id,
+            first_execution_run_id=started.run_id,
+            result_type=result_type,
+        )
+
+    async def execute_workflow(
+        self,
+        workflow: str | Callable[..., Any],
+        arg: Any = _ARG_UNSET,
+        *,
+        args: Sequence[Any] = (),
+        id: str,
+        task_queue: str,
+        result_type: Any = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        memo: dict[str, Any] | None = None,
+    ) -> Any:
+        """Start a workflow and wait for its result (``start_workflow``, then ``result()``)."""
+        handle = await self.start_workflow(
+            workflow,
+            arg,
+            args=args,
+            id=id,
+            task_queue=task_queue,
+            result_type=result_type,
+            execution_timeout=execution_timeout,
+            run_timeout=run_timeout,
+            task_timeout=task_timeout,
+            id_reuse_policy=id_reuse_policy,
+            id_conflict_policy=id_conflict_policy,
+            memo=memo,
+        )
+        return await handle.result()
+
+    def get_workflow_handle(
+        self,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        first_execution_run_id: str | None = None,
+        result_type: Any = None,
+    ) -> Any:
+        """A handle to an existing workflow (its latest run unless ``run_id`` is given)."""
+        from perdure.client._handle import WorkflowHandle
+
+        return WorkflowHandle(
+            self,
+            workflow_id,
+            run_id=run_id,
+            result_run_id=run_id,
+            first_execution_run_id=first_execution_run_id,
+            result_type=result_type,
+        )
+
+    def get_workflow_handle_for(
+        self, workflow: Callable[..., Any], workflow_id: str, *, run_id: str | None = None
+    ) -> Any:
+        """:meth:`get_workflow_handle`, typed by the workflow's run method."""
+        defn = WorkflowDefinition.from_run_fn(workflow)
+        return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=defn.ret_type)
+
+    # -- internals shared by handles -------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _auto_time_skipping(self) -> AsyncIterator[None]:
+        if self._time_skipper is None:
+            yield
+        else:
+            async with self._time_skipper.auto_skip():
+                yield
+
+    async def _wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
+        store = self._store
+        ex = await store.describe(self.namespace, workflow_id, run_id)
+        key = ("closed", ex.run_id)
+        event = store.notifier.listen(key)
+        try:
+            while True:
+                event.clear()
+                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
+                if not ex.is_open:
+                    return ex
+                await store.clock.wait(event, store.clock.now() + POLL_INTERVAL)
+        finally:
+            store.notifier.forget(key)
+
+    async def _run_query(
+        self, ex: Execution, name: str, payloads: list[Payload], timeout: float
+    ) -> QueryResult | None:
+        store = self._store
+        query_id = await store.insert_query(ex, name, payloads)
+        key = ("query", query_id)
+        event = store.notifier.listen(key)
+        loop_deadline = _monotonic() + timeout
+        try:
+            async with self._auto_time_skipping():
+                while True:
+                    event.clear()
+                    answer = await store.get_query_result(query_id)
+                    if answer is not None:
+                        return answer
+                    if _monotonic() >= loop_deadline:
+                        return None
+                    await Clock().wait(event, Clock().now() + min(POLL_INTERVAL, timeout))
+        finally:
+            store.notifier.forget(key)
+            await store.delete_query(query_id)
+
+    async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
+        codec = self.data_converter.payload_codec
+        if codec is None:
+            return failure
+        out = dict(failure)
+        out["details"] = await codec.decode(failure.get("details", []))
+        if failure.get("cause"):
+            out["cause"] = await self._decode_failure(failure["cause"])
+        return out
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import orjson
+
+from perdure._common.events import EventType, HistoryEvent
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._errors import (
+    CancelledError,
+    RPCTimeoutOrCancelledError,
+    TerminatedError,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+)
+from perdure._store._types import Execution
+from perdure.workflow._definition import handler_name
+
+if TYPE_CHECKING:
+    from perdure.client._client import Client
+
+ReturnType = TypeVar("ReturnType")
+
+
+@dataclass(frozen=True)
+class WorkflowTaskFailureInfo:
+    """Why the workflow's current task keeps failing (the workflow itself stays open)."""
+
+    message: str
+    type: str
+    stack_trace: str
+    attempt: int
+    time: datetime
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionDescription:
+    """What ``WorkflowHandle.describe()`` returns."""
+
+    id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    namespace: str
+    status: WorkflowExecutionStatus
+    start_time: datetime
+    close_time: datetime | None
+    history_length: int
+    history_size: int
+    memo: dict[str, Any]
+    last_workflow_task_failure: WorkflowTaskFailureInfo | None
+    workflow_task_attempt: int
+
+
+@dataclass(frozen=True)
+class WorkflowHistory:
+    """A run's events, as ``fetch_history()`` returns them; JSON round-trips exactly."""
+
+    workflow_id: str
+    events: Sequence[HistoryEvent]
+    run_id: str = ""
+
+    def to_json(self) -> str:
+        """The history as JSON: ``{"workflow_id", "run_id", "events": [...]}``."""
+        return orjson.dumps(self.to_json_dict(), option=orjson.OPT_INDENT_2).decode()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "events": [e.to_json_dict() for e in self.events],
+        }
+
+    @staticmethod
+    def from_json(workflow_id: str | None, history: str | bytes | dict[str, Any]) -> WorkflowHistory:
+        """Read a history written by :meth:`to_json` (``workflow_id`` overrides the file's)."""
+        obj = orjson.loads(history) if isinstance(history, str | bytes) else history
+        return WorkflowHistory(
+            workflow_id=workflow_id or obj.get("workflow_id", ""),
+            run_id=obj.get("run_id", ""),
+            events=[HistoryEvent.from_json_dict(e) for e in obj["events"]],
+        )
+
+
+def _utc(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class WorkflowHandle(Generic[ReturnType]):
+    """A workflow execution, reached by id (and optionally run id).
+
+    Example::
+
+        handle = await client.start_workflow(Order.run, order, id="order-1", task_queue="q")
+        await handle.signal(Order.approve, "alice")
+        print(await handle.result())
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        id: str,
+        *,
+        run_id: str | None = None,
+        result_run_id: str | None = None,
+        first_execution_run_id: str | None = None,
+        result_type: Any = None,
+    ) -> None:
+        self._client = client
+        self.id = id
+        self.run_id = run_id
+        self.result_run_id = result_run_id
+        self.first_execution_run_id = first_execution_run_id
+        self._result_type = result_type
+
+    async def _execution(self, run_id: str | None = None) -> Execution:
+        c = self._client
+        return await c._store.describe(c.namespace, self.id, run_id or self.run_id)
+
+    async def result(self, *, follow_runs: bool = True) -> ReturnType:
+        """Wait for the workflow to close and return its result.
+
+        Raises:
+            WorkflowFailureError: it failed, was cancelled, terminated or timed out; ``.cause``
+                says which.
+        """
+        c = self._client
+        run_id = self.result_run_id or self.run_id
+        async with c._auto_time_skipping():
+            ex = await c._wait_closed(self.id, run_id)
+        event = ex.close_event or {}
+        attrs = event.get("attributes", {})
+        kind = event.get("event_type")
+        conv = c.data_converter
+        if kind == EventType.WORKFLOW_EXECUTION_COMPLETED.value:
+            values = await conv.decode([attrs["result"]], [self._result_type])
+            result: ReturnType = values[0]
+            return result
+        if kind == EventType.WORKFLOW_EXECUTION_FAILED.value:
+            failure = await c._decode_failure(attrs["failure"])
+            cause: BaseException = conv.failure_converter.from_failure(
+                failure, conv.payload_converter
+            )
+        elif kind == EventType.WORKFLOW_EXECUTION_CANCELED.value:
+            details = await conv.decode(attrs.get("details", []))
+            cause = CancelledError("Workflow cancelled", *details)
+        elif kind == EventType.WORKFLOW_EXECUTION_TERMINATED.value:
+            cause = TerminatedError(attrs.get("reason") or "Workflow terminated")
+        else:
+            cause = RuntimeError(f"Workflow closed with unexpected status {ex.status.name}")
+        raise WorkflowFailureError(cause=cause)
+
+    async def signal(self, signal: str | Callable[..., Any], arg: Any = None, *,
+                     args: Sequence[Any] = ()) -> None:
+        """Send a signal: recorded in history and delivered to the handler exactly once."""
+        c = self._client
+        name = handler_name(signal, "signal")
+        values = [arg] if arg is not None and not args else list(args)
+        payloads = await c.data_converter.encode(values)
+        await c._store.signal(c.namespace, self.id, self.run_id, name, payloads, c.identity)
+
+    async def query(self, query: str | Callable[..., Any], arg: Any = None, *,
+                    args: Sequence[Any] = (), result_type: Any = None,
+                    rpc_timeout: float = 30.0) -> Any:
+        """Ask the workflow's query handler; answered by a worker from its cached state or by
+        replay. Nothing is written to history.
+
+        Raises:
+            WorkflowQueryFailedError: unknown query name, or the handler raised.
+            RPCTimeoutOrCancelledError: no worker answered within ``rpc_timeout`` seconds.
+        """
+        c = self._client
+        name = handler_name(query, "query")
+        if result_type is None and callable(query):
+            from perdure.workflow._definition import _arg_and_return_types
+
+            result_type = _arg_and_return_types(query, skip_self=True)[1]
+        values = [arg] if arg is not None and not args else list(args)
+        payloads = await c.data_converter.encode(values)
+        ex = await self._execution()
+        answer = await c._run_query(ex, name, payloads, rpc_timeout)
+        if answer is None:
+            raise RPCTimeoutOrCancelledError(
+                f"No worker answered query {name!r} of workflow {self.id!r} within "
+                f"{rpc_timeout:g}s: is a worker running for task queue {ex.task_queue!r}?"
+            )
+        if not answer.ok or answer.result is None:
+            raise WorkflowQueryFailedError(answer.error or f"Query {name!r} failed")
+        return (await c.data_converter.decode([answer.result], [result_type]))[0]
+
+    async def cancel(self, *, reason: str = "") -> None:
+        """Request cancellation: it reaches the workflow as ``asyncio.CancelledError`` at its
+        await points; the workflow may clean up (run compensations) before it ends."""
+        c = self._client
+        await c._store.request_cancel(c.namespace, self.id, self.run_id, reason, c.identity)
+
+    async def terminate(self, reason: str | None = None) -> None:
+        """End the workflow at once, running none of its code."""
+        c = self._client
+        await c._store.terminate(c.namespace, self.id, self.run_id, reason or "", c.identity)
+
+    async def describe(self) -> WorkflowExecutionDescription:
+        """Status, type, times, history length, and the failure of a stuck workflow task."""
+        ex = await self._execution()
+        failure = None
+        if ex.last_failure is not None and ex.is_open:
+            lf = ex.last_failure
+            failure = WorkflowTaskFailureInfo(
+                message=lf.get("message", ""),
+                type=lf.get("type", ""),
+                stack_trace=lf.get("stack_trace", ""),
+                attempt=lf.get("attempt", 0),
+                time=_utc(lf.get("time", 0.0)),
+            )
+        return WorkflowExecutionDescription(
+            id=ex.workflow_id,
+            run_id=ex.run_id,
+            workflow_type=ex.workflow_type,
+            task_queue=ex.task_queue,
+            namespace=ex.namespace,
+            status=ex.status,
+            start_time=_utc(ex.start_time),
+            close_time=_utc(ex.close_time) if ex.close_time is not None else None,
+            history_length=ex.next_event_id - 1,
+            history_size=ex.history_size,
+            memo=dict(ex.memo or {}),
+            last_workflow_task_failure=failure,
+            workflow_task_attempt=ex.wft_attempt,
+        )
+
+    async def fetch_history(self) -> WorkflowHistory:
+        """The run's full event history."""
+        ex = await self._execution()
+        events = await self._client._store.get_history(ex.run_id)
+        return WorkflowHistory(workflow_id=self.id, run_id=ex.run_id, events=events)

@@ -1,0 +1,30 @@
+"""Failures that travel through histories, with Temporal's names; the tree is drawn in
+``perdure._errors``."""
+
+from perdure._errors import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    FailureError,
+    PerdureError,
+    RetryState,
+    ServerError,
+    TerminatedError,
+    TimeoutError,
+    TimeoutType,
+)
+
+__all__ = [
+    "ActivityError",
+    "ApplicationError",
+    "CancelledError",
+    "ChildWorkflowError",
+    "FailureError",
+    "PerdureError",
+    "RetryState",
+    "ServerError",
+    "TerminatedError",
+    "TimeoutError",
+    "TimeoutType",
+]

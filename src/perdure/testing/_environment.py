@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from perdure._common.clock import Clock, VirtualClock
+from perdure._store import Store, open_store
+from perdure.client._client import Client
+from perdure.converter import DataConverter
+
+
+class _TimeSkipper:
+    """Jumps a virtual clock to the next due time whenever the engine has nothing to do."""
+
+    def __init__(self, store: Store, clock: VirtualClock) -> None:
+        self._store = store
+        self._clock = clock
+        self._auto = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def auto_skip(self) -> AsyncIterator[None]:
+        self._auto += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._skip_loop())
+        try:
+            yield
+        finally:
+            self._auto -= 1
+
+    async def wait_idle(self) -> None:
+        """Return once no task is ready, held by a worker, or about to be written."""
+        store = self._store
+        key = ("changed",)
+        changed = store.notifier.listen(key)
+        try:
+            while True:
+                changed.clear()
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                if await store.is_idle():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), 0.01)
+        finally:
+            store.notifier.forget(key)
+
+    async def _skip_loop(self) -> None:
+        while self._auto > 0:
+            await self.wait_idle()
+            if self._auto <= 0:
+                return
+            nxt = await self._store.next_wakeup()
+            if nxt is not None and nxt > self._clock.now():
+                self._clock.advance_to(nxt)
+            else:
+                await asyncio.sleep(0.001)
+
+    async def sleep(self, seconds: float) -> None:
+        target = self._clock.now() + seconds
+        while True:
+            await self.wait_idle()
+            nxt = await self._store.next_wakeup()
+            if nxt is None or nxt > target:
+                self._clock.advance_to(target)
+                await self.wait_idle()
+                return
+            self._clock.advance_to(max(nxt, self._clock.now()))
+
+
+class WorkflowEnvironment:
+    """The real engine in process, for tests.
+
+    ``start_time_skipping()`` runs it on an in-memory store with a virtual clock that jumps to
+    the next timer whenever every workflow is blocked (never while an activity runs), so a
+    workflow that sleeps for 90 days finishes in milliseconds. ``start_local()`` runs on real
+    time.
+
+    Example::
+
+        async with await WorkflowEnvironment.start_time_skipping() as env:
+            async with Worker(env.client, task_queue="q", workflows=[Reminder]):
+                assert await env.client.execute_workflow(Reminder.run, id="r", task_queue="q")
+    """
+
+    def __init__(self, client: Client, skipper: _TimeSkipper | None) -> None:
+        self._client = client
+        self._skipper = skipper
+
+    @staticmethod
+    async def start_time_skipping(
+        *,
+        data_converter: DataConverter | None = None,
+        namespace: str = "default",
+        start_time: datetime | None = None,
+    ) -> WorkflowEnvironment:
+        """An environment on a virtual clock, starting at ``start_time`` (default: now)."""
+        clock = VirtualClock(start_time.timestamp() if start_time else None)
+        store = open_store("sqlite://:memory:", clock)
+        client = Client(store, namespace=namespace, data_converter=data_converter)
+        skipper = _TimeSkipper(store, clock)
+        client._time_skipper = skipper
+        return WorkflowEnvironment(client, skipper)
+
+    @staticmethod
+    async def start_local(
+        url: str | None = None,
+        *,
+        data_converter: DataConverter | None = None,
+        namespace: str = "default",
+    ) -> WorkflowEnvironment:
+        """An environment on real time, on ``url`` (default: an in-memory database)."""
+        store = open_store(url or "sqlite://:memory:", Clock())
+        return WorkflowEnvironment(
+            Client(store, namespace=namespace, data_converter=data_converter), None
+        )
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @property
+    def supports_time_skipping(self) -> bool:
+        return self._skipper is not None
+
+    async def sleep(self, duration: timedelta | float) -> None:
+        """Let ``duration`` pass: instantly on the virtual clock (firing every timer due on
+        the way, in order), really otherwise."""
+        seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+        if self._skipper is not None:
+            await self._skipper.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    async def get_current_time(self) -> datetime:
+        return datetime.fromtimestamp(self._client.store.clock.now(), UTC)
+
+    @contextlib.asynccontextmanager
+    async def auto_time_skipping_disabled(self) -> AsyncIterator[None]:
+        """Within this block, waiting on results does not move the virtual clock."""
+        skipper, self._client._time_skipper = self._client._time_skipper, None
+        try:
+            yield
+        finally:
+            self._client._time_skipper = skipper
+
+    async def shutdown(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> WorkflowEnvironment:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()

@@ -1,0 +1,272 @@
+"""Activities in a worker: run each attempt, heartbeat it, report its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from perdure._errors import CancelledError as FailureCancelledError
+from perdure._store import Store
+from perdure._store._types import ActivityTask, StaleTaskError
+from perdure.activity._context import (
+    CompleteAsyncError,
+    Info,
+    _Context,
+    reset_context,
+    set_context,
+)
+from perdure.activity._definition import ActivityDefinition
+from perdure.converter import DataConverter
+
+log = logging.getLogger("perdure.worker")
+
+# Without a heartbeat timeout, heartbeats are still sent (so details survive), this often.
+DEFAULT_HEARTBEAT_INTERVAL = 30.0
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _td(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+class _Heartbeater:
+    """Sends an attempt's heartbeats, throttled, and learns of cancellation from them."""
+
+    def __init__(self, store: Store, conv: DataConverter, task: ActivityTask,
+                 loop: asyncio.AbstractEventLoop, on_cancel: Any) -> None:
+        self._store = store
+        self._conv = conv
+        self._task = task
+        self._loop = loop
+        self._on_cancel = on_cancel
+        timeout = task.heartbeat_timeout
+        self._interval = min(timeout * 0.8, DEFAULT_HEARTBEAT_INTERVAL) if timeout else (
+            DEFAULT_HEARTBEAT_INTERVAL)
+        self._details: Sequence[Any] | None = None
+        self._dirty = False
+        self._sender: asyncio.Task[None] | None = None
+        self.used = False
+
+    def heartbeat(self, details: Sequence[Any]) -> None:
+        """Called from the activity (its loop thread or an executor thread)."""
+        if threading.get_ident() == self._loop_thread:
+            self._record(details)
+        else:
+            self._loop.call_soon_threadsafe(self._record, details)
+
+    _loop_thread = 0
+
+    def _record(self, details: Sequence[Any]) -> None:
+        self.used = True
+        self._details = details
+        self._dirty = True
+        if self._sender is None or self._sender.done():
+            self._sender = self._loop.create_task(self._send_loop())
+
+    def poke(self) -> None:
+        """Send now (a cancellation may be waiting to be learned)."""
+        if self.used and (self._sender is None or self._sender.done()):
+            self._dirty = True
+            self._sender = self._loop.create_task(self._send_loop())
+
+    async def _send_loop(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                payloads = await self._conv.encode(list(self._details or ()))
+                cancel = await self._store.heartbeat_activity(
+                    self._task.token, self._task.owner, payloads
+                )
+            except StaleTaskError:
+                self._on_cancel(stale=True)
+                return
+            except Exception:
+                log.exception("Heartbeat of activity %s failed", self._task.activity_id)
+                cancel = False
+            if cancel:
+                self._on_cancel(stale=False)
+                return
+            await asyncio.sleep(self._interval)
+
+    def stop(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+
+    async def final_details(self) -> None:
+        """Make sure the last details are stored before the attempt's outcome."""
+        if self._dirty and self._details is not None:
+            self.stop()
+            self._dirty = False
+            try:
+                await self._store.heartbeat_activity(
+                    self._task.token, self._task.owner,
+                    await self._conv.encode(list(self._details)),
+                )
+            except StaleTaskError:
+                pass
+
+
+class Activities:
+    """Runs activity attempts for one worker."""
+
+    def __init__(
+        self,
+        store: Store,
+        definitions: Sequence[ActivityDefinition],
+        *,
+        converter: DataConverter,
+        task_queue: str,
+        identity: str,
+        executor: concurrent.futures.Executor | None,
+    ) -> None:
+        self._store = store
+        self._defs = {d.name: d for d in definitions}
+        self._conv = converter
+        self._task_queue = task_queue
+        self._identity = identity
+        self._executor = executor
+        self.worker_shutdown = threading.Event()
+        self.running: dict[tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event,
+                                                  _Heartbeater]] = {}
+
+    def _failure(self, exc: BaseException) -> dict[str, Any]:
+        return self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
+
+    def cancel_requested(self, run_id: str, seq: int) -> None:
+        """The workflow asked to cancel an activity this worker may be running."""
+        entry = self.running.get((run_id, seq))
+        if entry is not None:
+            entry[2].poke()
+
+    async def run(self, task: ActivityTask) -> None:
+        token = task.token
+        defn = self._defs.get(task.activity_type)
+        if defn is None:
+            known = ", ".join(sorted(self._defs)) or "none"
+            message = (
+                f"Activity type {task.activity_type!r} is not registered on this worker (task "
+                f"queue {self._task_queue!r}; registered: {known}). Register it with "
+                "Worker(activities=[...])."
+            )
+            log.error(message)
+            await self._report(task, "fail", {
+                "message": message, "kind": "application", "type": "NotRegisteredError",
+                "non_retryable": False, "details": [], "cause": None, "stack_trace": "",
+            })
+            return
+        loop = asyncio.get_running_loop()
+        cancelled = threading.Event()
+        current: dict[str, asyncio.Task[Any] | None] = {"task": None}
+
+        def on_cancel(*, stale: bool) -> None:
+            cancelled.set()
+            t = current["task"]
+            if t is not None and not t.done():
+                t.cancel()
+
+        beat = _Heartbeater(self._store, self._conv, task, loop, on_cancel)
+        beat._loop_thread = threading.get_ident()
+        key = (token.run_id, token.seq)
+        try:
+            args = await self._conv.decode(task.input, defn.arg_types)
+            details = await self._conv.decode(task.heartbeat_details)
+        except Exception as exc:
+            await self._report(task, "fail", self._failure(exc))
+            return
+
+        def cancel_waiter() -> asyncio.Future[None]:
+            return asyncio.ensure_future(loop.run_in_executor(None, cancelled.wait))
+
+        info = Info(
+            activity_id=task.activity_id,
+            activity_type=task.activity_type,
+            attempt=task.attempt,
+            task_queue=task.task_queue,
+            task_token=token.encode(),
+            workflow_id=token.workflow_id,
+            workflow_run_id=token.run_id,
+            workflow_type=task.workflow_type,
+            workflow_namespace=token.namespace,
+            heartbeat_details=details,
+            heartbeat_timeout=_td(task.heartbeat_timeout),
+            schedule_to_close_timeout=_td(task.schedule_to_close_timeout),
+            start_to_close_timeout=_td(task.start_to_close_timeout),
+            scheduled_time=_utc(task.scheduled_time),
+            started_time=_utc(task.started_time),
+        )
+        ctx = _Context(info, beat.heartbeat, cancelled, self.worker_shutdown,
+                       cancel_waiter if defn.is_async else None)
+        self.running[key] = (None, cancelled, beat)
+        try:
+            if defn.is_async:
+                async def invoke() -> Any:
+                    reset = set_context(ctx)
+                    try:
+                        return await defn.fn(*args)
+                    finally:
+                        reset_context(reset)
+
+                inner = loop.create_task(invoke())
+                current["task"] = inner
+                self.running[key] = (inner, cancelled, beat)
+                result = await inner
+            else:
+                context = contextvars.copy_context()
+                context.run(set_context, ctx)
+                result = await loop.run_in_executor(
+                    self._executor, lambda: context.run(defn.fn, *args)
+                )
+        except CompleteAsyncError:
+            beat.stop()
+            return
+        except asyncio.CancelledError:
+            await beat.final_details()
+            if cancelled.is_set():
+                await self._report(task, "cancelled", [])
+            elif self.worker_shutdown.is_set():
+                await self._report(task, "fail", self._failure(
+                    RuntimeError("Worker shut down while the activity ran")))
+            else:
+                raise
+            return
+        except BaseException as exc:
+            await beat.final_details()
+            if cancelled.is_set() and isinstance(exc, FailureCancelledError):
+                await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
+            else:
+                await self._report(task, "fail", self._failure(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            self.running.pop(key, None)
+            beat.stop()
+        try:
+            payload = (await self._conv.encode([result]))[0]
+        except Exception as exc:
+            await self._report(task, "fail", self._failure(exc))
+            return
+        await self._report(task, "complete", payload)
+
+    async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
+        try:
+            if outcome == "complete":
+                await self._store.complete_activity(task.token, task.owner, value, self._identity)
+            elif outcome == "fail":
+                await self._store.fail_activity(task.token, task.owner, value, self._identity)
+            else:
+                await self._store.activity_cancelled(task.token, task.owner, value,
+                                                     self._identity)
+        except StaleTaskError as exc:
+            log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
+        except Exception:
+            log.exception("Could not record the outcome of activity %s", task.activity_id)

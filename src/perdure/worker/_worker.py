@@ -1,0 +1,307 @@
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
+from typing import Any
+
+from perdure._store import Store
+from perdure._store._types import TaskKind
+from perdure.activity._definition import ActivityDefinition
+from perdure.client._client import Client
+from perdure.worker._activity_worker import Activities
+from perdure.worker._workflow_worker import WorkflowTasks
+from perdure.workflow._definition import WorkflowDefinition
+
+log = logging.getLogger("perdure.worker")
+
+# Bounded fallback for changes made by other processes (in-process changes wake at once).
+POLL_INTERVAL = 0.1
+TIMER_POLL_INTERVAL = 1.0
+
+
+class _TimerService:
+    """Fires due timers and acts on passed deadlines for one store; shared by the workers
+    of a process that use the same store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.users = 0
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._target: float | None = None
+
+    def start(self) -> None:
+        self.users += 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="perdure.timers")
+
+    async def stop(self) -> None:
+        self.users -= 1
+        if self.users == 0 and self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _on_wake_at(self, when: float) -> None:
+        if self._target is None or when < self._target:
+            self._wake.set()
+
+    async def _loop(self) -> None:
+        store = self.store
+        unsubscribe = store.notifier.on_wake_at(self._on_wake_at)
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    handled = await store.fire_due()
+                    if handled >= 500:
+                        continue
+                    nxt = await store.next_wakeup()
+                except Exception:
+                    log.exception("Timer service failed; retrying")
+                    nxt = None
+                fallback = store.clock.now() + TIMER_POLL_INTERVAL
+                self._target = fallback if nxt is None else min(nxt, fallback)
+                await store.clock.wait(self._wake, self._target)
+        finally:
+            unsubscribe()
+
+
+_timer_services: weakref.WeakKeyDictionary[Store, _TimerService] = weakref.WeakKeyDictionary()
+
+
+class Worker:
+    """Runs workflows and activities from one task queue.
+
+    Example::
+
+        async with Worker(client, task_queue="orders", workflows=[OrderWorkflow],
+                          activities=[reserve, charge, ship]):
+            await client.execute_workflow(OrderWorkflow.run, order, id="o-1",
+                                          task_queue="orders")
+
+    Args:
+        client: whose store and data converter the worker uses.
+        task_queue: the queue to take tasks from.
+        workflows: ``@workflow.defn`` classes.
+        activities: ``@activity.defn`` functions (async ones run on the event loop, plain
+            ones in ``activity_executor``, a thread pool by default).
+        max_concurrent_activities: activity attempts run at once.
+        max_concurrent_workflow_tasks: workflow tasks run at once.
+        max_cached_workflows: running instances kept in memory; the least recently used is
+            evicted past this and rebuilt by replay when it next has work.
+        graceful_shutdown_timeout: how long ``shutdown()`` lets running activities finish
+            before cancelling them.
+        workflow_failure_exception_types: exception types that fail the workflow instead of
+            only its task.
+        deterministic_guard: raise on non-deterministic calls in workflow code (clock,
+            randomness, I/O, threads). On by default.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+        activity_executor: concurrent.futures.Executor | None = None,
+        max_concurrent_activities: int = 100,
+        max_concurrent_workflow_tasks: int = 100,
+        max_cached_workflows: int = 1000,
+        graceful_shutdown_timeout: timedelta = timedelta(0),
+        workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        interceptors: Sequence[Any] = (),
+        identity: str | None = None,
+        deterministic_guard: bool = True,
+    ) -> None:
+        if not task_queue:
+            raise ValueError("Worker needs a non-empty task_queue")
+        if not workflows and not activities:
+            raise ValueError("Worker needs at least one workflow or activity to run")
+        if interceptors:
+            raise ValueError("Worker interceptors are not supported yet")
+        for name, value in (
+            ("max_concurrent_activities", max_concurrent_activities),
+            ("max_concurrent_workflow_tasks", max_concurrent_workflow_tasks),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if max_cached_workflows < 0:
+            raise ValueError("max_cached_workflows must not be negative")
+        wf_defs = [WorkflowDefinition.from_class(w) for w in workflows]
+        act_defs = [ActivityDefinition.from_callable(a) for a in activities]
+        for kind, names in (("workflow", [d.name for d in wf_defs]),
+                            ("activity", [d.name for d in act_defs])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"More than one {kind} registered as {', '.join(dupes)}")
+        self.client = client
+        self.task_queue = task_queue
+        self._store = client.store
+        self._namespace = client.namespace
+        self.identity = identity or client.identity
+        self._owner = f"{self.identity}/{uuid.uuid4().hex[:12]}"
+        self._max_activities = max_concurrent_activities
+        self._max_wft = max_concurrent_workflow_tasks
+        self._graceful = graceful_shutdown_timeout.total_seconds()
+        self._own_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        if activity_executor is None and any(not d.is_async for d in act_defs):
+            activity_executor = self._own_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_concurrent_activities, thread_name_prefix="perdure-activity"
+            )
+        self._workflows = (
+            WorkflowTasks(
+                self._store,
+                wf_defs,
+                converter=client.data_converter,
+                namespace=self._namespace,
+                task_queue=task_queue,
+                identity=self.identity,
+                max_cached=max_cached_workflows,
+                failure_exception_types=workflow_failure_exception_types,
+                guard=deterministic_guard,
+            )
+            if wf_defs
+            else None
+        )
+        self._activities = (
+            Activities(
+                self._store,
+                act_defs,
+                converter=client.data_converter,
+                task_queue=task_queue,
+                identity=self.identity,
+                executor=activity_executor,
+            )
+            if act_defs
+            else None
+        )
+        self._stopping = asyncio.Event()
+        self._running = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._wft_tasks: set[asyncio.Task[None]] = set()
+        self._activity_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    async def run(self) -> None:
+        """Run until :meth:`shutdown` is called (or the task running this is cancelled)."""
+        if self._running:
+            raise RuntimeError("Worker is already running")
+        self._running = True
+        self._stopping.clear()
+        timers = _timer_services.get(self._store)
+        if timers is None:
+            timers = _timer_services[self._store] = _TimerService(self._store)
+        timers.start()
+        loops: list[Coroutine[Any, Any, None]] = []
+        if self._workflows is not None:
+            wf = self._workflows
+            loops.append(self._poll(TaskKind.WORKFLOW, self._max_wft, self._wft_tasks,
+                                    self._store.claim_workflow_tasks, wf.process))
+            loops.append(self._poll(TaskKind.QUERY, 10, set(), self._store.claim_queries,
+                                    wf.answer))
+        if self._activities is not None:
+            acts = self._activities
+            loops.append(self._poll(TaskKind.ACTIVITY, self._max_activities,
+                                    self._activity_tasks, self._store.claim_activity_tasks,
+                                    acts.run))
+        pollers = [asyncio.ensure_future(c) for c in loops]
+        unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
+        if self._activities is not None:
+            acts = self._activities
+            # A cancellation requested in this process makes the running activity heartbeat
+            # at once, so it learns of it without waiting for its next throttled heartbeat.
+            unsubscribe = self._store.notifier.subscribe(
+                "activity_cancel", lambda item: acts.cancel_requested(*item)
+            )
+        try:
+            await self._stopping.wait()
+        finally:
+            unsubscribe()
+            for p in pollers:
+                p.cancel()
+            await asyncio.gather(*pollers, return_exceptions=True)
+            await self._drain()
+            await timers.stop()
+            if self._own_executor is not None:
+                self._own_executor.shutdown(wait=False, cancel_futures=True)
+            self._running = False
+
+    async def _poll(
+        self,
+        kind: TaskKind,
+        limit: int,
+        inflight: set[asyncio.Task[None]],
+        claim: Callable[[str, str, str, int], Coroutine[Any, Any, Sequence[Any]]],
+        handle: Callable[[Any], Coroutine[Any, Any, None]],
+    ) -> None:
+        store = self._store
+        key = ("queue", self._namespace, self.task_queue, kind)
+        ready = store.notifier.listen(key)
+        slot_freed = asyncio.Event()
+
+        def done(t: asyncio.Task[None]) -> None:
+            inflight.discard(t)
+            slot_freed.set()
+
+        try:
+            while not self._stopping.is_set():
+                free = limit - len(inflight)
+                if free <= 0:
+                    slot_freed.clear()
+                    await slot_freed.wait()
+                    continue
+                ready.clear()
+                try:
+                    tasks = await claim(self._namespace, self.task_queue, self._owner, free)
+                except Exception:
+                    log.exception("Polling task queue %r failed; retrying", self.task_queue)
+                    tasks = []
+                for task in tasks:
+                    t = asyncio.get_running_loop().create_task(handle(task))
+                    inflight.add(t)
+                    t.add_done_callback(done)
+                if not tasks:
+                    await store.clock.wait(ready, store.clock.now() + POLL_INTERVAL)
+        finally:
+            store.notifier.forget(key)
+
+    async def _drain(self) -> None:
+        if self._activities is not None:
+            self._activities.worker_shutdown.set()
+        if self._activity_tasks:
+            _, pending = await asyncio.wait(set(self._activity_tasks), timeout=self._graceful)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._wft_tasks:
+            await asyncio.wait(set(self._wft_tasks), timeout=10)
+
+    async def shutdown(self) -> None:
+        """Stop taking tasks, let running ones finish (activities get
+        ``graceful_shutdown_timeout``), and return when the worker has stopped."""
+        self._stopping.set()
+        if self._run_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._run_task
+            self._run_task = None
+
+    async def __aenter__(self) -> Worker:
+        self._run_task = asyncio.get_running_loop().create_task(self.run(), name="perdure.worker")
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()

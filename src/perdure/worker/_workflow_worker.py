@@ -1,0 +1,192 @@
+"""Workflow tasks in a worker: the sticky cache, running tasks, answering queries."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from perdure._common.commands import Command, CompleteWorkflow, ScheduleActivity
+from perdure._common.events import HistoryEvent
+from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
+from perdure._store import Store
+from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
+from perdure.converter import DataConverter
+from perdure.workflow._definition import WorkflowDefinition
+
+log = logging.getLogger("perdure.worker")
+
+
+class WorkflowTasks:
+    """Runs workflow tasks for one worker, keeping running instances in an LRU cache so a
+    task applies only the new events; a cache miss replays the whole history."""
+
+    def __init__(
+        self,
+        store: Store,
+        definitions: Sequence[WorkflowDefinition],
+        *,
+        converter: DataConverter,
+        namespace: str,
+        task_queue: str,
+        identity: str,
+        max_cached: int,
+        failure_exception_types: Sequence[type[BaseException]],
+        guard: bool,
+    ) -> None:
+        self._store = store
+        self._defs = {d.name: d for d in definitions}
+        self._converter = converter
+        self._namespace = namespace
+        self._task_queue = task_queue
+        self._identity = identity
+        self._max_cached = max_cached
+        self._failure_types = tuple(failure_exception_types)
+        self._guard = guard
+        self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
+
+    def _new_runner(self, defn: WorkflowDefinition, workflow_id: str, run_id: str) -> WorkflowRunner:
+        return WorkflowRunner(
+            defn,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            namespace=self._namespace,
+            converter=self._converter,
+            failure_exception_types=self._failure_types,
+            guard=self._guard,
+        )
+
+    def _unregistered(self, workflow_type: str) -> dict[str, Any]:
+        known = ", ".join(sorted(self._defs)) or "none"
+        return {
+            "message": f"Workflow type {workflow_type!r} is not registered on this worker (task "
+            f"queue {self._task_queue!r}; registered: {known}). Register it with "
+            "Worker(workflows=[...]) on a worker polling this queue.",
+            "kind": "server",
+            "type": "NotRegisteredError",
+            "non_retryable": False,
+            "details": [],
+            "cause": None,
+            "stack_trace": "",
+        }
+
+    async def process(self, task: WorkflowTask) -> None:
+        runner = self.cache.pop(task.run_id, None)
+        defn = self._defs.get(task.workflow_type)
+        try:
+            if defn is None:
+                log.error(self._unregistered(task.workflow_type)["message"])
+                await self._store.fail_workflow_task(
+                    task, self._unregistered(task.workflow_type), self._identity
+                )
+                return
+            if runner is None or runner.next_event_id > task.next_event_id:
+                runner = self._new_runner(defn, task.workflow_id, task.run_id)
+            events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
+            if self._converter.payload_codec is not None:
+                events = await _decode_events(self._converter, events)
+            try:
+                commands = runner.apply(
+                    events, task_time=task.started_time, history_size=task.history_size
+                )
+            except WorkflowTaskFailure as failure:
+                self._log_task_failure(task, failure.cause)
+                conv = self._converter
+                await self._store.fail_workflow_task(
+                    task,
+                    conv.failure_converter.to_failure(failure.cause, conv.payload_converter),
+                    self._identity,
+                )
+                return
+            if self._converter.payload_codec is not None:
+                commands = await _encode_commands(self._converter, commands)
+            next_event_id = await self._store.complete_workflow_task(
+                task, commands, self._identity
+            )
+            if next_event_id is None or runner.closed:
+                return
+            runner.recorded(next_event_id)
+            self.cache[task.run_id] = runner
+            while len(self.cache) > self._max_cached:
+                self.cache.popitem(last=False)
+        except StaleTaskError as exc:
+            log.info("Dropped a stale workflow task: %s", exc)
+        except Exception:
+            log.exception("Workflow task of %s failed in the worker", task.workflow_id)
+
+    def _log_task_failure(self, task: WorkflowTask, cause: BaseException) -> None:
+        if task.attempt == 1:
+            log.error(
+                "Workflow task of %s (%s) failed; the workflow stays open and the task is "
+                "retried with backoff: %s: %s",
+                task.workflow_id,
+                task.workflow_type,
+                type(cause).__name__,
+                cause,
+                exc_info=cause,
+            )
+        else:
+            log.warning(
+                "Workflow task of %s failed again (attempt %d): %s: %s",
+                task.workflow_id,
+                task.attempt,
+                type(cause).__name__,
+                cause,
+            )
+
+    async def answer(self, query: QueryTask) -> None:
+        result: QueryResult
+        try:
+            runner = self.cache.get(query.run_id)
+            if runner is None:
+                defn = self._defs.get(query.workflow_type)
+                if defn is None:
+                    raise QueryFailed(self._unregistered(query.workflow_type)["message"])
+                runner = self._new_runner(defn, query.workflow_id, query.run_id)
+                events = await self._store.get_history(query.run_id)
+                if self._converter.payload_codec is not None:
+                    events = await _decode_events(self._converter, events)
+                runner.apply(events, task_time=None)
+            args = query.args
+            codec = self._converter.payload_codec
+            if codec is not None:
+                args = await codec.decode(args)
+            payload = runner.query(query.query_type, args)
+            if codec is not None:
+                payload = (await codec.encode([payload]))[0]
+            result = QueryResult(ok=True, result=payload, error=None)
+        except QueryFailed as exc:
+            result = QueryResult(ok=False, result=None, error=str(exc))
+        except WorkflowTaskFailure as exc:
+            result = QueryResult(ok=False, result=None, error=f"Replay failed: {exc}")
+        try:
+            await self._store.answer_query(query.query_id, result)
+        except Exception:
+            log.exception("Could not record the answer to query %s", query.query_id)
+
+
+async def _decode_events(conv: DataConverter, events: list[HistoryEvent]) -> list[HistoryEvent]:
+    codec = conv.payload_codec
+    if codec is None:
+        return events
+    for event in events:
+        attrs = event.attributes
+        for key in ("input", "details"):
+            if attrs.get(key):
+                attrs[key] = await codec.decode(attrs[key])
+        if attrs.get("result") is not None:
+            attrs["result"] = (await codec.decode([attrs["result"]]))[0]
+    return events
+
+
+async def _encode_commands(conv: DataConverter, commands: list[Command]) -> list[Command]:
+    codec = conv.payload_codec
+    if codec is None:
+        return commands
+    for command in commands:
+        if isinstance(command, ScheduleActivity):
+            command.input = await codec.encode(command.input)
+        elif isinstance(command, CompleteWorkflow):
+            command.result = (await codec.encode([command.result]))[0]
+    return commands

@@ -1,0 +1,234 @@
+"""The functions workflow code calls. Each finds the running workflow and delegates to it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random as _random
+import uuid
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from perdure.activity._definition import ActivityDefinition
+from perdure.common._retry import RetryPolicy
+from perdure.workflow._context import current, in_workflow
+from perdure.workflow._definition import handler_name
+from perdure.workflow._info import ActivityCancellationType, ActivityHandle, Info
+
+
+class _ArgUnset:
+    def __repr__(self) -> str:
+        return "<no argument>"
+
+
+_ARG_UNSET: Any = _ArgUnset()
+
+
+def _seconds(value: timedelta | float | None, what: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return seconds
+
+
+def info() -> Info:
+    """About the running workflow: ids, type, task queue, attempt, start time, history size."""
+    return current().info()
+
+
+def now() -> datetime:
+    """The current time, replay-safe: the time of the current workflow task (UTC)."""
+    return datetime.fromtimestamp(current().now(), UTC)
+
+
+def time() -> float:
+    """:func:`now` as seconds since the epoch."""
+    return current().now()
+
+
+def time_ns() -> int:
+    """:func:`now` as nanoseconds since the epoch."""
+    return int(current().now() * 1_000_000_000)
+
+
+def random() -> _random.Random:
+    """A random generator seeded per workflow run: the same values on every replay."""
+    return current().random()
+
+
+def uuid4() -> uuid.UUID:
+    """A random UUID that is the same on every replay."""
+    return uuid.UUID(int=current().random().getrandbits(128), version=4)
+
+
+async def sleep(duration: timedelta | float) -> None:
+    """Wait durably: a timer recorded in history that survives restarts.
+
+    ``asyncio.sleep`` in workflow code does the same.
+    """
+    await asyncio.sleep(_seconds(duration, "sleep duration") or 0)
+
+
+async def wait_condition(
+    fn: Callable[[], bool], *, timeout: timedelta | float | None = None
+) -> None:
+    """Wait until ``fn()`` is true; it is checked after every change to the workflow's state.
+
+    Raises:
+        asyncio.TimeoutError: ``timeout`` passed first (the timer is durable).
+    """
+    future = current().wait_condition(fn)
+    seconds = _seconds(timeout, "timeout")
+    if seconds is None:
+        await future
+    else:
+        await asyncio.wait_for(future, seconds)
+
+
+def start_activity(
+    activity: Callable[..., Any] | str,
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    task_queue: str | None = None,
+    result_type: Any = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+) -> ActivityHandle[Any]:
+    """Schedule an activity and return its handle (await it for the result).
+
+    One of ``start_to_close_timeout`` or ``schedule_to_close_timeout`` is required.
+    Activities retry by default (1 s, doubling, at most 100 s apart, no attempt limit).
+    """
+    ctx = current()
+    if isinstance(activity, str):
+        activity_type = activity
+    else:
+        defn = ActivityDefinition.from_callable(activity)
+        activity_type = defn.name
+        if result_type is None:
+            result_type = defn.ret_type
+    if arg is not _ARG_UNSET:
+        if args:
+            raise ValueError("Give either arg or args, not both")
+        args = (arg,)
+    if start_to_close_timeout is None and schedule_to_close_timeout is None:
+        raise ValueError(
+            f"Activity {activity_type!r} needs start_to_close_timeout or "
+            "schedule_to_close_timeout: without one, a lost worker would leave it waiting "
+            "forever"
+        )
+    policy = retry_policy if retry_policy is not None else RetryPolicy()
+    return ctx.start_activity(
+        activity_type,
+        list(args),
+        task_queue=task_queue,
+        schedule_to_close_timeout=_seconds(schedule_to_close_timeout, "schedule_to_close"),
+        schedule_to_start_timeout=_seconds(schedule_to_start_timeout, "schedule_to_start"),
+        start_to_close_timeout=_seconds(start_to_close_timeout, "start_to_close_timeout"),
+        heartbeat_timeout=_seconds(heartbeat_timeout, "heartbeat_timeout"),
+        retry_policy=policy.to_dict(),
+        cancellation_type=int(cancellation_type),
+        activity_id=activity_id,
+        result_type=result_type,
+    )
+
+
+async def execute_activity(
+    activity: Callable[..., Any] | str,
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    task_queue: str | None = None,
+    result_type: Any = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+) -> Any:
+    """Run an activity and return its result (:func:`start_activity`, then await).
+
+    Raises:
+        ActivityError: the activity failed for good; ``.cause`` says why.
+
+    Example::
+
+        receipt = await workflow.execute_activity(
+            charge, order, start_to_close_timeout=timedelta(seconds=30))
+    """
+    return await start_activity(
+        activity,
+        arg,
+        args=args,
+        task_queue=task_queue,
+        result_type=result_type,
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        schedule_to_start_timeout=schedule_to_start_timeout,
+        start_to_close_timeout=start_to_close_timeout,
+        heartbeat_timeout=heartbeat_timeout,
+        retry_policy=retry_policy,
+        cancellation_type=cancellation_type,
+        activity_id=activity_id,
+    )
+
+
+def set_signal_handler(signal: str | Callable[..., Any], handler: Callable[..., Any] | None) -> None:
+    """Register (or remove, with ``None``) a signal handler at run time; signals that arrived
+    before it was registered are delivered to it at once, in order."""
+    current().set_signal_handler(handler_name(signal, "signal"), handler)
+
+
+def set_query_handler(query: str | Callable[..., Any], handler: Callable[..., Any] | None) -> None:
+    """Register (or remove, with ``None``) a query handler at run time."""
+    current().set_query_handler(handler_name(query, "query"), handler)
+
+
+class unsafe:  # noqa: N801 - Temporal's name, a namespace of functions
+    """Escape hatches for code that knows what it does."""
+
+    @staticmethod
+    def is_replaying() -> bool:
+        """Whether the code is being replayed from history (side effects would repeat)."""
+        return current().is_replaying()
+
+    @staticmethod
+    def in_workflow() -> bool:
+        """Whether the caller runs inside workflow code."""
+        return in_workflow()
+
+
+class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """``workflow.logger``: silent during replay, and tags records with the workflow's ids."""
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        if in_workflow() and current().is_replaying():
+            return False
+        return self.logger.isEnabledFor(level)
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        if in_workflow():
+            i = current().info()
+            extra: Mapping[str, Any] = {
+                "workflow_id": i.workflow_id,
+                "run_id": i.run_id,
+                "workflow_type": i.workflow_type,
+            }
+            kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+            msg = f"{msg} ({i.workflow_type} {i.workflow_id})"
+        return msg, kwargs
+
+
+logger = _WorkflowLogger(logging.getLogger("perdure.workflow"), {})

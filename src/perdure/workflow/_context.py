@@ -1,0 +1,78 @@
+"""How the authoring API finds the running workflow: through its event loop.
+
+The runtime's event loop carries a ``WorkflowContext``; the functions of ``perdure.workflow``
+look it up on every call and hold no state of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from perdure._errors import PerdureError
+from perdure.workflow._info import ActivityHandle, Info
+
+
+class WorkflowContext(Protocol):
+    """What a running workflow offers the authoring API (implemented by the runtime)."""
+
+    def info(self) -> Info: ...
+
+    def now(self) -> float: ...
+
+    def random(self) -> random.Random: ...
+
+    def is_replaying(self) -> bool: ...
+
+    def start_activity(
+        self,
+        activity_type: str,
+        args: Sequence[Any],
+        *,
+        task_queue: str | None,
+        schedule_to_close_timeout: float | None,
+        schedule_to_start_timeout: float | None,
+        start_to_close_timeout: float | None,
+        heartbeat_timeout: float | None,
+        retry_policy: dict[str, Any],
+        cancellation_type: int,
+        activity_id: str | None,
+        result_type: Any,
+    ) -> ActivityHandle[Any]: ...
+
+    def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[None]: ...
+
+    def set_signal_handler(self, name: str, handler: Callable[..., Any] | None) -> None: ...
+
+    def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None: ...
+
+
+class NotInWorkflowError(PerdureError, RuntimeError):
+    """A ``perdure.workflow`` function was called outside workflow code."""
+
+
+def current() -> WorkflowContext:
+    """The running workflow's context, or a clear error outside workflow code."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    ctx = getattr(loop, "perdure_context", None)
+    if ctx is None:
+        raise NotInWorkflowError(
+            "Not in workflow code: this function only works inside a @workflow.defn class "
+            "run by a perdure Worker"
+        )
+    context: WorkflowContext = ctx
+    return context
+
+
+def in_workflow() -> bool:
+    """Whether the caller runs inside workflow code."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return getattr(loop, "perdure_context", None) is not None

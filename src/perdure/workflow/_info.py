@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+# A run's history this long or this large should continue as new (Temporal's thresholds).
+CONTINUE_AS_NEW_SUGGESTED_EVENTS = 4096
+CONTINUE_AS_NEW_SUGGESTED_BYTES = 4 * 1024 * 1024
+
+
+class ActivityCancellationType(enum.IntEnum):
+    """What cancelling an activity from workflow code waits for."""
+
+    TRY_CANCEL = 0
+    """Request cancellation and raise ``CancelledError`` in the workflow at once."""
+    WAIT_CANCELLATION_COMPLETED = 1
+    """Request cancellation and wait until the activity has finished (or reported it)."""
+    ABANDON = 2
+    """Do not request cancellation; the activity runs on, its result ignored."""
+
+
+class ParentClosePolicy(enum.IntEnum):
+    """What happens to a child when its parent closes."""
+
+    TERMINATE = 1
+    ABANDON = 2
+    REQUEST_CANCEL = 3
+
+
+class ChildWorkflowCancellationType(enum.IntEnum):
+    """What cancelling a child workflow from its parent waits for."""
+
+    ABANDON = 0
+    TRY_CANCEL = 1
+    WAIT_CANCELLATION_COMPLETED = 2
+    WAIT_CANCELLATION_REQUESTED = 3
+
+
+@dataclass(frozen=True)
+class ParentInfo:
+    """Who started this workflow as a child."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Info:
+    """About the running workflow; ``workflow.info()`` returns it."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    namespace: str
+    attempt: int
+    start_time: datetime
+    continued_run_id: str | None = None
+    parent: ParentInfo | None = None
+    _history_length: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
+    _history_size: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
+
+    def get_current_history_length(self) -> int:
+        """Events in this run's history so far, counting the current workflow task."""
+        return self._history_length()
+
+    def get_current_history_size(self) -> int:
+        """Bytes of this run's history so far."""
+        return self._history_size()
+
+    def is_continue_as_new_suggested(self) -> bool:
+        """True once the history passes 4,096 events or 4 MiB: time to continue as new."""
+        return (
+            self._history_length() >= CONTINUE_AS_NEW_SUGGESTED_EVENTS
+            or self._history_size() >= CONTINUE_AS_NEW_SUGGESTED_BYTES
+        )
+
+
+class ActivityHandle(asyncio.Task[T], Generic[T]):
+    """A started activity: await it for the result, ``cancel()`` it to request cancellation."""
+
+
