@@ -195,7 +195,7 @@ class TerminatedError(FailureError):
     """The workflow was terminated."""
 
 
-class TimeoutError(FailureError):  # noqa: A001 - Temporal's name, kept for porting
+class TimeoutError(FailureError):
     """A timeout fired.
 
     Attributes:

@@ -101,7 +101,7 @@ class WorkflowInstance:
             _history_length=history_length,
             _history_size=history_size,
         )
-        self.loop = WorkflowEventLoop(self, self)
+        self.loop = WorkflowEventLoop(self, self)  # type: ignore[abstract]
         self._replaying = False
         self._commands: list[Command] = []
         self._seq = {"activity": 0, "timer": 0}
@@ -123,9 +123,7 @@ class WorkflowInstance:
         self._args = args
         self._obj: Any = None
         with self._running():
-            self._obj = (
-                definition.cls(*args) if definition.init_takes_args else definition.cls()
-            )
+            self._obj = definition.cls(*args) if definition.init_takes_args else definition.cls()
         for name, handler in definition.signals.items():
             self._signal_handlers[name] = getattr(self._obj, handler.fn.__name__)
             self._signal_types[name] = handler.arg_types
@@ -223,8 +221,9 @@ class WorkflowInstance:
         a = event.attributes
         cause: BaseException
         if event.event_type is EventType.ACTIVITY_TASK_CANCELED:
-            cause = CancelledError("Activity cancelled", *self._payloads.from_payloads(
-                a.get("details", [])))
+            cause = CancelledError(
+                "Activity cancelled", *self._payloads.from_payloads(a.get("details", []))
+            )
             message = "Activity task cancelled"
         else:
             cause = self._failures.from_failure(a["failure"], self._payloads)
@@ -246,7 +245,7 @@ class WorkflowInstance:
     async def _run_main(self) -> None:
         try:
             result = await self.definition.run_fn(self._obj, *self._args)
-        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded
+        except BaseException as exc:
             self._on_error(exc)
             return
         self._add_command(CompleteWorkflow(self._payloads.to_payload(result)))
@@ -256,7 +255,7 @@ class WorkflowInstance:
             result = handler(*args)
             if asyncio.iscoroutine(result):
                 await result
-        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded
+        except BaseException as exc:
             self._on_error(exc)
 
     def _on_error(self, exc: BaseException) -> None:
@@ -394,8 +393,12 @@ class WorkflowInstance:
         if isinstance(exc, NondeterminismError):
             self._task_failure = exc
         elif not self._replaying:
-            log.warning("Unhandled error in workflow %s: %s", self._info.workflow_id,
-                        context.get("message"), exc_info=exc)
+            log.warning(
+                "Unhandled error in workflow %s: %s",
+                self._info.workflow_id,
+                context.get("message"),
+                exc_info=exc,
+            )
 
     def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self.loop.create_future()

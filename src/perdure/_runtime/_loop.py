@@ -36,13 +36,13 @@ class DurableTimerHandle(asyncio.TimerHandle):
 
     def cancel(self) -> None:
         if not self._cancelled:
-            loop = self._loop
+            loop = getattr(self, "_loop", None)
             if isinstance(loop, WorkflowEventLoop):
                 loop.sink.cancel_timer(self)
         super().cancel()
 
 
-class WorkflowEventLoop(asyncio.AbstractEventLoop):
+class WorkflowEventLoop(asyncio.AbstractEventLoop):  # type: ignore[misc]
     """The event loop that runs one workflow's code, one activation at a time."""
 
     def __init__(self, sink: TimerSink, context: object) -> None:
@@ -76,7 +76,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     def time(self) -> float:
         return self._time
 
-    def call_soon(
+    def call_soon(  # type: ignore[override]
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -86,7 +86,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         self._ready.append(handle)
         return handle
 
-    def call_soon_threadsafe(
+    def call_soon_threadsafe(  # type: ignore[override]
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -94,7 +94,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     ) -> asyncio.Handle:
         raise RuntimeError("Workflow code must not use threads (call_soon_threadsafe)")
 
-    def call_later(
+    def call_later(  # type: ignore[override]
         self,
         delay: float,
         callback: Callable[..., object],
@@ -109,7 +109,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
             self.sink.start_timer(delay, handle)
         return handle
 
-    def call_at(
+    def call_at(  # type: ignore[override]
         self,
         when: float,
         callback: Callable[..., object],
@@ -124,7 +124,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     def create_future(self) -> asyncio.Future[Any]:
         return asyncio.Future(loop=self)
 
-    def create_task(  # type: ignore[override]
+    def create_task(
         self,
         coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
         *,
@@ -154,7 +154,9 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
     def set_task_factory(self, factory: Any) -> None:
         raise RuntimeError("Workflow code must not replace the task factory")
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> Any:
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Any, *args: Any
+    ) -> Any:
         raise RuntimeError(
             "Workflow code must not run functions in executors (threads): "
             "do that work in an activity"

@@ -78,8 +78,7 @@ class WorkflowRunner:
         if events and events[0].event_id != self.next_event_id:
             raise WorkflowTaskFailure(
                 RuntimeError(
-                    f"History gap: expected event {self.next_event_id}, got "
-                    f"{events[0].event_id}"
+                    f"History gap: expected event {self.next_event_id}, got {events[0].event_id}"
                 )
             )
         if history_size:
@@ -173,9 +172,7 @@ def _match(commands: list[Command], j: int, event: HistoryEvent) -> None:
             "was recorded by the workflow's earlier run, but the code no longer issues it"
         )
     command = commands[j]
-    same = command.event_type is event.event_type and getattr(command, "seq", None) == a.get(
-        "seq"
-    )
+    same = command.event_type is event.event_type and getattr(command, "seq", None) == a.get("seq")
     if same and isinstance(command, ScheduleActivity):
         same = command.activity_type == a.get("activity_type")
     if not same:

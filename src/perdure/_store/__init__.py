@@ -51,8 +51,9 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
         raise InvalidURLError(
             "PostgreSQL support is not in this version of perdure yet; use a sqlite:// URL"
         )
-    raise InvalidURLError(f"Unsupported database URL scheme {scheme!r} in {url!r}; accepted "
-                          f"forms: {_FORMS}")
+    raise InvalidURLError(
+        f"Unsupported database URL scheme {scheme!r} in {url!r}; accepted forms: {_FORMS}"
+    )
 
 
 __all__ = ["Store", "open_store", "sqlite_path"]

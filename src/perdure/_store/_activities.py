@@ -87,26 +87,34 @@ async def _finish(
 
 
 async def complete(
-    tx: Tx, token: TaskToken, owner: str | None, result: Any, identity: str, now: float,
+    tx: Tx,
+    token: TaskToken,
+    owner: str | None,
+    result: Any,
+    identity: str,
+    now: float,
     fx: Effects,
 ) -> None:
     row = await _held(tx, token, owner)
-    await _finish(tx, row, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, identity, now,
-                  fx)
+    await _finish(tx, row, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, identity, now, fx)
 
 
 async def cancelled(
-    tx: Tx, token: TaskToken, owner: str | None, details: list[Any], identity: str, now: float,
+    tx: Tx,
+    token: TaskToken,
+    owner: str | None,
+    details: list[Any],
+    identity: str,
+    now: float,
     fx: Effects,
 ) -> None:
     row = await _held(tx, token, owner)
-    await _finish(tx, row, EventType.ACTIVITY_TASK_CANCELED, {"details": details}, identity, now,
-                  fx)
+    await _finish(
+        tx, row, EventType.ACTIVITY_TASK_CANCELED, {"details": details}, identity, now, fx
+    )
 
 
-def _retry_decision(
-    row: TaskRow, failure: dict[str, Any], now: float
-) -> tuple[RetryState, float]:
+def _retry_decision(row: TaskRow, failure: dict[str, Any], now: float) -> tuple[RetryState, float]:
     policy = RetryPolicy.from_dict(row.data["retry_policy"])
     if failure.get("non_retryable"):
         return RetryState.NON_RETRYABLE_FAILURE, 0.0
@@ -143,13 +151,19 @@ async def _fail_attempt(
         await tx.update_task(row)
         fx.wake(row.visible_at)
         return
-    await _finish(tx, row, final_event, {"failure": failure, "retry_state": int(state)},
-                  identity, now, fx)
+    await _finish(
+        tx, row, final_event, {"failure": failure, "retry_state": int(state)}, identity, now, fx
+    )
 
 
 async def fail(
-    tx: Tx, token: TaskToken, owner: str | None, failure: dict[str, Any], identity: str,
-    now: float, fx: Effects,
+    tx: Tx,
+    token: TaskToken,
+    owner: str | None,
+    failure: dict[str, Any],
+    identity: str,
+    now: float,
+    fx: Effects,
 ) -> None:
     row = await _held(tx, token, owner)
     await _fail_attempt(tx, row, failure, EventType.ACTIVITY_TASK_FAILED, identity, now, fx)
@@ -196,8 +210,11 @@ async def deadline_passed(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None
         kind = TimeoutType.HEARTBEAT
     failure = _timeout_failure(kind, row)
     if kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE):
-        state = RetryState.TIMEOUT if kind == TimeoutType.SCHEDULE_TO_CLOSE else (
-            RetryState.NON_RETRYABLE_FAILURE)
+        state = (
+            RetryState.TIMEOUT
+            if kind == TimeoutType.SCHEDULE_TO_CLOSE
+            else (RetryState.NON_RETRYABLE_FAILURE)
+        )
         attrs = {"failure": failure, "retry_state": int(state)}
         await _finish(tx, row, EventType.ACTIVITY_TASK_TIMED_OUT, attrs, "", now, fx)
         return

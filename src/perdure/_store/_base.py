@@ -71,9 +71,7 @@ class Store(ABC):
     async def get_query_result(self, query_id: int) -> QueryResult | None: ...
 
     @abstractmethod
-    async def insert_query(
-        self, ex: Execution, query_type: str, args: list[Payload]
-    ) -> int: ...
+    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int: ...
 
     @abstractmethod
     async def delete_query(self, query_id: int) -> None: ...
@@ -107,9 +105,7 @@ class Store(ABC):
             lambda tx, fx: executions.start_workflow(tx, req, self.clock.now(), fx)
         )
 
-    async def describe(
-        self, namespace: str, workflow_id: str, run_id: str | None
-    ) -> Execution:
+    async def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> Execution:
         return await self.read(
             lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
         )
@@ -196,8 +192,9 @@ class Store(ABC):
         self, token: TaskToken, owner: str | None, failure: dict[str, Any], identity: str
     ) -> None:
         await self.transact(
-            lambda tx, fx: activities.fail(tx, token, owner, failure, identity, self.clock.now(),
-                                           fx)
+            lambda tx, fx: activities.fail(
+                tx, token, owner, failure, identity, self.clock.now(), fx
+            )
         )
 
     async def activity_cancelled(
@@ -222,8 +219,7 @@ class Store(ABC):
     # -- time ----------------------------------------------------------------------------------
     async def fire_due(self, limit: int = 500) -> int:
         """Fire due timers and act on passed deadlines; returns how many."""
-        return await self.transact(lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit,
-                                                                  fx))
+        return await self.transact(lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit, fx))
 
     # -- queries -------------------------------------------------------------------------------
     async def answer_query(self, query_id: int, result: QueryResult) -> None:

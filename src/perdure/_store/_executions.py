@@ -111,9 +111,7 @@ async def close(
     fx.changed = True
 
 
-async def start_workflow(
-    tx: Tx, req: StartWorkflowRequest, now: float, fx: Effects
-) -> StartResult:
+async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effects) -> StartResult:
     running = await tx.get_open_execution(req.namespace, req.workflow_id)
     if running is not None:
         policy = req.id_conflict_policy

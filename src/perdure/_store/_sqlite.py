@@ -354,8 +354,7 @@ class SQLiteStore(Store):
             directory = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(directory):
                 raise PerdureError(
-                    f"Cannot open SQLite database {path!r}: directory {directory!r} does not "
-                    "exist"
+                    f"Cannot open SQLite database {path!r}: directory {directory!r} does not exist"
                 )
         try:
             self._conn = sqlite3.connect(
@@ -367,9 +366,7 @@ class SQLiteStore(Store):
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise PerdureError(
-                f"Cannot open {path!r} as a perdure SQLite database: {exc}"
-            ) from exc
+            raise PerdureError(f"Cannot open {path!r} as a perdure SQLite database: {exc}") from exc
         self._tx = _SQLiteTx(self._conn)
         self._queue: list[tuple[Callable[[Tx, Effects], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._flush_pending = False
@@ -437,10 +434,10 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             if c.in_transaction:
                 c.execute("ROLLBACK")
-            error = PerdureError(f"SQLite transaction failed: {exc}", cause=exc)
-            for future, _ in batch:
-                if not future.done():
-                    future.set_exception(error)
+            failed = PerdureError(f"SQLite transaction failed: {exc}", cause=exc)
+            for _, pending in batch:
+                if not pending.done():
+                    pending.set_exception(failed)
             return
         for future, result, error in outcomes:
             if future.done():
@@ -452,7 +449,8 @@ class SQLiteStore(Store):
         self.after_commit(effects)
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        return _run_sync(fn(self._tx))
+        result: T = _run_sync(fn(self._tx))
+        return result
 
     # -- reads ---------------------------------------------------------------------------------
     async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:

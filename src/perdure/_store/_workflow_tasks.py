@@ -112,8 +112,10 @@ async def complete(
     ex.wft_attempt = 0
     ex.last_failure = None
     await executions.append(
-        tx, ex, [(EventType.WORKFLOW_TASK_COMPLETED, {"time": task.started_time,
-                                                      "identity": identity})], now
+        tx,
+        ex,
+        [(EventType.WORKFLOW_TASK_COMPLETED, {"time": task.started_time, "identity": identity})],
+        now,
     )
     inputs: list[tuple[EventType, dict[str, Any]]] = []
     for command in commands:
@@ -127,7 +129,8 @@ async def complete(
         if isinstance(command, CompleteWorkflow | FailWorkflow | CancelWorkflow):
             await executions.close(tx, ex, command.event_type, attrs, now, fx)
             await tx.update_execution(ex)
-            return ex.next_event_id
+            closed_next: int = ex.next_event_id
+            return closed_next
     next_event_id: int = ex.next_event_id
     if inputs:
         await executions.append(tx, ex, inputs, now)

@@ -81,8 +81,7 @@ class Client:
         if interceptors:
             raise ValueError("Client interceptors are not supported yet")
         store = open_store(target_url, clock)
-        return Client(store, namespace=namespace, data_converter=data_converter,
-                      identity=identity)
+        return Client(store, namespace=namespace, data_converter=data_converter, identity=identity)
 
     @property
     def store(self) -> Store:

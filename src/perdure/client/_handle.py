@@ -75,7 +75,9 @@ class WorkflowHistory:
         }
 
     @staticmethod
-    def from_json(workflow_id: str | None, history: str | bytes | dict[str, Any]) -> WorkflowHistory:
+    def from_json(
+        workflow_id: str | None, history: str | bytes | dict[str, Any]
+    ) -> WorkflowHistory:
         """Read a history written by :meth:`to_json` (``workflow_id`` overrides the file's)."""
         obj = orjson.loads(history) if isinstance(history, str | bytes) else history
         return WorkflowHistory(
@@ -153,8 +155,9 @@ class WorkflowHandle(Generic[ReturnType]):
             cause = RuntimeError(f"Workflow closed with unexpected status {ex.status.name}")
         raise WorkflowFailureError(cause=cause)
 
-    async def signal(self, signal: str | Callable[..., Any], arg: Any = None, *,
-                     args: Sequence[Any] = ()) -> None:
+    async def signal(
+        self, signal: str | Callable[..., Any], arg: Any = None, *, args: Sequence[Any] = ()
+    ) -> None:
         """Send a signal: recorded in history and delivered to the handler exactly once."""
         c = self._client
         name = handler_name(signal, "signal")
@@ -162,9 +165,15 @@ class WorkflowHandle(Generic[ReturnType]):
         payloads = await c.data_converter.encode(values)
         await c._store.signal(c.namespace, self.id, self.run_id, name, payloads, c.identity)
 
-    async def query(self, query: str | Callable[..., Any], arg: Any = None, *,
-                    args: Sequence[Any] = (), result_type: Any = None,
-                    rpc_timeout: float = 30.0) -> Any:
+    async def query(
+        self,
+        query: str | Callable[..., Any],
+        arg: Any = None,
+        *,
+        args: Sequence[Any] = (),
+        result_type: Any = None,
+        rpc_timeout: float = 30.0,
+    ) -> Any:
         """Ask the workflow's query handler; answered by a worker from its cached state or by
         replay. Nothing is written to history.
 

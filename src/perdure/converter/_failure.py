@@ -90,9 +90,7 @@ class FailureConverter:
         return failure
 
     def from_failure(self, failure: dict[str, Any], converter: PayloadConverter) -> FailureError:
-        cause = (
-            self.from_failure(failure["cause"], converter) if failure.get("cause") else None
-        )
+        cause = self.from_failure(failure["cause"], converter) if failure.get("cause") else None
         kind = failure.get("kind", "application")
         message = failure.get("message", "")
         exc: FailureError

@@ -41,16 +41,25 @@ def _td(seconds: float | None) -> timedelta | None:
 class _Heartbeater:
     """Sends an attempt's heartbeats, throttled, and learns of cancellation from them."""
 
-    def __init__(self, store: Store, conv: DataConverter, task: ActivityTask,
-                 loop: asyncio.AbstractEventLoop, on_cancel: Any) -> None:
+    def __init__(
+        self,
+        store: Store,
+        conv: DataConverter,
+        task: ActivityTask,
+        loop: asyncio.AbstractEventLoop,
+        on_cancel: Any,
+    ) -> None:
         self._store = store
         self._conv = conv
         self._task = task
         self._loop = loop
         self._on_cancel = on_cancel
         timeout = task.heartbeat_timeout
-        self._interval = min(timeout * 0.8, DEFAULT_HEARTBEAT_INTERVAL) if timeout else (
-            DEFAULT_HEARTBEAT_INTERVAL)
+        self._interval = (
+            min(timeout * 0.8, DEFAULT_HEARTBEAT_INTERVAL)
+            if timeout
+            else (DEFAULT_HEARTBEAT_INTERVAL)
+        )
         self._details: Sequence[Any] | None = None
         self._dirty = False
         self._sender: asyncio.Task[None] | None = None
@@ -108,7 +117,8 @@ class _Heartbeater:
             self._dirty = False
             try:
                 await self._store.heartbeat_activity(
-                    self._task.token, self._task.owner,
+                    self._task.token,
+                    self._task.owner,
                     await self._conv.encode(list(self._details)),
                 )
             except StaleTaskError:
@@ -135,8 +145,9 @@ class Activities:
         self._identity = identity
         self._executor = executor
         self.worker_shutdown = threading.Event()
-        self.running: dict[tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event,
-                                                  _Heartbeater]] = {}
+        self.running: dict[
+            tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
+        ] = {}
 
     def _failure(self, exc: BaseException) -> dict[str, Any]:
         return self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
@@ -158,10 +169,19 @@ class Activities:
                 "Worker(activities=[...])."
             )
             log.error(message)
-            await self._report(task, "fail", {
-                "message": message, "kind": "application", "type": "NotRegisteredError",
-                "non_retryable": False, "details": [], "cause": None, "stack_trace": "",
-            })
+            await self._report(
+                task,
+                "fail",
+                {
+                    "message": message,
+                    "kind": "application",
+                    "type": "NotRegisteredError",
+                    "non_retryable": False,
+                    "details": [],
+                    "cause": None,
+                    "stack_trace": "",
+                },
+            )
             return
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
@@ -184,7 +204,7 @@ class Activities:
             return
 
         def cancel_waiter() -> asyncio.Future[None]:
-            return asyncio.ensure_future(loop.run_in_executor(None, cancelled.wait))
+            return asyncio.ensure_future(loop.run_in_executor(None, _wait_event, cancelled))
 
         info = Info(
             activity_id=task.activity_id,
@@ -203,11 +223,17 @@ class Activities:
             scheduled_time=_utc(task.scheduled_time),
             started_time=_utc(task.started_time),
         )
-        ctx = _Context(info, beat.heartbeat, cancelled, self.worker_shutdown,
-                       cancel_waiter if defn.is_async else None)
+        ctx = _Context(
+            info,
+            beat.heartbeat,
+            cancelled,
+            self.worker_shutdown,
+            cancel_waiter if defn.is_async else None,
+        )
         self.running[key] = (None, cancelled, beat)
         try:
             if defn.is_async:
+
                 async def invoke() -> Any:
                     reset = set_context(ctx)
                     try:
@@ -233,8 +259,11 @@ class Activities:
             if cancelled.is_set():
                 await self._report(task, "cancelled", [])
             elif self.worker_shutdown.is_set():
-                await self._report(task, "fail", self._failure(
-                    RuntimeError("Worker shut down while the activity ran")))
+                await self._report(
+                    task,
+                    "fail",
+                    self._failure(RuntimeError("Worker shut down while the activity ran")),
+                )
             else:
                 raise
             return
@@ -264,9 +293,12 @@ class Activities:
             elif outcome == "fail":
                 await self._store.fail_activity(task.token, task.owner, value, self._identity)
             else:
-                await self._store.activity_cancelled(task.token, task.owner, value,
-                                                     self._identity)
+                await self._store.activity_cancelled(task.token, task.owner, value, self._identity)
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception:
             log.exception("Could not record the outcome of activity %s", task.activity_id)
+
+
+def _wait_event(event: threading.Event) -> None:
+    event.wait()

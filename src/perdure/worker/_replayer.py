@@ -85,8 +85,7 @@ class Replayer:
             if isinstance(exc.cause, NondeterminismError):
                 raise exc.cause from None
             raise NondeterminismError(
-                f"Replaying {history.workflow_id} failed: {type(exc.cause).__name__}: "
-                f"{exc.cause}"
+                f"Replaying {history.workflow_id} failed: {type(exc.cause).__name__}: {exc.cause}"
             ) from exc.cause
 
     async def replay_workflows(
@@ -99,10 +98,12 @@ class Replayer:
         results = []
         if isinstance(histories, AsyncIterator):
             async for h in histories:
-                results.append(await self.replay_workflow(
-                    h, raise_on_replay_failure=raise_on_replay_failure))
+                results.append(
+                    await self.replay_workflow(h, raise_on_replay_failure=raise_on_replay_failure)
+                )
         else:
             for h in histories:
-                results.append(await self.replay_workflow(
-                    h, raise_on_replay_failure=raise_on_replay_failure))
+                results.append(
+                    await self.replay_workflow(h, raise_on_replay_failure=raise_on_replay_failure)
+                )
         return results

@@ -138,8 +138,10 @@ class Worker:
             raise ValueError("max_cached_workflows must not be negative")
         wf_defs = [WorkflowDefinition.from_class(w) for w in workflows]
         act_defs = [ActivityDefinition.from_callable(a) for a in activities]
-        for kind, names in (("workflow", [d.name for d in wf_defs]),
-                            ("activity", [d.name for d in act_defs])):
+        for kind, names in (
+            ("workflow", [d.name for d in wf_defs]),
+            ("activity", [d.name for d in act_defs]),
+        ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"More than one {kind} registered as {', '.join(dupes)}")
@@ -207,15 +209,29 @@ class Worker:
         loops: list[Coroutine[Any, Any, None]] = []
         if self._workflows is not None:
             wf = self._workflows
-            loops.append(self._poll(TaskKind.WORKFLOW, self._max_wft, self._wft_tasks,
-                                    self._store.claim_workflow_tasks, wf.process))
-            loops.append(self._poll(TaskKind.QUERY, 10, set(), self._store.claim_queries,
-                                    wf.answer))
+            loops.append(
+                self._poll(
+                    TaskKind.WORKFLOW,
+                    self._max_wft,
+                    self._wft_tasks,
+                    self._store.claim_workflow_tasks,
+                    wf.process,
+                )
+            )
+            loops.append(
+                self._poll(TaskKind.QUERY, 10, set(), self._store.claim_queries, wf.answer)
+            )
         if self._activities is not None:
             acts = self._activities
-            loops.append(self._poll(TaskKind.ACTIVITY, self._max_activities,
-                                    self._activity_tasks, self._store.claim_activity_tasks,
-                                    acts.run))
+            loops.append(
+                self._poll(
+                    TaskKind.ACTIVITY,
+                    self._max_activities,
+                    self._activity_tasks,
+                    self._store.claim_activity_tasks,
+                    acts.run,
+                )
+            )
         pollers = [asyncio.ensure_future(c) for c in loops]
         unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
         if self._activities is not None:

@@ -46,7 +46,9 @@ class WorkflowTasks:
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
 
-    def _new_runner(self, defn: WorkflowDefinition, workflow_id: str, run_id: str) -> WorkflowRunner:
+    def _new_runner(
+        self, defn: WorkflowDefinition, workflow_id: str, run_id: str
+    ) -> WorkflowRunner:
         return WorkflowRunner(
             defn,
             workflow_id=workflow_id,
@@ -101,9 +103,7 @@ class WorkflowTasks:
                 return
             if self._converter.payload_codec is not None:
                 commands = await _encode_commands(self._converter, commands)
-            next_event_id = await self._store.complete_workflow_task(
-                task, commands, self._identity
-            )
+            next_event_id = await self._store.complete_workflow_task(task, commands, self._identity)
             if next_event_id is None or runner.closed:
                 return
             runner.recorded(next_event_id)

@@ -183,7 +183,9 @@ async def execute_activity(
     )
 
 
-def set_signal_handler(signal: str | Callable[..., Any], handler: Callable[..., Any] | None) -> None:
+def set_signal_handler(
+    signal: str | Callable[..., Any], handler: Callable[..., Any] | None
+) -> None:
     """Register (or remove, with ``None``) a signal handler at run time; signals that arrived
     before it was registered are delivered to it at once, in order."""
     current().set_signal_handler(handler_name(signal, "signal"), handler)
@@ -194,7 +196,7 @@ def set_query_handler(query: str | Callable[..., Any], handler: Callable[..., An
     current().set_query_handler(handler_name(query, "query"), handler)
 
 
-class unsafe:  # noqa: N801 - Temporal's name, a namespace of functions
+class unsafe:
     """Escape hatches for code that knows what it does."""
 
     @staticmethod
@@ -211,10 +213,11 @@ class unsafe:  # noqa: N801 - Temporal's name, a namespace of functions
 class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """``workflow.logger``: silent during replay, and tags records with the workflow's ids."""
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+    def isEnabledFor(self, level: int) -> bool:
         if in_workflow() and current().is_replaying():
             return False
-        return self.logger.isEnabledFor(level)
+        enabled: bool = self.logger.isEnabledFor(level)
+        return enabled
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]

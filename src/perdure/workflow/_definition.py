@@ -71,11 +71,9 @@ def _arg_and_return_types(fn: Callable[..., Any], skip_self: bool) -> tuple[list
     if skip_self and params:
         params = params[1:]
     arg_types = [
-        hints.get(p.name, None)
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        hints.get(p.name) for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    return arg_types, hints.get("return", None)
+    return arg_types, hints.get("return")
 
 
 def _handler(fn: Callable[..., Any], name: str) -> HandlerDefinition:

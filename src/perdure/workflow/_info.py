@@ -5,7 +5,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -85,5 +85,3 @@ class Info:
 
 class ActivityHandle(asyncio.Task[T], Generic[T]):
     """A started activity: await it for the result, ``cancel()`` it to request cancellation."""
-
-
