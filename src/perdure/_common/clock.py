@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -26,10 +27,8 @@ class Clock:
         delay = deadline - self.now()
         if delay <= 0 or event.is_set():
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), delay)
-        except TimeoutError:
-            pass
 
 
 class VirtualClock(Clock):

@@ -42,7 +42,7 @@ class DurableTimerHandle(asyncio.TimerHandle):
         super().cancel()
 
 
-class WorkflowEventLoop(asyncio.AbstractEventLoop):  # type: ignore[misc]
+class WorkflowEventLoop(asyncio.AbstractEventLoop):
     """The event loop that runs one workflow's code, one activation at a time."""
 
     def __init__(self, sink: TimerSink, context: object) -> None:

@@ -40,7 +40,10 @@ class Info:
     def idempotency_key(self) -> str:
         """A key stable across retries of this activity (the same for every attempt):
         pass it to external systems so a retried attempt does not act twice."""
-        return f"{self.workflow_namespace}/{self.workflow_id}/{self.workflow_run_id}/{self.activity_id}"
+        return (
+            f"{self.workflow_namespace}/{self.workflow_id}/{self.workflow_run_id}/"
+            f"{self.activity_id}"
+        )
 
 
 class CompleteAsyncError(BaseException):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import threading
@@ -115,14 +116,12 @@ class _Heartbeater:
         if self._dirty and self._details is not None:
             self.stop()
             self._dirty = False
-            try:
+            with contextlib.suppress(StaleTaskError):
                 await self._store.heartbeat_activity(
                     self._task.token,
                     self._task.owner,
                     await self._conv.encode(list(self._details)),
                 )
-            except StaleTaskError:
-                pass
 
 
 class Activities:
