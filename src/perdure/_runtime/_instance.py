@@ -390,6 +390,9 @@ class WorkflowInstance:
 
     def on_unhandled_error(self, context: dict[str, Any]) -> None:
         exc = context.get("exception")
+        if "task" in context and exc is None:
+            # A pending task of an evicted instance being garbage-collected: expected.
+            return
         if isinstance(exc, NondeterminismError):
             self._task_failure = exc
         elif not self._replaying:
