@@ -114,8 +114,7 @@ class GatherWorkflow:
     @workflow.run
     async def run(self, count: int) -> list[int]:
         handles = [
-            workflow.start_activity(double, n, start_to_close_timeout=TIMEOUT)
-            for n in range(count)
+            workflow.start_activity(double, n, start_to_close_timeout=TIMEOUT) for n in range(count)
         ]
         return list(await asyncio.gather(*handles))
 

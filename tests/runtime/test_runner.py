@@ -55,8 +55,12 @@ class History:
             self.add(c.event_type, **c.attributes())
 
     def activity_completed(self, seq: int, result: Any) -> None:
-        self.add(EventType.ACTIVITY_TASK_COMPLETED, seq=seq, scheduled_event_id=0,
-                 result=CONV.to_payload(result))
+        self.add(
+            EventType.ACTIVITY_TASK_COMPLETED,
+            seq=seq,
+            scheduled_event_id=0,
+            result=CONV.to_payload(result),
+        )
 
 
 def runner(cls: type) -> WorkflowRunner:
@@ -74,9 +78,7 @@ class TwoSteps:
         a = await workflow.execute_activity(
             "greet", name, start_to_close_timeout=timedelta(seconds=5)
         )
-        b = await workflow.execute_activity(
-            "shout", a, start_to_close_timeout=timedelta(seconds=5)
-        )
+        b = await workflow.execute_activity("shout", a, start_to_close_timeout=timedelta(seconds=5))
         return str(b)
 
 
@@ -174,8 +176,12 @@ class Clock:
         before = workflow.now()
         await workflow.sleep(timedelta(hours=1))
         after = workflow.now()
-        return [before.timestamp(), after.timestamp(), workflow.random().random(),
-                str(workflow.uuid4())]
+        return [
+            before.timestamp(),
+            after.timestamp(),
+            workflow.random().random(),
+            str(workflow.uuid4()),
+        ]
 
 
 def test_now_random_and_uuid_are_replay_safe() -> None:
@@ -211,8 +217,9 @@ class Signals:
 
 
 def signal(h: History, name: str, *args: Any) -> None:
-    h.add(EventType.WORKFLOW_EXECUTION_SIGNALED, signal_name=name,
-          input=CONV.to_payloads(list(args)))
+    h.add(
+        EventType.WORKFLOW_EXECUTION_SIGNALED, signal_name=name, input=CONV.to_payloads(list(args))
+    )
 
 
 def test_signals_are_applied_in_history_order_and_queries_read_state() -> None:
@@ -369,13 +376,12 @@ class Cancellable:
     async def run(self) -> str:
         try:
             await workflow.execute_activity(
-                "slow", heartbeat_timeout=timedelta(seconds=1),
+                "slow",
+                heartbeat_timeout=timedelta(seconds=1),
                 start_to_close_timeout=timedelta(seconds=60),
             )
         except ActivityError:
-            await workflow.execute_activity(
-                "cleanup", start_to_close_timeout=timedelta(seconds=5)
-            )
+            await workflow.execute_activity("cleanup", start_to_close_timeout=timedelta(seconds=5))
             raise
         return "done"
 

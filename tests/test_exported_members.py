@@ -1,0 +1,149 @@
+"""The public surface is deliberate: every public package exports a curated ``__all__``."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "perdure": {
+        "ActivityError",
+        "ApplicationError",
+        "CancelledError",
+        "ChildWorkflowError",
+        "Client",
+        "FailureError",
+        "NondeterminismError",
+        "PerdureError",
+        "Replayer",
+        "RetryPolicy",
+        "TerminatedError",
+        "TimeoutError",
+        "Worker",
+        "WorkflowAlreadyStartedError",
+        "WorkflowExecutionStatus",
+        "WorkflowFailureError",
+        "WorkflowHandle",
+        "activity",
+        "workflow",
+    },
+    "perdure.workflow": {
+        "ActivityCancellationType",
+        "ActivityHandle",
+        "ChildWorkflowCancellationType",
+        "Info",
+        "NondeterminismError",
+        "NotInWorkflowError",
+        "ParentClosePolicy",
+        "ParentInfo",
+        "RestrictedWorkflowAccessError",
+        "defn",
+        "execute_activity",
+        "info",
+        "init",
+        "logger",
+        "now",
+        "query",
+        "random",
+        "run",
+        "set_query_handler",
+        "set_signal_handler",
+        "signal",
+        "sleep",
+        "start_activity",
+        "time",
+        "time_ns",
+        "unsafe",
+        "uuid4",
+        "wait_condition",
+    },
+    "perdure.activity": {
+        "ActivityDefinition",
+        "CompleteAsyncError",
+        "Info",
+        "NotInActivityError",
+        "defn",
+        "heartbeat",
+        "in_activity",
+        "info",
+        "is_cancelled",
+        "is_worker_shutdown",
+        "logger",
+        "raise_complete_async",
+        "wait_for_cancelled",
+        "wait_for_cancelled_sync",
+    },
+    "perdure.client": {
+        "Client",
+        "RPCTimeoutOrCancelledError",
+        "WorkflowAlreadyStartedError",
+        "WorkflowExecutionDescription",
+        "WorkflowExecutionStatus",
+        "WorkflowFailureError",
+        "WorkflowHandle",
+        "WorkflowHistory",
+        "WorkflowIDConflictPolicy",
+        "WorkflowIDReusePolicy",
+        "WorkflowNotFoundError",
+        "WorkflowQueryFailedError",
+        "WorkflowTaskFailureInfo",
+        "WorkflowUpdateFailedError",
+    },
+    "perdure.worker": {"Replayer", "Worker", "WorkflowReplayResult"},
+    "perdure.testing": {"WorkflowEnvironment"},
+    "perdure.common": {
+        "RetryPolicy",
+        "RetryState",
+        "TimeoutType",
+        "WorkflowIDConflictPolicy",
+        "WorkflowIDReusePolicy",
+    },
+    "perdure.exceptions": {
+        "ActivityError",
+        "ApplicationError",
+        "CancelledError",
+        "ChildWorkflowError",
+        "FailureError",
+        "PerdureError",
+        "RetryState",
+        "ServerError",
+        "TerminatedError",
+        "TimeoutError",
+        "TimeoutType",
+    },
+    "perdure.converter": {
+        "BinaryNullPayloadConverter",
+        "BinaryPlainPayloadConverter",
+        "CompositePayloadConverter",
+        "DataConverter",
+        "DefaultPayloadConverter",
+        "EncodingPayloadConverter",
+        "FailureConverter",
+        "JSONPlainPayloadConverter",
+        "Payload",
+        "PayloadCodec",
+        "PayloadConverter",
+    },
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_exported_names_are_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert set(module.__all__) == PUBLIC[module_name]
+    for name in module.__all__:
+        assert not name.startswith("_")
+        assert getattr(module, name) is not None
+
+
+def test_temporal_names_live_where_temporal_keeps_them() -> None:
+    from perdure.client import WorkflowFailureError
+    from perdure.exceptions import ApplicationError
+    from perdure.worker import Replayer
+    from perdure.workflow import NondeterminismError
+
+    assert WorkflowFailureError.__name__ == "WorkflowFailureError"
+    assert issubclass(ApplicationError, importlib.import_module("perdure").PerdureError)
+    assert Replayer.__module__.startswith("perdure.worker")
+    assert issubclass(NondeterminismError, Exception)
