@@ -31,6 +31,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from perdure import (
     Worker,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowHandle,
     activity,
     workflow,
 )
@@ -86,6 +88,16 @@ ORDERS = [
     Order("1002", "coffee grinder", 2, 178.50, card="0000"),
     Order("1003", "milk frother", 3, 89.97, card="4242", warehouse_online=False),
 ]
+
+
+# Retry policies and timeouts, used by the workflow below when it calls each activity.
+STEP_ATTEMPTS = 3
+STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_attempts=STEP_ATTEMPTS)
+# Compensations must eventually succeed: retry them without limit (0 = unlimited).
+UNDO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_attempts=0)
+# How long one attempt may take before it counts as lost: also how long a step that was
+# running when its process was killed waits before it is retried.
+ATTEMPT_TIMEOUT = timedelta(seconds=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,14 +185,6 @@ async def cancel_fulfilment(order: Order) -> None:
 # compensations included) and carries on from the first step that has no recorded result.
 # ---------------------------------------------------------------------------------------------
 
-STEP_ATTEMPTS = 3
-STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_attempts=STEP_ATTEMPTS)
-# Compensations must eventually succeed: retry them without limit (0 = unlimited).
-UNDO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_attempts=0)
-# How long one attempt may take before it counts as lost: also how long a step that was
-# running when its process was killed waits before it is retried.
-ATTEMPT_TIMEOUT = timedelta(seconds=3)
-
 
 @dataclass
 class SagaFailure:
@@ -195,7 +199,7 @@ class SagaFailure:
 class OrderWorkflow:
     @workflow.run
     async def run(self, order: Order) -> Receipt:
-        compensations = []  # the undo stack
+        compensations: list[Callable[[Order], Awaitable[None]]] = []  # the undo stack
         step = ""
         try:
             step = "reserve_inventory"
@@ -212,7 +216,7 @@ class OrderWorkflow:
         except ActivityError as err:
             # err.cause is the activity's own error (the last attempt's, after retries).
             reason = str(err.cause or err)
-            done = []
+            done: list[str] = []
             for undo in reversed(compensations):
                 await self.step(undo, order, UNDO_RETRY)
                 done.append(undo.__name__)
@@ -226,7 +230,9 @@ class OrderWorkflow:
         return Receipt(order.order_id, reservation_id, charge_id, tracking_number)
 
     @staticmethod
-    async def step(fn, order: Order, retry: RetryPolicy) -> str:
+    async def step(
+        fn: Callable[[Order], Awaitable[str | None]], order: Order, retry: RetryPolicy
+    ) -> str:
         return await workflow.execute_activity(
             fn, order, start_to_close_timeout=ATTEMPT_TIMEOUT, retry_policy=retry
         )
@@ -237,23 +243,34 @@ class OrderWorkflow:
 # ---------------------------------------------------------------------------------------------
 
 
-async def completed_steps(handle) -> list[str]:
-    """The activities whose results are already recorded in the workflow's history."""
+async def progress(handle: WorkflowHandle) -> tuple[list[str], list[str]]:
+    """(steps whose results are recorded, steps scheduled but without a result yet), read
+    from the workflow's history: the record that makes resuming possible."""
     history = await handle.fetch_history()
-    scheduled = {
-        e.event_id: e.attributes["activity_type"]
-        for e in history.events
-        if e.event_type == "ActivityTaskScheduled"
-    }
-    return [
-        STEP_LABELS[scheduled[e.attributes["scheduled_event_id"]]]
+    scheduled = {}
+    closed = set()
+    for event in history.events:
+        if event.event_type == "ActivityTaskScheduled":
+            scheduled[event.event_id] = STEP_LABELS[event.attributes["activity_type"]]
+        elif event.event_type in (
+            "ActivityTaskCompleted",
+            "ActivityTaskFailed",
+            "ActivityTaskTimedOut",
+            "ActivityTaskCanceled",
+        ):
+            closed.add(event.attributes["scheduled_event_id"])
+    done = [
+        scheduled[e.attributes["scheduled_event_id"]]
         for e in history.events
         if e.event_type == "ActivityTaskCompleted"
     ]
+    pending = [step for event_id, step in scheduled.items() if event_id not in closed]
+    return done, pending
 
 
-async def start_or_resume(client: Client, order: Order):
-    """Return a handle to the order's workflow, starting it only if it never ran.
+async def start_or_resume(client: Client, order: Order) -> tuple[WorkflowHandle, bool]:
+    """Return a handle to the order's workflow, starting it only if it never ran, and
+    whether it is resuming a run that an earlier process started.
 
     The workflow id is derived from the order, so a second run of this program finds the
     workflow the first run started instead of creating a duplicate.
@@ -264,9 +281,11 @@ async def start_or_resume(client: Client, order: Order):
     except WorkflowNotFoundError:
         described = None
     if described is not None and described.status != WorkflowExecutionStatus.RUNNING:
-        say(f"{workflow_id:<11} finished in an earlier run ({described.status.name}): "
-            "showing its stored result")
-        return client.get_workflow_handle_for(OrderWorkflow.run, workflow_id)
+        say(
+            f"{workflow_id:<11} finished in an earlier run ({described.status.name}): "
+            "showing its stored result"
+        )
+        return client.get_workflow_handle_for(OrderWorkflow.run, workflow_id), False
     # USE_EXISTING: if the workflow is already running, return a handle to it, don't fail.
     handle = await client.start_workflow(
         OrderWorkflow.run,
@@ -277,14 +296,16 @@ async def start_or_resume(client: Client, order: Order):
     )
     if described is None:
         say(f"{workflow_id:<11} started")
-    else:
-        done = await completed_steps(handle)
-        say(f"resuming {workflow_id} (started in an earlier run; already done: "
-            f"{', '.join(done) or 'nothing yet'})")
-    return handle
+        return handle, False
+    done, pending = await progress(handle)
+    say(
+        f"resuming {workflow_id} (started in an earlier run; done: "
+        f"{', '.join(done) or 'nothing yet'}; in progress: {', '.join(pending) or '-'})"
+    )
+    return handle, True
 
 
-async def outcome(handle) -> tuple[str, str, str]:
+async def outcome(handle: WorkflowHandle) -> tuple[str, str, str]:
     """(status, result, compensations run) of a finished workflow, for the summary."""
     try:
         receipt: Receipt = await handle.result()
@@ -293,8 +314,9 @@ async def outcome(handle) -> tuple[str, str, str]:
         if isinstance(cause, ApplicationError) and cause.type == "OrderFailed":
             # Details come back from the database as plain JSON values.
             detail = cause.details[0]
-            undone = ", ".join(STEP_LABELS[c].removeprefix("undo: ") for c in
-                               detail["compensations"])
+            undone = ", ".join(
+                STEP_LABELS[c].removeprefix("undo: ") for c in detail["compensations"]
+            )
             step = STEP_LABELS[detail["failed_step"]]
             return "FAILED", f"{step}: {detail['reason']}", undone
         return "FAILED", str(cause), "?"
@@ -312,8 +334,14 @@ def print_summary(rows: list[tuple[str, str, str, str]]) -> None:
 
 
 async def main(db: Path) -> int:
-    client = await Client.connect(f"sqlite:///{db}")
     print(f"perdure order saga demo, database {db}\n")
+    # Ctrl-C (SIGINT) and SIGTERM set this event instead of killing the program at once.
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+
+    client = await Client.connect(f"sqlite:///{db}")
     worker = Worker(
         client,
         task_queue=TASK_QUEUE,
@@ -330,41 +358,44 @@ async def main(db: Path) -> int:
         # results are recorded, rather than cancelling them.
         graceful_shutdown_timeout=timedelta(seconds=2),
     )
-    # Ctrl-C (SIGINT) and SIGTERM set this event instead of killing the program at once.
-    interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted.set)
-
-    worker_task = asyncio.create_task(worker.run())
     try:
-        handles = [await start_or_resume(client, order) for order in ORDERS]
-        results = asyncio.gather(*(outcome(h) for h in handles))
-        stop = asyncio.create_task(interrupted.wait())
-        await asyncio.wait([results, stop], return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not results.done():
-            results.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await results
-            say("interrupted: finishing the steps in progress, then stopping")
-            return 130
-        rows = [(h.id, *row) for h, row in zip(handles, results.result(), strict=True)]
-        print_summary(rows)
-        print("\nRun it again: finished orders are not run twice (--reset starts over).")
-        return 0
+        # The worker runs workflows and activities in the background until the block ends.
+        async with worker:
+            started = [await start_or_resume(client, order) for order in ORDERS]
+            if any(resumed for _, resumed in started):
+                print(
+                    "  (a step that was running when its process died is retried once its "
+                    f"{ATTEMPT_TIMEOUT.total_seconds():g} s attempt timeout has passed)"
+                )
+            handles = [handle for handle, _ in started]
+            results = asyncio.gather(*(outcome(h) for h in handles))
+            stop = asyncio.create_task(interrupted.wait())
+            await asyncio.wait([results, stop], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not results.done():
+                results.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await results
+                say("interrupted: finishing the steps in progress, then stopping")
+                return 130
     finally:
-        await worker.shutdown()
-        await worker_task
         await client.close()
+    print_summary([(h.id, *row) for h, row in zip(handles, results.result(), strict=True)])
+    print("\nRun it again: finished orders are not run twice (--reset starts over).")
+    return 0
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", type=Path, default=Path("perdure-demo.db"),
-                        help="SQLite file holding the workflows (default: %(default)s)")
-    parser.add_argument("--reset", action="store_true",
-                        help="delete the database first and start from scratch")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=Path("perdure-demo.db"),
+        help="SQLite file holding the workflows (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reset", action="store_true", help="delete the database first and start from scratch"
+    )
     return parser.parse_args()
 
 

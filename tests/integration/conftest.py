@@ -13,3 +13,14 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def real_env() -> AsyncIterator[WorkflowEnvironment]:
+    """An environment on the real clock, for the few tests of timeouts that fire while an
+    activity runs (the virtual clock stands still then)."""
+    env = await WorkflowEnvironment.start_local()
+    try:
+        yield env
+    finally:
+        await env.shutdown()

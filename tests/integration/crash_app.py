@@ -13,6 +13,7 @@ whichever process ran it and however it died.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from datetime import timedelta
@@ -119,6 +120,7 @@ async def start(client: Client, workflow_id: str, value: int, timer_seconds: flo
 
 async def _worker(db: str, journal: str) -> None:
     global _journal_path
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {os.getpid()} %(message)s")
     _journal_path = journal
     client = await Client.connect(f"sqlite:///{db}")
     worker = Worker(client, task_queue=TASK_QUEUE, workflows=[Pipeline], activities=ACTIVITIES)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from perdure import activity, workflow
-from perdure.client import WorkflowExecutionStatus
+from perdure.client import WorkflowExecutionStatus, WorkflowFailureError
 from perdure.common import RetryPolicy
 from perdure.exceptions import ActivityError, ApplicationError, RetryState
 from perdure.testing import WorkflowEnvironment
@@ -222,7 +222,7 @@ async def test_unregistered_activity_fails_attempts_and_worker_keeps_running(
     env: WorkflowEnvironment,
 ) -> None:
     async with worker(env, UnregisteredWorkflow, GreetWorkflow):
-        with pytest.raises(Exception) as exc_info:
+        with pytest.raises(WorkflowFailureError) as exc_info:
             await env.client.execute_workflow(
                 UnregisteredWorkflow.run, id=new_id(), task_queue=QUEUE
             )

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import time
+from typing import Protocol
+
+
+class Waitable(Protocol):
+    """A flag a clock can wait on (``perdure._store._notify.Flag``)."""
+
+    def is_set(self) -> bool: ...
+
+    def add_waiter(self, future: asyncio.Future[None]) -> None: ...
+
+    def remove_waiter(self, future: asyncio.Future[None]) -> None: ...
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Clock:
@@ -22,13 +37,20 @@ class Clock:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def wait(self, event: asyncio.Event, deadline: float) -> None:
-        """Wait until ``event`` is set or the clock reaches ``deadline``."""
+    async def wait(self, flag: Waitable, deadline: float) -> None:
+        """Wait until ``flag`` is set or the clock reaches ``deadline``."""
         delay = deadline - self.now()
-        if delay <= 0 or event.is_set():
+        if delay <= 0 or flag.is_set():
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), delay)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        flag.add_waiter(future)
+        timer = loop.call_later(delay, _resolve, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            flag.remove_waiter(future)
 
 
 class VirtualClock(Clock):
@@ -64,13 +86,13 @@ class VirtualClock(Clock):
         heapq.heappush(self._waiters, (deadline, next(self._counter), future))
         await future
 
-    async def wait(self, event: asyncio.Event, deadline: float) -> None:
-        if event.is_set() or deadline <= self._now:
+    async def wait(self, flag: Waitable, deadline: float) -> None:
+        if flag.is_set() or deadline <= self._now:
             return
-        sleeper = asyncio.ensure_future(self.sleep_until(deadline))
-        setter = asyncio.ensure_future(event.wait())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        flag.add_waiter(future)
+        heapq.heappush(self._waiters, (deadline, next(self._counter), future))
         try:
-            await asyncio.wait({sleeper, setter}, return_when=asyncio.FIRST_COMPLETED)
+            await future
         finally:
-            sleeper.cancel()
-            setter.cancel()
+            flag.remove_waiter(future)

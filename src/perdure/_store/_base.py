@@ -8,8 +8,9 @@ in its own savepoint so one failing never undoes another) and a ``Tx`` for its S
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
@@ -37,6 +38,8 @@ from perdure._store._types import (
 T = TypeVar("T")
 
 QUERY_LEASE_SECONDS = 10.0
+# How often runs closed by other processes are looked for, while someone waits on one.
+CLOSED_POLL_INTERVAL = 0.1
 
 
 class Store(ABC):
@@ -45,6 +48,8 @@ class Store(ABC):
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.notifier = Notifier()
+        self._closed_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._closed_poller: asyncio.Task[None] | None = None
 
     # -- what a database backend provides ------------------------------------------------------
     @abstractmethod
@@ -82,8 +87,47 @@ class Store(ABC):
     ) -> list[QueryTask]: ...
 
     @abstractmethod
+    async def closed_among(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of these runs are closed."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release connections."""
+
+    async def wait_closed(self, run_id: str) -> None:
+        """Return once the run is closed (by this process or, seen by polling, another)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closed_waiters.setdefault(run_id, []).append(future)
+        if self._closed_poller is None or self._closed_poller.done():
+            self._closed_poller = asyncio.get_running_loop().create_task(self._poll_closed())
+        try:
+            if run_id in await self.closed_among([run_id]):
+                return
+            await future
+        finally:
+            waiters = self._closed_waiters.get(run_id)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._closed_waiters[run_id]
+
+    def _resolve_closed(self, run_ids: Iterable[str]) -> None:
+        for run_id in run_ids:
+            for future in self._closed_waiters.pop(run_id, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    async def _poll_closed(self) -> None:
+        # One query per interval for every waiter, to see runs closed by other processes.
+        while self._closed_waiters:
+            await asyncio.sleep(CLOSED_POLL_INTERVAL)
+            waiting = list(self._closed_waiters)
+            try:
+                for i in range(0, len(waiting), 500):
+                    self._resolve_closed(await self.closed_among(waiting[i : i + 500]))
+            except Exception:  # the store closed under us, or a passing error: try again
+                if self._closed_waiters and getattr(self, "_closed", False):
+                    return
 
     def after_commit(self, fx: Effects) -> None:
         """Wake whatever the committed change concerns (called by the backend)."""
@@ -91,6 +135,8 @@ class Store(ABC):
             return
         keys: list[Any] = [("queue", *q) for q in fx.queues]
         keys.extend(("closed", run_id) for run_id in fx.closed)
+        if fx.closed and self._closed_waiters:
+            self._resolve_closed(fx.closed)
         keys.extend(("query", query_id) for query_id in fx.queries)
         keys.append(("changed",))
         self.notifier.fire(keys)

@@ -11,18 +11,55 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 
+class Flag:
+    """A cheap, resettable wake-up flag (``asyncio.Event`` without the tasks)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def add_waiter(self, future: asyncio.Future[None]) -> None:
+        self._waiters.append(future)
+
+    def remove_waiter(self, future: asyncio.Future[None]) -> None:
+        if future in self._waiters:
+            self._waiters.remove(future)
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        await future
+
+
 class Notifier:
     def __init__(self) -> None:
-        self._events: dict[Hashable, asyncio.Event] = {}
+        self._events: dict[Hashable, Flag] = {}
         self._users: dict[Hashable, int] = {}
         self._wake_listeners: list[Callable[[float], None]] = []
         self._subscribers: dict[str, list[Callable[[Any], None]]] = {}
 
-    def listen(self, key: Hashable) -> asyncio.Event:
-        """The event set whenever ``key`` fires; call :meth:`forget` when done with it."""
+    def listen(self, key: Hashable) -> Flag:
+        """The flag set whenever ``key`` fires; call :meth:`forget` when done with it."""
         event = self._events.get(key)
         if event is None:
-            event = self._events[key] = asyncio.Event()
+            event = self._events[key] = Flag()
         self._users[key] = self._users.get(key, 0) + 1
         return event
 

@@ -546,6 +546,16 @@ class SQLiteStore(Store):
 
         await self.transact(op)
 
+    async def closed_among(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        marks = ", ".join("?" * len(run_ids))
+        rows = self._conn.execute(
+            f"SELECT run_id FROM executions WHERE status != 1 AND run_id IN ({marks})",
+            list(run_ids),
+        ).fetchall()
+        return {r[0] for r in rows}
+
     async def close(self) -> None:
         if self._closed:
             return

@@ -240,17 +240,10 @@ class Client:
     async def _wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
         store = self._store
         ex = await store.describe(self.namespace, workflow_id, run_id)
-        key = ("closed", ex.run_id)
-        event = store.notifier.listen(key)
-        try:
-            while True:
-                event.clear()
-                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
-                if not ex.is_open:
-                    return ex
-                await store.clock.wait(event, store.clock.now() + POLL_INTERVAL)
-        finally:
-            store.notifier.forget(key)
+        while ex.is_open:
+            await store.wait_closed(ex.run_id)
+            ex = await store.describe(self.namespace, workflow_id, ex.run_id)
+        return ex
 
     async def _run_query(
         self, ex: Execution, name: str, payloads: list[Payload], timeout: float

@@ -11,6 +11,9 @@ from perdure.client._client import Client
 from perdure.converter import DataConverter
 
 
+_REAL = Clock()
+
+
 class _TimeSkipper:
     """Jumps a virtual clock to the next due time whenever the engine has nothing to do."""
 
@@ -42,8 +45,7 @@ class _TimeSkipper:
                     await asyncio.sleep(0)
                 if await store.is_idle():
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), 0.01)
+                await _REAL.wait(changed, _REAL.now() + 0.01)
         finally:
             store.notifier.forget(key)
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from perdure._store import Store
+from perdure._store._notify import Flag
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
@@ -33,7 +34,7 @@ class _TimerService:
         self.store = store
         self.users = 0
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._wake = Flag()
         self._target: float | None = None
 
     def start(self) -> None:
