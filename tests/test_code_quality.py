@@ -17,9 +17,7 @@ def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     exe = BIN / tool if (BIN / tool).exists() else shutil.which(tool)
     if exe is None:
         pytest.fail(f"{tool} is not installed: pip install -e '.[dev]'")
-    return subprocess.run(
-        [str(exe), *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_ruff_lint() -> None:

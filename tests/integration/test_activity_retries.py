@@ -3,6 +3,7 @@ workflow sees once an activity gives up. Time is virtual: every backoff is skipp
 and measured exactly."""
 
 import asyncio
+import itertools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ def record_attempt() -> int:
 def gaps(workflow_id: str) -> list[float]:
     """Seconds between the starts of consecutive attempts."""
     starts = [t for _, t in ATTEMPTS[workflow_id]]
-    return [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
 
 
 class OutOfStock(Exception):
@@ -271,9 +272,7 @@ async def test_retried_activity_appears_once_in_history(env: WorkflowEnvironment
     outcome, wf_id = await run_scenario(env, "history")
     assert outcome.result == "done on attempt 3"
     history = await env.client.get_workflow_handle(wf_id).fetch_history()
-    activity_events = [
-        e for e in history.events if e.event_type.value.startswith("ActivityTask")
-    ]
+    activity_events = [e for e in history.events if e.event_type.value.startswith("ActivityTask")]
     assert [e.event_type.value for e in activity_events] == [
         "ActivityTaskScheduled",
         "ActivityTaskStarted",

@@ -12,11 +12,18 @@ import pytest
 
 from perdure import activity, workflow
 from perdure.common import RetryPolicy
-from perdure.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError, TimeoutType
+from perdure.exceptions import (
+    ActivityError,
+    ApplicationError,
+    RetryState,
+    TimeoutError,
+    TimeoutType,
+)
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Worker
 
 QUEUE = "timeouts"
+HANG_LIMIT = 10.0  # real seconds
 
 
 @dataclass
@@ -127,9 +134,12 @@ async def run_scenario(env: WorkflowEnvironment, scenario: str) -> Outcome:
         workflows=[RunTimeoutScenario],
         activities=[resumes_from_heartbeat, stops_heartbeating, too_slow, never_runs],
     ):
-        return await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             RunTimeoutScenario.run, scenario, id=f"{scenario}-{uuid.uuid4()}", task_queue=QUEUE
         )
+        # A real-time bound, so a hang fails fast instead of at the suite's timeout.
+        async with asyncio.timeout(HANG_LIMIT):
+            return await handle.result()
 
 
 async def test_heartbeat_details_reach_the_next_attempt(env: WorkflowEnvironment) -> None:

@@ -124,7 +124,7 @@ def _retry_decision(row: TaskRow, failure: dict[str, Any], now: float) -> tuple[
         return RetryState.MAXIMUM_ATTEMPTS_REACHED, 0.0
     delay = failure.get("next_retry_delay")
     delay = float(delay) if delay is not None else policy.backoff(row.attempt)
-    if row.final_deadline is not None and now + delay >= row.final_deadline:
+    if row.final_deadline is not None and now + delay > row.final_deadline:
         return RetryState.TIMEOUT, 0.0
     return RetryState.IN_PROGRESS, delay
 
@@ -139,6 +139,9 @@ async def _fail_attempt(
     fx: Effects,
 ) -> None:
     state, delay = _retry_decision(row, failure, now)
+    if state == RetryState.TIMEOUT and failure.get("kind") == "timeout":
+        # No time is left for another attempt: that is the schedule-to-close timeout.
+        failure = _timeout_failure(TimeoutType.SCHEDULE_TO_CLOSE, row)
     if state == RetryState.IN_PROGRESS:
         row.attempt += 1
         row.lease_owner = None

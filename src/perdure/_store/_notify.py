@@ -71,6 +71,10 @@ class Notifier:
         else:
             self._users[key] = users
 
+    def listened(self) -> set[Hashable]:
+        """The keys someone listens to now (for task queues: the queues being polled)."""
+        return set(self._events)
+
     def fire(self, keys: Iterable[Hashable]) -> None:
         for key in keys:
             event = self._events.get(key)

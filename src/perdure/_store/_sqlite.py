@@ -465,23 +465,31 @@ class SQLiteStore(Store):
         row = self._conn.execute(
             "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
             "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
-            "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL)"
+            "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
+            "AND visible_at > ?)",
+            (self.clock.now(),),
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     async def is_idle(self) -> bool:
         if self._queue:
             return False
-        row = self._conn.execute(
-            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL OR visible_at <= ? LIMIT 1",
-            (self.clock.now(),),
-        ).fetchone()
-        if row is not None:
+        now = self.clock.now()
+        if self._conn.execute(
+            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL LIMIT 1"
+        ).fetchone():
             return False
-        row = self._conn.execute(
-            "SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (self.clock.now(),)
-        ).fetchone()
-        return row is None
+        if self._conn.execute("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)).fetchone():
+            return False
+        # A ready task counts only if a worker here polls its queue: nobody will take it
+        # otherwise, and its deadlines (schedule-to-start) must still come due.
+        polled = self.notifier.listened()
+        rows = self._conn.execute(
+            "SELECT DISTINCT namespace, task_queue, kind FROM tasks "
+            "WHERE lease_owner IS NULL AND visible_at <= ?",
+            (now,),
+        ).fetchall()
+        return not any(("queue", r[0], r[1], TaskKind(r[2])) in polled for r in rows)
 
     # -- queries -------------------------------------------------------------------------------
     async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from perdure._errors import CancelledError as FailureCancelledError
+from perdure._common.clock import Clock
 from perdure._store import Store
+from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
     CompleteAsyncError,
@@ -26,6 +28,8 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
 
 log = logging.getLogger("perdure.worker")
+
+_REAL_CLOCK = Clock()
 
 # Without a heartbeat timeout, heartbeats are still sent (so details survive), this often.
 DEFAULT_HEARTBEAT_INTERVAL = 30.0
@@ -64,6 +68,7 @@ class _Heartbeater:
         self._details: Sequence[Any] | None = None
         self._dirty = False
         self._sender: asyncio.Task[None] | None = None
+        self._nudge = Flag()
         self.used = False
 
     def heartbeat(self, details: Sequence[Any]) -> None:
@@ -84,9 +89,13 @@ class _Heartbeater:
 
     def poke(self) -> None:
         """Send now (a cancellation may be waiting to be learned)."""
-        if self.used and (self._sender is None or self._sender.done()):
-            self._dirty = True
+        if not self.used:
+            return
+        self._dirty = True
+        if self._sender is None or self._sender.done():
             self._sender = self._loop.create_task(self._send_loop())
+        else:
+            self._nudge.set()
 
     async def _send_loop(self) -> None:
         while self._dirty:
@@ -105,7 +114,8 @@ class _Heartbeater:
             if cancel:
                 self._on_cancel(stale=False)
                 return
-            await asyncio.sleep(self._interval)
+            self._nudge.clear()
+            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + self._interval)
 
     def stop(self) -> None:
         if self._sender is not None:
