@@ -242,7 +242,7 @@ def test_signals_are_applied_in_history_order_and_queries_read_state() -> None:
 def test_unknown_query_fails_only_the_query() -> None:
     r = runner(Signals)
     r.apply(History().events, task_time=T0)
-    with pytest.raises(QueryFailed, match="no query 'nope'.*count"):
+    with pytest.raises(QueryFailed, match=r"no query 'nope'.*count"):
         r.query("nope", [])
     assert CONV.from_payload(r.query("count", [])) == 0
 

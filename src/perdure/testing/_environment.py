@@ -10,7 +10,6 @@ from perdure._store import Store, open_store
 from perdure.client._client import Client
 from perdure.converter import DataConverter
 
-
 _REAL = Clock()
 
 

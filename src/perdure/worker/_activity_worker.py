@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from perdure._errors import CancelledError as FailureCancelledError
 from perdure._common.clock import Clock
+from perdure._errors import CancelledError as FailureCancelledError
 from perdure._store import Store
 from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
