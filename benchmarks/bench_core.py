@@ -68,7 +68,8 @@ async def timed_step(i: int) -> int:
 class OneActivity:
     @workflow.run
     async def run(self, i: int) -> int:
-        return await workflow.execute_activity(noop, i, start_to_close_timeout=TIMEOUT)
+        result: int = await workflow.execute_activity(noop, i, start_to_close_timeout=TIMEOUT)
+        return result
 
 
 @workflow.defn
@@ -89,6 +90,10 @@ class ManySteps:
         return steps
 
 
+# Set by --no-guard: run workflow code without the determinism guard, to measure its cost.
+GUARD = True
+
+
 @asynccontextmanager
 async def engine() -> AsyncIterator[Client]:
     """A client and a running worker on a fresh database file, removed afterwards."""
@@ -100,6 +105,7 @@ async def engine() -> AsyncIterator[Client]:
                 task_queue=TASK_QUEUE,
                 workflows=[OneActivity, ThreeActivities, ManySteps],
                 activities=[noop, timed_step],
+                deterministic_guard=GUARD,
             ):
                 yield client
         finally:
@@ -235,6 +241,27 @@ def machine_info() -> str:
     )
 
 
+def commit_cost_ms(samples: int = 100) -> float:
+    """Median time of one small SQLite commit with the store's settings: the floor under
+    every durable step (it varies a lot between disks, and with other load on the disk)."""
+    with tempfile.TemporaryDirectory(prefix="perdure-bench-") as tmp:
+        conn = sqlite3.connect(Path(tmp) / "fsync.db", isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("CREATE TABLE t (x INTEGER)")
+            times = []
+            for i in range(samples):
+                t0 = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT INTO t VALUES (?)", (i,))
+                conn.execute("COMMIT")
+                times.append(time.perf_counter() - t0)
+        finally:
+            conn.close()
+    return statistics.median(times) * 1000
+
+
 def fmt(values: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:,.2f}" for k, v in values.items())
 
@@ -244,9 +271,15 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> int:
+    global GUARD
+    GUARD = not args.no_guard
     sizes = QUICK if args.quick else FULL
     print(machine_info())
-    print(f"store: SQLite file, default settings (WAL, synchronous=FULL); runs: {args.runs}\n")
+    print(
+        f"store: SQLite file, default settings (WAL, synchronous=FULL); one commit here takes "
+        f"{commit_cost_ms():.2f} ms (median)\nruns per scenario: {args.runs}; determinism "
+        f"guard: {'on' if GUARD else 'OFF'}\n"
+    )
     for scenario in SCENARIOS:
         if args.only and scenario.key not in args.only:
             continue
@@ -268,6 +301,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--only", default="", help="run only these scenarios, e.g. 'a' or 'ac' (default: all)"
+    )
+    parser.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="turn the workflow determinism guard off (to measure what it costs)",
     )
     args = parser.parse_args()
     if args.runs < 1:

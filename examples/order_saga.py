@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from perdure import (
     ActivityError,
@@ -48,7 +49,8 @@ from perdure import (
     activity,
     workflow,
 )
-from perdure.client import WorkflowIDConflictPolicy, WorkflowNotFoundError
+from perdure.client import WorkflowNotFoundError
+from perdure.common import WorkflowIDConflictPolicy
 
 TASK_QUEUE = "orders"
 STARTED_AT = time.monotonic()
@@ -233,9 +235,10 @@ class OrderWorkflow:
     async def step(
         fn: Callable[[Order], Awaitable[str | None]], order: Order, retry: RetryPolicy
     ) -> str:
-        return await workflow.execute_activity(
+        result: str = await workflow.execute_activity(
             fn, order, start_to_close_timeout=ATTEMPT_TIMEOUT, retry_policy=retry
         )
+        return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +246,7 @@ class OrderWorkflow:
 # ---------------------------------------------------------------------------------------------
 
 
-async def progress(handle: WorkflowHandle) -> tuple[list[str], list[str]]:
+async def progress(handle: WorkflowHandle[Receipt]) -> tuple[list[str], list[str]]:
     """(steps whose results are recorded, steps scheduled but without a result yet), read
     from the workflow's history: the record that makes resuming possible."""
     history = await handle.fetch_history()
@@ -268,7 +271,7 @@ async def progress(handle: WorkflowHandle) -> tuple[list[str], list[str]]:
     return done, pending
 
 
-async def start_or_resume(client: Client, order: Order) -> tuple[WorkflowHandle, bool]:
+async def start_or_resume(client: Client, order: Order) -> tuple[WorkflowHandle[Receipt], bool]:
     """Return a handle to the order's workflow, starting it only if it never ran, and
     whether it is resuming a run that an earlier process started.
 
@@ -305,7 +308,7 @@ async def start_or_resume(client: Client, order: Order) -> tuple[WorkflowHandle,
     return handle, True
 
 
-async def outcome(handle: WorkflowHandle) -> tuple[str, str, str]:
+async def outcome(handle: WorkflowHandle[Receipt]) -> tuple[str, str, str]:
     """(status, result, compensations run) of a finished workflow, for the summary."""
     try:
         receipt: Receipt = await handle.result()
@@ -370,7 +373,8 @@ async def main(db: Path) -> int:
             handles = [handle for handle, _ in started]
             results = asyncio.gather(*(outcome(h) for h in handles))
             stop = asyncio.create_task(interrupted.wait())
-            await asyncio.wait([results, stop], return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Future[Any]] = [results, stop]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             if not results.done():
                 results.cancel()
