@@ -462,3 +462,24 @@ def test_workflow_coroutines_run_unhindered() -> None:
 
     assert guard.violation is None
     assert result == [0, 2, 4, 6]
+
+
+def test_garbage_collection_callbacks_are_not_blamed_on_workflow_code() -> None:
+    import gc
+
+    seen: list[float] = []
+
+    def metrics_callback(phase: str, info: dict[str, object]) -> None:
+        seen.append(time.perf_counter())  # fine: this is not workflow code
+
+    gc.callbacks.append(metrics_callback)
+    try:
+        guard = DeterminismGuard()
+        with guard:
+            gc.collect()
+        assert guard.violation is None
+        assert len(seen) == 2  # start and stop both ran
+        with guard, pytest.raises(RestrictedWorkflowAccessError):
+            time.perf_counter()  # still guarded after the collection
+    finally:
+        gc.callbacks.remove(metrics_callback)

@@ -41,6 +41,7 @@ import _thread
 import concurrent.futures.process
 import concurrent.futures.thread
 import datetime
+import gc
 import importlib
 import io
 import linecache
@@ -87,12 +88,14 @@ class DeterminismGuard:
 
     def __enter__(self) -> DeterminismGuard:
         _watch_date_subclasses()
-        self._previous.append(sys.getprofile())
+        _keep_gc_callbacks_outermost()
+        self._previous.append((sys.getprofile(), getattr(_active, "guard", None)))
+        _active.guard = self
         sys.setprofile(self._profile)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        previous = self._previous.pop()
+        previous, _active.guard = self._previous.pop()
         if previous is None or callable(previous):
             sys.setprofile(previous)
         else:
@@ -122,6 +125,34 @@ class DeterminismGuard:
         if self.violation is None:
             self.violation = error
         raise error
+
+
+# Garbage collection can run any code (gc callbacks, finalizers) in the middle of workflow
+# code; none of it is the workflow's, so the guard is suspended while a collection runs.
+_active = threading.local()
+
+
+def _gc_suspend(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start" and getattr(_active, "guard", None) is not None:
+        sys.setprofile(None)
+
+
+def _gc_resume(phase: str, info: dict[str, Any]) -> None:
+    guard = getattr(_active, "guard", None)
+    if phase == "stop" and guard is not None:
+        sys.setprofile(guard._profile)
+
+
+def _keep_gc_callbacks_outermost() -> None:
+    callbacks = gc.callbacks
+    if not callbacks or callbacks[0] is not _gc_suspend:
+        if _gc_suspend in callbacks:
+            callbacks.remove(_gc_suspend)
+        callbacks.insert(0, _gc_suspend)
+    if callbacks[-1] is not _gc_resume:
+        if _gc_resume in callbacks:
+            callbacks.remove(_gc_resume)
+        callbacks.append(_gc_resume)
 
 
 def _profile_function(guard: DeterminismGuard) -> Callable[[types.FrameType, str, Any], None]:

@@ -289,7 +289,9 @@ class Worker:
                     t = asyncio.get_running_loop().create_task(handle(task))
                     inflight.add(t)
                     t.add_done_callback(done)
-                if not tasks:
+                if len(tasks) < free:
+                    # The queue is drained: wait for a wake-up rather than claim again (an
+                    # empty claim still takes the write lock).
                     await store.clock.wait(ready, store.clock.now() + POLL_INTERVAL)
         finally:
             store.notifier.forget(key)
