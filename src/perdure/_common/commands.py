@@ -126,6 +126,60 @@ class CancelWorkflow:
         return "CancelWorkflow"
 
 
+@dataclass(slots=True)
+class ContinueAsNew:
+    workflow_type: str
+    task_queue: str
+    input: list[Payload]
+    run_timeout: float | None
+    task_timeout: float | None
+    memo: dict[str, Any] | None
+
+    event_type = EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "workflow_type": self.workflow_type,
+            "task_queue": self.task_queue,
+            "input": self.input,
+            "run_timeout": self.run_timeout,
+            "task_timeout": self.task_timeout,
+            "memo": self.memo,
+        }
+
+    def describe(self) -> str:
+        return f"ContinueAsNew(type={self.workflow_type!r})"
+
+
+@dataclass(slots=True)
+class RecordPatch:
+    """A ``workflow.patched`` / ``deprecate_patch`` decision, recorded as a marker."""
+
+    patch_id: str
+    deprecated: bool
+
+    event_type = EventType.MARKER_RECORDED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"marker_name": "patch", "patch_id": self.patch_id, "deprecated": self.deprecated}
+
+    def describe(self) -> str:
+        return f"RecordPatch({self.patch_id!r})"
+
+
+@dataclass(slots=True)
+class UpsertMemo:
+    memo: dict[str, Any]
+
+    event_type = EventType.WORKFLOW_PROPERTIES_MODIFIED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"memo": self.memo}
+
+    def describe(self) -> str:
+        return f"UpsertMemo({sorted(self.memo)})"
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -134,6 +188,9 @@ Command = (
     | CompleteWorkflow
     | FailWorkflow
     | CancelWorkflow
+    | ContinueAsNew
+    | RecordPatch
+    | UpsertMemo
 )
 
-CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow)
+CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow, ContinueAsNew)

@@ -39,6 +39,10 @@ WorkflowExecutionCompleted                result
 WorkflowExecutionFailed                   failure
 WorkflowExecutionCanceled                 details
 WorkflowExecutionTerminated               reason, identity
+WorkflowExecutionContinuedAsNew           new_run_id, workflow_type, task_queue, input, ...
+WorkflowExecutionTimedOut                 timeout (run or execution), new_run_id (on retry)
+MarkerRecorded                            marker_name ("patch"), patch_id, deprecated
+WorkflowPropertiesModified                memo (the keys upserted; None removes a key)
 ========================================  ===============================================
 """
 
@@ -75,6 +79,10 @@ class EventType(enum.StrEnum):
     WORKFLOW_EXECUTION_FAILED = "WorkflowExecutionFailed"
     WORKFLOW_EXECUTION_CANCELED = "WorkflowExecutionCanceled"
     WORKFLOW_EXECUTION_TERMINATED = "WorkflowExecutionTerminated"
+    WORKFLOW_EXECUTION_CONTINUED_AS_NEW = "WorkflowExecutionContinuedAsNew"
+    WORKFLOW_EXECUTION_TIMED_OUT = "WorkflowExecutionTimedOut"
+    MARKER_RECORDED = "MarkerRecorded"
+    WORKFLOW_PROPERTIES_MODIFIED = "WorkflowPropertiesModified"
 
 
 # Events a workflow activation reacts to. Command events are the decisions the code recorded;
@@ -100,6 +108,9 @@ COMMAND_EVENTS = frozenset(
         EventType.WORKFLOW_EXECUTION_COMPLETED,
         EventType.WORKFLOW_EXECUTION_FAILED,
         EventType.WORKFLOW_EXECUTION_CANCELED,
+        EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+        EventType.MARKER_RECORDED,
+        EventType.WORKFLOW_PROPERTIES_MODIFIED,
     }
 )
 CLOSE_EVENTS = frozenset(
@@ -108,6 +119,8 @@ CLOSE_EVENTS = frozenset(
         EventType.WORKFLOW_EXECUTION_FAILED,
         EventType.WORKFLOW_EXECUTION_CANCELED,
         EventType.WORKFLOW_EXECUTION_TERMINATED,
+        EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+        EventType.WORKFLOW_EXECUTION_TIMED_OUT,
     }
 )
 

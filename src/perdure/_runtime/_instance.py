@@ -21,10 +21,13 @@ from perdure._common.commands import (
     CancelWorkflow,
     Command,
     CompleteWorkflow,
+    ContinueAsNew,
     FailWorkflow,
+    RecordPatch,
     RequestCancelActivity,
     ScheduleActivity,
     StartTimer,
+    UpsertMemo,
 )
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload
@@ -40,6 +43,7 @@ from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._loop import DurableTimerHandle, WorkflowEventLoop
 from perdure.converter import DataConverter
 from perdure.workflow._definition import HandlerDefinition, WorkflowDefinition
+from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import ActivityCancellationType, ActivityHandle, Info
 
 log = logging.getLogger("perdure.runtime")
@@ -118,6 +122,9 @@ class WorkflowInstance:
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
         self._closed = False
+        self._patches: dict[str, bool] = {}
+        self._patches_in_history: frozenset[str] = frozenset()
+        self._memo: dict[str, Payload] = dict(attrs.get("memo") or {})
 
         args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
         self._args = args
@@ -130,7 +137,12 @@ class WorkflowInstance:
 
     # -- activation ------------------------------------------------------------------------
     def activate(
-        self, events: Sequence[HistoryEvent], now: float, *, replaying: bool
+        self,
+        events: Sequence[HistoryEvent],
+        now: float,
+        *,
+        replaying: bool,
+        patches: frozenset[str] = frozenset(),
     ) -> list[Command]:
         """Apply input events, run the code until it blocks, return the commands it issued.
 
@@ -138,6 +150,7 @@ class WorkflowInstance:
             WorkflowTaskError: the code failed in a way that fails the task, not the workflow.
         """
         self._replaying = replaying
+        self._patches_in_history = patches
         self.loop.set_time(now)
         self._commands = []
         start = False
@@ -259,7 +272,22 @@ class WorkflowInstance:
             self._on_error(exc)
 
     def _on_error(self, exc: BaseException) -> None:
-        if self._cancel_requested and _is_cancellation(exc):
+        if isinstance(exc, ContinueAsNewError):
+            self._add_command(
+                ContinueAsNew(
+                    workflow_type=exc.workflow_type or self.definition.name,
+                    task_queue=exc.task_queue or self._info.task_queue,
+                    input=self._payloads.to_payloads(list(exc.args_)),
+                    run_timeout=exc.run_timeout,
+                    task_timeout=exc.task_timeout,
+                    memo=(
+                        {k: self._payloads.to_payload(v) for k, v in exc.memo.items()}
+                        if exc.memo is not None
+                        else dict(self._memo)
+                    ),
+                )
+            )
+        elif self._cancel_requested and _is_cancellation(exc):
             self._add_command(CancelWorkflow())
         elif isinstance(exc, NondeterminismError):
             self._task_failure = exc
@@ -422,6 +450,35 @@ class WorkflowInstance:
             self._query_handlers.pop(name, None)
         else:
             self._query_handlers[name] = handler
+
+    def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
+        known = self._patches.get(patch_id)
+        if known is not None:
+            return known
+        use = deprecated or not self._replaying or patch_id in self._patches_in_history
+        self._patches[patch_id] = use
+        if use:
+            self._add_command(RecordPatch(patch_id, deprecated))
+        return use
+
+    def memo(self) -> dict[str, Any]:
+        return {k: self._payloads.from_payload(v) for k, v in self._memo.items()}
+
+    def memo_value(self, key: str, type_hint: Any) -> tuple[bool, Any]:
+        payload = self._memo.get(key)
+        if payload is None:
+            return False, None
+        return True, self._payloads.from_payload(payload, type_hint)
+
+    def upsert_memo(self, updates: dict[str, Any]) -> None:
+        encoded: dict[str, Any] = {}
+        for key, value in updates.items():
+            if value is None:
+                self._memo.pop(key, None)
+                encoded[key] = None
+            else:
+                encoded[key] = self._memo[key] = self._payloads.to_payload(value)
+        self._add_command(UpsertMemo(encoded))
 
     # -- queries --------------------------------------------------------------------------------
     def query(self, name: str, payloads: list[Payload]) -> Payload:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from perdure._common.commands import Command, ScheduleActivity
+from perdure._common.commands import Command, RecordPatch, ScheduleActivity
 from perdure._common.events import COMMAND_EVENTS, INPUT_EVENTS, EventType, HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import NondeterminismError
@@ -93,26 +93,15 @@ class WorkflowRunner:
                     i += 1
                 elif kind is EventType.WORKFLOW_TASK_COMPLETED:
                     self.next_event_id = event.event_id + 1
-                    commands = self._activate(event.attributes["time"], replaying=True)
-                    i += 1
-                    j = 0
-                    while i < n and events[i].event_type in COMMAND_EVENTS:
-                        _match(commands, j, events[i])
-                        i += 1
-                        j += 1
-                    if j < len(commands):
-                        following = events[i] if i < n else None
-                        raise NondeterminismError(
-                            f"Workflow code issued {commands[j].describe()}, which the history "
-                            f"does not have: the task completed at event {event.event_id} "
-                            f"recorded {j} command(s)"
-                            + (
-                                f", followed by event {following.event_id} "
-                                f"({following.event_type.value})"
-                                if following
-                                else ""
-                            )
-                        )
+                    end = i + 1
+                    while end < n and events[end].event_type in COMMAND_EVENTS:
+                        end += 1
+                    recorded = events[i + 1 : end]
+                    commands = self._activate(
+                        event.attributes["time"], replaying=True, patches=_patches(recorded)
+                    )
+                    _match_all(commands, recorded, event)
+                    i = end
                 else:
                     i += 1
                 if i:
@@ -125,7 +114,9 @@ class WorkflowRunner:
         except NondeterminismError as exc:
             raise WorkflowTaskFailure(exc) from exc
 
-    def _activate(self, now: float, *, replaying: bool) -> list[Command]:
+    def _activate(
+        self, now: float, *, replaying: bool, patches: frozenset[str] = frozenset()
+    ) -> list[Command]:
         pending, self._pending = self._pending, []
         if self.instance is None:
             if not pending or pending[0].event_type is not EventType.WORKFLOW_EXECUTION_STARTED:
@@ -142,7 +133,7 @@ class WorkflowRunner:
                 history_length=self.history_length,
                 history_size=lambda: self._history_size,
             )
-        return self.instance.activate(pending, now, replaying=replaying)
+        return self.instance.activate(pending, now, replaying=replaying, patches=patches)
 
     def recorded(self, next_event_id: int) -> None:
         """The current task's commands are in history; the next event will be this one."""
@@ -164,21 +155,78 @@ class WorkflowRunner:
             raise QueryFailed(f"Query {name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _match(commands: list[Command], j: int, event: HistoryEvent) -> None:
+def _patches(recorded: Sequence[HistoryEvent]) -> frozenset[str]:
+    """The patches a recorded task took (its patch markers)."""
+    return frozenset(
+        e.attributes["patch_id"]
+        for e in recorded
+        if e.event_type is EventType.MARKER_RECORDED and e.attributes.get("marker_name") == "patch"
+    )
+
+
+def _is_patch_marker(event: HistoryEvent) -> bool:
+    return (
+        event.event_type is EventType.MARKER_RECORDED
+        and event.attributes.get("marker_name") == "patch"
+    )
+
+
+def _is_deprecated_patch(command: Command | None) -> bool:
+    return isinstance(command, RecordPatch) and command.deprecated
+
+
+def _matches(command: Command, event: HistoryEvent) -> bool:
     a = event.attributes
-    if j >= len(commands):
+    if command.event_type is not event.event_type:
+        return False
+    if isinstance(command, RecordPatch):
+        return command.patch_id == a.get("patch_id")
+    if getattr(command, "seq", None) != a.get("seq"):
+        return False
+    if isinstance(command, ScheduleActivity):
+        return command.activity_type == a.get("activity_type")
+    return True
+
+
+def _match_all(
+    commands: list[Command], recorded: Sequence[HistoryEvent], completed: HistoryEvent
+) -> None:
+    """Check a replayed task's commands against the command events it recorded.
+
+    Patch markers are lenient both ways: a marker the code no longer records (its patch call
+    was removed after deprecation) and a deprecated-patch command the history lacks (the run
+    predates the patch) are both fine.
+    """
+    i = j = 0
+    while i < len(recorded):
+        event = recorded[i]
+        command = commands[j] if j < len(commands) else None
+        if command is not None and _matches(command, event):
+            i += 1
+            j += 1
+        elif _is_patch_marker(event):
+            i += 1
+        elif _is_deprecated_patch(command):
+            j += 1
+        elif command is None:
+            raise NondeterminismError(
+                f"History event {event.event_id} ({event.event_type.value}"
+                f"{_event_detail(event)}) was recorded by the workflow's earlier run, but the "
+                "code no longer issues it"
+            )
+        else:
+            raise NondeterminismError(
+                f"History event {event.event_id} ({event.event_type.value}"
+                f"{_event_detail(event)}) does not match the command the workflow code issued "
+                f"now: {command.describe()}"
+            )
+    while j < len(commands) and _is_deprecated_patch(commands[j]):
+        j += 1
+    if j < len(commands):
+        following = f" (task completed at event {completed.event_id}, {i} command(s) recorded)"
         raise NondeterminismError(
-            f"History event {event.event_id} ({event.event_type.value}{_event_detail(event)}) "
-            "was recorded by the workflow's earlier run, but the code no longer issues it"
-        )
-    command = commands[j]
-    same = command.event_type is event.event_type and getattr(command, "seq", None) == a.get("seq")
-    if same and isinstance(command, ScheduleActivity):
-        same = command.activity_type == a.get("activity_type")
-    if not same:
-        raise NondeterminismError(
-            f"History event {event.event_id} ({event.event_type.value}{_event_detail(event)}) "
-            f"does not match the command the workflow code issued now: {command.describe()}"
+            f"Workflow code issued {commands[j].describe()}, which the history does not have"
+            + following
         )
 
 

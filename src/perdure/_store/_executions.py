@@ -5,6 +5,8 @@ Written once against the ``Tx`` protocol; every function runs inside one transac
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
@@ -21,8 +23,11 @@ from perdure._store._types import (
     WftState,
 )
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._retry import RetryPolicy
 
 _CLOSE_STATUS = {
+    EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW: WorkflowExecutionStatus.CONTINUED_AS_NEW,
+    EventType.WORKFLOW_EXECUTION_TIMED_OUT: WorkflowExecutionStatus.TIMED_OUT,
     EventType.WORKFLOW_EXECUTION_COMPLETED: WorkflowExecutionStatus.COMPLETED,
     EventType.WORKFLOW_EXECUTION_FAILED: WorkflowExecutionStatus.FAILED,
     EventType.WORKFLOW_EXECUTION_CANCELED: WorkflowExecutionStatus.CANCELED,
@@ -111,13 +116,113 @@ async def close(
     fx.changed = True
 
 
+# The timer row (sequence 0; workflow timers count from 1) that ends a run on its run or
+# execution timeout.
+RUN_TIMEOUT_SEQ = 0
+# Past these a run is ended: it should have continued as new long before.
+HISTORY_EVENT_LIMIT = 51_200
+HISTORY_BYTES_LIMIT = 50 * 1024 * 1024
+
+
+async def create_run(
+    tx: Tx,
+    *,
+    namespace: str,
+    workflow_id: str,
+    workflow_type: str,
+    task_queue: str,
+    input: list[Any],
+    task_timeout: float,
+    run_timeout: float | None,
+    execution_deadline: float | None,
+    retry_policy: dict[str, Any] | None,
+    attempt: int,
+    memo: dict[str, Any] | None,
+    first_run_id: str | None,
+    continued_run_id: str | None,
+    identity: str,
+    now: float,
+    fx: Effects,
+    run_id: str | None = None,
+    delay: float = 0.0,
+    inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
+) -> Execution:
+    """Create a run with its start event and its first workflow task (after ``delay``)."""
+    run_id = run_id or str(uuid.uuid4())
+    ex = Execution(
+        run_id=run_id,
+        namespace=namespace,
+        workflow_id=workflow_id,
+        workflow_type=workflow_type,
+        task_queue=task_queue,
+        status=WorkflowExecutionStatus.RUNNING,
+        next_event_id=1,
+        start_time=now,
+        task_timeout=task_timeout,
+        memo=memo,
+        attempt=attempt,
+        execution_deadline=execution_deadline,
+        run_timeout=run_timeout,
+        retry_policy=retry_policy,
+        first_run_id=first_run_id or run_id,
+    )
+    await tx.insert_execution(ex)
+    started = {
+        "workflow_type": workflow_type,
+        "workflow_id": workflow_id,
+        "task_queue": task_queue,
+        "input": input,
+        "attempt": attempt,
+        "randomness_seed": secrets.randbits(63),
+        "task_timeout": task_timeout,
+        "run_timeout": run_timeout,
+        "execution_deadline": execution_deadline,
+        "retry_policy": retry_policy,
+        "memo": memo,
+        "continued_run_id": continued_run_id,
+        "first_execution_run_id": ex.first_run_id,
+        "start_delay": delay or None,
+        "identity": identity,
+    }
+    await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now)
+    await schedule_workflow_task(tx, ex, now, fx, delay=delay)
+    deadlines = [
+        d
+        for d in (now + delay + run_timeout if run_timeout else None, execution_deadline)
+        if d is not None
+    ]
+    if deadlines:
+        await tx.insert_timer(run_id, RUN_TIMEOUT_SEQ, min(deadlines), 1)
+        fx.wake(min(deadlines))
+    if delay:
+        fx.wake(now + delay)
+    await tx.update_execution(ex)
+    return ex
+
+
 async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effects) -> StartResult:
     running = await tx.get_open_execution(req.namespace, req.workflow_id)
+    signal_inputs: list[tuple[EventType, dict[str, Any]]] = []
+    if req.start_signal is not None:
+        signal_inputs.append(
+            (
+                EventType.WORKFLOW_EXECUTION_SIGNALED,
+                {
+                    "signal_name": req.start_signal,
+                    "input": req.start_signal_input,
+                    "identity": req.identity,
+                },
+            )
+        )
     if running is not None:
         policy = req.id_conflict_policy
-        if req.id_reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
+        if req.start_signal is not None:  # signal-with-start: signal the running one
+            policy = WorkflowIDConflictPolicy.USE_EXISTING
+        elif req.id_reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
             policy = WorkflowIDConflictPolicy.TERMINATE_EXISTING
         if policy == WorkflowIDConflictPolicy.USE_EXISTING:
+            if signal_inputs:
+                await deliver(tx, running, signal_inputs, now, fx)
             return StartResult(running.run_id, started=False)
         if policy == WorkflowIDConflictPolicy.FAIL:
             raise WorkflowAlreadyStartedError(
@@ -131,50 +236,124 @@ async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effe
         latest = await tx.get_latest_execution(req.namespace, req.workflow_id)
         if latest is not None and (
             req.id_reuse_policy == WorkflowIDReusePolicy.REJECT_DUPLICATE
-            or latest.status == WorkflowExecutionStatus.COMPLETED
+            or latest.status
+            in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
         ):
             raise WorkflowAlreadyStartedError(
                 req.workflow_id, latest.workflow_type, run_id=latest.run_id
             )
-    ex = Execution(
-        run_id=req.run_id,
+    ex = await create_run(
+        tx,
         namespace=req.namespace,
         workflow_id=req.workflow_id,
         workflow_type=req.workflow_type,
         task_queue=req.task_queue,
-        status=WorkflowExecutionStatus.RUNNING,
-        next_event_id=1,
-        start_time=now,
+        input=req.input,
         task_timeout=req.task_timeout,
+        run_timeout=req.run_timeout,
+        execution_deadline=now + req.execution_timeout if req.execution_timeout else None,
+        retry_policy=req.retry_policy,
+        attempt=1,
         memo=req.memo,
+        first_run_id=None,
+        continued_run_id=None,
+        identity=req.identity,
+        now=now,
+        fx=fx,
+        run_id=req.run_id,
+        delay=req.start_delay,
+        inputs=signal_inputs,
     )
-    await tx.insert_execution(ex)
-    await append(
-        tx,
-        ex,
-        [
-            (
-                EventType.WORKFLOW_EXECUTION_STARTED,
-                {
-                    "workflow_type": req.workflow_type,
-                    "workflow_id": req.workflow_id,
-                    "task_queue": req.task_queue,
-                    "input": req.input,
-                    "attempt": 1,
-                    "randomness_seed": req.randomness_seed,
-                    "task_timeout": req.task_timeout,
-                    "execution_timeout": req.execution_timeout,
-                    "run_timeout": req.run_timeout,
-                    "memo": req.memo,
-                    "identity": req.identity,
-                },
-            )
-        ],
-        now,
-    )
-    await schedule_workflow_task(tx, ex, now, fx)
-    await tx.update_execution(ex)
     return StartResult(ex.run_id, started=True)
+
+
+async def start_continued(
+    tx: Tx, ex: Execution, attrs: dict[str, Any], now: float, fx: Effects
+) -> None:
+    """Start the run that ``ex`` (now closed) continued as new into (``attrs`` are its
+    continued-as-new event's, with the new run id)."""
+    await create_run(
+        tx,
+        namespace=ex.namespace,
+        workflow_id=ex.workflow_id,
+        workflow_type=attrs["workflow_type"],
+        task_queue=attrs["task_queue"],
+        input=attrs["input"],
+        task_timeout=attrs.get("task_timeout") or ex.task_timeout,
+        run_timeout=attrs.get("run_timeout") or ex.run_timeout,
+        execution_deadline=ex.execution_deadline,
+        retry_policy=ex.retry_policy,
+        attempt=1,
+        memo=attrs.get("memo"),
+        first_run_id=ex.first_run_id,
+        continued_run_id=ex.run_id,
+        identity="",
+        now=now,
+        fx=fx,
+        run_id=attrs["new_run_id"],
+    )
+
+
+def retry_delay(ex: Execution, failure: dict[str, Any] | None, now: float) -> float | None:
+    """Seconds until the next attempt of a failed (or timed-out) run, if its retry policy
+    allows one; None if not."""
+    if not ex.retry_policy:
+        return None
+    policy = RetryPolicy.from_dict(ex.retry_policy)
+    if failure is not None and (
+        failure.get("non_retryable")
+        or failure.get("type") in (policy.non_retryable_error_types or ())
+    ):
+        return None
+    if policy.maximum_attempts and ex.attempt >= policy.maximum_attempts:
+        return None
+    delay = policy.backoff(ex.attempt)
+    if ex.execution_deadline is not None and now + delay >= ex.execution_deadline:
+        return None
+    return delay
+
+
+async def start_retry(
+    tx: Tx, ex: Execution, new_run_id: str, delay: float, now: float, fx: Effects
+) -> None:
+    """Start the next attempt of ``ex`` (now closed) with its original input."""
+    started = (await tx.get_history_events(ex.run_id, 0, 1))[0]
+    await create_run(
+        tx,
+        namespace=ex.namespace,
+        workflow_id=ex.workflow_id,
+        workflow_type=ex.workflow_type,
+        task_queue=ex.task_queue,
+        input=started.attributes.get("input", []),
+        task_timeout=ex.task_timeout,
+        run_timeout=ex.run_timeout,
+        execution_deadline=ex.execution_deadline,
+        retry_policy=ex.retry_policy,
+        attempt=ex.attempt + 1,
+        memo=ex.memo,
+        first_run_id=ex.first_run_id,
+        continued_run_id=ex.run_id,
+        identity="",
+        now=now,
+        fx=fx,
+        run_id=new_run_id,
+        delay=delay,
+    )
+
+
+async def timed_out(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:
+    """The run (or execution) timeout passed: end the run, retrying it if its policy says."""
+    await flush_inbox(tx, ex, now)
+    execution = ex.execution_deadline is not None and now >= ex.execution_deadline
+    delay = None if execution else retry_delay(ex, None, now)
+    attrs: dict[str, Any] = {"timeout": "execution" if execution else "run"}
+    if delay is not None:
+        attrs["new_run_id"] = str(uuid.uuid4())
+    await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs)], now)
+    await close(tx, ex, EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs, now, fx)
+    await tx.update_execution(ex)
+    if delay is not None:
+        await start_retry(tx, ex, attrs["new_run_id"], delay, now, fx)
 
 
 async def find(

@@ -87,6 +87,23 @@ MIGRATIONS: list[list[str]] = [
             error TEXT
         )""",
     ],
+    [
+        "ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE executions ADD COLUMN execution_deadline REAL",
+        "ALTER TABLE executions ADD COLUMN run_timeout REAL",
+        "ALTER TABLE executions ADD COLUMN retry_policy BLOB",
+        "ALTER TABLE executions ADD COLUMN first_run_id TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE search_attributes (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value_text TEXT,
+            value_num REAL,
+            value_bool INTEGER
+        )""",
+        "CREATE INDEX search_attributes_by_run ON search_attributes (run_id, name)",
+        "CREATE INDEX search_attributes_by_text ON search_attributes (name, value_text)",
+        "CREATE INDEX search_attributes_by_num ON search_attributes (name, value_num)",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -37,7 +37,8 @@ T = TypeVar("T")
 _EXEC_COLS = (
     "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
-    "cancel_requested, last_failure, close_event, memo"
+    "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
+    "run_timeout, retry_policy, first_run_id"
 )
 _TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -73,7 +74,12 @@ def _execution(row: tuple[Any, ...]) -> Execution:
         cancel_requested=bool(row[13]),
         last_failure=_unjson(row[14]),
         close_event=decode_attributes(row[15]) if row[15] is not None else None,
-        memo=_unjson(row[16]),
+        memo=decode_attributes(row[16]) if row[16] is not None else None,
+        attempt=row[17],
+        execution_deadline=row[18],
+        run_timeout=row[19],
+        retry_policy=_unjson(row[20]),
+        first_run_id=row[21],
     )
 
 
@@ -131,7 +137,7 @@ class _SQLiteTx(Tx):
     async def insert_execution(self, ex: Execution) -> None:
         self.c.execute(
             f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ex.run_id,
                 ex.namespace,
@@ -149,7 +155,12 @@ class _SQLiteTx(Tx):
                 int(ex.cancel_requested),
                 _json(ex.last_failure),
                 encode_attributes(ex.close_event) if ex.close_event is not None else None,
-                _json(ex.memo),
+                encode_attributes(ex.memo) if ex.memo is not None else None,
+                ex.attempt,
+                ex.execution_deadline,
+                ex.run_timeout,
+                _json(ex.retry_policy),
+                ex.first_run_id,
             ),
         )
 
@@ -157,7 +168,7 @@ class _SQLiteTx(Tx):
         self.c.execute(
             "UPDATE executions SET status = ?, next_event_id = ?, history_size = ?, "
             "close_time = ?, wft_state = ?, wft_attempt = ?, cancel_requested = ?, "
-            "last_failure = ?, close_event = ? WHERE run_id = ?",
+            "last_failure = ?, close_event = ?, memo = ? WHERE run_id = ?",
             (
                 int(ex.status),
                 ex.next_event_id,
@@ -168,6 +179,7 @@ class _SQLiteTx(Tx):
                 int(ex.cancel_requested),
                 _json(ex.last_failure),
                 encode_attributes(ex.close_event) if ex.close_event is not None else None,
+                encode_attributes(ex.memo) if ex.memo is not None else None,
                 ex.run_id,
             ),
         )
@@ -183,6 +195,16 @@ class _SQLiteTx(Tx):
             rows,
         )
         return sum(len(r[4]) for r in rows)
+
+    async def get_history_events(
+        self, run_id: str, after_event_id: int, limit: int
+    ) -> list[HistoryEvent]:
+        rows = self.c.execute(
+            "SELECT event_id, event_type, event_time, attributes FROM history "
+            "WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            (run_id, after_event_id, limit),
+        ).fetchall()
+        return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
         self.c.execute(
@@ -305,6 +327,19 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
         self.c.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    async def set_search_attributes(
+        self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
+    ) -> None:
+        for name, rows in values.items():
+            self.c.execute(
+                "DELETE FROM search_attributes WHERE run_id = ? AND name = ?", (run_id, name)
+            )
+            self.c.executemany(
+                "INSERT INTO search_attributes (run_id, name, value_text, value_num, value_bool) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(run_id, name, *row) for row in rows],
+            )
 
     async def insert_timer(
         self, run_id: str, seq: int, fire_at: float, started_event_id: int
@@ -454,12 +489,7 @@ class SQLiteStore(Store):
 
     # -- reads ---------------------------------------------------------------------------------
     async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
-        rows = self._conn.execute(
-            "SELECT event_id, event_type, event_time, attributes FROM history "
-            "WHERE run_id = ? AND event_id > ? ORDER BY event_id",
-            (run_id, after_event_id),
-        ).fetchall()
-        return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+        return await self._tx.get_history_events(run_id, after_event_id, -1)
 
     async def next_wakeup(self) -> float | None:
         row = self._conn.execute(

@@ -20,6 +20,9 @@ async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
         handled += 1
         if ex is None or not ex.is_open:
             continue
+        if seq == executions.RUN_TIMEOUT_SEQ:
+            await executions.timed_out(tx, ex, now, fx)
+            continue
         attrs = {"seq": seq, "started_event_id": started_event_id}
         await executions.deliver(tx, ex, [(EventType.TIMER_FIRED, attrs)], now, fx)
     for row in await tx.due_tasks(now, limit):

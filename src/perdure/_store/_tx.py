@@ -6,7 +6,7 @@ implements it with its own SQL. Every method runs inside the caller's transactio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from perdure._common.events import HistoryEvent
@@ -29,6 +29,10 @@ class Tx(Protocol):
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         """Append events; returns the bytes they take."""
         ...
+
+    async def get_history_events(
+        self, run_id: str, after_event_id: int, limit: int
+    ) -> list[HistoryEvent]: ...
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None: ...
 
@@ -67,6 +71,13 @@ class Tx(Protocol):
 
     async def delete_run_work(self, run_id: str) -> None:
         """Delete a closed run's tasks, timers and inbox."""
+        ...
+
+    async def set_search_attributes(
+        self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
+    ) -> None:
+        """Replace the named search attributes of a run: one (text, number, bool) row per
+        value (a keyword list has several; an empty list removes the attribute)."""
         ...
 
     # timers ----------------------------------------------------------------------------------

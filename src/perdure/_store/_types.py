@@ -54,6 +54,11 @@ class Execution:
     last_failure: dict[str, Any] | None = None
     close_event: dict[str, Any] | None = None
     memo: dict[str, Any] | None = None
+    attempt: int = 1
+    execution_deadline: float | None = None
+    run_timeout: float | None = None
+    retry_policy: dict[str, Any] | None = None
+    first_run_id: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -99,6 +104,10 @@ class StartWorkflowRequest:
     id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL
     memo: dict[str, Any] | None = None
     identity: str = ""
+    start_delay: float = 0.0
+    retry_policy: dict[str, Any] | None = None
+    start_signal: str | None = None
+    start_signal_input: list[Payload] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -3,18 +3,20 @@ one transaction, fenced), fail, and time out."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from perdure._common.commands import (
+    CLOSE_COMMANDS,
     CancelTimer,
-    CancelWorkflow,
     Command,
-    CompleteWorkflow,
+    ContinueAsNew,
     FailWorkflow,
     RequestCancelActivity,
     ScheduleActivity,
     StartTimer,
+    UpsertMemo,
 )
 from perdure._common.events import EventType
 from perdure._store import _executions as executions
@@ -98,7 +100,7 @@ async def complete(
     when the commands were refused because inputs arrived that the code has not seen while
     it was deciding to close (the task is then run again with them)."""
     row, ex = await _held(tx, task)
-    closing = any(isinstance(c, CompleteWorkflow | FailWorkflow | CancelWorkflow) for c in commands)
+    closing = any(isinstance(c, CLOSE_COMMANDS) for c in commands)
     if closing and await tx.inbox_count(ex.run_id):
         # Temporal's rule: a workflow cannot close over signals it has not seen.
         await tx.delete_task(row.task_id)
@@ -125,12 +127,48 @@ async def complete(
             attrs["fire_at"] = task.started_time + command.duration
         if isinstance(command, ScheduleActivity | RequestCancelActivity | StartTimer | CancelTimer):
             await _apply_command(tx, ex, command, attrs, event_id, now, inputs, fx)
+        elif isinstance(command, UpsertMemo):
+            memo = dict(ex.memo or {})
+            for key, value in command.memo.items():
+                if value is None:
+                    memo.pop(key, None)
+                else:
+                    memo[key] = value
+            ex.memo = memo
+        retry_in = None
+        if isinstance(command, ContinueAsNew):
+            attrs["new_run_id"] = str(uuid.uuid4())
+        elif isinstance(command, FailWorkflow):
+            retry_in = executions.retry_delay(ex, command.failure, now)
+            if retry_in is not None:
+                attrs["new_run_id"] = str(uuid.uuid4())
         await executions.append(tx, ex, [(command.event_type, attrs)], now)
-        if isinstance(command, CompleteWorkflow | FailWorkflow | CancelWorkflow):
+        if isinstance(command, CLOSE_COMMANDS):
             await executions.close(tx, ex, command.event_type, attrs, now, fx)
             await tx.update_execution(ex)
+            if isinstance(command, ContinueAsNew):
+                await executions.start_continued(tx, ex, attrs, now, fx)
+            elif retry_in is not None:
+                await executions.start_retry(tx, ex, attrs["new_run_id"], retry_in, now, fx)
             closed_next: int = ex.next_event_id
             return closed_next
+    if (
+        ex.next_event_id - 1 > executions.HISTORY_EVENT_LIMIT
+        or ex.history_size > executions.HISTORY_BYTES_LIMIT
+    ):
+        await executions.terminate(
+            tx,
+            ex,
+            f"History limit exceeded ({ex.next_event_id - 1} events, "
+            f"{ex.history_size // 1024} KiB; limits {executions.HISTORY_EVENT_LIMIT} events, "
+            f"{executions.HISTORY_BYTES_LIMIT // (1024 * 1024)} MiB): the workflow should "
+            "continue as new when workflow.info().is_continue_as_new_suggested()",
+            "perdure",
+            now,
+            fx,
+        )
+        over: int = ex.next_event_id
+        return over
     next_event_id: int = ex.next_event_id
     if inputs:
         await executions.append(tx, ex, inputs, now)

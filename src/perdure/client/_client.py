@@ -13,6 +13,7 @@ from perdure._common.payload import Payload
 from perdure._store import Store, open_store
 from perdure._store._types import Execution, QueryResult, StartWorkflowRequest
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
 from perdure.workflow._definition import WorkflowDefinition
 
@@ -114,9 +115,18 @@ class Client:
         task_timeout: timedelta | None = None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
+        start_delay: timedelta | None = None,
+        start_signal: str | None = None,
+        start_signal_args: Sequence[Any] = (),
     ) -> Any:
         """Start a workflow and return its ``WorkflowHandle``.
+
+        ``start_signal`` makes it signal-with-start: if a run of this id is open it is only
+        signalled, else it is started with the signal already delivered, atomically.
+        ``start_delay`` holds the first workflow task back. A ``retry_policy`` retries the
+        whole workflow when a run fails or times out (a workflow has none by default).
 
         The arguments are serialized before anything is stored, so a value that cannot be
         serialized fails here and leaves no trace.
@@ -142,6 +152,8 @@ class Client:
                 raise ValueError("Give either arg or args, not both")
             args = (arg,)
         payloads = await self.data_converter.encode(list(args))
+        signal_payloads = await self.data_converter.encode(list(start_signal_args))
+        memo_payloads = await self._encode_memo(memo)
         request = StartWorkflowRequest(
             namespace=self.namespace,
             workflow_id=id,
@@ -155,8 +167,12 @@ class Client:
             run_timeout=_seconds(run_timeout),
             id_reuse_policy=id_reuse_policy,
             id_conflict_policy=id_conflict_policy,
-            memo=memo,
+            memo=memo_payloads,
             identity=self.identity,
+            start_delay=_seconds(start_delay) or 0.0,
+            retry_policy=retry_policy.to_dict() if retry_policy is not None else None,
+            start_signal=start_signal,
+            start_signal_input=signal_payloads,
         )
         started = await self._store.start_workflow(request)
         return WorkflowHandle(
@@ -182,7 +198,11 @@ class Client:
         task_timeout: timedelta | None = None,
         id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
+        start_delay: timedelta | None = None,
+        start_signal: str | None = None,
+        start_signal_args: Sequence[Any] = (),
     ) -> Any:
         """Start a workflow and wait for its result (``start_workflow``, then ``result()``)."""
         handle = await self.start_workflow(
@@ -197,7 +217,11 @@ class Client:
             task_timeout=task_timeout,
             id_reuse_policy=id_reuse_policy,
             id_conflict_policy=id_conflict_policy,
+            retry_policy=retry_policy,
             memo=memo,
+            start_delay=start_delay,
+            start_signal=start_signal,
+            start_signal_args=start_signal_args,
         )
         return await handle.result()
 
@@ -266,6 +290,20 @@ class Client:
         finally:
             store.notifier.forget(key)
             await store.delete_query(query_id)
+
+    async def _encode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any] | None:
+        if memo is None:
+            return None
+        keys = list(memo)
+        payloads = await self.data_converter.encode([memo[k] for k in keys])
+        return dict(zip(keys, payloads, strict=True))
+
+    async def _decode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any]:
+        if not memo:
+            return {}
+        keys = list(memo)
+        values = await self.data_converter.decode([memo[k] for k in keys])
+        return dict(zip(keys, values, strict=True))
 
     async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
         codec = self.data_converter.payload_codec

@@ -13,6 +13,7 @@ from perdure._errors import (
     CancelledError,
     RPCTimeoutOrCancelledError,
     TerminatedError,
+    TimeoutError,
     WorkflowFailureError,
     WorkflowQueryFailedError,
 )
@@ -53,6 +54,8 @@ class WorkflowExecutionDescription:
     memo: dict[str, Any]
     last_workflow_task_failure: WorkflowTaskFailureInfo | None
     workflow_task_attempt: int
+    attempt: int = 1
+    first_execution_run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,16 @@ class WorkflowHandle(Generic[ReturnType]):
         """
         c = self._client
         run_id = self.result_run_id or self.run_id
-        async with c._auto_time_skipping():
-            ex = await c._wait_closed(self.id, run_id)
-        event = ex.close_event or {}
-        attrs = event.get("attributes", {})
-        kind = event.get("event_type")
+        while True:
+            async with c._auto_time_skipping():
+                ex = await c._wait_closed(self.id, run_id)
+            event = ex.close_event or {}
+            attrs = event.get("attributes", {})
+            kind = event.get("event_type")
+            # A run that continued as new, or failed or timed out into a retry, has a next run.
+            if not follow_runs or not attrs.get("new_run_id"):
+                break
+            run_id = attrs["new_run_id"]
         conv = c.data_converter
         if kind == EventType.WORKFLOW_EXECUTION_COMPLETED.value:
             values = await conv.decode([attrs["result"]], [self._result_type])
@@ -151,6 +159,13 @@ class WorkflowHandle(Generic[ReturnType]):
             cause = CancelledError("Workflow cancelled", *details)
         elif kind == EventType.WORKFLOW_EXECUTION_TERMINATED.value:
             cause = TerminatedError(attrs.get("reason") or "Workflow terminated")
+        elif kind == EventType.WORKFLOW_EXECUTION_TIMED_OUT.value:
+            cause = TimeoutError(f"Workflow {attrs.get('timeout', 'run')} timeout", type=None)
+        elif kind == EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW.value:
+            cause = RuntimeError(
+                f"Run {ex.run_id} continued as new as run {attrs.get('new_run_id')}; "
+                "result(follow_runs=True) follows it"
+            )
         else:
             cause = RuntimeError(f"Workflow closed with unexpected status {ex.status.name}")
         raise WorkflowFailureError(cause=cause)
@@ -235,9 +250,11 @@ class WorkflowHandle(Generic[ReturnType]):
             close_time=_utc(ex.close_time) if ex.close_time is not None else None,
             history_length=ex.next_event_id - 1,
             history_size=ex.history_size,
-            memo=dict(ex.memo or {}),
+            memo=await self._client._decode_memo(ex.memo),
             last_workflow_task_failure=failure,
             workflow_task_attempt=ex.wft_attempt,
+            attempt=ex.attempt,
+            first_execution_run_id=ex.first_run_id,
         )
 
     async def fetch_history(self) -> WorkflowHistory:

@@ -2,6 +2,7 @@
 and codecs. No pickle, ever, by default."""
 
 from perdure._common.payload import Payload
+from perdure.converter._codecs import AesGcmCodec, CompositeCodec, ZlibCodec
 from perdure.converter._data_converter import DataConverter, PayloadCodec
 from perdure.converter._failure import FailureConverter
 from perdure.converter._payload_converter import (
@@ -15,8 +16,10 @@ from perdure.converter._payload_converter import (
 )
 
 __all__ = [
+    "AesGcmCodec",
     "BinaryNullPayloadConverter",
     "BinaryPlainPayloadConverter",
+    "CompositeCodec",
     "CompositePayloadConverter",
     "DataConverter",
     "DefaultPayloadConverter",
@@ -26,4 +29,5 @@ __all__ = [
     "Payload",
     "PayloadCodec",
     "PayloadConverter",
+    "ZlibCodec",
 ]

@@ -15,10 +15,15 @@ Example::
 
 from perdure._errors import NondeterminismError, RestrictedWorkflowAccessError
 from perdure.workflow._api import (
+    continue_as_new,
+    deprecate_patch,
     execute_activity,
     info,
     logger,
+    memo,
+    memo_value,
     now,
+    patched,
     random,
     set_query_handler,
     set_signal_handler,
@@ -27,11 +32,13 @@ from perdure.workflow._api import (
     time,
     time_ns,
     unsafe,
+    upsert_memo,
     uuid4,
     wait_condition,
 )
 from perdure.workflow._context import NotInWorkflowError
 from perdure.workflow._definition import defn, init, query, run, signal
+from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
     ActivityCancellationType,
     ActivityHandle,
@@ -45,18 +52,24 @@ __all__ = [
     "ActivityCancellationType",
     "ActivityHandle",
     "ChildWorkflowCancellationType",
+    "ContinueAsNewError",
     "Info",
     "NondeterminismError",
     "NotInWorkflowError",
     "ParentClosePolicy",
     "ParentInfo",
     "RestrictedWorkflowAccessError",
+    "continue_as_new",
     "defn",
+    "deprecate_patch",
     "execute_activity",
     "info",
     "init",
     "logger",
+    "memo",
+    "memo_value",
     "now",
+    "patched",
     "query",
     "random",
     "run",
@@ -68,6 +81,7 @@ __all__ = [
     "time",
     "time_ns",
     "unsafe",
+    "upsert_memo",
     "uuid4",
     "wait_condition",
 ]

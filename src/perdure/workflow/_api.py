@@ -8,12 +8,13 @@ import random as _random
 import uuid
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import handler_name
+from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import ActivityCancellationType, ActivityHandle, Info
 
 
@@ -194,6 +195,90 @@ def set_signal_handler(
 def set_query_handler(query: str | Callable[..., Any], handler: Callable[..., Any] | None) -> None:
     """Register (or remove, with ``None``) a query handler at run time."""
     current().set_query_handler(handler_name(query, "query"), handler)
+
+
+def continue_as_new(
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    workflow: Callable[..., Any] | str | None = None,
+    task_queue: str | None = None,
+    run_timeout: timedelta | None = None,
+    task_timeout: timedelta | None = None,
+    memo: dict[str, Any] | None = None,
+) -> NoReturn:
+    """End this run and start a new one of the same workflow id with a fresh history.
+
+    The new run gets these arguments (and by default the same type, task queue and memo);
+    ``info().continued_run_id`` names this run. Use it when
+    ``info().is_continue_as_new_suggested()`` says the history has grown large.
+
+    Raises:
+        ContinueAsNewError: always; let it propagate out of the run method.
+    """
+    current()  # only inside a workflow
+    if arg is not _ARG_UNSET:
+        if args:
+            raise ValueError("Give either arg or args, not both")
+        args = (arg,)
+    workflow_type: str | None
+    if workflow is None or isinstance(workflow, str):
+        workflow_type = workflow
+    else:
+        from perdure.workflow._definition import WorkflowDefinition
+
+        workflow_type = WorkflowDefinition.from_run_fn(workflow).name
+    raise ContinueAsNewError(
+        args,
+        workflow_type=workflow_type,
+        task_queue=task_queue,
+        run_timeout=_seconds(run_timeout, "run_timeout"),
+        task_timeout=_seconds(task_timeout, "task_timeout"),
+        memo=memo,
+    )
+
+
+def patched(patch_id: str) -> bool:
+    """Whether to run the new code of a change: True for runs that reach this point for the
+    first time, False when replaying a run that went past it before the change.
+
+    Example::
+
+        if workflow.patched("send-receipt"):
+            await workflow.execute_activity(send_receipt, ...)
+    """
+    return current().patched(patch_id)
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Mark a patch whose old branch is gone: every run still open has passed it. Keep the
+    call until no open run predates the patch, then remove it too."""
+    current().patched(patch_id, deprecated=True)
+
+
+def memo() -> dict[str, Any]:
+    """The workflow's memo (set at start, changed by :func:`upsert_memo`)."""
+    return current().memo()
+
+
+def memo_value(key: str, default: Any = _ARG_UNSET, *, type_hint: Any = None) -> Any:
+    """One memo value, as ``type_hint`` when given.
+
+    Raises:
+        KeyError: no such key and no default.
+    """
+    found, value = current().memo_value(key, type_hint)
+    if found:
+        return value
+    if default is _ARG_UNSET:
+        raise KeyError(f"Memo has no key {key!r}")
+    return default
+
+
+def upsert_memo(updates: dict[str, Any]) -> None:
+    """Set memo keys (a ``None`` value removes the key); recorded in history and visible
+    through ``describe()``."""
+    current().upsert_memo(updates)
 
 
 class unsafe:

@@ -1,0 +1,7 @@
+"""Optional integrations with other libraries, one module each, imported on their own.
+
+- :mod:`perdure.contrib.pydantic`: ``pydantic_data_converter``, for code ported from Temporal
+  (perdure's default converter already handles pydantic models).
+"""
+
+__all__: list[str] = []
