@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import uuid
@@ -15,7 +16,10 @@ from perdure._store._types import Execution, QueryResult, StartWorkflowRequest
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
+from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import WorkflowDefinition
+
+log = logging.getLogger("perdure.client")
 
 # How often a waiter re-reads the database for changes made by other processes.
 POLL_INTERVAL = 0.1
@@ -152,7 +156,9 @@ class Client:
                 raise ValueError("Give either arg or args, not both")
             args = (arg,)
         payloads = await self.data_converter.encode(list(args))
+        check_payloads(payloads, f"the arguments of workflow {workflow_type!r}", logger=log)
         signal_payloads = await self.data_converter.encode(list(start_signal_args))
+        check_payloads(signal_payloads, f"the arguments of signal {start_signal!r}", logger=log)
         memo_payloads = await self._encode_memo(memo)
         request = StartWorkflowRequest(
             namespace=self.namespace,
@@ -296,6 +302,7 @@ class Client:
             return None
         keys = list(memo)
         payloads = await self.data_converter.encode([memo[k] for k in keys])
+        check_payloads(payloads, "the memo", logger=log)
         return dict(zip(keys, payloads, strict=True))
 
     async def _decode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any]:

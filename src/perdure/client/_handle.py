@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +19,15 @@ from perdure._errors import (
     WorkflowQueryFailedError,
 )
 from perdure._store._types import Execution
+from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import handler_name
 
 if TYPE_CHECKING:
     from perdure.client._client import Client
 
 ReturnType = TypeVar("ReturnType")
+
+log = logging.getLogger("perdure.client")
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ class WorkflowHandle(Generic[ReturnType]):
         name = handler_name(signal, "signal")
         values = [arg] if arg is not None and not args else list(args)
         payloads = await c.data_converter.encode(values)
+        check_payloads(payloads, f"the arguments of signal {name!r}", logger=log)
         await c._store.signal(c.namespace, self.id, self.run_id, name, payloads, c.identity)
 
     async def query(

@@ -14,6 +14,7 @@ from typing import Any
 
 from perdure._common.clock import Clock
 from perdure._errors import CancelledError as FailureCancelledError
+from perdure._errors import PayloadSizeError
 from perdure._store import Store
 from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
@@ -26,6 +27,7 @@ from perdure.activity._context import (
 )
 from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
+from perdure.converter._limits import check_payloads
 
 log = logging.getLogger("perdure.worker")
 
@@ -290,6 +292,13 @@ class Activities:
             beat.stop()
         try:
             payload = (await self._conv.encode([result]))[0]
+            check_payloads([payload], f"the result of activity {task.activity_type!r}", logger=log)
+        except PayloadSizeError as exc:
+            # Retrying would produce the same oversized result: fail for good.
+            failure = self._failure(exc)
+            failure["non_retryable"] = True
+            await self._report(task, "fail", failure)
+            return
         except Exception as exc:
             await self._report(task, "fail", self._failure(exc))
             return

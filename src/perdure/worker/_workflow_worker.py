@@ -12,7 +12,9 @@ from perdure._common.events import HistoryEvent
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
+from perdure._errors import PayloadSizeError
 from perdure.converter import DataConverter
+from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
@@ -103,6 +105,17 @@ class WorkflowTasks:
                 return
             if self._converter.payload_codec is not None:
                 commands = await _encode_commands(self._converter, commands)
+            try:
+                _check_command_payloads(commands, task.workflow_type)
+            except PayloadSizeError as exc:
+                self._log_task_failure(task, exc)
+                conv = self._converter
+                await self._store.fail_workflow_task(
+                    task,
+                    conv.failure_converter.to_failure(exc, conv.payload_converter),
+                    self._identity,
+                )
+                return
             next_event_id = await self._store.complete_workflow_task(task, commands, self._identity)
             if next_event_id is None or runner.closed:
                 return
@@ -190,3 +203,15 @@ async def _encode_commands(conv: DataConverter, commands: list[Command]) -> list
         elif isinstance(command, CompleteWorkflow):
             command.result = (await codec.encode([command.result]))[0]
     return commands
+
+
+def _check_command_payloads(commands: list[Command], workflow_type: str) -> None:
+    for command in commands:
+        if isinstance(command, ScheduleActivity):
+            check_payloads(
+                command.input, f"the arguments of activity {command.activity_type!r}", logger=log
+            )
+        elif isinstance(command, CompleteWorkflow):
+            check_payloads(
+                [command.result], f"the result of workflow {workflow_type!r}", logger=log
+            )

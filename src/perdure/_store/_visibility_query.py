@@ -1,0 +1,778 @@
+"""Temporal's visibility list filter, parsed and compiled to SQL with bind parameters.
+
+``client.list_workflows(query)`` and ``count_workflows(query)`` take a filter in the language
+Temporal's SQL visibility stores accept. This module turns one into an AST
+(:func:`parse_query`) and into a ``WHERE`` / ``ORDER BY`` pair for SQLite or PostgreSQL
+(:func:`compile_query`). It does no I/O; values only ever travel as bind parameters.
+
+Grammar (EBNF; keywords are case-insensitive, field names are not)::
+
+    query      = [ or_expr ] [ order_by ] ;
+    or_expr    = and_expr { "OR" and_expr } ;           (* AND binds tighter than OR *)
+    and_expr   = unary { "AND" unary } ;
+    unary      = "NOT" unary | "(" or_expr ")" | predicate ;
+    predicate  = field ( cmp_op value
+                       | [ "NOT" ] "IN" "(" value { "," value } ")"
+                       | [ "NOT" ] "BETWEEN" value "AND" value
+                       | [ "NOT" ] "STARTS_WITH" value
+                       | "IS" [ "NOT" ] "NULL" ) ;
+    cmp_op     = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" ;
+    order_by   = "ORDER" "BY" order_term { "," order_term } ;
+    order_term = field [ "ASC" | "DESC" ] ;
+    field      = identifier | "`" any character but "`" "`" ;
+    value      = string | number | "TRUE" | "FALSE" ;
+    string     = "'" { char | "''" } "'" | '"' { char | '""' } '"' ;
+    number     = [ "-" ] digits [ "." digits ] [ exponent ] ;
+
+Examples::
+
+    WorkflowType = 'Order' AND ExecutionStatus = 'Running' AND StartTime > '2026-01-01T00:00:00Z'
+    (WorkflowId STARTS_WITH 'cart-' OR WorkflowType IN ('A', 'B')) AND CustomerTier = 'gold'
+        ORDER BY StartTime DESC
+    StartTime BETWEEN '2026-01-01T00:00:00Z' AND '2026-02-01T00:00:00Z'
+    Amount >= 100.5 AND IsVip = true AND Tags = 'x' AND CloseTime IS NULL
+
+Semantics, where a choice had to be made:
+
+* Logic is two-valued: a condition on a field that is not set (``CloseTime`` of an open run,
+  a custom attribute the run does not have) is false, never SQL's unknown. So ``!=``,
+  ``NOT IN`` and ``NOT BETWEEN`` match runs whose field is set and differs (Temporal's rule),
+  while ``NOT (X = 'a')`` matches every run ``X = 'a'`` does not, unset ones included.
+* ``KeywordList = 'x'`` means the list contains ``'x'``; ``IN`` means it contains any of the
+  values; ``!=`` / ``NOT IN`` mean the list is set and contains none of them.
+* ``STARTS_WITH`` is case-sensitive on both databases (SQLite's ``LIKE`` ignores ASCII case,
+  so its SQL adds an exact prefix check).
+* Datetimes are ISO 8601 strings; one without a zone is UTC. They compare as epoch seconds.
+* ``ORDER BY`` takes built-in fields only; ``e.run_id DESC`` is appended as a tie-breaker so
+  pages are stable, and runs without a ``CloseTime`` sort last in either direction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeAlias
+
+from perdure._errors import PerdureError
+
+__all__ = [
+    "BUILTIN_FIELDS",
+    "SEARCH_ATTRIBUTE_TYPES",
+    "And",
+    "Between",
+    "Comparison",
+    "CompiledQuery",
+    "Expr",
+    "FieldRef",
+    "In",
+    "IsNull",
+    "Not",
+    "Or",
+    "OrderTerm",
+    "Query",
+    "StartsWith",
+    "Value",
+    "VisibilityQueryError",
+    "compile_query",
+    "parse_query",
+]
+
+
+class VisibilityQueryError(PerdureError, ValueError):
+    """A visibility query that cannot be parsed or does not fit the fields it names.
+
+    The message quotes the query with a caret under the offending token.
+
+    Attributes:
+        query: the query as given.
+        column: 1-based column of the offending token (``len(query) + 1`` at the end).
+        reason: what is wrong, without the position and the quoted query.
+    """
+
+    def __init__(self, query: str, pos: int, reason: str) -> None:
+        self.query = query
+        self.column = pos + 1
+        self.reason = reason
+        shown = re.sub(r"\s", " ", query)  # keeps the caret under the token on one line
+        super().__init__(
+            f"Invalid visibility query at column {self.column}: {reason}\n  {shown}\n  {' ' * pos}^"
+        )
+
+
+# --- AST ----------------------------------------------------------------------------------
+# ``pos`` is a 0-based offset into the query, kept for error messages and left out of ``==``.
+
+
+def _pos() -> Any:
+    return dataclasses.field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A field name as written (backquotes removed)."""
+
+    name: str
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class Value:
+    """A literal: ``str`` for strings, ``int``/``float`` for numbers, ``bool`` for true/false."""
+
+    value: str | int | float | bool
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``field op value``; ``op`` is one of ``= != < <= > >=`` (``<>`` is read as ``!=``)."""
+
+    field: FieldRef
+    op: str
+    value: Value
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class In:
+    """``field [NOT] IN (values...)``."""
+
+    field: FieldRef
+    values: tuple[Value, ...]
+    negated: bool = False
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class Between:
+    """``field [NOT] BETWEEN low AND high`` (both ends included)."""
+
+    field: FieldRef
+    low: Value
+    high: Value
+    negated: bool = False
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class StartsWith:
+    """``field [NOT] STARTS_WITH prefix``."""
+
+    field: FieldRef
+    prefix: Value
+    negated: bool = False
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class IsNull:
+    """``field IS [NOT] NULL``: whether the field is unset (``negated``: set)."""
+
+    field: FieldRef
+    negated: bool = False
+    pos: int = _pos()
+
+
+@dataclass(frozen=True)
+class Not:
+    """``NOT operand``."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class And:
+    """All operands hold (two or more)."""
+
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """Any operand holds (two or more)."""
+
+    operands: tuple[Expr, ...]
+
+
+Expr: TypeAlias = Comparison | In | Between | StartsWith | IsNull | Not | And | Or
+
+
+@dataclass(frozen=True)
+class OrderTerm:
+    """One ``ORDER BY`` term."""
+
+    field: FieldRef
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: ``where`` is ``None`` when the query matches every run."""
+
+    where: Expr | None
+    order_by: tuple[OrderTerm, ...] = ()
+
+
+# --- tokenizer ----------------------------------------------------------------------------
+
+_KEYWORDS = frozenset(
+    {"AND", "OR", "NOT", "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "BY"}
+    | {"ASC", "DESC", "TRUE", "FALSE"}
+)
+_TOKEN_RE = re.compile(
+    r"(?P<ws>\s+)"
+    r"|(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op><=|>=|<>|!=|=|<|>)"
+    r"|(?P<punct>[(),])"
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # word, keyword, quoted, string, number, op, punct, end
+    text: str  # as written; upper-cased for keywords
+    pos: int
+    value: str | int | float = ""
+
+    def describe(self) -> str:
+        return "the end of the query" if self.kind == "end" else repr(self.text)
+
+
+def _tokenize(query: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if ch in "'\"`":
+            end = i + 1
+            parts: list[str] = []
+            while True:
+                j = query.find(ch, end)
+                if j < 0:
+                    what = "field name" if ch == "`" else "string"
+                    raise VisibilityQueryError(
+                        query, i, f"unterminated {what}: add the closing {ch}"
+                    )
+                parts.append(query[end:j])
+                if ch != "`" and query.startswith(ch, j + 1):  # doubled quote: a literal one
+                    parts.append(ch)
+                    end = j + 2
+                    continue
+                break
+            text = "".join(parts)
+            tokens.append(_Token("quoted" if ch == "`" else "string", text, i, text))
+            i = j + 1
+            continue
+        m = _TOKEN_RE.match(query, i)
+        if m is None:
+            raise VisibilityQueryError(query, i, f"unexpected character {ch!r}")
+        kind, text = m.lastgroup or "", m.group()
+        if kind == "number":
+            number = float(text) if any(c in text for c in ".eE") else int(text)
+            tokens.append(_Token(kind, text, i, number))
+        elif kind == "word" and text.upper() in _KEYWORDS:
+            tokens.append(_Token("keyword", text.upper(), i))
+        elif kind != "ws":
+            tokens.append(_Token(kind, text, i, text))
+        i = m.end()
+    tokens.append(_Token("end", "", len(query)))
+    return tokens
+
+
+# --- parser -------------------------------------------------------------------------------
+
+_CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+class _Parser:
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.tokens = _tokenize(query)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def error(self, reason: str, tok: _Token | None = None) -> VisibilityQueryError:
+        return VisibilityQueryError(self.query, (tok or self.tok).pos, reason)
+
+    def advance(self) -> _Token:
+        tok = self.tok
+        self.i += 1
+        return tok
+
+    def accept(self, keyword: str) -> _Token | None:
+        if self.tok.kind == "keyword" and self.tok.text == keyword:
+            return self.advance()
+        return None
+
+    def expect(self, keyword: str, context: str) -> _Token:
+        tok = self.accept(keyword)
+        if tok is None:
+            raise self.error(f"expected {keyword} {context}, got {self.tok.describe()}")
+        return tok
+
+    def parse(self) -> Query:
+        where = None
+        if self.tok.kind != "end" and not (self.tok.kind == "keyword" and self.tok.text == "ORDER"):
+            where = self.or_expr()
+        order_by: list[OrderTerm] = []
+        if self.accept("ORDER"):
+            self.expect("BY", "after ORDER")
+            order_by.append(self.order_term())
+            while self.tok.kind == "punct" and self.tok.text == ",":
+                self.advance()
+                order_by.append(self.order_term())
+        if self.tok.kind != "end":
+            if self.tok.kind == "punct" and self.tok.text == ")":
+                raise self.error("unexpected ')' without a matching '('")
+            raise self.error(
+                f"unexpected {self.tok.describe()} after a complete condition; "
+                "join conditions with AND or OR"
+            )
+        return Query(where, tuple(order_by))
+
+    def or_expr(self) -> Expr:
+        operands = [self.and_expr()]
+        while self.accept("OR"):
+            operands.append(self.and_expr())
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+
+    def and_expr(self) -> Expr:
+        operands = [self.unary()]
+        while self.accept("AND"):
+            operands.append(self.unary())
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
+
+    def unary(self) -> Expr:
+        if self.accept("NOT"):
+            return Not(self.unary())
+        if self.tok.kind == "punct" and self.tok.text == "(":
+            opening = self.advance()
+            inner = self.or_expr()
+            if not (self.tok.kind == "punct" and self.tok.text == ")"):
+                raise self.error(
+                    f"missing ')' to close the '(' at column {opening.pos + 1}, "
+                    f"got {self.tok.describe()}"
+                )
+            self.advance()
+            return inner
+        return self.predicate()
+
+    def field(self) -> FieldRef:
+        tok = self.tok
+        if tok.kind in ("word", "quoted"):
+            self.advance()
+            return FieldRef(tok.text, tok.pos)
+        hint = f" (write `{tok.text}` for a field of that name)" if tok.kind == "keyword" else ""
+        raise self.error(f"expected a field name, got {tok.describe()}{hint}")
+
+    def value(self) -> Value:
+        tok = self.tok
+        if tok.kind in ("string", "number"):
+            self.advance()
+            return Value(tok.value, tok.pos)
+        if tok.kind == "keyword" and tok.text in ("TRUE", "FALSE"):
+            self.advance()
+            return Value(tok.text == "TRUE", tok.pos)
+        raise self.error(
+            f"expected a value (a quoted string, a number, true or false), got {tok.describe()}"
+        )
+
+    def predicate(self) -> Expr:
+        field = self.field()
+        op = self.tok
+        if op.kind == "op":
+            self.advance()
+            return Comparison(field, _CMP_OPS[op.text], self.value(), op.pos)
+        if self.accept("IS"):
+            negated = self.accept("NOT") is not None
+            self.expect("NULL", "after IS" + (" NOT" if negated else ""))
+            return IsNull(field, negated, op.pos)
+        negated = self.accept("NOT") is not None
+        if self.accept("IN"):
+            if not (self.tok.kind == "punct" and self.tok.text == "("):
+                raise self.error(f"expected '(' after IN, got {self.tok.describe()}")
+            opening = self.advance()
+            if self.tok.kind == "punct" and self.tok.text == ")":
+                raise self.error("IN needs at least one value")
+            values = [self.value()]
+            while self.tok.kind == "punct" and self.tok.text == ",":
+                self.advance()
+                values.append(self.value())
+            if not (self.tok.kind == "punct" and self.tok.text == ")"):
+                raise self.error(
+                    f"missing ')' to close the IN list at column {opening.pos + 1}, "
+                    f"got {self.tok.describe()}"
+                )
+            self.advance()
+            return In(field, tuple(values), negated, op.pos)
+        if self.accept("BETWEEN"):
+            low = self.value()
+            self.expect("AND", "between the two ends of BETWEEN")
+            return Between(field, low, self.value(), negated, op.pos)
+        if self.accept("STARTS_WITH"):
+            return StartsWith(field, self.value(), negated, op.pos)
+        expected = (
+            "IN, BETWEEN or STARTS_WITH"
+            if negated
+            else (
+                "an operator (=, !=, <>, <, <=, >, >=, IN, NOT IN, BETWEEN, STARTS_WITH, IS NULL)"
+            )
+        )
+        raise self.error(f"expected {expected} after {field.name!r}, got {self.tok.describe()}")
+
+    def order_term(self) -> OrderTerm:
+        field = self.field()
+        if self.accept("DESC"):
+            return OrderTerm(field, True)
+        self.accept("ASC")
+        return OrderTerm(field, False)
+
+
+def parse_query(query: str) -> Query:
+    """Parse a visibility query into its AST, checking syntax only (not field names or types).
+
+    Args:
+        query: the filter, e.g. ``"WorkflowType = 'Order' ORDER BY StartTime DESC"``; an empty
+            or blank query matches every run.
+
+    Returns:
+        The parsed query.
+
+    Raises:
+        VisibilityQueryError: the query is not in the language.
+
+    Example::
+
+        >>> parse_query("HistoryLength > 10").where
+        Comparison(field=FieldRef(name='HistoryLength'), op='>', value=Value(value=10))
+    """
+    return _Parser(query).parse()
+
+
+# --- fields and types ---------------------------------------------------------------------
+
+SEARCH_ATTRIBUTE_TYPES = frozenset(
+    {"Keyword", "Text", "Int", "Double", "Bool", "Datetime", "KeywordList"}
+)
+"""The types a custom search attribute may have."""
+
+_STATUS = "ExecutionStatus"  # the pseudo-type of the ExecutionStatus field
+_STATUS_NAMES = (
+    "Running",
+    "Completed",
+    "Failed",
+    "Canceled",
+    "Terminated",
+    "ContinuedAsNew",
+    "TimedOut",
+)
+_STATUS_VALUES = {name.lower(): i for i, name in enumerate(_STATUS_NAMES, start=1)}
+
+
+@dataclass(frozen=True)
+class _Builtin:
+    type: str
+    column: str
+    nullable: bool = False
+
+
+_BUILTINS = {
+    "WorkflowId": _Builtin("Keyword", "e.workflow_id"),
+    "WorkflowType": _Builtin("Keyword", "e.workflow_type"),
+    "RunId": _Builtin("Keyword", "e.run_id"),
+    "ExecutionStatus": _Builtin(_STATUS, "e.status"),
+    "StartTime": _Builtin("Datetime", "e.start_time"),
+    "CloseTime": _Builtin("Datetime", "e.close_time", nullable=True),
+    "ExecutionTime": _Builtin("Datetime", "e.start_time"),  # no delayed starts yet
+    "TaskQueue": _Builtin("Keyword", "e.task_queue"),
+    "HistoryLength": _Builtin("Int", "(e.next_event_id - 1)"),
+}
+
+BUILTIN_FIELDS: Mapping[str, str] = {name: field.type for name, field in _BUILTINS.items()}
+"""The built-in fields and their types (``ExecutionStatus`` has a type of its own)."""
+
+_ORDERED = frozenset({"Keyword", "Text", "Int", "Double", "Datetime"})
+_PREFIXED = frozenset({"Keyword", "Text"})
+_SA_COLUMN = {
+    "Keyword": "value_text",
+    "Text": "value_text",
+    "KeywordList": "value_text",
+    "Int": "value_num",
+    "Double": "value_num",
+    "Datetime": "value_num",
+    "Bool": "value_bool",
+}
+
+
+def _convert(query: str, field: str, type_: str, value: Value) -> Any:
+    """The bind parameter for ``value`` compared with a field of ``type_``."""
+    v = value.value
+
+    def wrong(expected: str) -> VisibilityQueryError:
+        return VisibilityQueryError(
+            query, value.pos, f"{field} ({type_}) needs {expected}, got {_show(v)}"
+        )
+
+    if type_ == _STATUS:
+        if isinstance(v, str) and v.lower() in _STATUS_VALUES:
+            return _STATUS_VALUES[v.lower()]
+        raise wrong(f"one of {', '.join(_STATUS_NAMES)}")
+    if type_ in ("Keyword", "Text", "KeywordList"):
+        if isinstance(v, str):
+            return v
+        raise wrong("a quoted string")
+    if type_ == "Bool":
+        if isinstance(v, bool):
+            return int(v)
+        raise wrong("true or false")
+    if type_ == "Int":
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        raise wrong("an integer")
+    if type_ == "Double":
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return float(v)
+        raise wrong("a number")
+    # Datetime
+    if isinstance(v, str):
+        try:
+            moment = datetime.fromisoformat(v)
+        except ValueError:
+            pass
+        else:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    raise wrong("an ISO 8601 datetime string such as '2026-01-01T00:00:00Z'")
+
+
+def _show(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+# --- compiler -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """SQL fragments over ``executions e`` (and ``search_attributes``) with their parameters.
+
+    Attributes:
+        where: a boolean SQL expression to put after ``WHERE`` (``TRUE`` matches all).
+        params: the bind parameters of ``where``, in placeholder order.
+        order_by: the expression list to put after ``ORDER BY``.
+    """
+
+    where: str
+    params: list[Any]
+    order_by: str
+
+
+_Pred: TypeAlias = Comparison | In | Between | StartsWith | IsNull
+
+
+class _Compiler:
+    def __init__(
+        self,
+        query: str,
+        sa_types: Mapping[str, str],
+        dialect: Literal["sqlite", "postgresql"],
+        first_param_index: int,
+    ) -> None:
+        self.query = query
+        self.sa_types = sa_types
+        self.dialect = dialect
+        self.params: list[Any] = []
+        self.first = first_param_index
+
+    def bind(self, value: Any) -> str:
+        # Placeholders are made in text order, so ``?`` and ``$n`` both line up with params.
+        self.params.append(value)
+        return "?" if self.dialect == "sqlite" else f"${self.first + len(self.params) - 1}"
+
+    def error(self, pos: int, reason: str) -> VisibilityQueryError:
+        return VisibilityQueryError(self.query, pos, reason)
+
+    def field_type(self, field: FieldRef) -> str:
+        if field.name in _BUILTINS:
+            return _BUILTINS[field.name].type
+        if field.name in self.sa_types:
+            return self.sa_types[field.name]
+        custom = ", ".join(sorted(self.sa_types)) or "none"
+        reason = f"unknown field {field.name!r} (known: {', '.join(_BUILTINS)}; custom: {custom})"
+        close = difflib.get_close_matches(field.name, [*_BUILTINS, *self.sa_types], n=1)
+        if close:
+            reason += f"; did you mean {close[0]!r}?"
+        raise self.error(field.pos, reason)
+
+    def expr(self, node: Expr) -> str:
+        if isinstance(node, And | Or):
+            joiner = " AND " if isinstance(node, And) else " OR "
+            return "(" + joiner.join(self.expr(op) for op in node.operands) + ")"
+        if isinstance(node, Not):
+            inner = self.expr(node.operand)
+            return f"NOT {inner}" if isinstance(node.operand, And | Or) else f"NOT ({inner})"
+        return self.predicate(node)
+
+    def predicate(self, node: _Pred) -> str:
+        field = node.field
+        type_ = self.field_type(field)
+        self.check_operator(node, type_)
+
+        def convert(value: Value) -> Any:
+            return _convert(self.query, field.name, type_, value)
+
+        builtin = _BUILTINS.get(field.name)
+        if builtin is None:
+            if _SA_COLUMN[type_] == "value_num":  # a REAL column: one parameter type for all
+                return self.custom(node, type_, lambda value: float(convert(value)))
+            return self.custom(node, type_, convert)
+        col = builtin.column
+        if isinstance(node, IsNull):
+            return f"{col} IS {'NOT ' if node.negated else ''}NULL"
+        cond = self.condition(col, node, convert)
+        # A NULL column makes the condition false rather than unknown, so NOT stays a negation.
+        return f"({col} IS NOT NULL AND {cond})" if builtin.nullable else cond
+
+    def condition(self, col: str, node: _Pred, convert: Callable[[Value], Any]) -> str:
+        """``col`` tested against ``node``'s values, binding them in text order."""
+        if isinstance(node, Comparison):
+            op = "<>" if node.op == "!=" else node.op
+            return f"{col} {op} {self.bind(convert(node.value))}"
+        if isinstance(node, In):
+            marks = ", ".join(self.bind(convert(v)) for v in node.values)
+            return f"{col} {'NOT ' if node.negated else ''}IN ({marks})"
+        if isinstance(node, Between):
+            low = self.bind(convert(node.low))
+            high = self.bind(convert(node.high))
+            return f"{col} {'NOT ' if node.negated else ''}BETWEEN {low} AND {high}"
+        if isinstance(node, StartsWith):
+            prefix = convert(node.prefix)
+            pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
+            sql = f"{col} LIKE {self.bind(pattern)} ESCAPE '\\'"
+            if self.dialect == "sqlite":  # SQLite's LIKE ignores ASCII case; make it exact
+                sql = (
+                    f"({sql} AND substr({col}, 1, {self.bind(len(prefix))}) = {self.bind(prefix)})"
+                )
+            return f"NOT {sql}" if node.negated else sql
+        raise TypeError(f"not a condition: {node!r}")  # IsNull is handled by the callers
+
+    def custom(self, node: _Pred, type_: str, convert: Callable[[Value], Any]) -> str:
+        name = node.field.name
+        col = f"sa.{_SA_COLUMN[type_]}"
+
+        def exists(make_cond: Callable[[], str] | None = None) -> str:
+            where = f"sa.run_id = e.run_id AND sa.name = {self.bind(name)}"
+            if make_cond is not None:
+                where += f" AND {make_cond()}"  # after the name, so placeholders stay in order
+            return f"EXISTS (SELECT 1 FROM search_attributes sa WHERE {where})"
+
+        if isinstance(node, IsNull):
+            return exists() if node.negated else f"NOT {exists()}"
+        positive: In | None = None  # a list "differs" when it is set and holds none of them
+        if type_ == "KeywordList" and isinstance(node, Comparison) and node.op == "!=":
+            positive = In(node.field, (node.value,), False, node.pos)
+        elif type_ == "KeywordList" and isinstance(node, In) and node.negated:
+            positive = In(node.field, node.values, False, node.pos)
+        if positive is not None:
+            contains = positive
+            return f"({exists()} AND NOT {exists(lambda: self.condition(col, contains, convert))})"
+        return exists(lambda: self.condition(col, node, convert))
+
+    def check_operator(self, node: _Pred, type_: str) -> None:
+        if isinstance(node, IsNull | In):
+            return
+        if isinstance(node, Comparison):
+            op = node.op
+            if op in ("=", "!=") or type_ in _ORDERED:
+                return
+        elif isinstance(node, Between):
+            op = "BETWEEN"
+            if type_ in _ORDERED:
+                return
+        else:
+            op = "STARTS_WITH"
+            if type_ in _PREFIXED:
+                return
+        allowed = "=, !=, IN, NOT IN, IS NULL"
+        if type_ in _ORDERED:
+            allowed = "=, !=, <, <=, >, >=, IN, NOT IN, BETWEEN, IS NULL"
+        raise self.error(
+            node.pos,
+            f"operator {op} is not allowed on {node.field.name} ({type_}); use {allowed}",
+        )
+
+    def order_by(self, terms: tuple[OrderTerm, ...]) -> str:
+        parts: list[str] = []
+        for term in terms:
+            builtin = _BUILTINS.get(term.field.name)
+            if builtin is None:
+                self.field_type(term.field)  # raises for an unknown field
+                raise self.error(
+                    term.field.pos,
+                    f"ORDER BY supports built-in fields only ({', '.join(_BUILTINS)}); "
+                    f"{term.field.name!r} is a custom search attribute",
+                )
+            part = f"{builtin.column} {'DESC' if term.descending else 'ASC'}"
+            parts.append(part + (" NULLS LAST" if builtin.nullable else ""))
+        if not parts:
+            return "e.start_time DESC, e.run_id DESC"
+        if all(t.field.name != "RunId" for t in terms):
+            parts.append("e.run_id DESC")
+        return ", ".join(parts)
+
+
+def compile_query(
+    query: str,
+    search_attribute_types: Mapping[str, str],
+    *,
+    dialect: Literal["sqlite", "postgresql"],
+    first_param_index: int = 1,
+) -> CompiledQuery:
+    """Compile a visibility query to SQL over ``executions e`` and ``search_attributes``.
+
+    Args:
+        query: the filter, e.g. ``"WorkflowType = 'Order' AND StartTime > '2026-01-01'"``.
+        search_attribute_types: custom search attribute name → type, one of
+            :data:`SEARCH_ATTRIBUTE_TYPES`.
+        dialect: ``"sqlite"`` (``?`` placeholders) or ``"postgresql"`` (``$1, $2, ...``).
+        first_param_index: the number of the first ``$n`` placeholder, so the caller can put
+            its own parameters first (ignored for SQLite).
+
+    Returns:
+        The ``WHERE`` expression, its parameters and the ``ORDER BY`` list.
+
+    Raises:
+        VisibilityQueryError: the query is malformed, names an unknown field, uses an operator
+            the field's type does not allow, or has a value of the wrong type.
+        ValueError: ``search_attribute_types`` or ``dialect`` is invalid (a caller's bug).
+
+    Example::
+
+        >>> c = compile_query("CustomerTier = 'gold'", {"CustomerTier": "Keyword"},
+        ...                   dialect="sqlite")
+        >>> c.params
+        ['CustomerTier', 'gold']
+    """
+    if dialect not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown SQL dialect {dialect!r}; use 'sqlite' or 'postgresql'")
+    for name, type_ in search_attribute_types.items():
+        if name in _BUILTINS:
+            raise ValueError(f"custom search attribute {name!r} shadows a built-in field")
+        if type_ not in SEARCH_ATTRIBUTE_TYPES:
+            raise ValueError(
+                f"search attribute {name!r} has unknown type {type_!r}; "
+                f"use one of {', '.join(sorted(SEARCH_ATTRIBUTE_TYPES))}"
+            )
+    parsed = parse_query(query)
+    compiler = _Compiler(query, search_attribute_types, dialect, first_param_index)
+    where = "TRUE" if parsed.where is None else compiler.expr(parsed.where)
+    return CompiledQuery(where, compiler.params, compiler.order_by(parsed.order_by))
