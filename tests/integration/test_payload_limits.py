@@ -24,7 +24,7 @@ class Echo:
 async def test_an_oversized_argument_is_refused_before_anything_is_stored(
     env: WorkflowEnvironment,
 ) -> None:
-    with pytest.raises(PayloadSizeError, match="arguments of workflow 'Echo'.*pass a reference"):
+    with pytest.raises(PayloadSizeError, match=r"arguments of workflow 'Echo'.*pass a reference"):
         await env.client.start_workflow(Echo.run, HUGE, id="big", task_queue="q")
     with pytest.raises(WorkflowNotFoundError):
         await env.client.get_workflow_handle("big").describe()

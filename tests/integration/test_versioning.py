@@ -67,7 +67,7 @@ async def test_patched_code_replays_old_and_new_histories(env: WorkflowEnvironme
     new = await history_of(env, V2, "new")
     await Replayer(workflows=[V2]).replay_workflow(old)  # takes the old path
     await Replayer(workflows=[V2]).replay_workflow(new)
-    with pytest.raises(NondeterminismError, match="ActivityTaskScheduled.*StartTimer"):
+    with pytest.raises(NondeterminismError, match=r"ActivityTaskScheduled.*StartTimer"):
         await Replayer(workflows=[V1]).replay_workflow(new)
 
 

@@ -180,6 +180,19 @@ class UpsertMemo:
         return f"UpsertMemo({sorted(self.memo)})"
 
 
+@dataclass(slots=True)
+class UpsertSearchAttributes:
+    search_attributes: dict[str, Any]
+
+    event_type = EventType.UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+
+    def attributes(self) -> dict[str, Any]:
+        return {"search_attributes": self.search_attributes}
+
+    def describe(self) -> str:
+        return f"UpsertSearchAttributes({sorted(self.search_attributes)})"
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -191,6 +204,7 @@ Command = (
     | ContinueAsNew
     | RecordPatch
     | UpsertMemo
+    | UpsertSearchAttributes
 )
 
 CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow, ContinueAsNew)

@@ -43,6 +43,7 @@ WorkflowExecutionContinuedAsNew           new_run_id, workflow_type, task_queue,
 WorkflowExecutionTimedOut                 timeout (run or execution), new_run_id (on retry)
 MarkerRecorded                            marker_name ("patch"), patch_id, deprecated
 WorkflowPropertiesModified                memo (the keys upserted; None removes a key)
+UpsertWorkflowSearchAttributes            search_attributes (name -> {type, values} or None)
 ========================================  ===============================================
 """
 
@@ -83,6 +84,7 @@ class EventType(enum.StrEnum):
     WORKFLOW_EXECUTION_TIMED_OUT = "WorkflowExecutionTimedOut"
     MARKER_RECORDED = "MarkerRecorded"
     WORKFLOW_PROPERTIES_MODIFIED = "WorkflowPropertiesModified"
+    UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
 
 
 # Events a workflow activation reacts to. Command events are the decisions the code recorded;
@@ -111,6 +113,7 @@ COMMAND_EVENTS = frozenset(
         EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
         EventType.MARKER_RECORDED,
         EventType.WORKFLOW_PROPERTIES_MODIFIED,
+        EventType.UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
     }
 )
 CLOSE_EVENTS = frozenset(

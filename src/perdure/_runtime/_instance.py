@@ -28,6 +28,7 @@ from perdure._common.commands import (
     ScheduleActivity,
     StartTimer,
     UpsertMemo,
+    UpsertSearchAttributes,
 )
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload
@@ -104,6 +105,7 @@ class WorkflowInstance:
             continued_run_id=attrs.get("continued_run_id"),
             _history_length=history_length,
             _history_size=history_size,
+            _search_attributes=lambda: self._search_attributes,
         )
         self.loop = WorkflowEventLoop(self, self)  # type: ignore[abstract]
         self._replaying = False
@@ -125,6 +127,7 @@ class WorkflowInstance:
         self._patches: dict[str, bool] = {}
         self._patches_in_history: frozenset[str] = frozenset()
         self._memo: dict[str, Payload] = dict(attrs.get("memo") or {})
+        self._search_attributes: dict[str, Any] = dict(attrs.get("search_attributes") or {})
 
         args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
         self._args = args
@@ -479,6 +482,17 @@ class WorkflowInstance:
             else:
                 encoded[key] = self._memo[key] = self._payloads.to_payload(value)
         self._add_command(UpsertMemo(encoded))
+
+    def search_attributes(self) -> dict[str, Any]:
+        return dict(self._search_attributes)
+
+    def upsert_search_attributes(self, updates: dict[str, Any]) -> None:
+        for name, entry in updates.items():
+            if entry is None:
+                self._search_attributes.pop(name, None)
+            else:
+                self._search_attributes[name] = entry
+        self._add_command(UpsertSearchAttributes(updates))
 
     # -- queries --------------------------------------------------------------------------------
     def query(self, name: str, payloads: list[Payload]) -> Payload:

@@ -20,6 +20,7 @@ from perdure._common.payload import Payload
 from perdure._store import _activities as activities
 from perdure._store import _executions as executions
 from perdure._store import _timers as timers
+from perdure._store import _visibility as visibility
 from perdure._store import _workflow_tasks as workflow_tasks
 from perdure._store._effects import Effects
 from perdure._store._notify import Notifier
@@ -188,6 +189,25 @@ class Store(ABC):
             await executions.terminate(tx, ex, reason, identity, self.clock.now(), fx)
 
         await self.transact(op)
+
+    dialect = "sqlite"
+
+    async def list_workflows(
+        self, namespace: str, query: str | None, limit: int, offset: int
+    ) -> list[Execution]:
+        """Executions matching a visibility query, a page at a time.
+
+        Raises:
+            VisibilityQueryError: the query is malformed (the message points at the token).
+        """
+        return await self.read(
+            lambda tx: visibility.list_executions(tx, namespace, query, self.dialect, limit, offset)
+        )
+
+    async def count_workflows(self, namespace: str, query: str | None) -> int:
+        return await self.read(
+            lambda tx: visibility.count_executions(tx, namespace, query, self.dialect)
+        )
 
     # -- workflow tasks ------------------------------------------------------------------------
     async def claim_workflow_tasks(

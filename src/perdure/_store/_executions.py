@@ -12,6 +12,7 @@ from typing import Any
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
+from perdure._store import _visibility as visibility
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -146,6 +147,7 @@ async def create_run(
     run_id: str | None = None,
     delay: float = 0.0,
     inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
+    search_attributes: dict[str, Any] | None = None,
 ) -> Execution:
     """Create a run with its start event and its first workflow task (after ``delay``)."""
     run_id = run_id or str(uuid.uuid4())
@@ -167,6 +169,7 @@ async def create_run(
         first_run_id=first_run_id or run_id,
     )
     await tx.insert_execution(ex)
+    await visibility.set_attributes(tx, ex, search_attributes or {})
     started = {
         "workflow_type": workflow_type,
         "workflow_id": workflow_id,
@@ -179,6 +182,7 @@ async def create_run(
         "execution_deadline": execution_deadline,
         "retry_policy": retry_policy,
         "memo": memo,
+        "search_attributes": search_attributes,
         "continued_run_id": continued_run_id,
         "first_execution_run_id": ex.first_run_id,
         "start_delay": delay or None,
@@ -263,6 +267,7 @@ async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effe
         run_id=req.run_id,
         delay=req.start_delay,
         inputs=signal_inputs,
+        search_attributes=req.search_attributes,
     )
     return StartResult(ex.run_id, started=True)
 
@@ -291,6 +296,7 @@ async def start_continued(
         now=now,
         fx=fx,
         run_id=attrs["new_run_id"],
+        search_attributes=attrs.get("search_attributes", ex.search_attributes),
     )
 
 
@@ -338,6 +344,7 @@ async def start_retry(
         fx=fx,
         run_id=new_run_id,
         delay=delay,
+        search_attributes=ex.search_attributes,
     )
 
 

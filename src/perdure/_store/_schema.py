@@ -103,6 +103,13 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX search_attributes_by_run ON search_attributes (run_id, name)",
         "CREATE INDEX search_attributes_by_text ON search_attributes (name, value_text)",
         "CREATE INDEX search_attributes_by_num ON search_attributes (name, value_num)",
+        "ALTER TABLE executions ADD COLUMN search_attributes BLOB",
+        """CREATE TABLE search_attribute_types (
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            PRIMARY KEY (namespace, name)
+        )""",
     ],
 ]
 

@@ -38,7 +38,7 @@ _EXEC_COLS = (
     "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
-    "run_timeout, retry_policy, first_run_id"
+    "run_timeout, retry_policy, first_run_id, search_attributes"
 )
 _TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -80,6 +80,7 @@ def _execution(row: tuple[Any, ...]) -> Execution:
         run_timeout=row[19],
         retry_policy=_unjson(row[20]),
         first_run_id=row[21],
+        search_attributes=_unjson(row[22]),
     )
 
 
@@ -137,7 +138,7 @@ class _SQLiteTx(Tx):
     async def insert_execution(self, ex: Execution) -> None:
         self.c.execute(
             f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ex.run_id,
                 ex.namespace,
@@ -161,6 +162,7 @@ class _SQLiteTx(Tx):
                 ex.run_timeout,
                 _json(ex.retry_policy),
                 ex.first_run_id,
+                _json(ex.search_attributes),
             ),
         )
 
@@ -168,7 +170,8 @@ class _SQLiteTx(Tx):
         self.c.execute(
             "UPDATE executions SET status = ?, next_event_id = ?, history_size = ?, "
             "close_time = ?, wft_state = ?, wft_attempt = ?, cancel_requested = ?, "
-            "last_failure = ?, close_event = ?, memo = ? WHERE run_id = ?",
+            "last_failure = ?, close_event = ?, memo = ?, search_attributes = ? "
+            "WHERE run_id = ?",
             (
                 int(ex.status),
                 ex.next_event_id,
@@ -180,6 +183,7 @@ class _SQLiteTx(Tx):
                 _json(ex.last_failure),
                 encode_attributes(ex.close_event) if ex.close_event is not None else None,
                 encode_attributes(ex.memo) if ex.memo is not None else None,
+                _json(ex.search_attributes),
                 ex.run_id,
             ),
         )
@@ -340,6 +344,42 @@ class _SQLiteTx(Tx):
                 "VALUES (?, ?, ?, ?, ?)",
                 [(run_id, name, *row) for row in rows],
             )
+
+    async def search_attribute_types(self, namespace: str) -> dict[str, str]:
+        rows = self.c.execute(
+            "SELECT name, type FROM search_attribute_types WHERE namespace = ?", (namespace,)
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    async def register_search_attribute(self, namespace: str, name: str, type_name: str) -> None:
+        self.c.execute(
+            "INSERT OR IGNORE INTO search_attribute_types (namespace, name, type) VALUES (?, ?, ?)",
+            (namespace, name, type_name),
+        )
+
+    async def list_executions(
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        order_by: str,
+        limit: int,
+        offset: int,
+    ) -> list[Execution]:
+        cols = ", ".join(f"e.{c.strip()}" for c in _EXEC_COLS.split(","))
+        rows = self.c.execute(
+            f"SELECT {cols} FROM executions e WHERE e.namespace = ? AND ({where}) "
+            f"ORDER BY {order_by} LIMIT ? OFFSET ?",
+            [namespace, *params, limit, offset],
+        ).fetchall()
+        return [_execution(r) for r in rows]
+
+    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
+        row = self.c.execute(
+            f"SELECT COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where})",
+            [namespace, *params],
+        ).fetchone()
+        return int(row[0])
 
     async def insert_timer(
         self, run_id: str, seq: int, fire_at: float, started_event_id: int

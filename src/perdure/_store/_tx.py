@@ -7,7 +7,7 @@ implements it with its own SQL. Every method runs inside the caller's transactio
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from perdure._common.events import HistoryEvent
 from perdure._store._types import Execution, QueryResult, TaskKind, TaskRow
@@ -79,6 +79,28 @@ class Tx(Protocol):
         """Replace the named search attributes of a run: one (text, number, bool) row per
         value (a keyword list has several; an empty list removes the attribute)."""
         ...
+
+    async def search_attribute_types(self, namespace: str) -> dict[str, str]:
+        """Custom search attribute name -> type name, as registered in the namespace."""
+        ...
+
+    async def register_search_attribute(
+        self, namespace: str, name: str, type_name: str
+    ) -> None: ...
+
+    async def list_executions(
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        order_by: str,
+        limit: int,
+        offset: int,
+    ) -> list[Execution]:
+        """Executions matching a compiled visibility query (``where`` uses alias ``e``)."""
+        ...
+
+    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
 
     # timers ----------------------------------------------------------------------------------
     async def insert_timer(

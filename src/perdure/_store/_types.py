@@ -59,6 +59,7 @@ class Execution:
     run_timeout: float | None = None
     retry_policy: dict[str, Any] | None = None
     first_run_id: str = ""
+    search_attributes: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -108,6 +109,7 @@ class StartWorkflowRequest:
     retry_policy: dict[str, Any] | None = None
     start_signal: str | None = None
     start_signal_input: list[Payload] = field(default_factory=list)
+    search_attributes: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

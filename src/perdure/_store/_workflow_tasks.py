@@ -17,9 +17,11 @@ from perdure._common.commands import (
     ScheduleActivity,
     StartTimer,
     UpsertMemo,
+    UpsertSearchAttributes,
 )
 from perdure._common.events import EventType
 from perdure._store import _executions as executions
+from perdure._store import _visibility as visibility
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -135,6 +137,10 @@ async def complete(
                 else:
                     memo[key] = value
             ex.memo = memo
+        elif isinstance(command, UpsertSearchAttributes):
+            await visibility.set_attributes(tx, ex, command.search_attributes)
+        elif isinstance(command, ContinueAsNew):
+            attrs["search_attributes"] = ex.search_attributes
         retry_in = None
         if isinstance(command, ContinueAsNew):
             attrs["new_run_id"] = str(uuid.uuid4())

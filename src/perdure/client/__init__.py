@@ -9,7 +9,8 @@ from perdure._errors import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from perdure.client._client import Client
+from perdure._store._visibility_query import VisibilityQueryError
+from perdure.client._client import Client, WorkflowExecution, WorkflowExecutionCount
 from perdure.client._handle import (
     WorkflowExecutionDescription,
     WorkflowHandle,
@@ -21,7 +22,10 @@ from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolic
 __all__ = [
     "Client",
     "RPCTimeoutOrCancelledError",
+    "VisibilityQueryError",
     "WorkflowAlreadyStartedError",
+    "WorkflowExecution",
+    "WorkflowExecutionCount",
     "WorkflowExecutionDescription",
     "WorkflowExecutionStatus",
     "WorkflowFailureError",

@@ -6,20 +6,48 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
+from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import Store, open_store
 from perdure._store._types import Execution, QueryResult, StartWorkflowRequest
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
+from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.client")
+
+
+@dataclass(frozen=True)
+class WorkflowExecution:
+    """One execution, as ``list_workflows`` returns it."""
+
+    id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    namespace: str
+    status: WorkflowExecutionStatus
+    start_time: datetime
+    close_time: datetime | None
+    history_length: int
+    memo: dict[str, Any]
+    typed_search_attributes: TypedSearchAttributes
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionCount:
+    """What ``count_workflows`` returns."""
+
+    count: int
+
 
 # How often a waiter re-reads the database for changes made by other processes.
 POLL_INTERVAL = 0.1
@@ -121,6 +149,7 @@ class Client:
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
         retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | None = None,
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
@@ -179,6 +208,7 @@ class Client:
             retry_policy=retry_policy.to_dict() if retry_policy is not None else None,
             start_signal=start_signal,
             start_signal_input=signal_payloads,
+            search_attributes=encode_pairs(search_attributes) if search_attributes else None,
         )
         started = await self._store.start_workflow(request)
         return WorkflowHandle(
@@ -206,6 +236,7 @@ class Client:
         id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
         retry_policy: RetryPolicy | None = None,
         memo: dict[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | None = None,
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
@@ -225,6 +256,7 @@ class Client:
             id_conflict_policy=id_conflict_policy,
             retry_policy=retry_policy,
             memo=memo,
+            search_attributes=search_attributes,
             start_delay=start_delay,
             start_signal=start_signal,
             start_signal_args=start_signal_args,
@@ -257,6 +289,54 @@ class Client:
         """:meth:`get_workflow_handle`, typed by the workflow's run method."""
         defn = WorkflowDefinition.from_run_fn(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=defn.ret_type)
+
+    # -- visibility --------------------------------------------------------------------------
+    async def list_workflows(
+        self, query: str | None = None, *, page_size: int = 1000, limit: int | None = None
+    ) -> AsyncIterator[WorkflowExecution]:
+        """Workflow executions matching a visibility query, newest first by default.
+
+        The query language is Temporal's: ``WorkflowType = 'Order' AND ExecutionStatus =
+        'Running' AND StartTime > '2026-01-01T00:00:00Z'``, with ``!=``, ``<``, ``>``, ``IN``,
+        ``BETWEEN``, ``STARTS_WITH``, ``IS NULL``, ``AND``, ``OR``, ``NOT``, parentheses,
+        ``ORDER BY`` and custom search attributes.
+
+        Raises:
+            VisibilityQueryError: a malformed query; the message points at the token.
+        """
+        offset = 0
+        seen = 0
+        while True:
+            page = await self._store.list_workflows(self.namespace, query, page_size, offset)
+            for ex in page:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield await self._execution_info(ex)
+            if len(page) < page_size:
+                return
+            offset += page_size
+
+    async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
+        """How many executions match a visibility query."""
+        return WorkflowExecutionCount(await self._store.count_workflows(self.namespace, query))
+
+    async def _execution_info(self, ex: Execution) -> WorkflowExecution:
+        return WorkflowExecution(
+            id=ex.workflow_id,
+            run_id=ex.run_id,
+            workflow_type=ex.workflow_type,
+            task_queue=ex.task_queue,
+            namespace=ex.namespace,
+            status=ex.status,
+            start_time=datetime.fromtimestamp(ex.start_time, UTC),
+            close_time=(
+                datetime.fromtimestamp(ex.close_time, UTC) if ex.close_time is not None else None
+            ),
+            history_length=ex.next_event_id - 1,
+            memo=await self._decode_memo(ex.memo),
+            typed_search_attributes=decode_pairs(ex.search_attributes),
+        )
 
     # -- internals shared by handles -------------------------------------------------------------
     @contextlib.asynccontextmanager

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ from perdure._errors import (
     WorkflowQueryFailedError,
 )
 from perdure._store._types import Execution
+from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import handler_name
 
@@ -60,6 +61,7 @@ class WorkflowExecutionDescription:
     workflow_task_attempt: int
     attempt: int = 1
     first_execution_run_id: str = ""
+    typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,7 @@ class WorkflowHandle(Generic[ReturnType]):
             workflow_task_attempt=ex.wft_attempt,
             attempt=ex.attempt,
             first_execution_run_id=ex.first_run_id,
+            typed_search_attributes=decode_pairs(ex.search_attributes),
         )
 
     async def fetch_history(self) -> WorkflowHistory:

@@ -3,11 +3,23 @@
 from perdure._errors import RetryState, TimeoutType
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
+from perdure.common._search_attributes import (
+    SearchAttributeIndexedValueType,
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
 __all__ = [
     "RetryPolicy",
     "RetryState",
+    "SearchAttributeIndexedValueType",
+    "SearchAttributeKey",
+    "SearchAttributePair",
+    "SearchAttributeUpdate",
     "TimeoutType",
+    "TypedSearchAttributes",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
 ]

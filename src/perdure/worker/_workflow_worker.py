@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from perdure._common.commands import Command, CompleteWorkflow, ScheduleActivity
 from perdure._common.events import HistoryEvent
+from perdure._errors import PayloadSizeError, PerdureError
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
-from perdure._errors import PayloadSizeError
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import WorkflowDefinition
@@ -125,6 +126,15 @@ class WorkflowTasks:
                 self.cache.popitem(last=False)
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
+        except PerdureError as exc:  # the store refused the commands (e.g. a type conflict)
+            self._log_task_failure(task, exc)
+            conv = self._converter
+            with contextlib.suppress(StaleTaskError):
+                await self._store.fail_workflow_task(
+                    task,
+                    conv.failure_converter.to_failure(exc, conv.payload_converter),
+                    self._identity,
+                )
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
 

@@ -33,6 +33,7 @@ from perdure.workflow._api import (
     time_ns,
     unsafe,
     upsert_memo,
+    upsert_search_attributes,
     uuid4,
     wait_condition,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "time_ns",
     "unsafe",
     "upsert_memo",
+    "upsert_search_attributes",
     "uuid4",
     "wait_condition",
 ]

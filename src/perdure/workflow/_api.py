@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
+from perdure.common._search_attributes import SearchAttributeUpdate
+from perdure.common._search_attributes import encode_value as encode_search_attribute
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import handler_name
 from perdure.workflow._errors import ContinueAsNewError
@@ -279,6 +281,16 @@ def upsert_memo(updates: dict[str, Any]) -> None:
     """Set memo keys (a ``None`` value removes the key); recorded in history and visible
     through ``describe()``."""
     current().upsert_memo(updates)
+
+
+def upsert_search_attributes(updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
+    """Set or remove search attributes (``key.value_set(v)`` / ``key.value_unset()``); recorded
+    in history and queryable with ``client.list_workflows``."""
+    encoded = {
+        u.key.name: (None if u.value is None else encode_search_attribute(u.key, u.value))
+        for u in updates
+    }
+    current().upsert_search_attributes(encoded)
 
 
 class unsafe:

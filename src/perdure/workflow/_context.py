@@ -56,6 +56,10 @@ class WorkflowContext(Protocol):
 
     def upsert_memo(self, updates: dict[str, Any]) -> None: ...
 
+    def search_attributes(self) -> dict[str, Any]: ...
+
+    def upsert_search_attributes(self, updates: dict[str, Any]) -> None: ...
+
 
 class NotInWorkflowError(PerdureError, RuntimeError):
     """A ``perdure.workflow`` function was called outside workflow code."""

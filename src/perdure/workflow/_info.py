@@ -5,7 +5,9 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 
 T = TypeVar("T")
 
@@ -66,6 +68,14 @@ class Info:
     parent: ParentInfo | None = None
     _history_length: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
     _history_size: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
+    _search_attributes: Callable[[], dict[str, Any]] = field(
+        default=dict, repr=False, compare=False
+    )
+
+    @property
+    def typed_search_attributes(self) -> TypedSearchAttributes:
+        """The workflow's search attributes now (as started, with its upserts)."""
+        return decode_pairs(self._search_attributes())
 
     def get_current_history_length(self) -> int:
         """Events in this run's history so far, counting the current workflow task."""

@@ -1,0 +1,102 @@
+"""The rules for visibility: search attributes (typed, registered on first use, indexed as
+rows) and list/count queries compiled from Temporal's filter language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from perdure._errors import PerdureError
+from perdure._store._tx import Tx
+from perdure._store._types import Execution
+from perdure._store._visibility_query import compile_query
+
+Row = tuple[str | None, float | None, int | None]
+
+
+class SearchAttributeTypeError(PerdureError, ValueError):
+    """A search attribute was set with a type other than the one it is registered with."""
+
+
+def index_rows(entry: dict[str, Any]) -> list[Row]:
+    """The index rows (text, number, bool) for one attribute's stored value."""
+    kind = entry["type"]
+    rows: list[Row] = []
+    for value in entry["values"]:
+        if kind in ("Keyword", "Text", "KeywordList"):
+            rows.append((str(value), None, None))
+        elif kind == "Bool":
+            rows.append((None, None, int(bool(value))))
+        elif kind == "Datetime":
+            rows.append((None, datetime.fromisoformat(value).timestamp(), None))
+        else:
+            rows.append((None, float(value), None))
+    return rows
+
+
+async def set_attributes(tx: Tx, ex: Execution, updates: dict[str, Any]) -> None:
+    """Apply updates (name -> stored value, or None to remove) to a run's search attributes.
+
+    Raises:
+        SearchAttributeTypeError: an attribute is already registered with another type.
+    """
+    if not updates:
+        return
+    registered = await tx.search_attribute_types(ex.namespace)
+    current = dict(ex.search_attributes or {})
+    rows: dict[str, list[Row]] = {}
+    for name, entry in updates.items():
+        if entry is None:
+            current.pop(name, None)
+            rows[name] = []
+            continue
+        known = registered.get(name)
+        if known is None:
+            await tx.register_search_attribute(ex.namespace, name, entry["type"])
+            registered[name] = entry["type"]
+        elif known != entry["type"]:
+            raise SearchAttributeTypeError(
+                f"Search attribute {name!r} is registered as {known} in namespace "
+                f"{ex.namespace!r}; it cannot be set as {entry['type']}. Use "
+                f"SearchAttributeKey.for_{_factory(known)}({name!r}), or another name."
+            )
+        current[name] = entry
+        rows[name] = index_rows(entry)
+    ex.search_attributes = current or None
+    await tx.set_search_attributes(ex.run_id, rows)
+
+
+def _factory(type_name: str) -> str:
+    return {
+        "Text": "text",
+        "Keyword": "keyword",
+        "Int": "int",
+        "Double": "float",
+        "Bool": "bool",
+        "Datetime": "datetime",
+        "KeywordList": "keyword_list",
+    }[type_name]
+
+
+async def list_executions(
+    tx: Tx, namespace: str, query: str | None, dialect: str, limit: int, offset: int
+) -> list[Execution]:
+    compiled = compile_query(
+        query or "",
+        await tx.search_attribute_types(namespace),
+        dialect=dialect,  # type: ignore[arg-type]
+        first_param_index=2,
+    )
+    return await tx.list_executions(
+        namespace, compiled.where, compiled.params, compiled.order_by, limit, offset
+    )
+
+
+async def count_executions(tx: Tx, namespace: str, query: str | None, dialect: str) -> int:
+    compiled = compile_query(
+        query or "",
+        await tx.search_attribute_types(namespace),
+        dialect=dialect,  # type: ignore[arg-type]
+        first_param_index=2,
+    )
+    return await tx.count_executions(namespace, compiled.where, compiled.params)
