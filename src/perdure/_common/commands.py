@@ -193,6 +193,54 @@ class UpsertSearchAttributes:
         return f"UpsertSearchAttributes({sorted(self.search_attributes)})"
 
 
+@dataclass(slots=True)
+class AcceptUpdate:
+    update_id: str
+    name: str
+    input: list[Payload]
+
+    event_type = EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"update_id": self.update_id, "name": self.name, "input": self.input}
+
+    def describe(self) -> str:
+        return f"AcceptUpdate({self.update_id!r})"
+
+
+@dataclass(slots=True)
+class RejectUpdate:
+    """A validator refused the update: no event; the caller gets the failure."""
+
+    update_id: str
+    failure: dict[str, Any]
+
+    event_type = None
+
+    def attributes(self) -> dict[str, Any]:
+        return {"update_id": self.update_id, "failure": self.failure}
+
+    def describe(self) -> str:
+        return f"RejectUpdate({self.update_id!r})"
+
+
+@dataclass(slots=True)
+class CompleteUpdate:
+    update_id: str
+    result: Payload | None
+    failure: dict[str, Any] | None
+
+    event_type = EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED
+
+    def attributes(self) -> dict[str, Any]:
+        if self.failure is not None:
+            return {"update_id": self.update_id, "failure": self.failure}
+        return {"update_id": self.update_id, "result": self.result}
+
+    def describe(self) -> str:
+        return f"CompleteUpdate({self.update_id!r})"
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -205,6 +253,9 @@ Command = (
     | RecordPatch
     | UpsertMemo
     | UpsertSearchAttributes
+    | AcceptUpdate
+    | RejectUpdate
+    | CompleteUpdate
 )
 
 CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow, ContinueAsNew)

@@ -44,6 +44,8 @@ WorkflowExecutionTimedOut                 timeout (run or execution), new_run_id
 MarkerRecorded                            marker_name ("patch"), patch_id, deprecated
 WorkflowPropertiesModified                memo (the keys upserted; None removes a key)
 UpsertWorkflowSearchAttributes            search_attributes (name -> {type, values} or None)
+WorkflowExecutionUpdateAccepted           update_id, name, input (replay redelivers it)
+WorkflowExecutionUpdateCompleted          update_id, result or failure
 ========================================  ===============================================
 """
 
@@ -85,6 +87,8 @@ class EventType(enum.StrEnum):
     MARKER_RECORDED = "MarkerRecorded"
     WORKFLOW_PROPERTIES_MODIFIED = "WorkflowPropertiesModified"
     UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
+    WORKFLOW_EXECUTION_UPDATE_ACCEPTED = "WorkflowExecutionUpdateAccepted"
+    WORKFLOW_EXECUTION_UPDATE_COMPLETED = "WorkflowExecutionUpdateCompleted"
 
 
 # Events a workflow activation reacts to. Command events are the decisions the code recorded;
@@ -114,6 +118,8 @@ COMMAND_EVENTS = frozenset(
         EventType.MARKER_RECORDED,
         EventType.WORKFLOW_PROPERTIES_MODIFIED,
         EventType.UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+        EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+        EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED,
     }
 )
 CLOSE_EVENTS = frozenset(

@@ -17,13 +17,16 @@ from typing import Any
 
 from perdure._common.commands import (
     CLOSE_COMMANDS,
+    AcceptUpdate,
     CancelTimer,
     CancelWorkflow,
     Command,
+    CompleteUpdate,
     CompleteWorkflow,
     ContinueAsNew,
     FailWorkflow,
     RecordPatch,
+    RejectUpdate,
     RequestCancelActivity,
     ScheduleActivity,
     StartTimer,
@@ -34,6 +37,7 @@ from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import (
     ActivityError,
+    ApplicationError,
     CancelledError,
     ChildWorkflowError,
     FailureError,
@@ -127,6 +131,7 @@ class WorkflowInstance:
         self._patches: dict[str, bool] = {}
         self._patches_in_history: frozenset[str] = frozenset()
         self._memo: dict[str, Payload] = dict(attrs.get("memo") or {})
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._search_attributes: dict[str, Any] = dict(attrs.get("search_attributes") or {})
 
         args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
@@ -146,6 +151,7 @@ class WorkflowInstance:
         *,
         replaying: bool,
         patches: frozenset[str] = frozenset(),
+        updates: Sequence[tuple[str, str, list[Payload]]] = (),
     ) -> list[Command]:
         """Apply input events, run the code until it blocks, return the commands it issued.
 
@@ -160,8 +166,13 @@ class WorkflowInstance:
         for event in events:
             if event.event_type is EventType.WORKFLOW_EXECUTION_STARTED:
                 start = True
+            elif event.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                a = event.attributes
+                self._start_update(a["update_id"], a["name"], a.get("input", []), validate=False)
             else:
                 self._apply(event)
+        for update_id, name, payloads in updates:
+            self._start_update(update_id, name, payloads, validate=True)
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
         with self._running():
@@ -274,6 +285,60 @@ class WorkflowInstance:
         except BaseException as exc:
             self._on_error(exc)
 
+    def _start_update(
+        self, update_id: str, name: str, payloads: list[Payload], *, validate: bool
+    ) -> None:
+        handler = self.definition.updates.get(name)
+        if handler is None:
+            known = ", ".join(sorted(self.definition.updates)) or "none"
+            error = ApplicationError(
+                f"Workflow {self.definition.name} has no update {name!r} (known updates: {known})",
+                type="UnknownUpdate",
+            )
+            self._add_command(
+                RejectUpdate(update_id, self._failures.to_failure(error, self._payloads))
+            )
+            return
+        try:
+            args = self._payloads.from_payloads(payloads, handler.arg_types)
+            if validate and handler.validator is not None:
+                with self._running():
+                    handler.validator(self._obj, *args)
+        except Exception as exc:
+            self._add_command(
+                RejectUpdate(update_id, self._failures.to_failure(exc, self._payloads))
+            )
+            return
+        if validate:
+            self._add_command(AcceptUpdate(update_id, name, payloads))
+        method = getattr(self._obj, handler.fn.__name__)
+        task = self.loop.create_task(
+            self._run_update(update_id, method, args), name=f"update:{name}"
+        )
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _run_update(
+        self, update_id: str, method: Callable[..., Any], args: list[Any]
+    ) -> None:
+        try:
+            result = method(*args)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except BaseException as exc:
+            if isinstance(exc, FailureError | asyncio.CancelledError) or (
+                self._failure_types and isinstance(exc, self._failure_types)
+            ):
+                failure = self._failures.to_failure(exc, self._payloads)
+                self._add_command(CompleteUpdate(update_id, None, failure))
+            else:
+                self._on_error(exc)
+            return
+        self._add_command(CompleteUpdate(update_id, self._payloads.to_payload(result), None))
+
+    def all_handlers_finished(self) -> bool:
+        return not self._handlers
+
     def _on_error(self, exc: BaseException) -> None:
         if isinstance(exc, ContinueAsNewError):
             self._add_command(
@@ -325,7 +390,9 @@ class WorkflowInstance:
                 )
             return
         args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
-        self.loop.create_task(self._run_signal(name, handler, args), name=f"signal:{name}")
+        task = self.loop.create_task(self._run_signal(name, handler, args), name=f"signal:{name}")
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
 
     # -- the WorkflowContext the authoring API calls -------------------------------------------
     def info(self) -> Info:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from perdure._common.commands import Command, RecordPatch, ScheduleActivity
+from perdure._common.commands import (
+    AcceptUpdate,
+    Command,
+    CompleteUpdate,
+    RecordPatch,
+    ScheduleActivity,
+)
 from perdure._common.events import COMMAND_EVENTS, INPUT_EVENTS, EventType, HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import NondeterminismError
@@ -68,6 +74,7 @@ class WorkflowRunner:
         *,
         task_time: float | None,
         history_size: int = 0,
+        updates: Sequence[tuple[str, str, list[Payload]]] = (),
     ) -> list[Command]:
         """Feed new events; replay the recorded tasks and, when ``task_time`` is given, run
         the current task and return its commands.
@@ -97,6 +104,13 @@ class WorkflowRunner:
                     while end < n and events[end].event_type in COMMAND_EVENTS:
                         end += 1
                     recorded = events[i + 1 : end]
+                    # Updates that task accepted are delivered again (their validators are not
+                    # run again: they already said yes).
+                    self._pending.extend(
+                        e
+                        for e in recorded
+                        if e.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+                    )
                     commands = self._activate(
                         event.attributes["time"], replaying=True, patches=_patches(recorded)
                     )
@@ -108,14 +122,19 @@ class WorkflowRunner:
                     self.next_event_id = events[i - 1].event_id + 1
             if task_time is None or self.closed:
                 return []
-            return self._activate(task_time, replaying=False)
+            return self._activate(task_time, replaying=False, updates=updates)
         except WorkflowTaskError as exc:
             raise WorkflowTaskFailure(exc.cause) from exc.cause
         except NondeterminismError as exc:
             raise WorkflowTaskFailure(exc) from exc
 
     def _activate(
-        self, now: float, *, replaying: bool, patches: frozenset[str] = frozenset()
+        self,
+        now: float,
+        *,
+        replaying: bool,
+        patches: frozenset[str] = frozenset(),
+        updates: Sequence[tuple[str, str, list[Payload]]] = (),
     ) -> list[Command]:
         pending, self._pending = self._pending, []
         if self.instance is None:
@@ -133,7 +152,9 @@ class WorkflowRunner:
                 history_length=self.history_length,
                 history_size=lambda: self._history_size,
             )
-        return self.instance.activate(pending, now, replaying=replaying, patches=patches)
+        return self.instance.activate(
+            pending, now, replaying=replaying, patches=patches, updates=updates
+        )
 
     def recorded(self, next_event_id: int) -> None:
         """The current task's commands are in history; the next event will be this one."""
@@ -181,6 +202,8 @@ def _matches(command: Command, event: HistoryEvent) -> bool:
         return False
     if isinstance(command, RecordPatch):
         return command.patch_id == a.get("patch_id")
+    if isinstance(command, AcceptUpdate | CompleteUpdate):
+        return command.update_id == a.get("update_id")
     if getattr(command, "seq", None) != a.get("seq"):
         return False
     if isinstance(command, ScheduleActivity):
@@ -204,7 +227,10 @@ def _match_all(
         if command is not None and _matches(command, event):
             i += 1
             j += 1
-        elif _is_patch_marker(event):
+        elif _is_patch_marker(event) or (
+            event.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ):
+            # Patch markers are lenient; accepted updates were redelivered, not re-decided.
             i += 1
         elif _is_deprecated_patch(command):
             j += 1

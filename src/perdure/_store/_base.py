@@ -20,6 +20,7 @@ from perdure._common.payload import Payload
 from perdure._store import _activities as activities
 from perdure._store import _executions as executions
 from perdure._store import _timers as timers
+from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
 from perdure._store import _workflow_tasks as workflow_tasks
 from perdure._store._effects import Effects
@@ -33,6 +34,8 @@ from perdure._store._types import (
     StartResult,
     StartWorkflowRequest,
     TaskToken,
+    UpdateRow,
+    UpdateState,
     WorkflowTask,
 )
 
@@ -139,6 +142,7 @@ class Store(ABC):
         if fx.closed and self._closed_waiters:
             self._resolve_closed(fx.closed)
         keys.extend(("query", query_id) for query_id in fx.queries)
+        keys.extend(fx.keys)
         keys.append(("changed",))
         self.notifier.fire(keys)
         if fx.wake_at is not None:
@@ -191,6 +195,40 @@ class Store(ABC):
         await self.transact(op)
 
     dialect = "sqlite"
+
+    # -- updates -------------------------------------------------------------------------------
+    async def request_update(
+        self,
+        namespace: str,
+        workflow_id: str,
+        run_id: str | None,
+        update_id: str,
+        name: str,
+        payloads: list[Payload],
+        start: StartWorkflowRequest | None = None,
+    ) -> tuple[UpdateRow, StartResult | None]:
+        """Request an update (deduplicated by id), starting the workflow first in the same
+        transaction when ``start`` is given (update-with-start)."""
+
+        async def op(tx: Tx, fx: Effects) -> tuple[UpdateRow, StartResult | None]:
+            now = self.clock.now()
+            started = None
+            target_run = run_id
+            if start is not None:
+                started = await executions.start_workflow(tx, start, now, fx)
+                target_run = started.run_id
+            row = await updates.request(
+                tx, namespace, workflow_id, target_run, update_id, name, payloads, now, fx
+            )
+            return row, started
+
+        return await self.transact(op)
+
+    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
+        return await self.read(lambda tx: tx.get_update(run_id, update_id))
+
+    async def requested_updates(self, run_id: str) -> list[UpdateRow]:
+        return await self.read(lambda tx: tx.updates_in_state(run_id, (UpdateState.REQUESTED,)))
 
     async def list_workflows(
         self, namespace: str, query: str | None, limit: int, offset: int

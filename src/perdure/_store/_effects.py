@@ -17,6 +17,12 @@ class Effects:
     activity_cancels: set[tuple[str, int]] = field(default_factory=set)
     changed: bool = False
     wake_at: float | None = None
+    keys: set[tuple[str, ...]] = field(default_factory=set)
+
+    def notify(self, *key: str) -> None:
+        """Wake whoever listens for ``key`` once the change commits."""
+        self.keys.add(key)
+        self.changed = True
 
     def wake(self, when: float | None) -> None:
         """Something will be due at ``when`` (a timer, a deadline, a delayed task)."""
@@ -32,6 +38,7 @@ class Effects:
         self.queues |= other.queues
         self.closed |= other.closed
         self.queries |= other.queries
+        self.keys |= other.keys
         self.activity_cancels |= other.activity_cancels
         self.changed = self.changed or other.changed
         if other.wake_at is not None:

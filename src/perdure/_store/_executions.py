@@ -21,6 +21,7 @@ from perdure._store._types import (
     StartWorkflowRequest,
     TaskKind,
     TaskRow,
+    UpdateState,
     WftState,
 )
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -113,8 +114,27 @@ async def close(
     ex.wft_state = WftState.NONE
     ex.last_failure = None
     await tx.delete_run_work(ex.run_id)
+    await _fail_open_updates(tx, ex, fx)
     fx.closed.add(ex.run_id)
     fx.changed = True
+
+
+async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects) -> None:
+    """The run closed: updates it had not finished fail, so no caller waits forever."""
+    for row in await tx.updates_in_state(ex.run_id, (UpdateState.REQUESTED, UpdateState.ACCEPTED)):
+        failure = {
+            "message": f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
+            "kind": "application",
+            "type": "WorkflowClosed",
+            "non_retryable": True,
+            "details": [],
+            "cause": None,
+            "stack_trace": "",
+        }
+        await tx.set_update_state(
+            ex.run_id, row.update_id, UpdateState.REJECTED, {"failure": failure}
+        )
+        fx.notify("update", ex.run_id, row.update_id)
 
 
 # The timer row (sequence 0; workflow timers count from 1) that ends a run on its run or

@@ -110,6 +110,17 @@ MIGRATIONS: list[list[str]] = [
             type TEXT NOT NULL,
             PRIMARY KEY (namespace, name)
         )""",
+        """CREATE TABLE updates (
+            run_id TEXT NOT NULL,
+            update_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            input BLOB NOT NULL,
+            state INTEGER NOT NULL,
+            outcome BLOB,
+            requested_at REAL NOT NULL,
+            PRIMARY KEY (run_id, update_id)
+        )""",
+        "CREATE INDEX updates_requested ON updates (run_id, state, requested_at)",
     ],
 ]
 

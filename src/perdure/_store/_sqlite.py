@@ -29,6 +29,8 @@ from perdure._store._types import (
     QueryTask,
     TaskKind,
     TaskRow,
+    UpdateRow,
+    UpdateState,
     WftState,
 )
 
@@ -103,6 +105,17 @@ def _task(row: tuple[Any, ...]) -> TaskRow:
         heartbeat_timeout=row[14],
         started_at=row[15],
         data=decode_attributes(row[16]),
+    )
+
+
+def _update(row: tuple[Any, ...]) -> UpdateRow:
+    return UpdateRow(
+        run_id=row[0],
+        update_id=row[1],
+        name=row[2],
+        input=decode_attributes(row[3])["input"],
+        state=UpdateState(row[4]),
+        outcome=decode_attributes(row[5]) if row[5] is not None else None,
     )
 
 
@@ -380,6 +393,51 @@ class _SQLiteTx(Tx):
             [namespace, *params],
         ).fetchone()
         return int(row[0])
+
+    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
+        row = self.c.execute(
+            "SELECT run_id, update_id, name, input, state, outcome FROM updates "
+            "WHERE run_id = ? AND update_id = ?",
+            (run_id, update_id),
+        ).fetchone()
+        return _update(row) if row else None
+
+    async def insert_update(self, row: UpdateRow, now: float) -> None:
+        self.c.execute(
+            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.run_id,
+                row.update_id,
+                row.name,
+                encode_attributes({"input": row.input}),
+                int(row.state),
+                encode_attributes(row.outcome) if row.outcome is not None else None,
+                now,
+            ),
+        )
+
+    async def set_update_state(
+        self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
+    ) -> None:
+        self.c.execute(
+            "UPDATE updates SET state = ?, outcome = ? WHERE run_id = ? AND update_id = ?",
+            (
+                int(state),
+                encode_attributes(outcome) if outcome is not None else None,
+                run_id,
+                update_id,
+            ),
+        )
+
+    async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
+        marks = ", ".join("?" * len(states))
+        rows = self.c.execute(
+            "SELECT run_id, update_id, name, input, state, outcome FROM updates "
+            f"WHERE run_id = ? AND state IN ({marks}) ORDER BY requested_at, rowid",
+            (run_id, *[int(s) for s in states]),
+        ).fetchall()
+        return [_update(r) for r in rows]
 
     async def insert_timer(
         self, run_id: str, seq: int, fire_at: float, started_event_id: int

@@ -10,7 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from perdure._common.events import HistoryEvent
-from perdure._store._types import Execution, QueryResult, TaskKind, TaskRow
+from perdure._store._types import (
+    Execution,
+    QueryResult,
+    TaskKind,
+    TaskRow,
+    UpdateRow,
+    UpdateState,
+)
 
 
 class Tx(Protocol):
@@ -101,6 +108,18 @@ class Tx(Protocol):
         ...
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
+
+    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None: ...
+
+    async def insert_update(self, row: UpdateRow, now: float) -> None: ...
+
+    async def set_update_state(
+        self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
+    ) -> None: ...
+
+    async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
+        """The run's updates in these states, in the order they were requested."""
+        ...
 
     # timers ----------------------------------------------------------------------------------
     async def insert_timer(

@@ -29,6 +29,23 @@ class WftState(enum.IntEnum):
     STARTED = 2
 
 
+class UpdateState(enum.IntEnum):
+    REQUESTED = 0
+    ACCEPTED = 1
+    COMPLETED = 2
+    REJECTED = 3
+
+
+@dataclass(slots=True)
+class UpdateRow:
+    run_id: str
+    update_id: str
+    name: str
+    input: list[Payload]
+    state: UpdateState
+    outcome: dict[str, Any] | None
+
+
 class StaleTaskError(PerdureError):
     """The task was settled, re-leased or timed out since this worker took it (fencing)."""
 

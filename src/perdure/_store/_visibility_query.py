@@ -1,36 +1,11 @@
-"""Temporal's visibility list filter, parsed and compiled to SQL with bind parameters.
+"""Temporal's visibility list filter, compiled to SQL with bind parameters.
 
 ``client.list_workflows(query)`` and ``count_workflows(query)`` take a filter in the language
-Temporal's SQL visibility stores accept. This module turns one into an AST
-(:func:`parse_query`) and into a ``WHERE`` / ``ORDER BY`` pair for SQLite or PostgreSQL
-(:func:`compile_query`). It does no I/O; values only ever travel as bind parameters.
-
-Grammar (EBNF; keywords are case-insensitive, field names are not)::
-
-    query      = [ or_expr ] [ order_by ] ;
-    or_expr    = and_expr { "OR" and_expr } ;           (* AND binds tighter than OR *)
-    and_expr   = unary { "AND" unary } ;
-    unary      = "NOT" unary | "(" or_expr ")" | predicate ;
-    predicate  = field ( cmp_op value
-                       | [ "NOT" ] "IN" "(" value { "," value } ")"
-                       | [ "NOT" ] "BETWEEN" value "AND" value
-                       | [ "NOT" ] "STARTS_WITH" value
-                       | "IS" [ "NOT" ] "NULL" ) ;
-    cmp_op     = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" ;
-    order_by   = "ORDER" "BY" order_term { "," order_term } ;
-    order_term = field [ "ASC" | "DESC" ] ;
-    field      = identifier | "`" any character but "`" "`" ;
-    value      = string | number | "TRUE" | "FALSE" ;
-    string     = "'" { char | "''" } "'" | '"' { char | '""' } '"' ;
-    number     = [ "-" ] digits [ "." digits ] [ exponent ] ;
-
-Examples::
-
-    WorkflowType = 'Order' AND ExecutionStatus = 'Running' AND StartTime > '2026-01-01T00:00:00Z'
-    (WorkflowId STARTS_WITH 'cart-' OR WorkflowType IN ('A', 'B')) AND CustomerTier = 'gold'
-        ORDER BY StartTime DESC
-    StartTime BETWEEN '2026-01-01T00:00:00Z' AND '2026-02-01T00:00:00Z'
-    Amount >= 100.5 AND IsVip = true AND Tags = 'x' AND CloseTime IS NULL
+Temporal's SQL visibility stores accept (its grammar is in
+:mod:`perdure._store._visibility_parse`, which parses it). This module checks the parsed query
+against the built-in fields and the custom search attributes' types and turns it into a
+``WHERE`` / ``ORDER BY`` pair for SQLite or PostgreSQL (:func:`compile_query`). It does no
+I/O; values only ever travel as bind parameters. The parser's names are re-exported here.
 
 Semantics, where a choice had to be made:
 
@@ -49,7 +24,6 @@ Semantics, where a choice had to be made:
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Mapping
@@ -57,7 +31,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
-from perdure._errors import PerdureError
+from perdure._store._visibility_parse import (
+    And,
+    Between,
+    Comparison,
+    Expr,
+    FieldRef,
+    In,
+    IsNull,
+    Not,
+    Or,
+    OrderTerm,
+    Query,
+    StartsWith,
+    Value,
+    VisibilityQueryError,
+    parse_query,
+)
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -80,381 +70,6 @@ __all__ = [
     "compile_query",
     "parse_query",
 ]
-
-
-class VisibilityQueryError(PerdureError, ValueError):
-    """A visibility query that cannot be parsed or does not fit the fields it names.
-
-    The message quotes the query with a caret under the offending token.
-
-    Attributes:
-        query: the query as given.
-        column: 1-based column of the offending token (``len(query) + 1`` at the end).
-        reason: what is wrong, without the position and the quoted query.
-    """
-
-    def __init__(self, query: str, pos: int, reason: str) -> None:
-        self.query = query
-        self.column = pos + 1
-        self.reason = reason
-        shown = re.sub(r"\s", " ", query)  # keeps the caret under the token on one line
-        super().__init__(
-            f"Invalid visibility query at column {self.column}: {reason}\n  {shown}\n  {' ' * pos}^"
-        )
-
-
-# --- AST ----------------------------------------------------------------------------------
-# ``pos`` is a 0-based offset into the query, kept for error messages and left out of ``==``.
-
-
-def _pos() -> Any:
-    return dataclasses.field(default=0, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class FieldRef:
-    """A field name as written (backquotes removed)."""
-
-    name: str
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class Value:
-    """A literal: ``str`` for strings, ``int``/``float`` for numbers, ``bool`` for true/false."""
-
-    value: str | int | float | bool
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """``field op value``; ``op`` is one of ``= != < <= > >=`` (``<>`` is read as ``!=``)."""
-
-    field: FieldRef
-    op: str
-    value: Value
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class In:
-    """``field [NOT] IN (values...)``."""
-
-    field: FieldRef
-    values: tuple[Value, ...]
-    negated: bool = False
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class Between:
-    """``field [NOT] BETWEEN low AND high`` (both ends included)."""
-
-    field: FieldRef
-    low: Value
-    high: Value
-    negated: bool = False
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class StartsWith:
-    """``field [NOT] STARTS_WITH prefix``."""
-
-    field: FieldRef
-    prefix: Value
-    negated: bool = False
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class IsNull:
-    """``field IS [NOT] NULL``: whether the field is unset (``negated``: set)."""
-
-    field: FieldRef
-    negated: bool = False
-    pos: int = _pos()
-
-
-@dataclass(frozen=True)
-class Not:
-    """``NOT operand``."""
-
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class And:
-    """All operands hold (two or more)."""
-
-    operands: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    """Any operand holds (two or more)."""
-
-    operands: tuple[Expr, ...]
-
-
-Expr: TypeAlias = Comparison | In | Between | StartsWith | IsNull | Not | And | Or
-
-
-@dataclass(frozen=True)
-class OrderTerm:
-    """One ``ORDER BY`` term."""
-
-    field: FieldRef
-    descending: bool = False
-
-
-@dataclass(frozen=True)
-class Query:
-    """A parsed query: ``where`` is ``None`` when the query matches every run."""
-
-    where: Expr | None
-    order_by: tuple[OrderTerm, ...] = ()
-
-
-# --- tokenizer ----------------------------------------------------------------------------
-
-_KEYWORDS = frozenset(
-    {"AND", "OR", "NOT", "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "BY"}
-    | {"ASC", "DESC", "TRUE", "FALSE"}
-)
-_TOKEN_RE = re.compile(
-    r"(?P<ws>\s+)"
-    r"|(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op><=|>=|<>|!=|=|<|>)"
-    r"|(?P<punct>[(),])"
-)
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # word, keyword, quoted, string, number, op, punct, end
-    text: str  # as written; upper-cased for keywords
-    pos: int
-    value: str | int | float = ""
-
-    def describe(self) -> str:
-        return "the end of the query" if self.kind == "end" else repr(self.text)
-
-
-def _tokenize(query: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i = 0
-    while i < len(query):
-        ch = query[i]
-        if ch in "'\"`":
-            end = i + 1
-            parts: list[str] = []
-            while True:
-                j = query.find(ch, end)
-                if j < 0:
-                    what = "field name" if ch == "`" else "string"
-                    raise VisibilityQueryError(
-                        query, i, f"unterminated {what}: add the closing {ch}"
-                    )
-                parts.append(query[end:j])
-                if ch != "`" and query.startswith(ch, j + 1):  # doubled quote: a literal one
-                    parts.append(ch)
-                    end = j + 2
-                    continue
-                break
-            text = "".join(parts)
-            tokens.append(_Token("quoted" if ch == "`" else "string", text, i, text))
-            i = j + 1
-            continue
-        m = _TOKEN_RE.match(query, i)
-        if m is None:
-            raise VisibilityQueryError(query, i, f"unexpected character {ch!r}")
-        kind, text = m.lastgroup or "", m.group()
-        if kind == "number":
-            number = float(text) if any(c in text for c in ".eE") else int(text)
-            tokens.append(_Token(kind, text, i, number))
-        elif kind == "word" and text.upper() in _KEYWORDS:
-            tokens.append(_Token("keyword", text.upper(), i))
-        elif kind != "ws":
-            tokens.append(_Token(kind, text, i, text))
-        i = m.end()
-    tokens.append(_Token("end", "", len(query)))
-    return tokens
-
-
-# --- parser -------------------------------------------------------------------------------
-
-_CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-
-
-class _Parser:
-    def __init__(self, query: str) -> None:
-        self.query = query
-        self.tokens = _tokenize(query)
-        self.i = 0
-
-    @property
-    def tok(self) -> _Token:
-        return self.tokens[self.i]
-
-    def error(self, reason: str, tok: _Token | None = None) -> VisibilityQueryError:
-        return VisibilityQueryError(self.query, (tok or self.tok).pos, reason)
-
-    def advance(self) -> _Token:
-        tok = self.tok
-        self.i += 1
-        return tok
-
-    def accept(self, keyword: str) -> _Token | None:
-        if self.tok.kind == "keyword" and self.tok.text == keyword:
-            return self.advance()
-        return None
-
-    def expect(self, keyword: str, context: str) -> _Token:
-        tok = self.accept(keyword)
-        if tok is None:
-            raise self.error(f"expected {keyword} {context}, got {self.tok.describe()}")
-        return tok
-
-    def parse(self) -> Query:
-        where = None
-        if self.tok.kind != "end" and not (self.tok.kind == "keyword" and self.tok.text == "ORDER"):
-            where = self.or_expr()
-        order_by: list[OrderTerm] = []
-        if self.accept("ORDER"):
-            self.expect("BY", "after ORDER")
-            order_by.append(self.order_term())
-            while self.tok.kind == "punct" and self.tok.text == ",":
-                self.advance()
-                order_by.append(self.order_term())
-        if self.tok.kind != "end":
-            if self.tok.kind == "punct" and self.tok.text == ")":
-                raise self.error("unexpected ')' without a matching '('")
-            raise self.error(
-                f"unexpected {self.tok.describe()} after a complete condition; "
-                "join conditions with AND or OR"
-            )
-        return Query(where, tuple(order_by))
-
-    def or_expr(self) -> Expr:
-        operands = [self.and_expr()]
-        while self.accept("OR"):
-            operands.append(self.and_expr())
-        return operands[0] if len(operands) == 1 else Or(tuple(operands))
-
-    def and_expr(self) -> Expr:
-        operands = [self.unary()]
-        while self.accept("AND"):
-            operands.append(self.unary())
-        return operands[0] if len(operands) == 1 else And(tuple(operands))
-
-    def unary(self) -> Expr:
-        if self.accept("NOT"):
-            return Not(self.unary())
-        if self.tok.kind == "punct" and self.tok.text == "(":
-            opening = self.advance()
-            inner = self.or_expr()
-            if not (self.tok.kind == "punct" and self.tok.text == ")"):
-                raise self.error(
-                    f"missing ')' to close the '(' at column {opening.pos + 1}, "
-                    f"got {self.tok.describe()}"
-                )
-            self.advance()
-            return inner
-        return self.predicate()
-
-    def field(self) -> FieldRef:
-        tok = self.tok
-        if tok.kind in ("word", "quoted"):
-            self.advance()
-            return FieldRef(tok.text, tok.pos)
-        hint = f" (write `{tok.text}` for a field of that name)" if tok.kind == "keyword" else ""
-        raise self.error(f"expected a field name, got {tok.describe()}{hint}")
-
-    def value(self) -> Value:
-        tok = self.tok
-        if tok.kind in ("string", "number"):
-            self.advance()
-            return Value(tok.value, tok.pos)
-        if tok.kind == "keyword" and tok.text in ("TRUE", "FALSE"):
-            self.advance()
-            return Value(tok.text == "TRUE", tok.pos)
-        raise self.error(
-            f"expected a value (a quoted string, a number, true or false), got {tok.describe()}"
-        )
-
-    def predicate(self) -> Expr:
-        field = self.field()
-        op = self.tok
-        if op.kind == "op":
-            self.advance()
-            return Comparison(field, _CMP_OPS[op.text], self.value(), op.pos)
-        if self.accept("IS"):
-            negated = self.accept("NOT") is not None
-            self.expect("NULL", "after IS" + (" NOT" if negated else ""))
-            return IsNull(field, negated, op.pos)
-        negated = self.accept("NOT") is not None
-        if self.accept("IN"):
-            if not (self.tok.kind == "punct" and self.tok.text == "("):
-                raise self.error(f"expected '(' after IN, got {self.tok.describe()}")
-            opening = self.advance()
-            if self.tok.kind == "punct" and self.tok.text == ")":
-                raise self.error("IN needs at least one value")
-            values = [self.value()]
-            while self.tok.kind == "punct" and self.tok.text == ",":
-                self.advance()
-                values.append(self.value())
-            if not (self.tok.kind == "punct" and self.tok.text == ")"):
-                raise self.error(
-                    f"missing ')' to close the IN list at column {opening.pos + 1}, "
-                    f"got {self.tok.describe()}"
-                )
-            self.advance()
-            return In(field, tuple(values), negated, op.pos)
-        if self.accept("BETWEEN"):
-            low = self.value()
-            self.expect("AND", "between the two ends of BETWEEN")
-            return Between(field, low, self.value(), negated, op.pos)
-        if self.accept("STARTS_WITH"):
-            return StartsWith(field, self.value(), negated, op.pos)
-        expected = (
-            "IN, BETWEEN or STARTS_WITH"
-            if negated
-            else (
-                "an operator (=, !=, <>, <, <=, >, >=, IN, NOT IN, BETWEEN, STARTS_WITH, IS NULL)"
-            )
-        )
-        raise self.error(f"expected {expected} after {field.name!r}, got {self.tok.describe()}")
-
-    def order_term(self) -> OrderTerm:
-        field = self.field()
-        if self.accept("DESC"):
-            return OrderTerm(field, True)
-        self.accept("ASC")
-        return OrderTerm(field, False)
-
-
-def parse_query(query: str) -> Query:
-    """Parse a visibility query into its AST, checking syntax only (not field names or types).
-
-    Args:
-        query: the filter, e.g. ``"WorkflowType = 'Order' ORDER BY StartTime DESC"``; an empty
-            or blank query matches every run.
-
-    Returns:
-        The parsed query.
-
-    Raises:
-        VisibilityQueryError: the query is not in the language.
-
-    Example::
-
-        >>> parse_query("HistoryLength > 10").where
-        Comparison(field=FieldRef(name='HistoryLength'), op='>', value=Value(value=10))
-    """
-    return _Parser(query).parse()
 
 
 # --- fields and types ---------------------------------------------------------------------

@@ -9,18 +9,22 @@ from typing import Any
 
 from perdure._common.commands import (
     CLOSE_COMMANDS,
+    AcceptUpdate,
     CancelTimer,
     Command,
+    CompleteUpdate,
     ContinueAsNew,
     FailWorkflow,
+    RejectUpdate,
     RequestCancelActivity,
     ScheduleActivity,
     StartTimer,
     UpsertMemo,
     UpsertSearchAttributes,
 )
-from perdure._common.events import EventType
+from perdure._common.events import INPUT_EVENTS, EventType
 from perdure._store import _executions as executions
+from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
@@ -115,12 +119,18 @@ async def complete(
     ex.wft_state = WftState.NONE
     ex.wft_attempt = 0
     ex.last_failure = None
-    await executions.append(
-        tx,
-        ex,
-        [(EventType.WORKFLOW_TASK_COMPLETED, {"time": task.started_time, "identity": identity})],
-        now,
-    )
+    if not await _only_rejected_updates(tx, ex, commands):
+        await executions.append(
+            tx,
+            ex,
+            [
+                (
+                    EventType.WORKFLOW_TASK_COMPLETED,
+                    {"time": task.started_time, "identity": identity},
+                )
+            ],
+            now,
+        )
     inputs: list[tuple[EventType, dict[str, Any]]] = []
     for command in commands:
         event_id = ex.next_event_id
@@ -141,6 +151,18 @@ async def complete(
             await visibility.set_attributes(tx, ex, command.search_attributes)
         elif isinstance(command, ContinueAsNew):
             attrs["search_attributes"] = ex.search_attributes
+        elif isinstance(command, AcceptUpdate):
+            await updates.accepted(tx, ex, command.update_id, fx)
+        elif isinstance(command, RejectUpdate):
+            await updates.rejected(tx, ex, command.update_id, command.failure, fx)
+            continue  # a rejected update leaves no event
+        elif isinstance(command, CompleteUpdate):
+            outcome = (
+                {"failure": command.failure}
+                if command.failure is not None
+                else {"result": command.result}
+            )
+            await updates.completed(tx, ex, command.update_id, outcome, fx)
         retry_in = None
         if isinstance(command, ContinueAsNew):
             attrs["new_run_id"] = str(uuid.uuid4())
@@ -148,7 +170,10 @@ async def complete(
             retry_in = executions.retry_delay(ex, command.failure, now)
             if retry_in is not None:
                 attrs["new_run_id"] = str(uuid.uuid4())
-        await executions.append(tx, ex, [(command.event_type, attrs)], now)
+        event_type = command.event_type
+        if event_type is None:  # only RejectUpdate has none, handled above
+            continue
+        await executions.append(tx, ex, [(event_type, attrs)], now)
         if isinstance(command, CLOSE_COMMANDS):
             await executions.close(tx, ex, command.event_type, attrs, now, fx)
             await tx.update_execution(ex)
@@ -178,10 +203,20 @@ async def complete(
     next_event_id: int = ex.next_event_id
     if inputs:
         await executions.append(tx, ex, inputs, now)
-    if await executions.flush_inbox(tx, ex, now) or inputs:
+    arrived = await executions.flush_inbox(tx, ex, now)
+    if arrived or inputs or await updates.pending_count(tx, ex.run_id):
         await executions.schedule_workflow_task(tx, ex, now, fx)
     await tx.update_execution(ex)
     return next_event_id
+
+
+async def _only_rejected_updates(tx: Tx, ex: Any, commands: Sequence[Command]) -> bool:
+    """A task that saw no new input and only rejected updates leaves no trace in history
+    (Temporal's speculative workflow task): replay has nothing to redo for it."""
+    if not commands or not all(isinstance(c, RejectUpdate) for c in commands):
+        return False
+    last = await tx.get_history_events(ex.run_id, ex.next_event_id - 2, 1)
+    return bool(last) and last[0].event_type not in INPUT_EVENTS
 
 
 async def _apply_command(

@@ -10,19 +10,26 @@ from perdure._errors import (
     WorkflowUpdateFailedError,
 )
 from perdure._store._visibility_query import VisibilityQueryError
-from perdure.client._client import Client, WorkflowExecution, WorkflowExecutionCount
+from perdure.client._client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecution,
+    WorkflowExecutionCount,
+)
 from perdure.client._handle import (
     WorkflowExecutionDescription,
     WorkflowHandle,
     WorkflowHistory,
     WorkflowTaskFailureInfo,
 )
+from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
     "Client",
     "RPCTimeoutOrCancelledError",
     "VisibilityQueryError",
+    "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
     "WorkflowExecution",
     "WorkflowExecutionCount",
@@ -37,4 +44,6 @@ __all__ = [
     "WorkflowQueryFailedError",
     "WorkflowTaskFailureInfo",
     "WorkflowUpdateFailedError",
+    "WorkflowUpdateHandle",
+    "WorkflowUpdateStage",
 ]

@@ -15,6 +15,7 @@ from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import Store, open_store
 from perdure._store._types import Execution, QueryResult, StartWorkflowRequest
+from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
@@ -53,6 +54,32 @@ class WorkflowExecutionCount:
 POLL_INTERVAL = 0.1
 
 _ARG_UNSET: Any = object()
+
+
+class WithStartWorkflowOperation:
+    """The start half of update-with-start: the same arguments as ``start_workflow``
+    (``id_conflict_policy`` is required: usually ``USE_EXISTING``).
+
+    After the operation, ``await op.workflow_handle()`` gives the workflow's handle.
+    """
+
+    def __init__(
+        self,
+        workflow: str | Callable[..., Any],
+        arg: Any = _ARG_UNSET,
+        *,
+        id_conflict_policy: WorkflowIDConflictPolicy,
+        **options: Any,
+    ) -> None:
+        self.workflow = workflow
+        self.arg = arg
+        self.options = {"id_conflict_policy": id_conflict_policy, **options}
+        self._handle: Any = None
+
+    async def workflow_handle(self) -> Any:
+        if self._handle is None:
+            raise RuntimeError("The operation has not been run by the client yet")
+        return self._handle
 
 
 class TimeSkipper(Protocol):
@@ -169,6 +196,57 @@ class Client:
         """
         from perdure.client._handle import WorkflowHandle
 
+        request, result_type = await self._start_request(
+            workflow,
+            arg,
+            args=args,
+            id=id,
+            task_queue=task_queue,
+            result_type=result_type,
+            execution_timeout=execution_timeout,
+            run_timeout=run_timeout,
+            task_timeout=task_timeout,
+            id_reuse_policy=id_reuse_policy,
+            id_conflict_policy=id_conflict_policy,
+            retry_policy=retry_policy,
+            memo=memo,
+            search_attributes=search_attributes,
+            start_delay=start_delay,
+            start_signal=start_signal,
+            start_signal_args=start_signal_args,
+        )
+        started = await self._store.start_workflow(request)
+        return WorkflowHandle(
+            self,
+            id,
+            run_id=started.run_id,
+            result_run_id=started.run_id,
+            first_execution_run_id=started.run_id,
+            result_type=result_type,
+        )
+
+    async def _start_request(
+        self,
+        workflow: str | Callable[..., Any],
+        arg: Any = _ARG_UNSET,
+        *,
+        args: Sequence[Any] = (),
+        id: str,
+        task_queue: str,
+        result_type: Any = None,
+        execution_timeout: timedelta | None = None,
+        run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None,
+        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+        retry_policy: RetryPolicy | None = None,
+        memo: dict[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | None = None,
+        start_delay: timedelta | None = None,
+        start_signal: str | None = None,
+        start_signal_args: Sequence[Any] = (),
+    ) -> tuple[StartWorkflowRequest, Any]:
+        """The request a start sends, its arguments serialized (and checked) up front."""
         if isinstance(workflow, str):
             workflow_type = workflow
         else:
@@ -210,15 +288,77 @@ class Client:
             start_signal_input=signal_payloads,
             search_attributes=encode_pairs(search_attributes) if search_attributes else None,
         )
-        started = await self._store.start_workflow(request)
-        return WorkflowHandle(
-            self,
-            id,
-            run_id=started.run_id,
-            result_run_id=started.run_id,
-            first_execution_run_id=started.run_id,
-            result_type=result_type,
+        return request, result_type
+
+    async def start_update_with_start_workflow(
+        self,
+        update: str | Callable[..., Any],
+        arg: Any = _ARG_UNSET,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
+        result_type: Any = None,
+        rpc_timeout: float | None = None,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Start the workflow (or use the running one, per the operation's
+        ``id_conflict_policy``) and send it an update, in one transaction.
+
+        Example::
+
+            start = WithStartWorkflowOperation(Cart.run, id="cart-7", task_queue="shop",
+                                               id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            total = await client.execute_update_with_start_workflow(
+                Cart.add_item, item, start_workflow_operation=start)
+        """
+        from perdure.client._handle import WorkflowHandle
+        from perdure.client._update import send_update
+
+        op = start_workflow_operation
+        request, result_type_wf = await self._start_request(op.workflow, op.arg, **op.options)
+        handle: WorkflowHandle[Any] = WorkflowHandle(
+            self, request.workflow_id, result_type=result_type_wf
         )
+        if arg is not _ARG_UNSET:
+            args = (arg,)
+        update_handle = await send_update(
+            handle,
+            update,
+            args,
+            id=id,
+            wait_for_stage=wait_for_stage,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+            start=request,
+        )
+        handle.first_execution_run_id = handle.run_id
+        op._handle = handle
+        return update_handle
+
+    async def execute_update_with_start_workflow(
+        self,
+        update: str | Callable[..., Any],
+        arg: Any = _ARG_UNSET,
+        *,
+        start_workflow_operation: WithStartWorkflowOperation,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: Any = None,
+        rpc_timeout: float | None = None,
+    ) -> Any:
+        """:meth:`start_update_with_start_workflow`, waiting for the update's result."""
+        handle = await self.start_update_with_start_workflow(
+            update,
+            arg,
+            start_workflow_operation=start_workflow_operation,
+            args=args,
+            id=id,
+            wait_for_stage=WorkflowUpdateStage.COMPLETED,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
+        return await handle.result()
 
     async def execute_workflow(
         self,

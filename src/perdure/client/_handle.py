@@ -19,6 +19,7 @@ from perdure._errors import (
     WorkflowQueryFailedError,
 )
 from perdure._store._types import Execution
+from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import handler_name
@@ -221,6 +222,73 @@ class WorkflowHandle(Generic[ReturnType]):
         if not answer.ok or answer.result is None:
             raise WorkflowQueryFailedError(answer.error or f"Query {name!r} failed")
         return (await c.data_converter.decode([answer.result], [result_type]))[0]
+
+    async def start_update(
+        self,
+        update: str | Callable[..., Any],
+        arg: Any = None,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
+        result_type: Any = None,
+        rpc_timeout: float | None = None,
+    ) -> WorkflowUpdateHandle[Any]:
+        """Send an update and wait until it reaches ``wait_for_stage`` (accepted by default).
+
+        An ``id`` deduplicates: sending the same update id again returns the first one's
+        handle and never applies it twice.
+
+        Raises:
+            WorkflowUpdateFailedError: the validator rejected it.
+        """
+        values = [arg] if arg is not None and not args else list(args)
+        return await send_update(
+            self,
+            update,
+            values,
+            id=id,
+            wait_for_stage=wait_for_stage,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
+
+    async def execute_update(
+        self,
+        update: str | Callable[..., Any],
+        arg: Any = None,
+        *,
+        args: Sequence[Any] = (),
+        id: str | None = None,
+        result_type: Any = None,
+        rpc_timeout: float | None = None,
+    ) -> Any:
+        """Send an update and return its result.
+
+        Raises:
+            WorkflowUpdateFailedError: rejected by the validator, or the handler failed.
+        """
+        handle = await self.start_update(
+            update,
+            arg,
+            args=args,
+            id=id,
+            wait_for_stage=WorkflowUpdateStage.COMPLETED,
+            result_type=result_type,
+            rpc_timeout=rpc_timeout,
+        )
+        return await handle.result()
+
+    def get_update_handle(
+        self, update_id: str, *, workflow_run_id: str | None = None, result_type: Any = None
+    ) -> WorkflowUpdateHandle[Any]:
+        """A handle to an update sent earlier (``workflow_run_id`` defaults to this handle's)."""
+        run_id = workflow_run_id or self.run_id or self.result_run_id
+        if run_id is None:
+            raise ValueError("get_update_handle needs the run id of the workflow")
+        return WorkflowUpdateHandle(
+            self._client, update_id, self.id, "", workflow_run_id=run_id, result_type=result_type
+        )
 
     async def cancel(self, *, reason: str = "") -> None:
         """Request cancellation: it reaches the workflow as ``asyncio.CancelledError`` at its

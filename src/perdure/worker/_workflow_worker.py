@@ -8,7 +8,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from perdure._common.commands import Command, CompleteWorkflow, ScheduleActivity
+from perdure._common.commands import (
+    AcceptUpdate,
+    Command,
+    CompleteUpdate,
+    CompleteWorkflow,
+    ScheduleActivity,
+)
 from perdure._common.events import HistoryEvent
 from perdure._errors import PayloadSizeError, PerdureError
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
@@ -89,11 +95,18 @@ class WorkflowTasks:
             if runner is None or runner.next_event_id > task.next_event_id:
                 runner = self._new_runner(defn, task.workflow_id, task.run_id)
             events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
-            if self._converter.payload_codec is not None:
+            requested = await self._store.requested_updates(task.run_id)
+            codec = self._converter.payload_codec
+            if codec is not None:
                 events = await _decode_events(self._converter, events)
+                for row in requested:
+                    row.input = await codec.decode(row.input)
             try:
                 commands = runner.apply(
-                    events, task_time=task.started_time, history_size=task.history_size
+                    events,
+                    task_time=task.started_time,
+                    history_size=task.history_size,
+                    updates=[(r.update_id, r.name, r.input) for r in requested],
                 )
             except WorkflowTaskFailure as failure:
                 self._log_task_failure(task, failure.cause)
@@ -208,9 +221,9 @@ async def _encode_commands(conv: DataConverter, commands: list[Command]) -> list
     if codec is None:
         return commands
     for command in commands:
-        if isinstance(command, ScheduleActivity):
+        if isinstance(command, ScheduleActivity | AcceptUpdate):
             command.input = await codec.encode(command.input)
-        elif isinstance(command, CompleteWorkflow):
+        elif isinstance(command, CompleteWorkflow | CompleteUpdate) and command.result is not None:
             command.result = (await codec.encode([command.result]))[0]
     return commands
 

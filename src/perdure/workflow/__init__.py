@@ -15,6 +15,7 @@ Example::
 
 from perdure._errors import NondeterminismError, RestrictedWorkflowAccessError
 from perdure.workflow._api import (
+    all_handlers_finished,
     continue_as_new,
     deprecate_patch,
     execute_activity,
@@ -38,7 +39,7 @@ from perdure.workflow._api import (
     wait_condition,
 )
 from perdure.workflow._context import NotInWorkflowError
-from perdure.workflow._definition import defn, init, query, run, signal
+from perdure.workflow._definition import defn, init, query, run, signal, update
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
     ActivityCancellationType,
@@ -60,6 +61,7 @@ __all__ = [
     "ParentClosePolicy",
     "ParentInfo",
     "RestrictedWorkflowAccessError",
+    "all_handlers_finished",
     "continue_as_new",
     "defn",
     "deprecate_patch",
@@ -82,6 +84,7 @@ __all__ = [
     "time",
     "time_ns",
     "unsafe",
+    "update",
     "upsert_memo",
     "upsert_search_attributes",
     "uuid4",

@@ -240,6 +240,13 @@ def continue_as_new(
     )
 
 
+def all_handlers_finished() -> bool:
+    """Whether every signal and update handler has finished (wait for this before returning
+    from the run method, so no handler is cut off: ``await
+    workflow.wait_condition(workflow.all_handlers_finished)``)."""
+    return current().all_handlers_finished()
+
+
 def patched(patch_id: str) -> bool:
     """Whether to run the new code of a change: True for runs that reach this point for the
     first time, False when replaying a run that went past it before the change.

@@ -14,6 +14,8 @@ _RUN_ATTR = "__perdure_workflow_run__"
 _INIT_ATTR = "__perdure_workflow_init__"
 _SIGNAL_ATTR = "__perdure_signal_name__"
 _QUERY_ATTR = "__perdure_query_name__"
+_UPDATE_ATTR = "__perdure_update_name__"
+_VALIDATOR_ATTR = "__perdure_update_validator__"
 _DEFN_ATTR = "__perdure_workflow_definition__"
 
 
@@ -26,6 +28,7 @@ class HandlerDefinition:
     arg_types: list[Any]
     ret_type: Any
     is_async: bool
+    validator: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class WorkflowDefinition:
     init_takes_args: bool
     signals: dict[str, HandlerDefinition] = field(default_factory=dict)
     queries: dict[str, HandlerDefinition] = field(default_factory=dict)
+    updates: dict[str, HandlerDefinition] = field(default_factory=dict)
     failure_exception_types: tuple[type[BaseException], ...] = ()
 
     @staticmethod
@@ -84,6 +88,7 @@ def _handler(fn: Callable[..., Any], name: str) -> HandlerDefinition:
         arg_types=arg_types,
         ret_type=ret,
         is_async=inspect.iscoroutinefunction(fn),
+        validator=getattr(fn, _VALIDATOR_ATTR, None),
     )
 
 
@@ -126,6 +131,7 @@ def defn(
         run_fns = []
         signals: dict[str, HandlerDefinition] = {}
         queries: dict[str, HandlerDefinition] = {}
+        updates: dict[str, HandlerDefinition] = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():
                 fn = attr
@@ -137,6 +143,9 @@ def defn(
                 query_name = getattr(fn, _QUERY_ATTR, None)
                 if query_name is not None:
                     queries[query_name] = _handler(fn, query_name)
+                update_name = getattr(fn, _UPDATE_ATTR, None)
+                if update_name is not None:
+                    updates[update_name] = _handler(fn, update_name)
         if not run_fns:
             inherited = [
                 attr
@@ -163,6 +172,7 @@ def defn(
             init_takes_args=init_takes_args,
             signals=signals,
             queries=queries,
+            updates=updates,
             failure_exception_types=tuple(failure_exception_types),
         )
         setattr(cls, _DEFN_ATTR, definition)
@@ -234,11 +244,56 @@ def query(
     return decorate(fn) if fn is not None else decorate
 
 
+@overload
+def update(fn: CallableType) -> CallableType: ...
+
+
+@overload
+def update(*, name: str | None = None) -> Callable[[CallableType], CallableType]: ...
+
+
+def update(
+    fn: CallableType | None = None, *, name: str | None = None
+) -> CallableType | Callable[[CallableType], CallableType]:
+    """Mark a method (sync or async) as an update handler: a request that changes the
+    workflow and returns a result to the caller, recorded in history.
+
+    A validator, declared with ``@my_update.validator``, runs before the update is accepted;
+    if it raises, the update is rejected and leaves no trace in history.
+
+    Example::
+
+        @workflow.update
+        async def withdraw(self, amount: int) -> int:
+            self.balance -= amount
+            return self.balance
+
+        @withdraw.validator
+        def check_withdraw(self, amount: int) -> None:
+            if amount > self.balance:
+                raise ValueError("insufficient funds")
+    """
+
+    def decorate(fn: CallableType) -> CallableType:
+        setattr(fn, _UPDATE_ATTR, name or fn.__name__)
+
+        def validator(vfn: CallableType) -> CallableType:
+            if inspect.iscoroutinefunction(vfn):
+                raise TypeError(f"Update validator {vfn.__qualname__} must not be async")
+            setattr(fn, _VALIDATOR_ATTR, vfn)
+            return vfn
+
+        setattr(fn, "validator", validator)  # noqa: B010 - a function attribute, as Temporal
+        return fn
+
+    return decorate(fn) if fn is not None else decorate
+
+
 def handler_name(fn: Any, kind: str) -> str:
-    """The registered name of a signal or query given as a method or a string."""
+    """The registered name of a signal, query or update given as a method or a string."""
     if isinstance(fn, str):
         return fn
-    attr = _SIGNAL_ATTR if kind == "signal" else _QUERY_ATTR
+    attr = {"signal": _SIGNAL_ATTR, "query": _QUERY_ATTR, "update": _UPDATE_ATTR}[kind]
     name = getattr(fn, attr, None)
     if name is None:
         raise TypeError(f"{getattr(fn, '__qualname__', fn)!r} is not a @workflow.{kind} method")

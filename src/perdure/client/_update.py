@@ -1,0 +1,149 @@
+"""Updates from the client: requests that change a workflow and return a result."""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from perdure._common.clock import Clock
+from perdure._errors import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from perdure._store._types import UpdateRow, UpdateState
+from perdure.workflow._definition import _arg_and_return_types, handler_name
+
+if TYPE_CHECKING:
+    from perdure.client._client import Client
+    from perdure.client._handle import WorkflowHandle
+
+T = TypeVar("T")
+_REAL = Clock()
+POLL_INTERVAL = 0.1
+
+
+class WorkflowUpdateStage(enum.IntEnum):
+    """How far an update must have gone before ``start_update`` returns."""
+
+    ADMITTED = 1
+    """Recorded as requested (it will be validated by the workflow)."""
+    ACCEPTED = 2
+    """Its validator passed and it is in history; the handler is running or done."""
+    COMPLETED = 3
+    """The handler finished; the result is ready."""
+
+
+class WorkflowUpdateHandle(Generic[T]):
+    """An update that was sent: ``await handle.result()`` for its outcome."""
+
+    def __init__(
+        self,
+        client: Client,
+        id: str,
+        workflow_id: str,
+        name: str,
+        *,
+        workflow_run_id: str,
+        result_type: Any = None,
+    ) -> None:
+        self._client = client
+        self.id = id
+        self.workflow_id = workflow_id
+        self.workflow_run_id = workflow_run_id
+        self.name = name
+        self._result_type = result_type
+
+    async def result(self, *, rpc_timeout: float | None = None) -> T:
+        """Wait for the update to finish and return its result.
+
+        Raises:
+            WorkflowUpdateFailedError: the validator rejected it, the handler failed, or the
+                workflow closed first; ``.cause`` says which.
+            RPCTimeoutOrCancelledError: ``rpc_timeout`` passed first.
+        """
+        row = await self._wait(UpdateState.COMPLETED, rpc_timeout)
+        outcome = row.outcome or {}
+        conv = self._client.data_converter
+        if "result" in outcome:
+            value: T = (await conv.decode([outcome["result"]], [self._result_type]))[0]
+            return value
+        failure = await self._client._decode_failure(outcome.get("failure") or {})
+        raise WorkflowUpdateFailedError(
+            cause=conv.failure_converter.from_failure(failure, conv.payload_converter)
+        )
+
+    async def _wait(self, stage: UpdateState, timeout: float | None) -> UpdateRow:
+        store = self._client._store
+        key = ("update", self.workflow_run_id, self.id)
+        flag = store.notifier.listen(key)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            async with self._client._auto_time_skipping():
+                while True:
+                    flag.clear()
+                    row = await store.get_update(self.workflow_run_id, self.id)
+                    if row is None:
+                        raise WorkflowUpdateFailedError(
+                            cause=RuntimeError(f"No update {self.id!r} on this workflow")
+                        )
+                    if _reached(row.state, stage):
+                        return row
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise RPCTimeoutOrCancelledError(
+                            f"Update {self.name!r} ({self.id}) of workflow {self.workflow_id!r} "
+                            f"did not reach {stage.name} within {timeout:g}s: is a worker "
+                            "running for its task queue?"
+                        )
+                    await _REAL.wait(flag, _REAL.now() + POLL_INTERVAL)
+        finally:
+            store.notifier.forget(key)
+
+
+def _reached(state: UpdateState, wanted: UpdateState) -> bool:
+    if state == UpdateState.REJECTED:
+        return True  # settled: result() reports the failure
+    return state >= wanted
+
+
+_STAGE_STATE = {
+    WorkflowUpdateStage.ADMITTED: UpdateState.REQUESTED,
+    WorkflowUpdateStage.ACCEPTED: UpdateState.ACCEPTED,
+    WorkflowUpdateStage.COMPLETED: UpdateState.COMPLETED,
+}
+
+
+async def send_update(
+    handle: WorkflowHandle[Any],
+    update: str | Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    id: str | None,
+    wait_for_stage: WorkflowUpdateStage,
+    result_type: Any,
+    rpc_timeout: float | None,
+    start: Any = None,
+) -> WorkflowUpdateHandle[Any]:
+    """Request an update on ``handle``'s workflow and wait for ``wait_for_stage``."""
+    client = handle._client
+    name = handler_name(update, "update")
+    if result_type is None and callable(update):
+        result_type = _arg_and_return_types(update, skip_self=True)[1]
+    payloads = await client.data_converter.encode(list(args))
+    update_id = id or str(uuid.uuid4())
+    row, started = await client._store.request_update(
+        client.namespace, handle.id, handle.run_id, update_id, name, payloads, start
+    )
+    if started is not None:
+        handle.run_id = handle.result_run_id = started.run_id
+    result: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(
+        client,
+        update_id,
+        handle.id,
+        name,
+        workflow_run_id=row.run_id,
+        result_type=result_type,
+    )
+    row = await result._wait(_STAGE_STATE[wait_for_stage], rpc_timeout)
+    if row.state == UpdateState.REJECTED and wait_for_stage != WorkflowUpdateStage.COMPLETED:
+        await result.result()  # raises the rejection
+    return result
