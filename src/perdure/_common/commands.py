@@ -241,6 +241,83 @@ class CompleteUpdate:
         return f"CompleteUpdate({self.update_id!r})"
 
 
+@dataclass(slots=True)
+class StartChildWorkflow:
+    seq: int
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: list[Payload]
+    parent_close_policy: int
+    execution_timeout: float | None
+    run_timeout: float | None
+    task_timeout: float | None
+    retry_policy: dict[str, Any] | None
+    id_reuse_policy: int
+    memo: dict[str, Any] | None
+    search_attributes: dict[str, Any] | None
+
+    event_type = EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "workflow_id": self.workflow_id,
+            "workflow_type": self.workflow_type,
+            "task_queue": self.task_queue,
+            "input": self.input,
+            "parent_close_policy": self.parent_close_policy,
+            "execution_timeout": self.execution_timeout,
+            "run_timeout": self.run_timeout,
+            "task_timeout": self.task_timeout,
+            "retry_policy": self.retry_policy,
+            "id_reuse_policy": self.id_reuse_policy,
+            "memo": self.memo,
+            "search_attributes": self.search_attributes,
+        }
+
+    def describe(self) -> str:
+        return f"StartChildWorkflow(seq={self.seq}, type={self.workflow_type!r})"
+
+
+@dataclass(slots=True)
+class SignalExternalWorkflow:
+    seq: int
+    workflow_id: str
+    run_id: str | None
+    signal_name: str
+    input: list[Payload]
+
+    event_type = EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+
+    def attributes(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "signal_name": self.signal_name,
+            "input": self.input,
+        }
+
+    def describe(self) -> str:
+        return f"SignalExternalWorkflow(seq={self.seq}, {self.signal_name!r})"
+
+
+@dataclass(slots=True)
+class RequestCancelExternalWorkflow:
+    seq: int
+    workflow_id: str
+    run_id: str | None
+
+    event_type = EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+
+    def attributes(self) -> dict[str, Any]:
+        return {"seq": self.seq, "workflow_id": self.workflow_id, "run_id": self.run_id}
+
+    def describe(self) -> str:
+        return f"RequestCancelExternalWorkflow(seq={self.seq})"
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -256,6 +333,9 @@ Command = (
     | AcceptUpdate
     | RejectUpdate
     | CompleteUpdate
+    | StartChildWorkflow
+    | SignalExternalWorkflow
+    | RequestCancelExternalWorkflow
 )
 
 CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow, ContinueAsNew)

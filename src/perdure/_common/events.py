@@ -46,6 +46,15 @@ WorkflowPropertiesModified                memo (the keys upserted; None removes 
 UpsertWorkflowSearchAttributes            search_attributes (name -> {type, values} or None)
 WorkflowExecutionUpdateAccepted           update_id, name, input (replay redelivers it)
 WorkflowExecutionUpdateCompleted          update_id, result or failure
+StartChildWorkflowExecutionInitiated      seq, workflow_id, workflow_type, task_queue, input,
+                                          parent_close_policy, timeouts, retry_policy, memo
+ChildWorkflowExecutionStarted             seq, workflow_id, run_id (or ...StartFailed: cause)
+ChildWorkflowExecution{Completed,Failed,  seq, workflow_id, run_id, result / failure
+Canceled,Terminated,TimedOut}
+SignalExternalWorkflowExecutionInitiated  seq, workflow_id, run_id, signal_name, input
+ExternalWorkflowExecutionSignaled         seq (or SignalExternal...Failed: seq, cause)
+RequestCancelExternal...Initiated         seq, workflow_id, run_id
+ExternalWorkflowExecutionCancelRequested  seq (or RequestCancelExternal...Failed: seq, cause)
 ========================================  ===============================================
 """
 
@@ -89,6 +98,24 @@ class EventType(enum.StrEnum):
     UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
     WORKFLOW_EXECUTION_UPDATE_ACCEPTED = "WorkflowExecutionUpdateAccepted"
     WORKFLOW_EXECUTION_UPDATE_COMPLETED = "WorkflowExecutionUpdateCompleted"
+    START_CHILD_WORKFLOW_EXECUTION_INITIATED = "StartChildWorkflowExecutionInitiated"
+    START_CHILD_WORKFLOW_EXECUTION_FAILED = "StartChildWorkflowExecutionFailed"
+    CHILD_WORKFLOW_EXECUTION_STARTED = "ChildWorkflowExecutionStarted"
+    CHILD_WORKFLOW_EXECUTION_COMPLETED = "ChildWorkflowExecutionCompleted"
+    CHILD_WORKFLOW_EXECUTION_FAILED = "ChildWorkflowExecutionFailed"
+    CHILD_WORKFLOW_EXECUTION_CANCELED = "ChildWorkflowExecutionCanceled"
+    CHILD_WORKFLOW_EXECUTION_TERMINATED = "ChildWorkflowExecutionTerminated"
+    CHILD_WORKFLOW_EXECUTION_TIMED_OUT = "ChildWorkflowExecutionTimedOut"
+    SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED = "SignalExternalWorkflowExecutionInitiated"
+    SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED = "SignalExternalWorkflowExecutionFailed"
+    EXTERNAL_WORKFLOW_EXECUTION_SIGNALED = "ExternalWorkflowExecutionSignaled"
+    REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED = (
+        "RequestCancelExternalWorkflowExecutionInitiated"
+    )
+    REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED = (
+        "RequestCancelExternalWorkflowExecutionFailed"
+    )
+    EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED = "ExternalWorkflowExecutionCancelRequested"
 
 
 # Events a workflow activation reacts to. Command events are the decisions the code recorded;
@@ -103,6 +130,17 @@ INPUT_EVENTS = frozenset(
         EventType.TIMER_FIRED,
         EventType.WORKFLOW_EXECUTION_SIGNALED,
         EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+        EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED,
+        EventType.CHILD_WORKFLOW_EXECUTION_STARTED,
+        EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.CHILD_WORKFLOW_EXECUTION_FAILED,
+        EventType.CHILD_WORKFLOW_EXECUTION_CANCELED,
+        EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED,
+        EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
+        EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
+        EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
+        EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
+        EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
     }
 )
 COMMAND_EVENTS = frozenset(
@@ -120,6 +158,9 @@ COMMAND_EVENTS = frozenset(
         EventType.UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
         EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
         EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+        EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+        EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+        EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
     }
 )
 CLOSE_EVENTS = frozenset(

@@ -117,6 +117,72 @@ async def close(
     await _fail_open_updates(tx, ex, fx)
     fx.closed.add(ex.run_id)
     fx.changed = True
+    await tx.update_execution(ex)
+    await _apply_parent_close_policy(tx, ex, now, fx)
+    if ex.parent is not None and not attrs.get("new_run_id"):
+        await _tell_parent(tx, ex, event_type, attrs, now, fx)
+
+
+_CHILD_EVENT = {
+    EventType.WORKFLOW_EXECUTION_COMPLETED: EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.WORKFLOW_EXECUTION_FAILED: EventType.CHILD_WORKFLOW_EXECUTION_FAILED,
+    EventType.WORKFLOW_EXECUTION_CANCELED: EventType.CHILD_WORKFLOW_EXECUTION_CANCELED,
+    EventType.WORKFLOW_EXECUTION_TERMINATED: EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.WORKFLOW_EXECUTION_TIMED_OUT: EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
+}
+
+
+async def _tell_parent(
+    tx: Tx,
+    child: Execution,
+    event_type: EventType,
+    attrs: dict[str, Any],
+    now: float,
+    fx: Effects,
+) -> None:
+    """A child's chain of runs ended: its parent learns how, as an input."""
+    parent_info = child.parent or {}
+    parent = await tx.get_execution(parent_info["run_id"])
+    if parent is None or not parent.is_open or event_type not in _CHILD_EVENT:
+        return
+    outcome: dict[str, Any] = {
+        "seq": parent_info["seq"],
+        "workflow_id": child.workflow_id,
+        "run_id": child.run_id,
+        "workflow_type": child.workflow_type,
+    }
+    for key in ("result", "failure", "reason", "details", "timeout"):
+        if key in attrs:
+            outcome[key] = attrs[key]
+    await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
+
+
+async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
+    """The parent closed: its open children are terminated, asked to cancel, or left
+    alone, as each was started to be."""
+    for child in await tx.open_children(parent.run_id):
+        policy = int((child.parent or {}).get("close_policy", PARENT_CLOSE_TERMINATE))
+        if policy == PARENT_CLOSE_TERMINATE:
+            await terminate(
+                tx,
+                child,
+                f"Parent {parent.workflow_id} closed (ParentClosePolicy.TERMINATE)",
+                "",
+                now,
+                fx,
+            )
+        elif policy == PARENT_CLOSE_REQUEST_CANCEL and not child.cancel_requested:
+            child.cancel_requested = True
+            attrs = {"reason": f"Parent {parent.workflow_id} closed", "identity": ""}
+            await deliver(
+                tx, child, [(EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED, attrs)], now, fx
+            )
+
+
+# ParentClosePolicy values (perdure.workflow.ParentClosePolicy).
+PARENT_CLOSE_TERMINATE = 1
+PARENT_CLOSE_ABANDON = 2
+PARENT_CLOSE_REQUEST_CANCEL = 3
 
 
 async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects) -> None:
@@ -168,6 +234,7 @@ async def create_run(
     delay: float = 0.0,
     inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
     search_attributes: dict[str, Any] | None = None,
+    parent: dict[str, Any] | None = None,
 ) -> Execution:
     """Create a run with its start event and its first workflow task (after ``delay``)."""
     run_id = run_id or str(uuid.uuid4())
@@ -187,6 +254,7 @@ async def create_run(
         run_timeout=run_timeout,
         retry_policy=retry_policy,
         first_run_id=first_run_id or run_id,
+        parent=parent,
     )
     await tx.insert_execution(ex)
     await visibility.set_attributes(tx, ex, search_attributes or {})
@@ -203,6 +271,9 @@ async def create_run(
         "retry_policy": retry_policy,
         "memo": memo,
         "search_attributes": search_attributes,
+        "parent": (
+            {k: parent[k] for k in ("namespace", "workflow_id", "run_id")} if parent else None
+        ),
         "continued_run_id": continued_run_id,
         "first_execution_run_id": ex.first_run_id,
         "start_delay": delay or None,
@@ -288,6 +359,7 @@ async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effe
         delay=req.start_delay,
         inputs=signal_inputs,
         search_attributes=req.search_attributes,
+        parent=req.parent,
     )
     return StartResult(ex.run_id, started=True)
 
@@ -317,6 +389,7 @@ async def start_continued(
         fx=fx,
         run_id=attrs["new_run_id"],
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
+        parent=ex.parent,
     )
 
 
@@ -365,6 +438,7 @@ async def start_retry(
         run_id=new_run_id,
         delay=delay,
         search_attributes=ex.search_attributes,
+        parent=ex.parent,
     )
 
 

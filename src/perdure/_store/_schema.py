@@ -121,6 +121,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (run_id, update_id)
         )""",
         "CREATE INDEX updates_requested ON updates (run_id, state, requested_at)",
+        "ALTER TABLE executions ADD COLUMN parent BLOB",
+        "ALTER TABLE executions ADD COLUMN parent_run_id TEXT",
+        "CREATE INDEX executions_by_parent ON executions (parent_run_id) "
+        "WHERE parent_run_id IS NOT NULL",
     ],
 ]
 

@@ -40,7 +40,7 @@ _EXEC_COLS = (
     "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
-    "run_timeout, retry_policy, first_run_id, search_attributes"
+    "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id"
 )
 _TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -83,6 +83,7 @@ def _execution(row: tuple[Any, ...]) -> Execution:
         retry_policy=_unjson(row[20]),
         first_run_id=row[21],
         search_attributes=_unjson(row[22]),
+        parent=_unjson(row[23]),
     )
 
 
@@ -151,7 +152,7 @@ class _SQLiteTx(Tx):
     async def insert_execution(self, ex: Execution) -> None:
         self.c.execute(
             f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ex.run_id,
                 ex.namespace,
@@ -176,6 +177,8 @@ class _SQLiteTx(Tx):
                 _json(ex.retry_policy),
                 ex.first_run_id,
                 _json(ex.search_attributes),
+                _json(ex.parent),
+                ex.parent["run_id"] if ex.parent else None,
             ),
         )
 
@@ -357,6 +360,13 @@ class _SQLiteTx(Tx):
                 "VALUES (?, ?, ?, ?, ?)",
                 [(run_id, name, *row) for row in rows],
             )
+
+    async def open_children(self, parent_run_id: str) -> list[Execution]:
+        rows = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE parent_run_id = ? AND status = 1",
+            (parent_run_id,),
+        ).fetchall()
+        return [_execution(r) for r in rows]
 
     async def search_attribute_types(self, namespace: str) -> dict[str, str]:
         rows = self.c.execute(

@@ -32,6 +32,10 @@ class Tx(Protocol):
 
     async def update_execution(self, ex: Execution) -> None: ...
 
+    async def open_children(self, parent_run_id: str) -> list[Execution]:
+        """Open runs started as children of this run (their continued runs included)."""
+        ...
+
     # history and the inbox of inputs buffered while a workflow task is in flight -------------
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         """Append events; returns the bytes they take."""

@@ -77,6 +77,7 @@ class Execution:
     retry_policy: dict[str, Any] | None = None
     first_run_id: str = ""
     search_attributes: dict[str, Any] | None = None
+    parent: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -127,6 +128,7 @@ class StartWorkflowRequest:
     start_signal: str | None = None
     start_signal_input: list[Payload] = field(default_factory=list)
     search_attributes: dict[str, Any] | None = None
+    parent: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -17,12 +17,16 @@ from perdure._common.commands import (
     FailWorkflow,
     RejectUpdate,
     RequestCancelActivity,
+    RequestCancelExternalWorkflow,
     ScheduleActivity,
+    SignalExternalWorkflow,
+    StartChildWorkflow,
     StartTimer,
     UpsertMemo,
     UpsertSearchAttributes,
 )
 from perdure._common.events import INPUT_EVENTS, EventType
+from perdure._store import _children as children
 from perdure._store import _executions as executions
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
@@ -132,6 +136,9 @@ async def complete(
             now,
         )
     inputs: list[tuple[EventType, dict[str, Any]]] = []
+    # Children are started (other workflows signalled or cancelled) once this run's events are
+    # written, so that what it hears back follows its commands in its history.
+    deferred: list[tuple[Any, dict[str, Any]]] = []
     for command in commands:
         event_id = ex.next_event_id
         attrs = command.attributes()
@@ -156,6 +163,12 @@ async def complete(
         elif isinstance(command, RejectUpdate):
             await updates.rejected(tx, ex, command.update_id, command.failure, fx)
             continue  # a rejected update leaves no event
+        elif isinstance(command, StartChildWorkflow):
+            deferred.append((children.start_child, attrs))
+        elif isinstance(command, SignalExternalWorkflow):
+            deferred.append((children.signal_external, attrs))
+        elif isinstance(command, RequestCancelExternalWorkflow):
+            deferred.append((children.cancel_external, attrs))
         elif isinstance(command, CompleteUpdate):
             outcome = (
                 {"failure": command.failure}
@@ -175,6 +188,8 @@ async def complete(
             continue
         await executions.append(tx, ex, [(event_type, attrs)], now)
         if isinstance(command, CLOSE_COMMANDS):
+            for act, act_attrs in deferred:  # the run is closing: the replies are not needed
+                await act(tx, ex, act_attrs, now, fx)
             await executions.close(tx, ex, command.event_type, attrs, now, fx)
             await tx.update_execution(ex)
             if isinstance(command, ContinueAsNew):
@@ -201,6 +216,8 @@ async def complete(
         over: int = ex.next_event_id
         return over
     next_event_id: int = ex.next_event_id
+    for act, attrs in deferred:
+        inputs.append(await act(tx, ex, attrs, now, fx))
     if inputs:
         await executions.append(tx, ex, inputs, now)
     arrived = await executions.flush_inbox(tx, ex, now)

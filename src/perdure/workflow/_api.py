@@ -11,13 +11,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from perdure.activity._definition import ActivityDefinition
+from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
-from perdure.common._search_attributes import SearchAttributeUpdate
+from perdure.common._search_attributes import SearchAttributeUpdate, TypedSearchAttributes
+from perdure.common._search_attributes import encode_pairs as encode_search_pairs
 from perdure.common._search_attributes import encode_value as encode_search_attribute
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import handler_name
 from perdure.workflow._errors import ContinueAsNewError
-from perdure.workflow._info import ActivityCancellationType, ActivityHandle, Info
+from perdure.workflow._info import (
+    ActivityCancellationType,
+    ActivityHandle,
+    ChildWorkflowCancellationType,
+    ChildWorkflowHandle,
+    ExternalWorkflowHandle,
+    Info,
+    ParentClosePolicy,
+)
 
 
 class _ArgUnset:
@@ -238,6 +248,128 @@ def continue_as_new(
         task_timeout=_seconds(task_timeout, "task_timeout"),
         memo=memo,
     )
+
+
+async def start_child_workflow(
+    workflow: Callable[..., Any] | str,
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    id: str | None = None,
+    task_queue: str | None = None,
+    result_type: Any = None,
+    cancellation_type: ChildWorkflowCancellationType = (
+        ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
+    ),
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+    execution_timeout: timedelta | None = None,
+    run_timeout: timedelta | None = None,
+    task_timeout: timedelta | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    retry_policy: RetryPolicy | None = None,
+    memo: dict[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | None = None,
+) -> ChildWorkflowHandle[Any]:
+    """Start a child workflow and return its handle once it has started.
+
+    The child is started in the same transaction that records this decision. When this
+    workflow closes, ``parent_close_policy`` says what happens to a child still running
+    (terminated by default). Its id defaults to a replay-safe random UUID.
+
+    Raises:
+        WorkflowAlreadyStartedError: a workflow with that id is running.
+    """
+    if isinstance(workflow, str):
+        workflow_type = workflow
+    else:
+        from perdure.workflow._definition import WorkflowDefinition
+
+        defn = WorkflowDefinition.from_run_fn(workflow)
+        workflow_type = defn.name
+        if result_type is None:
+            result_type = defn.ret_type
+    if arg is not _ARG_UNSET:
+        if args:
+            raise ValueError("Give either arg or args, not both")
+        args = (arg,)
+    options = {
+        "id": id or str(uuid4()),
+        "task_queue": task_queue,
+        "result_type": result_type,
+        "cancellation_type": int(cancellation_type),
+        "parent_close_policy": int(parent_close_policy),
+        "execution_timeout": _seconds(execution_timeout, "execution_timeout"),
+        "run_timeout": _seconds(run_timeout, "run_timeout"),
+        "task_timeout": _seconds(task_timeout, "task_timeout"),
+        "id_reuse_policy": int(id_reuse_policy),
+        "retry_policy": retry_policy.to_dict() if retry_policy is not None else None,
+        "memo": memo,
+        "search_attributes": encode_search_pairs(search_attributes) if search_attributes else None,
+    }
+    handle: ChildWorkflowHandle[Any] = await current().start_child_workflow(
+        workflow_type, list(args), options
+    )
+    return handle
+
+
+async def execute_child_workflow(
+    workflow: Callable[..., Any] | str,
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    id: str | None = None,
+    task_queue: str | None = None,
+    result_type: Any = None,
+    cancellation_type: ChildWorkflowCancellationType = (
+        ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
+    ),
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+    execution_timeout: timedelta | None = None,
+    run_timeout: timedelta | None = None,
+    task_timeout: timedelta | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    retry_policy: RetryPolicy | None = None,
+    memo: dict[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | None = None,
+) -> Any:
+    """Start a child workflow and wait for its result.
+
+    Raises:
+        ChildWorkflowError: the child failed, was cancelled, terminated or timed out;
+            ``.cause`` says which.
+    """
+    handle = await start_child_workflow(
+        workflow,
+        arg,
+        args=args,
+        id=id,
+        task_queue=task_queue,
+        result_type=result_type,
+        cancellation_type=cancellation_type,
+        parent_close_policy=parent_close_policy,
+        execution_timeout=execution_timeout,
+        run_timeout=run_timeout,
+        task_timeout=task_timeout,
+        id_reuse_policy=id_reuse_policy,
+        retry_policy=retry_policy,
+        memo=memo,
+        search_attributes=search_attributes,
+    )
+    return await handle
+
+
+def get_external_workflow_handle(
+    workflow_id: str, *, run_id: str | None = None
+) -> ExternalWorkflowHandle:
+    """A handle to another workflow, to signal it or request its cancellation."""
+    return ExternalWorkflowHandle(workflow_id, run_id, current())
+
+
+def get_external_workflow_handle_for(
+    workflow: Callable[..., Any], workflow_id: str, *, run_id: str | None = None
+) -> ExternalWorkflowHandle:
+    """:func:`get_external_workflow_handle`, named after the workflow's run method."""
+    return get_external_workflow_handle(workflow_id, run_id=run_id)
 
 
 def all_handlers_finished() -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from perdure._errors import PerdureError
@@ -51,6 +51,16 @@ class WorkflowContext(Protocol):
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool: ...
 
     def all_handlers_finished(self) -> bool: ...
+
+    def start_child_workflow(
+        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
+    ) -> Awaitable[Any]: ...
+
+    def signal_external(
+        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
+    ) -> Awaitable[None]: ...
+
+    def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]: ...
 
     def memo(self) -> dict[str, Any]: ...
 

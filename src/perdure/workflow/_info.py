@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -95,3 +95,45 @@ class Info:
 
 class ActivityHandle(asyncio.Task[T], Generic[T]):
     """A started activity: await it for the result, ``cancel()`` it to request cancellation."""
+
+
+class ChildWorkflowHandle(asyncio.Task[T], Generic[T]):
+    """A started child workflow: await it for its result, ``signal()`` it, ``cancel()`` it
+    (which requests the child's cancellation per its cancellation type)."""
+
+    id: str = ""
+    first_execution_run_id: str = ""
+    _signaller: Callable[..., Any] | None = None
+
+    async def signal(self, signal: Any, arg: Any = None, *, args: Sequence[Any] = ()) -> None:
+        """Send the child a signal (recorded in both histories)."""
+        if self._signaller is None:
+            raise RuntimeError("This child workflow handle cannot signal")
+        await self._signaller(signal, arg, args)
+
+
+class ExternalWorkflowHandle:
+    """Another workflow, reached from workflow code: signal it or request its cancellation."""
+
+    def __init__(self, id: str, run_id: str | None, ctx: Any) -> None:
+        self.id = id
+        self.run_id = run_id
+        self._ctx = ctx
+
+    async def signal(self, signal: Any, arg: Any = None, *, args: Sequence[Any] = ()) -> None:
+        """Send it a signal.
+
+        Raises:
+            ApplicationError: no open workflow with that id (type
+                ``ExternalWorkflowExecutionNotFound``).
+        """
+        from perdure.workflow._definition import handler_name
+
+        values = [arg] if arg is not None and not args else list(args)
+        await self._ctx.signal_external(
+            self.id, self.run_id, handler_name(signal, "signal"), values
+        )
+
+    async def cancel(self) -> None:
+        """Request its cancellation."""
+        await self._ctx.cancel_external(self.id, self.run_id)
