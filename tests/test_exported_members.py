@@ -91,6 +91,9 @@ PUBLIC = {
         "wait_for_cancelled_sync",
     },
     "perdure.client": {
+        "AsyncActivityCancelledError",
+        "AsyncActivityHandle",
+        "AsyncActivityNotFoundError",
         "Client",
         "RPCTimeoutOrCancelledError",
         "VisibilityQueryError",
@@ -138,6 +141,7 @@ PUBLIC = {
         "PerdureError",
         "RetryState",
         "SchemaVersionError",
+        "SearchAttributeTypeError",
         "ServerError",
         "TerminatedError",
         "TimeoutError",

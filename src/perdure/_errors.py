@@ -20,6 +20,7 @@
     ├── NondeterminismError               replayed code issued different commands
     ├── RestrictedWorkflowAccessError     workflow code called a non-deterministic API
     ├── PayloadSizeError                  a payload is larger than the limit
+    ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use
     └── SchemaVersionError                the database was written by a newer perdure
 
@@ -279,6 +280,10 @@ class RestrictedWorkflowAccessError(NondeterminismError):
 
 class PayloadSizeError(PerdureError):
     """A payload is larger than perdure stores (2 MiB by default)."""
+
+
+class SearchAttributeTypeError(PerdureError, ValueError):
+    """A search attribute was set with a type other than the one it is registered with."""
 
 
 class InvalidURLError(PerdureError, ValueError):

@@ -135,7 +135,7 @@ class Store(ABC):
 
     def after_commit(self, fx: Effects) -> None:
         """Wake whatever the committed change concerns (called by the backend)."""
-        if not fx.changed and not fx.closed and not fx.queries:
+        if not fx.changed and not fx.closed and not fx.queries and not fx.activity_cancels:
             return
         keys: list[Any] = [("queue", *q) for q in fx.queues]
         keys.extend(("closed", run_id) for run_id in fx.closed)
@@ -309,6 +309,15 @@ class Store(ABC):
                 tx, token, owner, details, identity, self.clock.now(), fx
             )
         )
+
+    async def activity_completes_async(self, token: TaskToken) -> None:
+        """The attempt called ``raise_complete_async``: it waits for an outside completion."""
+
+        async def op(tx: Tx, fx: Effects) -> None:
+            await tx.mark_async_pending(token.run_id, token.seq, token.attempt)
+            fx.changed = True
+
+        await self.transact(op)
 
     async def heartbeat_activity(
         self, token: TaskToken, owner: str | None, details: list[Payload] | None

@@ -315,7 +315,7 @@ class _SQLiteTx(Tx):
     ) -> list[TaskRow]:
         rows = self.c.execute(
             "UPDATE tasks SET lease_owner = :owner, lease_expires = :now + lease_seconds, "
-            "started_at = :now, deadline = MIN(:now + lease_seconds, "
+            "started_at = :now, async_pending = 0, deadline = MIN(:now + lease_seconds, "
             "COALESCE(final_deadline, :far), COALESCE(:now + heartbeat_timeout, :far)) "
             "WHERE task_id IN (SELECT task_id FROM tasks WHERE namespace = :ns "
             "AND task_queue = :queue AND kind = :kind AND lease_owner IS NULL "
@@ -360,6 +360,13 @@ class _SQLiteTx(Tx):
                 "VALUES (?, ?, ?, ?, ?)",
                 [(run_id, name, *row) for row in rows],
             )
+
+    async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
+        self.c.execute(
+            "UPDATE tasks SET async_pending = 1 WHERE run_id = ? AND kind = 2 AND ref = ? "
+            "AND attempt = ?",
+            (run_id, seq, attempt),
+        )
 
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         rows = self.c.execute(
@@ -614,7 +621,7 @@ class SQLiteStore(Store):
             return False
         now = self.clock.now()
         if self._conn.execute(
-            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL LIMIT 1"
+            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND async_pending = 0 LIMIT 1"
         ).fetchone():
             return False
         if self._conn.execute("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)).fetchone():

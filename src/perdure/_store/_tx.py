@@ -80,6 +80,10 @@ class Tx(Protocol):
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]: ...
 
+    async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
+        """An activity attempt will be completed from outside the worker."""
+        ...
+
     async def delete_run_work(self, run_id: str) -> None:
         """Delete a closed run's tasks, timers and inbox."""
         ...

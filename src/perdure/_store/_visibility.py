@@ -6,16 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from perdure._errors import PerdureError
+from perdure._errors import SearchAttributeTypeError
 from perdure._store._tx import Tx
 from perdure._store._types import Execution
 from perdure._store._visibility_query import compile_query
 
 Row = tuple[str | None, float | None, int | None]
-
-
-class SearchAttributeTypeError(PerdureError, ValueError):
-    """A search attribute was set with a type other than the one it is registered with."""
 
 
 def index_rows(entry: dict[str, Any]) -> list[Row]:

@@ -10,6 +10,11 @@ from perdure._errors import (
     WorkflowUpdateFailedError,
 )
 from perdure._store._visibility_query import VisibilityQueryError
+from perdure.client._async_activity import (
+    AsyncActivityCancelledError,
+    AsyncActivityHandle,
+    AsyncActivityNotFoundError,
+)
 from perdure.client._client import (
     Client,
     WithStartWorkflowOperation,
@@ -26,6 +31,9 @@ from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
+    "AsyncActivityCancelledError",
+    "AsyncActivityHandle",
+    "AsyncActivityNotFoundError",
     "Client",
     "RPCTimeoutOrCancelledError",
     "VisibilityQueryError",

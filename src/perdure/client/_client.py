@@ -14,7 +14,8 @@ from perdure._common.clock import Clock
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import Store, open_store
-from perdure._store._types import Execution, QueryResult, StartWorkflowRequest
+from perdure._store._types import Execution, QueryResult, StartWorkflowRequest, WftState
+from perdure.client._async_activity import AsyncActivityHandle
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -430,6 +431,15 @@ class Client:
         defn = WorkflowDefinition.from_run_fn(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=defn.ret_type)
 
+    def get_async_activity_handle(self, *, task_token: bytes) -> AsyncActivityHandle:
+        """A handle to complete, fail or heartbeat an activity that called
+        ``activity.raise_complete_async()``, by its ``activity.info().task_token``.
+
+        Raises:
+            ValueError: the token is not a perdure activity task token.
+        """
+        return AsyncActivityHandle(self, task_token)
+
     # -- visibility --------------------------------------------------------------------------
     async def list_workflows(
         self, query: str | None = None, *, page_size: int = 1000, limit: int | None = None
@@ -495,6 +505,26 @@ class Client:
             ex = await store.describe(self.namespace, workflow_id, ex.run_id)
         return ex
 
+    async def _settled(self, workflow_id: str, run_id: str | None, timeout: float) -> Execution:
+        """The run once its pending workflow task (if any) is done, so that a query sees the
+        signals and updates sent before it (Temporal's rule). A task that keeps failing is
+        not waited for: the query reads the last good state."""
+        store = self._store
+        ex = await store.describe(self.namespace, workflow_id, run_id)
+        if not _task_pending(ex):
+            return ex
+        flag = store.notifier.listen(("changed",))
+        deadline = _monotonic() + timeout
+        real = Clock()
+        try:
+            while _task_pending(ex) and _monotonic() < deadline:
+                flag.clear()
+                await real.wait(flag, real.now() + POLL_INTERVAL)
+                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
+        finally:
+            store.notifier.forget(("changed",))
+        return ex
+
     async def _run_query(
         self, ex: Execution, name: str, payloads: list[Payload], timeout: float
     ) -> QueryResult | None:
@@ -541,6 +571,10 @@ class Client:
         if failure.get("cause"):
             out["cause"] = await self._decode_failure(failure["cause"])
         return out
+
+
+def _task_pending(ex: Execution) -> bool:
+    return ex.is_open and ex.wft_state != WftState.NONE and ex.wft_attempt <= 1
 
 
 def _monotonic() -> float:

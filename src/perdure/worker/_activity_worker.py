@@ -264,6 +264,7 @@ class Activities:
                 )
         except CompleteAsyncError:
             beat.stop()
+            await self._store.activity_completes_async(token)
             return
         except asyncio.CancelledError:
             await beat.final_details()

@@ -1,0 +1,86 @@
+"""Completing an activity from outside the worker (webhooks, human steps, other systems)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from perdure._errors import PerdureError
+from perdure._store._types import StaleTaskError, TaskToken
+
+if TYPE_CHECKING:
+    from perdure.client._client import Client
+
+
+class AsyncActivityCancelledError(PerdureError):
+    """The workflow asked to cancel the activity (learned through ``heartbeat``)."""
+
+
+class AsyncActivityNotFoundError(PerdureError):
+    """The activity attempt behind the token is gone: completed, timed out or retried."""
+
+
+class AsyncActivityHandle:
+    """An activity that called ``activity.raise_complete_async()``, completed later by
+    whoever holds its task token.
+
+    Example::
+
+        # in the activity
+        await ticketing.open(activity.info().task_token)
+        activity.raise_complete_async()
+
+        # in the webhook handler, later
+        await client.get_async_activity_handle(task_token=token).complete("approved")
+    """
+
+    def __init__(self, client: Client, task_token: bytes) -> None:
+        self._client = client
+        self._token = TaskToken.decode(task_token)
+        self.task_token = task_token
+
+    async def _call(self, op: Any) -> Any:
+        try:
+            return await op
+        except StaleTaskError as exc:
+            raise AsyncActivityNotFoundError(str(exc)) from None
+
+    async def complete(self, result: Any = None) -> None:
+        """Complete the activity with ``result``."""
+        payload = (await self._client.data_converter.encode([result]))[0]
+        await self._call(
+            self._client._store.complete_activity(self._token, None, payload, self._client.identity)
+        )
+
+    async def fail(self, error: Exception, *, last_heartbeat_details: Sequence[Any] = ()) -> None:
+        """Fail this attempt with ``error``; the retry policy decides what comes next."""
+        conv = self._client.data_converter
+        if last_heartbeat_details:
+            await self.heartbeat(*last_heartbeat_details)
+        failure = conv.failure_converter.to_failure(error, conv.payload_converter)
+        await self._call(
+            self._client._store.fail_activity(self._token, None, failure, self._client.identity)
+        )
+
+    async def heartbeat(self, *details: Any) -> None:
+        """Record progress (and keep a heartbeat timeout from firing).
+
+        Raises:
+            AsyncActivityCancelledError: the workflow asked to cancel the activity; call
+                :meth:`report_cancellation` once it has stopped.
+        """
+        payloads = await self._client.data_converter.encode(list(details))
+        cancel = await self._call(
+            self._client._store.heartbeat_activity(self._token, None, payloads)
+        )
+        if cancel:
+            raise AsyncActivityCancelledError("Cancellation of this activity was requested")
+
+    async def report_cancellation(self, *details: Any) -> None:
+        """Tell the workflow the activity stopped because it was asked to cancel."""
+        payloads = await self._client.data_converter.encode(list(details))
+        await self._call(
+            self._client._store.activity_cancelled(
+                self._token, None, payloads, self._client.identity
+            )
+        )
