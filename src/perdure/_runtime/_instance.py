@@ -11,7 +11,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,11 +26,6 @@ from perdure._common.commands import (
     FailWorkflow,
     RecordPatch,
     RejectUpdate,
-    RequestCancelActivity,
-    RequestCancelExternalWorkflow,
-    ScheduleActivity,
-    SignalExternalWorkflow,
-    StartChildWorkflow,
     StartTimer,
     UpsertMemo,
     UpsertSearchAttributes,
@@ -45,47 +39,20 @@ from perdure._errors import (
     ChildWorkflowError,
     FailureError,
     NondeterminismError,
-    RetryState,
-    TerminatedError,
-    TimeoutError,
-    WorkflowAlreadyStartedError,
 )
+from perdure._runtime._activities import RESOLVING_EVENTS, Activities
+from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._loop import DurableTimerHandle, WorkflowEventLoop
 from perdure.converter import DataConverter
 from perdure.workflow._definition import HandlerDefinition, WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
-    ActivityCancellationType,
-    ActivityHandle,
-    ChildWorkflowCancellationType,
-    ChildWorkflowHandle,
     Info,
     ParentInfo,
 )
 
 log = logging.getLogger("perdure.runtime")
-
-
-_CHILD_EVENTS = frozenset(
-    {
-        EventType.CHILD_WORKFLOW_EXECUTION_STARTED,
-        EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED,
-        EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
-        EventType.CHILD_WORKFLOW_EXECUTION_FAILED,
-        EventType.CHILD_WORKFLOW_EXECUTION_CANCELED,
-        EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED,
-        EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
-    }
-)
-_EXTERNAL_EVENTS = frozenset(
-    {
-        EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
-        EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
-        EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-        EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
-    }
-)
 
 
 class WorkflowTaskError(Exception):
@@ -94,31 +61,6 @@ class WorkflowTaskError(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.cause = cause
-
-
-@dataclass(slots=True)
-class _Child:
-    seq: int
-    workflow_id: str
-    workflow_type: str
-    started: asyncio.Future[str]
-    result: asyncio.Future[Payload]
-    cancellation_type: int
-    result_type: Any
-    run_id: str = ""
-    cancel_requested: bool = False
-
-
-@dataclass(slots=True)
-class _Activity:
-    seq: int
-    activity_type: str
-    activity_id: str
-    future: asyncio.Future[Payload]
-    cancellation_type: int
-    result_type: Any
-    cancel_requested: bool = False
-    scheduled_event_id: int = 0
 
 
 class WorkflowInstance:
@@ -162,10 +104,7 @@ class WorkflowInstance:
         self.loop = WorkflowEventLoop(self, self)  # type: ignore[abstract]
         self._replaying = False
         self._commands: list[Command] = []
-        self._seq = {"activity": 0, "timer": 0, "child": 0, "external": 0}
-        self._children: dict[int, _Child] = {}
-        self._externals: dict[int, asyncio.Future[None]] = {}
-        self._activities: dict[int, _Activity] = {}
+        self._timer_seq = 0
         self._timers: dict[int, DurableTimerHandle] = {}
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
@@ -183,6 +122,17 @@ class WorkflowInstance:
         self._memo: dict[str, Payload] = dict(attrs.get("memo") or {})
         self._handlers: set[asyncio.Task[Any]] = set()
         self._search_attributes: dict[str, Any] = dict(attrs.get("search_attributes") or {})
+        self.activities = Activities(
+            self.loop, self._payloads, self._failures, self._add_command, self._info.task_queue
+        )
+        self.children = Children(
+            self.loop,
+            self._payloads,
+            self._failures,
+            self._add_command,
+            namespace,
+            self._info.task_queue,
+        )
 
         args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
         self._args = args
@@ -271,211 +221,20 @@ class WorkflowInstance:
     def _apply(self, event: HistoryEvent) -> None:
         a = event.attributes
         kind = event.event_type
-        if kind is EventType.ACTIVITY_TASK_COMPLETED:
-            act = self._activities.pop(a["seq"], None)
-            if act is not None and not act.future.done():
-                act.future.set_result(a["result"])
-        elif kind in (
-            EventType.ACTIVITY_TASK_FAILED,
-            EventType.ACTIVITY_TASK_TIMED_OUT,
-            EventType.ACTIVITY_TASK_CANCELED,
-        ):
-            act = self._activities.pop(a["seq"], None)
-            if act is not None and not act.future.done():
-                act.future.set_exception(self._activity_error(act, event))
+        if kind in RESOLVING_EVENTS:
+            self.activities.resolve(event)
         elif kind is EventType.TIMER_FIRED:
             handle = self._timers.pop(a["seq"], None)
             if handle is not None and not handle.cancelled():
                 self.loop.enqueue(handle)
         elif kind is EventType.WORKFLOW_EXECUTION_SIGNALED:
             self._signal(a["signal_name"], a.get("input", []))
-        elif kind in _CHILD_EVENTS:
-            self._child_event(event)
-        elif kind in _EXTERNAL_EVENTS:
-            future = self._externals.pop(a["seq"], None)
-            if future is not None and not future.done():
-                if kind in (
-                    EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
-                    EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-                ):
-                    future.set_result(None)
-                else:
-                    future.set_exception(
-                        ApplicationError(
-                            a.get("message") or "External workflow not found",
-                            type="ExternalWorkflowExecutionNotFound",
-                        )
-                    )
+        elif kind in CHILD_EVENTS or kind in EXTERNAL_EVENTS:
+            self.children.resolve(event)
         elif kind is EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             self._cancel_requested = True
             if self._main is not None and not self._main.done():
                 self._main.cancel()
-
-    def _child_event(self, event: HistoryEvent) -> None:
-        a = event.attributes
-        kind = event.event_type
-        child = self._children.get(a["seq"])
-        if child is None:
-            return
-        if kind is EventType.CHILD_WORKFLOW_EXECUTION_STARTED:
-            child.run_id = a["run_id"]
-            if not child.started.done():
-                child.started.set_result(child.run_id)
-            return
-        if kind is EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED:
-            self._children.pop(child.seq, None)
-            if not child.started.done():
-                child.started.set_exception(
-                    WorkflowAlreadyStartedError(child.workflow_id, child.workflow_type)
-                )
-            return
-        self._children.pop(child.seq, None)
-        if child.result.done():
-            return
-        if kind is EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED:
-            child.result.set_result(a["result"])
-            return
-        cause: BaseException
-        if kind is EventType.CHILD_WORKFLOW_EXECUTION_FAILED:
-            cause = self._failures.from_failure(a["failure"], self._payloads)
-        elif kind is EventType.CHILD_WORKFLOW_EXECUTION_CANCELED:
-            cause = CancelledError("Child workflow cancelled")
-        elif kind is EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED:
-            cause = TerminatedError(a.get("reason") or "Child workflow terminated")
-        else:
-            cause = TimeoutError("Child workflow timed out", type=None)
-        child.result.set_exception(self._child_error(child, cause))
-
-    def _child_error(self, child: _Child, cause: BaseException) -> ChildWorkflowError:
-        return ChildWorkflowError(
-            f"Child workflow {child.workflow_id} did not complete",
-            namespace=self._info.namespace,
-            workflow_id=child.workflow_id,
-            run_id=child.run_id,
-            workflow_type=child.workflow_type,
-            cause=cause,
-        )
-
-    def start_child_workflow(
-        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-    ) -> Awaitable[Any]:
-        self._seq["child"] += 1
-        seq = self._seq["child"]
-        memo = options.get("memo")
-        command = StartChildWorkflow(
-            seq=seq,
-            workflow_id=options["id"],
-            workflow_type=workflow_type,
-            task_queue=options.get("task_queue") or self._info.task_queue,
-            input=self._payloads.to_payloads(list(args)),
-            parent_close_policy=options["parent_close_policy"],
-            execution_timeout=options.get("execution_timeout"),
-            run_timeout=options.get("run_timeout"),
-            task_timeout=options.get("task_timeout"),
-            retry_policy=options.get("retry_policy"),
-            id_reuse_policy=options["id_reuse_policy"],
-            memo=({k: self._payloads.to_payload(v) for k, v in memo.items()} if memo else None),
-            search_attributes=options.get("search_attributes"),
-        )
-        self._add_command(command)
-        child = _Child(
-            seq=seq,
-            workflow_id=command.workflow_id,
-            workflow_type=workflow_type,
-            started=self.loop.create_future(),
-            result=self.loop.create_future(),
-            cancellation_type=options["cancellation_type"],
-            result_type=options.get("result_type"),
-        )
-        self._children[seq] = child
-        return self._child_started(child)
-
-    async def _child_started(self, child: _Child) -> ChildWorkflowHandle[Any]:
-        await child.started
-        handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
-            self._await_child(child), loop=self.loop
-        )
-        handle.id = child.workflow_id
-        handle.first_execution_run_id = child.run_id
-
-        async def signal(name: Any, arg: Any, args: Sequence[Any]) -> None:
-            from perdure.workflow._definition import handler_name
-
-            values = [arg] if arg is not None and not args else list(args)
-            await self.signal_external(
-                child.workflow_id, None, handler_name(name, "signal"), values
-            )
-
-        handle._signaller = signal
-        return handle
-
-    async def _await_child(self, child: _Child) -> Any:
-        while True:
-            try:
-                payload = await asyncio.shield(child.result)
-                return self._payloads.from_payload(payload, child.result_type)
-            except asyncio.CancelledError:
-                if child.result.done():
-                    raise
-                cancelled = self._child_error(child, CancelledError("Child workflow cancelled"))
-                kind = child.cancellation_type
-                if kind == ChildWorkflowCancellationType.ABANDON:
-                    raise cancelled from None
-                if not child.cancel_requested:
-                    child.cancel_requested = True
-                    requested = self.cancel_external(child.workflow_id, child.run_id or None)
-                    if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED:
-                        await requested
-                        raise cancelled from None
-                if kind == ChildWorkflowCancellationType.TRY_CANCEL:
-                    raise cancelled from None
-                # WAIT_CANCELLATION_COMPLETED: wait for the child's own outcome.
-
-    def signal_external(
-        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
-    ) -> asyncio.Future[None]:
-        self._seq["external"] += 1
-        seq = self._seq["external"]
-        self._add_command(
-            SignalExternalWorkflow(
-                seq, workflow_id, run_id, name, self._payloads.to_payloads(list(args))
-            )
-        )
-        future: asyncio.Future[None] = self.loop.create_future()
-        self._externals[seq] = future
-        return future
-
-    def cancel_external(self, workflow_id: str, run_id: str | None) -> asyncio.Future[None]:
-        self._seq["external"] += 1
-        seq = self._seq["external"]
-        self._add_command(RequestCancelExternalWorkflow(seq, workflow_id, run_id))
-        future: asyncio.Future[None] = self.loop.create_future()
-        self._externals[seq] = future
-        return future
-
-    def _activity_error(self, act: _Activity, event: HistoryEvent) -> ActivityError:
-        a = event.attributes
-        cause: BaseException
-        if event.event_type is EventType.ACTIVITY_TASK_CANCELED:
-            cause = CancelledError(
-                "Activity cancelled", *self._payloads.from_payloads(a.get("details", []))
-            )
-            message = "Activity task cancelled"
-        else:
-            cause = self._failures.from_failure(a["failure"], self._payloads)
-            message = (
-                "Activity task timed out"
-                if event.event_type is EventType.ACTIVITY_TASK_TIMED_OUT
-                else "Activity task failed"
-            )
-        return ActivityError(
-            message,
-            scheduled_event_id=a.get("scheduled_event_id", 0),
-            activity_type=act.activity_type,
-            activity_id=act.activity_id,
-            retry_state=RetryState(a.get("retry_state", 0)),
-            cause=cause,
-        )
 
     # -- the workflow's top-level coroutines --------------------------------------------------
     async def _run_main(self) -> None:
@@ -616,78 +375,25 @@ class WorkflowInstance:
     def is_replaying(self) -> bool:
         return self._replaying
 
-    def start_activity(
-        self,
-        activity_type: str,
-        args: Sequence[Any],
-        *,
-        task_queue: str | None,
-        schedule_to_close_timeout: float | None,
-        schedule_to_start_timeout: float | None,
-        start_to_close_timeout: float | None,
-        heartbeat_timeout: float | None,
-        retry_policy: dict[str, Any],
-        cancellation_type: int,
-        activity_id: str | None,
-        result_type: Any,
-    ) -> ActivityHandle[Any]:
-        self._seq["activity"] += 1
-        seq = self._seq["activity"]
-        command = ScheduleActivity(
-            seq=seq,
-            activity_id=activity_id or str(seq),
-            activity_type=activity_type,
-            task_queue=task_queue or self._info.task_queue,
-            input=self._payloads.to_payloads(args),
-            schedule_to_close_timeout=schedule_to_close_timeout,
-            schedule_to_start_timeout=schedule_to_start_timeout,
-            start_to_close_timeout=start_to_close_timeout,
-            heartbeat_timeout=heartbeat_timeout,
-            retry_policy=retry_policy,
-            cancellation_type=cancellation_type,
-        )
-        self._add_command(command)
-        act = _Activity(
-            seq=seq,
-            activity_type=activity_type,
-            activity_id=command.activity_id,
-            future=self.loop.create_future(),
-            cancellation_type=cancellation_type,
-            result_type=result_type,
-        )
-        self._activities[seq] = act
-        return ActivityHandle(self._await_activity(act), loop=self.loop)
+    def start_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
+        return self.activities.start(activity_type, args, **options)
 
-    async def _await_activity(self, act: _Activity) -> Any:
-        while True:
-            try:
-                payload = await asyncio.shield(act.future)
-                return self._payloads.from_payload(payload, act.result_type)
-            except asyncio.CancelledError:
-                if act.future.done():
-                    raise
-                cancelled = ActivityError(
-                    "Activity cancelled",
-                    activity_type=act.activity_type,
-                    activity_id=act.activity_id,
-                    retry_state=RetryState.CANCEL_REQUESTED,
-                    cause=CancelledError("Activity cancelled"),
-                )
-                if act.cancellation_type == ActivityCancellationType.ABANDON:
-                    self._activities.pop(act.seq, None)
-                    raise cancelled from None
-                if not act.cancel_requested:
-                    act.cancel_requested = True
-                    self._add_command(RequestCancelActivity(act.seq))
-                if act.cancellation_type == ActivityCancellationType.TRY_CANCEL:
-                    # Its eventual outcome is of no interest any more.
-                    self._activities.pop(act.seq, None)
-                    raise cancelled from None
-                # WAIT_CANCELLATION_COMPLETED: wait for the activity's own outcome.
+    def start_child_workflow(
+        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
+    ) -> Awaitable[Any]:
+        return self.children.start_child_workflow(workflow_type, args, options)
+
+    def signal_external(
+        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
+    ) -> Awaitable[None]:
+        return self.children.signal_external(workflow_id, run_id, name, args)
+
+    def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]:
+        return self.children.cancel_external(workflow_id, run_id)
 
     def start_timer(self, delay: float, handle: DurableTimerHandle) -> None:
-        self._seq["timer"] += 1
-        handle.seq = self._seq["timer"]
+        self._timer_seq += 1
+        handle.seq = self._timer_seq
         self._timers[handle.seq] = handle
         self._add_command(StartTimer(handle.seq, delay))
 

@@ -1,0 +1,249 @@
+"""Child workflows and other workflows as workflow code sees them: started or signalled or
+cancelled by command, resolved by history events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perdure._common.commands import (
+    Command,
+    RequestCancelExternalWorkflow,
+    SignalExternalWorkflow,
+    StartChildWorkflow,
+)
+from perdure._common.events import EventType, HistoryEvent
+from perdure._common.payload import Payload
+from perdure._errors import (
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TerminatedError,
+    TimeoutError,
+    WorkflowAlreadyStartedError,
+)
+from perdure.converter import FailureConverter, PayloadConverter
+from perdure.workflow._info import ChildWorkflowCancellationType, ChildWorkflowHandle
+
+CHILD_EVENTS = frozenset(
+    {
+        EventType.CHILD_WORKFLOW_EXECUTION_STARTED,
+        EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED,
+        EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.CHILD_WORKFLOW_EXECUTION_FAILED,
+        EventType.CHILD_WORKFLOW_EXECUTION_CANCELED,
+        EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED,
+        EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
+    }
+)
+EXTERNAL_EVENTS = frozenset(
+    {
+        EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
+        EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
+        EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+        EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
+    }
+)
+
+
+@dataclass(slots=True)
+class _Child:
+    seq: int
+    workflow_id: str
+    workflow_type: str
+    started: asyncio.Future[str]
+    result: asyncio.Future[Payload]
+    cancellation_type: int
+    result_type: Any
+    run_id: str = ""
+    cancel_requested: bool = False
+
+
+class Children:
+    """The children one workflow run started, and its requests to other workflows."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        payloads: PayloadConverter,
+        failures: FailureConverter,
+        add_command: Callable[[Command], None],
+        namespace: str,
+        default_task_queue: str,
+    ) -> None:
+        self._loop = loop
+        self._payloads = payloads
+        self._failures = failures
+        self._add_command = add_command
+        self._namespace = namespace
+        self._task_queue = default_task_queue
+        self._pending: dict[int, _Child] = {}
+        self._externals: dict[int, asyncio.Future[None]] = {}
+        self._child_seq = 0
+        self._external_seq = 0
+
+    def resolve(self, event: HistoryEvent) -> None:
+        """Apply an event about a child or a request to another workflow."""
+        if event.event_type in CHILD_EVENTS:
+            self._child_event(event)
+            return
+        a = event.attributes
+        kind = event.event_type
+        future = self._externals.pop(a["seq"], None)
+        if future is not None and not future.done():
+            if kind in (
+                EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
+                EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+            ):
+                future.set_result(None)
+            else:
+                future.set_exception(
+                    ApplicationError(
+                        a.get("message") or "External workflow not found",
+                        type="ExternalWorkflowExecutionNotFound",
+                    )
+                )
+
+    def _child_event(self, event: HistoryEvent) -> None:
+        a = event.attributes
+        kind = event.event_type
+        child = self._pending.get(a["seq"])
+        if child is None:
+            return
+        if kind is EventType.CHILD_WORKFLOW_EXECUTION_STARTED:
+            child.run_id = a["run_id"]
+            if not child.started.done():
+                child.started.set_result(child.run_id)
+            return
+        if kind is EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED:
+            self._pending.pop(child.seq, None)
+            if not child.started.done():
+                child.started.set_exception(
+                    WorkflowAlreadyStartedError(child.workflow_id, child.workflow_type)
+                )
+            return
+        self._pending.pop(child.seq, None)
+        if child.result.done():
+            return
+        if kind is EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED:
+            child.result.set_result(a["result"])
+            return
+        cause: BaseException
+        if kind is EventType.CHILD_WORKFLOW_EXECUTION_FAILED:
+            cause = self._failures.from_failure(a["failure"], self._payloads)
+        elif kind is EventType.CHILD_WORKFLOW_EXECUTION_CANCELED:
+            cause = CancelledError("Child workflow cancelled")
+        elif kind is EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED:
+            cause = TerminatedError(a.get("reason") or "Child workflow terminated")
+        else:
+            cause = TimeoutError("Child workflow timed out", type=None)
+        child.result.set_exception(self._child_error(child, cause))
+
+    def _child_error(self, child: _Child, cause: BaseException) -> ChildWorkflowError:
+        return ChildWorkflowError(
+            f"Child workflow {child.workflow_id} did not complete",
+            namespace=self._namespace,
+            workflow_id=child.workflow_id,
+            run_id=child.run_id,
+            workflow_type=child.workflow_type,
+            cause=cause,
+        )
+
+    def start_child_workflow(
+        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
+    ) -> Awaitable[Any]:
+        self._child_seq += 1
+        seq = self._child_seq
+        memo = options.get("memo")
+        command = StartChildWorkflow(
+            seq=seq,
+            workflow_id=options["id"],
+            workflow_type=workflow_type,
+            task_queue=options.get("task_queue") or self._task_queue,
+            input=self._payloads.to_payloads(list(args)),
+            parent_close_policy=options["parent_close_policy"],
+            execution_timeout=options.get("execution_timeout"),
+            run_timeout=options.get("run_timeout"),
+            task_timeout=options.get("task_timeout"),
+            retry_policy=options.get("retry_policy"),
+            id_reuse_policy=options["id_reuse_policy"],
+            memo=({k: self._payloads.to_payload(v) for k, v in memo.items()} if memo else None),
+            search_attributes=options.get("search_attributes"),
+        )
+        self._add_command(command)
+        child = _Child(
+            seq=seq,
+            workflow_id=command.workflow_id,
+            workflow_type=workflow_type,
+            started=self._loop.create_future(),
+            result=self._loop.create_future(),
+            cancellation_type=options["cancellation_type"],
+            result_type=options.get("result_type"),
+        )
+        self._pending[seq] = child
+        return self._child_started(child)
+
+    async def _child_started(self, child: _Child) -> ChildWorkflowHandle[Any]:
+        await child.started
+        handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
+            self._await_child(child), loop=self._loop
+        )
+        handle.id = child.workflow_id
+        handle.first_execution_run_id = child.run_id
+
+        async def signal(name: Any, arg: Any, args: Sequence[Any]) -> None:
+            from perdure.workflow._definition import handler_name
+
+            values = [arg] if arg is not None and not args else list(args)
+            await self.signal_external(
+                child.workflow_id, None, handler_name(name, "signal"), values
+            )
+
+        handle._signaller = signal
+        return handle
+
+    async def _await_child(self, child: _Child) -> Any:
+        while True:
+            try:
+                payload = await asyncio.shield(child.result)
+                return self._payloads.from_payload(payload, child.result_type)
+            except asyncio.CancelledError:
+                if child.result.done():
+                    raise
+                cancelled = self._child_error(child, CancelledError("Child workflow cancelled"))
+                kind = child.cancellation_type
+                if kind == ChildWorkflowCancellationType.ABANDON:
+                    raise cancelled from None
+                if not child.cancel_requested:
+                    child.cancel_requested = True
+                    requested = self.cancel_external(child.workflow_id, child.run_id or None)
+                    if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED:
+                        await requested
+                        raise cancelled from None
+                if kind == ChildWorkflowCancellationType.TRY_CANCEL:
+                    raise cancelled from None
+                # WAIT_CANCELLATION_COMPLETED: wait for the child's own outcome.
+
+    def signal_external(
+        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
+    ) -> asyncio.Future[None]:
+        self._external_seq += 1
+        seq = self._external_seq
+        self._add_command(
+            SignalExternalWorkflow(
+                seq, workflow_id, run_id, name, self._payloads.to_payloads(list(args))
+            )
+        )
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._externals[seq] = future
+        return future
+
+    def cancel_external(self, workflow_id: str, run_id: str | None) -> asyncio.Future[None]:
+        self._external_seq += 1
+        seq = self._external_seq
+        self._add_command(RequestCancelExternalWorkflow(seq, workflow_id, run_id))
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._externals[seq] = future
+        return future
