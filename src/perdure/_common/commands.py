@@ -318,6 +318,59 @@ class RequestCancelExternalWorkflow:
         return f"RequestCancelExternalWorkflow(seq={self.seq})"
 
 
+@dataclass(slots=True)
+class ScheduleLocalActivity:
+    """Run an activity inside the workflow task (no task queue round trip); the worker runs
+    it and the task records its outcome as a :class:`RecordLocalActivity` marker."""
+
+    seq: int
+    activity_id: str
+    activity_type: str
+    input: list[Payload]
+    schedule_to_close_timeout: float | None
+    start_to_close_timeout: float | None
+    retry_policy: dict[str, Any]
+
+    event_type = None
+
+    def attributes(self) -> dict[str, Any]:
+        return {"seq": self.seq, "activity_type": self.activity_type}
+
+    def describe(self) -> str:
+        return f"ScheduleLocalActivity(seq={self.seq}, type={self.activity_type!r})"
+
+
+@dataclass(slots=True)
+class RecordLocalActivity:
+    """A local activity's outcome, recorded as a marker where the code scheduled it."""
+
+    seq: int
+    activity_id: str
+    activity_type: str
+    attempt: int
+    result: Payload | None
+    failure: dict[str, Any] | None
+
+    event_type = EventType.MARKER_RECORDED
+
+    def attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "marker_name": "local_activity",
+            "seq": self.seq,
+            "activity_id": self.activity_id,
+            "activity_type": self.activity_type,
+            "attempt": self.attempt,
+        }
+        if self.failure is not None:
+            attrs["failure"] = self.failure
+        else:
+            attrs["result"] = self.result
+        return attrs
+
+    def describe(self) -> str:
+        return f"RecordLocalActivity(seq={self.seq}, type={self.activity_type!r})"
+
+
 Command = (
     ScheduleActivity
     | RequestCancelActivity
@@ -336,6 +389,8 @@ Command = (
     | StartChildWorkflow
     | SignalExternalWorkflow
     | RequestCancelExternalWorkflow
+    | ScheduleLocalActivity
+    | RecordLocalActivity
 )
 
 CLOSE_COMMANDS = (CompleteWorkflow, FailWorkflow, CancelWorkflow, ContinueAsNew)

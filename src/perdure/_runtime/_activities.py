@@ -8,7 +8,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perdure._common.commands import Command, RequestCancelActivity, ScheduleActivity
+from perdure._common.commands import (
+    Command,
+    RecordLocalActivity,
+    RequestCancelActivity,
+    ScheduleActivity,
+    ScheduleLocalActivity,
+)
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import ActivityError, CancelledError, RetryState
@@ -54,6 +60,10 @@ class Activities:
         self._task_queue = default_task_queue
         self._pending: dict[int, _Activity] = {}
         self._seq = 0
+        self._local: dict[int, _Activity] = {}
+        self._local_seq = 0
+        # Outcomes of local activities recorded by the task being replayed, by sequence.
+        self.recorded_local: dict[int, dict[str, Any]] = {}
 
     def start(
         self,
@@ -97,6 +107,73 @@ class Activities:
         self._pending[seq] = act
         return ActivityHandle(self._await(act), loop=self._loop)
 
+    def start_local(
+        self,
+        activity_type: str,
+        args: Sequence[Any],
+        *,
+        schedule_to_close_timeout: float | None,
+        start_to_close_timeout: float | None,
+        retry_policy: dict[str, Any],
+        cancellation_type: int,
+        activity_id: str | None,
+        result_type: Any,
+    ) -> ActivityHandle[Any]:
+        self._local_seq += 1
+        seq = self._local_seq
+        act = _Activity(
+            seq=seq,
+            activity_type=activity_type,
+            activity_id=activity_id or f"local-{seq}",
+            future=self._loop.create_future(),
+            cancellation_type=cancellation_type,
+            result_type=result_type,
+        )
+        self._local[seq] = act
+        marker = self.recorded_local.get(seq)
+        if marker is not None:  # replaying: the outcome is in history, do not run it again
+            self._add_command(
+                self.resolve_local(
+                    seq, marker.get("attempt", 1), marker.get("result"), marker.get("failure")
+                )
+            )
+        else:
+            self._add_command(
+                ScheduleLocalActivity(
+                    seq=seq,
+                    activity_id=act.activity_id,
+                    activity_type=activity_type,
+                    input=self._payloads.to_payloads(args),
+                    schedule_to_close_timeout=schedule_to_close_timeout,
+                    start_to_close_timeout=start_to_close_timeout,
+                    retry_policy=retry_policy,
+                )
+            )
+        return ActivityHandle(self._await(act), loop=self._loop)
+
+    def resolve_local(
+        self, seq: int, attempt: int, result: Payload | None, failure: dict[str, Any] | None
+    ) -> RecordLocalActivity:
+        """Apply a local activity's outcome; returns the marker that records it."""
+        act = self._local.pop(seq)
+        marker = RecordLocalActivity(
+            seq, act.activity_id, act.activity_type, attempt, result, failure
+        )
+        if not act.future.done():
+            if failure is None:
+                act.future.set_result(result if result is not None else Payload())
+            else:
+                act.future.set_exception(
+                    ActivityError(
+                        "Local activity failed",
+                        activity_type=act.activity_type,
+                        activity_id=act.activity_id,
+                        retry_state=RetryState(failure.get("retry_state", 0)),
+                        cause=self._failures.from_failure(failure, self._payloads),
+                    )
+                )
+        return marker
+
     def resolve(self, event: HistoryEvent) -> None:
         """Apply an activity's outcome event."""
         a = event.attributes
@@ -126,7 +203,7 @@ class Activities:
                 if act.cancellation_type == ActivityCancellationType.ABANDON:
                     self._pending.pop(act.seq, None)
                     raise cancelled from None
-                if not act.cancel_requested:
+                if not act.cancel_requested and act.seq in self._pending:
                     act.cancel_requested = True
                     self._add_command(RequestCancelActivity(act.seq))
                 if act.cancellation_type == ActivityCancellationType.TRY_CANCEL:

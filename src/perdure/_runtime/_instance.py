@@ -26,6 +26,7 @@ from perdure._common.commands import (
     FailWorkflow,
     RecordPatch,
     RejectUpdate,
+    ScheduleLocalActivity,
     StartTimer,
     UpsertMemo,
     UpsertSearchAttributes,
@@ -105,6 +106,7 @@ class WorkflowInstance:
         self._replaying = False
         self._commands: list[Command] = []
         self._timer_seq = 0
+        self._active = False
         self._timers: dict[int, DurableTimerHandle] = {}
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
@@ -152,14 +154,17 @@ class WorkflowInstance:
         replaying: bool,
         patches: frozenset[str] = frozenset(),
         updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        local_markers: dict[int, dict[str, Any]] | None = None,
     ) -> list[Command]:
         """Apply input events, run the code until it blocks, return the commands it issued.
 
         Raises:
             WorkflowTaskError: the code failed in a way that fails the task, not the workflow.
         """
+        self._active = True
         self._replaying = replaying
         self._patches_in_history = patches
+        self.activities.recorded_local = local_markers or {}
         self.loop.set_time(now)
         self._commands = []
         start = False
@@ -175,8 +180,27 @@ class WorkflowInstance:
             self._start_update(update_id, name, payloads, validate=True)
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
-        with self._running():
-            self._run_until_blocked()
+        return self._finish()
+
+    def resolve_local_activities(
+        self, outcomes: Sequence[tuple[int, int, Payload | None, dict[str, Any] | None]]
+    ) -> list[Command]:
+        """Continue the current task with local activities' outcomes (seq, attempt, result,
+        failure); returns the task's whole command list, markers in place of the runs."""
+        self._active = True
+        for seq, attempt, result, failure in outcomes:
+            marker = self.activities.resolve_local(seq, attempt, result, failure)
+            for i, command in enumerate(self._commands):
+                if isinstance(command, ScheduleLocalActivity) and command.seq == seq:
+                    self._commands[i] = marker
+        return self._finish()
+
+    def _finish(self) -> list[Command]:
+        try:
+            with self._running():
+                self._run_until_blocked()
+        finally:
+            self._active = False
         if self._guard is not None and self._guard.violation is not None:
             violation = self._guard.violation
             self._guard.reset()
@@ -189,7 +213,7 @@ class WorkflowInstance:
                 del commands[i + 1 :]
                 self._closed = True
                 break
-        return commands
+        return list(commands)
 
     @property
     def closed(self) -> bool:
@@ -340,7 +364,9 @@ class WorkflowInstance:
             self._task_failure = exc
 
     def _add_command(self, command: Command) -> None:
-        if self._closed:
+        # Outside an activation nothing may be decided: an evicted instance being garbage
+        # collected cancels its pending timers, which must not become commands.
+        if self._closed or not self._active:
             return
         self._commands.append(command)
 
@@ -377,6 +403,9 @@ class WorkflowInstance:
 
     def start_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
         return self.activities.start(activity_type, args, **options)
+
+    def start_local_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
+        return self.activities.start_local(activity_type, args, **options)
 
     def start_child_workflow(
         self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
@@ -492,8 +521,12 @@ class WorkflowInstance:
             fn, types = handler, None
         args = self._payloads.from_payloads(payloads, types)
         before = len(self._commands)
-        with self._running():
-            result = fn(*args)
+        self._active = True
+        try:
+            with self._running():
+                result = fn(*args)
+        finally:
+            self._active = False
         if len(self._commands) != before or asyncio.iscoroutine(result):
             del self._commands[before:]
             raise TypeError(f"Query {name!r} must only read state: it issued commands")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from perdure._common.commands import (
     AcceptUpdate,
     Command,
     CompleteUpdate,
+    RecordLocalActivity,
     RecordPatch,
     ScheduleActivity,
 )
@@ -112,7 +114,10 @@ class WorkflowRunner:
                         if e.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
                     )
                     commands = self._activate(
-                        event.attributes["time"], replaying=True, patches=_patches(recorded)
+                        event.attributes["time"],
+                        replaying=True,
+                        patches=_patches(recorded),
+                        local_markers=_local_markers(recorded),
                     )
                     _match_all(commands, recorded, event)
                     i = end
@@ -135,6 +140,7 @@ class WorkflowRunner:
         replaying: bool,
         patches: frozenset[str] = frozenset(),
         updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        local_markers: dict[int, dict[str, Any]] | None = None,
     ) -> list[Command]:
         pending, self._pending = self._pending, []
         if self.instance is None:
@@ -153,8 +159,28 @@ class WorkflowRunner:
                 history_size=lambda: self._history_size,
             )
         return self.instance.activate(
-            pending, now, replaying=replaying, patches=patches, updates=updates
+            pending,
+            now,
+            replaying=replaying,
+            patches=patches,
+            updates=updates,
+            local_markers=local_markers,
         )
+
+    def resolve_local_activities(
+        self, outcomes: Sequence[tuple[int, int, Payload | None, dict[str, Any] | None]]
+    ) -> list[Command]:
+        """Continue the current task with its local activities' outcomes.
+
+        Raises:
+            WorkflowTaskFailure: the code failed.
+        """
+        if self.instance is None:
+            raise WorkflowTaskFailure(RuntimeError("No workflow task is running"))
+        try:
+            return self.instance.resolve_local_activities(outcomes)
+        except WorkflowTaskError as exc:
+            raise WorkflowTaskFailure(exc.cause) from exc.cause
 
     def recorded(self, next_event_id: int) -> None:
         """The current task's commands are in history; the next event will be this one."""
@@ -185,6 +211,16 @@ def _patches(recorded: Sequence[HistoryEvent]) -> frozenset[str]:
     )
 
 
+def _local_markers(recorded: Sequence[HistoryEvent]) -> dict[int, dict[str, Any]]:
+    """The local activity outcomes a recorded task holds, by sequence number."""
+    return {
+        e.attributes["seq"]: e.attributes
+        for e in recorded
+        if e.event_type is EventType.MARKER_RECORDED
+        and e.attributes.get("marker_name") == "local_activity"
+    }
+
+
 def _is_patch_marker(event: HistoryEvent) -> bool:
     return (
         event.event_type is EventType.MARKER_RECORDED
@@ -202,6 +238,8 @@ def _matches(command: Command, event: HistoryEvent) -> bool:
         return False
     if isinstance(command, RecordPatch):
         return command.patch_id == a.get("patch_id")
+    if isinstance(command, RecordLocalActivity):
+        return a.get("marker_name") == "local_activity" and command.seq == a.get("seq")
     if isinstance(command, AcceptUpdate | CompleteUpdate):
         return command.update_id == a.get("update_id")
     if getattr(command, "seq", None) != a.get("seq"):

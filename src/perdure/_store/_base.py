@@ -266,6 +266,11 @@ class Store(ABC):
             )
         )
 
+    async def extend_workflow_task(self, task: WorkflowTask) -> None:
+        await self.transact(
+            lambda tx, fx: workflow_tasks.extend_lease(tx, task, self.clock.now(), fx)
+        )
+
     async def fail_workflow_task(
         self, task: WorkflowTask, failure: dict[str, Any], identity: str
     ) -> None:

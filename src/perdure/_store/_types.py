@@ -152,6 +152,7 @@ class WorkflowTask:
     next_event_id: int
     history_size: int
     owner: str
+    lease_seconds: float = 10.0
 
 
 @dataclass(slots=True)

@@ -46,7 +46,7 @@ _WFT_RETRY_MAX = 600.0
 
 
 def _wft_backoff(attempt: int) -> float:
-    return float(min(_WFT_RETRY_INITIAL * 2 ** max(attempt - 1, 0), _WFT_RETRY_MAX))
+    return float(min(_WFT_RETRY_INITIAL * 2 ** min(max(attempt - 1, 0), 30), _WFT_RETRY_MAX))
 
 
 async def claim(
@@ -75,6 +75,7 @@ async def claim(
                 next_event_id=ex.next_event_id,
                 history_size=ex.history_size,
                 owner=owner,
+                lease_seconds=row.lease_seconds,
             )
         )
     return out
@@ -349,6 +350,16 @@ async def fail(
     fx.wake(row.visible_at)
 
 
+async def extend_lease(tx: Tx, task: WorkflowTask, now: float, fx: Effects) -> None:
+    """The worker is still working on the task (running its local activities): renew the
+    lease so no other worker takes it over."""
+    row, _ = await _held(tx, task)
+    row.lease_expires = now + row.lease_seconds
+    row.deadline = row.lease_expires
+    await tx.update_task(row)
+    fx.wake(row.deadline)
+
+
 def _release(row: TaskRow, *, visible_at: float) -> None:
     row.lease_owner = None
     row.lease_expires = None
@@ -379,4 +390,4 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
     fx.task_ready(row.namespace, row.task_queue, TaskKind.WORKFLOW)
 
 
-__all__ = ["claim", "complete", "fail", "lease_expired"]
+__all__ = ["claim", "complete", "extend_lease", "fail", "lease_expired"]

@@ -46,7 +46,10 @@ class RetryPolicy:
             if self.maximum_interval is not None
             else initial * 100
         )
-        delay = initial * self.backoff_coefficient ** max(attempt - 1, 0)
+        try:
+            delay = initial * self.backoff_coefficient ** max(attempt - 1, 0)
+        except OverflowError:  # thousands of attempts in: the cap has long been reached
+            delay = maximum
         return float(min(delay, maximum))
 
     def to_dict(self) -> dict[str, Any]:

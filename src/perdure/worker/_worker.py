@@ -16,6 +16,7 @@ from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.worker._activity_worker import Activities
+from perdure.worker._local_activities import LocalActivities
 from perdure.worker._workflow_worker import WorkflowTasks
 from perdure.workflow._definition import WorkflowDefinition
 
@@ -171,6 +172,13 @@ class Worker:
                 max_cached=max_cached_workflows,
                 failure_exception_types=workflow_failure_exception_types,
                 guard=deterministic_guard,
+                local_activities=(
+                    LocalActivities(
+                        act_defs, converter=client.data_converter, executor=activity_executor
+                    )
+                    if act_defs
+                    else None
+                ),
             )
             if wf_defs
             else None

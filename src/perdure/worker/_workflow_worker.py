@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import logging
@@ -13,7 +14,9 @@ from perdure._common.commands import (
     Command,
     CompleteUpdate,
     CompleteWorkflow,
+    RecordLocalActivity,
     ScheduleActivity,
+    ScheduleLocalActivity,
 )
 from perdure._common.events import HistoryEvent
 from perdure._errors import PayloadSizeError, PerdureError
@@ -22,6 +25,7 @@ from perdure._store import Store
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.worker._local_activities import LocalActivities
 from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
@@ -43,6 +47,7 @@ class WorkflowTasks:
         max_cached: int,
         failure_exception_types: Sequence[type[BaseException]],
         guard: bool,
+        local_activities: LocalActivities | None = None,
     ) -> None:
         self._store = store
         self._defs = {d.name: d for d in definitions}
@@ -54,6 +59,7 @@ class WorkflowTasks:
         self._failure_types = tuple(failure_exception_types)
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
+        self._local = local_activities
 
     def _new_runner(
         self, defn: WorkflowDefinition, workflow_id: str, run_id: str
@@ -108,6 +114,7 @@ class WorkflowTasks:
                     history_size=task.history_size,
                     updates=[(r.update_id, r.name, r.input) for r in requested],
                 )
+                commands = await self._run_local_activities(runner, task, commands)
             except WorkflowTaskFailure as failure:
                 self._log_task_failure(task, failure.cause)
                 conv = self._converter
@@ -150,6 +157,36 @@ class WorkflowTasks:
                 )
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
+
+    async def _run_local_activities(
+        self, runner: WorkflowRunner, task: WorkflowTask, commands: list[Command]
+    ) -> list[Command]:
+        """Run the task's local activities and feed their outcomes back, until the code asks
+        for no more; the task's lease is renewed meanwhile."""
+        while True:
+            local = [c for c in commands if isinstance(c, ScheduleLocalActivity)]
+            if not local:
+                return commands
+            if self._local is None:
+                raise WorkflowTaskFailure(
+                    RuntimeError("This worker has no activities registered to run locally")
+                )
+            codec = self._converter.payload_codec
+            if codec is not None:
+                for c in local:
+                    c.input = await codec.decode(c.input)
+            keep_alive = asyncio.get_running_loop().create_task(self._renew_lease(task))
+            try:
+                outcomes = await self._local.run_all(local, task)
+            finally:
+                keep_alive.cancel()
+            commands = runner.resolve_local_activities(outcomes)
+
+    async def _renew_lease(self, task: WorkflowTask) -> None:
+        interval = max(task.lease_seconds / 2, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            await self._store.extend_workflow_task(task)
 
     def _log_task_failure(self, task: WorkflowTask, cause: BaseException) -> None:
         if task.attempt == 1:
@@ -223,7 +260,10 @@ async def _encode_commands(conv: DataConverter, commands: list[Command]) -> list
     for command in commands:
         if isinstance(command, ScheduleActivity | AcceptUpdate):
             command.input = await codec.encode(command.input)
-        elif isinstance(command, CompleteWorkflow | CompleteUpdate) and command.result is not None:
+        elif (
+            isinstance(command, CompleteWorkflow | CompleteUpdate | RecordLocalActivity)
+            and command.result is not None
+        ):
             command.result = (await codec.encode([command.result]))[0]
     return commands
 

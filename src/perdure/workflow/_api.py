@@ -196,6 +196,89 @@ async def execute_activity(
     )
 
 
+def start_local_activity(
+    activity: Callable[..., Any] | str,
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    result_type: Any = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+) -> ActivityHandle[Any]:
+    """Run a short activity inside the workflow task, in the worker that runs the workflow:
+    no task queue round trip, its outcome recorded as a marker. Retries happen in the worker.
+
+    Use it for quick, local work (a lookup, a computation with side effects); long or
+    heartbeating work belongs in a regular activity. One of ``start_to_close_timeout`` or
+    ``schedule_to_close_timeout`` is required.
+    """
+    ctx = current()
+    if isinstance(activity, str):
+        activity_type = activity
+    else:
+        defn = ActivityDefinition.from_callable(activity)
+        activity_type = defn.name
+        if result_type is None:
+            result_type = defn.ret_type
+    if arg is not _ARG_UNSET:
+        if args:
+            raise ValueError("Give either arg or args, not both")
+        args = (arg,)
+    if start_to_close_timeout is None and schedule_to_close_timeout is None:
+        raise ValueError(
+            f"Local activity {activity_type!r} needs start_to_close_timeout or "
+            "schedule_to_close_timeout"
+        )
+    policy = retry_policy if retry_policy is not None else RetryPolicy()
+    return ctx.start_local_activity(
+        activity_type,
+        list(args),
+        schedule_to_close_timeout=_seconds(schedule_to_close_timeout, "schedule_to_close"),
+        start_to_close_timeout=_seconds(start_to_close_timeout, "start_to_close_timeout"),
+        retry_policy=policy.to_dict(),
+        cancellation_type=int(cancellation_type),
+        activity_id=activity_id,
+        result_type=result_type,
+    )
+
+
+async def execute_local_activity(
+    activity: Callable[..., Any] | str,
+    arg: Any = _ARG_UNSET,
+    *,
+    args: Sequence[Any] = (),
+    result_type: Any = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    activity_id: str | None = None,
+) -> Any:
+    """Run a local activity and return its result (see :func:`start_local_activity`)."""
+    return await start_local_activity(
+        activity,
+        arg,
+        args=args,
+        result_type=result_type,
+        schedule_to_close_timeout=schedule_to_close_timeout,
+        start_to_close_timeout=start_to_close_timeout,
+        retry_policy=retry_policy,
+        cancellation_type=cancellation_type,
+        activity_id=activity_id,
+    )
+
+
+# Activities defined as methods (registered on the worker as bound methods of an instance)
+# are called by their unbound method here, as in Temporal.
+start_activity_method = start_activity
+execute_activity_method = execute_activity
+start_local_activity_method = start_local_activity
+execute_local_activity_method = execute_local_activity
+
+
 def set_signal_handler(
     signal: str | Callable[..., Any], handler: Callable[..., Any] | None
 ) -> None:

@@ -1,0 +1,163 @@
+"""Local activities in a worker: run inside the workflow task that scheduled them, retried
+here, their outcomes fed back to the same task."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from perdure._common.commands import ScheduleLocalActivity
+from perdure._common.payload import Payload
+from perdure._errors import RetryState, TimeoutError, TimeoutType
+from perdure._store._types import WorkflowTask
+from perdure.activity._context import Info, _Context, reset_context, set_context
+from perdure.activity._definition import ActivityDefinition
+from perdure.common._retry import RetryPolicy
+from perdure.converter import DataConverter
+
+log = logging.getLogger("perdure.worker")
+
+Outcome = tuple[int, int, Payload | None, dict[str, Any] | None]
+
+
+class LocalActivities:
+    """Runs the local activities of workflow tasks."""
+
+    def __init__(
+        self,
+        definitions: Sequence[ActivityDefinition],
+        *,
+        converter: DataConverter,
+        executor: concurrent.futures.Executor | None,
+    ) -> None:
+        self._defs = {d.name: d for d in definitions}
+        self._conv = converter
+        self._executor = executor
+        self._shutdown = threading.Event()
+
+    async def run_all(
+        self, commands: Sequence[ScheduleLocalActivity], task: WorkflowTask
+    ) -> list[Outcome]:
+        return list(await asyncio.gather(*(self._run(c, task) for c in commands)))
+
+    def _failure(self, exc: BaseException, state: RetryState) -> dict[str, Any]:
+        failure = self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
+        failure["retry_state"] = int(state)
+        return failure
+
+    async def _run(self, command: ScheduleLocalActivity, task: WorkflowTask) -> Outcome:
+        defn = self._defs.get(command.activity_type)
+        if defn is None:
+            known = ", ".join(sorted(self._defs)) or "none"
+            missing = LookupError(
+                f"Local activity type {command.activity_type!r} is not registered on the "
+                f"worker running workflow {task.workflow_type!r} (registered: {known}); "
+                "local activities run in the workflow's worker: register it there"
+            )
+            return command.seq, 1, None, self._failure(missing, RetryState.NON_RETRYABLE_FAILURE)
+        policy = RetryPolicy.from_dict(command.retry_policy)
+        started = time.monotonic()
+        deadline = (
+            started + command.schedule_to_close_timeout
+            if command.schedule_to_close_timeout
+            else None
+        )
+        args = await self._conv.decode(command.input, defn.arg_types)
+        attempt = 1
+        while True:
+            timeout = command.start_to_close_timeout
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                timeout = remaining if timeout is None else min(timeout, remaining)
+            try:
+                result = await asyncio.wait_for(
+                    self._invoke(defn, args, command, task, attempt), timeout
+                )
+                payload = (await self._conv.encode([result]))[0]
+                return command.seq, attempt, payload, None
+            except builtins.TimeoutError:
+                kind = (
+                    TimeoutType.SCHEDULE_TO_CLOSE
+                    if deadline is not None and time.monotonic() >= deadline
+                    else TimeoutType.START_TO_CLOSE
+                )
+                error: BaseException = TimeoutError(
+                    f"local activity {kind.name} timeout", type=kind
+                )
+            except Exception as exc:
+                error = exc
+            state, delay = _decide(policy, error, attempt, deadline)
+            if state != RetryState.IN_PROGRESS:
+                return command.seq, attempt, None, self._failure(error, state)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _invoke(
+        self,
+        defn: ActivityDefinition,
+        args: list[Any],
+        command: ScheduleLocalActivity,
+        task: WorkflowTask,
+        attempt: int,
+    ) -> Any:
+        now = datetime.now(UTC)
+        info = Info(
+            activity_id=command.activity_id,
+            activity_type=command.activity_type,
+            attempt=attempt,
+            task_queue=task.task_queue,
+            task_token=b"",
+            workflow_id=task.workflow_id,
+            workflow_run_id=task.run_id,
+            workflow_type=task.workflow_type,
+            workflow_namespace=task.namespace,
+            heartbeat_details=(),
+            heartbeat_timeout=None,
+            schedule_to_close_timeout=_td(command.schedule_to_close_timeout),
+            start_to_close_timeout=_td(command.start_to_close_timeout),
+            scheduled_time=now,
+            started_time=now,
+            is_local=True,
+        )
+        ctx = _Context(info, lambda details: None, threading.Event(), self._shutdown)
+        if defn.is_async:
+            token = set_context(ctx)
+            try:
+                return await defn.fn(*args)
+            finally:
+                reset_context(token)
+        context = contextvars.copy_context()
+        context.run(set_context, ctx)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: context.run(defn.fn, *args))
+
+
+def _decide(
+    policy: RetryPolicy, error: BaseException, attempt: int, deadline: float | None
+) -> tuple[RetryState, float]:
+    if getattr(error, "non_retryable", False) or (
+        isinstance(error, TimeoutError) and error.type == TimeoutType.SCHEDULE_TO_CLOSE
+    ):
+        return RetryState.NON_RETRYABLE_FAILURE, 0.0
+    kind = getattr(error, "type", None) if hasattr(error, "non_retryable") else None
+    name = kind if isinstance(kind, str) else type(error).__name__
+    if name in (policy.non_retryable_error_types or ()):
+        return RetryState.NON_RETRYABLE_FAILURE, 0.0
+    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
+        return RetryState.MAXIMUM_ATTEMPTS_REACHED, 0.0
+    delay = policy.backoff(attempt)
+    if deadline is not None and time.monotonic() + delay > deadline:
+        return RetryState.TIMEOUT, 0.0
+    return RetryState.IN_PROGRESS, delay
+
+
+def _td(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
