@@ -22,6 +22,7 @@ from perdure._common.events import HistoryEvent
 from perdure._errors import PayloadSizeError, PerdureError
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
+from perdure._store._executions import HISTORY_BYTES_LIMIT, HISTORY_EVENT_LIMIT
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
@@ -29,6 +30,10 @@ from perdure.worker._local_activities import LocalActivities
 from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
+
+# Past these a run's history is large enough to warn about (Temporal's thresholds).
+HISTORY_WARN_EVENTS = 10_240
+HISTORY_WARN_BYTES = 10 * 1024 * 1024
 
 
 class WorkflowTasks:
@@ -60,6 +65,7 @@ class WorkflowTasks:
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._local = local_activities
+        self._warned: set[str] = set()
 
     def _new_runner(
         self, defn: WorkflowDefinition, workflow_id: str, run_id: str
@@ -100,6 +106,7 @@ class WorkflowTasks:
                 return
             if runner is None or runner.next_event_id > task.next_event_id:
                 runner = self._new_runner(defn, task.workflow_id, task.run_id)
+            self._warn_if_large(task)
             events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
             requested = await self._store.requested_updates(task.run_id)
             codec = self._converter.payload_codec
@@ -157,6 +164,25 @@ class WorkflowTasks:
                 )
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
+
+    def _warn_if_large(self, task: WorkflowTask) -> None:
+        events = task.next_event_id - 1
+        if task.run_id in self._warned or (
+            events < HISTORY_WARN_EVENTS and task.history_size < HISTORY_WARN_BYTES
+        ):
+            return
+        self._warned.add(task.run_id)
+        log.warning(
+            "Workflow %s (%s) has a large history: %d events, %d KiB. Continue as new when "
+            "workflow.info().is_continue_as_new_suggested(); past %d events or %d MiB the "
+            "run is ended.",
+            task.workflow_id,
+            task.workflow_type,
+            events,
+            task.history_size // 1024,
+            HISTORY_EVENT_LIMIT,
+            HISTORY_BYTES_LIMIT // (1024 * 1024),
+        )
 
     async def _run_local_activities(
         self, runner: WorkflowRunner, task: WorkflowTask, commands: list[Command]
