@@ -186,3 +186,17 @@ async def test_start_delay_holds_the_first_task(env: WorkflowEnvironment) -> Non
         )
         assert result == "woke"
         assert (await env.get_current_time()) - before >= timedelta(hours=2, seconds=1)
+
+
+async def test_signal_with_start_cuts_a_start_delay_short(env: WorkflowEnvironment) -> None:
+    async with Worker(env.client, task_queue="q", workflows=[Greeter]):
+        before = await env.get_current_time()
+        first = await env.client.start_workflow(
+            Greeter.run, id="wait", task_queue="q", start_delay=timedelta(hours=2)
+        )
+        await env.client.start_workflow(
+            Greeter.run, id="wait", task_queue="q", start_signal="greet", start_signal_args=["x"]
+        )
+        await first.signal(Greeter.greet, "y")
+        assert await first.result() == ["x", "y"]
+        assert (await env.get_current_time()) - before < timedelta(hours=2)

@@ -295,6 +295,16 @@ async def create_run(
     return ex
 
 
+async def _dispatch_now(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:
+    """A signal-with-start reached a run still waiting out its start delay: as in Temporal,
+    the delay is cut short and the run starts now."""
+    task = await tx.find_task(ex.run_id, TaskKind.WORKFLOW, 0)
+    if task is not None and task.lease_owner is None and task.visible_at > now:
+        task.visible_at = now
+        await tx.update_task(task)
+        fx.task_ready(ex.namespace, ex.task_queue, TaskKind.WORKFLOW)
+
+
 async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effects) -> StartResult:
     running = await tx.get_open_execution(req.namespace, req.workflow_id)
     signal_inputs: list[tuple[EventType, dict[str, Any]]] = []
@@ -318,6 +328,7 @@ async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effe
         if policy == WorkflowIDConflictPolicy.USE_EXISTING:
             if signal_inputs:
                 await deliver(tx, running, signal_inputs, now, fx)
+                await _dispatch_now(tx, running, now, fx)
             return StartResult(running.run_id, started=False)
         if policy == WorkflowIDConflictPolicy.FAIL:
             raise WorkflowAlreadyStartedError(
