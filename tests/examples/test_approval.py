@@ -1,0 +1,158 @@
+"""examples/approval.py: approval, reminder, escalation and auto-reject at the right virtual
+times, and the script run as a user runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from perdure import Worker, WorkflowHandle
+from perdure.testing import WorkflowEnvironment
+
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "approval.py"
+DAY = 24 * 3600
+
+
+def load_example(path: Path) -> ModuleType:
+    """Import an example script as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
+    spec.loader.exec_module(module)
+    return module
+
+
+ex = load_example(SCRIPT)
+Approval = ex.ApprovalWorkflow
+Decision = ex.Decision
+
+
+def timeline(result_or_status: Any) -> list[tuple[float, str]]:
+    return [(e.at_seconds, e.event) for e in result_or_status.timeline]
+
+
+async def stage(handle: WorkflowHandle[Any]) -> str:
+    status = await handle.query(Approval.current_status)
+    return str(status.stage)
+
+
+async def notifications(handle: WorkflowHandle[Any]) -> list[dict[str, str]]:
+    """The notifications the workflow sent, in order, read from its history."""
+    events = (await handle.fetch_history()).events
+    return [
+        json.loads(e.attributes["input"][0].data)
+        for e in events
+        if str(e.event_type) == "ActivityTaskScheduled"
+    ]
+
+
+async def test_approval_timeline_on_the_virtual_clock() -> None:
+    async with (
+        await WorkflowEnvironment.start_time_skipping() as env,
+        Worker(
+            env.client,
+            task_queue=ex.TASK_QUEUE,
+            workflows=[Approval],
+            activities=[ex.send_notification],
+        ),
+        # Virtual time moves only through env.sleep below, so the decisions land at known
+        # times (waiting on a client call could otherwise skip to the next deadline).
+        env.auto_time_skipping_disabled(),
+    ):
+        client = env.client
+
+        def request(rid: str) -> Any:
+            # The production defaults: remind after 1 day, escalate 1 day later,
+            # auto-reject 2 days after that.
+            return ex.ApprovalRequest(rid, "alex", f"item {rid}", "dana", "erin")
+
+        quick = await ex.submit(client, request("R1"))
+        slow = await ex.submit(client, request("R2"))
+        ignored = await ex.submit(client, request("R3"))
+
+        # R1: approved after 30 minutes; no reminder, no escalation.
+        await env.sleep(timedelta(minutes=30))
+        await quick.signal(Approval.approve, Decision("dana", "ok"))
+        # R2: the manager cannot decide before the escalation.
+        await slow.signal(Approval.approve, Decision("erin", "too early"))
+        await env.sleep(0)
+        result = await quick.result()
+        assert (result.status, result.decided_by) == ("approved", "dana")
+        assert timeline(result) == [
+            (0, "requested by alex: item R1"),
+            (1800, "approved by dana: ok"),
+        ]
+
+        # R2: the reminder goes out at 1 day, the escalation at 2 days.
+        await env.sleep(timedelta(days=1) - timedelta(minutes=31))
+        assert await stage(slow) == "waiting"
+        await env.sleep(timedelta(minutes=2))  # 1 day + 1 minute
+        assert await stage(slow) == "reminded"
+        await env.sleep(timedelta(days=1) - timedelta(minutes=2))  # 2 days - 1 minute
+        assert await stage(slow) == "reminded"
+        await env.sleep(timedelta(minutes=2))  # 2 days + 1 minute
+        assert await stage(slow) == "escalated"
+        await env.sleep(timedelta(hours=1) - timedelta(minutes=1))  # 2 days + 1 hour
+        await slow.signal(Approval.approve, Decision("erin", "go"))
+        await slow.signal(Approval.reject, Decision("dana", "too late"))
+        await env.sleep(0)
+        result = await slow.result()
+        assert (result.status, result.decided_by, result.comment) == ("approved", "erin", "go")
+        assert timeline(result) == [
+            (0, "requested by alex: item R2"),
+            (1800, "ignored: approved by erin (not allowed to decide)"),
+            (DAY, "reminder sent to dana"),
+            (2 * DAY, "escalated to erin"),
+            (2 * DAY + 3600, "approved by erin: go"),
+            (2 * DAY + 3600, "ignored: rejected by dana (already approved)"),
+        ]
+        assert [n["to"] for n in await notifications(slow)] == ["dana", "dana", "erin", "alex"]
+
+        # R3: nobody answers; auto-rejected 2 days after the escalation, at 4 days.
+        await env.sleep(timedelta(days=2) - timedelta(hours=1, seconds=1))
+        assert await stage(ignored) == "escalated"
+        await env.sleep(timedelta(seconds=2))
+        result = await ignored.result()
+        assert result.status == "auto-rejected"
+        assert timeline(result) == [
+            (0, "requested by alex: item R3"),
+            (DAY, "reminder sent to dana"),
+            (2 * DAY, "escalated to erin"),
+            (4 * DAY, "auto-rejected: no decision in time"),
+        ]
+        assert [n["message"] for n in await notifications(ignored)][-1] == (
+            "your request was auto-rejected"
+        )
+
+
+@pytest.mark.realtime
+def test_script_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "approval.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "REQ-1: APPROVED by dana" in out
+    assert "REQ-2: APPROVED by erin" in out
+    assert "REQ-3: AUTO-REJECTED by nobody" in out
+    assert "ignored: approved by mallory (not allowed to decide)" in out
+    assert "to erin   REQ-2: escalated" in out
+    # The timelines follow the default timeouts: reminder at 1 s, escalation 1 s later,
+    # auto-reject 1.5 s after that (each a little later on a busy machine).
+    assert re.search(r"\+1\.[0-4]s  reminder sent to dana", out), out
+    assert re.search(r"\+2\.[0-4]s  escalated to erin", out), out
+    assert re.search(r"\+3\.[5-9]s  auto-rejected: no decision in time", out), out
