@@ -66,7 +66,7 @@ async def test_start_workflow_then_result(env: WorkflowEnvironment) -> None:
     async with Worker(env.client, task_queue="q", workflows=[Echo]):
         handle = await env.client.start_workflow(Echo.run, "hi", id="e", task_queue="q")
         assert handle.id == "e"
-        assert handle.run_id
+        assert handle.result_run_id
         assert await handle.result() == "echo: hi"
 
 
@@ -78,7 +78,7 @@ async def test_get_workflow_handle_by_id(env: WorkflowEnvironment) -> None:
         assert await handle.result() == "x"
         description = await handle.describe()
         assert description.id == "g"
-        assert description.run_id == started.run_id
+        assert description.run_id == started.result_run_id
 
 
 async def test_duplicate_id_while_running_is_refused(env: WorkflowEnvironment) -> None:
@@ -92,7 +92,7 @@ async def test_duplicate_id_while_running_is_refused(env: WorkflowEnvironment) -
         await first.signal(Gate.release)
         assert await first.result() == "first"
         runs = env.client.get_workflow_handle("dup")
-        assert (await runs.describe()).run_id == first.run_id
+        assert (await runs.describe()).run_id == first.result_run_id
 
 
 async def test_describe_running_and_completed(env: WorkflowEnvironment) -> None:
@@ -272,6 +272,6 @@ async def test_sqlite_file_persists_across_connects(tmp_path: Path) -> None:
         async with Worker(client, task_queue="q", workflows=[Echo]):
             handle = client.get_workflow_handle("two")
             assert await handle.result() == "echo: two"
-        assert (await handle.describe()).run_id == pending.run_id
+        assert (await handle.describe()).run_id == pending.result_run_id
     finally:
         await client.close()

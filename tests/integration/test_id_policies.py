@@ -71,7 +71,7 @@ async def test_conflict_policies_for_a_running_workflow(env: WorkflowEnvironment
         first = await env.client.start_workflow(Job.run, "one", id="r", task_queue="q")
         with pytest.raises(WorkflowAlreadyStartedError) as info:
             await env.client.start_workflow(Job.run, "two", id="r", task_queue="q")
-        assert info.value.run_id == first.run_id
+        assert info.value.run_id == first.result_run_id
         same = await env.client.start_workflow(
             Job.run,
             "two",
@@ -79,7 +79,7 @@ async def test_conflict_policies_for_a_running_workflow(env: WorkflowEnvironment
             task_queue="q",
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
-        assert same.run_id == first.run_id
+        assert same.result_run_id == first.result_run_id
         replacement = await env.client.start_workflow(
             Job.run,
             "three",
@@ -87,7 +87,7 @@ async def test_conflict_policies_for_a_running_workflow(env: WorkflowEnvironment
             task_queue="q",
             id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
         )
-        assert replacement.run_id != first.run_id
-        old = env.client.get_workflow_handle("r", run_id=first.run_id)
+        assert replacement.result_run_id != first.result_run_id
+        old = env.client.get_workflow_handle("r", run_id=first.result_run_id)
         assert (await old.describe()).status == WorkflowExecutionStatus.TERMINATED
         assert await replacement.result() == "three"

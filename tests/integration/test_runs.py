@@ -38,14 +38,14 @@ async def test_continue_as_new_chains_runs_and_result_follows_them(
         result = await handle.result()
         assert result["total"] == 6
         assert result["memo"] == {"owner": "ada"}  # carried to every run
-        first = env.client.get_workflow_handle("counter", run_id=handle.run_id)
+        first = env.client.get_workflow_handle("counter", run_id=handle.result_run_id)
         assert (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
         with pytest.raises(WorkflowFailureError):
             await first.result(follow_runs=False)
         latest = await env.client.get_workflow_handle("counter").describe()
         assert latest.status == WorkflowExecutionStatus.COMPLETED
-        assert latest.run_id != handle.run_id
-        assert latest.first_execution_run_id == handle.run_id
+        assert latest.run_id != handle.result_run_id
+        assert latest.first_execution_run_id == handle.result_run_id
         assert result["continued_from"] is not None
         assert len((await env.client.get_workflow_handle("counter").fetch_history()).events) < 6
 
@@ -148,7 +148,7 @@ async def test_execution_timeout_spans_continued_runs(env: WorkflowEnvironment) 
         assert isinstance(info.value.cause, TimeoutError)
         latest = await env.client.get_workflow_handle("bounded").describe()
         assert latest.status == WorkflowExecutionStatus.TIMED_OUT
-        assert latest.run_id != handle.run_id  # it had continued as new meanwhile
+        assert latest.run_id != handle.result_run_id  # it had continued as new meanwhile
 
 
 @workflow.defn
@@ -174,7 +174,7 @@ async def test_signal_with_start_starts_or_signals(env: WorkflowEnvironment) -> 
         second = await env.client.start_workflow(
             Greeter.run, id="g", task_queue="q", start_signal="greet", start_signal_args=["b"]
         )
-        assert second.run_id == first.run_id
+        assert second.result_run_id == first.result_run_id
         assert await first.result() == ["a", "b"]
 
 

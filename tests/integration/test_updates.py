@@ -34,7 +34,6 @@ class Account:
 
     @workflow.update
     async def withdraw(self, amount: int) -> int:
-        await workflow.sleep(1)  # an update handler may wait durably
         if amount == 13:
             raise ApplicationError("unlucky amount", type="Unlucky")
         self.balance -= amount
@@ -45,6 +44,12 @@ class Account:
         VALIDATIONS.append(amount)
         if amount > self.balance:
             raise ValueError(f"insufficient funds: balance {self.balance}, asked {amount}")
+
+    @workflow.update
+    async def slow_withdraw(self, amount: int) -> int:
+        await workflow.sleep(60)  # an update handler may wait durably
+        self.balance -= amount
+        return self.balance
 
     @workflow.update
     def close(self) -> str:
@@ -110,8 +115,10 @@ async def test_start_update_waits_for_acceptance_only(env: WorkflowEnvironment) 
     async with Worker(env.client, task_queue="q", workflows=[Account]):
         handle = await env.client.start_workflow(Account.run, id="acct", task_queue="q")
         update = await handle.start_update(
-            Account.withdraw, 5, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            Account.slow_withdraw, 5, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
+        assert await handle.query(Account.get_balance) == 100  # accepted, not yet applied
+        await env.sleep(60)  # waiting on an update does not move the test clock; this does
         assert await update.result() == 95
         again = handle.get_update_handle(update.id, result_type=int)
         assert await again.result() == 95
@@ -164,7 +171,8 @@ async def test_an_unfinished_update_fails_when_the_workflow_closes(
 ) -> None:
     async with Worker(env.client, task_queue="q", workflows=[Quitter]):
         handle = await env.client.start_workflow(Quitter.run, id="quit", task_queue="q")
-        with pytest.raises(WorkflowUpdateFailedError, match="failed") as info:
-            await handle.execute_update(Quitter.slow)
-        assert "closed" in str(info.value.cause)
+        update = await handle.start_update(Quitter.slow)
         assert await handle.result() == "done"
+        with pytest.raises(WorkflowUpdateFailedError, match="failed") as info:
+            await update.result()
+        assert "closed" in str(info.value.cause)

@@ -105,7 +105,7 @@ class Activities:
             result_type=result_type,
         )
         self._pending[seq] = act
-        return ActivityHandle(self._await(act), loop=self._loop)
+        return self._handle(act)
 
     def start_local(
         self,
@@ -149,7 +149,7 @@ class Activities:
                     retry_policy=retry_policy,
                 )
             )
-        return ActivityHandle(self._await(act), loop=self._loop)
+        return self._handle(act)
 
     def resolve_local(
         self, seq: int, attempt: int, result: Payload | None, failure: dict[str, Any] | None
@@ -185,32 +185,39 @@ class Activities:
         else:
             act.future.set_exception(self._error(act, event))
 
+    def _handle(self, act: _Activity) -> ActivityHandle[Any]:
+        handle: ActivityHandle[Any] = ActivityHandle(self._await(act), loop=self._loop)
+        handle._cancel_hook = lambda: self._cancel(act)
+        return handle
+
     async def _await(self, act: _Activity) -> Any:
-        while True:
-            try:
-                payload = await asyncio.shield(act.future)
-                return self._payloads.from_payload(payload, act.result_type)
-            except asyncio.CancelledError:
-                if act.future.done():
-                    raise
-                cancelled = ActivityError(
-                    "Activity cancelled",
-                    activity_type=act.activity_type,
-                    activity_id=act.activity_id,
-                    retry_state=RetryState.CANCEL_REQUESTED,
-                    cause=CancelledError("Activity cancelled"),
-                )
-                if act.cancellation_type == ActivityCancellationType.ABANDON:
-                    self._pending.pop(act.seq, None)
-                    raise cancelled from None
-                if not act.cancel_requested and act.seq in self._pending:
-                    act.cancel_requested = True
-                    self._add_command(RequestCancelActivity(act.seq))
-                if act.cancellation_type == ActivityCancellationType.TRY_CANCEL:
-                    # Its eventual outcome is of no interest any more.
-                    self._pending.pop(act.seq, None)
-                    raise cancelled from None
-                # WAIT_CANCELLATION_COMPLETED: wait for the activity's own outcome.
+        payload = await act.future
+        return self._payloads.from_payload(payload, act.result_type)
+
+    def _cancel(self, act: _Activity) -> bool:
+        """The handle was cancelled (by the code, or by the workflow's own cancellation)."""
+        if act.future.done():
+            return False
+        cancelled = ActivityError(
+            "Activity cancelled",
+            activity_type=act.activity_type,
+            activity_id=act.activity_id,
+            retry_state=RetryState.CANCEL_REQUESTED,
+            cause=CancelledError("Activity cancelled"),
+        )
+        if act.cancellation_type == ActivityCancellationType.ABANDON:
+            self._pending.pop(act.seq, None)
+            act.future.set_exception(cancelled)
+            return True
+        if not act.cancel_requested and act.seq in self._pending:
+            act.cancel_requested = True
+            self._add_command(RequestCancelActivity(act.seq))
+        if act.cancellation_type == ActivityCancellationType.TRY_CANCEL or act.seq in self._local:
+            # Its eventual outcome is of no interest any more.
+            self._pending.pop(act.seq, None)
+            act.future.set_exception(cancelled)
+        # WAIT_CANCELLATION_COMPLETED: the activity's own outcome settles the handle.
+        return True
 
     def _error(self, act: _Activity, event: HistoryEvent) -> ActivityError:
         a = event.attributes

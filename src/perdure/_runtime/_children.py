@@ -190,6 +190,7 @@ class Children:
         handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
             self._await_child(child), loop=self._loop
         )
+        handle._cancel_hook = lambda: self._cancel(child)
         handle.id = child.workflow_id
         handle.first_execution_run_id = child.run_id
 
@@ -205,26 +206,32 @@ class Children:
         return handle
 
     async def _await_child(self, child: _Child) -> Any:
-        while True:
-            try:
-                payload = await asyncio.shield(child.result)
-                return self._payloads.from_payload(payload, child.result_type)
-            except asyncio.CancelledError:
-                if child.result.done():
-                    raise
-                cancelled = self._child_error(child, CancelledError("Child workflow cancelled"))
-                kind = child.cancellation_type
-                if kind == ChildWorkflowCancellationType.ABANDON:
-                    raise cancelled from None
-                if not child.cancel_requested:
-                    child.cancel_requested = True
-                    requested = self.cancel_external(child.workflow_id, child.run_id or None)
-                    if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED:
-                        await requested
-                        raise cancelled from None
-                if kind == ChildWorkflowCancellationType.TRY_CANCEL:
-                    raise cancelled from None
-                # WAIT_CANCELLATION_COMPLETED: wait for the child's own outcome.
+        payload = await child.result
+        return self._payloads.from_payload(payload, child.result_type)
+
+    def _cancel(self, child: _Child) -> bool:
+        """The handle was cancelled (by the code, or by the parent's own cancellation)."""
+        if child.result.done():
+            return False
+        cancelled = self._child_error(child, CancelledError("Child workflow cancelled"))
+        kind = child.cancellation_type
+        if kind == ChildWorkflowCancellationType.ABANDON:
+            child.result.set_exception(cancelled)
+            return True
+        if not child.cancel_requested:
+            child.cancel_requested = True
+            requested = self.cancel_external(child.workflow_id, child.run_id or None)
+            if kind == ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED:
+
+                def settle(_: asyncio.Future[None]) -> None:
+                    if not child.result.done():
+                        child.result.set_exception(cancelled)
+
+                requested.add_done_callback(settle)
+        if kind == ChildWorkflowCancellationType.TRY_CANCEL:
+            child.result.set_exception(cancelled)
+        # WAIT_CANCELLATION_COMPLETED: the child's own close settles the handle.
+        return True
 
     def signal_external(
         self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]

@@ -40,6 +40,7 @@ from perdure._errors import (
     ChildWorkflowError,
     FailureError,
     NondeterminismError,
+    WorkflowAlreadyStartedError,
 )
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
@@ -80,6 +81,7 @@ class WorkflowInstance:
         guard: bool = True,
         history_length: Callable[[], int] = lambda: 0,
         history_size: Callable[[], int] = lambda: 0,
+        now: float | None = None,
     ) -> None:
         attrs = started.attributes
         self.definition = definition
@@ -136,6 +138,8 @@ class WorkflowInstance:
             self._info.task_queue,
         )
 
+        # __init__ runs in the first workflow task: workflow.now() there is that task's time.
+        self.loop.set_time(started.event_time if now is None else now)
         args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
         self._args = args
         self._obj: Any = None
@@ -174,10 +178,16 @@ class WorkflowInstance:
             elif event.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 a = event.attributes
                 self._start_update(a["update_id"], a["name"], a.get("input", []), validate=False)
+                self._run_once_blocked()
             else:
                 self._apply(event)
+        # Updates are applied one at a time: each validator sees what the handlers before it
+        # did. Replay redelivers accepted ones at the same points (above).
         for update_id, name, payloads in updates:
-            self._start_update(update_id, name, payloads, validate=True)
+            if any(isinstance(c, CLOSE_COMMANDS) for c in self._commands):
+                break  # closing: the rest are not seen (they go on to a continued run)
+            if self._start_update(update_id, name, payloads, validate=True):
+                self._run_once_blocked()
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
         return self._finish()
@@ -194,6 +204,10 @@ class WorkflowInstance:
                 if isinstance(command, ScheduleLocalActivity) and command.seq == seq:
                     self._commands[i] = marker
         return self._finish()
+
+    def _run_once_blocked(self) -> None:
+        with self._running():
+            self._run_until_blocked()
 
     def _finish(self) -> list[Command]:
         try:
@@ -279,7 +293,7 @@ class WorkflowInstance:
 
     def _start_update(
         self, update_id: str, name: str, payloads: list[Payload], *, validate: bool
-    ) -> None:
+    ) -> bool:
         handler = self.definition.updates.get(name)
         if handler is None:
             known = ", ".join(sorted(self.definition.updates)) or "none"
@@ -290,7 +304,7 @@ class WorkflowInstance:
             self._add_command(
                 RejectUpdate(update_id, self._failures.to_failure(error, self._payloads))
             )
-            return
+            return False
         try:
             args = self._payloads.from_payloads(payloads, handler.arg_types)
             if validate and handler.validator is not None:
@@ -300,7 +314,7 @@ class WorkflowInstance:
             self._add_command(
                 RejectUpdate(update_id, self._failures.to_failure(exc, self._payloads))
             )
-            return
+            return False
         if validate:
             self._add_command(AcceptUpdate(update_id, name, payloads))
         method = getattr(self._obj, handler.fn.__name__)
@@ -309,6 +323,7 @@ class WorkflowInstance:
         )
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
+        return True
 
     async def _run_update(
         self, update_id: str, method: Callable[..., Any], args: list[Any]
@@ -351,7 +366,7 @@ class WorkflowInstance:
             self._add_command(CancelWorkflow())
         elif isinstance(exc, NondeterminismError):
             self._task_failure = exc
-        elif isinstance(exc, FailureError) or (
+        elif isinstance(exc, FailureError | WorkflowAlreadyStartedError) or (
             self._failure_types and isinstance(exc, self._failure_types)
         ):
             self._add_command(FailWorkflow(self._failures.to_failure(exc, self._payloads)))

@@ -157,6 +157,7 @@ class WorkflowRunner:
                 guard=self._guard,
                 history_length=self.history_length,
                 history_size=lambda: self._history_size,
+                now=now,
             )
         return self.instance.activate(
             pending,

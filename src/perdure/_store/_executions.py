@@ -114,7 +114,8 @@ async def close(
     ex.wft_state = WftState.NONE
     ex.last_failure = None
     await tx.delete_run_work(ex.run_id)
-    await _fail_open_updates(tx, ex, fx)
+    continued = event_type is EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    await _fail_open_updates(tx, ex, fx, requested_too=not continued)
     fx.closed.add(ex.run_id)
     fx.changed = True
     await tx.update_execution(ex)
@@ -185,9 +186,13 @@ PARENT_CLOSE_ABANDON = 2
 PARENT_CLOSE_REQUEST_CANCEL = 3
 
 
-async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects) -> None:
-    """The run closed: updates it had not finished fail, so no caller waits forever."""
-    for row in await tx.updates_in_state(ex.run_id, (UpdateState.REQUESTED, UpdateState.ACCEPTED)):
+async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects, *, requested_too: bool) -> None:
+    """The run closed: updates it had not finished fail, so no caller waits forever (those it
+    had not even seen go on to the next run when it continued as new)."""
+    states = (
+        (UpdateState.REQUESTED, UpdateState.ACCEPTED) if requested_too else (UpdateState.ACCEPTED,)
+    )
+    for row in await tx.updates_in_state(ex.run_id, states):
         failure = {
             "message": f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
             "kind": "application",
@@ -402,6 +407,11 @@ async def start_continued(
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
         parent=ex.parent,
     )
+    await tx.move_requested_updates(ex.run_id, attrs["new_run_id"])
+    new = await tx.get_execution(attrs["new_run_id"])
+    if new is not None and await tx.updates_in_state(new.run_id, (UpdateState.REQUESTED,)):
+        await schedule_workflow_task(tx, new, now, fx)
+        await tx.update_execution(new)
 
 
 def retry_delay(ex: Execution, failure: dict[str, Any] | None, now: float) -> float | None:

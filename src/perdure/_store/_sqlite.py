@@ -368,6 +368,12 @@ class _SQLiteTx(Tx):
             (run_id, seq, attempt),
         )
 
+    async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
+        self.c.execute(
+            "UPDATE updates SET run_id = ? WHERE run_id = ? AND state = 0",
+            (to_run_id, from_run_id),
+        )
+
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         rows = self.c.execute(
             f"SELECT {_EXEC_COLS} FROM executions WHERE parent_run_id = ? AND status = 1",

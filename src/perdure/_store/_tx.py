@@ -32,6 +32,10 @@ class Tx(Protocol):
 
     async def update_execution(self, ex: Execution) -> None: ...
 
+    async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
+        """Updates not yet seen by a run that continued as new go to the new run."""
+        ...
+
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         """Open runs started as children of this run (their continued runs included)."""
         ...

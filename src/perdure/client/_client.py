@@ -217,10 +217,11 @@ class Client:
             start_signal_args=start_signal_args,
         )
         started = await self._store.start_workflow(request)
+        # As in Temporal, the handle follows the latest run of the id (signals, queries,
+        # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
             self,
             id,
-            run_id=started.run_id,
             result_run_id=started.run_id,
             first_execution_run_id=started.run_id,
             result_type=result_type,
@@ -333,7 +334,6 @@ class Client:
             rpc_timeout=rpc_timeout,
             start=request,
         )
-        handle.first_execution_run_id = handle.run_id
         op._handle = handle
         return update_handle
 

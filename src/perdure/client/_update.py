@@ -72,31 +72,47 @@ class WorkflowUpdateHandle(Generic[T]):
             cause=conv.failure_converter.from_failure(failure, conv.payload_converter)
         )
 
+    async def _follow_to_latest_run(self) -> UpdateRow:
+        """The update went on to the run its workflow continued as new into."""
+        row = await _latest_run_update(self)
+        self.workflow_run_id = row.run_id
+        return row
+
     async def _wait(self, stage: UpdateState, timeout: float | None) -> UpdateRow:
         store = self._client._store
         key = ("update", self.workflow_run_id, self.id)
         flag = store.notifier.listen(key)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            async with self._client._auto_time_skipping():
-                while True:
-                    flag.clear()
-                    row = await store.get_update(self.workflow_run_id, self.id)
-                    if row is None:
-                        raise WorkflowUpdateFailedError(
-                            cause=RuntimeError(f"No update {self.id!r} on this workflow")
-                        )
-                    if _reached(row.state, stage):
-                        return row
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise RPCTimeoutOrCancelledError(
-                            f"Update {self.name!r} ({self.id}) of workflow {self.workflow_id!r} "
-                            f"did not reach {stage.name} within {timeout:g}s: is a worker "
-                            "running for its task queue?"
-                        )
-                    await _REAL.wait(flag, _REAL.now() + POLL_INTERVAL)
+            # Unlike result(), waiting on an update does not move the time-skipping clock
+            # (as in Temporal): a workflow sleeping meanwhile keeps sleeping.
+            while True:
+                flag.clear()
+                row = await store.get_update(self.workflow_run_id, self.id)
+                if row is None:
+                    row = await self._follow_to_latest_run()
+                if _reached(row.state, stage):
+                    return row
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise RPCTimeoutOrCancelledError(
+                        f"Update {self.name!r} ({self.id}) of workflow {self.workflow_id!r} "
+                        f"did not reach {stage.name} within {timeout:g}s: is a worker "
+                        "running for its task queue?"
+                    )
+                await _REAL.wait(flag, _REAL.now() + POLL_INTERVAL)
         finally:
             store.notifier.forget(key)
+
+
+async def _latest_run_update(handle: WorkflowUpdateHandle[Any]) -> UpdateRow:
+    store = handle._client._store
+    ex = await store.describe(handle._client.namespace, handle.workflow_id, None)
+    row = await store.get_update(ex.run_id, handle.id)
+    if row is None:
+        raise WorkflowUpdateFailedError(
+            cause=RuntimeError(f"No update {handle.id!r} on workflow {handle.workflow_id!r}")
+        )
+    return row
 
 
 def _reached(state: UpdateState, wanted: UpdateState) -> bool:
@@ -134,7 +150,7 @@ async def send_update(
         client.namespace, handle.id, handle.run_id, update_id, name, payloads, start
     )
     if started is not None:
-        handle.run_id = handle.result_run_id = started.run_id
+        handle.result_run_id = handle.first_execution_run_id = started.run_id
     result: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(
         client,
         update_id,

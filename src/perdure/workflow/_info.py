@@ -93,11 +93,25 @@ class Info:
         )
 
 
-class ActivityHandle(asyncio.Task[T], Generic[T]):
+class _CancelHooked(asyncio.Task[T], Generic[T]):
+    """A task whose ``cancel()`` is the workflow's own: it requests the activity's or child's
+    cancellation at once (recorded as a command) and settles the handle as its cancellation
+    type says, even before the task has started running."""
+
+    _cancel_hook: Callable[[], bool] | None = None
+
+    def cancel(self, msg: Any = None) -> bool:
+        hook = self._cancel_hook
+        if hook is not None and not self.done():
+            return hook()
+        return super().cancel(msg)
+
+
+class ActivityHandle(_CancelHooked[T], Generic[T]):
     """A started activity: await it for the result, ``cancel()`` it to request cancellation."""
 
 
-class ChildWorkflowHandle(asyncio.Task[T], Generic[T]):
+class ChildWorkflowHandle(_CancelHooked[T], Generic[T]):
     """A started child workflow: await it for its result, ``signal()`` it, ``cancel()`` it
     (which requests the child's cancellation per its cancellation type)."""
 
