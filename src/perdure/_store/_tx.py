@@ -34,16 +34,13 @@ class Tx(Protocol):
 
     async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
         """Updates not yet seen by a run that continued as new go to the new run."""
-        ...
 
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         """Open runs started as children of this run (their continued runs included)."""
-        ...
 
     # history and the inbox of inputs buffered while a workflow task is in flight -------------
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         """Append events; returns the bytes they take."""
-        ...
 
     async def get_history_events(
         self, run_id: str, after_event_id: int, limit: int
@@ -53,7 +50,6 @@ class Tx(Protocol):
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         """Remove and return the buffered events in arrival order (their ids are unset)."""
-        ...
 
     async def inbox_count(self, run_id: str) -> int: ...
 
@@ -80,28 +76,23 @@ class Tx(Protocol):
         """Lease up to ``limit`` visible, unleased tasks: sets owner, lease expiry
         (now + lease_seconds) and deadline (the earliest of lease expiry, final deadline
         and heartbeat deadline)."""
-        ...
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]: ...
 
     async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
         """An activity attempt will be completed from outside the worker."""
-        ...
 
     async def delete_run_work(self, run_id: str) -> None:
         """Delete a closed run's tasks, timers and inbox."""
-        ...
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
     ) -> None:
         """Replace the named search attributes of a run: one (text, number, bool) row per
         value (a keyword list has several; an empty list removes the attribute)."""
-        ...
 
     async def search_attribute_types(self, namespace: str) -> dict[str, str]:
         """Custom search attribute name -> type name, as registered in the namespace."""
-        ...
 
     async def register_search_attribute(
         self, namespace: str, name: str, type_name: str
@@ -117,7 +108,6 @@ class Tx(Protocol):
         offset: int,
     ) -> list[Execution]:
         """Executions matching a compiled visibility query (``where`` uses alias ``e``)."""
-        ...
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
 
@@ -131,7 +121,6 @@ class Tx(Protocol):
 
     async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
         """The run's updates in these states, in the order they were requested."""
-        ...
 
     # timers ----------------------------------------------------------------------------------
     async def insert_timer(
@@ -140,11 +129,9 @@ class Tx(Protocol):
 
     async def delete_timer(self, run_id: str, seq: int) -> int | None:
         """Delete a timer; returns its started event id, or None if there was none."""
-        ...
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
         """(run_id, seq, started_event_id) of timers due by ``now``."""
-        ...
 
     # queries ---------------------------------------------------------------------------------
     async def put_query_result(self, query_id: int, result: QueryResult) -> None: ...

@@ -1,0 +1,484 @@
+"""SQLite's SQL for the store's primitive operations (the ``Tx`` protocol)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    Execution,
+    QueryResult,
+    TaskKind,
+    TaskRow,
+    UpdateRow,
+    UpdateState,
+    WftState,
+)
+
+_EXEC_COLS = (
+    "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
+    "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
+    "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
+    "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id"
+)
+_TASK_COLS = (
+    "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
+    "lease_seconds, attempt, lease_owner, lease_expires, deadline, final_deadline, "
+    "heartbeat_timeout, started_at, data"
+)
+_FAR = 1e18
+
+
+def _json(value: Any) -> bytes | None:
+    return None if value is None else orjson.dumps(value)
+
+
+def _unjson(value: bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _execution(row: tuple[Any, ...]) -> Execution:
+    return Execution(
+        run_id=row[0],
+        namespace=row[1],
+        workflow_id=row[2],
+        workflow_type=row[3],
+        task_queue=row[4],
+        status=WorkflowExecutionStatus(row[5]),
+        next_event_id=row[6],
+        history_size=row[7],
+        start_time=row[8],
+        close_time=row[9],
+        task_timeout=row[10],
+        wft_state=WftState(row[11]),
+        wft_attempt=row[12],
+        cancel_requested=bool(row[13]),
+        last_failure=_unjson(row[14]),
+        close_event=decode_attributes(row[15]) if row[15] is not None else None,
+        memo=decode_attributes(row[16]) if row[16] is not None else None,
+        attempt=row[17],
+        execution_deadline=row[18],
+        run_timeout=row[19],
+        retry_policy=_unjson(row[20]),
+        first_run_id=row[21],
+        search_attributes=_unjson(row[22]),
+        parent=_unjson(row[23]),
+    )
+
+
+def _task(row: tuple[Any, ...]) -> TaskRow:
+    return TaskRow(
+        task_id=row[0],
+        kind=TaskKind(row[1]),
+        namespace=row[2],
+        task_queue=row[3],
+        run_id=row[4],
+        workflow_id=row[5],
+        ref=row[6],
+        visible_at=row[7],
+        lease_seconds=row[8],
+        attempt=row[9],
+        lease_owner=row[10],
+        lease_expires=row[11],
+        deadline=row[12],
+        final_deadline=row[13],
+        heartbeat_timeout=row[14],
+        started_at=row[15],
+        data=decode_attributes(row[16]),
+    )
+
+
+def _update(row: tuple[Any, ...]) -> UpdateRow:
+    return UpdateRow(
+        run_id=row[0],
+        update_id=row[1],
+        name=row[2],
+        input=decode_attributes(row[3])["input"],
+        state=UpdateState(row[4]),
+        outcome=decode_attributes(row[5]) if row[5] is not None else None,
+    )
+
+
+class _SQLiteTx(Tx):
+    """The ``Tx`` primitives in SQLite's SQL. Methods are async only to share the protocol
+    with asynchronous backends: none of them suspends."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.c = conn
+
+    async def get_execution(self, run_id: str) -> Execution | None:
+        row = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return _execution(row) if row else None
+
+    async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            "AND status = 1",
+            (namespace, workflow_id),
+        ).fetchone()
+        return _execution(row) if row else None
+
+    async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            "ORDER BY start_time DESC, rowid DESC LIMIT 1",
+            (namespace, workflow_id),
+        ).fetchone()
+        return _execution(row) if row else None
+
+    async def insert_execution(self, ex: Execution) -> None:
+        self.c.execute(
+            f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ex.run_id,
+                ex.namespace,
+                ex.workflow_id,
+                ex.workflow_type,
+                ex.task_queue,
+                int(ex.status),
+                ex.next_event_id,
+                ex.history_size,
+                ex.start_time,
+                ex.close_time,
+                ex.task_timeout,
+                int(ex.wft_state),
+                ex.wft_attempt,
+                int(ex.cancel_requested),
+                _json(ex.last_failure),
+                encode_attributes(ex.close_event) if ex.close_event is not None else None,
+                encode_attributes(ex.memo) if ex.memo is not None else None,
+                ex.attempt,
+                ex.execution_deadline,
+                ex.run_timeout,
+                _json(ex.retry_policy),
+                ex.first_run_id,
+                _json(ex.search_attributes),
+                _json(ex.parent),
+                ex.parent["run_id"] if ex.parent else None,
+            ),
+        )
+
+    async def update_execution(self, ex: Execution) -> None:
+        self.c.execute(
+            "UPDATE executions SET status = ?, next_event_id = ?, history_size = ?, "
+            "close_time = ?, wft_state = ?, wft_attempt = ?, cancel_requested = ?, "
+            "last_failure = ?, close_event = ?, memo = ?, search_attributes = ? "
+            "WHERE run_id = ?",
+            (
+                int(ex.status),
+                ex.next_event_id,
+                ex.history_size,
+                ex.close_time,
+                int(ex.wft_state),
+                ex.wft_attempt,
+                int(ex.cancel_requested),
+                _json(ex.last_failure),
+                encode_attributes(ex.close_event) if ex.close_event is not None else None,
+                encode_attributes(ex.memo) if ex.memo is not None else None,
+                _json(ex.search_attributes),
+                ex.run_id,
+            ),
+        )
+
+    async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
+        rows = [
+            (run_id, e.event_id, e.event_type.value, e.event_time, encode_attributes(e.attributes))
+            for e in events
+        ]
+        self.c.executemany(
+            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        return sum(len(r[4]) for r in rows)
+
+    async def get_history_events(
+        self, run_id: str, after_event_id: int, limit: int
+    ) -> list[HistoryEvent]:
+        rows = self.c.execute(
+            "SELECT event_id, event_type, event_time, attributes FROM history "
+            "WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            (run_id, after_event_id, limit),
+        ).fetchall()
+        return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        self.c.execute(
+            "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES (?, ?, ?, ?)",
+            (run_id, event.event_type.value, event.event_time, encode_attributes(event.attributes)),
+        )
+
+    async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
+        rows = self.c.execute(
+            "DELETE FROM inbox WHERE run_id = ? RETURNING seq, event_type, event_time, attributes",
+            (run_id,),
+        ).fetchall()
+        rows.sort(key=lambda r: r[0])
+        return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_count(self, run_id: str) -> int:
+        row = self.c.execute("SELECT COUNT(*) FROM inbox WHERE run_id = ?", (run_id,)).fetchone()
+        return int(row[0])
+
+    async def insert_task(self, task: TaskRow) -> int:
+        cur = self.c.execute(
+            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
+            "visible_at, lease_seconds, attempt, lease_owner, lease_expires, deadline, "
+            "final_deadline, heartbeat_timeout, started_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(task.kind),
+                task.namespace,
+                task.task_queue,
+                task.run_id,
+                task.workflow_id,
+                task.ref,
+                task.visible_at,
+                task.lease_seconds,
+                task.attempt,
+                task.lease_owner,
+                task.lease_expires,
+                task.deadline,
+                task.final_deadline,
+                task.heartbeat_timeout,
+                task.started_at,
+                encode_attributes(task.data),
+            ),
+        )
+        task.task_id = int(cur.lastrowid or 0)
+        return task.task_id
+
+    async def update_task(self, task: TaskRow) -> None:
+        self.c.execute(
+            "UPDATE tasks SET visible_at = ?, attempt = ?, lease_owner = ?, lease_expires = ?, "
+            "deadline = ?, started_at = ?, data = ? WHERE task_id = ?",
+            (
+                task.visible_at,
+                task.attempt,
+                task.lease_owner,
+                task.lease_expires,
+                task.deadline,
+                task.started_at,
+                encode_attributes(task.data),
+                task.task_id,
+            ),
+        )
+
+    async def delete_task(self, task_id: int) -> None:
+        self.c.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+
+    async def get_task(self, task_id: int) -> TaskRow | None:
+        row = self.c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,)
+        ).fetchone()
+        return _task(row) if row else None
+
+    async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
+        row = self.c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND kind = ? AND ref = ?",
+            (run_id, int(kind), ref),
+        ).fetchone()
+        return _task(row) if row else None
+
+    async def claim_tasks(
+        self,
+        kind: TaskKind,
+        namespace: str,
+        task_queue: str,
+        owner: str,
+        now: float,
+        limit: int,
+    ) -> list[TaskRow]:
+        rows = self.c.execute(
+            "UPDATE tasks SET lease_owner = :owner, lease_expires = :now + lease_seconds, "
+            "started_at = :now, async_pending = 0, deadline = MIN(:now + lease_seconds, "
+            "COALESCE(final_deadline, :far), COALESCE(:now + heartbeat_timeout, :far)) "
+            "WHERE task_id IN (SELECT task_id FROM tasks WHERE namespace = :ns "
+            "AND task_queue = :queue AND kind = :kind AND lease_owner IS NULL "
+            "AND visible_at <= :now ORDER BY visible_at, task_id LIMIT :limit) "
+            f"RETURNING {_TASK_COLS}",
+            {
+                "owner": owner,
+                "now": now,
+                "far": _FAR,
+                "ns": namespace,
+                "queue": task_queue,
+                "kind": int(kind),
+                "limit": limit,
+            },
+        ).fetchall()
+        tasks = [_task(r) for r in rows]
+        tasks.sort(key=lambda t: (t.visible_at, t.task_id))
+        return tasks
+
+    async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
+        rows = self.c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= ? "
+            "ORDER BY deadline LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [_task(r) for r in rows]
+
+    async def delete_run_work(self, run_id: str) -> None:
+        self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
+        self.c.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
+        self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    async def set_search_attributes(
+        self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
+    ) -> None:
+        for name, rows in values.items():
+            self.c.execute(
+                "DELETE FROM search_attributes WHERE run_id = ? AND name = ?", (run_id, name)
+            )
+            self.c.executemany(
+                "INSERT INTO search_attributes (run_id, name, value_text, value_num, value_bool) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(run_id, name, *row) for row in rows],
+            )
+
+    async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
+        self.c.execute(
+            "UPDATE tasks SET async_pending = 1 WHERE run_id = ? AND kind = 2 AND ref = ? "
+            "AND attempt = ?",
+            (run_id, seq, attempt),
+        )
+
+    async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
+        self.c.execute(
+            "UPDATE updates SET run_id = ? WHERE run_id = ? AND state = 0",
+            (to_run_id, from_run_id),
+        )
+
+    async def open_children(self, parent_run_id: str) -> list[Execution]:
+        rows = self.c.execute(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE parent_run_id = ? AND status = 1",
+            (parent_run_id,),
+        ).fetchall()
+        return [_execution(r) for r in rows]
+
+    async def search_attribute_types(self, namespace: str) -> dict[str, str]:
+        rows = self.c.execute(
+            "SELECT name, type FROM search_attribute_types WHERE namespace = ?", (namespace,)
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    async def register_search_attribute(self, namespace: str, name: str, type_name: str) -> None:
+        self.c.execute(
+            "INSERT OR IGNORE INTO search_attribute_types (namespace, name, type) VALUES (?, ?, ?)",
+            (namespace, name, type_name),
+        )
+
+    async def list_executions(
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        order_by: str,
+        limit: int,
+        offset: int,
+    ) -> list[Execution]:
+        cols = ", ".join(f"e.{c.strip()}" for c in _EXEC_COLS.split(","))
+        rows = self.c.execute(
+            f"SELECT {cols} FROM executions e WHERE e.namespace = ? AND ({where}) "
+            f"ORDER BY {order_by} LIMIT ? OFFSET ?",
+            [namespace, *params, limit, offset],
+        ).fetchall()
+        return [_execution(r) for r in rows]
+
+    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
+        row = self.c.execute(
+            f"SELECT COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where})",
+            [namespace, *params],
+        ).fetchone()
+        return int(row[0])
+
+    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
+        row = self.c.execute(
+            "SELECT run_id, update_id, name, input, state, outcome FROM updates "
+            "WHERE run_id = ? AND update_id = ?",
+            (run_id, update_id),
+        ).fetchone()
+        return _update(row) if row else None
+
+    async def insert_update(self, row: UpdateRow, now: float) -> None:
+        self.c.execute(
+            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.run_id,
+                row.update_id,
+                row.name,
+                encode_attributes({"input": row.input}),
+                int(row.state),
+                encode_attributes(row.outcome) if row.outcome is not None else None,
+                now,
+            ),
+        )
+
+    async def set_update_state(
+        self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
+    ) -> None:
+        self.c.execute(
+            "UPDATE updates SET state = ?, outcome = ? WHERE run_id = ? AND update_id = ?",
+            (
+                int(state),
+                encode_attributes(outcome) if outcome is not None else None,
+                run_id,
+                update_id,
+            ),
+        )
+
+    async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
+        marks = ", ".join("?" * len(states))
+        rows = self.c.execute(
+            "SELECT run_id, update_id, name, input, state, outcome FROM updates "
+            f"WHERE run_id = ? AND state IN ({marks}) ORDER BY requested_at, rowid",
+            (run_id, *[int(s) for s in states]),
+        ).fetchall()
+        return [_update(r) for r in rows]
+
+    async def insert_timer(
+        self, run_id: str, seq: int, fire_at: float, started_event_id: int
+    ) -> None:
+        self.c.execute(
+            "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES (?, ?, ?, ?)",
+            (run_id, seq, fire_at, started_event_id),
+        )
+
+    async def delete_timer(self, run_id: str, seq: int) -> int | None:
+        row = self.c.execute(
+            "DELETE FROM timers WHERE run_id = ? AND seq = ? RETURNING started_event_id",
+            (run_id, seq),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
+        rows = self.c.execute(
+            "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= ? "
+            "ORDER BY fire_at, run_id, seq LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def put_query_result(self, query_id: int, result: QueryResult) -> None:
+        self.c.execute("DELETE FROM tasks WHERE task_id = ?", (query_id,))
+        self.c.execute(
+            "INSERT OR REPLACE INTO query_results (query_id, ok, result, error) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                query_id,
+                int(result.ok),
+                encode_attributes({"r": result.result}) if result.result is not None else None,
+                result.error,
+            ),
+        )
