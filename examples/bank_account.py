@@ -185,9 +185,7 @@ class BankAccount:
         self.balance += request.amount_cents
         return self.record("deposit", request)
 
-    # (The type: ignore: perdure's @workflow.update does not yet tell type checkers about
-    # .validator; the code is right, only its static type is missing.)
-    @deposit.validator  # type: ignore[attr-defined,untyped-decorator]
+    @deposit.validator
     def validate_deposit(self, request: MoneyRequest) -> None:
         self.check_request(request, withdrawal=False)
 
@@ -198,7 +196,7 @@ class BankAccount:
         self.balance -= request.amount_cents
         return self.record("withdrawal", request)
 
-    @withdraw.validator  # type: ignore[attr-defined,untyped-decorator]
+    @withdraw.validator
     def validate_withdraw(self, request: MoneyRequest) -> None:
         # Runs before the update is accepted. Raising refuses it: the caller gets a
         # WorkflowUpdateFailedError with the reason, and nothing is recorded.
@@ -209,7 +207,7 @@ class BankAccount:
         self.closed = True
         return self.summary()
 
-    @close.validator  # type: ignore[attr-defined,untyped-decorator]
+    @close.validator
     def validate_close(self) -> None:
         if self.closed:
             raise ValueError(f"account {self.account_id} is already closed")

@@ -319,9 +319,7 @@ class ShoppingCart:
         self.check_add(line)
         return self.apply(line.product, line.quantity)
 
-    # (The type: ignore: perdure's @workflow.update does not yet tell type checkers about
-    # .validator; the code is right, only its static type is missing.)
-    @add_item.validator  # type: ignore[attr-defined,untyped-decorator]
+    @add_item.validator
     def validate_add_item(self, line: CartLine) -> None:
         # A validator runs before the update is accepted. Raising refuses the update: the
         # caller gets WorkflowUpdateFailedError and nothing is written to history. It must
@@ -334,7 +332,7 @@ class ShoppingCart:
         self.check_remove(line)
         return self.apply(line.product, -line.quantity)
 
-    @remove_item.validator  # type: ignore[attr-defined,untyped-decorator]
+    @remove_item.validator
     def validate_remove_item(self, line: CartLine) -> None:
         self.check_remove(line)
 
@@ -369,7 +367,7 @@ class ShoppingCart:
         self.checking_out = False
         return order
 
-    @checkout.validator  # type: ignore[attr-defined,untyped-decorator]
+    @checkout.validator
     def validate_checkout(self) -> None:
         self.check_checkout()
 

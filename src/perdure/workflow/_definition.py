@@ -5,10 +5,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, get_type_hints, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_type_hints, overload
 
 ClassType = TypeVar("ClassType", bound=type)
 CallableType = TypeVar("CallableType", bound=Callable[..., Any])
+R = TypeVar("R")
 
 _RUN_ATTR = "__perdure_workflow_run__"
 _INIT_ATTR = "__perdure_workflow_init__"
@@ -244,17 +245,30 @@ def query(
     return decorate(fn) if fn is not None else decorate
 
 
-@overload
-def update(fn: CallableType) -> CallableType: ...
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class UpdateMethod(Protocol[P, R_co]):
+    """What ``@workflow.update`` makes of a method: still callable, plus ``.validator`` to
+    declare the validator, typed with the handler's own parameters."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def validator(self, fn: Callable[P, None]) -> Callable[P, None]: ...
 
 
 @overload
-def update(*, name: str | None = None) -> Callable[[CallableType], CallableType]: ...
+def update(fn: Callable[P, R]) -> UpdateMethod[P, R]: ...
+
+
+@overload
+def update(*, name: str | None = None) -> Callable[[Callable[P, R]], UpdateMethod[P, R]]: ...
 
 
 def update(
-    fn: CallableType | None = None, *, name: str | None = None
-) -> CallableType | Callable[[CallableType], CallableType]:
+    fn: Callable[P, R] | None = None, *, name: str | None = None
+) -> UpdateMethod[P, R] | Callable[[Callable[P, R]], UpdateMethod[P, R]]:
     """Mark a method (sync or async) as an update handler: a request that changes the
     workflow and returns a result to the caller, recorded in history.
 
@@ -274,17 +288,17 @@ def update(
                 raise ValueError("insufficient funds")
     """
 
-    def decorate(fn: CallableType) -> CallableType:
+    def decorate(fn: Callable[P, R]) -> UpdateMethod[P, R]:
         setattr(fn, _UPDATE_ATTR, name or fn.__name__)
 
-        def validator(vfn: CallableType) -> CallableType:
+        def validator(vfn: Callable[P, None]) -> Callable[P, None]:
             if inspect.iscoroutinefunction(vfn):
                 raise TypeError(f"Update validator {vfn.__qualname__} must not be async")
             setattr(fn, _VALIDATOR_ATTR, vfn)
             return vfn
 
         setattr(fn, "validator", validator)  # noqa: B010 - a function attribute, as Temporal
-        return fn
+        return cast(UpdateMethod[P, R], fn)
 
     return decorate(fn) if fn is not None else decorate
 
