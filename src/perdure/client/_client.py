@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
@@ -23,6 +23,9 @@ from perdure.common._search_attributes import TypedSearchAttributes, decode_pair
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import WorkflowDefinition
+
+if TYPE_CHECKING:
+    from perdure.client._handle import WorkflowHandle
 
 log = logging.getLogger("perdure.client")
 
@@ -181,7 +184,7 @@ class Client:
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
-    ) -> Any:
+    ) -> WorkflowHandle[Any]:
         """Start a workflow and return its ``WorkflowHandle``.
 
         ``start_signal`` makes it signal-with-start: if a run of this id is open it is only
@@ -411,7 +414,7 @@ class Client:
         run_id: str | None = None,
         first_execution_run_id: str | None = None,
         result_type: Any = None,
-    ) -> Any:
+    ) -> WorkflowHandle[Any]:
         """A handle to an existing workflow (its latest run unless ``run_id`` is given)."""
         from perdure.client._handle import WorkflowHandle
 
@@ -426,7 +429,7 @@ class Client:
 
     def get_workflow_handle_for(
         self, workflow: Callable[..., Any], workflow_id: str, *, run_id: str | None = None
-    ) -> Any:
+    ) -> WorkflowHandle[Any]:
         """:meth:`get_workflow_handle`, typed by the workflow's run method."""
         defn = WorkflowDefinition.from_run_fn(workflow)
         return self.get_workflow_handle(workflow_id, run_id=run_id, result_type=defn.ret_type)
