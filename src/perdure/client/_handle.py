@@ -212,6 +212,7 @@ class WorkflowHandle(Generic[ReturnType]):
             result_type = _arg_and_return_types(query, skip_self=True)[1]
         values = [arg] if arg is not None and not args else list(args)
         payloads = await c.data_converter.encode(values)
+        check_payloads(payloads, f"the arguments of query {name!r}", logger=log)
         ex = await c._settled(self.id, self.run_id, rpc_timeout)
         answer = await c._run_query(ex, name, payloads, rpc_timeout)
         if answer is None:
