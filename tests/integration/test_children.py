@@ -123,16 +123,18 @@ class CancelsChild:
             ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             WorkflowExecutionStatus.CANCELED,
         ),
+        # The parent returns once the request is delivered; whether the child handles it
+        # before the parent's close policy terminates it is a race.
         (
             ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED,
-            WorkflowExecutionStatus.CANCELED,
+            {WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED},
         ),
     ],
 )
 async def test_cancelling_a_child(
     env: WorkflowEnvironment,
     cancellation_type: ChildWorkflowCancellationType,
-    child_status: WorkflowExecutionStatus,
+    child_status: WorkflowExecutionStatus | set[WorkflowExecutionStatus],
 ) -> None:
     async with Worker(env.client, task_queue="q", workflows=[CancelsChild, Square]):
         result = await env.client.execute_workflow(
@@ -141,7 +143,8 @@ async def test_cancelling_a_child(
         assert result == "CancelledError"
         await env.sleep(0)
         victim = await env.client.get_workflow_handle("victim").describe()
-    assert victim.status == child_status
+    expected = child_status if isinstance(child_status, set) else {child_status}
+    assert victim.status in expected
 
 
 @workflow.defn

@@ -8,12 +8,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from perdure._common.clock import Clock
-from perdure._errors import InvalidURLError
+from perdure._errors import InvalidURLError, PerdureError
 from perdure._store._base import Store
 
 _FORMS = (
-    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory: "
-    "(PostgreSQL: postgresql://user@host:5432/dbname)"
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory:, "
+    "postgresql://user@host:5432/dbname, postgresql://user@host:5432/dbname?schema=NAME"
 )
 
 
@@ -35,7 +35,11 @@ def sqlite_path(url: str) -> str:
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """Open the store a database URL names.
 
+    A PostgreSQL store connects on first use (connecting needs the running event loop), so
+    its connection errors and ``SchemaVersionError`` come from the first operation.
+
     Raises:
+        PerdureError: a PostgreSQL URL, but the asyncpg driver is not installed.
         InvalidURLError: the URL is malformed or names a database perdure does not support.
         SchemaVersionError: the database was written by a newer perdure.
     """
@@ -48,9 +52,16 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
 
         return SQLiteStore(sqlite_path(url), clock)
     if scheme in ("postgresql", "postgres"):
-        raise InvalidURLError(
-            "PostgreSQL support is not in this version of perdure yet; use a sqlite:// URL"
-        )
+        try:
+            from perdure._store._postgres import PostgresStore
+        except ImportError as exc:
+            if exc.name != "asyncpg":
+                raise
+            raise PerdureError(
+                f"PostgreSQL needs the asyncpg driver ({exc}): pip install 'perdure[postgres]'",
+                cause=exc,
+            ) from exc
+        return PostgresStore(url, clock)
     raise InvalidURLError(
         f"Unsupported database URL scheme {scheme!r} in {url!r}; accepted forms: {_FORMS}"
     )

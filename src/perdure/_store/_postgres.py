@@ -1,0 +1,1074 @@
+"""The PostgreSQL store: an asyncpg pool, group commit, row locks, LISTEN/NOTIFY.
+
+Many processes on many machines share one database. What SQLite gets from having a single
+writer, PostgreSQL gets from row locks: inside a write transaction every read of an execution
+or a task row takes ``FOR UPDATE``, so two processes changing one run take turns, and the
+rules' read-then-write stays right (under READ COMMITTED a row read with ``FOR UPDATE`` is
+its latest committed version). Claims, due timers and passed deadlines are taken with
+``FOR UPDATE SKIP LOCKED``: pollers never wait for each other, no task is claimed twice and a
+timer due in every process fires once.
+
+An operation that loses a deadlock, or a race on a unique index (two processes starting one
+workflow id), is rolled back to its savepoint and run again in the next transaction, where it
+sees the winner's row. Every other operation of the transaction stands.
+
+Connecting needs the event loop, so the store connects on first use: it migrates the schema
+(under an advisory lock, so processes starting together migrate once), keeps that connection
+to LISTEN, and opens the pool. After each commit, the kind of wake-ups SQLite delivers in
+process (a ready queue, a closed run, an answered query, a settled update, an activity to
+cancel) are sent to the other processes with NOTIFY; polling remains the bounded fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+
+from perdure._common.clock import Clock
+from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
+from perdure._common.payload import Payload
+from perdure._errors import InvalidURLError, PerdureError, SchemaVersionError
+from perdure._store._base import QUERY_LEASE_SECONDS, Store
+from perdure._store._effects import Effects
+from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
+from perdure._store._sqlite_tx import _EXEC_COLS, _TASK_COLS, _execution, _json, _task, _update
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    Execution,
+    QueryResult,
+    QueryTask,
+    TaskKind,
+    TaskRow,
+    UpdateRow,
+    UpdateState,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("perdure.store")
+
+CONNECT_TIMEOUT = 10.0
+# Operations committed together at most; more wait for the next transaction.
+MAX_BATCH = 256
+# Runs of one operation that lost a deadlock or a unique-index race, or of a whole batch
+# whose connection failed before it committed.
+MAX_TRIES = 5
+# How often the listening connection is checked when no notification arrives.
+LISTENER_PING_INTERVAL = 30.0
+# deadlock_detected, serialization_failure, unique_violation: run the operation again.
+_RETRY_STATES = frozenset({"40P01", "40001", "23505"})
+# NOTIFY payloads must stay under 8000 bytes.
+_NOTIFY_BYTES = 7000
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    dsn: str  # the URL as asyncpg takes it: perdure's own parameters removed
+    schema: str | None
+    shown: str  # the URL without its password, for messages
+
+
+def _parse_url(url: str) -> _Target:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    if len(schemas) > 1 or (schemas and not schemas[0]):
+        raise InvalidURLError(
+            f"PostgreSQL URL {url!r} needs one non-empty schema name in ?schema=NAME"
+        )
+    rest = [(key, value) for key, value in query if key != "schema"]
+    dsn = urlunsplit(parts._replace(query=urlencode(rest)))
+    shown = dsn
+    if parts.password is not None:
+        shown = urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.password, "***", 1)))
+    return _Target(dsn, schemas[0] if schemas else None, shown)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _channel(schema: str | None) -> str:
+    """The NOTIFY channel of one perdure database (channel names are at most 63 bytes)."""
+    if schema is None:
+        return "perdure"
+    name = f"perdure:{schema}"
+    if len(name.encode()) > 63:
+        name = "perdure:" + hashlib.sha256(schema.encode()).hexdigest()[:32]
+    return name
+
+
+def _lock_key(schema: str | None) -> int:
+    digest = hashlib.sha256(f"perdure-migrate:{schema or ''}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in _RETRY_STATES
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection broke (the server restarted, or the connection was killed)."""
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | OSError):
+        return True
+    # The protocol's state after the server dropped an idle connection.
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return True
+    # admin_shutdown, crash_shutdown, cannot_connect_now
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in ("57P01", "57P02", "57P03")
+
+
+def _discard_if_lost(conn: Any, exc: BaseException) -> None:
+    """Close a broken connection, so the pool opens a new one instead of handing it out."""
+    if _connection_lost(exc):
+        with contextlib.suppress(Exception):
+            conn.terminate()
+
+
+def _as_perdure(exc: BaseException) -> BaseException:
+    """Database errors as ``PerdureError`` (with the driver's error as ``.cause``); the
+    rules' own errors unchanged."""
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
+        return PerdureError(f"PostgreSQL operation failed: {exc}", cause=exc)
+    return exc
+
+
+def _notifications(fx: Effects) -> list[str]:
+    """The committed change's wake-ups, for other processes: JSON arrays of notifier keys,
+    packed into payloads that fit a NOTIFY."""
+    items: list[list[Any]] = [["queue", ns, q, int(kind)] for ns, q, kind in fx.queues]
+    items += [["closed", run_id] for run_id in fx.closed]
+    items += [["query", query_id] for query_id in fx.queries]
+    items += [list(key) for key in fx.keys]
+    items += [["activity_cancel", run_id, seq] for run_id, seq in fx.activity_cancels]
+    payloads: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for item in items:
+        text = orjson.dumps(item).decode()
+        if chunk and size + len(text) + 1 > _NOTIFY_BYTES:
+            payloads.append("[" + ",".join(chunk) + "]")
+            chunk, size = [], 0
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        payloads.append("[" + ",".join(chunk) + "]")
+    return payloads
+
+
+@dataclass(slots=True)
+class _Op:
+    fn: Callable[[Tx, Effects], Awaitable[Any]]
+    future: asyncio.Future[Any]
+    tries: int = 0
+
+
+@dataclass(slots=True)
+class _BatchRun:
+    """One attempt at committing a batch: what each operation did, and how far it got."""
+
+    batch: list[_Op]
+    done: list[tuple[_Op, Any, BaseException | None]] = field(default_factory=list)
+    again: list[_Op] = field(default_factory=list)
+    effects: Effects = field(default_factory=Effects)
+    xid: int | None = None
+    committing: bool = False
+
+
+def _again(batch: list[_Op], exc: BaseException) -> list[_Op]:
+    """The operations of a batch that failed as a whole to run again, failing those that
+    have been tried too often."""
+    retry = []
+    for op in batch:
+        op.tries += 1
+        if op.tries < MAX_TRIES:
+            retry.append(op)
+        else:
+            _settle(op, None, PerdureError(f"PostgreSQL transaction failed: {exc}", cause=exc))
+    return retry
+
+
+async def _keep_session(conn: Any) -> None:
+    """Pool connections are returned as they are: the store changes no session state, and
+    asyncpg's default reset would cost a round trip per release."""
+
+
+class PostgresStore(Store):
+    """perdure's state in PostgreSQL, shared by every process that opens it.
+
+    Args:
+        url: ``postgresql://user:password@host:5432/dbname`` (or ``postgres://``), with the
+            parameters asyncpg takes (``sslmode=require`` ...); ``?schema=NAME`` keeps the
+            tables in a schema of their own, created if missing.
+        clock: the time the rules see.
+        min_connections: connections the pool keeps open (the listening connection is one
+            more).
+        max_connections: connections the pool opens at most.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(
+        self, url: str, clock: Clock, *, min_connections: int = 1, max_connections: int = 10
+    ) -> None:
+        super().__init__(clock)
+        self._target = _parse_url(url)
+        self._pool_size = (min_connections, max_connections)
+        self._channel = _channel(self._target.schema)
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self._queue: list[_Op] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self._own_pids: set[int] = set()
+        self._listener_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- connecting ----------------------------------------------------------------------------
+    async def _ensure_pool(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._closed:
+                raise PerdureError("The store is closed")
+            if self._pool is None:
+                await self._open()
+        return self._pool
+
+    async def _connect(self) -> Any:
+        try:
+            return await asyncpg.connect(self._target.dsn, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
+            raise PerdureError(
+                f"Cannot connect to PostgreSQL at {self._target.shown}: {exc}", cause=exc
+            ) from exc
+
+    async def _open(self) -> None:
+        conn = await self._connect()
+        try:
+            await self._migrate(conn)
+            await conn.add_listener(self._channel, self._on_notification)
+            schema = self._target.schema
+            self._pool = await asyncpg.create_pool(
+                self._target.dsn,
+                min_size=self._pool_size[0],
+                max_size=self._pool_size[1],
+                timeout=CONNECT_TIMEOUT,
+                server_settings={"search_path": _quote(schema)} if schema else {},
+                init=self._init_connection,
+                reset=_keep_session,
+            )
+        except BaseException as exc:
+            conn.terminate()
+            if isinstance(exc, PerdureError | asyncio.CancelledError):
+                raise
+            raise PerdureError(
+                f"Cannot open the perdure database at {self._target.shown}: {exc}", cause=exc
+            ) from exc
+        self._listener_task = asyncio.get_running_loop().create_task(
+            self._keep_listening(conn), name="perdure.postgres.listener"
+        )
+
+    async def _init_connection(self, conn: Any) -> None:
+        # Notifications sent from this process's connections were acted on at commit.
+        self._own_pids.add(conn.get_server_pid())
+
+    async def _migrate(self, conn: Any) -> None:
+        schema = self._target.schema
+        async with conn.transaction():
+            # Processes opening one database together migrate it once.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
+            if schema is not None:
+                # CREATE SCHEMA needs a privilege on the database even when the schema exists.
+                if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                    await conn.execute(f"CREATE SCHEMA {_quote(schema)}")
+                await conn.execute(f"SET LOCAL search_path TO {_quote(schema)}")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS perdure_schema (version INTEGER NOT NULL)"
+            )
+            version = int(await conn.fetchval("SELECT version FROM perdure_schema") or 0)
+            if version > LATEST_VERSION:
+                where = f" (schema {schema!r})" if schema else ""
+                raise SchemaVersionError(
+                    f"The database {self._target.shown}{where} has perdure schema version "
+                    f"{version}, newer than this perdure understands ({LATEST_VERSION}): "
+                    "upgrade perdure to open it"
+                )
+            if version == LATEST_VERSION:
+                return
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    await conn.execute(statement)
+            await conn.execute("DELETE FROM perdure_schema")
+            await conn.execute("INSERT INTO perdure_schema (version) VALUES ($1)", LATEST_VERSION)
+
+    # -- notifications from other processes ----------------------------------------------------
+    async def _keep_listening(self, conn: Any) -> None:
+        delay = 0.1
+        while not self._closed:
+            if conn is None:
+                try:
+                    conn = await self._connect()
+                    await conn.add_listener(self._channel, self._on_notification)
+                except Exception as exc:
+                    if conn is not None:
+                        conn.terminate()
+                        conn = None
+                    log.warning("Cannot LISTEN on PostgreSQL (%s); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                delay = 0.1
+                # Whatever was notified while nobody listened is lost: look again.
+                self.notifier.fire(self.notifier.listened())
+            try:
+                await self._watch(conn)
+            except Exception as exc:
+                log.warning("Lost the PostgreSQL LISTEN connection (%s); reconnecting", exc)
+            finally:
+                conn.terminate()
+            conn = None
+
+    async def _watch(self, conn: Any) -> None:
+        """Return when the connection is lost or the store closes."""
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        while not lost.is_set() and not self._closed:
+            try:
+                await asyncio.wait_for(lost.wait(), LISTENER_PING_INTERVAL)
+            except TimeoutError:
+                await asyncio.wait_for(conn.execute("SELECT 1"), CONNECT_TIMEOUT)
+
+    def _on_notification(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        if pid in self._own_pids or self._closed:
+            return
+        keys: list[Hashable] = []
+        closed: list[str] = []
+        try:
+            for item in orjson.loads(payload):
+                if item[0] == "queue":
+                    keys.append(("queue", item[1], item[2], TaskKind(item[3])))
+                elif item[0] == "activity_cancel":
+                    self.notifier.publish("activity_cancel", (item[1], item[2]))
+                else:
+                    keys.append(tuple(item))
+                    if item[0] == "closed":
+                        closed.append(item[1])
+        except Exception:  # another perdure version's message: polling will find the change
+            log.warning("Ignoring a malformed perdure notification: %r", payload)
+        if closed and self._closed_waiters:
+            self._resolve_closed(closed)
+        keys.append(("changed",))
+        self.notifier.fire(keys)
+
+    # -- transactions --------------------------------------------------------------------------
+    async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
+        if self._closed:
+            raise PerdureError("The store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.append(_Op(fn, future))
+        if self._flusher is None or self._flusher.done():
+            # Started on the next loop iteration: what is submitted until then commits together.
+            self._flusher = loop.create_task(self._flush(), name="perdure.postgres.commit")
+        return await future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch = [op for op in self._queue[:MAX_BATCH] if not op.future.done()]
+            del self._queue[:MAX_BATCH]
+            if not batch:
+                continue
+            self._in_flight = len(batch)
+            try:
+                again, connection_failed = await self._commit(batch)
+            except BaseException as exc:  # cancelled with the event loop, or a bug
+                for op in batch:
+                    _settle(op, None, PerdureError(f"The store stopped: {exc!r}", cause=exc))
+                raise
+            finally:
+                self._in_flight = 0
+            self._queue[:0] = again
+            if connection_failed and again:
+                await asyncio.sleep(min(0.05 * 2 ** max(op.tries for op in again), 2.0))
+
+    async def _commit(self, batch: list[_Op]) -> tuple[list[_Op], bool]:
+        """Run ``batch`` in one transaction, each operation in its own savepoint. Returns the
+        operations to run again, and whether the connection failed."""
+        try:
+            pool = await self._ensure_pool()
+        except Exception as exc:
+            for op in batch:
+                _settle(op, None, exc)
+            return [], False
+        run = _BatchRun(batch)
+        try:
+            async with pool.acquire() as conn:
+                await self._run(conn, run)
+        except Exception as exc:
+            outcome: str | None = "aborted"
+            if run.committing and run.xid is not None:
+                outcome = await self._outcome(run.xid)
+            elif run.committing:
+                outcome = "committed"  # it wrote nothing: what it read stands
+            if outcome == "aborted":
+                # Nothing was committed: run the whole batch again on another connection.
+                log.warning("PostgreSQL transaction failed (%s); retrying", exc)
+                return _again(batch, exc), True
+            if outcome != "committed":
+                lost = PerdureError(
+                    "The connection to PostgreSQL failed while committing and whether the "
+                    f"transaction took effect could not be learned: {exc}",
+                    cause=exc,
+                )
+                for op in batch:
+                    _settle(op, None, lost)
+                return [], True
+        for op, result, error in run.done:
+            _settle(op, result, error)
+        self.after_commit(run.effects)
+        return run.again, False
+
+    async def _run(self, conn: Any, run: _BatchRun) -> None:
+        savepoints = len(run.batch) > 1
+        tx = _PostgresTx(conn, lock=True)
+        await conn.execute("BEGIN; SAVEPOINT op" if savepoints else "BEGIN")
+        try:
+            for i, op in enumerate(run.batch):
+                if i and savepoints:
+                    await conn.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
+                fx = Effects()
+                try:
+                    result = await op.fn(tx, fx)
+                except Exception as exc:
+                    await conn.execute("ROLLBACK TO SAVEPOINT op" if savepoints else "ROLLBACK")
+                    if _retryable(exc) and op.tries + 1 < MAX_TRIES:
+                        op.tries += 1
+                        run.again.append(op)
+                    else:
+                        run.done.append((op, None, _as_perdure(exc)))
+                    if not savepoints:
+                        return
+                    continue
+                run.done.append((op, result, None))
+                run.effects.merge(fx)
+            # One round trip: wake the other processes at commit, and learn the transaction
+            # id, by which a commit whose reply is lost can be looked up.
+            row = await conn.fetchrow(
+                "SELECT txid_current_if_assigned(), "
+                "(SELECT count(pg_notify($1, m)) FROM unnest($2::text[]) AS m)",
+                self._channel,
+                _notifications(run.effects),
+            )
+            run.xid = row[0]
+            run.committing = True
+            await conn.execute("COMMIT")
+        except BaseException as exc:
+            _discard_if_lost(conn, exc)
+            if not run.committing:
+                with contextlib.suppress(Exception):
+                    if not conn.is_closed() and conn.is_in_transaction():
+                        await conn.execute("ROLLBACK")
+            raise
+
+    async def _outcome(self, xid: int) -> str | None:
+        """Whether the transaction ``xid`` committed (``"committed"``, ``"aborted"``), or None
+        if that cannot be learned now."""
+        for delay in (0.0, 0.1, 0.3, 1.0, 2.0):
+            await asyncio.sleep(delay)
+            with contextlib.suppress(Exception):
+                status = await self._pool.fetchval("SELECT txid_status($1)", xid)
+                if status in ("committed", "aborted"):
+                    return str(status)
+        return None
+
+    async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        if self._closed:
+            raise PerdureError("The store is closed")
+        tries = 0
+        while True:
+            pool = await self._ensure_pool()
+            try:
+                async with pool.acquire() as conn:
+                    try:
+                        return await fn(_PostgresTx(conn, lock=False))
+                    except Exception as exc:
+                        _discard_if_lost(conn, exc)
+                        raise
+            except Exception as exc:
+                tries += 1
+                if _connection_lost(exc) and tries < MAX_TRIES:
+                    await asyncio.sleep(0.05 * 2**tries)  # a read is safe to repeat
+                    continue
+                error = _as_perdure(exc)
+                if error is exc:
+                    raise
+                raise error from exc
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        rows: list[Any] = await self.read(lambda tx: cast(_PostgresTx, tx).c.fetch(sql, *args))
+        return rows
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
+        return await self.read(lambda tx: tx.get_history_events(run_id, after_event_id, -1))
+
+    async def next_wakeup(self) -> float | None:
+        rows = await self._fetch(
+            "SELECT LEAST((SELECT MIN(fire_at) FROM timers), "
+            "(SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL), "
+            "(SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL AND visible_at > $1))",
+            self.clock.now(),
+        )
+        return float(rows[0][0]) if rows[0][0] is not None else None
+
+    async def is_idle(self) -> bool:
+        if self._queue or self._in_flight:
+            return False
+        now = self.clock.now()
+        if await self._fetch(
+            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND async_pending = 0 LIMIT 1"
+        ):
+            return False
+        if await self._fetch("SELECT 1 FROM timers WHERE fire_at <= $1 LIMIT 1", now):
+            return False
+        # A ready task counts only if a worker here polls its queue: nobody will take it
+        # otherwise, and its deadlines (schedule-to-start) must still come due.
+        polled = self.notifier.listened()
+        rows = await self._fetch(
+            "SELECT DISTINCT namespace, task_queue, kind FROM tasks "
+            "WHERE lease_owner IS NULL AND visible_at <= $1",
+            now,
+        )
+        return not any(("queue", r[0], r[1], TaskKind(r[2])) in polled for r in rows)
+
+    # -- queries -------------------------------------------------------------------------------
+    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:
+        async def op(tx: Tx, fx: Effects) -> int:
+            task = TaskRow(
+                task_id=0,
+                kind=TaskKind.QUERY,
+                namespace=ex.namespace,
+                task_queue=ex.task_queue,
+                run_id=ex.run_id,
+                workflow_id=ex.workflow_id,
+                ref=0,
+                visible_at=self.clock.now(),
+                lease_seconds=QUERY_LEASE_SECONDS,
+                data={"query_type": query_type, "args": args, "workflow_type": ex.workflow_type},
+            )
+            query_id = await tx.insert_task(task)
+            fx.task_ready(ex.namespace, ex.task_queue, TaskKind.QUERY)
+            return query_id
+
+        return await self.transact(op)
+
+    async def claim_queries(
+        self, namespace: str, task_queue: str, owner: str, limit: int
+    ) -> list[QueryTask]:
+        async def op(tx: Tx, fx: Effects) -> list[TaskRow]:
+            rows = await tx.claim_tasks(
+                TaskKind.QUERY, namespace, task_queue, owner, self.clock.now(), limit
+            )
+            for row in rows:
+                fx.wake(row.deadline)
+            return rows
+
+        rows = await self.transact(op)
+        return [
+            QueryTask(
+                query_id=r.task_id,
+                namespace=r.namespace,
+                workflow_id=r.workflow_id,
+                run_id=r.run_id,
+                workflow_type=r.data["workflow_type"],
+                query_type=r.data["query_type"],
+                args=r.data["args"],
+                owner=owner,
+            )
+            for r in rows
+        ]
+
+    async def get_query_result(self, query_id: int) -> QueryResult | None:
+        rows = await self._fetch(
+            "SELECT ok, result, error FROM query_results WHERE query_id = $1", query_id
+        )
+        if not rows:
+            return None
+        ok, result, error = rows[0]
+        payload = decode_attributes(result)["r"] if result is not None else None
+        return QueryResult(ok=bool(ok), result=payload, error=error)
+
+    async def delete_query(self, query_id: int) -> None:
+        async def op(tx: Tx, fx: Effects) -> None:
+            await cast(_PostgresTx, tx).delete_query(query_id)
+
+        await self.transact(op)
+
+    async def closed_among(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        rows = await self._fetch(
+            "SELECT run_id FROM executions WHERE status <> 1 AND run_id = ANY($1::text[])",
+            list(run_ids),
+        )
+        return {r[0] for r in rows}
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._opening:  # an open under way finishes first, then is undone
+            pass
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher  # what was submitted before closing still commits
+        if self._listener_task is not None:
+            self._listener_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener_task
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
+            except TimeoutError:
+                self._pool.terminate()
+
+
+def _settle(op: _Op, result: Any, error: BaseException | None) -> None:
+    if op.future.done():
+        return
+    if error is not None:
+        op.future.set_exception(error)
+    else:
+        op.future.set_result(result)
+
+
+_TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
+_EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in _EXEC_COLS.split(","))
+_UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
+
+
+class _PostgresTx(Tx):
+    """The ``Tx`` primitives in PostgreSQL's SQL, on one connection.
+
+    In a write transaction (``lock=True``) the reads of rows the rules go on to change lock
+    them, so two processes working on one run take turns; reads outside one take no locks.
+    """
+
+    def __init__(self, conn: Any, *, lock: bool) -> None:
+        self.c = conn
+        self._for_update = " FOR UPDATE" if lock else ""
+        self._skip_locked = " FOR UPDATE SKIP LOCKED" if lock else ""
+
+    async def _one(self, sql: str, *args: Any) -> Any:
+        return await self.c.fetchrow(sql, *args)
+
+    async def get_execution(self, run_id: str) -> Execution | None:
+        row = await self._one(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE run_id = $1{self._for_update}", run_id
+        )
+        return _execution(row) if row else None
+
+    async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = await self._one(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+            f"AND status = 1{self._for_update}",
+            namespace,
+            workflow_id,
+        )
+        return _execution(row) if row else None
+
+    async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = await self._one(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+            f"ORDER BY start_time DESC, seq DESC LIMIT 1{self._for_update}",
+            namespace,
+            workflow_id,
+        )
+        return _execution(row) if row else None
+
+    async def insert_execution(self, ex: Execution) -> None:
+        marks = ", ".join(f"${i}" for i in range(1, 26))
+        await self.c.execute(
+            f"INSERT INTO executions ({_EXEC_COLS}) VALUES ({marks})",
+            ex.run_id,
+            ex.namespace,
+            ex.workflow_id,
+            ex.workflow_type,
+            ex.task_queue,
+            int(ex.status),
+            ex.next_event_id,
+            ex.history_size,
+            ex.start_time,
+            ex.close_time,
+            ex.task_timeout,
+            int(ex.wft_state),
+            ex.wft_attempt,
+            int(ex.cancel_requested),
+            _json(ex.last_failure),
+            encode_attributes(ex.close_event) if ex.close_event is not None else None,
+            encode_attributes(ex.memo) if ex.memo is not None else None,
+            ex.attempt,
+            ex.execution_deadline,
+            ex.run_timeout,
+            _json(ex.retry_policy),
+            ex.first_run_id,
+            _json(ex.search_attributes),
+            _json(ex.parent),
+            ex.parent["run_id"] if ex.parent else None,
+        )
+
+    async def update_execution(self, ex: Execution) -> None:
+        await self.c.execute(
+            "UPDATE executions SET status = $1, next_event_id = $2, history_size = $3, "
+            "close_time = $4, wft_state = $5, wft_attempt = $6, cancel_requested = $7, "
+            "last_failure = $8, close_event = $9, memo = $10, search_attributes = $11 "
+            "WHERE run_id = $12",
+            int(ex.status),
+            ex.next_event_id,
+            ex.history_size,
+            ex.close_time,
+            int(ex.wft_state),
+            ex.wft_attempt,
+            int(ex.cancel_requested),
+            _json(ex.last_failure),
+            encode_attributes(ex.close_event) if ex.close_event is not None else None,
+            encode_attributes(ex.memo) if ex.memo is not None else None,
+            _json(ex.search_attributes),
+            ex.run_id,
+        )
+
+    async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
+        if not events:
+            return 0
+        blobs = [encode_attributes(e.attributes) for e in events]
+        await self.c.execute(
+            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+            "SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::float8[], $5::bytea[])",
+            run_id,
+            [e.event_id for e in events],
+            [e.event_type.value for e in events],
+            [e.event_time for e in events],
+            blobs,
+        )
+        return sum(len(b) for b in blobs)
+
+    async def get_history_events(
+        self, run_id: str, after_event_id: int, limit: int
+    ) -> list[HistoryEvent]:
+        rows = await self.c.fetch(
+            "SELECT event_id, event_type, event_time, attributes FROM history "
+            "WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
+            run_id,
+            after_event_id,
+            limit if limit >= 0 else None,
+        )
+        return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        await self.c.execute(
+            "INSERT INTO inbox (run_id, event_type, event_time, attributes) "
+            "VALUES ($1, $2, $3, $4)",
+            run_id,
+            event.event_type.value,
+            event.event_time,
+            encode_attributes(event.attributes),
+        )
+
+    async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
+        rows = await self.c.fetch(
+            "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
+            run_id,
+        )
+        rows = sorted(rows, key=lambda r: r[0])
+        return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_count(self, run_id: str) -> int:
+        return int(await self.c.fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
+
+    async def insert_task(self, task: TaskRow) -> int:
+        task_id = await self.c.fetchval(
+            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
+            "visible_at, lease_seconds, attempt, lease_owner, lease_expires, deadline, "
+            "final_deadline, heartbeat_timeout, started_at, data) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+            "RETURNING task_id",
+            int(task.kind),
+            task.namespace,
+            task.task_queue,
+            task.run_id,
+            task.workflow_id,
+            task.ref,
+            task.visible_at,
+            task.lease_seconds,
+            task.attempt,
+            task.lease_owner,
+            task.lease_expires,
+            task.deadline,
+            task.final_deadline,
+            task.heartbeat_timeout,
+            task.started_at,
+            encode_attributes(task.data),
+        )
+        task.task_id = int(task_id)
+        return task.task_id
+
+    async def update_task(self, task: TaskRow) -> None:
+        await self.c.execute(
+            "UPDATE tasks SET visible_at = $1, attempt = $2, lease_owner = $3, "
+            "lease_expires = $4, deadline = $5, started_at = $6, data = $7 WHERE task_id = $8",
+            task.visible_at,
+            task.attempt,
+            task.lease_owner,
+            task.lease_expires,
+            task.deadline,
+            task.started_at,
+            encode_attributes(task.data),
+            task.task_id,
+        )
+
+    async def delete_task(self, task_id: int) -> None:
+        await self.c.execute("DELETE FROM tasks WHERE task_id = $1", task_id)
+
+    async def get_task(self, task_id: int) -> TaskRow | None:
+        row = await self._one(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}", task_id
+        )
+        return _task(row) if row else None
+
+    async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
+        row = await self._one(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 AND ref = $3"
+            f"{self._for_update}",
+            run_id,
+            int(kind),
+            ref,
+        )
+        return _task(row) if row else None
+
+    async def claim_tasks(
+        self,
+        kind: TaskKind,
+        namespace: str,
+        task_queue: str,
+        owner: str,
+        now: float,
+        limit: int,
+    ) -> list[TaskRow]:
+        # The CTE picks at most ``limit`` rows and locks them, skipping rows another claim
+        # has locked; LEAST ignores the NULL deadlines.
+        rows = await self.c.fetch(
+            "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $1 "
+            "AND task_queue = $2 AND kind = $3 AND lease_owner IS NULL AND visible_at <= $4 "
+            "ORDER BY visible_at, task_id LIMIT $5 FOR UPDATE SKIP LOCKED) "
+            "UPDATE tasks t SET lease_owner = $6, lease_expires = $4 + t.lease_seconds, "
+            "started_at = $4, async_pending = 0, deadline = LEAST($4 + t.lease_seconds, "
+            "t.final_deadline, $4 + t.heartbeat_timeout) "
+            f"FROM picked WHERE t.task_id = picked.task_id RETURNING {_TASK_COLS_T}",
+            namespace,
+            task_queue,
+            int(kind),
+            now,
+            limit,
+            owner,
+        )
+        tasks = [_task(r) for r in rows]
+        tasks.sort(key=lambda t: (t.visible_at, t.task_id))
+        return tasks
+
+    async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
+        rows = await self.c.fetch(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= $1 "
+            f"ORDER BY deadline LIMIT $2{self._skip_locked}",
+            now,
+            limit,
+        )
+        return [_task(r) for r in rows]
+
+    async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
+        await self.c.execute(
+            "UPDATE tasks SET async_pending = 1 WHERE run_id = $1 AND kind = 2 AND ref = $2 "
+            "AND attempt = $3",
+            run_id,
+            seq,
+            attempt,
+        )
+
+    async def delete_run_work(self, run_id: str) -> None:
+        await self.c.execute(
+            "WITH t AS (DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)), "
+            "m AS (DELETE FROM timers WHERE run_id = $1) "
+            "DELETE FROM inbox WHERE run_id = $1",
+            run_id,
+        )
+
+    async def set_search_attributes(
+        self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
+    ) -> None:
+        for name, rows in values.items():
+            # Both parts see the rows as they were: the old values go, the new ones come.
+            await self.c.execute(
+                "WITH gone AS (DELETE FROM search_attributes WHERE run_id = $1 AND name = $2) "
+                "INSERT INTO search_attributes (run_id, name, value_text, value_num, value_bool) "
+                "SELECT $1, $2, * FROM unnest($3::text[], $4::float8[], $5::int[])",
+                run_id,
+                name,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+            )
+
+    async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
+        await self.c.execute(
+            "UPDATE updates SET run_id = $1 WHERE run_id = $2 AND state = 0",
+            to_run_id,
+            from_run_id,
+        )
+
+    async def open_children(self, parent_run_id: str) -> list[Execution]:
+        rows = await self.c.fetch(
+            f"SELECT {_EXEC_COLS} FROM executions WHERE parent_run_id = $1 AND status = 1",
+            parent_run_id,
+        )
+        return [_execution(r) for r in rows]
+
+    async def search_attribute_types(self, namespace: str) -> dict[str, str]:
+        rows = await self.c.fetch(
+            "SELECT name, type FROM search_attribute_types WHERE namespace = $1", namespace
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def register_search_attribute(self, namespace: str, name: str, type_name: str) -> None:
+        await self.c.execute(
+            "INSERT INTO search_attribute_types (namespace, name, type) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            namespace,
+            name,
+            type_name,
+        )
+
+    async def list_executions(
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        order_by: str,
+        limit: int,
+        offset: int,
+    ) -> list[Execution]:
+        # ``where`` numbers its placeholders from $2: the namespace is $1.
+        n = len(params) + 2
+        rows = await self.c.fetch(
+            f"SELECT {_EXEC_COLS_E} FROM executions e WHERE e.namespace = $1 AND ({where}) "
+            f"ORDER BY {order_by} LIMIT ${n} OFFSET ${n + 1}",
+            namespace,
+            *params,
+            limit,
+            offset,
+        )
+        return [_execution(r) for r in rows]
+
+    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
+        count = await self.c.fetchval(
+            f"SELECT COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where})",
+            namespace,
+            *params,
+        )
+        return int(count)
+
+    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
+        row = await self._one(
+            f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND update_id = $2",
+            run_id,
+            update_id,
+        )
+        return _update(row) if row else None
+
+    async def insert_update(self, row: UpdateRow, now: float) -> None:
+        await self.c.execute(
+            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            row.run_id,
+            row.update_id,
+            row.name,
+            encode_attributes({"input": row.input}),
+            int(row.state),
+            encode_attributes(row.outcome) if row.outcome is not None else None,
+            now,
+        )
+
+    async def set_update_state(
+        self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
+    ) -> None:
+        await self.c.execute(
+            "UPDATE updates SET state = $1, outcome = $2 WHERE run_id = $3 AND update_id = $4",
+            int(state),
+            encode_attributes(outcome) if outcome is not None else None,
+            run_id,
+            update_id,
+        )
+
+    async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
+        rows = await self.c.fetch(
+            f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND state = ANY($2::int[]) "
+            "ORDER BY requested_at, seq",
+            run_id,
+            [int(s) for s in states],
+        )
+        return [_update(r) for r in rows]
+
+    async def insert_timer(
+        self, run_id: str, seq: int, fire_at: float, started_event_id: int
+    ) -> None:
+        await self.c.execute(
+            "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES ($1, $2, $3, $4)",
+            run_id,
+            seq,
+            fire_at,
+            started_event_id,
+        )
+
+    async def delete_timer(self, run_id: str, seq: int) -> int | None:
+        started = await self.c.fetchval(
+            "DELETE FROM timers WHERE run_id = $1 AND seq = $2 RETURNING started_event_id",
+            run_id,
+            seq,
+        )
+        return int(started) if started is not None else None
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
+        rows = await self.c.fetch(
+            "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= $1 "
+            f"ORDER BY fire_at, run_id, seq LIMIT $2{self._skip_locked}",
+            now,
+            limit,
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def put_query_result(self, query_id: int, result: QueryResult) -> None:
+        await self.c.execute(
+            "WITH answered AS (DELETE FROM tasks WHERE task_id = $1) "
+            "INSERT INTO query_results (query_id, ok, result, error) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (query_id) DO UPDATE SET ok = EXCLUDED.ok, result = EXCLUDED.result, "
+            "error = EXCLUDED.error",
+            query_id,
+            int(result.ok),
+            encode_attributes({"r": result.result}) if result.result is not None else None,
+            result.error,
+        )
+
+    async def delete_query(self, query_id: int) -> None:
+        """Forget a query: its task (if unanswered) and its result (not in ``Tx``)."""
+        await self.c.execute(
+            "WITH task AS (DELETE FROM tasks WHERE task_id = $1) "
+            "DELETE FROM query_results WHERE query_id = $1",
+            query_id,
+        )

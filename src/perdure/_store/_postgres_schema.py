@@ -1,0 +1,143 @@
+"""The PostgreSQL schema, as the list of migrations that builds it.
+
+Entry ``i`` here makes the same change as entry ``i`` of the SQLite list in ``_schema.py``,
+so a schema version means the same tables on both databases; a migration added to one is
+added to the other with it (``tests/store/test_store.py`` checks that the lists are as long).
+The dialect differs only where the databases do: ``BIGSERIAL`` for ``AUTOINCREMENT``,
+``BIGINT`` for ids and counters, ``DOUBLE PRECISION`` for ``REAL``, ``BYTEA`` for ``BLOB``,
+and the same partial indexes. PostgreSQL has no ``rowid``, so the two tables whose
+insertion order the store reads (``executions``, for the latest run of an id started in the
+same instant, and ``updates``, requested in the same instant) carry an explicit
+``seq BIGSERIAL``.
+"""
+
+from __future__ import annotations
+
+# Each entry takes the schema from version i to i + 1. Never edit a released entry: add one.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE executions (
+            run_id TEXT PRIMARY KEY,
+            namespace TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            workflow_type TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            next_event_id BIGINT NOT NULL,
+            history_size BIGINT NOT NULL DEFAULT 0,
+            start_time DOUBLE PRECISION NOT NULL,
+            close_time DOUBLE PRECISION,
+            task_timeout DOUBLE PRECISION NOT NULL,
+            wft_state INTEGER NOT NULL DEFAULT 0,
+            wft_attempt INTEGER NOT NULL DEFAULT 0,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            last_failure BYTEA,
+            close_event BYTEA,
+            memo BYTEA,
+            seq BIGSERIAL NOT NULL
+        )""",
+        "CREATE INDEX executions_by_workflow_id ON executions (namespace, workflow_id, start_time)",
+        "CREATE UNIQUE INDEX executions_open ON executions (namespace, workflow_id) "
+        "WHERE status = 1",
+        "CREATE INDEX executions_by_start ON executions (namespace, start_time)",
+        """CREATE TABLE history (
+            run_id TEXT NOT NULL,
+            event_id BIGINT NOT NULL,
+            event_type TEXT NOT NULL,
+            event_time DOUBLE PRECISION NOT NULL,
+            attributes BYTEA NOT NULL,
+            PRIMARY KEY (run_id, event_id)
+        )""",
+        """CREATE TABLE inbox (
+            seq BIGSERIAL PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            event_time DOUBLE PRECISION NOT NULL,
+            attributes BYTEA NOT NULL
+        )""",
+        "CREATE INDEX inbox_by_run ON inbox (run_id, seq)",
+        """CREATE TABLE tasks (
+            task_id BIGSERIAL PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            namespace TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            ref BIGINT NOT NULL,
+            visible_at DOUBLE PRECISION NOT NULL,
+            lease_seconds DOUBLE PRECISION NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            lease_owner TEXT,
+            lease_expires DOUBLE PRECISION,
+            deadline DOUBLE PRECISION,
+            final_deadline DOUBLE PRECISION,
+            heartbeat_timeout DOUBLE PRECISION,
+            started_at DOUBLE PRECISION,
+            data BYTEA NOT NULL
+        )""",
+        "CREATE INDEX tasks_ready ON tasks (namespace, task_queue, kind, visible_at) "
+        "WHERE lease_owner IS NULL",
+        "CREATE INDEX tasks_deadline ON tasks (deadline) WHERE deadline IS NOT NULL",
+        "CREATE UNIQUE INDEX tasks_by_ref ON tasks (run_id, kind, ref) WHERE kind IN (1, 2)",
+        "CREATE INDEX tasks_by_run ON tasks (run_id)",
+        """CREATE TABLE timers (
+            run_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            fire_at DOUBLE PRECISION NOT NULL,
+            started_event_id BIGINT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        "CREATE INDEX timers_due ON timers (fire_at)",
+        """CREATE TABLE query_results (
+            query_id BIGINT PRIMARY KEY,
+            ok INTEGER NOT NULL,
+            result BYTEA,
+            error TEXT
+        )""",
+    ],
+    [
+        "ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE executions ADD COLUMN execution_deadline DOUBLE PRECISION",
+        "ALTER TABLE executions ADD COLUMN run_timeout DOUBLE PRECISION",
+        "ALTER TABLE executions ADD COLUMN retry_policy BYTEA",
+        "ALTER TABLE executions ADD COLUMN first_run_id TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE search_attributes (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value_text TEXT,
+            value_num DOUBLE PRECISION,
+            value_bool INTEGER
+        )""",
+        "CREATE INDEX search_attributes_by_run ON search_attributes (run_id, name)",
+        "CREATE INDEX search_attributes_by_text ON search_attributes (name, value_text)",
+        "CREATE INDEX search_attributes_by_num ON search_attributes (name, value_num)",
+        "ALTER TABLE executions ADD COLUMN search_attributes BYTEA",
+        """CREATE TABLE search_attribute_types (
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            PRIMARY KEY (namespace, name)
+        )""",
+        """CREATE TABLE updates (
+            run_id TEXT NOT NULL,
+            update_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            input BYTEA NOT NULL,
+            state INTEGER NOT NULL,
+            outcome BYTEA,
+            requested_at DOUBLE PRECISION NOT NULL,
+            seq BIGSERIAL NOT NULL,
+            PRIMARY KEY (run_id, update_id)
+        )""",
+        "CREATE INDEX updates_requested ON updates (run_id, state, requested_at)",
+        "ALTER TABLE executions ADD COLUMN parent BYTEA",
+        "ALTER TABLE executions ADD COLUMN parent_run_id TEXT",
+        "CREATE INDEX executions_by_parent ON executions (parent_run_id) "
+        "WHERE parent_run_id IS NOT NULL",
+        # An attempt waiting to be completed from outside (raise_complete_async) keeps its
+        # lease, but nothing runs: the time-skipping test clock may move past it.
+        "ALTER TABLE tasks ADD COLUMN async_pending INTEGER NOT NULL DEFAULT 0",
+    ],
+]
+
+LATEST_VERSION = len(MIGRATIONS)

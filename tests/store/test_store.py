@@ -1,0 +1,433 @@
+"""The store's rules through its interface, on SQLite and PostgreSQL alike: fencing, leases,
+the inbox, group commit; and what only many processes sharing PostgreSQL can show.
+
+Each PostgreSQL test gets a schema of its own (``?schema=t_<uuid>``), dropped afterwards. The
+server is ``$PERDURE_TEST_POSTGRES_URL`` (default: the local one); if it cannot be reached
+the PostgreSQL tests are skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perdure._common.clock import VirtualClock
+from perdure._common.commands import CompleteWorkflow, ScheduleActivity, StartTimer
+from perdure._common.events import EventType
+from perdure._common.payload import Payload
+from perdure._errors import (
+    InvalidURLError,
+    PerdureError,
+    SchemaVersionError,
+    WorkflowAlreadyStartedError,
+)
+from perdure._store import Store, open_store
+from perdure._store._schema import MIGRATIONS as SQLITE_MIGRATIONS
+from perdure._store._types import StaleTaskError, StartWorkflowRequest, TaskKind, WorkflowTask
+from perdure.common import RetryPolicy
+from perdure.converter import DataConverter
+
+CONV = DataConverter.default.payload_converter
+POSTGRES_URL = os.environ.get(
+    "PERDURE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+# CI sets this: there, a PostgreSQL test that cannot run fails instead of skipping.
+REQUIRE_POSTGRES = os.environ.get("PERDURE_REQUIRE_POSTGRES") == "1"
+needs_asyncpg = pytest.mark.skipif(
+    importlib.util.find_spec("asyncpg") is None and not REQUIRE_POSTGRES,
+    reason="PostgreSQL tests need asyncpg: pip install -e '.[dev]'",
+)
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"{reason} (PERDURE_REQUIRE_POSTGRES=1: PostgreSQL tests must run)")
+    pytest.skip(reason)
+
+
+# Real time, only as a bound on waiting for another connection's notification.
+NOTIFY_TIMEOUT = 10.0
+
+
+async def _postgres_admin() -> Any:
+    """A plain connection to the test server, or a skip saying why there is none."""
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+    except ImportError:
+        _unavailable("PostgreSQL tests need asyncpg: pip install -e '.[dev]'")
+    try:
+        return await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except Exception as exc:
+        _unavailable(
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); start it or set "
+            "PERDURE_TEST_POSTGRES_URL"
+        )
+
+
+def _with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of the test's own: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    admin = await _postgres_admin()
+    schema = f"t_{uuid.uuid4().hex}"
+    try:
+        yield _with_schema(POSTGRES_URL, schema)
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema, for the tests of many processes sharing one database."""
+    admin = await _postgres_admin()
+    schema = f"t_{uuid.uuid4().hex}"
+    try:
+        yield _with_schema(POSTGRES_URL, schema)
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(1_000_000.0)
+
+
+@pytest.fixture
+async def store(db_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
+    s = open_store(db_url, clock)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def start(store: Store, workflow_id: str = "wf", task_timeout: float = 10.0) -> str:
+    result = await store.start_workflow(
+        StartWorkflowRequest(
+            namespace="default",
+            workflow_id=workflow_id,
+            workflow_type="W",
+            task_queue="q",
+            input=[],
+            run_id=str(uuid.uuid4()),
+            randomness_seed=1,
+            task_timeout=task_timeout,
+        )
+    )
+    return result.run_id
+
+
+async def claim_one(store: Store, owner: str) -> WorkflowTask:
+    tasks = await store.claim_workflow_tasks("default", "q", owner, 10)
+    assert len(tasks) == 1
+    return tasks[0]
+
+
+def schedule(seq: int) -> ScheduleActivity:
+    return ScheduleActivity(
+        seq=seq,
+        activity_id=str(seq),
+        activity_type="act",
+        task_queue="q",
+        input=[],
+        schedule_to_close_timeout=None,
+        schedule_to_start_timeout=None,
+        start_to_close_timeout=5.0,
+        heartbeat_timeout=None,
+        retry_policy=RetryPolicy(maximum_attempts=2).to_dict(),
+        cancellation_type=0,
+    )
+
+
+async def event_types(store: Store, run_id: str) -> list[str]:
+    return [e.event_type.value for e in await store.get_history(run_id)]
+
+
+async def test_a_task_is_claimed_once(store: Store) -> None:
+    await start(store)
+    await claim_one(store, "a")
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+
+
+async def test_expired_lease_lets_another_worker_take_over_and_fences_the_first(
+    store: Store, clock: VirtualClock
+) -> None:
+    run_id = await start(store, task_timeout=5)
+    stale = await claim_one(store, "a")
+    clock.advance_to(clock.now() + 6)
+    assert await store.fire_due() == 1
+    fresh = await claim_one(store, "b")
+    assert fresh.attempt == 2
+    with pytest.raises(StaleTaskError):
+        await store.complete_workflow_task(stale, [schedule(1)], "a")
+    assert await store.complete_workflow_task(fresh, [schedule(1)], "b") == 4
+    assert await event_types(store, run_id) == [
+        "WorkflowExecutionStarted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+    ]
+    ex = await store.describe("default", "wf", None)
+    assert ex.last_failure is None and ex.wft_attempt == 0
+
+
+async def test_signals_during_a_task_are_buffered_after_its_commands(store: Store) -> None:
+    run_id = await start(store)
+    task = await claim_one(store, "a")
+    await store.signal("default", "wf", None, "sig", [CONV.to_payload(1)], "client")
+    assert await event_types(store, run_id) == ["WorkflowExecutionStarted"]
+    await store.complete_workflow_task(task, [StartTimer(1, 60.0)], "a")
+    assert await event_types(store, run_id) == [
+        "WorkflowExecutionStarted",
+        "WorkflowTaskCompleted",
+        "TimerStarted",
+        "WorkflowExecutionSignaled",
+    ]
+    # The buffered signal needs handling: a new workflow task is pending.
+    await claim_one(store, "a")
+
+
+async def test_a_workflow_cannot_close_over_a_signal_it_has_not_seen(store: Store) -> None:
+    run_id = await start(store)
+    task = await claim_one(store, "a")
+    await store.signal("default", "wf", None, "sig", [], "client")
+    done = CompleteWorkflow(CONV.to_payload("result"))
+    assert await store.complete_workflow_task(task, [done], "a") is None
+    assert await event_types(store, run_id) == [
+        "WorkflowExecutionStarted",
+        "WorkflowExecutionSignaled",
+    ]
+    retry = await claim_one(store, "a")
+    assert await store.complete_workflow_task(retry, [done], "a") is not None
+    ex = await store.describe("default", "wf", None)
+    assert not ex.is_open and ex.close_event is not None
+
+
+async def test_timer_fires_once_at_its_time(store: Store, clock: VirtualClock) -> None:
+    run_id = await start(store)
+    task = await claim_one(store, "a")
+    await store.complete_workflow_task(task, [StartTimer(1, 60.0)], "a")
+    assert await store.fire_due() == 0
+    assert await store.next_wakeup() == pytest.approx(task.started_time + 60)
+    clock.advance_to(task.started_time + 60)
+    assert await store.fire_due() == 1
+    assert await store.fire_due() == 0
+    assert (await event_types(store, run_id))[-1] == "TimerFired"
+
+
+async def test_stale_activity_attempt_is_refused(store: Store, clock: VirtualClock) -> None:
+    run_id = await start(store)
+    task = await claim_one(store, "a")
+    await store.complete_workflow_task(task, [schedule(1)], "a")
+    [first] = await store.claim_activity_tasks("default", "q", "a", 10)
+    clock.advance_to(clock.now() + 6)  # start_to_close (5 s) passes: attempt 2 follows
+    await store.fire_due()
+    clock.advance_to(clock.now() + 2)
+    [second] = await store.claim_activity_tasks("default", "q", "b", 10)
+    assert second.attempt == 2
+    with pytest.raises(StaleTaskError):
+        await store.complete_activity(first.token, first.owner, CONV.to_payload("late"), "a")
+    await store.complete_activity(second.token, second.owner, CONV.to_payload("ok"), "b")
+    history = await store.get_history(run_id)
+    completed = [e for e in history if e.event_type is EventType.ACTIVITY_TASK_COMPLETED]
+    assert len(completed) == 1
+    assert CONV.from_payload(completed[0].attributes["result"]) == "ok"
+    started = [e for e in history if e.event_type is EventType.ACTIVITY_TASK_STARTED]
+    assert [e.attributes["attempt"] for e in started] == [2]
+
+
+async def test_one_failing_operation_does_not_undo_its_batch(store: Store) -> None:
+    await start(store, "taken")
+    results = await asyncio.gather(
+        start(store, "taken"), start(store, "fresh"), return_exceptions=True
+    )
+    assert isinstance(results[0], WorkflowAlreadyStartedError)
+    assert isinstance(results[1], str)
+    assert (await store.describe("default", "fresh", None)).is_open
+
+
+async def _bump_schema_version(url: str) -> None:
+    if url.startswith("sqlite:"):
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        conn.execute("UPDATE perdure_schema SET version = version + 1")
+        conn.commit()
+        conn.close()
+        return
+    admin = await _postgres_admin()
+    schema = url.rsplit("schema=", 1)[1]
+    await admin.execute(f'UPDATE "{schema}".perdure_schema SET version = version + 1')
+    await admin.close()
+
+
+async def test_a_database_from_a_newer_perdure_is_refused(db_url: str) -> None:
+    first = open_store(db_url)
+    await first.closed_among(["x"])  # a PostgreSQL store connects (and migrates) on first use
+    await first.close()
+    await _bump_schema_version(db_url)
+    newer: Store | None = None
+    with pytest.raises(SchemaVersionError, match="upgrade perdure"):
+        newer = open_store(db_url)
+        await newer.closed_among(["x"])
+    if newer is not None:
+        await newer.close()
+
+
+async def test_payload_round_trip_through_the_store(store: Store) -> None:
+    run_id = await start(store)
+    task = await claim_one(store, "a")
+    payload = Payload(metadata={"encoding": b"binary/plain"}, data=bytes(range(256)))
+    await store.complete_workflow_task(task, [CompleteWorkflow(payload)], "a")
+    history = await store.get_history(run_id)
+    assert history[-1].attributes["result"] == payload
+
+
+@needs_asyncpg
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_a_postgresql_store_opens_without_connecting(scheme: str) -> None:
+    store = open_store(f"{scheme}://nobody@127.0.0.1:1/nowhere?schema=s")
+    assert store.dialect == "postgresql"
+    await store.close()
+
+
+@needs_asyncpg
+def test_a_postgresql_url_takes_one_schema() -> None:
+    with pytest.raises(InvalidURLError, match="schema"):
+        open_store("postgresql://127.0.0.1/db?schema=a&schema=b")
+
+
+@needs_asyncpg
+async def test_an_unreachable_server_is_reported_at_first_use(clock: VirtualClock) -> None:
+    store = open_store("postgresql://nobody@127.0.0.1:1/nowhere", clock)
+    with pytest.raises(PerdureError, match="Cannot connect to PostgreSQL at"):
+        await start(store)
+    await store.close()
+
+
+def test_both_schemas_have_the_same_versions() -> None:
+    from perdure._store._postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
+
+    assert len(POSTGRES_MIGRATIONS) == len(SQLITE_MIGRATIONS)
+
+
+# -- many processes on one PostgreSQL database ------------------------------------------------
+
+
+async def test_concurrent_claims_from_two_pools_never_take_a_task_twice(
+    postgres_url: str, clock: VirtualClock
+) -> None:
+    a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
+    try:
+        await asyncio.gather(*(start(a, f"wf-{i}") for i in range(50)))
+        claimed: list[int] = []
+
+        async def claimer(store: Store, owner: str) -> None:
+            while tasks := await store.claim_workflow_tasks("default", "q", owner, 3):
+                claimed.extend(t.task_id for t in tasks)
+
+        await asyncio.gather(
+            *(claimer(s, f"{name}{i}") for s, name in ((a, "a"), (b, "b")) for i in range(4))
+        )
+        # A claimer that found every ready row locked by the other store stops early; any
+        # task left is still there for the taking.
+        while rest := await b.claim_workflow_tasks("default", "q", "sweep", 50):
+            claimed.extend(t.task_id for t in rest)
+        assert len(claimed) == 50
+        assert len(set(claimed)) == 50
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_notification_from_one_store_wakes_a_listener_of_another(
+    postgres_url: str, clock: VirtualClock
+) -> None:
+    a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
+    try:
+        await b.is_idle()  # b connects, and listens, on first use
+        key = ("queue", "default", "q", TaskKind.WORKFLOW)
+        ready = b.notifier.listen(key)
+        await start(a)
+        await asyncio.wait_for(ready.wait(), NOTIFY_TIMEOUT)
+        b.notifier.forget(key)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_run_closed_by_one_store_releases_a_waiter_on_another(
+    postgres_url: str, clock: VirtualClock
+) -> None:
+    a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
+    try:
+        run_id = await start(a)
+        waiting = asyncio.ensure_future(b.wait_closed(run_id))
+        task = await claim_one(a, "a")
+        await a.complete_workflow_task(task, [CompleteWorkflow(CONV.to_payload(1))], "a")
+        await asyncio.wait_for(waiting, NOTIFY_TIMEOUT)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_signals_from_two_pools_to_one_run_are_all_recorded_in_order(
+    postgres_url: str, clock: VirtualClock
+) -> None:
+    a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
+    try:
+        run_id = await start(a)
+        await asyncio.gather(
+            *(
+                s.signal("default", "wf", None, "sig", [CONV.to_payload(i)], "client")
+                for i in range(25)
+                for s in (a, b)
+            )
+        )
+        history = await b.get_history(run_id)
+        assert [e.event_id for e in history] == list(range(1, 52))
+        signals = [CONV.from_payload(e.attributes["input"][0]) for e in history[1:]]
+        assert sorted(signals) == sorted([*range(25), *range(25)])
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_store_listens_again_after_its_listening_connection_is_killed(
+    postgres_url: str, clock: VirtualClock
+) -> None:
+    a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
+    admin = await _postgres_admin()
+    try:
+        await b.is_idle()
+        key = ("queue", "default", "q", TaskKind.WORKFLOW)
+        ready = b.notifier.listen(key)
+        schema = postgres_url.rsplit("schema=", 1)[1]
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = $1",
+            f'LISTEN "perdure:{schema}"',
+        )
+        assert killed == 1
+        # Back to listening, b wakes every poller: notifications may have been missed.
+        await asyncio.wait_for(ready.wait(), NOTIFY_TIMEOUT)
+        ready.clear()
+        await start(a)
+        await asyncio.wait_for(ready.wait(), NOTIFY_TIMEOUT)
+        b.notifier.forget(key)
+    finally:
+        await admin.close()
+        await a.close()
+        await b.close()
