@@ -6,10 +6,16 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
-from perdure._common.status import WorkflowExecutionStatus
+from perdure._store._rows import (
+    EXEC_COLS,
+    FAR,
+    TASK_COLS,
+    execution_row,
+    json_or_none,
+    task_row,
+    update_row,
+)
 from perdure._store._tx import Tx
 from perdure._store._types import (
     Execution,
@@ -18,91 +24,7 @@ from perdure._store._types import (
     TaskRow,
     UpdateRow,
     UpdateState,
-    WftState,
 )
-
-_EXEC_COLS = (
-    "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
-    "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
-    "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
-    "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id"
-)
-_TASK_COLS = (
-    "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
-    "lease_seconds, attempt, lease_owner, lease_expires, deadline, final_deadline, "
-    "heartbeat_timeout, started_at, data"
-)
-_FAR = 1e18
-
-
-def _json(value: Any) -> bytes | None:
-    return None if value is None else orjson.dumps(value)
-
-
-def _unjson(value: bytes | None) -> Any:
-    return None if value is None else orjson.loads(value)
-
-
-def _execution(row: tuple[Any, ...]) -> Execution:
-    return Execution(
-        run_id=row[0],
-        namespace=row[1],
-        workflow_id=row[2],
-        workflow_type=row[3],
-        task_queue=row[4],
-        status=WorkflowExecutionStatus(row[5]),
-        next_event_id=row[6],
-        history_size=row[7],
-        start_time=row[8],
-        close_time=row[9],
-        task_timeout=row[10],
-        wft_state=WftState(row[11]),
-        wft_attempt=row[12],
-        cancel_requested=bool(row[13]),
-        last_failure=_unjson(row[14]),
-        close_event=decode_attributes(row[15]) if row[15] is not None else None,
-        memo=decode_attributes(row[16]) if row[16] is not None else None,
-        attempt=row[17],
-        execution_deadline=row[18],
-        run_timeout=row[19],
-        retry_policy=_unjson(row[20]),
-        first_run_id=row[21],
-        search_attributes=_unjson(row[22]),
-        parent=_unjson(row[23]),
-    )
-
-
-def _task(row: tuple[Any, ...]) -> TaskRow:
-    return TaskRow(
-        task_id=row[0],
-        kind=TaskKind(row[1]),
-        namespace=row[2],
-        task_queue=row[3],
-        run_id=row[4],
-        workflow_id=row[5],
-        ref=row[6],
-        visible_at=row[7],
-        lease_seconds=row[8],
-        attempt=row[9],
-        lease_owner=row[10],
-        lease_expires=row[11],
-        deadline=row[12],
-        final_deadline=row[13],
-        heartbeat_timeout=row[14],
-        started_at=row[15],
-        data=decode_attributes(row[16]),
-    )
-
-
-def _update(row: tuple[Any, ...]) -> UpdateRow:
-    return UpdateRow(
-        run_id=row[0],
-        update_id=row[1],
-        name=row[2],
-        input=decode_attributes(row[3])["input"],
-        state=UpdateState(row[4]),
-        outcome=decode_attributes(row[5]) if row[5] is not None else None,
-    )
 
 
 class _SQLiteTx(Tx):
@@ -114,29 +36,29 @@ class _SQLiteTx(Tx):
 
     async def get_execution(self, run_id: str) -> Execution | None:
         row = self.c.execute(
-            f"SELECT {_EXEC_COLS} FROM executions WHERE run_id = ?", (run_id,)
+            f"SELECT {EXEC_COLS} FROM executions WHERE run_id = ?", (run_id,)
         ).fetchone()
-        return _execution(row) if row else None
+        return execution_row(row) if row else None
 
     async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = self.c.execute(
-            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
             "AND status = 1",
             (namespace, workflow_id),
         ).fetchone()
-        return _execution(row) if row else None
+        return execution_row(row) if row else None
 
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = self.c.execute(
-            f"SELECT {_EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
             "ORDER BY start_time DESC, rowid DESC LIMIT 1",
             (namespace, workflow_id),
         ).fetchone()
-        return _execution(row) if row else None
+        return execution_row(row) if row else None
 
     async def insert_execution(self, ex: Execution) -> None:
         self.c.execute(
-            f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
+            f"INSERT INTO executions ({EXEC_COLS}) VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ex.run_id,
@@ -153,16 +75,16 @@ class _SQLiteTx(Tx):
                 int(ex.wft_state),
                 ex.wft_attempt,
                 int(ex.cancel_requested),
-                _json(ex.last_failure),
+                json_or_none(ex.last_failure),
                 encode_attributes(ex.close_event) if ex.close_event is not None else None,
                 encode_attributes(ex.memo) if ex.memo is not None else None,
                 ex.attempt,
                 ex.execution_deadline,
                 ex.run_timeout,
-                _json(ex.retry_policy),
+                json_or_none(ex.retry_policy),
                 ex.first_run_id,
-                _json(ex.search_attributes),
-                _json(ex.parent),
+                json_or_none(ex.search_attributes),
+                json_or_none(ex.parent),
                 ex.parent["run_id"] if ex.parent else None,
             ),
         )
@@ -181,10 +103,10 @@ class _SQLiteTx(Tx):
                 int(ex.wft_state),
                 ex.wft_attempt,
                 int(ex.cancel_requested),
-                _json(ex.last_failure),
+                json_or_none(ex.last_failure),
                 encode_attributes(ex.close_event) if ex.close_event is not None else None,
                 encode_attributes(ex.memo) if ex.memo is not None else None,
-                _json(ex.search_attributes),
+                json_or_none(ex.search_attributes),
                 ex.run_id,
             ),
         )
@@ -278,16 +200,16 @@ class _SQLiteTx(Tx):
 
     async def get_task(self, task_id: int) -> TaskRow | None:
         row = self.c.execute(
-            f"SELECT {_TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,)
+            f"SELECT {TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,)
         ).fetchone()
-        return _task(row) if row else None
+        return task_row(row) if row else None
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
         row = self.c.execute(
-            f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND kind = ? AND ref = ?",
+            f"SELECT {TASK_COLS} FROM tasks WHERE run_id = ? AND kind = ? AND ref = ?",
             (run_id, int(kind), ref),
         ).fetchone()
-        return _task(row) if row else None
+        return task_row(row) if row else None
 
     async def claim_tasks(
         self,
@@ -305,28 +227,28 @@ class _SQLiteTx(Tx):
             "WHERE task_id IN (SELECT task_id FROM tasks WHERE namespace = :ns "
             "AND task_queue = :queue AND kind = :kind AND lease_owner IS NULL "
             "AND visible_at <= :now ORDER BY visible_at, task_id LIMIT :limit) "
-            f"RETURNING {_TASK_COLS}",
+            f"RETURNING {TASK_COLS}",
             {
                 "owner": owner,
                 "now": now,
-                "far": _FAR,
+                "far": FAR,
                 "ns": namespace,
                 "queue": task_queue,
                 "kind": int(kind),
                 "limit": limit,
             },
         ).fetchall()
-        tasks = [_task(r) for r in rows]
+        tasks = [task_row(r) for r in rows]
         tasks.sort(key=lambda t: (t.visible_at, t.task_id))
         return tasks
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
         rows = self.c.execute(
-            f"SELECT {_TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= ? "
+            f"SELECT {TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= ? "
             "ORDER BY deadline LIMIT ?",
             (now, limit),
         ).fetchall()
-        return [_task(r) for r in rows]
+        return [task_row(r) for r in rows]
 
     async def delete_run_work(self, run_id: str) -> None:
         self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
@@ -361,10 +283,10 @@ class _SQLiteTx(Tx):
 
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         rows = self.c.execute(
-            f"SELECT {_EXEC_COLS} FROM executions WHERE parent_run_id = ? AND status = 1",
+            f"SELECT {EXEC_COLS} FROM executions WHERE parent_run_id = ? AND status = 1",
             (parent_run_id,),
         ).fetchall()
-        return [_execution(r) for r in rows]
+        return [execution_row(r) for r in rows]
 
     async def search_attribute_types(self, namespace: str) -> dict[str, str]:
         rows = self.c.execute(
@@ -387,13 +309,13 @@ class _SQLiteTx(Tx):
         limit: int,
         offset: int,
     ) -> list[Execution]:
-        cols = ", ".join(f"e.{c.strip()}" for c in _EXEC_COLS.split(","))
+        cols = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
         rows = self.c.execute(
             f"SELECT {cols} FROM executions e WHERE e.namespace = ? AND ({where}) "
             f"ORDER BY {order_by} LIMIT ? OFFSET ?",
             [namespace, *params, limit, offset],
         ).fetchall()
-        return [_execution(r) for r in rows]
+        return [execution_row(r) for r in rows]
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
         row = self.c.execute(
@@ -408,7 +330,7 @@ class _SQLiteTx(Tx):
             "WHERE run_id = ? AND update_id = ?",
             (run_id, update_id),
         ).fetchone()
-        return _update(row) if row else None
+        return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
         self.c.execute(
@@ -445,7 +367,7 @@ class _SQLiteTx(Tx):
             f"WHERE run_id = ? AND state IN ({marks}) ORDER BY requested_at, rowid",
             (run_id, *[int(s) for s in states]),
         ).fetchall()
-        return [_update(r) for r in rows]
+        return [update_row(r) for r in rows]
 
     async def insert_timer(
         self, run_id: str, seq: int, fire_at: float, started_event_id: int

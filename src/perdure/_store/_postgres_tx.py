@@ -1,0 +1,447 @@
+"""PostgreSQL's SQL for the store's primitive operations (the ``Tx`` protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
+from perdure._store._rows import (
+    EXEC_COLS,
+    TASK_COLS,
+    execution_row,
+    json_or_none,
+    task_row,
+    update_row,
+)
+from perdure._store._tx import Tx
+from perdure._store._types import (
+    Execution,
+    QueryResult,
+    TaskKind,
+    TaskRow,
+    UpdateRow,
+    UpdateState,
+)
+
+TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
+EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
+_UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
+
+
+class _PostgresTx(Tx):
+    """The ``Tx`` primitives in PostgreSQL's SQL, on one connection.
+
+    In a write transaction (``lock=True``) the reads of rows the rules go on to change lock
+    them, so two processes working on one run take turns; reads outside one take no locks.
+    """
+
+    def __init__(self, conn: Any, *, lock: bool) -> None:
+        self.c = conn
+        self._for_update = " FOR UPDATE" if lock else ""
+        self._skip_locked = " FOR UPDATE SKIP LOCKED" if lock else ""
+
+    async def _one(self, sql: str, *args: Any) -> Any:
+        return await self.c.fetchrow(sql, *args)
+
+    async def get_execution(self, run_id: str) -> Execution | None:
+        row = await self._one(
+            f"SELECT {EXEC_COLS} FROM executions WHERE run_id = $1{self._for_update}", run_id
+        )
+        return execution_row(row) if row else None
+
+    async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = await self._one(
+            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+            f"AND status = 1{self._for_update}",
+            namespace,
+            workflow_id,
+        )
+        return execution_row(row) if row else None
+
+    async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        row = await self._one(
+            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+            f"ORDER BY start_time DESC, seq DESC LIMIT 1{self._for_update}",
+            namespace,
+            workflow_id,
+        )
+        return execution_row(row) if row else None
+
+    async def insert_execution(self, ex: Execution) -> None:
+        marks = ", ".join(f"${i}" for i in range(1, 26))
+        await self.c.execute(
+            f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})",
+            ex.run_id,
+            ex.namespace,
+            ex.workflow_id,
+            ex.workflow_type,
+            ex.task_queue,
+            int(ex.status),
+            ex.next_event_id,
+            ex.history_size,
+            ex.start_time,
+            ex.close_time,
+            ex.task_timeout,
+            int(ex.wft_state),
+            ex.wft_attempt,
+            int(ex.cancel_requested),
+            json_or_none(ex.last_failure),
+            encode_attributes(ex.close_event) if ex.close_event is not None else None,
+            encode_attributes(ex.memo) if ex.memo is not None else None,
+            ex.attempt,
+            ex.execution_deadline,
+            ex.run_timeout,
+            json_or_none(ex.retry_policy),
+            ex.first_run_id,
+            json_or_none(ex.search_attributes),
+            json_or_none(ex.parent),
+            ex.parent["run_id"] if ex.parent else None,
+        )
+
+    async def update_execution(self, ex: Execution) -> None:
+        await self.c.execute(
+            "UPDATE executions SET status = $1, next_event_id = $2, history_size = $3, "
+            "close_time = $4, wft_state = $5, wft_attempt = $6, cancel_requested = $7, "
+            "last_failure = $8, close_event = $9, memo = $10, search_attributes = $11 "
+            "WHERE run_id = $12",
+            int(ex.status),
+            ex.next_event_id,
+            ex.history_size,
+            ex.close_time,
+            int(ex.wft_state),
+            ex.wft_attempt,
+            int(ex.cancel_requested),
+            json_or_none(ex.last_failure),
+            encode_attributes(ex.close_event) if ex.close_event is not None else None,
+            encode_attributes(ex.memo) if ex.memo is not None else None,
+            json_or_none(ex.search_attributes),
+            ex.run_id,
+        )
+
+    async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
+        if not events:
+            return 0
+        blobs = [encode_attributes(e.attributes) for e in events]
+        await self.c.execute(
+            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+            "SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::float8[], $5::bytea[])",
+            run_id,
+            [e.event_id for e in events],
+            [e.event_type.value for e in events],
+            [e.event_time for e in events],
+            blobs,
+        )
+        return sum(len(b) for b in blobs)
+
+    async def get_history_events(
+        self, run_id: str, after_event_id: int, limit: int
+    ) -> list[HistoryEvent]:
+        rows = await self.c.fetch(
+            "SELECT event_id, event_type, event_time, attributes FROM history "
+            "WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
+            run_id,
+            after_event_id,
+            limit if limit >= 0 else None,
+        )
+        return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        await self.c.execute(
+            "INSERT INTO inbox (run_id, event_type, event_time, attributes) "
+            "VALUES ($1, $2, $3, $4)",
+            run_id,
+            event.event_type.value,
+            event.event_time,
+            encode_attributes(event.attributes),
+        )
+
+    async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
+        rows = await self.c.fetch(
+            "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
+            run_id,
+        )
+        rows = sorted(rows, key=lambda r: r[0])
+        return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
+
+    async def inbox_count(self, run_id: str) -> int:
+        return int(await self.c.fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
+
+    async def insert_task(self, task: TaskRow) -> int:
+        task_id = await self.c.fetchval(
+            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
+            "visible_at, lease_seconds, attempt, lease_owner, lease_expires, deadline, "
+            "final_deadline, heartbeat_timeout, started_at, data) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+            "RETURNING task_id",
+            int(task.kind),
+            task.namespace,
+            task.task_queue,
+            task.run_id,
+            task.workflow_id,
+            task.ref,
+            task.visible_at,
+            task.lease_seconds,
+            task.attempt,
+            task.lease_owner,
+            task.lease_expires,
+            task.deadline,
+            task.final_deadline,
+            task.heartbeat_timeout,
+            task.started_at,
+            encode_attributes(task.data),
+        )
+        task.task_id = int(task_id)
+        return task.task_id
+
+    async def update_task(self, task: TaskRow) -> None:
+        await self.c.execute(
+            "UPDATE tasks SET visible_at = $1, attempt = $2, lease_owner = $3, "
+            "lease_expires = $4, deadline = $5, started_at = $6, data = $7 WHERE task_id = $8",
+            task.visible_at,
+            task.attempt,
+            task.lease_owner,
+            task.lease_expires,
+            task.deadline,
+            task.started_at,
+            encode_attributes(task.data),
+            task.task_id,
+        )
+
+    async def delete_task(self, task_id: int) -> None:
+        await self.c.execute("DELETE FROM tasks WHERE task_id = $1", task_id)
+
+    async def get_task(self, task_id: int) -> TaskRow | None:
+        row = await self._one(
+            f"SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}", task_id
+        )
+        return task_row(row) if row else None
+
+    async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
+        row = await self._one(
+            f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 AND ref = $3"
+            f"{self._for_update}",
+            run_id,
+            int(kind),
+            ref,
+        )
+        return task_row(row) if row else None
+
+    async def claim_tasks(
+        self,
+        kind: TaskKind,
+        namespace: str,
+        task_queue: str,
+        owner: str,
+        now: float,
+        limit: int,
+    ) -> list[TaskRow]:
+        # The CTE picks at most ``limit`` rows and locks them, skipping rows another claim
+        # has locked; LEAST ignores the NULL deadlines.
+        rows = await self.c.fetch(
+            "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $1 "
+            "AND task_queue = $2 AND kind = $3 AND lease_owner IS NULL AND visible_at <= $4 "
+            "ORDER BY visible_at, task_id LIMIT $5 FOR UPDATE SKIP LOCKED) "
+            "UPDATE tasks t SET lease_owner = $6, lease_expires = $4 + t.lease_seconds, "
+            "started_at = $4, async_pending = 0, deadline = LEAST($4 + t.lease_seconds, "
+            "t.final_deadline, $4 + t.heartbeat_timeout) "
+            f"FROM picked WHERE t.task_id = picked.task_id RETURNING {TASK_COLS_T}",
+            namespace,
+            task_queue,
+            int(kind),
+            now,
+            limit,
+            owner,
+        )
+        tasks = [task_row(r) for r in rows]
+        tasks.sort(key=lambda t: (t.visible_at, t.task_id))
+        return tasks
+
+    async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
+        rows = await self.c.fetch(
+            f"SELECT {TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= $1 "
+            f"ORDER BY deadline LIMIT $2{self._skip_locked}",
+            now,
+            limit,
+        )
+        return [task_row(r) for r in rows]
+
+    async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
+        await self.c.execute(
+            "UPDATE tasks SET async_pending = 1 WHERE run_id = $1 AND kind = 2 AND ref = $2 "
+            "AND attempt = $3",
+            run_id,
+            seq,
+            attempt,
+        )
+
+    async def delete_run_work(self, run_id: str) -> None:
+        await self.c.execute(
+            "WITH t AS (DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)), "
+            "m AS (DELETE FROM timers WHERE run_id = $1) "
+            "DELETE FROM inbox WHERE run_id = $1",
+            run_id,
+        )
+
+    async def set_search_attributes(
+        self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
+    ) -> None:
+        for name, rows in values.items():
+            # Both parts see the rows as they were: the old values go, the new ones come.
+            await self.c.execute(
+                "WITH gone AS (DELETE FROM search_attributes WHERE run_id = $1 AND name = $2) "
+                "INSERT INTO search_attributes (run_id, name, value_text, value_num, value_bool) "
+                "SELECT $1, $2, * FROM unnest($3::text[], $4::float8[], $5::int[])",
+                run_id,
+                name,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+            )
+
+    async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
+        await self.c.execute(
+            "UPDATE updates SET run_id = $1 WHERE run_id = $2 AND state = 0",
+            to_run_id,
+            from_run_id,
+        )
+
+    async def open_children(self, parent_run_id: str) -> list[Execution]:
+        rows = await self.c.fetch(
+            f"SELECT {EXEC_COLS} FROM executions WHERE parent_run_id = $1 AND status = 1",
+            parent_run_id,
+        )
+        return [execution_row(r) for r in rows]
+
+    async def search_attribute_types(self, namespace: str) -> dict[str, str]:
+        rows = await self.c.fetch(
+            "SELECT name, type FROM search_attribute_types WHERE namespace = $1", namespace
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def register_search_attribute(self, namespace: str, name: str, type_name: str) -> None:
+        await self.c.execute(
+            "INSERT INTO search_attribute_types (namespace, name, type) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            namespace,
+            name,
+            type_name,
+        )
+
+    async def list_executions(
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        order_by: str,
+        limit: int,
+        offset: int,
+    ) -> list[Execution]:
+        # ``where`` numbers its placeholders from $2: the namespace is $1.
+        n = len(params) + 2
+        rows = await self.c.fetch(
+            f"SELECT {EXEC_COLS_E} FROM executions e WHERE e.namespace = $1 AND ({where}) "
+            f"ORDER BY {order_by} LIMIT ${n} OFFSET ${n + 1}",
+            namespace,
+            *params,
+            limit,
+            offset,
+        )
+        return [execution_row(r) for r in rows]
+
+    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
+        count = await self.c.fetchval(
+            f"SELECT COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where})",
+            namespace,
+            *params,
+        )
+        return int(count)
+
+    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
+        row = await self._one(
+            f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND update_id = $2",
+            run_id,
+            update_id,
+        )
+        return update_row(row) if row else None
+
+    async def insert_update(self, row: UpdateRow, now: float) -> None:
+        await self.c.execute(
+            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            row.run_id,
+            row.update_id,
+            row.name,
+            encode_attributes({"input": row.input}),
+            int(row.state),
+            encode_attributes(row.outcome) if row.outcome is not None else None,
+            now,
+        )
+
+    async def set_update_state(
+        self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
+    ) -> None:
+        await self.c.execute(
+            "UPDATE updates SET state = $1, outcome = $2 WHERE run_id = $3 AND update_id = $4",
+            int(state),
+            encode_attributes(outcome) if outcome is not None else None,
+            run_id,
+            update_id,
+        )
+
+    async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
+        rows = await self.c.fetch(
+            f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND state = ANY($2::int[]) "
+            "ORDER BY requested_at, seq",
+            run_id,
+            [int(s) for s in states],
+        )
+        return [update_row(r) for r in rows]
+
+    async def insert_timer(
+        self, run_id: str, seq: int, fire_at: float, started_event_id: int
+    ) -> None:
+        await self.c.execute(
+            "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES ($1, $2, $3, $4)",
+            run_id,
+            seq,
+            fire_at,
+            started_event_id,
+        )
+
+    async def delete_timer(self, run_id: str, seq: int) -> int | None:
+        started = await self.c.fetchval(
+            "DELETE FROM timers WHERE run_id = $1 AND seq = $2 RETURNING started_event_id",
+            run_id,
+            seq,
+        )
+        return int(started) if started is not None else None
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
+        rows = await self.c.fetch(
+            "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= $1 "
+            f"ORDER BY fire_at, run_id, seq LIMIT $2{self._skip_locked}",
+            now,
+            limit,
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def put_query_result(self, query_id: int, result: QueryResult) -> None:
+        await self.c.execute(
+            "WITH answered AS (DELETE FROM tasks WHERE task_id = $1) "
+            "INSERT INTO query_results (query_id, ok, result, error) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (query_id) DO UPDATE SET ok = EXCLUDED.ok, result = EXCLUDED.result, "
+            "error = EXCLUDED.error",
+            query_id,
+            int(result.ok),
+            encode_attributes({"r": result.result}) if result.result is not None else None,
+            result.error,
+        )
+
+    async def delete_query(self, query_id: int) -> None:
+        """Forget a query: its task (if unanswered) and its result (not in ``Tx``)."""
+        await self.c.execute(
+            "WITH task AS (DELETE FROM tasks WHERE task_id = $1) "
+            "DELETE FROM query_results WHERE query_id = $1",
+            query_id,
+        )

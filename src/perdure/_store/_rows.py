@@ -1,0 +1,95 @@
+"""Row layouts and converters shared by the SQL stores: the columns of the executions and
+tasks tables, and how a database row becomes an ``Execution``, ``TaskRow`` or ``UpdateRow``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from perdure._common.events import decode_attributes
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._store._types import Execution, TaskKind, TaskRow, UpdateRow, UpdateState, WftState
+
+EXEC_COLS = (
+    "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
+    "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
+    "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
+    "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id"
+)
+TASK_COLS = (
+    "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
+    "lease_seconds, attempt, lease_owner, lease_expires, deadline, final_deadline, "
+    "heartbeat_timeout, started_at, data"
+)
+FAR = 1e18
+
+
+def json_or_none(value: Any) -> bytes | None:
+    return None if value is None else orjson.dumps(value)
+
+
+def from_json(value: bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def execution_row(row: tuple[Any, ...]) -> Execution:
+    return Execution(
+        run_id=row[0],
+        namespace=row[1],
+        workflow_id=row[2],
+        workflow_type=row[3],
+        task_queue=row[4],
+        status=WorkflowExecutionStatus(row[5]),
+        next_event_id=row[6],
+        history_size=row[7],
+        start_time=row[8],
+        close_time=row[9],
+        task_timeout=row[10],
+        wft_state=WftState(row[11]),
+        wft_attempt=row[12],
+        cancel_requested=bool(row[13]),
+        last_failure=from_json(row[14]),
+        close_event=decode_attributes(row[15]) if row[15] is not None else None,
+        memo=decode_attributes(row[16]) if row[16] is not None else None,
+        attempt=row[17],
+        execution_deadline=row[18],
+        run_timeout=row[19],
+        retry_policy=from_json(row[20]),
+        first_run_id=row[21],
+        search_attributes=from_json(row[22]),
+        parent=from_json(row[23]),
+    )
+
+
+def task_row(row: tuple[Any, ...]) -> TaskRow:
+    return TaskRow(
+        task_id=row[0],
+        kind=TaskKind(row[1]),
+        namespace=row[2],
+        task_queue=row[3],
+        run_id=row[4],
+        workflow_id=row[5],
+        ref=row[6],
+        visible_at=row[7],
+        lease_seconds=row[8],
+        attempt=row[9],
+        lease_owner=row[10],
+        lease_expires=row[11],
+        deadline=row[12],
+        final_deadline=row[13],
+        heartbeat_timeout=row[14],
+        started_at=row[15],
+        data=decode_attributes(row[16]),
+    )
+
+
+def update_row(row: tuple[Any, ...]) -> UpdateRow:
+    return UpdateRow(
+        run_id=row[0],
+        update_id=row[1],
+        name=row[2],
+        input=decode_attributes(row[3])["input"],
+        state=UpdateState(row[4]),
+        outcome=decode_attributes(row[5]) if row[5] is not None else None,
+    )
