@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
@@ -36,10 +33,27 @@ import orjson
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
 from perdure._common.payload import Payload
-from perdure._errors import InvalidURLError, PerdureError, SchemaVersionError
+from perdure._errors import PerdureError, SchemaVersionError
 from perdure._store._base import QUERY_LEASE_SECONDS, Store
 from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
+from perdure._store._postgres_support import (
+    MAX_TRIES,
+    _again,
+    _as_perdure,
+    _BatchRun,
+    _channel,
+    _connection_lost,
+    _discard_if_lost,
+    _keep_session,
+    _lock_key,
+    _notifications,
+    _Op,
+    _parse_url,
+    _quote,
+    _retryable,
+    _settle,
+)
 from perdure._store._postgres_tx import _PostgresTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -56,147 +70,8 @@ log = logging.getLogger("perdure.store")
 CONNECT_TIMEOUT = 10.0
 # Operations committed together at most; more wait for the next transaction.
 MAX_BATCH = 256
-# Runs of one operation that lost a deadlock or a unique-index race, or of a whole batch
-# whose connection failed before it committed.
-MAX_TRIES = 5
 # How often the listening connection is checked when no notification arrives.
 LISTENER_PING_INTERVAL = 30.0
-# deadlock_detected, serialization_failure, unique_violation: run the operation again.
-_RETRY_STATES = frozenset({"40P01", "40001", "23505"})
-# NOTIFY payloads must stay under 8000 bytes.
-_NOTIFY_BYTES = 7000
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    dsn: str  # the URL as asyncpg takes it: perdure's own parameters removed
-    schema: str | None
-    shown: str  # the URL without its password, for messages
-
-
-def _parse_url(url: str) -> _Target:
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
-    if len(schemas) > 1 or (schemas and not schemas[0]):
-        raise InvalidURLError(
-            f"PostgreSQL URL {url!r} needs one non-empty schema name in ?schema=NAME"
-        )
-    rest = [(key, value) for key, value in query if key != "schema"]
-    dsn = urlunsplit(parts._replace(query=urlencode(rest)))
-    shown = dsn
-    if parts.password is not None:
-        shown = urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.password, "***", 1)))
-    return _Target(dsn, schemas[0] if schemas else None, shown)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _channel(schema: str | None) -> str:
-    """The NOTIFY channel of one perdure database (channel names are at most 63 bytes)."""
-    if schema is None:
-        return "perdure"
-    name = f"perdure:{schema}"
-    if len(name.encode()) > 63:
-        name = "perdure:" + hashlib.sha256(schema.encode()).hexdigest()[:32]
-    return name
-
-
-def _lock_key(schema: str | None) -> int:
-    digest = hashlib.sha256(f"perdure-migrate:{schema or ''}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in _RETRY_STATES
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """The connection broke (the server restarted, or the connection was killed)."""
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | OSError):
-        return True
-    # The protocol's state after the server dropped an idle connection.
-    if isinstance(exc, asyncpg.exceptions.InternalClientError):
-        return True
-    # admin_shutdown, crash_shutdown, cannot_connect_now
-    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in ("57P01", "57P02", "57P03")
-
-
-def _discard_if_lost(conn: Any, exc: BaseException) -> None:
-    """Close a broken connection, so the pool opens a new one instead of handing it out."""
-    if _connection_lost(exc):
-        with contextlib.suppress(Exception):
-            conn.terminate()
-
-
-def _as_perdure(exc: BaseException) -> BaseException:
-    """Database errors as ``PerdureError`` (with the driver's error as ``.cause``); the
-    rules' own errors unchanged."""
-    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError):
-        return PerdureError(f"PostgreSQL operation failed: {exc}", cause=exc)
-    return exc
-
-
-def _notifications(fx: Effects) -> list[str]:
-    """The committed change's wake-ups, for other processes: JSON arrays of notifier keys,
-    packed into payloads that fit a NOTIFY."""
-    items: list[list[Any]] = [["queue", ns, q, int(kind)] for ns, q, kind in fx.queues]
-    items += [["closed", run_id] for run_id in fx.closed]
-    items += [["query", query_id] for query_id in fx.queries]
-    items += [list(key) for key in fx.keys]
-    items += [["activity_cancel", run_id, seq] for run_id, seq in fx.activity_cancels]
-    payloads: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for item in items:
-        text = orjson.dumps(item).decode()
-        if chunk and size + len(text) + 1 > _NOTIFY_BYTES:
-            payloads.append("[" + ",".join(chunk) + "]")
-            chunk, size = [], 0
-        chunk.append(text)
-        size += len(text) + 1
-    if chunk:
-        payloads.append("[" + ",".join(chunk) + "]")
-    return payloads
-
-
-@dataclass(slots=True)
-class _Op:
-    fn: Callable[[Tx, Effects], Awaitable[Any]]
-    future: asyncio.Future[Any]
-    tries: int = 0
-
-
-@dataclass(slots=True)
-class _BatchRun:
-    """One attempt at committing a batch: what each operation did, and how far it got."""
-
-    batch: list[_Op]
-    done: list[tuple[_Op, Any, BaseException | None]] = field(default_factory=list)
-    again: list[_Op] = field(default_factory=list)
-    effects: Effects = field(default_factory=Effects)
-    xid: int | None = None
-    committing: bool = False
-
-
-def _again(batch: list[_Op], exc: BaseException) -> list[_Op]:
-    """The operations of a batch that failed as a whole to run again, failing those that
-    have been tried too often."""
-    retry = []
-    for op in batch:
-        op.tries += 1
-        if op.tries < MAX_TRIES:
-            retry.append(op)
-        else:
-            _settle(op, None, PerdureError(f"PostgreSQL transaction failed: {exc}", cause=exc))
-    return retry
-
-
-async def _keep_session(conn: Any) -> None:
-    """Pool connections are returned as they are: the store changes no session state, and
-    asyncpg's default reset would cost a round trip per release."""
 
 
 class PostgresStore(Store):
@@ -638,12 +513,3 @@ class PostgresStore(Store):
                 await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
             except TimeoutError:
                 self._pool.terminate()
-
-
-def _settle(op: _Op, result: Any, error: BaseException | None) -> None:
-    if op.future.done():
-        return
-    if error is not None:
-        op.future.set_exception(error)
-    else:
-        op.future.set_result(result)
