@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import click
+
+from perdure.cli._worker import worker_command
+
+
+@click.group()
+@click.version_option(package_name="perdure")
+def main() -> None:
+    """perdure: durable workflows with nothing to operate."""
+
+
+main.add_command(worker_command)

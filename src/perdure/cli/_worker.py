@@ -1,0 +1,180 @@
+"""``perdure worker``: run a worker process from a module of workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+import click
+
+from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
+from perdure.client import Client
+from perdure.worker import Worker
+from perdure.workflow._definition import _DEFN_ATTR as _WORKFLOW_ATTR
+
+log = logging.getLogger("perdure.cli")
+
+
+def _load(module_path: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_path)
+    except ImportError as exc:
+        raise click.ClickException(
+            f"Cannot import {module_path!r}: {exc}. Give a module path importable from the "
+            "current directory (run from your project root, or set PYTHONPATH)."
+        ) from exc
+
+
+def discover(
+    module: ModuleType, workflow_names: Sequence[str], activity_names: Sequence[str]
+) -> tuple[list[type], list[Callable[..., Any]]]:
+    """The module's workflow classes and activity functions (or only the named ones)."""
+    workflows = [
+        v
+        for v in vars(module).values()
+        if inspect.isclass(v) and _WORKFLOW_ATTR in vars(v) and v.__module__ == module.__name__
+    ]
+    activities = [
+        v
+        for v in vars(module).values()
+        if callable(v)
+        and hasattr(v, _ACTIVITY_ATTR)
+        and getattr(v, "__module__", None) == module.__name__
+    ]
+    if workflow_names:
+        by_name = {getattr(w, _WORKFLOW_ATTR).name: w for w in workflows}
+        missing = [n for n in workflow_names if n not in by_name]
+        if missing:
+            raise click.ClickException(
+                f"No workflow named {', '.join(missing)} in {module.__name__} "
+                f"(found: {', '.join(sorted(by_name)) or 'none'})"
+            )
+        workflows = [by_name[n] for n in workflow_names]
+    if activity_names:
+        by_name_a = {getattr(a, _ACTIVITY_ATTR).name: a for a in activities}
+        missing = [n for n in activity_names if n not in by_name_a]
+        if missing:
+            raise click.ClickException(
+                f"No activity named {', '.join(missing)} in {module.__name__} "
+                f"(found: {', '.join(sorted(by_name_a)) or 'none'})"
+            )
+        activities = [by_name_a[n] for n in activity_names]
+    if not workflows and not activities:
+        raise click.ClickException(
+            f"{module.__name__} defines no @workflow.defn class and no @activity.defn function"
+        )
+    return workflows, activities
+
+
+async def run_worker(
+    db: str,
+    task_queue: str,
+    workflows: list[type],
+    activities: list[Callable[..., Any]],
+    *,
+    namespace: str,
+    max_concurrent_activities: int,
+    max_concurrent_workflow_tasks: int,
+    graceful_shutdown: float,
+) -> None:
+    client = await Client.connect(db, namespace=namespace)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=activities,
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    names = [w.__name__ for w in workflows] + [getattr(a, "__name__", "?") for a in activities]
+    click.echo(f"perdure worker: task queue {task_queue!r} on {db} running {', '.join(names)}")
+    sys.stdout.flush()
+    runner = asyncio.ensure_future(worker.run())
+    await asyncio.wait(
+        {runner, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
+    click.echo("perdure worker: stopping (letting running work finish)")
+    sys.stdout.flush()
+    await worker.shutdown()
+    await runner
+    await client.close()
+    click.echo("perdure worker: stopped")
+
+
+@click.command("worker")
+@click.option(
+    "--db",
+    required=True,
+    envvar="PERDURE_DB",
+    help="Database URL: sqlite:///app.db or postgresql://... (env PERDURE_DB).",
+)
+@click.option("--task-queue", "-q", required=True, help="The task queue to take tasks from.")
+@click.option(
+    "--workflow",
+    "workflow_names",
+    multiple=True,
+    help="Run only this workflow type (repeatable); default: all in the module.",
+)
+@click.option(
+    "--activity",
+    "activity_names",
+    multiple=True,
+    help="Run only this activity (repeatable); default: all in the module.",
+)
+@click.option("--namespace", default="default", show_default=True)
+@click.option("--max-concurrent-activities", default=100, show_default=True, type=int)
+@click.option("--max-concurrent-workflow-tasks", default=100, show_default=True, type=int)
+@click.option(
+    "--graceful-shutdown",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Seconds running activities get to finish on SIGTERM/SIGINT.",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+@click.argument("module")
+def worker_command(
+    db: str,
+    task_queue: str,
+    workflow_names: tuple[str, ...],
+    activity_names: tuple[str, ...],
+    namespace: str,
+    max_concurrent_activities: int,
+    max_concurrent_workflow_tasks: int,
+    graceful_shutdown: float,
+    log_level: str,
+    module: str,
+) -> None:
+    """Run a worker for the workflows and activities defined in MODULE (e.g. myapp.workflows)
+    until SIGTERM or Ctrl-C, then shut down gracefully."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    workflows, activities = discover(_load(module), workflow_names, activity_names)
+    asyncio.run(
+        run_worker(
+            db,
+            task_queue,
+            workflows,
+            activities,
+            namespace=namespace,
+            max_concurrent_activities=max_concurrent_activities,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+            graceful_shutdown=graceful_shutdown,
+        )
+    )

@@ -1,0 +1,100 @@
+"""``perdure worker``: a worker process from a module, stopped gracefully by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from perdure import Client
+
+PERDURE = str(Path(sys.executable).parent / "perdure")
+
+APP = textwrap.dedent(
+    """
+    from datetime import timedelta
+
+    from perdure import activity, workflow
+
+
+    @activity.defn
+    async def shout(text: str) -> str:
+        return text.upper()
+
+
+    @workflow.defn
+    class Greeter:
+        @workflow.run
+        async def run(self, name: str) -> str:
+            return await workflow.execute_activity(
+                shout, f"hello {name}", start_to_close_timeout=timedelta(seconds=10)
+            )
+    """
+)
+
+
+def write_app(tmp_path: Path) -> None:
+    (tmp_path / "greeter_app.py").write_text(APP)
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(60)
+async def test_worker_runs_a_module_and_stops_on_sigterm(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    process = await asyncio.create_subprocess_exec(
+        PERDURE,
+        "worker",
+        "--db",
+        db,
+        "--task-queue",
+        "greet",
+        "greeter_app",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert "task queue 'greet'" in first and "Greeter" in first and "shout" in first
+        client = await Client.connect(db)
+        result = await asyncio.wait_for(
+            client.execute_workflow("Greeter", "ada", id="g", task_queue="greet"), 30
+        )
+        assert result == "HELLO ADA"
+        await client.close()
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, output
+        assert b"stopped" in output
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no_such_module"], "Cannot import 'no_such_module'"),
+        (["--workflow", "Nope", "greeter_app"], "No workflow named Nope"),
+        (["--activity", "nope", "greeter_app"], "No activity named nope"),
+    ],
+)
+def test_bad_arguments_are_explained(tmp_path: Path, args: list[str], message: str) -> None:
+    write_app(tmp_path)
+    done = subprocess.run(
+        [PERDURE, "worker", "--db", f"sqlite:///{tmp_path / 'x.db'}", "-q", "q", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
