@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -94,11 +95,21 @@ class ManySteps:
 GUARD = True
 
 
+# A PostgreSQL server URL (--postgres): each scenario run then gets a fresh schema on it.
+POSTGRES: str | None = None
+
+
 @asynccontextmanager
 async def engine() -> AsyncIterator[Client]:
-    """A client and a running worker on a fresh database file, removed afterwards."""
+    """A client and a running worker on a fresh database (a temporary SQLite file, or a new
+    PostgreSQL schema with --postgres), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="perdure-bench-") as tmp:
-        client = await Client.connect(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        if POSTGRES is None:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            url = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
+        client = await Client.connect(url)
         try:
             async with Worker(
                 client,
@@ -110,6 +121,19 @@ async def engine() -> AsyncIterator[Client]:
                 yield client
         finally:
             await client.close()
+            if POSTGRES is not None:
+                await _drop_schema(schema)
+
+
+async def _drop_schema(schema: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    assert POSTGRES is not None
+    conn = await asyncpg.connect(POSTGRES.split("?", 1)[0])
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 # ------------------------------------------------------------------------------------------
@@ -271,14 +295,20 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> int:
-    global GUARD
+    global GUARD, POSTGRES
     GUARD = not args.no_guard
+    POSTGRES = args.postgres
     sizes = QUICK if args.quick else FULL
     print(machine_info())
+    if POSTGRES is None:
+        store = (
+            "store: SQLite file, default settings (WAL, synchronous=FULL); one commit here "
+            f"takes {commit_cost_ms():.2f} ms (median)"
+        )
+    else:
+        store = f"store: PostgreSQL at {POSTGRES.split('@')[-1]}, a fresh schema per run"
     print(
-        f"store: SQLite file, default settings (WAL, synchronous=FULL); one commit here takes "
-        f"{commit_cost_ms():.2f} ms (median)\nruns per scenario: {args.runs}; determinism "
-        f"guard: {'on' if GUARD else 'OFF'}\n"
+        f"{store}\nruns per scenario: {args.runs}; determinism guard: {'on' if GUARD else 'OFF'}\n"
     )
     for scenario in SCENARIOS:
         if args.only and scenario.key not in args.only:
@@ -296,11 +326,20 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="perdure core benchmark (SQLite, one process)")
+    parser = argparse.ArgumentParser(
+        description="perdure core benchmark (one process; SQLite, or PostgreSQL with --postgres)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="repeat each scenario N times")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--only", default="", help="run only these scenarios, e.g. 'a' or 'ac' (default: all)"
+    )
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help="run on this PostgreSQL server (e.g. postgresql://postgres@127.0.0.1/test) "
+        "instead of a SQLite file",
     )
     parser.add_argument(
         "--no-guard",
