@@ -10,6 +10,7 @@ from perdure._store._rows import (
     EXEC_COLS,
     TASK_COLS,
     execution_row,
+    execution_values,
     json_or_none,
     task_row,
     update_row,
@@ -69,35 +70,9 @@ class _PostgresTx(Tx):
         return execution_row(row) if row else None
 
     async def insert_execution(self, ex: Execution) -> None:
-        marks = ", ".join(f"${i}" for i in range(1, 26))
-        await self.c.execute(
-            f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})",
-            ex.run_id,
-            ex.namespace,
-            ex.workflow_id,
-            ex.workflow_type,
-            ex.task_queue,
-            int(ex.status),
-            ex.next_event_id,
-            ex.history_size,
-            ex.start_time,
-            ex.close_time,
-            ex.task_timeout,
-            int(ex.wft_state),
-            ex.wft_attempt,
-            int(ex.cancel_requested),
-            json_or_none(ex.last_failure),
-            encode_attributes(ex.close_event) if ex.close_event is not None else None,
-            encode_attributes(ex.memo) if ex.memo is not None else None,
-            ex.attempt,
-            ex.execution_deadline,
-            ex.run_timeout,
-            json_or_none(ex.retry_policy),
-            ex.first_run_id,
-            json_or_none(ex.search_attributes),
-            json_or_none(ex.parent),
-            ex.parent["run_id"] if ex.parent else None,
-        )
+        values = execution_values(ex)
+        marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+        await self.c.execute(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values)
 
     async def update_execution(self, ex: Execution) -> None:
         await self.c.execute(

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from perdure._common.events import decode_attributes
+from perdure._common.events import decode_attributes, encode_attributes
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store._types import Execution, TaskKind, TaskRow, UpdateRow, UpdateState, WftState
 
@@ -92,4 +92,35 @@ def update_row(row: tuple[Any, ...]) -> UpdateRow:
         input=decode_attributes(row[3])["input"],
         state=UpdateState(row[4]),
         outcome=decode_attributes(row[5]) if row[5] is not None else None,
+    )
+
+
+def execution_values(ex: Execution) -> tuple[Any, ...]:
+    """The values of an executions row, in ``EXEC_COLS`` order (plus ``parent_run_id``)."""
+    return (
+        ex.run_id,
+        ex.namespace,
+        ex.workflow_id,
+        ex.workflow_type,
+        ex.task_queue,
+        int(ex.status),
+        ex.next_event_id,
+        ex.history_size,
+        ex.start_time,
+        ex.close_time,
+        ex.task_timeout,
+        int(ex.wft_state),
+        ex.wft_attempt,
+        int(ex.cancel_requested),
+        json_or_none(ex.last_failure),
+        encode_attributes(ex.close_event) if ex.close_event is not None else None,
+        encode_attributes(ex.memo) if ex.memo is not None else None,
+        ex.attempt,
+        ex.execution_deadline,
+        ex.run_timeout,
+        json_or_none(ex.retry_policy),
+        ex.first_run_id,
+        json_or_none(ex.search_attributes),
+        json_or_none(ex.parent),
+        ex.parent["run_id"] if ex.parent else None,
     )
