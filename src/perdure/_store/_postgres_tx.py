@@ -8,10 +8,11 @@ from typing import Any
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
 from perdure._store._rows import (
     EXEC_COLS,
+    EXEC_MUTABLE_COLS,
     TASK_COLS,
     execution_row,
+    execution_update_values,
     execution_values,
-    json_or_none,
     task_row,
     update_row,
 )
@@ -28,6 +29,13 @@ from perdure._store._types import (
 TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
+
+
+_UPDATE_EXECUTION = (
+    "UPDATE executions SET "
+    + ", ".join(f"{c} = ${i}" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
+    + f" WHERE run_id = ${len(EXEC_MUTABLE_COLS) + 1}"
+)
 
 
 class _PostgresTx(Tx):
@@ -75,24 +83,7 @@ class _PostgresTx(Tx):
         await self.c.execute(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values)
 
     async def update_execution(self, ex: Execution) -> None:
-        await self.c.execute(
-            "UPDATE executions SET status = $1, next_event_id = $2, history_size = $3, "
-            "close_time = $4, wft_state = $5, wft_attempt = $6, cancel_requested = $7, "
-            "last_failure = $8, close_event = $9, memo = $10, search_attributes = $11 "
-            "WHERE run_id = $12",
-            int(ex.status),
-            ex.next_event_id,
-            ex.history_size,
-            ex.close_time,
-            int(ex.wft_state),
-            ex.wft_attempt,
-            int(ex.cancel_requested),
-            json_or_none(ex.last_failure),
-            encode_attributes(ex.close_event) if ex.close_event is not None else None,
-            encode_attributes(ex.memo) if ex.memo is not None else None,
-            json_or_none(ex.search_attributes),
-            ex.run_id,
-        )
+        await self.c.execute(_UPDATE_EXECUTION, *execution_update_values(ex))
 
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         if not events:

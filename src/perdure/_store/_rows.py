@@ -124,3 +124,37 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.parent),
         ex.parent["run_id"] if ex.parent else None,
     )
+
+
+# The columns of an executions row that change after it is created, in update order.
+EXEC_MUTABLE_COLS = (
+    "status",
+    "next_event_id",
+    "history_size",
+    "close_time",
+    "wft_state",
+    "wft_attempt",
+    "cancel_requested",
+    "last_failure",
+    "close_event",
+    "memo",
+    "search_attributes",
+)
+
+
+def execution_update_values(ex: Execution) -> tuple[Any, ...]:
+    """The values of ``EXEC_MUTABLE_COLS``, then the run id (for the WHERE clause)."""
+    return (
+        int(ex.status),
+        ex.next_event_id,
+        ex.history_size,
+        ex.close_time,
+        int(ex.wft_state),
+        ex.wft_attempt,
+        int(ex.cancel_requested),
+        json_or_none(ex.last_failure),
+        encode_attributes(ex.close_event) if ex.close_event is not None else None,
+        encode_attributes(ex.memo) if ex.memo is not None else None,
+        json_or_none(ex.search_attributes),
+        ex.run_id,
+    )

@@ -9,11 +9,12 @@ from typing import Any
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
 from perdure._store._rows import (
     EXEC_COLS,
+    EXEC_MUTABLE_COLS,
     FAR,
     TASK_COLS,
     execution_row,
+    execution_update_values,
     execution_values,
-    json_or_none,
     task_row,
     update_row,
 )
@@ -25,6 +26,10 @@ from perdure._store._types import (
     TaskRow,
     UpdateRow,
     UpdateState,
+)
+
+_UPDATE_EXECUTION = (
+    f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXEC_MUTABLE_COLS)} WHERE run_id = ?"
 )
 
 
@@ -63,26 +68,7 @@ class _SQLiteTx(Tx):
         self.c.execute(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", values)
 
     async def update_execution(self, ex: Execution) -> None:
-        self.c.execute(
-            "UPDATE executions SET status = ?, next_event_id = ?, history_size = ?, "
-            "close_time = ?, wft_state = ?, wft_attempt = ?, cancel_requested = ?, "
-            "last_failure = ?, close_event = ?, memo = ?, search_attributes = ? "
-            "WHERE run_id = ?",
-            (
-                int(ex.status),
-                ex.next_event_id,
-                ex.history_size,
-                ex.close_time,
-                int(ex.wft_state),
-                ex.wft_attempt,
-                int(ex.cancel_requested),
-                json_or_none(ex.last_failure),
-                encode_attributes(ex.close_event) if ex.close_event is not None else None,
-                encode_attributes(ex.memo) if ex.memo is not None else None,
-                json_or_none(ex.search_attributes),
-                ex.run_id,
-            ),
-        )
+        self.c.execute(_UPDATE_EXECUTION, execution_update_values(ex))
 
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         rows = [
