@@ -194,15 +194,9 @@ class Children:
         handle.id = child.workflow_id
         handle.first_execution_run_id = child.run_id
 
-        async def signal(name: Any, arg: Any, args: Sequence[Any]) -> None:
-            from perdure.workflow._definition import handler_name
-
-            values = [arg] if arg is not None and not args else list(args)
-            await self.signal_external(
-                child.workflow_id, None, handler_name(name, "signal"), values
-            )
-
-        handle._signaller = signal
+        handle._signaller = lambda name, values: self.signal_external(
+            child.workflow_id, None, name, values
+        )
         return handle
 
     async def _await_child(self, child: _Child) -> Any:

@@ -19,6 +19,7 @@ from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._store import _activities as activities
 from perdure._store import _executions as executions
+from perdure._store import _queries as queries
 from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
@@ -41,7 +42,6 @@ from perdure._store._types import (
 
 T = TypeVar("T")
 
-QUERY_LEASE_SECONDS = 10.0
 # How often runs closed by other processes are looked for, while someone waits on one.
 CLOSED_POLL_INTERVAL = 0.1
 
@@ -78,17 +78,6 @@ class Store(ABC):
 
     @abstractmethod
     async def get_query_result(self, query_id: int) -> QueryResult | None: ...
-
-    @abstractmethod
-    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int: ...
-
-    @abstractmethod
-    async def delete_query(self, query_id: int) -> None: ...
-
-    @abstractmethod
-    async def claim_queries(
-        self, namespace: str, task_queue: str, owner: str, limit: int
-    ) -> list[QueryTask]: ...
 
     @abstractmethod
     async def closed_among(self, run_ids: Sequence[str]) -> set[str]:
@@ -340,6 +329,23 @@ class Store(ABC):
         return await self.transact(lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit, fx))
 
     # -- queries -------------------------------------------------------------------------------
+    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:
+        return await self.transact(
+            lambda tx, fx: queries.insert(tx, ex, query_type, args, self.clock.now(), fx)
+        )
+
+    async def claim_queries(
+        self, namespace: str, task_queue: str, owner: str, limit: int
+    ) -> list[QueryTask]:
+        return await self.transact(
+            lambda tx, fx: queries.claim(
+                tx, namespace, task_queue, owner, self.clock.now(), limit, fx
+            )
+        )
+
+    async def delete_query(self, query_id: int) -> None:
+        await self.transact(lambda tx, fx: tx.delete_query(query_id))
+
     async def answer_query(self, query_id: int, result: QueryResult) -> None:
         async def op(tx: Tx, fx: Effects) -> None:
             await tx.put_query_result(query_id, result)

@@ -10,10 +10,14 @@ from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
     TASK_COLS,
+    TASK_INSERT_COLS,
+    TASK_MUTABLE_COLS,
     execution_row,
     execution_update_values,
     execution_values,
+    task_insert_values,
     task_row,
+    task_update_values,
     update_row,
 )
 from perdure._store._tx import Tx
@@ -31,6 +35,15 @@ EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 
 
+_INSERT_TASK = (
+    f"INSERT INTO tasks ({', '.join(TASK_INSERT_COLS)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(TASK_INSERT_COLS) + 1))}) RETURNING task_id"
+)
+_UPDATE_TASK = (
+    "UPDATE tasks SET "
+    + ", ".join(f"{c} = ${i}" for i, c in enumerate(TASK_MUTABLE_COLS, 1))
+    + f" WHERE task_id = ${len(TASK_MUTABLE_COLS) + 1}"
+)
 _UPDATE_EXECUTION = (
     "UPDATE executions SET "
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
@@ -134,45 +147,12 @@ class _PostgresTx(Tx):
         return int(await self.c.fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
 
     async def insert_task(self, task: TaskRow) -> int:
-        task_id = await self.c.fetchval(
-            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
-            "visible_at, lease_seconds, attempt, lease_owner, lease_expires, deadline, "
-            "final_deadline, heartbeat_timeout, started_at, data) VALUES "
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
-            "RETURNING task_id",
-            int(task.kind),
-            task.namespace,
-            task.task_queue,
-            task.run_id,
-            task.workflow_id,
-            task.ref,
-            task.visible_at,
-            task.lease_seconds,
-            task.attempt,
-            task.lease_owner,
-            task.lease_expires,
-            task.deadline,
-            task.final_deadline,
-            task.heartbeat_timeout,
-            task.started_at,
-            encode_attributes(task.data),
-        )
+        task_id = await self.c.fetchval(_INSERT_TASK, *task_insert_values(task))
         task.task_id = int(task_id)
         return task.task_id
 
     async def update_task(self, task: TaskRow) -> None:
-        await self.c.execute(
-            "UPDATE tasks SET visible_at = $1, attempt = $2, lease_owner = $3, "
-            "lease_expires = $4, deadline = $5, started_at = $6, data = $7 WHERE task_id = $8",
-            task.visible_at,
-            task.attempt,
-            task.lease_owner,
-            task.lease_expires,
-            task.deadline,
-            task.started_at,
-            encode_attributes(task.data),
-            task.task_id,
-        )
+        await self.c.execute(_UPDATE_TASK, *task_update_values(task))
 
     async def delete_task(self, task_id: int) -> None:
         await self.c.execute("DELETE FROM tasks WHERE task_id = $1", task_id)
@@ -405,7 +385,6 @@ class _PostgresTx(Tx):
         )
 
     async def delete_query(self, query_id: int) -> None:
-        """Forget a query: its task (if unanswered) and its result (not in ``Tx``)."""
         await self.c.execute(
             "WITH task AS (DELETE FROM tasks WHERE task_id = $1) "
             "DELETE FROM query_results WHERE query_id = $1",

@@ -158,3 +158,70 @@ def execution_update_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.search_attributes),
         ex.run_id,
     )
+
+
+# The columns a new tasks row is written with (task_id is assigned by the database).
+TASK_INSERT_COLS = (
+    "kind",
+    "namespace",
+    "task_queue",
+    "run_id",
+    "workflow_id",
+    "ref",
+    "visible_at",
+    "lease_seconds",
+    "attempt",
+    "lease_owner",
+    "lease_expires",
+    "deadline",
+    "final_deadline",
+    "heartbeat_timeout",
+    "started_at",
+    "data",
+)
+# The columns of a tasks row that change after it is created.
+TASK_MUTABLE_COLS = (
+    "visible_at",
+    "attempt",
+    "lease_owner",
+    "lease_expires",
+    "deadline",
+    "started_at",
+    "data",
+)
+
+
+def task_insert_values(task: TaskRow) -> tuple[Any, ...]:
+    """The values of ``TASK_INSERT_COLS``."""
+    return (
+        int(task.kind),
+        task.namespace,
+        task.task_queue,
+        task.run_id,
+        task.workflow_id,
+        task.ref,
+        task.visible_at,
+        task.lease_seconds,
+        task.attempt,
+        task.lease_owner,
+        task.lease_expires,
+        task.deadline,
+        task.final_deadline,
+        task.heartbeat_timeout,
+        task.started_at,
+        encode_attributes(task.data),
+    )
+
+
+def task_update_values(task: TaskRow) -> tuple[Any, ...]:
+    """The values of ``TASK_MUTABLE_COLS``, then the task id (for the WHERE clause)."""
+    return (
+        task.visible_at,
+        task.attempt,
+        task.lease_owner,
+        task.lease_expires,
+        task.deadline,
+        task.started_at,
+        encode_attributes(task.data),
+        task.task_id,
+    )

@@ -14,19 +14,15 @@ from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
-from perdure._common.payload import Payload
 from perdure._errors import PerdureError, SchemaVersionError
-from perdure._store._base import QUERY_LEASE_SECONDS, Store
+from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._schema import LATEST_VERSION, MIGRATIONS
 from perdure._store._sqlite_tx import _SQLiteTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
-    Execution,
     QueryResult,
-    QueryTask,
     TaskKind,
-    TaskRow,
 )
 
 T = TypeVar("T")
@@ -176,52 +172,6 @@ class SQLiteStore(Store):
         return not any(("queue", r[0], r[1], TaskKind(r[2])) in polled for r in rows)
 
     # -- queries -------------------------------------------------------------------------------
-    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:
-        async def op(tx: Tx, fx: Effects) -> int:
-            task = TaskRow(
-                task_id=0,
-                kind=TaskKind.QUERY,
-                namespace=ex.namespace,
-                task_queue=ex.task_queue,
-                run_id=ex.run_id,
-                workflow_id=ex.workflow_id,
-                ref=0,
-                visible_at=self.clock.now(),
-                lease_seconds=QUERY_LEASE_SECONDS,
-                data={"query_type": query_type, "args": args, "workflow_type": ex.workflow_type},
-            )
-            query_id = await tx.insert_task(task)
-            fx.task_ready(ex.namespace, ex.task_queue, TaskKind.QUERY)
-            return query_id
-
-        return await self.transact(op)
-
-    async def claim_queries(
-        self, namespace: str, task_queue: str, owner: str, limit: int
-    ) -> list[QueryTask]:
-        async def op(tx: Tx, fx: Effects) -> list[TaskRow]:
-            rows = await tx.claim_tasks(
-                TaskKind.QUERY, namespace, task_queue, owner, self.clock.now(), limit
-            )
-            for row in rows:
-                fx.wake(row.deadline)
-            return rows
-
-        rows = await self.transact(op)
-        return [
-            QueryTask(
-                query_id=r.task_id,
-                namespace=r.namespace,
-                workflow_id=r.workflow_id,
-                run_id=r.run_id,
-                workflow_type=r.data["workflow_type"],
-                query_type=r.data["query_type"],
-                args=r.data["args"],
-                owner=owner,
-            )
-            for r in rows
-        ]
-
     async def get_query_result(self, query_id: int) -> QueryResult | None:
         row = self._conn.execute(
             "SELECT ok, result, error FROM query_results WHERE query_id = ?", (query_id,)
@@ -230,13 +180,6 @@ class SQLiteStore(Store):
             return None
         result = decode_attributes(row[1])["r"] if row[1] is not None else None
         return QueryResult(ok=bool(row[0]), result=result, error=row[2])
-
-    async def delete_query(self, query_id: int) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
-            self._conn.execute("DELETE FROM tasks WHERE task_id = ?", (query_id,))
-            self._conn.execute("DELETE FROM query_results WHERE query_id = ?", (query_id,))
-
-        await self.transact(op)
 
     async def closed_among(self, run_ids: Sequence[str]) -> set[str]:
         if not run_ids:

@@ -12,10 +12,14 @@ from perdure._store._rows import (
     EXEC_MUTABLE_COLS,
     FAR,
     TASK_COLS,
+    TASK_INSERT_COLS,
+    TASK_MUTABLE_COLS,
     execution_row,
     execution_update_values,
     execution_values,
+    task_insert_values,
     task_row,
+    task_update_values,
     update_row,
 )
 from perdure._store._tx import Tx
@@ -28,6 +32,13 @@ from perdure._store._types import (
     UpdateState,
 )
 
+_INSERT_TASK = (
+    f"INSERT INTO tasks ({', '.join(TASK_INSERT_COLS)}) "
+    f"VALUES ({', '.join('?' * len(TASK_INSERT_COLS))})"
+)
+_UPDATE_TASK = (
+    f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in TASK_MUTABLE_COLS)} WHERE task_id = ?"
+)
 _UPDATE_EXECUTION = (
     f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXEC_MUTABLE_COLS)} WHERE run_id = ?"
 )
@@ -111,48 +122,12 @@ class _SQLiteTx(Tx):
         return int(row[0])
 
     async def insert_task(self, task: TaskRow) -> int:
-        cur = self.c.execute(
-            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
-            "visible_at, lease_seconds, attempt, lease_owner, lease_expires, deadline, "
-            "final_deadline, heartbeat_timeout, started_at, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                int(task.kind),
-                task.namespace,
-                task.task_queue,
-                task.run_id,
-                task.workflow_id,
-                task.ref,
-                task.visible_at,
-                task.lease_seconds,
-                task.attempt,
-                task.lease_owner,
-                task.lease_expires,
-                task.deadline,
-                task.final_deadline,
-                task.heartbeat_timeout,
-                task.started_at,
-                encode_attributes(task.data),
-            ),
-        )
+        cur = self.c.execute(_INSERT_TASK, task_insert_values(task))
         task.task_id = int(cur.lastrowid or 0)
         return task.task_id
 
     async def update_task(self, task: TaskRow) -> None:
-        self.c.execute(
-            "UPDATE tasks SET visible_at = ?, attempt = ?, lease_owner = ?, lease_expires = ?, "
-            "deadline = ?, started_at = ?, data = ? WHERE task_id = ?",
-            (
-                task.visible_at,
-                task.attempt,
-                task.lease_owner,
-                task.lease_expires,
-                task.deadline,
-                task.started_at,
-                encode_attributes(task.data),
-                task.task_id,
-            ),
-        )
+        self.c.execute(_UPDATE_TASK, task_update_values(task))
 
     async def delete_task(self, task_id: int) -> None:
         self.c.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
@@ -350,6 +325,10 @@ class _SQLiteTx(Tx):
             (now, limit),
         ).fetchall()
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def delete_query(self, query_id: int) -> None:
+        self.c.execute("DELETE FROM tasks WHERE task_id = ?", (query_id,))
+        self.c.execute("DELETE FROM query_results WHERE query_id = ?", (query_id,))
 
     async def put_query_result(self, query_id: int, result: QueryResult) -> None:
         self.c.execute("DELETE FROM tasks WHERE task_id = ?", (query_id,))

@@ -134,4 +134,7 @@ class Tx(Protocol):
         """(run_id, seq, started_event_id) of timers due by ``now``."""
 
     # queries ---------------------------------------------------------------------------------
+    async def delete_query(self, query_id: int) -> None:
+        """Forget a query: its task (if unanswered) and its result."""
+
     async def put_query_result(self, query_id: int, result: QueryResult) -> None: ...

@@ -4,6 +4,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ class WorkflowExecutionCount:
 
     count: int
 
+
+# Queries are answered by workers on real time, whatever clock the store runs on.
+_REAL = Clock()
 
 # How often a waiter re-reads the database for changes made by other processes.
 POLL_INTERVAL = 0.1
@@ -517,12 +521,11 @@ class Client:
         if not _task_pending(ex):
             return ex
         flag = store.notifier.listen(("changed",))
-        deadline = _monotonic() + timeout
-        real = Clock()
+        deadline = time.monotonic() + timeout
         try:
-            while _task_pending(ex) and _monotonic() < deadline:
+            while _task_pending(ex) and time.monotonic() < deadline:
                 flag.clear()
-                await real.wait(flag, real.now() + POLL_INTERVAL)
+                await _REAL.wait(flag, _REAL.now() + POLL_INTERVAL)
                 ex = await store.describe(self.namespace, workflow_id, ex.run_id)
         finally:
             store.notifier.forget(("changed",))
@@ -535,7 +538,7 @@ class Client:
         query_id = await store.insert_query(ex, name, payloads)
         key = ("query", query_id)
         event = store.notifier.listen(key)
-        loop_deadline = _monotonic() + timeout
+        loop_deadline = time.monotonic() + timeout
         try:
             async with self._auto_time_skipping():
                 while True:
@@ -543,9 +546,9 @@ class Client:
                     answer = await store.get_query_result(query_id)
                     if answer is not None:
                         return answer
-                    if _monotonic() >= loop_deadline:
+                    if time.monotonic() >= loop_deadline:
                         return None
-                    await Clock().wait(event, Clock().now() + min(POLL_INTERVAL, timeout))
+                    await _REAL.wait(event, _REAL.now() + min(POLL_INTERVAL, timeout))
         finally:
             store.notifier.forget(key)
             await store.delete_query(query_id)
@@ -578,9 +581,3 @@ class Client:
 
 def _task_pending(ex: Execution) -> bool:
     return ex.is_open and ex.wft_state != WftState.NONE and ex.wft_attempt <= 1
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()

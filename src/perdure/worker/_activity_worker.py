@@ -61,11 +61,13 @@ class _Heartbeater:
         self._task = task
         self._loop = loop
         self._on_cancel = on_cancel
+        # Built on the event loop's thread: heartbeats from any other come from sync activities.
+        self._loop_thread = threading.get_ident()
         timeout = task.heartbeat_timeout
         self._interval = (
             min(timeout * 0.8, DEFAULT_HEARTBEAT_INTERVAL)
             if timeout
-            else (DEFAULT_HEARTBEAT_INTERVAL)
+            else DEFAULT_HEARTBEAT_INTERVAL
         )
         self._details: Sequence[Any] | None = None
         self._dirty = False
@@ -79,8 +81,6 @@ class _Heartbeater:
             self._record(details)
         else:
             self._loop.call_soon_threadsafe(self._record, details)
-
-    _loop_thread = 0
 
     def _record(self, details: Sequence[Any]) -> None:
         self.used = True
@@ -205,7 +205,6 @@ class Activities:
                 t.cancel()
 
         beat = _Heartbeater(self._store, self._conv, task, loop, on_cancel)
-        beat._loop_thread = threading.get_ident()
         key = (token.run_id, token.seq)
         try:
             args = await self._conv.decode(task.input, defn.arg_types)

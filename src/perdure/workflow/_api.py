@@ -17,7 +17,7 @@ from perdure.common._search_attributes import SearchAttributeUpdate, TypedSearch
 from perdure.common._search_attributes import encode_pairs as encode_search_pairs
 from perdure.common._search_attributes import encode_value as encode_search_attribute
 from perdure.workflow._context import current, in_workflow
-from perdure.workflow._definition import handler_name
+from perdure.workflow._definition import WorkflowDefinition, handler_name
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
     ActivityCancellationType,
@@ -320,8 +320,6 @@ def continue_as_new(
     if workflow is None or isinstance(workflow, str):
         workflow_type = workflow
     else:
-        from perdure.workflow._definition import WorkflowDefinition
-
         workflow_type = WorkflowDefinition.from_run_fn(workflow).name
     raise ContinueAsNewError(
         args,
@@ -365,8 +363,6 @@ async def start_child_workflow(
     if isinstance(workflow, str):
         workflow_type = workflow
     else:
-        from perdure.workflow._definition import WorkflowDefinition
-
         defn = WorkflowDefinition.from_run_fn(workflow)
         workflow_type = defn.name
         if result_type is None:

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
+from perdure.workflow._definition import handler_name
 
 T = TypeVar("T")
 
@@ -117,13 +118,13 @@ class ChildWorkflowHandle(_CancelHooked[T], Generic[T]):
 
     id: str = ""
     first_execution_run_id: str = ""
-    _signaller: Callable[..., Any] | None = None
+    _signaller: Callable[[str, list[Any]], Awaitable[None]] | None = None
 
     async def signal(self, signal: Any, arg: Any = None, *, args: Sequence[Any] = ()) -> None:
         """Send the child a signal (recorded in both histories)."""
         if self._signaller is None:
             raise RuntimeError("This child workflow handle cannot signal")
-        await self._signaller(signal, arg, args)
+        await self._signaller(*_signal_call(signal, arg, args))
 
 
 class ExternalWorkflowHandle:
@@ -141,13 +142,13 @@ class ExternalWorkflowHandle:
             ApplicationError: no open workflow with that id (type
                 ``ExternalWorkflowExecutionNotFound``).
         """
-        from perdure.workflow._definition import handler_name
-
-        values = [arg] if arg is not None and not args else list(args)
-        await self._ctx.signal_external(
-            self.id, self.run_id, handler_name(signal, "signal"), values
-        )
+        await self._ctx.signal_external(self.id, self.run_id, *_signal_call(signal, arg, args))
 
     async def cancel(self) -> None:
         """Request its cancellation."""
         await self._ctx.cancel_external(self.id, self.run_id)
+
+
+def _signal_call(signal: Any, arg: Any, args: Sequence[Any]) -> tuple[str, list[Any]]:
+    """A signal's registered name and its argument list, from what the caller gave."""
+    return handler_name(signal, "signal"), [arg] if arg is not None and not args else list(args)
