@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
+from pgutil import REQUIRE_POSTGRES, postgres_admin
 
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import CompleteWorkflow, ScheduleActivity, StartTimer
@@ -36,71 +34,13 @@ from perdure.common import RetryPolicy
 from perdure.converter import DataConverter
 
 CONV = DataConverter.default.payload_converter
-POSTGRES_URL = os.environ.get(
-    "PERDURE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-# CI sets this: there, a PostgreSQL test that cannot run fails instead of skipping.
-REQUIRE_POSTGRES = os.environ.get("PERDURE_REQUIRE_POSTGRES") == "1"
 needs_asyncpg = pytest.mark.skipif(
     importlib.util.find_spec("asyncpg") is None and not REQUIRE_POSTGRES,
     reason="PostgreSQL tests need asyncpg: pip install -e '.[dev]'",
 )
 
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE_POSTGRES:
-        pytest.fail(f"{reason} (PERDURE_REQUIRE_POSTGRES=1: PostgreSQL tests must run)")
-    pytest.skip(reason)
-
-
 # Real time, only as a bound on waiting for another connection's notification.
 NOTIFY_TIMEOUT = 10.0
-
-
-async def _postgres_admin() -> Any:
-    """A plain connection to the test server, or a skip saying why there is none."""
-    try:
-        import asyncpg  # type: ignore[import-untyped]
-    except ImportError:
-        _unavailable("PostgreSQL tests need asyncpg: pip install -e '.[dev]'")
-    try:
-        return await asyncpg.connect(POSTGRES_URL, timeout=5)
-    except Exception as exc:
-        _unavailable(
-            f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); start it or set "
-            "PERDURE_TEST_POSTGRES_URL"
-        )
-
-
-def _with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database of the test's own: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    admin = await _postgres_admin()
-    schema = f"t_{uuid.uuid4().hex}"
-    try:
-        yield _with_schema(POSTGRES_URL, schema)
-    finally:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.close()
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL schema, for the tests of many processes sharing one database."""
-    admin = await _postgres_admin()
-    schema = f"t_{uuid.uuid4().hex}"
-    try:
-        yield _with_schema(POSTGRES_URL, schema)
-    finally:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.close()
 
 
 @pytest.fixture
@@ -268,7 +208,7 @@ async def _bump_schema_version(url: str) -> None:
         conn.commit()
         conn.close()
         return
-    admin = await _postgres_admin()
+    admin = await postgres_admin()
     schema = url.rsplit("schema=", 1)[1]
     await admin.execute(f'UPDATE "{schema}".perdure_schema SET version = version + 1')
     await admin.close()
@@ -410,7 +350,7 @@ async def test_a_store_listens_again_after_its_listening_connection_is_killed(
     postgres_url: str, clock: VirtualClock
 ) -> None:
     a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
-    admin = await _postgres_admin()
+    admin = await postgres_admin()
     try:
         await b.is_idle()
         key = ("queue", "default", "q", TaskKind.WORKFLOW)

@@ -59,6 +59,14 @@ class _TimeSkipper:
             else:
                 await asyncio.sleep(0.001)
 
+    async def close(self) -> None:
+        """Stop skipping: the store is about to close."""
+        self._auto = 0
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
     async def sleep(self, seconds: float) -> None:
         target = self._clock.now() + seconds
         while True:
@@ -96,10 +104,15 @@ class WorkflowEnvironment:
         data_converter: DataConverter | None = None,
         namespace: str = "default",
         start_time: datetime | None = None,
+        url: str | None = None,
     ) -> WorkflowEnvironment:
-        """An environment on a virtual clock, starting at ``start_time`` (default: now)."""
+        """An environment on a virtual clock, starting at ``start_time`` (default: now).
+
+        The store is an in-memory SQLite database unless ``url`` names another (a file, or a
+        PostgreSQL schema of the test's own: the clock is this process's, so no other process
+        may share that database)."""
         clock = VirtualClock(start_time.timestamp() if start_time else None)
-        store = open_store("sqlite://:memory:", clock)
+        store = open_store(url or "sqlite://:memory:", clock)
         client = Client(store, namespace=namespace, data_converter=data_converter)
         skipper = _TimeSkipper(store, clock)
         client._time_skipper = skipper
@@ -148,6 +161,8 @@ class WorkflowEnvironment:
             self._client._time_skipper = skipper
 
     async def shutdown(self) -> None:
+        if self._skipper is not None:
+            await self._skipper.close()
         await self._client.close()
 
     async def __aenter__(self) -> WorkflowEnvironment:
