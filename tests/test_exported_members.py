@@ -106,6 +106,7 @@ PUBLIC = {
         "WithStartWorkflowOperation",
         "WorkflowAlreadyStartedError",
         "WorkflowExecution",
+        "WorkflowExecutionAsyncIterator",
         "WorkflowExecutionCount",
         "WorkflowExecutionDescription",
         "WorkflowExecutionStatus",

@@ -176,3 +176,43 @@ async def test_an_unfinished_update_fails_when_the_workflow_closes(
         with pytest.raises(WorkflowUpdateFailedError, match="failed") as info:
             await update.result()
         assert "closed" in str(info.value.cause)
+
+
+@workflow.defn
+class Wallet:
+    def __init__(self) -> None:
+        self.balance = 0
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.balance < 0)
+        return self.balance
+
+    @workflow.signal
+    async def deposit(self, amount: int) -> None:
+        self.balance += amount
+
+    @workflow.update
+    def spend(self, amount: int) -> int:
+        self.balance -= amount
+        return self.balance
+
+    @spend.validator
+    def check_spend(self, amount: int) -> None:
+        if amount > self.balance:
+            raise ValueError(f"balance {self.balance} is less than {amount}")
+
+
+async def test_validator_sees_signals_delivered_before_it(env: WorkflowEnvironment) -> None:
+    """A signal and then an update reach the workflow in one activation: the signal's handler
+    runs first, so the validator sees the deposit (as it would had they come one by one)."""
+    handle = await env.client.start_workflow(Wallet.run, id="wallet", task_queue="q")
+    await handle.signal(Wallet.deposit, 500)
+    spending = asyncio.ensure_future(handle.execute_update(Wallet.spend, 300))
+    run_id = (await handle.describe()).run_id
+    while not await env.client.store.requested_updates(run_id):
+        await asyncio.sleep(0.001)  # until the update is waiting beside the signal
+    async with Worker(env.client, task_queue="q", workflows=[Wallet]):
+        assert await spending == 200
+        history = await handle.fetch_history()
+    await Replayer(workflows=[Wallet]).replay_workflow(history)

@@ -177,13 +177,16 @@ class WorkflowInstance:
                 start = True
             elif event.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 a = event.attributes
+                self._run_once_blocked()
                 self._start_update(a["update_id"], a["name"], a.get("input", []), validate=False)
                 self._run_once_blocked()
             else:
                 self._apply(event)
-        # Updates are applied one at a time: each validator sees what the handlers before it
-        # did. Replay redelivers accepted ones at the same points (above).
+        # Updates are applied one at a time, after the signals delivered with them have run:
+        # each validator sees what the handlers before it did. Replay redelivers accepted
+        # ones at the same points (above), running the same handlers first.
         for update_id, name, payloads in updates:
+            self._run_once_blocked()
             if any(isinstance(c, CLOSE_COMMANDS) for c in self._commands):
                 break  # closing: the rest are not seen (they go on to a continued run)
             if self._start_update(update_id, name, payloads, validate=True):

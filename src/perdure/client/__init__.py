@@ -19,6 +19,7 @@ from perdure.client._client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowExecution,
+    WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
 )
 from perdure.client._handle import (
@@ -40,6 +41,7 @@ __all__ = [
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
     "WorkflowExecution",
+    "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionCount",
     "WorkflowExecutionDescription",
     "WorkflowExecutionStatus",

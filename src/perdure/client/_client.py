@@ -26,7 +26,7 @@ from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import WorkflowDefinition
 
 if TYPE_CHECKING:
-    from perdure.client._handle import WorkflowHandle
+    from perdure.client._handle import WorkflowHandle, WorkflowHistory
 
 log = logging.getLogger("perdure.client")
 
@@ -448,31 +448,22 @@ class Client:
         return AsyncActivityHandle(self, task_token)
 
     # -- visibility --------------------------------------------------------------------------
-    async def list_workflows(
+    def list_workflows(
         self, query: str | None = None, *, page_size: int = 1000, limit: int | None = None
-    ) -> AsyncIterator[WorkflowExecution]:
+    ) -> WorkflowExecutionAsyncIterator:
         """Workflow executions matching a visibility query, newest first by default.
 
         The query language is Temporal's: ``WorkflowType = 'Order' AND ExecutionStatus =
         'Running' AND StartTime > '2026-01-01T00:00:00Z'``, with ``!=``, ``<``, ``>``, ``IN``,
         ``BETWEEN``, ``STARTS_WITH``, ``IS NULL``, ``AND``, ``OR``, ``NOT``, parentheses,
-        ``ORDER BY`` and custom search attributes.
+        ``ORDER BY`` and custom search attributes. ``.map_histories()`` on the result iterates
+        over the executions' histories instead, for a :class:`~perdure.worker.Replayer`.
 
         Raises:
-            VisibilityQueryError: a malformed query; the message points at the token.
+            VisibilityQueryError: a malformed query (when iteration starts); the message
+                points at the token.
         """
-        offset = 0
-        seen = 0
-        while True:
-            page = await self._store.list_workflows(self.namespace, query, page_size, offset)
-            for ex in page:
-                if limit is not None and seen >= limit:
-                    return
-                seen += 1
-                yield await self._execution_info(ex)
-            if len(page) < page_size:
-                return
-            offset += page_size
+        return WorkflowExecutionAsyncIterator(self, query, page_size, limit)
 
     async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
         """How many executions match a visibility query."""
@@ -494,6 +485,22 @@ class Client:
             memo=await self._decode_memo(ex.memo),
             typed_search_attributes=decode_pairs(ex.search_attributes),
         )
+
+    async def _list_executions(
+        self, query: str | None, page_size: int, limit: int | None
+    ) -> AsyncIterator[Execution]:
+        offset = 0
+        seen = 0
+        while True:
+            page = await self._store.list_workflows(self.namespace, query, page_size, offset)
+            for ex in page:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield ex
+            if len(page) < page_size:
+                return
+            offset += page_size
 
     # -- internals shared by handles -------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -581,3 +588,35 @@ class Client:
 
 def _task_pending(ex: Execution) -> bool:
     return ex.is_open and ex.wft_state != WftState.NONE and ex.wft_attempt <= 1
+
+
+class WorkflowExecutionAsyncIterator:
+    """What :meth:`Client.list_workflows` returns: an async iterator of
+    :class:`WorkflowExecution`, or, through :meth:`map_histories`, of their histories.
+
+    Example::
+
+        async for history in client.list_workflows("WorkflowType = 'Order'").map_histories():
+            await Replayer(workflows=[Order]).replay_workflow(history)
+    """
+
+    def __init__(
+        self, client: Client, query: str | None, page_size: int, limit: int | None
+    ) -> None:
+        self._client = client
+        self._executions = client._list_executions(query, page_size, limit)
+
+    def __aiter__(self) -> WorkflowExecutionAsyncIterator:
+        return self
+
+    async def __anext__(self) -> WorkflowExecution:
+        ex = await anext(self._executions)
+        return await self._client._execution_info(ex)
+
+    async def map_histories(self) -> AsyncIterator[WorkflowHistory]:
+        """The full history of each matching execution (each run, for continued runs)."""
+        from perdure.client._handle import WorkflowHistory
+
+        async for ex in self._executions:
+            events = await self._client._store.get_history(ex.run_id)
+            yield WorkflowHistory(workflow_id=ex.workflow_id, run_id=ex.run_id, events=events)
