@@ -26,7 +26,7 @@ def test_there_are_golden_histories() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_golden_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(None, path.read_text())
+    history = WorkflowHistory.from_json(None, path.read_bytes().decode())  # noqa: ASYNC240
     result = await Replayer(workflows=GOLDEN_WORKFLOWS).replay_workflow(history)
     assert result.replay_failure is None
 
@@ -50,8 +50,8 @@ class SagaReordered:
 
 async def test_a_changed_workflow_fails_to_replay_its_golden_history() -> None:
     (path,) = [p for p in HISTORIES if p.name.startswith("saga.")]
-    history = WorkflowHistory.from_json(None, path.read_text())
-    with pytest.raises(NondeterminismError, match="charge|refund"):
+    history = WorkflowHistory.from_json(None, path.read_bytes().decode())  # noqa: ASYNC240
+    with pytest.raises(NondeterminismError, match=r"charge|refund"):
         await Replayer(workflows=[SagaReordered]).replay_workflow(history)
 
 
