@@ -50,7 +50,7 @@ class SagaReordered:
 
 async def test_a_changed_workflow_fails_to_replay_its_golden_history() -> None:
     (path,) = [p for p in HISTORIES if p.name.startswith("saga.")]
-    history = WorkflowHistory.from_json(None, path.read_bytes().decode())  # noqa: ASYNC240
+    history = WorkflowHistory.from_json(None, path.read_bytes().decode())
     with pytest.raises(NondeterminismError, match=r"charge|refund"):
         await Replayer(workflows=[SagaReordered]).replay_workflow(history)
 
