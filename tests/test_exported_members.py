@@ -124,7 +124,7 @@ PUBLIC = {
     },
     "perdure.contrib.pydantic": {"PydanticPayloadConverter", "pydantic_data_converter"},
     "perdure.worker": {"Replayer", "Worker", "WorkflowReplayResult"},
-    "perdure.testing": {"WorkflowEnvironment"},
+    "perdure.testing": {"ActivityEnvironment", "WorkflowEnvironment"},
     "perdure.common": {
         "RetryPolicy",
         "RetryState",

@@ -7,12 +7,15 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from perdure._errors import PerdureError
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,11 @@ class CompleteAsyncError(BaseException):
 
 
 @dataclass
-class _Context:
+class ActivityContext:
+    """What the functions of this module read. Whoever runs an activity builds one (the
+    worker, local activities, ``ActivityEnvironment``) and runs the function under it with
+    :func:`run_async_activity` or :func:`bind_sync_activity`."""
+
     info: Info
     heartbeat: Callable[[Sequence[Any]], None]
     cancelled: threading.Event
@@ -60,7 +67,7 @@ class _Context:
     cancel_waiter: Callable[[], asyncio.Future[None]] | None = None
 
 
-_current: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[ActivityContext | None] = contextvars.ContextVar(
     "perdure_activity", default=None
 )
 
@@ -69,7 +76,7 @@ class NotInActivityError(PerdureError, RuntimeError):
     """A ``perdure.activity`` function was called outside an activity."""
 
 
-def _ctx() -> _Context:
+def _ctx() -> ActivityContext:
     ctx = _current.get()
     if ctx is None:
         raise NotInActivityError(
@@ -79,12 +86,28 @@ def _ctx() -> _Context:
     return ctx
 
 
-def set_context(ctx: _Context | None) -> contextvars.Token[_Context | None]:
-    return _current.set(ctx)
+async def run_async_activity(
+    ctx: ActivityContext,
+    fn: Callable[_P, Awaitable[_R]],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> _R:
+    """Await an async activity function with ``ctx`` as its context."""
+    token = _current.set(ctx)
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        _current.reset(token)
 
 
-def reset_context(token: contextvars.Token[_Context | None]) -> None:
-    _current.reset(token)
+def bind_sync_activity(
+    ctx: ActivityContext, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs
+) -> Callable[[], _R]:
+    """A sync activity function's call, to be made in any thread with ``ctx`` as its context
+    (in a copy of the caller's context variables, as ``asyncio.to_thread`` would)."""
+    context = contextvars.copy_context()
+    context.run(_current.set, ctx)
+    return lambda: context.run(fn, *args, **kwargs)
 
 
 def in_activity() -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
 import logging
 import threading
 from collections.abc import Sequence
@@ -19,11 +18,11 @@ from perdure._store import Store
 from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
+    ActivityContext,
     CompleteAsyncError,
     Info,
-    _Context,
-    reset_context,
-    set_context,
+    bind_sync_activity,
+    run_async_activity,
 )
 from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
@@ -233,7 +232,7 @@ class Activities:
             scheduled_time=_utc(task.scheduled_time),
             started_time=_utc(task.started_time),
         )
-        ctx = _Context(
+        ctx = ActivityContext(
             info,
             beat.heartbeat,
             cancelled,
@@ -243,23 +242,13 @@ class Activities:
         self.running[key] = (None, cancelled, beat)
         try:
             if defn.is_async:
-
-                async def invoke() -> Any:
-                    reset = set_context(ctx)
-                    try:
-                        return await defn.fn(*args)
-                    finally:
-                        reset_context(reset)
-
-                inner = loop.create_task(invoke())
+                inner = loop.create_task(run_async_activity(ctx, defn.fn, *args))
                 current["task"] = inner
                 self.running[key] = (inner, cancelled, beat)
                 result = await inner
             else:
-                context = contextvars.copy_context()
-                context.run(set_context, ctx)
                 result = await loop.run_in_executor(
-                    self._executor, lambda: context.run(defn.fn, *args)
+                    self._executor, bind_sync_activity(ctx, defn.fn, *args)
                 )
         except CompleteAsyncError:
             beat.stop()

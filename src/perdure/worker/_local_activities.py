@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import concurrent.futures
-import contextvars
 import logging
 import threading
 import time
@@ -18,7 +17,12 @@ from perdure._common.commands import ScheduleLocalActivity
 from perdure._common.payload import Payload
 from perdure._errors import RetryState, TimeoutError, TimeoutType
 from perdure._store._types import WorkflowTask
-from perdure.activity._context import Info, _Context, reset_context, set_context
+from perdure.activity._context import (
+    ActivityContext,
+    Info,
+    bind_sync_activity,
+    run_async_activity,
+)
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
@@ -127,17 +131,11 @@ class LocalActivities:
             started_time=now,
             is_local=True,
         )
-        ctx = _Context(info, lambda details: None, threading.Event(), self._shutdown)
+        ctx = ActivityContext(info, lambda details: None, threading.Event(), self._shutdown)
         if defn.is_async:
-            token = set_context(ctx)
-            try:
-                return await defn.fn(*args)
-            finally:
-                reset_context(token)
-        context = contextvars.copy_context()
-        context.run(set_context, ctx)
+            return await run_async_activity(ctx, defn.fn, *args)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: context.run(defn.fn, *args))
+        return await loop.run_in_executor(self._executor, bind_sync_activity(ctx, defn.fn, *args))
 
 
 def _decide(
