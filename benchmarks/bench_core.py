@@ -1,13 +1,16 @@
-"""Core engine benchmark: throughput, latency and per-step cost on SQLite, in one process.
+"""Core engine benchmark: throughput, latency and per-step cost, on SQLite or PostgreSQL.
 
 Run it::
 
     python benchmarks/bench_core.py              # full sizes, each scenario 3 times
     python benchmarks/bench_core.py --quick --runs 1
     python benchmarks/bench_core.py --only c     # one scenario (for profiling)
+    python benchmarks/bench_core.py --postgres postgresql://postgres@127.0.0.1/test \
+        --workers 0,1,2                          # PostgreSQL: in-process, 1 and 2 worker processes
 
 Scenarios (each on a fresh SQLite file with the store's default settings: WAL,
-``synchronous=FULL``; a client and a worker with default limits share one event loop):
+``synchronous=FULL``, or with ``--postgres`` on a fresh schema dropped afterwards; by default
+a client and a worker with default limits share one event loop):
 
 a. throughput: 2,000 workflows of one trivial async activity each, all started at once;
    workflows/s from the first start to the last result.
@@ -17,6 +20,12 @@ c. per-step cost in a long workflow: one workflow of 2,000 sequential activities
    activity records ``time.perf_counter()``, and the mean gap between consecutive activities
    over steps 1-100 is compared with steps 1,901-2,000 (ratio last/first: history growth
    should not slow a workflow down).
+
+With ``--workers N`` (PostgreSQL only) the workers are N separate ``perdure worker``
+processes on the same schema and this process only starts workflows and waits for results,
+as in a deployment; 0 means the worker in this process. A comma list (``0,1,2``) runs each
+setting and ends with a table of the medians side by side. Scenario (a) runs for every
+setting; (b) and (c), which keep one workflow in flight, only with at most one worker.
 
 Each scenario runs ``--runs`` times and the median is reported, next to its target.
 """
@@ -28,6 +37,7 @@ import asyncio
 import logging
 import os
 import platform
+import signal
 import sqlite3
 import statistics
 import sys
@@ -50,9 +60,6 @@ TIMEOUT = timedelta(seconds=60)
 # Workflows and activities
 # ------------------------------------------------------------------------------------------
 
-# Timestamps written by ``timed_step`` (scenario c); one process, so a module list is enough.
-STEP_TIMES: list[float] = []
-
 
 @activity.defn
 async def noop(i: int) -> int:
@@ -60,9 +67,9 @@ async def noop(i: int) -> int:
 
 
 @activity.defn
-async def timed_step(i: int) -> int:
-    STEP_TIMES.append(time.perf_counter())
-    return i
+async def timed_step(i: int) -> float:
+    # CLOCK_MONOTONIC: comparable across the processes of one machine.
+    return time.perf_counter()
 
 
 @workflow.defn
@@ -85,10 +92,14 @@ class ThreeActivities:
 @workflow.defn
 class ManySteps:
     @workflow.run
-    async def run(self, steps: int) -> int:
+    async def run(self, steps: int) -> list[float]:
+        times = []
         for i in range(steps):
-            await workflow.execute_activity(timed_step, i, start_to_close_timeout=TIMEOUT)
-        return steps
+            t: float = await workflow.execute_activity(
+                timed_step, i, start_to_close_timeout=TIMEOUT
+            )
+            times.append(t)
+        return times
 
 
 # Set by --no-guard: run workflow code without the determinism guard, to measure its cost.
@@ -99,9 +110,13 @@ GUARD = True
 POSTGRES: str | None = None
 
 
+# Worker processes per run (--workers): 0 runs the worker in this process.
+WORKERS = 0
+
+
 @asynccontextmanager
 async def engine() -> AsyncIterator[Client]:
-    """A client and a running worker on a fresh database (a temporary SQLite file, or a new
+    """A client and running workers on a fresh database (a temporary SQLite file, or a new
     PostgreSQL schema with --postgres), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="perdure-bench-") as tmp:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -111,18 +126,57 @@ async def engine() -> AsyncIterator[Client]:
             url = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
         client = await Client.connect(url)
         try:
-            async with Worker(
-                client,
-                task_queue=TASK_QUEUE,
-                workflows=[OneActivity, ThreeActivities, ManySteps],
-                activities=[noop, timed_step],
-                deterministic_guard=GUARD,
-            ):
-                yield client
+            if WORKERS:
+                async with worker_processes(client, url, WORKERS):
+                    yield client
+            else:
+                async with Worker(
+                    client,
+                    task_queue=TASK_QUEUE,
+                    workflows=[OneActivity, ThreeActivities, ManySteps],
+                    activities=[noop, timed_step],
+                    deterministic_guard=GUARD,
+                ):
+                    yield client
         finally:
             await client.close()
             if POSTGRES is not None:
                 await _drop_schema(schema)
+
+
+@asynccontextmanager
+async def worker_processes(client: Client, url: str, n: int) -> AsyncIterator[None]:
+    """``n`` ``perdure worker`` processes running this module's workflows on ``url``, started
+    and warmed up before the scenario's clock starts, stopped (SIGTERM) after it."""
+    await client.count_workflows()  # create the schema here, before the workers race for it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    command = [sys.executable, "-c", "from perdure.cli import main; main()", "worker"]
+    options = ["--db", url, "--task-queue", TASK_QUEUE, "--log-level", "WARNING", "bench_core"]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            *command, *options, env=env, stdout=asyncio.subprocess.PIPE
+        )
+        for _ in range(n)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            if b"running" not in line:
+                raise RuntimeError(f"worker process did not start: {line!r}")
+        for i in range(2 * n):  # every worker has connected and polled once
+            await client.execute_workflow(OneActivity.run, i, id=f"warm-{i}", task_queue=TASK_QUEUE)
+        yield
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 async def _drop_schema(schema: str) -> None:
@@ -193,15 +247,14 @@ async def latency(sizes: Sizes) -> dict[str, float]:
 
 async def long_workflow(sizes: Sizes) -> dict[str, float]:
     n, w = sizes.long_steps, sizes.window
-    STEP_TIMES.clear()
     async with engine() as client:
-        await client.execute_workflow(ManySteps.run, n, id="c", task_queue=TASK_QUEUE)
-    if len(STEP_TIMES) != n:
-        raise RuntimeError(f"long workflow: {len(STEP_TIMES)} steps ran, expected {n}")
+        times = await client.execute_workflow(ManySteps.run, n, id="c", task_queue=TASK_QUEUE)
+    if len(times) != n:
+        raise RuntimeError(f"long workflow: {len(times)} steps ran, expected {n}")
     # The gap before step k is the cost of step k: the previous activity's completion, the
     # workflow task that schedules the next, and the next activity's start.
-    first = (STEP_TIMES[w - 1] - STEP_TIMES[0]) / (w - 1)
-    last = (STEP_TIMES[n - 1] - STEP_TIMES[n - w]) / (w - 1)
+    first = (times[w - 1] - times[0]) / (w - 1)
+    last = (times[n - 1] - times[n - w]) / (w - 1)
     return {"first ms": first * 1000, "last ms": last * 1000, "ratio": last / first}
 
 
@@ -213,6 +266,7 @@ class Scenario:
     headline: str  # the figure compared with the target
     target: str
     meets: Callable[[float], bool]
+    one_workflow: bool = False  # keeps one workflow in flight: run with at most one worker
 
 
 SCENARIOS = [
@@ -231,6 +285,7 @@ SCENARIOS = [
         "p50 ms",
         "p50 <= 10 ms",
         lambda v: v <= 10,
+        one_workflow=True,
     ),
     Scenario(
         "c",
@@ -242,6 +297,7 @@ SCENARIOS = [
         "ratio",
         "ratio <= 1.2",
         lambda v: v <= 1.2,
+        one_workflow=True,
     ),
 ]
 
@@ -294,8 +350,14 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
+def setting_name(workers: int) -> str:
+    if workers == 0:
+        return "worker in process"
+    return f"{workers} worker process{'es' if workers > 1 else ''}"
+
+
 async def main(args: argparse.Namespace) -> int:
-    global GUARD, POSTGRES
+    global GUARD, POSTGRES, WORKERS
     GUARD = not args.no_guard
     POSTGRES = args.postgres
     sizes = QUICK if args.quick else FULL
@@ -308,26 +370,55 @@ async def main(args: argparse.Namespace) -> int:
     else:
         store = f"store: PostgreSQL at {POSTGRES.split('@')[-1]}, a fresh schema per run"
     print(
-        f"{store}\nruns per scenario: {args.runs}; determinism guard: {'on' if GUARD else 'OFF'}\n"
+        f"{store}\nruns per scenario: {args.runs}; determinism guard: {'on' if GUARD else 'OFF'}"
+        + (" (in this process; worker processes keep it on)" if any(args.workers) else "")
+        + "\n"
     )
-    for scenario in SCENARIOS:
-        if args.only and scenario.key not in args.only:
-            continue
-        print(f"({scenario.key}) {scenario.title(sizes)}", flush=True)
-        runs = []
-        for i in range(args.runs):
-            result = await scenario.run(sizes)
-            runs.append(result)
-            print(f"    run {i + 1}: {fmt(result)}", flush=True)
-        med = median_of(runs)
-        verdict = "ok" if scenario.meets(med[scenario.headline]) else "MISSED"
-        print(f"    median: {fmt(med)}   [target {scenario.target}: {verdict}]\n", flush=True)
+    # (scenario key, setting) -> median headline figure
+    table: dict[tuple[str, int], float] = {}
+    for workers in args.workers:
+        WORKERS = workers
+        if len(args.workers) > 1 or workers:
+            print(f"== {setting_name(workers)}\n")
+        for scenario in SCENARIOS:
+            if args.only and scenario.key not in args.only:
+                continue
+            if scenario.one_workflow and workers > 1:
+                continue
+            print(f"({scenario.key}) {scenario.title(sizes)}", flush=True)
+            runs = []
+            for i in range(args.runs):
+                result = await scenario.run(sizes)
+                runs.append(result)
+                print(f"    run {i + 1}: {fmt(result)}", flush=True)
+            med = median_of(runs)
+            table[scenario.key, workers] = med[scenario.headline]
+            verdict = "ok" if scenario.meets(med[scenario.headline]) else "MISSED"
+            print(f"    median: {fmt(med)}   [target {scenario.target}: {verdict}]\n", flush=True)
+    if len(args.workers) > 1:
+        print_table(table, args.workers)
     return 0
+
+
+def print_table(table: dict[tuple[str, int], float], settings: list[int]) -> None:
+    """The medians side by side: one row per scenario, one column per worker setting."""
+    names = [setting_name(w) for w in settings]
+    width = max(len(n) for n in names) + 2
+    print("medians".ljust(20) + "".join(n.rjust(width) for n in names))
+    for scenario in SCENARIOS:
+        if not any((scenario.key, w) in table for w in settings):
+            continue
+        label = f"({scenario.key}) {scenario.headline}".ljust(20)
+        cells = [
+            f"{table[scenario.key, w]:,.2f}" if (scenario.key, w) in table else "-"
+            for w in settings
+        ]
+        print(label + "".join(c.rjust(width) for c in cells))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="perdure core benchmark (one process; SQLite, or PostgreSQL with --postgres)"
+        description="perdure core benchmark (SQLite, or PostgreSQL with --postgres)"
     )
     parser.add_argument("--runs", type=int, default=3, help="repeat each scenario N times")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -346,9 +437,24 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="turn the workflow determinism guard off (to measure what it costs)",
     )
+    parser.add_argument(
+        "--workers",
+        default="0",
+        metavar="N[,N...]",
+        help="with --postgres: run the workers as N separate processes (0: in this process, "
+        "the default); a comma list runs each setting and prints a table",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    try:
+        args.workers = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error("--workers takes numbers, e.g. 1 or 0,1,2")
+    if any(w < 0 for w in args.workers):
+        parser.error("--workers must be 0 or more")
+    if any(args.workers) and args.postgres is None:
+        parser.error("--workers needs --postgres: a SQLite file is worked by one process")
     return args
 
 

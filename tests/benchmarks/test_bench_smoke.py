@@ -1,13 +1,17 @@
-"""The core benchmark still runs: a quick pass prints its three figures (no timing checks)."""
+"""The core benchmark still runs: a quick pass prints its three figures (no timing checks),
+and on PostgreSQL it runs the throughput scenario with worker processes and leaves no schema
+behind."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pgutil import POSTGRES_URL, postgres_admin
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_core.py"
 
@@ -26,3 +30,24 @@ def test_quick_run_prints_the_three_figures() -> None:
     assert re.search(r"cores .*\n.*python .*SQLite \d", out), out
     for figure in (r"workflows/s [\d,.]+", r"p50 ms [\d,.]+, p99 ms [\d,.]+", r"ratio [\d.]+"):
         assert re.search(rf"median: .*{figure}.*\[target ", out), out
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(120)
+async def test_postgres_worker_processes_column() -> None:
+    admin = await postgres_admin()
+    await admin.close()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(BENCH),
+        *("--quick", "--runs", "1", "--only", "a", "--postgres", POSTGRES_URL),
+        *("--workers", "0,1"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    stdout, _ = await asyncio.wait_for(proc.communicate(), 110)
+    out = stdout.decode()
+    assert proc.returncode == 0, out
+    assert re.search(
+        r"worker in process +1 worker process\n\(a\) workflows/s +[\d,.]+ +[\d,.]+", out
+    ), out
