@@ -124,6 +124,13 @@ PUBLIC = {
     },
     "perdure.contrib.pydantic": {"PydanticPayloadConverter", "pydantic_data_converter"},
     "perdure.worker": {"Replayer", "Worker", "WorkflowReplayResult"},
+    "perdure.lint": {
+        "DeterminismLintError",
+        "Finding",
+        "lint_paths",
+        "lint_source",
+        "lint_workflow",
+    },
     "perdure.testing": {"ActivityEnvironment", "WorkflowEnvironment"},
     "perdure.common": {
         "RetryPolicy",

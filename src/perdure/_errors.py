@@ -19,6 +19,7 @@
     ├── RPCTimeoutOrCancelledError        client side: no worker answered in time
     ├── NondeterminismError               replayed code issued different commands
     ├── RestrictedWorkflowAccessError     workflow code called a non-deterministic API
+    ├── DeterminismLintError              the linter found such code (perdure.lint); .findings
     ├── PayloadSizeError                  a payload is larger than the limit
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use

@@ -36,31 +36,23 @@ Example::
 from __future__ import annotations
 
 import _random
-import _socket
-import _thread
-import concurrent.futures.process
-import concurrent.futures.thread
 import datetime
 import gc
 import importlib
-import io
 import linecache
 import logging
 import os
 import random
-import socket
-import subprocess
 import sys
 import sysconfig
 import threading
-import time
 import types
-import uuid
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from perdure._common.nondeterminism import CLOCK_CLASSMETHODS, DATE, FORBIDDEN, RANDOM
 from perdure._errors import RestrictedWorkflowAccessError
 
 __all__ = ["DeterminismGuard"]
@@ -169,16 +161,9 @@ def _profile_function(guard: DeterminismGuard) -> Callable[[types.FrameType, str
 
 
 # -- what is forbidden ---------------------------------------------------------------------
-
-_USE_NOW: Final = "use workflow.now() instead"
-_USE_TIME: Final = "use workflow.now(), workflow.time() or workflow.time_ns() instead"
-_USE_TIMER: Final = "use await asyncio.sleep(...) or await workflow.sleep(...) (a durable timer)"
-_USE_RANDOM: Final = "use workflow.random() instead"
-_USE_UUID: Final = "use workflow.uuid4() instead"
-_DO_FILE_IO: Final = "do I/O in an activity"
-_DO_NETWORK: Final = "do network calls in an activity"
-_USE_TASKS: Final = "use asyncio tasks instead (workflow code runs on a deterministic event loop)"
-_DO_PROCESSES: Final = "run processes in an activity"
+# The table, and the advice for each row, is ``perdure._common.nondeterminism``, which the
+# linter reads too; the guard watches its ``watched`` rows, and the random module and the
+# ``datetime`` clocks through what lies beneath them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,80 +180,6 @@ def _unseeded(frame: types.FrameType) -> bool:
     return frame.f_locals.get("a") is None
 
 
-# (owner, how the user names the owner, attribute names, advice); missing attributes (other
-# platforms, other Python versions) are skipped.
-_FORBIDDEN: Final[tuple[tuple[object, str, tuple[str, ...], str], ...]] = (
-    (
-        time,
-        "time",
-        (
-            "time",
-            "time_ns",
-            "monotonic",
-            "monotonic_ns",
-            "perf_counter",
-            "perf_counter_ns",
-            "process_time",
-            "process_time_ns",
-            "thread_time",
-            "thread_time_ns",
-            "clock_gettime",
-            "clock_gettime_ns",
-        ),
-        _USE_TIME,
-    ),
-    (time, "time", ("sleep",), _USE_TIMER),
-    (os, "os", ("urandom", "getrandom"), _USE_RANDOM),
-    (
-        random.SystemRandom,
-        "random.SystemRandom",
-        ("random", "getrandbits", "randbytes"),
-        _USE_RANDOM,
-    ),
-    (uuid, "uuid", ("uuid1", "uuid4"), _USE_UUID),
-    (io, "io", ("open_code",), _DO_FILE_IO),
-    (
-        os,
-        "os",
-        ("open", "listdir", "scandir", "remove", "unlink", "rename", "replace", "mkdir", "rmdir"),
-        _DO_FILE_IO,
-    ),
-    (
-        socket,
-        "socket",
-        (
-            "create_connection",
-            "getaddrinfo",
-            "gethostbyname",
-            "gethostbyname_ex",
-            "gethostbyaddr",
-            "getnameinfo",
-        ),
-        _DO_NETWORK,
-    ),
-    (_socket, "socket", ("getaddrinfo",), _DO_NETWORK),  # beneath socket.getaddrinfo
-    (threading.Thread, "threading.Thread", ("start",), _USE_TASKS),
-    (_thread, "_thread", ("start_new_thread", "start_joinable_thread"), _USE_TASKS),
-    (
-        concurrent.futures.thread.ThreadPoolExecutor,
-        "concurrent.futures.ThreadPoolExecutor",
-        ("submit",),
-        _USE_TASKS,
-    ),
-    (
-        concurrent.futures.process.ProcessPoolExecutor,
-        "concurrent.futures.ProcessPoolExecutor",
-        ("submit",),
-        _USE_TASKS,
-    ),
-    (
-        os,
-        "os",
-        ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve"),
-        _DO_PROCESSES,
-    ),
-)
-
 # Keys are builtins (bound ones compare by function and self); ids of code objects, whose
 # own hash walks their constants, are the cheap key for Python functions.
 _BY_BUILTIN: dict[object, _Rule] = {}
@@ -277,6 +188,8 @@ _CODES: list[types.CodeType] = []  # keeps every keyed code object, and so its i
 
 
 def _forbid(target: object, rule: _Rule) -> None:
+    if isinstance(target, type):  # constructing the class is the call to refuse
+        target = next(vars(c)["__init__"] for c in target.__mro__ if "__init__" in vars(c))
     function = getattr(target, "__func__", target)
     code = getattr(function, "__code__", None)
     if isinstance(code, types.CodeType):
@@ -288,23 +201,39 @@ def _forbid(target: object, rule: _Rule) -> None:
         raise TypeError(f"cannot watch calls to {rule.name}: {target!r}")
 
 
+def _owner(dotted: str) -> object:
+    """The module or class that a dotted name such as ``concurrent.futures.X`` names."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for part in parts[split:]:
+            found = getattr(found, part)
+        return found
+    raise ImportError(f"cannot watch calls to {dotted}: no such module")
+
+
 def _build_tables() -> None:
-    for owner, owner_name, names, advice in _FORBIDDEN:
-        for name in names:
+    for row in FORBIDDEN:
+        if not row.watched:
+            continue
+        owner = _owner(row.owner)
+        for name in row.names:
+            # Missing attributes (other platforms, other Python versions) are skipped.
             target = getattr(owner, name, None)
             if target is not None:
-                _forbid(target, _Rule(f"{owner_name}.{name}", advice))
-    _forbid(open, _Rule("open", _DO_FILE_IO))  # the same builtin as io.open
+                shown = name if row.owner == "builtins" else f"{row.owner}.{name}"
+                _forbid(target, _Rule(shown, row.rule.advice))
     # Every module-level random function is a method of random._inst, and all of them end
     # in C methods of that instance (random, getrandbits, seed, ...).
     for name, member in vars(_random.Random).items():
         if isinstance(member, types.MethodDescriptorType):
             # Bind the C method itself: random.Random overrides seed, getstate and setstate
             # in Python, and those overrides end in the C ones.
-            _forbid(member.__get__(random._inst), _Rule(f"random.{name}", _USE_RANDOM))
-    _forbid(random.Random.seed, _Rule("random.Random.seed(None)", _USE_RANDOM, _unseeded))
-    _forbid(socket.socket.__init__, _Rule("socket.socket", _DO_NETWORK))
-    _forbid(subprocess.Popen.__init__, _Rule("subprocess.Popen", _DO_PROCESSES))
+            _forbid(member.__get__(random._inst), _Rule(f"random.{name}", RANDOM.advice))
+    _forbid(random.Random.seed, _Rule("random.Random.seed(None)", RANDOM.advice, _unseeded))
 
 
 _build_tables()
@@ -312,7 +241,6 @@ _build_tables()
 # ``MyDateTime.now()`` calls the builtin bound to the subclass, a different key from
 # ``datetime.datetime.now``: every subclass gets its own entries, added when first seen
 # (subclasses, like the entries that keep them alive, are few and live as long as their module).
-_DATE_CLASSMETHODS: Final = ("now", "utcnow", "today")
 _date_classes_seen: set[type] = set()
 
 
@@ -327,11 +255,11 @@ def _watch_date_subclasses() -> None:
         _date_classes_seen.add(cls)
         for owner in (datetime.date, datetime.datetime):
             if issubclass(cls, owner):
-                for name in _DATE_CLASSMETHODS:
+                for name in CLOCK_CLASSMETHODS:
                     if name in vars(owner):
                         method = vars(owner)[name].__get__(None, cls)
                         where = f"{cls.__module__}.{cls.__qualname__}.{name}"
-                        _forbid(method, _Rule(where, _USE_NOW))
+                        _forbid(method, _Rule(where, DATE.advice))
 
 
 _watch_date_subclasses()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import click
 
+from perdure.cli._lint import lint_command
 from perdure.cli._worker import worker_command
 
 
@@ -12,3 +13,4 @@ def main() -> None:
 
 
 main.add_command(worker_command)
+main.add_command(lint_command)

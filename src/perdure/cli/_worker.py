@@ -17,7 +17,9 @@ import click
 
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
 from perdure.client import Client
+from perdure.lint import DeterminismLintError
 from perdure.worker import Worker
+from perdure.worker._lint import DeterminismLint
 from perdure.workflow._definition import _DEFN_ATTR as _WORKFLOW_ATTR
 
 log = logging.getLogger("perdure.cli")
@@ -84,17 +86,23 @@ async def run_worker(
     max_concurrent_activities: int,
     max_concurrent_workflow_tasks: int,
     graceful_shutdown: float,
+    determinism_lint: DeterminismLint = "warn",
 ) -> None:
     client = await Client.connect(db, namespace=namespace)
-    worker = Worker(
-        client,
-        task_queue=task_queue,
-        workflows=workflows,
-        activities=activities,
-        max_concurrent_activities=max_concurrent_activities,
-        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-        graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
-    )
+    try:
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=workflows,
+            activities=activities,
+            max_concurrent_activities=max_concurrent_activities,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+            graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
+            determinism_lint=determinism_lint,
+        )
+    except DeterminismLintError as exc:
+        await client.close()
+        raise click.ClickException(str(exc)) from exc
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,6 +152,14 @@ async def run_worker(
     type=float,
     help="Seconds running activities get to finish on SIGTERM/SIGINT.",
 )
+@click.option(
+    "--determinism-lint",
+    type=click.Choice(["warn", "error", "off"]),
+    default="warn",
+    show_default=True,
+    help="Check the workflows' source for code that is not replay-safe at start: log it, "
+    "refuse to start, or skip the check.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 @click.argument("module")
 def worker_command(
@@ -155,6 +171,7 @@ def worker_command(
     max_concurrent_activities: int,
     max_concurrent_workflow_tasks: int,
     graceful_shutdown: float,
+    determinism_lint: DeterminismLint,
     log_level: str,
     module: str,
 ) -> None:
@@ -176,5 +193,6 @@ def worker_command(
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             graceful_shutdown=graceful_shutdown,
+            determinism_lint=determinism_lint,
         )
     )

@@ -16,6 +16,7 @@ from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.worker._activity_worker import Activities
+from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._workflow_worker import WorkflowTasks
 from perdure.workflow._definition import WorkflowDefinition
@@ -105,6 +106,10 @@ class Worker:
             only its task.
         deterministic_guard: raise on non-deterministic calls in workflow code (clock,
             randomness, I/O, threads). On by default.
+        determinism_lint: read the source of ``workflows`` when the worker is built and
+            report code that is not replay-safe (see ``perdure.lint``): ``"warn"`` (the
+            default) logs a warning per workflow class, ``"error"`` raises
+            ``DeterminismLintError``, ``"off"`` skips it.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class Worker:
         interceptors: Sequence[Any] = (),
         identity: str | None = None,
         deterministic_guard: bool = True,
+        determinism_lint: DeterminismLint = "warn",
     ) -> None:
         if not task_queue:
             raise ValueError("Worker needs a non-empty task_queue")
@@ -147,6 +153,7 @@ class Worker:
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"More than one {kind} registered as {', '.join(dupes)}")
+        check_determinism(workflows, determinism_lint)
         self.client = client
         self.task_queue = task_queue
         self._store = client.store
