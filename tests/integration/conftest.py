@@ -1,5 +1,11 @@
 """Every integration test runs on both stores: ``env`` and ``real_env`` are parametrized over
-an in-memory SQLite database and a PostgreSQL schema of the test's own."""
+an in-memory SQLite database and a PostgreSQL schema of the test's own.
+
+After each test, every workflow it closed is replayed against the code as it is at the end of
+the test (as the pytest plugin does for users), so a workflow that is not deterministic fails
+the test that ran it. A test that changes a workflow's code on purpose is marked
+``perdure_no_replay``.
+"""
 
 from collections.abc import AsyncIterator
 
@@ -7,8 +13,19 @@ import pytest
 from pgutil import fresh_schema
 
 from perdure.testing import WorkflowEnvironment
+from perdure.testing._replay_check import replay_closed_workflows
 
 STORES = ["sqlite", "postgresql"]
+
+
+async def _finish(env: WorkflowEnvironment, request: pytest.FixtureRequest) -> None:
+    try:
+        if request.node.get_closest_marker("perdure_no_replay") is None:
+            _, failures = await replay_closed_workflows(env.client)
+            if failures:
+                pytest.fail("\n".join(str(f) for f in failures), pytrace=False)
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture(params=STORES)
@@ -19,14 +36,14 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironme
         try:
             yield env
         finally:
-            await env.shutdown()
+            await _finish(env, request)
         return
     async with fresh_schema() as url:
         env = await WorkflowEnvironment.start_time_skipping(url=url)
         try:
             yield env
         finally:
-            await env.shutdown()
+            await _finish(env, request)
 
 
 @pytest.fixture(params=STORES)
@@ -38,11 +55,11 @@ async def real_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvi
         try:
             yield env
         finally:
-            await env.shutdown()
+            await _finish(env, request)
         return
     async with fresh_schema() as url:
         env = await WorkflowEnvironment.start_local(url)
         try:
             yield env
         finally:
-            await env.shutdown()
+            await _finish(env, request)

@@ -25,7 +25,7 @@ class Looper:
 async def test_continue_as_new_is_suggested_past_the_threshold(
     env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("perdure.workflow._info.CONTINUE_AS_NEW_SUGGESTED_EVENTS", 30)
+    monkeypatch.setattr("perdure._common.events.CONTINUE_AS_NEW_SUGGESTED_EVENTS", 30)
     async with Worker(env.client, task_queue="q", workflows=[Looper]):
         length = await env.client.execute_workflow(Looper.run, True, id="l", task_queue="q")
     assert 30 <= length < 35

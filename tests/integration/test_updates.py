@@ -210,8 +210,9 @@ async def test_validator_sees_signals_delivered_before_it(env: WorkflowEnvironme
     await handle.signal(Wallet.deposit, 500)
     spending = asyncio.ensure_future(handle.execute_update(Wallet.spend, 300))
     run_id = (await handle.describe()).run_id
-    while not await env.client.store.requested_updates(run_id):
-        await asyncio.sleep(0.001)  # until the update is waiting beside the signal
+    # Until the update is waiting beside the signal (the store offers no event to await).
+    while not await env.client.store.requested_updates(run_id):  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
     async with Worker(env.client, task_queue="q", workflows=[Wallet]):
         assert await spending == 200
         history = await handle.fetch_history()

@@ -18,7 +18,8 @@ Attributes by type (``seq`` numbers a workflow's commands of one kind, from 1):
 WorkflowExecutionStarted                  workflow_type, task_queue, input, workflow_id,
                                           attempt, randomness_seed, task_timeout,
                                           execution_timeout, run_timeout, memo
-WorkflowTaskCompleted                     time, identity
+WorkflowTaskCompleted                     time, identity, history_size (before this
+                                          event), suggest_continue_as_new (only when true)
 WorkflowTaskFailed                        failure, attempt, identity (informational)
 ActivityTaskScheduled                     seq, activity_id, activity_type, task_queue, input,
                                           schedule_to_close_timeout, schedule_to_start_timeout,
@@ -163,6 +164,22 @@ COMMAND_EVENTS = frozenset(
         EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
     }
 )
+# A run's history this long or this large should continue as new (Temporal's thresholds).
+# The store records the verdict in each WorkflowTaskCompleted event (when true), so replay
+# sees what the first run saw even if these numbers change in a later release.
+CONTINUE_AS_NEW_SUGGESTED_EVENTS = 4096
+CONTINUE_AS_NEW_SUGGESTED_BYTES = 4 * 1024 * 1024
+
+
+def continue_as_new_suggested(history_length: int, history_size: int) -> bool:
+    """Whether a workflow task at this length (counting its own WorkflowTaskCompleted) and
+    size should be told to continue as new."""
+    return (
+        history_length >= CONTINUE_AS_NEW_SUGGESTED_EVENTS
+        or history_size >= CONTINUE_AS_NEW_SUGGESTED_BYTES
+    )
+
+
 CLOSE_EVENTS = frozenset(
     {
         EventType.WORKFLOW_EXECUTION_COMPLETED,

@@ -81,6 +81,7 @@ class WorkflowInstance:
         guard: bool = True,
         history_length: Callable[[], int] = lambda: 0,
         history_size: Callable[[], int] = lambda: 0,
+        continue_as_new_suggested: Callable[[], bool] = lambda: False,
         now: float | None = None,
     ) -> None:
         attrs = started.attributes
@@ -102,6 +103,7 @@ class WorkflowInstance:
             parent=ParentInfo(**attrs["parent"]) if attrs.get("parent") else None,
             _history_length=history_length,
             _history_size=history_size,
+            _continue_as_new_suggested=continue_as_new_suggested,
             _search_attributes=lambda: self._search_attributes,
         )
         self.loop = WorkflowEventLoop(self, self)  # type: ignore[abstract]

@@ -13,7 +13,13 @@ from perdure._common.commands import (
     RecordPatch,
     ScheduleActivity,
 )
-from perdure._common.events import COMMAND_EVENTS, INPUT_EVENTS, EventType, HistoryEvent
+from perdure._common.events import (
+    COMMAND_EVENTS,
+    INPUT_EVENTS,
+    EventType,
+    HistoryEvent,
+    continue_as_new_suggested,
+)
 from perdure._common.payload import Payload
 from perdure._errors import NondeterminismError
 from perdure._runtime._instance import WorkflowInstance, WorkflowTaskError
@@ -61,6 +67,11 @@ class WorkflowRunner:
         self.instance: WorkflowInstance | None = None
         self.next_event_id = 1
         self._history_size = 0
+        # What the current activation sees: its task's length (counting the task's own
+        # WorkflowTaskCompleted), size, and continue-as-new suggestion; on replay, as recorded.
+        self._task_length = 0
+        self._task_size = 0
+        self._task_suggested = False
         self._pending: list[HistoryEvent] = []
 
     @property
@@ -68,7 +79,7 @@ class WorkflowRunner:
         return self.instance is not None and self.instance.closed
 
     def history_length(self) -> int:
-        return self.next_event_id - 1
+        return self._task_length
 
     def apply(
         self,
@@ -113,8 +124,17 @@ class WorkflowRunner:
                         for e in recorded
                         if e.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
                     )
+                    attrs = event.attributes
+                    self._task_length = event.event_id
+                    self._task_size = attrs.get("history_size", self._history_size)
+                    # Recorded since history_size is (only when true); computed for older tasks.
+                    self._task_suggested = (
+                        attrs.get("suggest_continue_as_new", False)
+                        if "history_size" in attrs
+                        else continue_as_new_suggested(self._task_length, self._task_size)
+                    )
                     commands = self._activate(
-                        event.attributes["time"],
+                        attrs["time"],
                         replaying=True,
                         patches=_patches(recorded),
                         local_markers=_local_markers(recorded),
@@ -127,6 +147,9 @@ class WorkflowRunner:
                     self.next_event_id = events[i - 1].event_id + 1
             if task_time is None or self.closed:
                 return []
+            self._task_length = self.next_event_id
+            self._task_size = self._history_size
+            self._task_suggested = continue_as_new_suggested(self._task_length, self._task_size)
             return self._activate(task_time, replaying=False, updates=updates)
         except WorkflowTaskError as exc:
             raise WorkflowTaskFailure(exc.cause) from exc.cause
@@ -156,7 +179,8 @@ class WorkflowRunner:
                 failure_exception_types=self._failure_types,
                 guard=self._guard,
                 history_length=self.history_length,
-                history_size=lambda: self._history_size,
+                history_size=lambda: self._task_size,
+                continue_as_new_suggested=lambda: self._task_suggested,
                 now=now,
             )
         return self.instance.activate(

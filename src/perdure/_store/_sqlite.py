@@ -169,7 +169,11 @@ class SQLiteStore(Store):
             "WHERE lease_owner IS NULL AND visible_at <= ?",
             (now,),
         ).fetchall()
-        return not any(("queue", r[0], r[1], TaskKind(r[2])) in polled for r in rows)
+        ready = [k for r in rows if (k := ("queue", r[0], r[1], TaskKind(r[2]))) in polled]
+        # Wake their pollers: a poller that polled just before the virtual clock moved would
+        # otherwise sleep until a virtual deadline that, with this task ready, never comes.
+        self.notifier.fire(ready)
+        return not ready
 
     # -- queries -------------------------------------------------------------------------------
     async def get_query_result(self, query_id: int) -> QueryResult | None:

@@ -25,7 +25,7 @@ from perdure._common.commands import (
     UpsertMemo,
     UpsertSearchAttributes,
 )
-from perdure._common.events import INPUT_EVENTS, EventType
+from perdure._common.events import INPUT_EVENTS, EventType, continue_as_new_suggested
 from perdure._store import _children as children
 from perdure._store import _executions as executions
 from perdure._store import _updates as updates
@@ -33,6 +33,7 @@ from perdure._store import _visibility as visibility
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
+    Execution,
     StaleTaskError,
     TaskKind,
     TaskRow,
@@ -128,12 +129,7 @@ async def complete(
         await executions.append(
             tx,
             ex,
-            [
-                (
-                    EventType.WORKFLOW_TASK_COMPLETED,
-                    {"time": task.started_time, "identity": identity},
-                )
-            ],
+            [(EventType.WORKFLOW_TASK_COMPLETED, _task_completed(ex, task, identity))],
             now,
         )
     inputs: list[tuple[EventType, dict[str, Any]]] = []
@@ -391,3 +387,17 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
 
 
 __all__ = ["claim", "complete", "extend_lease", "fail", "lease_expired"]
+
+
+def _task_completed(ex: Execution, task: WorkflowTask, identity: str) -> dict[str, Any]:
+    """A WorkflowTaskCompleted's attributes: what the activation saw, for replay to see it
+    too (its time, the history's size before this event, and whether continue-as-new was
+    suggested: this event's id is the length the activation was told)."""
+    attrs: dict[str, Any] = {
+        "time": task.started_time,
+        "identity": identity,
+        "history_size": ex.history_size,
+    }
+    if continue_as_new_suggested(ex.next_event_id, ex.history_size):
+        attrs["suggest_continue_as_new"] = True
+    return attrs

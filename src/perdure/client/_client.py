@@ -129,6 +129,10 @@ class Client:
         self.identity = identity or default_identity()
         self._owns_store = owns_store
         self._time_skipper: TimeSkipper | None = None
+        # The workflow classes (and failure types) workers on this client were given, for the
+        # test kit's replay of every workflow a test completed.
+        self._worker_workflows: dict[str, type] = {}
+        self._worker_failure_types: set[type[BaseException]] = set()
 
     @staticmethod
     async def connect(

@@ -156,6 +156,8 @@ class Worker:
         check_determinism(workflows, determinism_lint)
         self.client = client
         self.task_queue = task_queue
+        client._worker_workflows.update((d.name, d.cls) for d in wf_defs)
+        client._worker_failure_types.update(workflow_failure_exception_types)
         self._store = client.store
         self._namespace = client.namespace
         self.identity = identity or client.identity

@@ -12,10 +12,6 @@ from perdure.workflow._definition import handler_name
 
 T = TypeVar("T")
 
-# A run's history this long or this large should continue as new (Temporal's thresholds).
-CONTINUE_AS_NEW_SUGGESTED_EVENTS = 4096
-CONTINUE_AS_NEW_SUGGESTED_BYTES = 4 * 1024 * 1024
-
 
 class ActivityCancellationType(enum.IntEnum):
     """What cancelling an activity from workflow code waits for."""
@@ -69,6 +65,9 @@ class Info:
     parent: ParentInfo | None = None
     _history_length: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
     _history_size: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
+    _continue_as_new_suggested: Callable[[], bool] = field(
+        default=lambda: False, repr=False, compare=False
+    )
     _search_attributes: Callable[[], dict[str, Any]] = field(
         default=dict, repr=False, compare=False
     )
@@ -87,11 +86,10 @@ class Info:
         return self._history_size()
 
     def is_continue_as_new_suggested(self) -> bool:
-        """True once the history passes 4,096 events or 4 MiB: time to continue as new."""
-        return (
-            self._history_length() >= CONTINUE_AS_NEW_SUGGESTED_EVENTS
-            or self._history_size() >= CONTINUE_AS_NEW_SUGGESTED_BYTES
-        )
+        """True once the history passes 4,096 events or 4 MiB: time to continue as new.
+
+        Replay sees the answer the first run saw (the history records it)."""
+        return self._continue_as_new_suggested()
 
 
 class _CancelHooked(asyncio.Task[T], Generic[T]):
