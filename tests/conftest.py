@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from pgutil import fresh_schema
 
+pytest_plugins = ["pytester"]
+
 STORES = ["sqlite", "postgresql"]
 
 
