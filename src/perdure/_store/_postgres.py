@@ -17,6 +17,15 @@ Connecting needs the event loop, so the store connects on first use: it migrates
 to LISTEN, and opens the pool. After each commit, the kind of wake-ups SQLite delivers in
 process (a ready queue, a closed run, an answered query, a settled update, an activity to
 cancel) are sent to the other processes with NOTIFY; polling remains the bounded fallback.
+
+The server may restart, or kill a connection, at any time. A transaction that fails because
+its connection was lost before COMMIT is run again on a new connection, with backoff, until
+the server answers (for at most ``RECONNECT_SECONDS``); a read likewise. A connection lost
+during COMMIT leaves the outcome unknown: the store asks the server, once it answers again,
+whether the transaction committed (its id was learned before COMMIT; the commit log survives
+a restart and a crash), and either settles the batch as committed or runs it again, so that
+nothing is applied twice. The LISTEN connection is opened again too, after which every
+poller is woken, since notifications sent meanwhile are lost. An outage is logged once.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -37,9 +47,12 @@ from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
 from perdure._store._postgres_support import (
+    CLOSING_RECONNECT_SECONDS,
     MAX_TRIES,
+    RECONNECT_SECONDS,
     _again,
     _as_perdure,
+    _backoff,
     _BatchRun,
     _channel,
     _connection_lost,
@@ -48,10 +61,15 @@ from perdure._store._postgres_support import (
     _lock_key,
     _notifications,
     _Op,
+    _Outage,
     _parse_url,
     _quote,
+    _reason,
     _retryable,
+    _Server,
+    _server_of,
     _settle,
+    _unreachable,
 )
 from perdure._store._postgres_tx import _PostgresTx
 from perdure._store._tx import Tx
@@ -68,6 +86,22 @@ CONNECT_TIMEOUT = 10.0
 MAX_BATCH = 256
 # How often the listening connection is checked when no notification arrives.
 LISTENER_PING_INTERVAL = 30.0
+# Whether a transaction whose COMMIT got no reply committed. A crash loses a transaction
+# none of whose WAL was written, and hands its id out again: an id not handed out yet is
+# such a transaction's, and so, when the server restarted (on the same timeline) since the
+# transaction ran, is an id not below the next id of the checkpoint recovery ended with
+# (recovery's nextXid is past every id in the WAL, a committed transaction's too). Either is
+# aborted, and not to be looked up: the id may be another transaction's now.
+_XID_STATUS = (
+    "SELECT CASE WHEN $1 >= txid_snapshot_xmax(txid_current_snapshot()) THEN 'aborted' "
+    "ELSE txid_status($1) END"
+)
+_XID_STATUS_SINCE = (
+    "SELECT CASE WHEN $1 >= txid_snapshot_xmax(txid_current_snapshot()) "
+    "OR ($1 >= (split_part(next_xid, ':', 1)::bigint << 32) + split_part(next_xid, ':', 2)::bigint "
+    "AND pg_postmaster_start_time() <> $2 AND timeline_id = $3) THEN 'aborted' "
+    "ELSE txid_status($1) END FROM pg_control_checkpoint()"
+)
 
 
 class PostgresStore(Store):
@@ -78,8 +112,8 @@ class PostgresStore(Store):
             parameters asyncpg takes (``sslmode=require`` ...); ``?schema=NAME`` keeps the
             tables in a schema of their own, created if missing.
         clock: the time the rules see.
-        min_connections: connections the pool keeps open (the listening connection is one
-            more).
+        min_connections: connections the pool opens up front (the listening connection is
+            one more).
         max_connections: connections the pool opens at most.
     """
 
@@ -97,9 +131,11 @@ class PostgresStore(Store):
         self._queue: list[_Op] = []
         self._flusher: asyncio.Task[None] | None = None
         self._in_flight = 0
-        self._own_pids: set[int] = set()
+        # This process's connections, by backend pid.
+        self._own_pids: dict[int, _Server] = {}
         self._listener_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._outage = _Outage(self._target.shown)
 
     # -- connecting ----------------------------------------------------------------------------
     async def _ensure_pool(self) -> Any:
@@ -126,15 +162,26 @@ class PostgresStore(Store):
             await self._migrate(conn)
             await conn.add_listener(self._channel, self._on_notification)
             schema = self._target.schema
-            self._pool = await asyncpg.create_pool(
+            # No floor for asyncpg to keep: it would reconnect and log a traceback every
+            # time it failed while the server is down. A lost connection is replaced when
+            # the next operation needs one.
+            pool = await asyncpg.create_pool(
                 self._target.dsn,
-                min_size=self._pool_size[0],
+                min_size=0,
                 max_size=self._pool_size[1],
                 timeout=CONNECT_TIMEOUT,
                 server_settings={"search_path": _quote(schema)} if schema else {},
                 init=self._init_connection,
                 reset=_keep_session,
             )
+            try:
+                warm = [await pool.acquire() for _ in range(self._pool_size[0])]
+                for c in warm:
+                    await pool.release(c)
+            except BaseException:
+                pool.terminate()
+                raise
+            self._pool = pool
         except BaseException as exc:
             conn.terminate()
             if isinstance(exc, PerdureError | asyncio.CancelledError):
@@ -147,8 +194,15 @@ class PostgresStore(Store):
         )
 
     async def _init_connection(self, conn: Any) -> None:
-        # Notifications sent from this process's connections were acted on at commit.
-        self._own_pids.add(conn.get_server_pid())
+        # Notifications sent from this process's connections were acted on at commit. A
+        # closed connection's pid may be another process's after a restart.
+        pid = conn.get_server_pid()
+        self._own_pids[pid] = await _server_of(conn)
+        conn.add_termination_listener(lambda _conn: self._own_pids.pop(pid, None))
+
+    def _reconnect_seconds(self) -> float:
+        """How long an operation is tried again while the connection is lost."""
+        return CLOSING_RECONNECT_SECONDS if self._closed else RECONNECT_SECONDS
 
     async def _migrate(self, conn: Any) -> None:
         schema = self._target.schema
@@ -181,7 +235,7 @@ class PostgresStore(Store):
 
     # -- notifications from other processes ----------------------------------------------------
     async def _keep_listening(self, conn: Any) -> None:
-        delay = 0.1
+        failures = 0
         while not self._closed:
             if conn is None:
                 try:
@@ -191,20 +245,24 @@ class PostgresStore(Store):
                     if conn is not None:
                         conn.terminate()
                         conn = None
-                    log.warning("Cannot LISTEN on PostgreSQL (%s); retrying in %.1fs", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                    self._outage.lost(_reason(exc))
+                    await asyncio.sleep(_backoff(failures))
+                    failures += 1
                     continue
-                delay = 0.1
+                failures = 0
+                self._outage.answered()
                 # Whatever was notified while nobody listened is lost: look again.
                 self.notifier.fire(self.notifier.listened())
+            reason = "the LISTEN connection was closed"
             try:
                 await self._watch(conn)
             except Exception as exc:
-                log.warning("Lost the PostgreSQL LISTEN connection (%s); reconnecting", exc)
+                reason = _reason(exc)
             finally:
                 conn.terminate()
             conn = None
+            if not self._closed:
+                self._outage.lost(reason)
 
     async def _watch(self, conn: Any) -> None:
         """Return when the connection is lost or the store closes."""
@@ -251,6 +309,7 @@ class PostgresStore(Store):
         return await future
 
     async def _flush(self) -> None:
+        failures = 0  # batches in a row that failed as a whole
         while self._queue:
             batch = [op for op in self._queue[:MAX_BATCH] if not op.future.done()]
             del self._queue[:MAX_BATCH]
@@ -258,7 +317,7 @@ class PostgresStore(Store):
                 continue
             self._in_flight = len(batch)
             try:
-                again, connection_failed = await self._commit(batch)
+                again, failed = await self._commit(batch)
             except BaseException as exc:  # cancelled with the event loop, or a bug
                 for op in batch:
                     _settle(op, None, PerdureError(f"The store stopped: {exc!r}", cause=exc))
@@ -266,12 +325,15 @@ class PostgresStore(Store):
             finally:
                 self._in_flight = 0
             self._queue[:0] = again
-            if connection_failed and again:
-                await asyncio.sleep(min(0.05 * 2 ** max(op.tries for op in again), 2.0))
+            if not failed:
+                failures = 0
+            elif again:
+                await asyncio.sleep(_backoff(failures))
+                failures += 1
 
     async def _commit(self, batch: list[_Op]) -> tuple[list[_Op], bool]:
         """Run ``batch`` in one transaction, each operation in its own savepoint. Returns the
-        operations to run again, and whether the connection failed."""
+        operations to run again, and whether the batch failed as a whole."""
         try:
             pool = await self._ensure_pool()
         except Exception as exc:
@@ -281,17 +343,21 @@ class PostgresStore(Store):
         run = _BatchRun(batch)
         try:
             async with pool.acquire() as conn:
+                run.server = self._own_pids.get(conn.get_server_pid())
                 await self._run(conn, run)
         except Exception as exc:
+            if _connection_lost(exc):
+                self._outage.lost(_reason(exc))
             outcome: str | None = "aborted"
             if run.committing and run.xid is not None:
-                outcome = await self._outcome(run.xid)
+                outcome = await self._outcome(run.xid, run.server)
             elif run.committing:
                 outcome = "committed"  # it wrote nothing: what it read stands
             if outcome == "aborted":
                 # Nothing was committed: run the whole batch again on another connection.
-                log.warning("PostgreSQL transaction failed (%s); retrying", exc)
-                return _again(batch, exc), True
+                if not _connection_lost(exc):
+                    log.warning("PostgreSQL transaction failed (%s); retrying", exc)
+                return _again(batch, exc, self._reconnect_seconds()), True
             if outcome != "committed":
                 lost = PerdureError(
                     "The connection to PostgreSQL failed while committing and whether the "
@@ -301,6 +367,8 @@ class PostgresStore(Store):
                 for op in batch:
                     _settle(op, None, lost)
                 return [], True
+        else:
+            self._outage.answered()
         for op, result, error in run.done:
             _settle(op, result, error)
         self.after_commit(run.effects)
@@ -348,34 +416,57 @@ class PostgresStore(Store):
                         await conn.execute("ROLLBACK")
             raise
 
-    async def _outcome(self, xid: int) -> str | None:
-        """Whether the transaction ``xid`` committed (``"committed"``, ``"aborted"``), or None
-        if that cannot be learned now."""
-        for delay in (0.0, 0.1, 0.3, 1.0, 2.0):
-            await asyncio.sleep(delay)
-            with contextlib.suppress(Exception):
-                status = await self._pool.fetchval("SELECT txid_status($1)", xid)
-                if status in ("committed", "aborted"):
-                    return str(status)
-        return None
+    async def _outcome(self, xid: int, server: _Server | None) -> str | None:
+        """Whether the transaction ``xid``, run on ``server``, whose COMMIT got no reply,
+        committed (``"committed"``, ``"aborted"``), or None if that cannot be learned. Asked
+        until the server answers, and while the transaction is still in progress there."""
+        query: tuple[Any, ...] = (_XID_STATUS, xid)
+        if server is not None and server.timeline is not None:
+            query = (_XID_STATUS_SINCE, xid, server.started, server.timeline)
+        began = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                status = await self._read(lambda tx: cast(_PostgresTx, tx).c.fetchval(*query))
+            except Exception as exc:
+                log.warning("Cannot learn whether a PostgreSQL transaction committed: %s", exc)
+                return None
+            if status != "in progress":  # None: too old to be known, not one just sent
+                return None if status is None else str(status)
+            if time.monotonic() - began >= self._reconnect_seconds():
+                return None
+            await asyncio.sleep(_backoff(failures))
+            failures += 1
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         if self._closed:
             raise PerdureError("The store is closed")
-        tries = 0
+        return await self._read(fn)
+
+    async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        failures = 0
+        lost_at: float | None = None
         while True:
             pool = await self._ensure_pool()
             try:
                 async with pool.acquire() as conn:
                     try:
-                        return await fn(_PostgresTx(conn, lock=False))
+                        result = await fn(_PostgresTx(conn, lock=False))
                     except Exception as exc:
                         _discard_if_lost(conn, exc)
                         raise
+                self._outage.answered()
+                return result
             except Exception as exc:
-                tries += 1
-                if _connection_lost(exc) and tries < MAX_TRIES:
-                    await asyncio.sleep(0.05 * 2**tries)  # a read is safe to repeat
+                if _connection_lost(exc):
+                    # A read is safe to repeat.
+                    self._outage.lost(_reason(exc))
+                    now = time.monotonic()
+                    lost_at = now if lost_at is None else lost_at
+                    if now - lost_at >= self._reconnect_seconds():
+                        raise _unreachable(exc, now - lost_at) from exc
+                    await asyncio.sleep(_backoff(failures))
+                    failures += 1
                     continue
                 error = _as_perdure(exc)
                 if error is exc:

@@ -1,13 +1,16 @@
-"""Support for the PostgreSQL store: connection targets, error classification, notification
-payloads, and the bookkeeping of a group-committed batch."""
+"""Support for the PostgreSQL store: connection targets, error classification, outages,
+notification payloads, and the bookkeeping of a group-committed batch."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,9 +21,17 @@ from perdure._errors import InvalidURLError, PerdureError
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 
+log = logging.getLogger("perdure.store")
+
 # Runs of one operation that lost a deadlock or a unique-index race, or of a whole batch
-# whose connection failed before it committed.
+# that failed before it committed for another reason than a lost connection.
 MAX_TRIES = 5
+# While PostgreSQL cannot be reached (it restarts, fails over, the network is cut) an
+# operation is tried again, with backoff, for this long before it fails; once the store is
+# closing, for less.
+RECONNECT_SECONDS = 60.0
+CLOSING_RECONNECT_SECONDS = 2.0
+MAX_BACKOFF = 1.0
 # deadlock_detected, serialization_failure, unique_violation: run the operation again.
 _RETRY_STATES = frozenset({"40P01", "40001", "23505"})
 # NOTIFY payloads must stay under 8000 bytes.
@@ -84,6 +95,51 @@ def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in ("57P01", "57P02", "57P03")
 
 
+def _backoff(failures: int) -> float:
+    """The pause before the next attempt, after ``failures`` attempts failed in a row."""
+    return min(0.05 * 2.0**failures, MAX_BACKOFF)
+
+
+def _reason(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _unreachable(exc: BaseException, seconds: float) -> PerdureError:
+    return PerdureError(
+        f"PostgreSQL could not be reached for {seconds:.0f}s ({_reason(exc)}); check that the "
+        "server is running and reachable",
+        cause=exc,
+    )
+
+
+class _Outage:
+    """Whether PostgreSQL is out of reach: an outage is logged once as it begins and once
+    as it ends, however many operations are tried again meanwhile."""
+
+    def __init__(self, shown: str) -> None:
+        self._shown = shown
+        self._since: float | None = None
+
+    def lost(self, reason: str) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+            log.warning(
+                "Lost the connection to PostgreSQL at %s (%s); retrying until it answers",
+                self._shown,
+                reason,
+            )
+
+    def answered(self) -> None:
+        if self._since is not None:
+            log.info(
+                "PostgreSQL at %s answers again, after %.1fs",
+                self._shown,
+                time.monotonic() - self._since,
+            )
+            self._since = None
+
+
 def _discard_if_lost(conn: Any, exc: BaseException) -> None:
     """Close a broken connection, so the pool opens a new one instead of handing it out."""
     if _connection_lost(exc):
@@ -122,11 +178,31 @@ def _notifications(fx: Effects) -> list[str]:
     return payloads
 
 
+@dataclass(frozen=True, slots=True)
+class _Server:
+    """The run of the server a connection was opened on: a restart changes ``started``, a
+    failover to a standby ``timeline`` (None: ``pg_control_checkpoint()`` is not allowed)."""
+
+    started: datetime
+    timeline: int | None
+
+
+async def _server_of(conn: Any) -> _Server:
+    try:
+        row = await conn.fetchrow(
+            "SELECT pg_postmaster_start_time(), timeline_id FROM pg_control_checkpoint()"
+        )
+    except asyncpg.InsufficientPrivilegeError:
+        return _Server(await conn.fetchval("SELECT pg_postmaster_start_time()"), None)
+    return _Server(row[0], row[1])
+
+
 @dataclass(slots=True)
 class _Op:
     fn: Callable[[Tx, Effects], Awaitable[Any]]
     future: asyncio.Future[Any]
     tries: int = 0
+    lost_at: float | None = None  # when a lost connection first failed it (time.monotonic)
 
 
 @dataclass(slots=True)
@@ -139,18 +215,31 @@ class _BatchRun:
     effects: Effects = field(default_factory=Effects)
     xid: int | None = None
     committing: bool = False
+    server: _Server | None = None  # that of the connection it ran on
 
 
-def _again(batch: list[_Op], exc: BaseException) -> list[_Op]:
-    """The operations of a batch that failed as a whole to run again, failing those that
-    have been tried too often."""
+def _again(batch: list[_Op], exc: BaseException, reconnect_seconds: float) -> list[_Op]:
+    """The operations of a batch that failed as a whole (and did not commit) to run again,
+    failing those tried too often, or for longer than ``reconnect_seconds`` since a lost
+    connection first failed them."""
     retry = []
+    now = time.monotonic()
+    lost = _connection_lost(exc)
     for op in batch:
-        op.tries += 1
-        if op.tries < MAX_TRIES:
-            retry.append(op)
+        if lost:
+            if op.lost_at is None:
+                op.lost_at = now
+            if now - op.lost_at < reconnect_seconds:
+                retry.append(op)
+                continue
+            error = _unreachable(exc, now - op.lost_at)
         else:
-            _settle(op, None, PerdureError(f"PostgreSQL transaction failed: {exc}", cause=exc))
+            op.tries += 1
+            if op.tries < MAX_TRIES:
+                retry.append(op)
+                continue
+            error = PerdureError(f"PostgreSQL transaction failed: {exc}", cause=exc)
+        _settle(op, None, error)
     return retry
 
 
