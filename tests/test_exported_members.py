@@ -131,7 +131,7 @@ PUBLIC = {
         "lint_source",
         "lint_workflow",
     },
-    "perdure.testing": {"ActivityEnvironment", "WorkflowEnvironment"},
+    "perdure.testing": {"ActivityEnvironment", "CrashPoint", "CrashingWorker", "WorkflowEnvironment"},
     "perdure.common": {
         "RetryPolicy",
         "RetryState",

@@ -328,6 +328,15 @@ class Store(ABC):
         """Fire due timers and act on passed deadlines; returns how many."""
         return await self.transact(lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit, fx))
 
+    async def expire_leases(
+        self, owner: str, keep: frozenset[tuple[str, int]] = frozenset()
+    ) -> int:
+        """Treat every lease ``owner`` holds as run out now (its worker died); returns how
+        many. Activities in ``keep`` ((run_id, seq) awaiting async completion) keep theirs."""
+        return await self.transact(
+            lambda tx, fx: timers.expire_leases(tx, owner, keep, self.clock.now(), fx)
+        )
+
     # -- queries -------------------------------------------------------------------------------
     async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:
         return await self.transact(

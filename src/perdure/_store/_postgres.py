@@ -48,7 +48,6 @@ from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
 from perdure._store._postgres_support import (
     CLOSING_RECONNECT_SECONDS,
-    MAX_TRIES,
     RECONNECT_SECONDS,
     _again,
     _as_perdure,
@@ -65,7 +64,6 @@ from perdure._store._postgres_support import (
     _parse_url,
     _quote,
     _reason,
-    _retryable,
     _Server,
     _server_of,
     _settle,
@@ -375,28 +373,8 @@ class PostgresStore(Store):
         return run.again, False
 
     async def _run(self, conn: Any, run: _BatchRun) -> None:
-        savepoints = len(run.batch) > 1
-        tx = _PostgresTx(conn, lock=True)
-        await conn.execute("BEGIN; SAVEPOINT op" if savepoints else "BEGIN")
         try:
-            for i, op in enumerate(run.batch):
-                if i and savepoints:
-                    await conn.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
-                fx = Effects()
-                try:
-                    result = await op.fn(tx, fx)
-                except Exception as exc:
-                    await conn.execute("ROLLBACK TO SAVEPOINT op" if savepoints else "ROLLBACK")
-                    if _retryable(exc) and op.tries + 1 < MAX_TRIES:
-                        op.tries += 1
-                        run.again.append(op)
-                    else:
-                        run.done.append((op, None, _as_perdure(exc)))
-                    if not savepoints:
-                        return
-                    continue
-                run.done.append((op, result, None))
-                run.effects.merge(fx)
+            await _PostgresTx(conn, lock=True).run_batch(run)
             # One round trip: wake the other processes at commit, and learn the transaction
             # id, by which a commit whose reply is lost can be looked up.
             row = await conn.fetchrow(
@@ -493,22 +471,23 @@ class PostgresStore(Store):
     async def is_idle(self) -> bool:
         if self._queue or self._in_flight:
             return False
-        now = self.clock.now()
-        if await self._fetch(
-            "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND async_pending = 0 LIMIT 1"
-        ):
-            return False
-        if await self._fetch("SELECT 1 FROM timers WHERE fire_at <= $1 LIMIT 1", now):
+        # One statement, so one snapshot: separate reads could miss a task that moved from
+        # ready to held (or held to done, with what it made) between them.
+        rows = await self._fetch(
+            "SELECT 'held', NULL, NULL WHERE EXISTS (SELECT 1 FROM tasks WHERE lease_owner IS "
+            "NOT NULL AND async_pending = 0) "
+            "UNION ALL SELECT 'timer', NULL, NULL WHERE EXISTS (SELECT 1 FROM timers WHERE "
+            "fire_at <= $1) "
+            "UNION ALL SELECT DISTINCT namespace, task_queue, kind::text FROM tasks "
+            "WHERE lease_owner IS NULL AND visible_at <= $1",
+            self.clock.now(),
+        )
+        if any(r[0] in ("held", "timer") and r[1] is None for r in rows):
             return False
         # A ready task counts only if a worker here polls its queue: nobody will take it
         # otherwise, and its deadlines (schedule-to-start) must still come due.
         polled = self.notifier.listened()
-        rows = await self._fetch(
-            "SELECT DISTINCT namespace, task_queue, kind FROM tasks "
-            "WHERE lease_owner IS NULL AND visible_at <= $1",
-            now,
-        )
-        ready = [k for r in rows if (k := ("queue", r[0], r[1], TaskKind(r[2]))) in polled]
+        ready = [k for r in rows if (k := ("queue", r[0], r[1], TaskKind(int(r[2])))) in polled]
         # Wake their pollers: a poller that polled just before the virtual clock moved would
         # otherwise sleep until a virtual deadline that, with this task ready, never comes.
         self.notifier.fire(ready)

@@ -39,3 +39,33 @@ async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
             await tx.update_task(row)
             fx.task_ready(row.namespace, row.task_queue, TaskKind.QUERY)
     return handled
+
+
+async def expire_leases(
+    tx: Tx, owner: str, keep: frozenset[tuple[str, int]], now: float, fx: Effects
+) -> int:
+    """Act now as if every lease ``owner`` holds had run out: its worker is dead (the test
+    kit's crash injection). Workflow tasks go back to their queue; activity attempts time out
+    (start-to-close) and retry by their policy. Activities in ``keep`` (handed to an outside
+    system for async completion) keep their lease, as they would through a real crash."""
+    expired = 0
+    # Every held task has a deadline (its lease's end at the latest), so this finds them all.
+    for row in await tx.due_tasks(float("inf"), 1_000_000):
+        if row.lease_owner != owner:
+            continue
+        if row.kind == TaskKind.ACTIVITY and (row.run_id, row.ref) in keep:
+            continue
+        expired += 1
+        if row.kind == TaskKind.WORKFLOW:
+            await workflow_tasks.lease_expired(tx, row, now, fx)
+        elif row.kind == TaskKind.ACTIVITY:
+            row.lease_expires = now
+            await activities.deadline_passed(tx, row, now, fx)
+        else:
+            row.lease_owner = None
+            row.lease_expires = None
+            row.deadline = None
+            row.visible_at = now
+            await tx.update_task(row)
+            fx.task_ready(row.namespace, row.task_queue, TaskKind.QUERY)
+    return expired

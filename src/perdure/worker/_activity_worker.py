@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,6 +155,10 @@ class Activities:
         self._identity = identity
         self._executor = executor
         self.worker_shutdown = threading.Event()
+        # The test kit's crash injection: called at points where a crash is interesting.
+        self.crash_hook: CrashHook | None = None
+        # Attempts handed to an outside system (async completion): a crash leaves them be.
+        self.handed_off: set[tuple[str, int]] = set()
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
         ] = {}
@@ -253,6 +257,7 @@ class Activities:
         except CompleteAsyncError:
             beat.stop()
             await self._store.activity_completes_async(token)
+            self.handed_off.add(key)
             return
         except asyncio.CancelledError:
             await beat.final_details()
@@ -291,7 +296,11 @@ class Activities:
         except Exception as exc:
             await self._report(task, "fail", self._failure(exc))
             return
+        if self.crash_hook is not None:
+            await self.crash_hook("before_activity_completes", task.activity_type, task)
         await self._report(task, "complete", payload)
+        if self.crash_hook is not None:
+            await self.crash_hook("after_activity_completes", task.activity_type, task)
 
     async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
         try:
@@ -305,6 +314,11 @@ class Activities:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception:
             log.exception("Could not record the outcome of activity %s", task.activity_id)
+
+
+# (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity
+# type, its task). A hook that decides to crash the worker does not return normally.
+CrashHook = Callable[[str, Any, Any], Awaitable[None]]
 
 
 def _wait_event(event: threading.Event) -> None:

@@ -15,7 +15,7 @@ from perdure._store._notify import Flag
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
-from perdure.worker._activity_worker import Activities
+from perdure.worker._activity_worker import Activities, CrashHook
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._workflow_worker import WorkflowTasks
@@ -209,6 +209,7 @@ class Worker:
         self._run_task: asyncio.Task[None] | None = None
         self._wft_tasks: set[asyncio.Task[None]] = set()
         self._activity_tasks: set[asyncio.Task[None]] = set()
+        self._pollers: list[asyncio.Future[None]] = []
 
     @property
     def is_running(self) -> bool:
@@ -250,7 +251,7 @@ class Worker:
                     acts.run,
                 )
             )
-        pollers = [asyncio.ensure_future(c) for c in loops]
+        pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
         unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
         if self._activities is not None:
             acts = self._activities
@@ -324,6 +325,27 @@ class Worker:
                 await asyncio.wait(pending, timeout=5)
         if self._wft_tasks:
             await asyncio.wait(set(self._wft_tasks), timeout=10)
+
+    def _set_crash_hook(self, hook: CrashHook | None) -> None:
+        """Install the test kit's crash injection (see perdure.testing.CrashingWorker)."""
+        if self._workflows is not None:
+            self._workflows.crash_hook = hook
+        if self._activities is not None:
+            self._activities.crash_hook = hook
+
+    async def _die(self) -> None:
+        """Stop as a killed process would, for the test kit's crash injection: claim nothing
+        more, act as if every lease held had run out (so the work moves on without waiting
+        for the lease timeouts), and abandon the tasks in flight mid-step (whatever they
+        report afterwards is refused as stale). Returns without waiting for them."""
+        for p in self._pollers:
+            p.cancel()
+        await asyncio.gather(*self._pollers, return_exceptions=True)
+        keep = frozenset(self._activities.handed_off) if self._activities is not None else None
+        await self._store.expire_leases(self._owner, keep or frozenset())
+        for t in (*self._wft_tasks, *self._activity_tasks):
+            t.cancel()
+        self._stopping.set()
 
     async def shutdown(self) -> None:
         """Stop taking tasks, let running ones finish (activities get

@@ -26,6 +26,7 @@ from perdure._store._executions import HISTORY_BYTES_LIMIT, HISTORY_EVENT_LIMIT
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.worker._activity_worker import CrashHook
 from perdure.worker._local_activities import LocalActivities
 from perdure.workflow._definition import WorkflowDefinition
 
@@ -65,6 +66,8 @@ class WorkflowTasks:
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._local = local_activities
+        # The test kit's crash injection (see _activity_worker.CrashHook).
+        self.crash_hook: CrashHook | None = None
         self._warned: set[str] = set()
 
     def _new_runner(
@@ -145,6 +148,8 @@ class WorkflowTasks:
                 )
                 return
             next_event_id = await self._store.complete_workflow_task(task, commands, self._identity)
+            if self.crash_hook is not None and next_event_id is not None:
+                await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
             if next_event_id is None or runner.closed:
                 return
             runner.recorded(next_event_id)
