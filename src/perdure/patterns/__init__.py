@@ -1,0 +1,5 @@
+"""The patterns durable workflows are for, as tools: sagas, entity workflows, fan-out/fan-in,
+async callbacks and human-in-the-loop waits, idempotency keys. docs/patterns.md shows each
+with its example."""
+
+__all__: list[str] = []
