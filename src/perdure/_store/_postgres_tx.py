@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
+from perdure._store._effects import Effects
+from perdure._store._postgres_support import (
+    MAX_TRIES,
+    _as_perdure,
+    _BatchRun,
+    _connection_lost,
+    _retryable,
+)
 from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
@@ -56,12 +66,86 @@ class _PostgresTx(Tx):
 
     In a write transaction (``lock=True``) the reads of rows the rules go on to change lock
     them, so two processes working on one run take turns; reads outside one take no locks.
+
+    Every statement is a round trip. So history events appended during an operation of a
+    group-committed batch (``run_batch``) are written together when it ends (or before the
+    history is read), and an operation that fails before it has written anything needs no
+    savepoint to be undone (``changed`` tells).
     """
 
     def __init__(self, conn: Any, *, lock: bool) -> None:
         self.c = conn
         self._for_update = " FOR UPDATE" if lock else ""
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if lock else ""
+        self.changed = False
+        # History rows appended but not yet written: run_id, event_id, type, time, blob.
+        self._events: list[tuple[str, int, str, float, bytes]] = []
+
+    async def run_batch(self, run: _BatchRun) -> None:
+        """Run the operations of a group-committed batch in a new transaction (the caller
+        commits it), recording each one's result, error, or need to be run again in ``run``.
+        """
+        if not await self._attempt(run, savepoints=False):
+            run.done.clear()
+            run.again.clear()
+            run.effects = Effects()
+            await self._attempt(run, savepoints=True)
+
+    async def _attempt(self, run: _BatchRun, *, savepoints: bool) -> bool:
+        """Run the batch's operations, each in a savepoint or not.
+
+        A savepoint costs a round trip per operation, and is rarely needed: an operation
+        that fails before writing anything (a stale completion, a duplicate start) is undone
+        by forgetting it. Without savepoints, when one fails after writing, or in a
+        statement, the transaction is rolled back and this returns False, for the batch to
+        be run again with savepoints (unless no operation before it succeeded: then only it
+        is undone, and the others go on).
+        """
+        await self.c.execute("BEGIN; SAVEPOINT op" if savepoints else "BEGIN")
+        for i, op in enumerate(run.batch):
+            if i and savepoints:
+                await self.c.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
+            fx = Effects()
+            self.changed = False
+            self._events.clear()
+            try:
+                result = await op.fn(self, fx)
+                await self.flush()
+            except Exception as exc:
+                if _connection_lost(exc):
+                    raise
+                if savepoints:
+                    await self.c.execute("ROLLBACK TO SAVEPOINT op")
+                elif self.changed or isinstance(exc, asyncpg.PostgresError):
+                    if any(error is None for _, _, error in run.done):
+                        await self.c.execute("ROLLBACK")
+                        return False
+                    await self.c.execute("ROLLBACK; BEGIN")
+                if _retryable(exc) and op.tries + 1 < MAX_TRIES:
+                    op.tries += 1
+                    run.again.append(op)
+                else:
+                    run.done.append((op, None, _as_perdure(exc)))
+                continue
+            run.done.append((op, result, None))
+            run.effects.merge(fx)
+        return True
+
+    async def flush(self) -> None:
+        """Write the history events buffered by the operation."""
+        if not self._events:
+            return
+        rows, self._events = self._events, []
+        await self.c.execute(
+            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+            "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], "
+            "$5::bytea[])",
+            *(list(column) for column in zip(*rows, strict=True)),
+        )
+
+    async def _write(self, sql: str, *args: Any) -> None:
+        self.changed = True
+        await self.c.execute(sql, *args)
 
     async def _one(self, sql: str, *args: Any) -> Any:
         return await self.c.fetchrow(sql, *args)
@@ -93,29 +177,24 @@ class _PostgresTx(Tx):
     async def insert_execution(self, ex: Execution) -> None:
         values = execution_values(ex)
         marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-        await self.c.execute(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values)
+        await self._write(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values)
 
     async def update_execution(self, ex: Execution) -> None:
-        await self.c.execute(_UPDATE_EXECUTION, *execution_update_values(ex))
+        await self._write(_UPDATE_EXECUTION, *execution_update_values(ex))
 
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
-        if not events:
-            return 0
-        blobs = [encode_attributes(e.attributes) for e in events]
-        await self.c.execute(
-            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
-            "SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::float8[], $5::bytea[])",
-            run_id,
-            [e.event_id for e in events],
-            [e.event_type.value for e in events],
-            [e.event_time for e in events],
-            blobs,
-        )
-        return sum(len(b) for b in blobs)
+        size = 0
+        for e in events:
+            blob = encode_attributes(e.attributes)
+            self._events.append((run_id, e.event_id, e.event_type.value, e.event_time, blob))
+            size += len(blob)
+        self.changed = self.changed or bool(events)
+        return size
 
     async def get_history_events(
         self, run_id: str, after_event_id: int, limit: int
     ) -> list[HistoryEvent]:
+        await self.flush()
         rows = await self.c.fetch(
             "SELECT event_id, event_type, event_time, attributes FROM history "
             "WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
@@ -126,7 +205,7 @@ class _PostgresTx(Tx):
         return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
-        await self.c.execute(
+        await self._write(
             "INSERT INTO inbox (run_id, event_type, event_time, attributes) "
             "VALUES ($1, $2, $3, $4)",
             run_id,
@@ -136,6 +215,7 @@ class _PostgresTx(Tx):
         )
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
+        self.changed = True
         rows = await self.c.fetch(
             "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
             run_id,
@@ -147,15 +227,16 @@ class _PostgresTx(Tx):
         return int(await self.c.fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
 
     async def insert_task(self, task: TaskRow) -> int:
+        self.changed = True
         task_id = await self.c.fetchval(_INSERT_TASK, *task_insert_values(task))
         task.task_id = int(task_id)
         return task.task_id
 
     async def update_task(self, task: TaskRow) -> None:
-        await self.c.execute(_UPDATE_TASK, *task_update_values(task))
+        await self._write(_UPDATE_TASK, *task_update_values(task))
 
     async def delete_task(self, task_id: int) -> None:
-        await self.c.execute("DELETE FROM tasks WHERE task_id = $1", task_id)
+        await self._write("DELETE FROM tasks WHERE task_id = $1", task_id)
 
     async def get_task(self, task_id: int) -> TaskRow | None:
         row = await self._one(
@@ -184,6 +265,7 @@ class _PostgresTx(Tx):
     ) -> list[TaskRow]:
         # The CTE picks at most ``limit`` rows and locks them, skipping rows another claim
         # has locked; LEAST ignores the NULL deadlines.
+        self.changed = True
         rows = await self.c.fetch(
             "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $1 "
             "AND task_queue = $2 AND kind = $3 AND lease_owner IS NULL AND visible_at <= $4 "
@@ -213,7 +295,7 @@ class _PostgresTx(Tx):
         return [task_row(r) for r in rows]
 
     async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
-        await self.c.execute(
+        await self._write(
             "UPDATE tasks SET async_pending = 1 WHERE run_id = $1 AND kind = 2 AND ref = $2 "
             "AND attempt = $3",
             run_id,
@@ -222,7 +304,7 @@ class _PostgresTx(Tx):
         )
 
     async def delete_run_work(self, run_id: str) -> None:
-        await self.c.execute(
+        await self._write(
             "WITH t AS (DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)), "
             "m AS (DELETE FROM timers WHERE run_id = $1) "
             "DELETE FROM inbox WHERE run_id = $1",
@@ -234,7 +316,7 @@ class _PostgresTx(Tx):
     ) -> None:
         for name, rows in values.items():
             # Both parts see the rows as they were: the old values go, the new ones come.
-            await self.c.execute(
+            await self._write(
                 "WITH gone AS (DELETE FROM search_attributes WHERE run_id = $1 AND name = $2) "
                 "INSERT INTO search_attributes (run_id, name, value_text, value_num, value_bool) "
                 "SELECT $1, $2, * FROM unnest($3::text[], $4::float8[], $5::int[])",
@@ -246,7 +328,7 @@ class _PostgresTx(Tx):
             )
 
     async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
-        await self.c.execute(
+        await self._write(
             "UPDATE updates SET run_id = $1 WHERE run_id = $2 AND state = 0",
             to_run_id,
             from_run_id,
@@ -266,7 +348,7 @@ class _PostgresTx(Tx):
         return {r[0]: r[1] for r in rows}
 
     async def register_search_attribute(self, namespace: str, name: str, type_name: str) -> None:
-        await self.c.execute(
+        await self._write(
             "INSERT INTO search_attribute_types (namespace, name, type) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING",
             namespace,
@@ -312,7 +394,7 @@ class _PostgresTx(Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
-        await self.c.execute(
+        await self._write(
             "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7)",
             row.run_id,
@@ -327,7 +409,7 @@ class _PostgresTx(Tx):
     async def set_update_state(
         self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
     ) -> None:
-        await self.c.execute(
+        await self._write(
             "UPDATE updates SET state = $1, outcome = $2 WHERE run_id = $3 AND update_id = $4",
             int(state),
             encode_attributes(outcome) if outcome is not None else None,
@@ -347,7 +429,7 @@ class _PostgresTx(Tx):
     async def insert_timer(
         self, run_id: str, seq: int, fire_at: float, started_event_id: int
     ) -> None:
-        await self.c.execute(
+        await self._write(
             "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES ($1, $2, $3, $4)",
             run_id,
             seq,
@@ -356,6 +438,7 @@ class _PostgresTx(Tx):
         )
 
     async def delete_timer(self, run_id: str, seq: int) -> int | None:
+        self.changed = True
         started = await self.c.fetchval(
             "DELETE FROM timers WHERE run_id = $1 AND seq = $2 RETURNING started_event_id",
             run_id,
@@ -373,7 +456,7 @@ class _PostgresTx(Tx):
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
     async def put_query_result(self, query_id: int, result: QueryResult) -> None:
-        await self.c.execute(
+        await self._write(
             "WITH answered AS (DELETE FROM tasks WHERE task_id = $1) "
             "INSERT INTO query_results (query_id, ok, result, error) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (query_id) DO UPDATE SET ok = EXCLUDED.ok, result = EXCLUDED.result, "
@@ -385,7 +468,7 @@ class _PostgresTx(Tx):
         )
 
     async def delete_query(self, query_id: int) -> None:
-        await self.c.execute(
+        await self._write(
             "WITH task AS (DELETE FROM tasks WHERE task_id = $1) "
             "DELETE FROM query_results WHERE query_id = $1",
             query_id,
