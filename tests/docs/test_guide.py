@@ -1,8 +1,11 @@
-"""The code in the docs runs: every ``python`` block of ``docs/guide.md``, and the README's
-blocks that run themselves (those that call ``asyncio.run(``), each in a fresh interpreter.
+"""The code in the docs runs: every ``python`` block of ``docs/guide.md``,
+``docs/testing.md`` and ``docs/patterns.md``, and the README's blocks that run themselves
+(those that call ``asyncio.run(``), each in a fresh interpreter.
 
-A block whose first line is a ``# doc-test: skip`` comment is a fragment by design (or, in
-the README, a program that needs real time) and is reported as skipped with that comment.
+A block whose first line is ``# doc-test: pytest`` is a test file: it runs under pytest (with
+perdure's plugin, as a user's would). A block whose first line is a ``# doc-test: skip``
+comment is a fragment by design (or, in the README, a program that needs real time) and is
+reported as skipped with that comment.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide.md"
+TESTING = ROOT / "docs" / "testing.md"
+PATTERNS = ROOT / "docs" / "patterns.md"
 README = ROOT / "README.md"
 
 FENCE = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 SKIP_MARKER = "# doc-test: skip"
+PYTEST_MARKER = "# doc-test: pytest"
 RUN_TIMEOUT = 30.0  # real seconds per block: a bound on a hang, not an expected duration
 
 
@@ -56,7 +62,7 @@ def blocks(path: Path) -> list[Block]:
 
 def doc_blocks() -> list[Block]:
     readme = [b for b in blocks(README) if "asyncio.run(" in b.code]
-    return blocks(GUIDE) + readme
+    return blocks(GUIDE) + blocks(TESTING) + blocks(PATTERNS) + readme
 
 
 def params() -> list[object]:
@@ -81,11 +87,24 @@ def test_the_guide_has_examples() -> None:
 @pytest.mark.parametrize("block", params())
 def test_block_runs(block: Block, tmp_path: Path) -> None:
     # Blank lines first, so a traceback's line numbers are the Markdown file's.
-    script = tmp_path / f"{block.path.stem}_L{block.line}.py"
+    as_test = block.first_line == PYTEST_MARKER
+    script = tmp_path / f"{'test_' if as_test else ''}{block.path.stem}_L{block.line}.py"
     script.write_text("\n" * (block.line - 1) + block.code, encoding="utf-8")
+    pytest_args = [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    ]
+    command = (
+        [sys.executable, "-m", "pytest", *pytest_args, "-W", "error", str(script)]
+        if as_test
+        else [sys.executable, "-W", "error", str(script)]
+    )
     try:
         result = subprocess.run(
-            [sys.executable, "-W", "error", str(script)],
+            command,
             cwd=tmp_path,
             capture_output=True,
             text=True,
