@@ -43,6 +43,7 @@ from perdure._store._types import (
 TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
+_TASK_WIDTH = len(TASK_COLS.split(","))
 
 
 _INSERT_TASK = (
@@ -182,6 +183,23 @@ class _PostgresTx(Tx):
     async def update_execution(self, ex: Execution) -> None:
         await self._write(_UPDATE_EXECUTION, *execution_update_values(ex))
 
+    async def get_executions(self, run_ids: Sequence[str]) -> dict[str, Execution]:
+        if not run_ids:
+            return {}
+        # Locked in one order, whoever takes them.
+        rows = await self.c.fetch(
+            f"SELECT {EXEC_COLS} FROM executions WHERE run_id = ANY($1::text[]) "
+            f"ORDER BY run_id{self._for_update}",
+            list(run_ids),
+        )
+        return {r[0]: execution_row(r) for r in rows}
+
+    async def update_executions(self, exs: Sequence[Execution]) -> None:
+        if exs:
+            self.changed = True
+            # asyncpg sends the rows together and waits once.
+            await self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
+
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         size = 0
         for e in events:
@@ -243,6 +261,23 @@ class _PostgresTx(Tx):
             f"SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}", task_id
         )
         return task_row(row) if row else None
+
+    async def get_task_and_execution(
+        self, task_id: int, run_id: str
+    ) -> tuple[TaskRow | None, Execution | None]:
+        # Task row first, then the run's, as every operation takes them.
+        row = await self._one(
+            f"WITH t AS (SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}), "
+            f"e AS (SELECT {EXEC_COLS} FROM executions WHERE run_id = $2{self._for_update}) "
+            "SELECT t.*, e.* FROM (SELECT) AS one LEFT JOIN t ON TRUE LEFT JOIN e ON TRUE",
+            task_id,
+            run_id,
+        )
+        task, ex = row[:_TASK_WIDTH], row[_TASK_WIDTH:]
+        return (
+            task_row(task) if task[0] is not None else None,
+            execution_row(ex) if ex[0] is not None else None,
+        )
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
         row = await self._one(

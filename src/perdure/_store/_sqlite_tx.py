@@ -81,6 +81,17 @@ class _SQLiteTx(Tx):
     async def update_execution(self, ex: Execution) -> None:
         self.c.execute(_UPDATE_EXECUTION, execution_update_values(ex))
 
+    async def get_executions(self, run_ids: Sequence[str]) -> dict[str, Execution]:
+        found = {}
+        for run_id in run_ids:
+            ex = await self.get_execution(run_id)
+            if ex is not None:
+                found[run_id] = ex
+        return found
+
+    async def update_executions(self, exs: Sequence[Execution]) -> None:
+        self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
+
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         rows = [
             (run_id, e.event_id, e.event_type.value, e.event_time, encode_attributes(e.attributes))
@@ -137,6 +148,11 @@ class _SQLiteTx(Tx):
             f"SELECT {TASK_COLS} FROM tasks WHERE task_id = ?", (task_id,)
         ).fetchone()
         return task_row(row) if row else None
+
+    async def get_task_and_execution(
+        self, task_id: int, run_id: str
+    ) -> tuple[TaskRow | None, Execution | None]:
+        return await self.get_task(task_id), await self.get_execution(run_id)
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
         row = self.c.execute(

@@ -28,9 +28,15 @@ class Tx(Protocol):
 
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None: ...
 
+    async def get_executions(self, run_ids: Sequence[str]) -> dict[str, Execution]:
+        """The runs with these ids (those that exist), by id: one read for a claimed batch."""
+
     async def insert_execution(self, ex: Execution) -> None: ...
 
     async def update_execution(self, ex: Execution) -> None: ...
+
+    async def update_executions(self, exs: Sequence[Execution]) -> None:
+        """``update_execution`` of each, in one go where the database allows."""
 
     async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
         """Updates not yet seen by a run that continued as new go to the new run."""
@@ -61,6 +67,11 @@ class Tx(Protocol):
     async def delete_task(self, task_id: int) -> None: ...
 
     async def get_task(self, task_id: int) -> TaskRow | None: ...
+
+    async def get_task_and_execution(
+        self, task_id: int, run_id: str
+    ) -> tuple[TaskRow | None, Execution | None]:
+        """``get_task`` and ``get_execution`` in one read (what completing a task checks)."""
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None: ...
 

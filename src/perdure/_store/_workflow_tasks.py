@@ -54,15 +54,17 @@ async def claim(
     tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
 ) -> list[WorkflowTask]:
     rows = await tx.claim_tasks(TaskKind.WORKFLOW, namespace, task_queue, owner, now, limit)
+    runs = await tx.get_executions([row.run_id for row in rows])
     out = []
+    started = []
     for row in rows:
         fx.wake(row.deadline)
-        ex = await tx.get_execution(row.run_id)
+        ex = runs.get(row.run_id)
         if ex is None or not ex.is_open:
             await tx.delete_task(row.task_id)
             continue
         ex.wft_state = WftState.STARTED
-        await tx.update_execution(ex)
+        started.append(ex)
         out.append(
             WorkflowTask(
                 task_id=row.task_id,
@@ -79,12 +81,12 @@ async def claim(
                 lease_seconds=row.lease_seconds,
             )
         )
+    await tx.update_executions(started)
     return out
 
 
 async def _held(tx: Tx, task: WorkflowTask) -> tuple[TaskRow, Any]:
-    row = await tx.get_task(task.task_id)
-    ex = await tx.get_execution(task.run_id)
+    row, ex = await tx.get_task_and_execution(task.task_id, task.run_id)
     if (
         row is None
         or ex is None
