@@ -8,8 +8,9 @@ Run it::
 
 Three orders go through the same workflow: reserve inventory, charge payment, fulfil the
 order. Each step is an *activity* (the code that touches the outside world), and before each
-step the workflow registers the *compensation* that undoes it. When a step fails for good,
-the registered compensations run in reverse order (the saga pattern):
+step the workflow registers the *compensation* that undoes it with a ``perdure.patterns.Saga``.
+When a step fails for good, the registered compensations run in reverse order (the saga
+pattern):
 
 * order-1001 succeeds;
 * order-1002's card is declined (a non-retryable error), so its inventory is released;
@@ -40,6 +41,7 @@ from typing import Any
 from perdure import (
     ActivityError,
     ApplicationError,
+    CancelledError,
     Client,
     RetryPolicy,
     Worker,
@@ -51,6 +53,7 @@ from perdure import (
 )
 from perdure.client import WorkflowNotFoundError
 from perdure.common import WorkflowIDConflictPolicy
+from perdure.patterns import Saga
 
 TASK_QUEUE = "orders"
 STARTED_AT = time.monotonic()
@@ -183,7 +186,7 @@ async def cancel_fulfilment(order: Order) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The workflow: deterministic orchestration. perdure records every decision it makes; after a
-# crash it replays this code against the recorded history to rebuild its state (the list of
+# crash it replays this code against the recorded history to rebuild its state (the saga's
 # compensations included) and carries on from the first step that has no recorded result.
 # ---------------------------------------------------------------------------------------------
 
@@ -201,42 +204,42 @@ class SagaFailure:
 class OrderWorkflow:
     @workflow.run
     async def run(self, order: Order) -> Receipt:
-        compensations: list[Callable[[Order], Awaitable[None]]] = []  # the undo stack
+        # The undo stack. Compensations are activities too, retried without limit.
+        saga = Saga(start_to_close_timeout=ATTEMPT_TIMEOUT, retry_policy=UNDO_RETRY)
         step = ""
         try:
-            step = "reserve_inventory"
-            compensations.append(release_inventory)  # register BEFORE the step runs
-            reservation_id = await self.step(reserve_inventory, order, STEP_RETRY)
+            # If a step fails for good, leaving this block runs the compensations registered
+            # so far, last first, then re-raises the step's error.
+            async with saga:
+                step = "reserve_inventory"
+                saga.add_compensation(release_inventory, order)  # register BEFORE the step
+                reservation_id = await self.step(reserve_inventory, order)
 
-            step = "charge_payment"
-            compensations.append(refund_payment)
-            charge_id = await self.step(charge_payment, order, STEP_RETRY)
+                step = "charge_payment"
+                saga.add_compensation(refund_payment, order)
+                charge_id = await self.step(charge_payment, order)
 
-            step = "fulfil_order"
-            compensations.append(cancel_fulfilment)
-            tracking_number = await self.step(fulfil_order, order, STEP_RETRY)
+                step = "fulfil_order"
+                saga.add_compensation(cancel_fulfilment, order)
+                tracking_number = await self.step(fulfil_order, order)
         except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                raise  # the workflow was cancelled: compensated, it ends CANCELED
             # err.cause is the activity's own error (the last attempt's, after retries).
             reason = str(err.cause or err)
-            done: list[str] = []
-            for undo in reversed(compensations):
-                await self.step(undo, order, UNDO_RETRY)
-                done.append(undo.__name__)
             # Raising ApplicationError fails the workflow (a plain exception would only fail
             # this workflow task, to be retried). The client finds the detail in err.cause.
             raise ApplicationError(
                 f"order {order.order_id} failed at {step}: {reason}",
-                SagaFailure(step, reason, done),
+                SagaFailure(step, reason, list(saga.compensated)),
                 type="OrderFailed",
             ) from err
         return Receipt(order.order_id, reservation_id, charge_id, tracking_number)
 
     @staticmethod
-    async def step(
-        fn: Callable[[Order], Awaitable[str | None]], order: Order, retry: RetryPolicy
-    ) -> str:
+    async def step(fn: Callable[[Order], Awaitable[str]], order: Order) -> str:
         result: str = await workflow.execute_activity(
-            fn, order, start_to_close_timeout=ATTEMPT_TIMEOUT, retry_policy=retry
+            fn, order, start_to_close_timeout=ATTEMPT_TIMEOUT, retry_policy=STEP_RETRY
         )
         return result
 

@@ -123,6 +123,7 @@ PUBLIC = {
         "WorkflowUpdateStage",
     },
     "perdure.contrib.pydantic": {"PydanticPayloadConverter", "pydantic_data_converter"},
+    "perdure.patterns": {"CompensationError", "Saga"},
     "perdure.worker": {"Replayer", "Worker", "WorkflowReplayResult"},
     "perdure.lint": {
         "DeterminismLintError",
@@ -131,7 +132,12 @@ PUBLIC = {
         "lint_source",
         "lint_workflow",
     },
-    "perdure.testing": {"ActivityEnvironment", "CrashPoint", "CrashingWorker", "WorkflowEnvironment"},
+    "perdure.testing": {
+        "ActivityEnvironment",
+        "CrashPoint",
+        "CrashingWorker",
+        "WorkflowEnvironment",
+    },
     "perdure.common": {
         "RetryPolicy",
         "RetryState",

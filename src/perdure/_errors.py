@@ -5,6 +5,7 @@
     PerdureError
     ├── FailureError                      a failure that travels through history
     │   ├── ApplicationError              raised by user code on purpose
+    │   │   └── CompensationError         a saga's compensations failed (perdure.patterns)
     │   ├── ActivityError                 an activity failed; .cause says why
     │   ├── ChildWorkflowError            a child workflow failed; .cause says why
     │   ├── CancelledError                cancellation, as a failure (not asyncio's)

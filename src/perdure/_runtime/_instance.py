@@ -351,6 +351,15 @@ class WorkflowInstance:
     def all_handlers_finished(self) -> bool:
         return not self._handlers
 
+    def fails_workflow(self, exc: BaseException) -> bool:
+        """Whether ``exc``, raised out of the workflow's code, fails the workflow (a
+        ``FailureError`` or a listed failure type) rather than only its workflow task."""
+        if isinstance(exc, NondeterminismError | ContinueAsNewError):
+            return False
+        return isinstance(exc, FailureError | WorkflowAlreadyStartedError) or bool(
+            self._failure_types and isinstance(exc, self._failure_types)
+        )
+
     def _on_error(self, exc: BaseException) -> None:
         if isinstance(exc, ContinueAsNewError):
             self._add_command(
@@ -371,9 +380,7 @@ class WorkflowInstance:
             self._add_command(CancelWorkflow())
         elif isinstance(exc, NondeterminismError):
             self._task_failure = exc
-        elif isinstance(exc, FailureError | WorkflowAlreadyStartedError) or (
-            self._failure_types and isinstance(exc, self._failure_types)
-        ):
+        elif self.fails_workflow(exc):
             self._add_command(FailWorkflow(self._failures.to_failure(exc, self._payloads)))
         elif isinstance(exc, asyncio.CancelledError):
             self._task_failure = RuntimeError(

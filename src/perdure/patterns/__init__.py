@@ -2,4 +2,6 @@
 async callbacks and human-in-the-loop waits, idempotency keys. docs/patterns.md shows each
 with its example."""
 
-__all__: list[str] = []
+from perdure.patterns._saga import CompensationError, Saga
+
+__all__ = ["CompensationError", "Saga"]
