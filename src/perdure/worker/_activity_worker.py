@@ -200,9 +200,15 @@ class Activities:
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
         current: dict[str, asyncio.Task[Any] | None] = {"task": None}
+        # Futures of wait_for_cancelled() calls, resolved here on the loop (no thread waits
+        # on the event: one left waiting by an activity that finished would block exit).
+        waiters: list[asyncio.Future[None]] = []
 
-        def on_cancel(*, stale: bool) -> None:
+        def on_cancel(*, stale: bool) -> None:  # called on the event loop's thread
             cancelled.set()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
             t = current["task"]
             if t is not None and not t.done():
                 t.cancel()
@@ -217,7 +223,12 @@ class Activities:
             return
 
         def cancel_waiter() -> asyncio.Future[None]:
-            return asyncio.ensure_future(loop.run_in_executor(None, _wait_event, cancelled))
+            waiter = loop.create_future()
+            if cancelled.is_set():
+                waiter.set_result(None)
+            else:
+                waiters.append(waiter)
+            return waiter
 
         info = Info(
             activity_id=task.activity_id,
@@ -320,6 +331,3 @@ class Activities:
 # type, its task). A hook that decides to crash the worker does not return normally.
 CrashHook = Callable[[str, Any, Any], Awaitable[None]]
 
-
-def _wait_event(event: threading.Event) -> None:
-    event.wait()
