@@ -14,10 +14,10 @@ Each request is a workflow that waits for a person. It asks the approver, then w
    now decide too;
 3. still none within ``auto_reject_after`` more: the request is rejected automatically.
 
-Each deadline is ``workflow.wait_condition(..., timeout=...)``: a durable timer, recorded in
-the database, that keeps counting while no process runs at all (the real deadlines would be
-days; the demo uses seconds). When it passes first, ``wait_condition`` raises
-``asyncio.TimeoutError``.
+The waiting is ``perdure.patterns.wait_until``: the reminder and the escalation are the steps
+of its escalation chain, the auto-reject its timeout. Each deadline is a durable timer,
+recorded in the database, that keeps counting while no process runs at all (the real deadlines
+would be days; the demo uses seconds).
 
 The demo submits three requests at once: one is approved quickly, one is escalated and then
 approved by the manager (after an unauthorised "approval" is ignored), and one is
@@ -31,13 +31,13 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from perdure import Client, RetryPolicy, Worker, WorkflowHandle, activity, workflow
 from perdure.client import WorkflowIDConflictPolicy
+from perdure.patterns import Escalation, wait_until
 
 TASK_QUEUE = "approvals"
 STARTED_AT = time.monotonic()
@@ -147,21 +147,21 @@ class ApprovalWorkflow:
         self.note(f"requested by {request.requester}: {request.description}")
         await self.notify(request.approver, f"please approve: {request.description}")
 
-        # Wait for a decision; each time the deadline passes first, take the next step. The
-        # last step decides, so the loop always ends with a decision.
-        steps: list[tuple[float, Callable[[], Awaitable[None]]]] = [
-            (t.remind_after, self.remind),
-            (t.escalate_after, self.escalate),
-            (t.auto_reject_after, self.auto_reject),
-        ]
-        for seconds, on_timeout in steps:
-            try:
-                await workflow.wait_condition(
-                    lambda: self.status != "pending", timeout=timedelta(seconds=seconds)
-                )
-                break  # decided in time
-            except TimeoutError:  # asyncio.TimeoutError: the same class since Python 3.11
-                await on_timeout()
+        # Wait for a decision. The reminder and the escalation are the steps of an escalation
+        # chain, each counted from the request; if nobody has decided by the timeout, the
+        # request is rejected.
+        remind_at = timedelta(seconds=t.remind_after)
+        escalate_at = remind_at + timedelta(seconds=t.escalate_after)
+        outcome = await wait_until(
+            lambda: self.status != "pending",
+            timeout=escalate_at + timedelta(seconds=t.auto_reject_after),
+            escalation=[
+                Escalation(after=remind_at, action=self.remind),
+                Escalation(after=escalate_at, action=self.escalate),
+            ],
+        )
+        if outcome.timed_out:
+            self.auto_reject()
 
         self.stage = "decided"
         await self.notify(request.requester, f"your request was {self.status}")
@@ -183,7 +183,7 @@ class ApprovalWorkflow:
         )
         self.note(f"escalated to {self.request.manager}")
 
-    async def auto_reject(self) -> None:
+    def auto_reject(self) -> None:
         self.status, self.decided_by, self.comment = "auto-rejected", "nobody", "no answer"
         self.note("auto-rejected: no decision in time")
 

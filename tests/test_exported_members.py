@@ -123,7 +123,17 @@ PUBLIC = {
         "WorkflowUpdateStage",
     },
     "perdure.contrib.pydantic": {"PydanticPayloadConverter", "pydantic_data_converter"},
-    "perdure.patterns": {"CompensationError", "Saga"},
+    "perdure.patterns": {
+        "CompensationError",
+        "Escalation",
+        "HandOff",
+        "Reminder",
+        "Saga",
+        "WaitOutcome",
+        "hand_off",
+        "idempotency_key",
+        "wait_until",
+    },
     "perdure.worker": {"Replayer", "Worker", "WorkflowReplayResult"},
     "perdure.lint": {
         "DeterminismLintError",

@@ -2,6 +2,19 @@
 async callbacks and human-in-the-loop waits, idempotency keys. docs/patterns.md shows each
 with its example."""
 
+from perdure.patterns._hand_off import HandOff, hand_off
+from perdure.patterns._idempotency import idempotency_key
 from perdure.patterns._saga import CompensationError, Saga
+from perdure.patterns._waiting import Escalation, Reminder, WaitOutcome, wait_until
 
-__all__ = ["CompensationError", "Saga"]
+__all__ = [
+    "CompensationError",
+    "Escalation",
+    "HandOff",
+    "Reminder",
+    "Saga",
+    "WaitOutcome",
+    "hand_off",
+    "idempotency_key",
+    "wait_until",
+]
