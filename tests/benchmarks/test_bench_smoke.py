@@ -51,3 +51,13 @@ async def test_postgres_worker_processes_column() -> None:
     assert re.search(
         r"worker in process +1 worker process\n\(a\) workflows/s +[\d,.]+ +[\d,.]+", out
     ), out
+
+
+@pytest.mark.realtime
+def test_time_skipping_benchmark_prints_its_median() -> None:
+    bench = BENCH.parent / "bench_time_skipping.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--runs", "1"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"90 days, 4 reminders, time-skipping: median [\d.]+ ms", result.stdout)
