@@ -189,6 +189,8 @@ PARENT_CLOSE_REQUEST_CANCEL = 3
 async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects, *, requested_too: bool) -> None:
     """The run closed: updates it had not finished fail, so no caller waits forever (those it
     had not even seen go on to the next run when it continued as new)."""
+    if not ex.updates_requested:
+        return
     states = (
         (UpdateState.REQUESTED, UpdateState.ACCEPTED) if requested_too else (UpdateState.ACCEPTED,)
     )
@@ -261,7 +263,6 @@ async def create_run(
         first_run_id=first_run_id or run_id,
         parent=parent,
     )
-    await tx.insert_execution(ex)
     await visibility.set_attributes(tx, ex, search_attributes or {})
     started = {
         "workflow_type": workflow_type,
@@ -296,7 +297,8 @@ async def create_run(
         fx.wake(min(deadlines))
     if delay:
         fx.wake(now + delay)
-    await tx.update_execution(ex)
+    # Written once it is complete: one statement rather than an insert and an update.
+    await tx.insert_execution(ex)
     return ex
 
 
@@ -407,9 +409,12 @@ async def start_continued(
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
         parent=ex.parent,
     )
+    if not ex.updates_requested:
+        return
     await tx.move_requested_updates(ex.run_id, attrs["new_run_id"])
     new = await tx.get_execution(attrs["new_run_id"])
     if new is not None and await tx.updates_in_state(new.run_id, (UpdateState.REQUESTED,)):
+        new.updates_requested = True
         await schedule_workflow_task(tx, new, now, fx)
         await tx.update_execution(new)
 

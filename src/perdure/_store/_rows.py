@@ -15,7 +15,8 @@ EXEC_COLS = (
     "run_id, namespace, workflow_id, workflow_type, task_queue, status, next_event_id, "
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
-    "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id"
+    "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
+    "updates_requested"
 )
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -59,6 +60,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         first_run_id=row[21],
         search_attributes=from_json(row[22]),
         parent=from_json(row[23]),
+        updates_requested=bool(row[25]),
     )
 
 
@@ -123,6 +125,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.search_attributes),
         json_or_none(ex.parent),
         ex.parent["run_id"] if ex.parent else None,
+        int(ex.updates_requested),
     )
 
 
@@ -139,6 +142,7 @@ EXEC_MUTABLE_COLS = (
     "close_event",
     "memo",
     "search_attributes",
+    "updates_requested",
 )
 
 
@@ -156,6 +160,7 @@ def execution_update_values(ex: Execution) -> tuple[Any, ...]:
         encode_attributes(ex.close_event) if ex.close_event is not None else None,
         encode_attributes(ex.memo) if ex.memo is not None else None,
         json_or_none(ex.search_attributes),
+        int(ex.updates_requested),
         ex.run_id,
     )
 

@@ -129,6 +129,12 @@ MIGRATIONS: list[list[str]] = [
         # lease, but nothing runs: the time-skipping test clock may move past it.
         "ALTER TABLE tasks ADD COLUMN async_pending INTEGER NOT NULL DEFAULT 0",
     ],
+    [
+        # Runs never asked for an update skip looking for one; a run asked before this
+        # migration may still hold one.
+        "ALTER TABLE executions ADD COLUMN updates_requested INTEGER NOT NULL DEFAULT 0",
+        "UPDATE executions SET updates_requested = 1 WHERE run_id IN (SELECT run_id FROM updates)",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

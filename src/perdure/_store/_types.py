@@ -78,6 +78,9 @@ class Execution:
     first_run_id: str = ""
     search_attributes: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
+    # Whether an update was ever requested of this run: if not, nothing needs to look for
+    # one (most runs never get one).
+    updates_requested: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -153,6 +156,9 @@ class WorkflowTask:
     history_size: int
     owner: str
     lease_seconds: float = 10.0
+    # False when no update had been requested of the run as the task was claimed: the worker
+    # need not look for any (one requested since gets a task of its own).
+    updates_requested: bool = True
 
 
 @dataclass(slots=True)

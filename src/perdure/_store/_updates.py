@@ -37,6 +37,7 @@ async def request(
         )
     row = UpdateRow(ex.run_id, update_id, name, payloads, UpdateState.REQUESTED, None)
     await tx.insert_update(row, now)
+    ex.updates_requested = True
     await executions.schedule_workflow_task(tx, ex, now, fx)
     await tx.update_execution(ex)
     return row
@@ -65,5 +66,8 @@ async def completed(
     _settled(fx, ex.run_id, update_id)
 
 
-async def pending_count(tx: Tx, run_id: str) -> int:
-    return len(await tx.updates_in_state(run_id, (UpdateState.REQUESTED,)))
+async def pending_count(tx: Tx, ex: Execution) -> int:
+    """Updates requested of the run and not yet accepted or rejected."""
+    if not ex.updates_requested:
+        return 0
+    return len(await tx.updates_in_state(ex.run_id, (UpdateState.REQUESTED,)))

@@ -79,6 +79,7 @@ async def claim(
                 history_size=ex.history_size,
                 owner=owner,
                 lease_seconds=row.lease_seconds,
+                updates_requested=ex.updates_requested,
             )
         )
     await tx.update_executions(started)
@@ -189,8 +190,7 @@ async def complete(
         if isinstance(command, CLOSE_COMMANDS):
             for act, act_attrs in deferred:  # the run is closing: the replies are not needed
                 await act(tx, ex, act_attrs, now, fx)
-            await executions.close(tx, ex, command.event_type, attrs, now, fx)
-            await tx.update_execution(ex)
+            await executions.close(tx, ex, command.event_type, attrs, now, fx)  # writes ex
             if isinstance(command, ContinueAsNew):
                 await executions.start_continued(tx, ex, attrs, now, fx)
             elif retry_in is not None:
@@ -220,7 +220,7 @@ async def complete(
     if inputs:
         await executions.append(tx, ex, inputs, now)
     arrived = await executions.flush_inbox(tx, ex, now)
-    if arrived or inputs or await updates.pending_count(tx, ex.run_id):
+    if arrived or inputs or await updates.pending_count(tx, ex):
         await executions.schedule_workflow_task(tx, ex, now, fx)
     await tx.update_execution(ex)
     return next_event_id

@@ -111,7 +111,9 @@ class WorkflowTasks:
                 runner = self._new_runner(defn, task.workflow_id, task.run_id)
             self._warn_if_large(task)
             events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
-            requested = await self._store.requested_updates(task.run_id)
+            requested = (
+                await self._store.requested_updates(task.run_id) if task.updates_requested else []
+            )
             codec = self._converter.payload_codec
             if codec is not None:
                 events = await _decode_events(self._converter, events)
