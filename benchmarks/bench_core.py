@@ -124,6 +124,7 @@ async def engine() -> AsyncIterator[Client]:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         else:
             url = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
+        deadlocks = await _deadlocks() if POSTGRES is not None else 0
         client = await Client.connect(url)
         try:
             if WORKERS:
@@ -141,6 +142,8 @@ async def engine() -> AsyncIterator[Client]:
         finally:
             await client.close()
             if POSTGRES is not None:
+                # The server counts a deadlock once its sessions end (they have, above).
+                DEADLOCKS.append(await _deadlocks() - deadlocks)
                 await _drop_schema(schema)
 
 
@@ -177,6 +180,26 @@ async def worker_processes(client: Client, url: str, n: int) -> AsyncIterator[No
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+# Deadlocks PostgreSQL detected during each engine's life (another session on the same
+# database would add its own: run the benchmark on a quiet server).
+DEADLOCKS: list[int] = []
+
+
+async def _deadlocks() -> int:
+    """Deadlocks detected in the benchmark's database so far."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    assert POSTGRES is not None
+    conn = await asyncpg.connect(POSTGRES.split("?", 1)[0])
+    try:
+        count = await conn.fetchval(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(count or 0)
+    finally:
+        await conn.close()
 
 
 async def _drop_schema(schema: str) -> None:
@@ -226,7 +249,10 @@ async def throughput(sizes: Sizes) -> dict[str, float]:
         elapsed = time.perf_counter() - t0
     if results != list(range(n)):
         raise RuntimeError("throughput: wrong results")
-    return {"workflows/s": n / elapsed, "seconds": elapsed}
+    figures = {"workflows/s": n / elapsed, "seconds": elapsed}
+    if POSTGRES is not None:
+        figures["deadlocks"] = DEADLOCKS[-1]
+    return figures
 
 
 async def latency(sizes: Sizes) -> dict[str, float]:
