@@ -8,10 +8,12 @@ Run it::
 
 What it shows:
 
-* **One workflow per account** (id ``account-<name>``) owns the balance. Deposits and
-  withdrawals are *updates*: the caller waits and gets the new balance back. Each handler
-  checks and changes the balance in one step (no ``await`` in between), so two withdrawals
-  can never both spend the same money.
+* **One workflow per account** (id ``account-<name>``) owns the balance: an
+  ``EntityWorkflow[Account]`` from ``perdure.patterns``, which runs its handlers one at a
+  time in arrival order, continues as new with the account when the history grows, and ends
+  it when ``close`` calls ``end()``. Deposits and withdrawals are *updates*: the caller waits
+  and gets the new balance back. Each handler checks the balance again before changing it,
+  so two withdrawals can never both spend the same money.
 * **Validators.** The withdrawal validator refuses an overdraft *before* the update is
   accepted: the caller gets the reason, and neither the balance nor the history changes.
 * **Queries** read the balance and the statement without writing anything.
@@ -60,6 +62,7 @@ from perdure.client import (
     WorkflowNotFoundError,
     WorkflowUpdateFailedError,
 )
+from perdure.patterns import EntityWorkflow
 
 TASK_QUEUE = "bank"
 STARTED_AT = time.monotonic()
@@ -88,24 +91,19 @@ class Movement:
 
 
 @dataclass
-class OpenAccount:
+class Account:
+    """An account's state: the workflow's argument, what continue-as-new carries to the next
+    run, and the workflow's result once the account is closed."""
+
     account_id: str
-    opening_balance_cents: int = 0
-    # Carried over when the account continues as new (see BankAccount.run).
-    recent: list[Movement] = field(default_factory=list)
+    balance_cents: int = 0
+    movements: list[Movement] = field(default_factory=list)
 
 
 @dataclass
 class MoneyRequest:
     amount_cents: int
     reference: str
-
-
-@dataclass
-class AccountSummary:
-    account_id: str
-    balance_cents: int
-    movements: list[Movement]
 
 
 # How many movements an account keeps in its statement (older ones would live in a ledger
@@ -118,60 +116,38 @@ def account_workflow_id(account_id: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The account workflow.
+# The account workflow. EntityWorkflow provides its run method: the handlers below run one
+# at a time, in the order the requests arrived; the account continues as new with its state
+# when its history grows long (once no handler is running); close() ends it, and from then
+# on every request is refused.
 # ---------------------------------------------------------------------------------------------
 
 
 @workflow.defn
-class BankAccount:
-    # @workflow.init: the state exists before any update handler or validator runs.
-    @workflow.init
-    def __init__(self, opening: OpenAccount) -> None:
-        self.account_id = opening.account_id
-        self.balance = opening.opening_balance_cents
-        self.movements = list(opening.recent)
-        self.closed = False
-
-    @workflow.run
-    async def run(self, opening: OpenAccount) -> AccountSummary:
-        # All the work happens in the update handlers; the run method only decides when the
-        # account ends: when it is closed, or, for a long-lived account, when its history
-        # has grown long enough that it should continue as a fresh run.
-        await workflow.wait_condition(
-            lambda: self.closed or workflow.info().is_continue_as_new_suggested()
-        )
-        # Never end a run with a handler half way through.
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if not self.closed:
-            # Note: update ids deduplicate within a run, so a transfer step retried across
-            # this boundary would not be recognised; real ledgers also keep processed ids.
-            workflow.continue_as_new(OpenAccount(self.account_id, self.balance, self.movements))
-        return self.summary()
-
-    def summary(self) -> AccountSummary:
-        return AccountSummary(self.account_id, self.balance, self.movements)
+class BankAccount(EntityWorkflow[Account]):
+    # Note: update ids deduplicate within a run, so a transfer step retried across a
+    # continue-as-new would not be recognised; real ledgers also keep processed ids.
 
     def record(self, kind: str, request: MoneyRequest) -> int:
-        self.movements = [
-            *self.movements,
-            Movement(kind, request.amount_cents, request.reference, self.balance),
+        account = self.state
+        account.movements = [
+            *account.movements,
+            Movement(kind, request.amount_cents, request.reference, account.balance_cents),
         ][-STATEMENT_LENGTH:]
-        return self.balance
+        return account.balance_cents
 
     def check_request(self, request: MoneyRequest, *, withdrawal: bool) -> None:
         """Raise if the request cannot be applied now. The validators call it, and so do the
-        handlers: a validator sees the balance as it is when it runs, and other updates
-        accepted at the same time may change it before this one's handler runs. The balance
-        must never go negative, whatever the order."""
+        handlers: a validator runs when its request arrives, and requests ahead of it in line
+        may change the balance before this one's handler runs. The balance must never go
+        negative, whatever the order."""
         problem = None
-        if self.closed:
-            problem = f"account {self.account_id} is closed"
-        elif request.amount_cents <= 0:
+        balance = self.state.balance_cents
+        if request.amount_cents <= 0:
             problem = f"amount must be positive, got {money(request.amount_cents)}"
-        elif withdrawal and request.amount_cents > self.balance:
+        elif withdrawal and request.amount_cents > balance:
             problem = (
-                f"insufficient funds: balance {money(self.balance)}, "
-                f"asked {money(request.amount_cents)}"
+                f"insufficient funds: balance {money(balance)}, asked {money(request.amount_cents)}"
             )
         if problem is not None:
             # In a validator any exception refuses the update (no trace in history); in a
@@ -182,7 +158,7 @@ class BankAccount:
     def deposit(self, request: MoneyRequest) -> int:
         """Returns the new balance in cents."""
         self.check_request(request, withdrawal=False)
-        self.balance += request.amount_cents
+        self.state.balance_cents += request.amount_cents
         return self.record("deposit", request)
 
     @deposit.validator
@@ -193,32 +169,29 @@ class BankAccount:
     def withdraw(self, request: MoneyRequest) -> int:
         """Returns the new balance in cents."""
         self.check_request(request, withdrawal=True)
-        self.balance -= request.amount_cents
+        self.state.balance_cents -= request.amount_cents
         return self.record("withdrawal", request)
 
     @withdraw.validator
     def validate_withdraw(self, request: MoneyRequest) -> None:
         # Runs before the update is accepted. Raising refuses it: the caller gets a
-        # WorkflowUpdateFailedError with the reason, and nothing is recorded.
+        # WorkflowUpdateFailedError with the reason, and nothing is recorded. (Requests to
+        # a closed account are refused before this runs: EntityWorkflow does that.)
         self.check_request(request, withdrawal=True)
 
     @workflow.update
-    def close(self) -> AccountSummary:
-        self.closed = True
-        return self.summary()
-
-    @close.validator
-    def validate_close(self) -> None:
-        if self.closed:
-            raise ValueError(f"account {self.account_id} is already closed")
+    def close(self) -> Account:
+        """Close the account: the workflow completes with its final state."""
+        self.end()
+        return self.state
 
     @workflow.query
     def balance_cents(self) -> int:
-        return self.balance
+        return self.state.balance_cents
 
     @workflow.query
     def statement(self) -> list[Movement]:
-        return self.movements
+        return self.state.movements
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,10 +324,10 @@ class Transfer:
 
 async def open_account(
     client: Client, account_id: str, opening_balance_cents: int
-) -> WorkflowHandle[AccountSummary]:
-    handle: WorkflowHandle[AccountSummary] = await client.start_workflow(
+) -> WorkflowHandle[Account]:
+    handle: WorkflowHandle[Account] = await client.start_workflow(
         BankAccount.run,
-        OpenAccount(account_id, opening_balance_cents),
+        Account(account_id, opening_balance_cents),
         id=account_workflow_id(account_id),
         task_queue=TASK_QUEUE,
         # Running the demo again while an account is still open reuses it.
@@ -362,9 +335,7 @@ async def open_account(
     )
     # A handle without a run id reaches the account's latest run, even after it continued
     # as new.
-    latest: WorkflowHandle[AccountSummary] = client.get_workflow_handle_for(
-        BankAccount.run, handle.id
-    )
+    latest: WorkflowHandle[Account] = client.get_workflow_handle_for(BankAccount.run, handle.id)
     return latest
 
 
@@ -387,7 +358,7 @@ async def transfer(client: Client, request: TransferRequest) -> TransferResult:
 # ---------------------------------------------------------------------------------------------
 
 
-async def balance_of(handle: WorkflowHandle[AccountSummary]) -> str:
+async def balance_of(handle: WorkflowHandle[Account]) -> str:
     return money(await handle.query(BankAccount.balance_cents))
 
 
@@ -448,7 +419,7 @@ async def demo(client: Client) -> None:
                 f"  {m.reference}"
             )
     for handle in (alice, bob):
-        summary: AccountSummary = await handle.execute_update(BankAccount.close)
+        summary: Account = await handle.execute_update(BankAccount.close)
         status = (await handle.describe()).status.name
         say(f"{handle.id} closed with {money(summary.balance_cents)}; workflow {status}")
 

@@ -8,6 +8,9 @@ Run it::
 
 What it shows:
 
+* **``perdure.patterns.EntityWorkflow``** does the entity's plumbing: the cart is a subclass
+  that declares its state type and its handlers, and no run method. Messages are handled one
+  at a time in arrival order, so a change that arrives during checkout waits for it.
 * **Update-with-start.** "Add to cart" is one call that creates the cart workflow if the
   customer has none yet, or sends the update to the running one if they do
   (``WorkflowIDConflictPolicy.USE_EXISTING``). No "does the cart exist?" race.
@@ -20,7 +23,8 @@ What it shows:
 * **Checkout** is an update too: it places the order (an activity) and returns the order
   summary to the caller, and the workflow ends.
 * **Expiry.** A durable timer, restarted on every change, expires a cart after a stretch of
-  inactivity (30 minutes by default; 2 seconds in this demo).
+  inactivity (``idle_timeout``: 30 minutes by default; 2 seconds in this demo); ``on_idle``
+  sends the abandoned-cart email.
 * **Continue-as-new.** A cart that lives for months would grow an endless history. Every N
   changes (configurable, so you can watch it happen), or when
   ``workflow.info().is_continue_as_new_suggested()`` says so, the workflow hands its state to
@@ -45,6 +49,7 @@ from perdure.client import (
     WorkflowIDConflictPolicy,
     WorkflowUpdateFailedError,
 )
+from perdure.patterns import EntityWorkflow
 
 TASK_QUEUE = "carts"
 STARTED_AT = time.monotonic()
@@ -92,23 +97,6 @@ class CartSettings:
 
 
 @dataclass
-class CartState:
-    """Everything one run hands to the next when it continues as new."""
-
-    items: dict[str, int] = field(default_factory=dict)
-    changes: int = 0  # over the cart's whole life, across runs
-    run_number: int = 1
-    ignored_signals: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CartInput:
-    customer_id: str
-    settings: CartSettings = field(default_factory=CartSettings)
-    state: CartState | None = None  # None for a new cart; set by continue-as-new
-
-
-@dataclass
 class OrderLine:
     product: str
     quantity: int
@@ -125,6 +113,21 @@ class OrderSummary:
 
 
 @dataclass
+class CartState:
+    """The cart: the workflow's argument, what one run hands to the next when it continues
+    as new, and the workflow's result when the cart is checked out or expires."""
+
+    customer_id: str
+    settings: CartSettings = field(default_factory=CartSettings)
+    items: dict[str, int] = field(default_factory=dict)
+    changes: int = 0  # over the cart's whole life, across runs
+    runs: int = 1
+    ignored_signals: list[str] = field(default_factory=list)
+    status: str = "open"  # "open", "checked_out" or "expired"
+    order: OrderSummary | None = None
+
+
+@dataclass
 class CartView:
     customer_id: str
     items: dict[str, int]
@@ -132,16 +135,6 @@ class CartView:
     changes: int
     run_number: int
     ignored_signals: list[str]
-
-
-@dataclass
-class CartOutcome:
-    customer_id: str
-    status: str  # "checked_out" or "expired"
-    items: dict[str, int]
-    total_cents: int
-    runs: int
-    order: OrderSummary | None = None
 
 
 def cart_total(items: dict[str, int]) -> int:
@@ -194,84 +187,49 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=0.5), maximum_at
 
 
 # ---------------------------------------------------------------------------------------------
-# The workflow: one per cart, id "cart-<customer>".
+# The workflow: one per cart, id "cart-<customer>". EntityWorkflow provides the run method:
+# it hands the messages to the handlers below one at a time, in the order they arrived;
+# continues as new with the state when should_continue_as_new() says so, once every running
+# handler has finished; and ends the cart after idle_timeout without a message (on_idle) or
+# when a handler calls end() (checkout). An ended cart refuses updates and drops signals.
 # ---------------------------------------------------------------------------------------------
 
 
 @workflow.defn
-class ShoppingCart:
-    # @workflow.init: __init__ receives the workflow's arguments, so the cart state exists
-    # before anything else runs. This matters with update-with-start: the first "add" update
-    # is handled in the same first step as the run method's start, and its handler and
-    # validator must find the state ready.
+class ShoppingCart(EntityWorkflow[CartState]):
+    # @workflow.init: __init__ receives the workflow's argument, so the cart exists before
+    # anything else runs. This matters with update-with-start: the first "add" update is
+    # handled in the same first step as the workflow's start, and its validator and handler
+    # must find the cart ready.
     @workflow.init
-    def __init__(self, request: CartInput) -> None:
-        self.customer_id = request.customer_id
-        self.settings = request.settings
-        self.state = request.state or CartState()
+    def __init__(self, state: CartState | None = None) -> None:
+        super().__init__(state)
+        # Each cart has its own settings (they travel in its state, across runs).
+        self.idle_timeout = timedelta(seconds=self.state.settings.inactivity_timeout_seconds)
+        if workflow.info().continued_run_id is not None:
+            self.state.runs += 1
         self.changes_this_run = 0
-        self.changed = False  # set by every change; the run loop clears it
-        self.checking_out = False
-        self.closed = False  # expired or checked out: refuse further changes
-        self.order: OrderSummary | None = None
 
-    @workflow.run
-    async def run(self, request: CartInput) -> CartOutcome:
-        inactivity = timedelta(seconds=self.settings.inactivity_timeout_seconds)
-        while True:
-            # Wait for a change, with a durable timer as the inactivity limit. Each pass
-            # starts a new wait, so every change restarts the clock (the previous timer is
-            # cancelled, which history records as TimerCanceled).
-            self.changed = False
-            try:
-                await workflow.wait_condition(
-                    lambda: self.changed or self.checking_out, timeout=inactivity
-                )
-            except TimeoutError:  # asyncio.TimeoutError: the same class since Python 3.11
-                return await self.expire()
+    def initial_state(self) -> CartState:
+        # A cart started without a state (only the id): its customer is in the id.
+        return CartState(customer_id=workflow.info().workflow_id.removeprefix("cart-"))
 
-            if self.checking_out:
-                await workflow.wait_condition(lambda: not self.checking_out)
-                if self.order is not None:
-                    break
-                continue  # the checkout failed; the cart lives on
+    def should_continue_as_new(self) -> bool:
+        return (
+            self.changes_this_run >= self.state.settings.changes_per_run
+            or super().should_continue_as_new()  # perdure's suggestion
+        )
 
-            if (
-                self.changes_this_run >= self.settings.changes_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
-                # Let handlers that are still running finish first: continue-as-new ends
-                # this run, and a handler cut off half way would lose its work.
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                self.state.run_number += 1
-                workflow.logger.info("cart %s continues as new", self.customer_id)
-                # Raises: this run ends here and a new run starts with this argument.
-                workflow.continue_as_new(CartInput(self.customer_id, self.settings, self.state))
-
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.outcome("checked_out")
-
-    async def expire(self) -> CartOutcome:
-        self.closed = True  # validators refuse changes from now on
+    async def on_idle(self) -> None:
+        # No change for idle_timeout: the cart expires (and then completes with its state).
+        self.state.status = "expired"
         if self.state.items:
             await workflow.execute_activity(
                 send_abandoned_cart_email,
-                args=[self.customer_id, self.state.items],
+                args=[self.state.customer_id, self.state.items],
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.outcome("expired")
-
-    def outcome(self, status: str) -> CartOutcome:
-        return CartOutcome(
-            customer_id=self.customer_id,
-            status=status,
-            items=self.state.items,
-            total_cents=cart_total(self.state.items),
-            runs=self.state.run_number,
-            order=self.order,
-        )
 
     def apply(self, product: str, delta: int) -> int:
         """Change a quantity (the one place state changes) and return the new total."""
@@ -282,16 +240,10 @@ class ShoppingCart:
             self.state.items.pop(product, None)
         self.state.changes += 1
         self.changes_this_run += 1
-        self.changed = True
         return cart_total(self.state.items)
 
-    def closed_problem(self) -> str | None:
-        if self.closed or self.checking_out:
-            return "the cart is closed (checked out or expired)"
-        return None
-
     def check_add(self, line: CartLine) -> None:
-        problem = self.closed_problem() or problem_with_add(line)
+        problem = problem_with_add(line)
         if problem is not None:
             # ApplicationError: in a validator any exception refuses the update; in a
             # handler an ApplicationError fails this update only (another exception would
@@ -299,23 +251,19 @@ class ShoppingCart:
             raise ApplicationError(problem, type="InvalidCartChange")
 
     def check_remove(self, line: CartLine) -> None:
-        problem = self.closed_problem() or problem_with_remove(line, self.state.items)
+        problem = problem_with_remove(line, self.state.items)
         if problem is not None:
             raise ApplicationError(problem, type="InvalidCartChange")
 
     def check_checkout(self) -> None:
-        problem = self.closed_problem() or ("the cart is empty" if not self.state.items else None)
-        if problem is not None:
-            raise ApplicationError(problem, type="InvalidCheckout")
+        if not self.state.items:
+            raise ApplicationError("the cart is empty", type="InvalidCheckout")
 
     # -- updates: the caller waits for the result; validators refuse bad requests -----------
 
     @workflow.update
     def add_item(self, line: CartLine) -> int:
         """Add to the cart; returns the new total in cents."""
-        # Checked again here: a validator sees the cart as it is when it runs, and other
-        # updates accepted at the same time (a checkout, a removal) may change it before
-        # this handler runs. The cart must stay consistent whatever the order.
         self.check_add(line)
         return self.apply(line.product, line.quantity)
 
@@ -329,6 +277,8 @@ class ShoppingCart:
     @workflow.update
     def remove_item(self, line: CartLine) -> int:
         """Remove from the cart; returns the new total in cents."""
+        # Checked again here: the validator ran when the update arrived, and messages ahead
+        # of it in line (another removal) may have changed the cart since.
         self.check_remove(line)
         return self.apply(line.product, -line.quantity)
 
@@ -339,18 +289,19 @@ class ShoppingCart:
     @workflow.update
     async def checkout(self) -> OrderSummary:
         """Place the order and return its summary; the workflow then ends."""
-        self.check_checkout()  # checked again, as in add_item
-        self.checking_out = True  # from here on, changes are refused
+        self.check_checkout()  # checked again, as in remove_item
         lines = [
             OrderLine(product, quantity, CATALOG[product], CATALOG[product] * quantity)
             for product, quantity in sorted(self.state.items.items())
         ]
         order = OrderSummary(
             order_id=f"ord-{workflow.uuid4().hex[:8]}",
-            customer_id=self.customer_id,
+            customer_id=self.state.customer_id,
             lines=lines,
             total_cents=cart_total(self.state.items),
         )
+        # While the order is placed, the changes that arrive wait their turn: the cart
+        # cannot change under the order. Once it is placed they are refused (the cart ended).
         try:
             await workflow.execute_activity(
                 place_order,
@@ -359,12 +310,11 @@ class ShoppingCart:
                 retry_policy=ACTIVITY_RETRY,
             )
         except ActivityError as err:
-            self.checking_out = False
             # Fails this update only (the caller sees why); the cart stays open.
             raise ApplicationError(f"checkout failed: {err.cause}", type="CheckoutFailed") from err
-        self.order = order
-        self.closed = True
-        self.checking_out = False
+        self.state.order = order
+        self.state.status = "checked_out"
+        self.end()
         return order
 
     @checkout.validator
@@ -376,7 +326,7 @@ class ShoppingCart:
 
     @workflow.signal
     def add_item_signal(self, line: CartLine) -> None:
-        problem = self.closed_problem() or problem_with_add(line)
+        problem = problem_with_add(line)
         if problem is not None:
             self.ignore(f"add {line.quantity} x {line.product}: {problem}")
             return
@@ -384,14 +334,14 @@ class ShoppingCart:
 
     @workflow.signal
     def remove_item_signal(self, line: CartLine) -> None:
-        problem = self.closed_problem() or problem_with_remove(line, self.state.items)
+        problem = problem_with_remove(line, self.state.items)
         if problem is not None:
             self.ignore(f"remove {line.quantity} x {line.product}: {problem}")
             return
         self.apply(line.product, -line.quantity)
 
     def ignore(self, what: str) -> None:
-        workflow.logger.warning("cart %s ignored signal: %s", self.customer_id, what)
+        workflow.logger.warning("cart %s ignored signal: %s", self.state.customer_id, what)
         self.state.ignored_signals = [*self.state.ignored_signals, what][-10:]
 
     # -- queries: read only, never recorded --------------------------------------------------
@@ -403,11 +353,11 @@ class ShoppingCart:
     @workflow.query
     def view(self) -> CartView:
         return CartView(
-            customer_id=self.customer_id,
+            customer_id=self.state.customer_id,
             items=self.state.items,
             total_cents=cart_total(self.state.items),
             changes=self.state.changes,
-            run_number=self.state.run_number,
+            run_number=self.state.runs,
             ignored_signals=self.state.ignored_signals,
         )
 
@@ -432,7 +382,7 @@ async def add_to_cart(
     """
     start = WithStartWorkflowOperation(
         ShoppingCart.run,
-        CartInput(customer_id, settings or CartSettings()),
+        CartState(customer_id, settings or CartSettings()),
         id=cart_id(customer_id),
         task_queue=TASK_QUEUE,
         # If the cart workflow is already running, send the update to it instead of failing.
@@ -444,10 +394,10 @@ async def add_to_cart(
     return total
 
 
-def cart_handle(client: Client, customer_id: str) -> WorkflowHandle[CartOutcome]:
+def cart_handle(client: Client, customer_id: str) -> WorkflowHandle[CartState]:
     # No run id: the handle always reaches the cart's latest run, which matters once the
     # cart has continued as new.
-    handle: WorkflowHandle[CartOutcome] = client.get_workflow_handle_for(
+    handle: WorkflowHandle[CartState] = client.get_workflow_handle_for(
         ShoppingCart.run, cart_id(customer_id)
     )
     return handle
@@ -459,7 +409,7 @@ def cart_handle(client: Client, customer_id: str) -> WorkflowHandle[CartOutcome]
 
 
 async def wait_for_view(
-    handle: WorkflowHandle[CartOutcome], done: str, *, changes: int = 0, run_number: int = 0
+    handle: WorkflowHandle[CartState], done: str, *, changes: int = 0, run_number: int = 0
 ) -> CartView:
     """Signals are asynchronous: the sender does not wait. Poll the cart (a query) until it
     has applied them."""
@@ -473,7 +423,7 @@ async def wait_for_view(
         await asyncio.sleep(0.05)
 
 
-async def created(handle: WorkflowHandle[CartOutcome]) -> str:
+async def created(handle: WorkflowHandle[CartState]) -> str:
     view: CartView = await handle.query(ShoppingCart.view)
     if view.changes == 1:
         return "cart created"
@@ -536,7 +486,7 @@ async def bob(client: Client, settings: CartSettings) -> None:
     say(f"update-with-start: add 2 x coffee-beans -> total {money(total)} (expiry timer restarts)")
     outcome = await cart_handle(client, "bob").result()
     idle = time.monotonic() - changed_at
-    left = money(outcome.total_cents)
+    left = money(cart_total(outcome.items))
     say(f"result: {outcome.status} after {idle:.1f} s without a change, {left} left in it")
 
 

@@ -125,6 +125,7 @@ PUBLIC = {
     "perdure.contrib.pydantic": {"PydanticPayloadConverter", "pydantic_data_converter"},
     "perdure.patterns": {
         "CompensationError",
+        "EntityWorkflow",
         "Escalation",
         "HandOff",
         "Reminder",

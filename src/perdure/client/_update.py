@@ -74,7 +74,7 @@ class WorkflowUpdateHandle(Generic[T]):
 
     async def _follow_to_latest_run(self) -> UpdateRow:
         """The update went on to the run its workflow continued as new into."""
-        row = await _latest_run_update(self)
+        row = await _moved_update(self)
         self.workflow_run_id = row.run_id
         return row
 
@@ -104,15 +104,24 @@ class WorkflowUpdateHandle(Generic[T]):
             store.notifier.forget(key)
 
 
-async def _latest_run_update(handle: WorkflowUpdateHandle[Any]) -> UpdateRow:
+async def _moved_update(handle: WorkflowUpdateHandle[Any]) -> UpdateRow:
+    """Find an update that is no longer on its handle's run: a run that continues as new
+    hands the updates it has not seen to the next one, which may continue as new in turn
+    before this looks. Follow the runs from the handle's, not only to the latest run."""
     store = handle._client._store
-    ex = await store.describe(handle._client.namespace, handle.workflow_id, None)
-    row = await store.get_update(ex.run_id, handle.id)
-    if row is None:
-        raise WorkflowUpdateFailedError(
-            cause=RuntimeError(f"No update {handle.id!r} on workflow {handle.workflow_id!r}")
-        )
-    return row
+    run_id = handle.workflow_run_id
+    while True:
+        ex = await store.describe(handle._client.namespace, handle.workflow_id, run_id)
+        attrs = (ex.close_event or {}).get("attributes") or {}
+        next_run_id = attrs.get("new_run_id")
+        if not next_run_id:
+            raise WorkflowUpdateFailedError(
+                cause=RuntimeError(f"No update {handle.id!r} on workflow {handle.workflow_id!r}")
+            )
+        row = await store.get_update(next_run_id, handle.id)
+        if row is not None:
+            return row
+        run_id = next_run_id
 
 
 def _reached(state: UpdateState, wanted: UpdateState) -> bool:

@@ -2,6 +2,7 @@
 async callbacks and human-in-the-loop waits, idempotency keys. docs/patterns.md shows each
 with its example."""
 
+from perdure.patterns._entity import EntityWorkflow
 from perdure.patterns._hand_off import HandOff, hand_off
 from perdure.patterns._idempotency import idempotency_key
 from perdure.patterns._saga import CompensationError, Saga
@@ -9,6 +10,7 @@ from perdure.patterns._waiting import Escalation, Reminder, WaitOutcome, wait_un
 
 __all__ = [
     "CompensationError",
+    "EntityWorkflow",
     "Escalation",
     "HandOff",
     "Reminder",

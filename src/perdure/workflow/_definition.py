@@ -162,8 +162,9 @@ def defn(
             )
         run_fn = run_fns[0]
         arg_types, ret_type = _arg_and_return_types(run_fn, skip_self=True)
-        init = cls.__dict__.get("__init__")
-        init_takes_args = bool(init is not None and getattr(init, _INIT_ATTR, False))
+        # Inherited like any method, as in Temporal: a base class's @workflow.init __init__
+        # takes the arguments of its subclasses' runs too.
+        init_takes_args = bool(getattr(getattr(cls, "__init__", None), _INIT_ATTR, False))
         definition = WorkflowDefinition(
             cls=cls,
             name=name or cls.__name__,
