@@ -330,4 +330,3 @@ class Activities:
 # (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity
 # type, its task). A hook that decides to crash the worker does not return normally.
 CrashHook = Callable[[str, Any, Any], Awaitable[None]]
-
