@@ -7,10 +7,10 @@ Run it::
     python examples/fan_out.py --reset    # forget earlier runs and start fresh
 
 A parent workflow makes thumbnails for a list of images. It splits the list into batches
-and starts one *child workflow* per batch, at most ``max_concurrent_batches`` at a time (an
-``asyncio.Semaphore`` in workflow code: deterministic, so it replays exactly). Each child
-runs one activity per image, in parallel, and returns what it made and what failed. The
-parent gathers every child's result into one report.
+and starts one *child workflow* per batch, at most ``max_concurrent_batches`` at a time
+(``perdure.patterns.map_concurrently``: deterministic, so it replays exactly). Each child
+runs one activity per image, in parallel (``perdure.patterns.map_activity``), and returns
+what it made and what failed. The parent gathers every child's result into one report.
 
 Failures are part of the result, not the end of the job:
 
@@ -22,7 +22,8 @@ Failures are part of the result, not the end of the job:
 
 Why children rather than 10,000 activities in one workflow? Each child has its own history,
 so no single history grows without bound, and a batch is a unit you can see, retry or
-cancel on its own.
+cancel on its own. (For far larger inputs, ``perdure.patterns.map_activity_in_batches``
+builds the tree of children for you: see examples/fan_out_100k.py.)
 """
 
 from __future__ import annotations
@@ -37,17 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from perdure import (
-    ActivityError,
-    ApplicationError,
-    ChildWorkflowError,
-    Client,
-    RetryPolicy,
-    Worker,
-    activity,
-    workflow,
-)
+from perdure import ApplicationError, Client, RetryPolicy, Worker, activity, workflow
 from perdure.client import WorkflowIDConflictPolicy
+from perdure.patterns import map_activity, map_concurrently
 
 TASK_QUEUE = "thumbnails"
 STARTED_AT = time.monotonic()
@@ -164,30 +157,23 @@ class ProcessBatch:
     @workflow.run
     async def run(self, batch: Batch) -> BatchResult:
         started = workflow.now()
-        # One activity per item, all at once; return_exceptions=True so one failure does not
-        # abandon the others: we want every item's outcome.
-        outcomes = await asyncio.gather(
-            *(
-                workflow.execute_activity(
-                    make_thumbnail,
-                    ItemTask(item, batch.index, batch.work_seconds),
-                    start_to_close_timeout=ITEM_TIMEOUT,
-                    retry_policy=ITEM_RETRY,
-                )
-                for item in batch.items
-            ),
-            return_exceptions=True,
+        # One activity per item, all at once. A failed item is recorded in its outcome, and
+        # the others go on: we want every item's outcome.
+        result = await map_activity(
+            make_thumbnail,
+            [ItemTask(item, batch.index, batch.work_seconds) for item in batch.items],
+            start_to_close_timeout=ITEM_TIMEOUT,
+            retry_policy=ITEM_RETRY,
         )
         outputs: dict[str, str] = {}
         failures: list[ItemFailure] = []
-        for item, outcome in zip(batch.items, outcomes, strict=True):
-            if isinstance(outcome, ActivityError):
-                # .cause is the activity's own error (after any retries).
-                failures.append(ItemFailure(item, batch.index, str(outcome.cause)))
-            elif isinstance(outcome, BaseException):
-                raise outcome  # cancellation or a bug: not an item failure
+        for item, outcome in zip(batch.items, result.outcomes, strict=True):
+            if outcome.ok:
+                outputs[item] = outcome.value
             else:
-                outputs[item] = outcome
+                # The error is an ActivityError; its .cause is the activity's own error
+                # (after any retries).
+                failures.append(ItemFailure(item, batch.index, str(outcome.error.cause)))
         return BatchResult(batch.index, outputs, failures, started, workflow.now())
 
 
@@ -207,33 +193,42 @@ class FanOutWorkflow:
     @workflow.run
     async def run(self, job: FanOutJob) -> FanOutReport:
         size = max(1, job.batch_size)
-        batches = [job.items[i : i + size] for i in range(0, len(job.items), size)]
+        batches = [
+            Batch(index, job.items[i : i + size], job.work_seconds)
+            for index, i in enumerate(range(0, len(job.items), size))
+        ]
         self.total = len(batches)
-        # At most this many children run at once; the others wait their turn here.
-        slots = asyncio.Semaphore(max(1, job.max_concurrent_batches))
 
-        async def run_batch(index: int, items: list[str]) -> BatchResult:
-            async with slots:
-                self.running += 1
-                self.peak = max(self.peak, self.running)
-                try:
-                    # A readable, deterministic child id: "<job id>-batch-03".
-                    result: BatchResult = await workflow.execute_child_workflow(
-                        ProcessBatch.run,
-                        Batch(index, items, job.work_seconds),
-                        id=f"{workflow.info().workflow_id}-batch-{index:02d}",
-                    )
-                    return result
-                except ChildWorkflowError as err:
-                    # The whole batch failed (terminated, timed out, a bug that failed it):
-                    # report its items as failed and let the other batches finish.
-                    reason = f"batch failed: {type(err.cause).__name__}: {err.cause}"
-                    return BatchResult(index, {}, [ItemFailure(i, index, reason) for i in items])
-                finally:
-                    self.running -= 1
-                    self.done += 1
+        async def run_batch(batch: Batch) -> BatchResult:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            try:
+                # A readable, deterministic child id: "<job id>-batch-03".
+                result: BatchResult = await workflow.execute_child_workflow(
+                    ProcessBatch.run,
+                    batch,
+                    id=f"{workflow.info().workflow_id}-batch-{batch.index:02d}",
+                )
+                return result
+            finally:
+                self.running -= 1
+                self.done += 1
 
-        results = await asyncio.gather(*(run_batch(i, b) for i, b in enumerate(batches)))
+        # At most this many children run at once; the others wait their turn.
+        fanned = await map_concurrently(
+            run_batch, batches, max_concurrency=max(1, job.max_concurrent_batches)
+        )
+        results: list[BatchResult] = []
+        for batch, outcome in zip(batches, fanned.outcomes, strict=True):
+            if outcome.ok:
+                results.append(outcome.value)
+            else:
+                # The whole batch failed (terminated, timed out, a bug that failed it): report
+                # its items as failed; the other batches went on.
+                err = outcome.error.cause
+                reason = f"batch failed: {type(err).__name__}: {err}"
+                failed = [ItemFailure(i, batch.index, reason) for i in batch.items]
+                results.append(BatchResult(batch.index, {}, failed))
 
         start = workflow.info().start_time
         outputs: dict[str, str] = {}

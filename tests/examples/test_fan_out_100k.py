@@ -1,0 +1,82 @@
+"""examples/fan_out_100k.py at a small scale: the tree of batches, the counts and failures,
+every history under the bound and replaying, and the script run as a user runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from perdure.client import WorkflowExecutionStatus
+from perdure.patterns import FanOutBatch
+from perdure.testing import WorkflowEnvironment
+from perdure.worker import Replayer
+
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "fan_out_100k.py"
+
+
+def load_example(path: Path) -> ModuleType:
+    """Import an example script as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
+    spec.loader.exec_module(module)
+    return module
+
+
+ex = load_example(SCRIPT)
+
+
+async def test_a_tree_of_batches_indexes_every_product() -> None:
+    ex.INDEX.clear()
+    # 3,000 products in batches of 200, at most 4 children a workflow: the root takes 4
+    # children of 800 products (the last 600), each splitting into batches of 200.
+    job = ex.ReindexJob("c", 3000, batch_size=200, max_children=4, max_concurrent_batches=2)
+    async with await WorkflowEnvironment.start_time_skipping() as env:
+        figures = await ex.run_job(env.client, job, progress=False)
+        tree = [wf async for wf in env.client.list_workflows("WorkflowType = 'FanOutBatch'")]
+        replayer = Replayer(workflows=[ex.ReindexCatalog, FanOutBatch])
+        async for history in env.client.list_workflows().map_histories():
+            await replayer.replay_workflow(history)
+
+    s = figures.summary
+    assert (s.total, s.succeeded, s.failed) == (3000, 2999, 1)
+    assert [(f.item, f.type) for f in s.failures] == [(7, "CorruptRecord")]
+    assert sorted(ex.INDEX) == [p for p in range(3000) if p != 7]
+    assert len(tree) == s.workflow_runs == 4 + 15
+    assert {wf.id for wf in tree if wf.history_length < 40} == {
+        "reindex-c-fan-out/0-800",
+        "reindex-c-fan-out/800-1600",
+        "reindex-c-fan-out/1600-2400",
+        "reindex-c-fan-out/2400-3000",
+    }
+    assert {wf.status for wf in tree} == {WorkflowExecutionStatus.COMPLETED}
+    assert figures.runs == len(tree) + 1
+    assert figures.largest_history == s.max_history_length < ex.HISTORY_BOUND
+    # A batch's history: about 3 events a product.
+    assert 3 * 200 < figures.largest_history < 4 * 200
+
+
+@pytest.mark.realtime
+def test_script_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--items", "2000", "--db", str(tmp_path / "f.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "2,000 products: 1,999 indexed, 1 failed (2 batch workflow runs)" in out
+    assert "FAILED  product       7  CorruptRecord: product 7 has a corrupt record" in out
+    largest = re.search(r"largest history:  ([\d,]+) events \(of 3 workflow runs", out)
+    assert largest is not None, out
+    assert 3000 < int(largest.group(1).replace(",", "")) < 10_000
+    assert re.search(r"wall time: +[\d.]+ s", out) and re.search(r"peak RSS: +\d+ MiB", out)
