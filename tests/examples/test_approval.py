@@ -3,34 +3,20 @@ times, and the script run as a user runs it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import Worker, WorkflowHandle
 from perdure.testing import WorkflowEnvironment
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "approval.py"
+SCRIPT = EXAMPLES / "approval.py"
 DAY = 24 * 3600
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
 
 ex = load_example(SCRIPT)
 Approval = ex.ApprovalWorkflow
@@ -137,15 +123,7 @@ async def test_approval_timeline_on_the_virtual_clock() -> None:
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "approval.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "approval.db")
     assert "REQ-1: APPROVED by dana" in out
     assert "REQ-2: APPROVED by erin" in out
     assert "REQ-3: AUTO-REJECTED by nobody" in out

@@ -4,31 +4,17 @@ deduplication), transfers (completed, refused, reversed, never twice), and the s
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import Worker, WorkflowAlreadyStartedError, WorkflowExecutionStatus
 from perdure.client import WorkflowUpdateFailedError
 from perdure.testing import WorkflowEnvironment
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "bank_account.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "bank_account.py"
 
 ex = load_example(SCRIPT)
 Account = ex.BankAccount
@@ -122,15 +108,7 @@ async def test_accounts_and_transfers() -> None:
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "bank.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "bank.db")
     assert "bob: withdraw $50.00 -> REJECTED by the validator: insufficient funds" in out
     assert re.search(r"bob: balance still \$20\.00; history (\d+) events before, \1 after", out)
     assert "-1: COMPLETED; alice $50.00, bob $90.00" in out

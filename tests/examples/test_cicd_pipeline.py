@@ -5,34 +5,20 @@ it with a report; and the script run as a user runs it."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import ApplicationError, Client, Worker, WorkflowHandle, activity
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Replayer
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "cicd_pipeline.py"
+SCRIPT = EXAMPLES / "cicd_pipeline.py"
 WAIT = 10.0  # real seconds: a bound on waiting for something to happen, never a delay
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
 
 ex = load_example(SCRIPT)
 STAGES = ["build", *ex.CHECKS, "deploy-staging", "approval", "deploy-production"]
@@ -180,15 +166,7 @@ async def test_an_approval_that_never_comes_times_out_and_auto_approve_needs_non
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "ci.db"), "--work-seconds", "0.2"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "ci.db", "--work-seconds", "0.2")
     assert "release manager alice approves pipeline-a1b2c3d" in out
     assert "a1b2c3d  security-scan     hiccup: registry timed out (will retry)" in out
     assert "Pipeline a1b2c3d: deployed" in out

@@ -4,29 +4,15 @@ failing without failing the job, and the script run as a user runs it."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import Worker, WorkflowExecutionStatus, activity
 from perdure.testing import WorkflowEnvironment
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "fan_out.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "fan_out.py"
 
 ex = load_example(SCRIPT)
 
@@ -146,15 +132,7 @@ async def test_a_failed_batch_is_reported_and_the_job_goes_on() -> None:
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "fan-out.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "fan-out.db")
     assert "photo-07-flaky.jpg     attempt 1  FAILED: storage timeout (will retry)" in out
     assert "photo-07-flaky.jpg     attempt 2  ok" in out
     assert (

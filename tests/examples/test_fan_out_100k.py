@@ -3,32 +3,18 @@ every history under the bound and replaying, and the script run as a user runs i
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure.client import WorkflowExecutionStatus
 from perdure.patterns import FanOutBatch
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Replayer
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "fan_out_100k.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "fan_out_100k.py"
 
 ex = load_example(SCRIPT)
 
@@ -65,15 +51,7 @@ async def test_a_tree_of_batches_indexes_every_product() -> None:
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--items", "2000", "--db", str(tmp_path / "f.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "f.db", "--items", "2000")
     assert "2,000 products: 1,999 indexed, 1 failed (2 batch workflow runs)" in out
     assert "FAILED  product       7  CorruptRecord: product 7 has a corrupt record" in out
     largest = re.search(r"largest history:  ([\d,]+) events \(of 3 workflow runs", out)

@@ -5,34 +5,20 @@ script run as a user runs it."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import Worker
 from perdure.client import Client, WorkflowUpdateFailedError
 from perdure.testing import WorkflowEnvironment
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "inventory.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "inventory.py"
 
 ex = load_example(SCRIPT)
 Item = ex.StockItem
@@ -162,15 +148,7 @@ async def test_expiry_survives_continue_as_new(env: WorkflowEnvironment) -> None
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "inventory.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "inventory.db")
     assert re.search(r"delivery of 10 x mug-\w+ \(update-with-start\) -> available 10", out)
     assert re.search(r"reserve 3 for order-C -> REJECTED: only 1 x mug-\w+ available", out)
     assert re.search(r"history (\d+) events before the refusal, \1 after", out), out

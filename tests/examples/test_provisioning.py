@@ -4,33 +4,19 @@ history replays; and the script run as a user runs it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import ApplicationError, Worker, WorkflowFailureError
 from perdure.client import WorkflowHistory
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Replayer
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "provisioning.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "provisioning.py"
 
 ex = load_example(SCRIPT)
 
@@ -180,12 +166,8 @@ async def test_parallel_teardown_starts_every_deletion_at_once() -> None:
 @pytest.mark.realtime
 @pytest.mark.parametrize("parallel", [False, True], ids=["reverse", "parallel"])
 def test_script_runs(tmp_path: Path, parallel: bool) -> None:
-    args = [sys.executable, str(SCRIPT), "--db", str(tmp_path / "p.db"), "--work-seconds", "0"]
-    if parallel:
-        args.append("--parallel-teardown")
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    args = ["--work-seconds", "0", *(["--parallel-teardown"] if parallel else [])]
+    out = run_example(SCRIPT, tmp_path / "p.db", *args)
     assert "prod-eu  undo: delete database    attempt 2  ok" in out
     assert "staging      READY   https://staging.example.com (3 VMs)   -" in out
     eu = "prod-eu      FAILED  dns: zone example.com is locked       torn down: "
@@ -197,7 +179,6 @@ def test_script_runs(tmp_path: Path, parallel: bool) -> None:
         assert torn_down == "dns record, 3 vms, database, network"
     assert "LEFT BEHIND: db-prod-us: deletion protection is on" in out
 
-    again = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("finished in an earlier run") == 3
-    assert "attempt" not in again.stdout  # nothing ran again
+    again = run_example(SCRIPT, tmp_path / "p.db", *args)
+    assert again.count("finished in an earlier run") == 3
+    assert "attempt" not in again  # nothing ran again

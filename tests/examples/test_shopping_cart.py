@@ -4,33 +4,19 @@ continue-as-new, checkout, expiry), and the script run as a user runs it."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import Worker, WorkflowExecutionStatus
 from perdure.client import Client, WorkflowNotFoundError, WorkflowUpdateFailedError
 from perdure.testing import WorkflowEnvironment
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "shopping_cart.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "shopping_cart.py"
 
 ex = load_example(SCRIPT)
 Cart = ex.ShoppingCart
@@ -201,15 +187,7 @@ async def test_concurrent_changes_across_continue_as_new_are_not_lost() -> None:
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "cart.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "cart.db")
     assert "add 1 x unicorn -> REJECTED by the validator (unknown product 'unicorn')" in out
     assert re.search(r"history (\d+) events before, \1 after", out), out
     assert "continued as new: now run 2" in out

@@ -4,33 +4,19 @@ as a user runs it."""
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from example_support import EXAMPLES, load_example, run_example
 
 from perdure import Worker
 from perdure._common.events import EventType
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Replayer
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "webhook_payment.py"
-
-
-def load_example(path: Path) -> ModuleType:
-    """Import an example script as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module  # dataclass type hints are resolved through it
-    spec.loader.exec_module(module)
-    return module
-
+SCRIPT = EXAMPLES / "webhook_payment.py"
 
 ex = load_example(SCRIPT)
 
@@ -93,15 +79,7 @@ async def test_payments_on_the_virtual_clock(capsys: pytest.CaptureFixture[str])
 
 @pytest.mark.realtime
 def test_script_runs(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", str(tmp_path / "webhook.db"), "--answer-within", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    out = run_example(SCRIPT, tmp_path / "webhook.db", "--answer-within", "1")
     assert "ORD-1: PAID (ch_001)" in out
     assert "ORD-2: DECLINED (card declined)" in out
     assert "ORD-3: PAID (ch_003)" in out
