@@ -58,7 +58,6 @@ from perdure._store._postgres_support import (
     _discard_if_lost,
     _keep_session,
     _lock_key,
-    _notifications,
     _Op,
     _Outage,
     _parse_url,
@@ -374,16 +373,9 @@ class PostgresStore(Store):
 
     async def _run(self, conn: Any, run: _BatchRun) -> None:
         try:
-            await _PostgresTx(conn, lock=True).run_batch(run)
-            # One round trip: wake the other processes at commit, and learn the transaction
-            # id, by which a commit whose reply is lost can be looked up.
-            row = await conn.fetchrow(
-                "SELECT txid_current_if_assigned(), "
-                "(SELECT count(pg_notify($1, m)) FROM unnest($2::text[]) AS m)",
-                self._channel,
-                _notifications(run.effects),
-            )
-            run.xid = row[0]
+            # Its last statement also wakes the other processes at commit (NOTIFY) and learns
+            # the transaction id, by which a commit whose reply is lost can be looked up.
+            await _PostgresTx(conn, lock=True).run_batch(run, self._channel)
             run.committing = True
             await conn.execute("COMMIT")
         except BaseException as exc:

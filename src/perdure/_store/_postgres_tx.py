@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from perdure._store._postgres_support import (
     _as_perdure,
     _BatchRun,
     _connection_lost,
+    _notifications,
     _retryable,
 )
 from perdure._store._rows import (
@@ -44,6 +46,13 @@ TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 _TASK_WIDTH = len(TASK_COLS.split(","))
+# Parameters $1 to $5: one array per column.
+_INSERT_HISTORY = (
+    "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::bytea[])"
+)
+# The same, numbered from $3, after two other parameters.
+_INSERT_HISTORY_AFTER_2 = re.sub(r"\$(\d)", lambda m: f"${int(m[1]) + 2}", _INSERT_HISTORY)
 
 
 _INSERT_TASK = (
@@ -82,15 +91,18 @@ class _PostgresTx(Tx):
         # History rows appended but not yet written: run_id, event_id, type, time, blob.
         self._events: list[tuple[str, int, str, float, bytes]] = []
 
-    async def run_batch(self, run: _BatchRun) -> None:
-        """Run the operations of a group-committed batch in a new transaction (the caller
-        commits it), recording each one's result, error, or need to be run again in ``run``.
-        """
-        if not await self._attempt(run, savepoints=False):
-            run.done.clear()
-            run.again.clear()
-            run.effects = Effects()
-            await self._attempt(run, savepoints=True)
+    async def run_batch(self, run: _BatchRun, channel: str) -> None:
+        """Run the operations of a group-committed batch in a new transaction, recording each
+        one's result, error, or need to be run again in ``run``; then send the batch's
+        wake-ups on ``channel`` (delivered at commit) and learn its transaction id
+        (``run.xid``). The caller commits."""
+        if await self._attempt(run, savepoints=False) and await self._finish(run, channel):
+            return
+        run.done.clear()
+        run.again.clear()
+        run.effects = Effects()
+        await self._attempt(run, savepoints=True)
+        await self._finish(run, channel)
 
     async def _attempt(self, run: _BatchRun, *, savepoints: bool) -> bool:
         """Run the batch's operations, each in a savepoint or not.
@@ -100,9 +112,11 @@ class _PostgresTx(Tx):
         by forgetting it. Without savepoints, when one fails after writing, or in a
         statement, the transaction is rolled back and this returns False, for the batch to
         be run again with savepoints (unless no operation before it succeeded: then only it
-        is undone, and the others go on).
+        is undone, and the others go on). Without savepoints, the last operation's history
+        events are left for ``_finish`` to write.
         """
         await self.c.execute("BEGIN; SAVEPOINT op" if savepoints else "BEGIN")
+        last = len(run.batch) - 1
         for i, op in enumerate(run.batch):
             if i and savepoints:
                 await self.c.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
@@ -111,7 +125,8 @@ class _PostgresTx(Tx):
             self._events.clear()
             try:
                 result = await op.fn(self, fx)
-                await self.flush()
+                if savepoints or i < last:
+                    await self.flush()
             except Exception as exc:
                 if _connection_lost(exc):
                     raise
@@ -122,6 +137,7 @@ class _PostgresTx(Tx):
                         await self.c.execute("ROLLBACK")
                         return False
                     await self.c.execute("ROLLBACK; BEGIN")
+                self._events.clear()
                 if _retryable(exc) and op.tries + 1 < MAX_TRIES:
                     op.tries += 1
                     run.again.append(op)
@@ -132,17 +148,38 @@ class _PostgresTx(Tx):
             run.effects.merge(fx)
         return True
 
+    async def _finish(self, run: _BatchRun, channel: str) -> bool:
+        """The batch's last statement: the history events still buffered, the NOTIFYs, and
+        the transaction id. Returns False (the transaction rolled back) if writing the
+        events failed: the batch is then run again, one savepoint per operation, to learn
+        whose they were."""
+        notify = "(SELECT count(pg_notify($1, m)) FROM unnest($2::text[]) AS m)"
+        args: list[Any] = [channel, _notifications(run.effects)]
+        if not self._events:
+            row = await self.c.fetchrow(f"SELECT txid_current_if_assigned(), {notify}", *args)
+            run.xid = row[0]
+            return True
+        rows, self._events = self._events, []
+        args += [list(column) for column in zip(*rows, strict=True)]
+        try:
+            row = await self.c.fetchrow(
+                f"WITH h AS ({_INSERT_HISTORY_AFTER_2}) SELECT txid_current(), {notify}",
+                *args,
+            )
+        except asyncpg.PostgresError as exc:
+            if _connection_lost(exc):
+                raise
+            await self.c.execute("ROLLBACK")
+            return False
+        run.xid = row[0]
+        return True
+
     async def flush(self) -> None:
         """Write the history events buffered by the operation."""
         if not self._events:
             return
         rows, self._events = self._events, []
-        await self.c.execute(
-            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
-            "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], "
-            "$5::bytea[])",
-            *(list(column) for column in zip(*rows, strict=True)),
-        )
+        await self.c.execute(_INSERT_HISTORY, *(list(column) for column in zip(*rows, strict=True)))
 
     async def _write(self, sql: str, *args: Any) -> None:
         self.changed = True
