@@ -285,8 +285,8 @@ async def create_run(
         "start_delay": delay or None,
         "identity": identity,
     }
-    await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now)
     await schedule_workflow_task(tx, ex, now, fx, delay=delay)
+    await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now)
     deadlines = [
         d
         for d in (now + delay + run_timeout if run_timeout else None, execution_deadline)

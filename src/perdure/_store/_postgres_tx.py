@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,8 +52,27 @@ _INSERT_HISTORY = (
     "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
     "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::bytea[])"
 )
-# The same, numbered from $3, after two other parameters.
-_INSERT_HISTORY_AFTER_2 = re.sub(r"\$(\d)", lambda m: f"${int(m[1]) + 2}", _INSERT_HISTORY)
+
+
+def _combine(parts: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]:
+    """Statements as one: all but the last as data-modifying CTEs of the last, their
+    parameters numbered after the last statement's own."""
+    *before, (last_sql, last_args) = parts
+    args = list(last_args)
+    shift = len(args)
+    ctes: list[str] = []
+    for sql, part_args in before:
+        ctes.append(f"w{len(ctes)} AS ({_renumber(sql, shift)})")
+        args.extend(part_args)
+        shift += len(part_args)
+    if not ctes:
+        return last_sql, args
+    return f"WITH {', '.join(ctes)} {last_sql}", args
+
+
+@functools.lru_cache(maxsize=256)
+def _renumber(sql: str, by: int) -> str:
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + by}", sql) if by else sql
 
 
 _INSERT_TASK = (
@@ -77,10 +97,16 @@ class _PostgresTx(Tx):
     In a write transaction (``lock=True``) the reads of rows the rules go on to change lock
     them, so two processes working on one run take turns; reads outside one take no locks.
 
-    Every statement is a round trip. So history events appended during an operation of a
-    group-committed batch (``run_batch``) are written together when it ends (or before the
-    history is read), and an operation that fails before it has written anything needs no
-    savepoint to be undone (``changed`` tells).
+    Every statement is a round trip. So in a transaction the writes whose outcome the rules
+    do not read (an update, a delete, an insert without ``RETURNING``, history events) are
+    held back and sent together, as one statement (data-modifying CTEs), just before the
+    next statement that reads or must write at once, or when the operation ends; for the
+    batch's last operation, with the NOTIFYs and the transaction id (``_finish``). They
+    touch different tables (a second write to a table sends the first; a second update of
+    a run replaces the first, since each writes the whole row), so the statements of one
+    CTE, which all see the same snapshot, cannot see or undo each other's rows. An
+    operation that fails before it has written anything needs no savepoint to be undone
+    (``changed`` tells).
     """
 
     def __init__(self, conn: Any, *, lock: bool) -> None:
@@ -90,6 +116,9 @@ class _PostgresTx(Tx):
         self.changed = False
         # History rows appended but not yet written: run_id, event_id, type, time, blob.
         self._events: list[tuple[str, int, str, float, bytes]] = []
+        # Writes held back: (table, key, statement, arguments); at most one per table, but
+        # for updates of different runs.
+        self._held: list[tuple[str, Any, str, tuple[Any, ...]]] = []
 
     async def run_batch(self, run: _BatchRun, channel: str) -> None:
         """Run the operations of a group-committed batch in a new transaction, recording each
@@ -123,6 +152,7 @@ class _PostgresTx(Tx):
             fx = Effects()
             self.changed = False
             self._events.clear()
+            self._held.clear()
             try:
                 result = await op.fn(self, fx)
                 if savepoints or i < last:
@@ -138,6 +168,7 @@ class _PostgresTx(Tx):
                         return False
                     await self.c.execute("ROLLBACK; BEGIN")
                 self._events.clear()
+                self._held.clear()
                 if _retryable(exc) and op.tries + 1 < MAX_TRIES:
                     op.tries += 1
                     run.again.append(op)
@@ -149,23 +180,23 @@ class _PostgresTx(Tx):
         return True
 
     async def _finish(self, run: _BatchRun, channel: str) -> bool:
-        """The batch's last statement: the history events still buffered, the NOTIFYs, and
-        the transaction id. Returns False (the transaction rolled back) if writing the
-        events failed: the batch is then run again, one savepoint per operation, to learn
-        whose they were."""
-        notify = "(SELECT count(pg_notify($1, m)) FROM unnest($2::text[]) AS m)"
+        """The batch's last statement: the writes still held back, the NOTIFYs, and the
+        transaction id. Returns False (the transaction rolled back) if a held write failed:
+        the batch is then run again, one savepoint per operation, to learn whose it was."""
+        notify = (
+            "SELECT txid_current(), (SELECT count(pg_notify($1, m)) FROM unnest($2::text[]) AS m)"
+        )
         args: list[Any] = [channel, _notifications(run.effects)]
-        if not self._events:
-            row = await self.c.fetchrow(f"SELECT txid_current_if_assigned(), {notify}", *args)
+        parts = self._take_held()
+        if not parts:
+            row = await self.c.fetchrow(
+                notify.replace("txid_current()", "txid_current_if_assigned()"), *args
+            )
             run.xid = row[0]
             return True
-        rows, self._events = self._events, []
-        args += [list(column) for column in zip(*rows, strict=True)]
+        sql, args = _combine([*parts, (notify, args)])
         try:
-            row = await self.c.fetchrow(
-                f"WITH h AS ({_INSERT_HISTORY_AFTER_2}) SELECT txid_current(), {notify}",
-                *args,
-            )
+            row = await self.c.fetchrow(sql, *args)
         except asyncpg.PostgresError as exc:
             if _connection_lost(exc):
                 raise
@@ -174,18 +205,53 @@ class _PostgresTx(Tx):
         run.xid = row[0]
         return True
 
-    async def flush(self) -> None:
-        """Write the history events buffered by the operation."""
-        if not self._events:
-            return
-        rows, self._events = self._events, []
-        await self.c.execute(_INSERT_HISTORY, *(list(column) for column in zip(*rows, strict=True)))
+    def _take_held(self, *, history: bool = True) -> list[tuple[str, tuple[Any, ...]]]:
+        """The held-back writes (and history events), as statements, forgotten here."""
+        parts = [(sql, args) for _, _, sql, args in self._held]
+        self._held.clear()
+        if history and self._events:
+            parts.append((_INSERT_HISTORY, tuple(list(c) for c in zip(*self._events, strict=True))))
+            self._events = []
+        return parts
+
+    async def flush(self, *, history: bool = True) -> None:
+        """Send the writes held back, in one statement. The history events may wait for the
+        next flush: no other statement reads or writes the history."""
+        parts = self._take_held(history=history)
+        if parts:
+            sql, args = _combine(parts)
+            await self.c.execute(sql, *args)
+
+    async def _hold(self, table: str, key: Any, sql: str, *args: Any) -> None:
+        """Write later (see the class docstring); ``key`` names the row when a later write
+        of it replaces this one."""
+        self.changed = True
+        for i, (held_table, held_key, _, _) in enumerate(self._held):
+            if held_table == table:
+                if key is not None and held_key == key:
+                    self._held[i] = (table, key, sql, args)
+                    return
+                if key is None or held_key is None:
+                    await self.flush(history=False)
+                    break
+        self._held.append((table, key, sql, args))
+
+    async def _fetch(self, sql: str, *args: Any) -> Any:
+        await self.flush(history=False)
+        return await self.c.fetch(sql, *args)
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        await self.flush(history=False)
+        return await self.c.fetchval(sql, *args)
 
     async def _write(self, sql: str, *args: Any) -> None:
+        """Write now (after what was held back)."""
         self.changed = True
+        await self.flush(history=False)
         await self.c.execute(sql, *args)
 
     async def _one(self, sql: str, *args: Any) -> Any:
+        await self.flush(history=False)
         return await self.c.fetchrow(sql, *args)
 
     async def get_execution(self, run_id: str) -> Execution | None:
@@ -215,16 +281,18 @@ class _PostgresTx(Tx):
     async def insert_execution(self, ex: Execution) -> None:
         values = execution_values(ex)
         marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-        await self._write(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values)
+        await self._hold(
+            "executions", None, f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values
+        )
 
     async def update_execution(self, ex: Execution) -> None:
-        await self._write(_UPDATE_EXECUTION, *execution_update_values(ex))
+        await self._hold("executions", ex.run_id, _UPDATE_EXECUTION, *execution_update_values(ex))
 
     async def get_executions(self, run_ids: Sequence[str]) -> dict[str, Execution]:
         if not run_ids:
             return {}
         # Locked in one order, whoever takes them.
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             f"SELECT {EXEC_COLS} FROM executions WHERE run_id = ANY($1::text[]) "
             f"ORDER BY run_id{self._for_update}",
             list(run_ids),
@@ -234,6 +302,7 @@ class _PostgresTx(Tx):
     async def update_executions(self, exs: Sequence[Execution]) -> None:
         if exs:
             self.changed = True
+            await self.flush(history=False)
             # asyncpg sends the rows together and waits once.
             await self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
 
@@ -250,7 +319,7 @@ class _PostgresTx(Tx):
         self, run_id: str, after_event_id: int, limit: int
     ) -> list[HistoryEvent]:
         await self.flush()
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             "SELECT event_id, event_type, event_time, attributes FROM history "
             "WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
             run_id,
@@ -260,7 +329,9 @@ class _PostgresTx(Tx):
         return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
-        await self._write(
+        await self._hold(
+            "inbox",
+            None,
             "INSERT INTO inbox (run_id, event_type, event_time, attributes) "
             "VALUES ($1, $2, $3, $4)",
             run_id,
@@ -271,7 +342,7 @@ class _PostgresTx(Tx):
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         self.changed = True
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
             run_id,
         )
@@ -279,19 +350,19 @@ class _PostgresTx(Tx):
         return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_count(self, run_id: str) -> int:
-        return int(await self.c.fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
+        return int(await self._fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
 
     async def insert_task(self, task: TaskRow) -> int:
         self.changed = True
-        task_id = await self.c.fetchval(_INSERT_TASK, *task_insert_values(task))
+        task_id = await self._fetchval(_INSERT_TASK, *task_insert_values(task))
         task.task_id = int(task_id)
         return task.task_id
 
     async def update_task(self, task: TaskRow) -> None:
-        await self._write(_UPDATE_TASK, *task_update_values(task))
+        await self._hold("tasks", task.task_id, _UPDATE_TASK, *task_update_values(task))
 
     async def delete_task(self, task_id: int) -> None:
-        await self._write("DELETE FROM tasks WHERE task_id = $1", task_id)
+        await self._hold("tasks", None, "DELETE FROM tasks WHERE task_id = $1", task_id)
 
     async def get_task(self, task_id: int) -> TaskRow | None:
         row = await self._one(
@@ -338,7 +409,7 @@ class _PostgresTx(Tx):
         # The CTE picks at most ``limit`` rows and locks them, skipping rows another claim
         # has locked; LEAST ignores the NULL deadlines.
         self.changed = True
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $1 "
             "AND task_queue = $2 AND kind = $3 AND lease_owner IS NULL AND visible_at <= $4 "
             "ORDER BY visible_at, task_id LIMIT $5 FOR UPDATE SKIP LOCKED) "
@@ -358,7 +429,7 @@ class _PostgresTx(Tx):
         return tasks
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             f"SELECT {TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= $1 "
             f"ORDER BY deadline LIMIT $2{self._skip_locked}",
             now,
@@ -367,7 +438,9 @@ class _PostgresTx(Tx):
         return [task_row(r) for r in rows]
 
     async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
-        await self._write(
+        await self._hold(
+            "tasks",
+            None,
             "UPDATE tasks SET async_pending = 1 WHERE run_id = $1 AND kind = 2 AND ref = $2 "
             "AND attempt = $3",
             run_id,
@@ -376,12 +449,10 @@ class _PostgresTx(Tx):
         )
 
     async def delete_run_work(self, run_id: str) -> None:
-        await self._write(
-            "WITH t AS (DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)), "
-            "m AS (DELETE FROM timers WHERE run_id = $1) "
-            "DELETE FROM inbox WHERE run_id = $1",
-            run_id,
-        )
+        delete = "DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)"
+        await self._hold("tasks", None, delete, run_id)
+        await self._hold("timers", None, "DELETE FROM timers WHERE run_id = $1", run_id)
+        await self._hold("inbox", None, "DELETE FROM inbox WHERE run_id = $1", run_id)
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
@@ -400,27 +471,31 @@ class _PostgresTx(Tx):
             )
 
     async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
-        await self._write(
+        await self._hold(
+            "updates",
+            None,
             "UPDATE updates SET run_id = $1 WHERE run_id = $2 AND state = 0",
             to_run_id,
             from_run_id,
         )
 
     async def open_children(self, parent_run_id: str) -> list[Execution]:
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             f"SELECT {EXEC_COLS} FROM executions WHERE parent_run_id = $1 AND status = 1",
             parent_run_id,
         )
         return [execution_row(r) for r in rows]
 
     async def search_attribute_types(self, namespace: str) -> dict[str, str]:
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             "SELECT name, type FROM search_attribute_types WHERE namespace = $1", namespace
         )
         return {r[0]: r[1] for r in rows}
 
     async def register_search_attribute(self, namespace: str, name: str, type_name: str) -> None:
-        await self._write(
+        await self._hold(
+            "search_attribute_types",
+            None,
             "INSERT INTO search_attribute_types (namespace, name, type) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING",
             namespace,
@@ -439,7 +514,7 @@ class _PostgresTx(Tx):
     ) -> list[Execution]:
         # ``where`` numbers its placeholders from $2: the namespace is $1.
         n = len(params) + 2
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             f"SELECT {EXEC_COLS_E} FROM executions e WHERE e.namespace = $1 AND ({where}) "
             f"ORDER BY {order_by} LIMIT ${n} OFFSET ${n + 1}",
             namespace,
@@ -450,7 +525,7 @@ class _PostgresTx(Tx):
         return [execution_row(r) for r in rows]
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
-        count = await self.c.fetchval(
+        count = await self._fetchval(
             f"SELECT COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where})",
             namespace,
             *params,
@@ -466,7 +541,9 @@ class _PostgresTx(Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
-        await self._write(
+        await self._hold(
+            "updates",
+            None,
             "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7)",
             row.run_id,
@@ -481,7 +558,9 @@ class _PostgresTx(Tx):
     async def set_update_state(
         self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
     ) -> None:
-        await self._write(
+        await self._hold(
+            "updates",
+            None,
             "UPDATE updates SET state = $1, outcome = $2 WHERE run_id = $3 AND update_id = $4",
             int(state),
             encode_attributes(outcome) if outcome is not None else None,
@@ -490,7 +569,7 @@ class _PostgresTx(Tx):
         )
 
     async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND state = ANY($2::int[]) "
             "ORDER BY requested_at, seq",
             run_id,
@@ -501,7 +580,9 @@ class _PostgresTx(Tx):
     async def insert_timer(
         self, run_id: str, seq: int, fire_at: float, started_event_id: int
     ) -> None:
-        await self._write(
+        await self._hold(
+            "timers",
+            None,
             "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES ($1, $2, $3, $4)",
             run_id,
             seq,
@@ -511,7 +592,7 @@ class _PostgresTx(Tx):
 
     async def delete_timer(self, run_id: str, seq: int) -> int | None:
         self.changed = True
-        started = await self.c.fetchval(
+        started = await self._fetchval(
             "DELETE FROM timers WHERE run_id = $1 AND seq = $2 RETURNING started_event_id",
             run_id,
             seq,
@@ -519,7 +600,7 @@ class _PostgresTx(Tx):
         return int(started) if started is not None else None
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
-        rows = await self.c.fetch(
+        rows = await self._fetch(
             "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= $1 "
             f"ORDER BY fire_at, run_id, seq LIMIT $2{self._skip_locked}",
             now,
