@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -523,6 +524,23 @@ class unsafe:
     def in_workflow() -> bool:
         """Whether the caller runs inside workflow code."""
         return in_workflow()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def imports_passed_through() -> Iterator[None]:
+        """Temporal's way to import modules (activities, models) into its workflow sandbox
+        unchanged. perdure runs workflow code without an import sandbox (its determinism
+        guard watches calls, not imports), so every import is already passed through: this
+        is here so Temporal's samples run as they are."""
+        yield
+
+    @staticmethod
+    @contextlib.contextmanager
+    def sandbox_unrestricted() -> Iterator[None]:
+        """Temporal's way to lift its sandbox's restrictions for a block. perdure has no
+        sandbox to lift (see :meth:`imports_passed_through`); its determinism guard still
+        watches the block, as it watches all workflow code."""
+        yield
 
 
 class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
