@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from pgutil import fresh_schema
 
 from perdure import activity, workflow
 from perdure._common.events import EventType
@@ -43,9 +44,13 @@ def _reset() -> None:
     RAN.clear()
 
 
-@pytest.fixture
-async def env() -> object:
-    async with await WorkflowEnvironment.start_time_skipping() as env:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def env(request: pytest.FixtureRequest) -> object:
+    if request.param == "sqlite":
+        async with await WorkflowEnvironment.start_time_skipping() as env:
+            yield env
+        return
+    async with fresh_schema() as url, await WorkflowEnvironment.start_time_skipping(url=url) as env:
         yield env
 
 
