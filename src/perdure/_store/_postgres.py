@@ -9,8 +9,10 @@ its latest committed version). Claims, due timers and passed deadlines are taken
 timer due in every process fires once.
 
 An operation that loses a deadlock, or a race on a unique index (two processes starting one
-workflow id), is rolled back to its savepoint and run again in the next transaction, where it
-sees the winner's row. Every other operation of the transaction stands.
+workflow id), is undone and run again in the next transaction, where it sees the winner's
+row. Every other operation of the transaction stands. The operations of a batch run without
+savepoints (each costs a round trip) until one fails after writing: the batch is then rolled
+back and run again with one per operation (``_postgres_batch``).
 
 Connecting needs the event loop, so the store connects on first use: it migrates the schema
 (under an advisory lock, so processes starting together migrate once), keeps that connection
@@ -329,7 +331,7 @@ class PostgresStore(Store):
                 failures += 1
 
     async def _commit(self, batch: list[_Op]) -> tuple[list[_Op], bool]:
-        """Run ``batch`` in one transaction, each operation in its own savepoint. Returns the
+        """Run ``batch`` in one transaction, each operation undone alone if it fails. Returns the
         operations to run again, and whether the batch failed as a whole."""
         try:
             pool = await self._ensure_pool()

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
-
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
-from perdure._store._effects import Effects
-from perdure._store._postgres_support import (
-    MAX_TRIES,
-    _as_perdure,
-    _BatchRun,
-    _connection_lost,
-    _notifications,
-    _retryable,
-)
+from perdure._store._postgres_batch import _BatchTx
 from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
@@ -47,34 +35,6 @@ TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 _TASK_WIDTH = len(TASK_COLS.split(","))
-# Parameters $1 to $5: one array per column.
-_INSERT_HISTORY = (
-    "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::bytea[])"
-)
-
-
-def _combine(parts: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]:
-    """Statements as one: all but the last as data-modifying CTEs of the last, their
-    parameters numbered after the last statement's own."""
-    *before, (last_sql, last_args) = parts
-    args = list(last_args)
-    shift = len(args)
-    ctes: list[str] = []
-    for sql, part_args in before:
-        ctes.append(f"w{len(ctes)} AS ({_renumber(sql, shift)})")
-        args.extend(part_args)
-        shift += len(part_args)
-    if not ctes:
-        return last_sql, args
-    return f"WITH {', '.join(ctes)} {last_sql}", args
-
-
-@functools.lru_cache(maxsize=256)
-def _renumber(sql: str, by: int) -> str:
-    return re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + by}", sql) if by else sql
-
-
 _INSERT_TASK = (
     f"INSERT INTO tasks ({', '.join(TASK_INSERT_COLS)}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, len(TASK_INSERT_COLS) + 1))}) RETURNING task_id"
@@ -91,168 +51,13 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _PostgresTx(Tx):
-    """The ``Tx`` primitives in PostgreSQL's SQL, on one connection.
+class _PostgresTx(_BatchTx, Tx):
+    """The ``Tx`` primitives in PostgreSQL's SQL, on one connection (what ``_BatchTx`` holds
+    back and when is described there).
 
     In a write transaction (``lock=True``) the reads of rows the rules go on to change lock
     them, so two processes working on one run take turns; reads outside one take no locks.
-
-    Every statement is a round trip. So in a transaction the writes whose outcome the rules
-    do not read (an update, a delete, an insert without ``RETURNING``, history events) are
-    held back and sent together, as one statement (data-modifying CTEs), just before the
-    next statement that reads or must write at once, or when the operation ends; for the
-    batch's last operation, with the NOTIFYs and the transaction id (``_finish``). They
-    touch different tables (a second write to a table sends the first; a second update of
-    a run replaces the first, since each writes the whole row), so the statements of one
-    CTE, which all see the same snapshot, cannot see or undo each other's rows. An
-    operation that fails before it has written anything needs no savepoint to be undone
-    (``changed`` tells).
     """
-
-    def __init__(self, conn: Any, *, lock: bool) -> None:
-        self.c = conn
-        self._for_update = " FOR UPDATE" if lock else ""
-        self._skip_locked = " FOR UPDATE SKIP LOCKED" if lock else ""
-        self.changed = False
-        # History rows appended but not yet written: run_id, event_id, type, time, blob.
-        self._events: list[tuple[str, int, str, float, bytes]] = []
-        # Writes held back: (table, key, statement, arguments); at most one per table, but
-        # for updates of different runs.
-        self._held: list[tuple[str, Any, str, tuple[Any, ...]]] = []
-
-    async def run_batch(self, run: _BatchRun, channel: str) -> None:
-        """Run the operations of a group-committed batch in a new transaction, recording each
-        one's result, error, or need to be run again in ``run``; then send the batch's
-        wake-ups on ``channel`` (delivered at commit) and learn its transaction id
-        (``run.xid``). The caller commits."""
-        if await self._attempt(run, savepoints=False) and await self._finish(run, channel):
-            return
-        run.done.clear()
-        run.again.clear()
-        run.effects = Effects()
-        await self._attempt(run, savepoints=True)
-        await self._finish(run, channel)
-
-    async def _attempt(self, run: _BatchRun, *, savepoints: bool) -> bool:
-        """Run the batch's operations, each in a savepoint or not.
-
-        A savepoint costs a round trip per operation, and is rarely needed: an operation
-        that fails before writing anything (a stale completion, a duplicate start) is undone
-        by forgetting it. Without savepoints, when one fails after writing, or in a
-        statement, the transaction is rolled back and this returns False, for the batch to
-        be run again with savepoints (unless no operation before it succeeded: then only it
-        is undone, and the others go on). Without savepoints, the last operation's history
-        events are left for ``_finish`` to write.
-        """
-        await self.c.execute("BEGIN; SAVEPOINT op" if savepoints else "BEGIN")
-        last = len(run.batch) - 1
-        for i, op in enumerate(run.batch):
-            if i and savepoints:
-                await self.c.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
-            fx = Effects()
-            self.changed = False
-            self._events.clear()
-            self._held.clear()
-            try:
-                result = await op.fn(self, fx)
-                if savepoints or i < last:
-                    await self.flush()
-            except Exception as exc:
-                if _connection_lost(exc):
-                    raise
-                if savepoints:
-                    await self.c.execute("ROLLBACK TO SAVEPOINT op")
-                elif self.changed or isinstance(exc, asyncpg.PostgresError):
-                    if any(error is None for _, _, error in run.done):
-                        await self.c.execute("ROLLBACK")
-                        return False
-                    await self.c.execute("ROLLBACK; BEGIN")
-                self._events.clear()
-                self._held.clear()
-                if _retryable(exc) and op.tries + 1 < MAX_TRIES:
-                    op.tries += 1
-                    run.again.append(op)
-                else:
-                    run.done.append((op, None, _as_perdure(exc)))
-                continue
-            run.done.append((op, result, None))
-            run.effects.merge(fx)
-        return True
-
-    async def _finish(self, run: _BatchRun, channel: str) -> bool:
-        """The batch's last statement: the writes still held back, the NOTIFYs, and the
-        transaction id. Returns False (the transaction rolled back) if a held write failed:
-        the batch is then run again, one savepoint per operation, to learn whose it was."""
-        notify = (
-            "SELECT txid_current(), (SELECT count(pg_notify($1, m)) FROM unnest($2::text[]) AS m)"
-        )
-        args: list[Any] = [channel, _notifications(run.effects)]
-        parts = self._take_held()
-        if not parts:
-            row = await self.c.fetchrow(
-                notify.replace("txid_current()", "txid_current_if_assigned()"), *args
-            )
-            run.xid = row[0]
-            return True
-        sql, args = _combine([*parts, (notify, args)])
-        try:
-            row = await self.c.fetchrow(sql, *args)
-        except asyncpg.PostgresError as exc:
-            if _connection_lost(exc):
-                raise
-            await self.c.execute("ROLLBACK")
-            return False
-        run.xid = row[0]
-        return True
-
-    def _take_held(self, *, history: bool = True) -> list[tuple[str, tuple[Any, ...]]]:
-        """The held-back writes (and history events), as statements, forgotten here."""
-        parts = [(sql, args) for _, _, sql, args in self._held]
-        self._held.clear()
-        if history and self._events:
-            parts.append((_INSERT_HISTORY, tuple(list(c) for c in zip(*self._events, strict=True))))
-            self._events = []
-        return parts
-
-    async def flush(self, *, history: bool = True) -> None:
-        """Send the writes held back, in one statement. The history events may wait for the
-        next flush: no other statement reads or writes the history."""
-        parts = self._take_held(history=history)
-        if parts:
-            sql, args = _combine(parts)
-            await self.c.execute(sql, *args)
-
-    async def _hold(self, table: str, key: Any, sql: str, *args: Any) -> None:
-        """Write later (see the class docstring); ``key`` names the row when a later write
-        of it replaces this one."""
-        self.changed = True
-        for i, (held_table, held_key, _, _) in enumerate(self._held):
-            if held_table == table:
-                if key is not None and held_key == key:
-                    self._held[i] = (table, key, sql, args)
-                    return
-                if key is None or held_key is None:
-                    await self.flush(history=False)
-                    break
-        self._held.append((table, key, sql, args))
-
-    async def _fetch(self, sql: str, *args: Any) -> Any:
-        await self.flush(history=False)
-        return await self.c.fetch(sql, *args)
-
-    async def _fetchval(self, sql: str, *args: Any) -> Any:
-        await self.flush(history=False)
-        return await self.c.fetchval(sql, *args)
-
-    async def _write(self, sql: str, *args: Any) -> None:
-        """Write now (after what was held back)."""
-        self.changed = True
-        await self.flush(history=False)
-        await self.c.execute(sql, *args)
-
-    async def _one(self, sql: str, *args: Any) -> Any:
-        await self.flush(history=False)
-        return await self.c.fetchrow(sql, *args)
 
     async def get_execution(self, run_id: str) -> Execution | None:
         row = await self._one(
