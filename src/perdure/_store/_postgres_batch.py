@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
@@ -73,9 +74,10 @@ class _BatchTx:
         self.changed = False
         # History rows appended but not yet written: run_id, event_id, type, time, blob.
         self._events: list[tuple[str, int, str, float, bytes]] = []
-        # Writes held back: (table, key, statement, arguments); at most one per table, but
-        # for updates of different runs.
-        self._held: list[tuple[str, Any, str, tuple[Any, ...]]] = []
+        # Writes held back: at most one per table, but for updates of different rows.
+        self._held: list[_Held] = []
+        # The (run, kind, ref) of the task rows read so far, by task id.
+        self._task_keys: dict[int, tuple[str, int, int]] = {}
 
     async def run_batch(self, run: _BatchRun, channel: str) -> None:
         """Run the operations of a group-committed batch in a new transaction, recording each
@@ -164,7 +166,7 @@ class _BatchTx:
 
     def _take_held(self, *, history: bool = True) -> list[tuple[str, tuple[Any, ...]]]:
         """The held-back writes (and history events), as statements, forgotten here."""
-        parts = [(sql, args) for _, _, sql, args in self._held]
+        parts = [(held.sql, held.args) for held in self._held]
         self._held.clear()
         if history and self._events:
             parts.append((_INSERT_HISTORY, tuple(list(c) for c in zip(*self._events, strict=True))))
@@ -179,34 +181,78 @@ class _BatchTx:
             sql, args = _combine(parts)
             await self.c.execute(sql, *args)
 
-    async def _hold(self, table: str, key: Any, sql: str, *args: Any) -> None:
-        """Write later (see the class docstring); ``key`` names the row when a later write
-        of it replaces this one."""
+    async def _hold(
+        self, table: str, key: Any, sql: str, *args: Any, tasks: _TaskKeys = None
+    ) -> None:
+        """Write later (see the class docstring). ``key`` names the row when a later write
+        of it replaces this one; ``tasks`` are the (run, kind, ref) of the task rows the
+        write may remove or change (None: any)."""
         self.changed = True
-        for i, (held_table, held_key, _, _) in enumerate(self._held):
-            if held_table == table:
-                if key is not None and held_key == key:
-                    self._held[i] = (table, key, sql, args)
+        for i, held in enumerate(self._held):
+            if held.table == table:
+                if key is not None and held.key == key:
+                    self._held[i] = _Held(table, key, sql, args, tasks)
                     return
-                if key is None or held_key is None:
+                if key is None or held.key is None:
                     await self.flush(history=False)
                     break
-        self._held.append((table, key, sql, args))
+        self._held.append(_Held(table, key, sql, args, tasks))
 
-    async def _fetch(self, sql: str, *args: Any) -> Any:
-        await self.flush(history=False)
+    async def _before(
+        self, tables: frozenset[str], *, insert: tuple[str, int, int] | None = None
+    ) -> None:
+        """Send the held-back writes if the coming statement reads or writes one of their
+        tables; for the insert of task ``insert`` (run, kind, ref), only if one may remove
+        a row the unique index would not let it stand beside."""
+        for held in self._held:
+            if held.table not in tables:
+                continue
+            if insert is not None and held.table == "tasks" and not _may_clash(held, insert):
+                continue
+            await self.flush(history=False)
+            return
+
+    async def _fetch(self, tables: frozenset[str], sql: str, *args: Any) -> Any:
+        await self._before(tables)
         return await self.c.fetch(sql, *args)
 
-    async def _fetchval(self, sql: str, *args: Any) -> Any:
-        await self.flush(history=False)
+    async def _fetchval(self, tables: frozenset[str], sql: str, *args: Any) -> Any:
+        await self._before(tables)
         return await self.c.fetchval(sql, *args)
 
-    async def _write(self, sql: str, *args: Any) -> None:
-        """Write now (after what was held back)."""
+    async def _write(self, tables: frozenset[str], sql: str, *args: Any) -> None:
+        """Write now (after the held-back writes to these tables)."""
         self.changed = True
-        await self.flush(history=False)
+        await self._before(tables)
         await self.c.execute(sql, *args)
 
-    async def _one(self, sql: str, *args: Any) -> Any:
-        await self.flush(history=False)
+    async def _one(self, tables: frozenset[str], sql: str, *args: Any) -> Any:
+        await self._before(tables)
         return await self.c.fetchrow(sql, *args)
+
+
+# The (run_id, kind, ref) of task rows a held write may remove or change; kind None: every
+# workflow and activity task of the run; None: any row.
+_TaskKeys = frozenset[tuple[str, int | None, int | None]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A write held back."""
+
+    table: str
+    key: Any
+    sql: str
+    args: tuple[Any, ...]
+    tasks: _TaskKeys
+
+
+def _may_clash(held: _Held, insert: tuple[str, int, int]) -> bool:
+    """Whether task row ``insert`` may clash, in the unique index of workflow and activity
+    tasks by (run, kind, ref), with a row that ``held`` removes or changes."""
+    run_id, kind, ref = insert
+    if kind not in (1, 2):  # queries are not in that index
+        return False
+    if held.tasks is None:
+        return True
+    return any(r == run_id and (k is None or (k, f) == (kind, ref)) for r, k, f in held.tasks)

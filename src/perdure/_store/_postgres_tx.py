@@ -35,6 +35,18 @@ TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 _TASK_WIDTH = len(TASK_COLS.split(","))
+# The tables a statement reads or writes: the held-back writes to them are sent before it.
+_EXECUTIONS = frozenset({"executions"})
+_TASKS = frozenset({"tasks"})
+_TASKS_AND_EXECUTIONS = _TASKS | _EXECUTIONS
+_INBOX = frozenset({"inbox"})
+_UPDATES = frozenset({"updates"})
+_TIMERS = frozenset({"timers"})
+_HISTORY = frozenset({"history"})
+_SEARCH_ATTRIBUTES = frozenset({"search_attributes"})
+_SEARCH_ATTRIBUTE_TYPES = frozenset({"search_attribute_types"})
+_VISIBILITY = _EXECUTIONS | _SEARCH_ATTRIBUTES
+_QUERIES = _TASKS | frozenset({"query_results"})
 _INSERT_TASK = (
     f"INSERT INTO tasks ({', '.join(TASK_INSERT_COLS)}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, len(TASK_INSERT_COLS) + 1))}) RETURNING task_id"
@@ -59,14 +71,22 @@ class _PostgresTx(_BatchTx, Tx):
     them, so two processes working on one run take turns; reads outside one take no locks.
     """
 
+    def _seen(self, task: TaskRow) -> TaskRow:
+        """Note which row a task id is, for the holding back of writes to it."""
+        self._task_keys[task.task_id] = (task.run_id, int(task.kind), task.ref)
+        return task
+
     async def get_execution(self, run_id: str) -> Execution | None:
         row = await self._one(
-            f"SELECT {EXEC_COLS} FROM executions WHERE run_id = $1{self._for_update}", run_id
+            _EXECUTIONS,
+            f"SELECT {EXEC_COLS} FROM executions WHERE run_id = $1{self._for_update}",
+            run_id,
         )
         return execution_row(row) if row else None
 
     async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = await self._one(
+            _EXECUTIONS,
             f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
             f"AND status = 1{self._for_update}",
             namespace,
@@ -76,6 +96,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = await self._one(
+            _EXECUTIONS,
             f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
             f"ORDER BY start_time DESC, seq DESC LIMIT 1{self._for_update}",
             namespace,
@@ -98,6 +119,7 @@ class _PostgresTx(_BatchTx, Tx):
             return {}
         # Locked in one order, whoever takes them.
         rows = await self._fetch(
+            _EXECUTIONS,
             f"SELECT {EXEC_COLS} FROM executions WHERE run_id = ANY($1::text[]) "
             f"ORDER BY run_id{self._for_update}",
             list(run_ids),
@@ -107,7 +129,7 @@ class _PostgresTx(_BatchTx, Tx):
     async def update_executions(self, exs: Sequence[Execution]) -> None:
         if exs:
             self.changed = True
-            await self.flush(history=False)
+            await self._before(_EXECUTIONS)
             # asyncpg sends the rows together and waits once.
             await self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
 
@@ -125,6 +147,7 @@ class _PostgresTx(_BatchTx, Tx):
     ) -> list[HistoryEvent]:
         await self.flush()
         rows = await self._fetch(
+            _HISTORY,
             "SELECT event_id, event_type, event_time, attributes FROM history "
             "WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
             run_id,
@@ -148,6 +171,7 @@ class _PostgresTx(_BatchTx, Tx):
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         self.changed = True
         rows = await self._fetch(
+            _INBOX,
             "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
             run_id,
         )
@@ -155,31 +179,49 @@ class _PostgresTx(_BatchTx, Tx):
         return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_count(self, run_id: str) -> int:
-        return int(await self._fetchval("SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id))
+        return int(
+            await self._fetchval(_INBOX, "SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id)
+        )
 
     async def insert_task(self, task: TaskRow) -> int:
         self.changed = True
-        task_id = await self._fetchval(_INSERT_TASK, *task_insert_values(task))
+        await self._before(_TASKS, insert=(task.run_id, int(task.kind), task.ref))
+        task_id = await self.c.fetchval(_INSERT_TASK, *task_insert_values(task))
         task.task_id = int(task_id)
+        self._seen(task)
         return task.task_id
 
     async def update_task(self, task: TaskRow) -> None:
-        await self._hold("tasks", task.task_id, _UPDATE_TASK, *task_update_values(task))
+        await self._hold(
+            "tasks",
+            task.task_id,
+            _UPDATE_TASK,
+            *task_update_values(task),
+            tasks=frozenset({(task.run_id, int(task.kind), task.ref)}),
+        )
 
     async def delete_task(self, task_id: int) -> None:
-        await self._hold("tasks", None, "DELETE FROM tasks WHERE task_id = $1", task_id)
+        known = self._task_keys.get(task_id)
+        await self._hold(
+            "tasks",
+            None,
+            "DELETE FROM tasks WHERE task_id = $1",
+            task_id,
+            tasks=frozenset({known}) if known else None,
+        )
 
     async def get_task(self, task_id: int) -> TaskRow | None:
         row = await self._one(
-            f"SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}", task_id
+            _TASKS, f"SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}", task_id
         )
-        return task_row(row) if row else None
+        return self._seen(task_row(row)) if row else None
 
     async def get_task_and_execution(
         self, task_id: int, run_id: str
     ) -> tuple[TaskRow | None, Execution | None]:
         # Task row first, then the run's, as every operation takes them.
         row = await self._one(
+            _TASKS_AND_EXECUTIONS,
             f"WITH t AS (SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}), "
             f"e AS (SELECT {EXEC_COLS} FROM executions WHERE run_id = $2{self._for_update}) "
             "SELECT t.*, e.* FROM (SELECT) AS one LEFT JOIN t ON TRUE LEFT JOIN e ON TRUE",
@@ -188,19 +230,20 @@ class _PostgresTx(_BatchTx, Tx):
         )
         task, ex = row[:_TASK_WIDTH], row[_TASK_WIDTH:]
         return (
-            task_row(task) if task[0] is not None else None,
+            self._seen(task_row(task)) if task[0] is not None else None,
             execution_row(ex) if ex[0] is not None else None,
         )
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
         row = await self._one(
+            _TASKS,
             f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 AND ref = $3"
             f"{self._for_update}",
             run_id,
             int(kind),
             ref,
         )
-        return task_row(row) if row else None
+        return self._seen(task_row(row)) if row else None
 
     async def claim_tasks(
         self,
@@ -215,6 +258,7 @@ class _PostgresTx(_BatchTx, Tx):
         # has locked; LEAST ignores the NULL deadlines.
         self.changed = True
         rows = await self._fetch(
+            _TASKS,
             "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $1 "
             "AND task_queue = $2 AND kind = $3 AND lease_owner IS NULL AND visible_at <= $4 "
             "ORDER BY visible_at, task_id LIMIT $5 FOR UPDATE SKIP LOCKED) "
@@ -229,18 +273,19 @@ class _PostgresTx(_BatchTx, Tx):
             limit,
             owner,
         )
-        tasks = [task_row(r) for r in rows]
+        tasks = [self._seen(task_row(r)) for r in rows]
         tasks.sort(key=lambda t: (t.visible_at, t.task_id))
         return tasks
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:
         rows = await self._fetch(
+            _TASKS,
             f"SELECT {TASK_COLS} FROM tasks WHERE deadline IS NOT NULL AND deadline <= $1 "
             f"ORDER BY deadline LIMIT $2{self._skip_locked}",
             now,
             limit,
         )
-        return [task_row(r) for r in rows]
+        return [self._seen(task_row(r)) for r in rows]
 
     async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
         await self._hold(
@@ -251,11 +296,12 @@ class _PostgresTx(_BatchTx, Tx):
             run_id,
             seq,
             attempt,
+            tasks=frozenset({(run_id, int(TaskKind.ACTIVITY), seq)}),
         )
 
     async def delete_run_work(self, run_id: str) -> None:
         delete = "DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)"
-        await self._hold("tasks", None, delete, run_id)
+        await self._hold("tasks", None, delete, run_id, tasks=frozenset({(run_id, None, None)}))
         await self._hold("timers", None, "DELETE FROM timers WHERE run_id = $1", run_id)
         await self._hold("inbox", None, "DELETE FROM inbox WHERE run_id = $1", run_id)
 
@@ -265,6 +311,7 @@ class _PostgresTx(_BatchTx, Tx):
         for name, rows in values.items():
             # Both parts see the rows as they were: the old values go, the new ones come.
             await self._write(
+                _SEARCH_ATTRIBUTES,
                 "WITH gone AS (DELETE FROM search_attributes WHERE run_id = $1 AND name = $2) "
                 "INSERT INTO search_attributes (run_id, name, value_text, value_num, value_bool) "
                 "SELECT $1, $2, * FROM unnest($3::text[], $4::float8[], $5::int[])",
@@ -286,6 +333,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         rows = await self._fetch(
+            _EXECUTIONS,
             f"SELECT {EXEC_COLS} FROM executions WHERE parent_run_id = $1 AND status = 1",
             parent_run_id,
         )
@@ -293,7 +341,9 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def search_attribute_types(self, namespace: str) -> dict[str, str]:
         rows = await self._fetch(
-            "SELECT name, type FROM search_attribute_types WHERE namespace = $1", namespace
+            _SEARCH_ATTRIBUTE_TYPES,
+            "SELECT name, type FROM search_attribute_types WHERE namespace = $1",
+            namespace,
         )
         return {r[0]: r[1] for r in rows}
 
@@ -320,6 +370,7 @@ class _PostgresTx(_BatchTx, Tx):
         # ``where`` numbers its placeholders from $2: the namespace is $1.
         n = len(params) + 2
         rows = await self._fetch(
+            _VISIBILITY,
             f"SELECT {EXEC_COLS_E} FROM executions e WHERE e.namespace = $1 AND ({where}) "
             f"ORDER BY {order_by} LIMIT ${n} OFFSET ${n + 1}",
             namespace,
@@ -331,6 +382,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
         count = await self._fetchval(
+            _VISIBILITY,
             f"SELECT COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where})",
             namespace,
             *params,
@@ -339,6 +391,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
         row = await self._one(
+            _UPDATES,
             f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND update_id = $2",
             run_id,
             update_id,
@@ -375,6 +428,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
         rows = await self._fetch(
+            _UPDATES,
             f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND state = ANY($2::int[]) "
             "ORDER BY requested_at, seq",
             run_id,
@@ -398,6 +452,7 @@ class _PostgresTx(_BatchTx, Tx):
     async def delete_timer(self, run_id: str, seq: int) -> int | None:
         self.changed = True
         started = await self._fetchval(
+            _TIMERS,
             "DELETE FROM timers WHERE run_id = $1 AND seq = $2 RETURNING started_event_id",
             run_id,
             seq,
@@ -406,6 +461,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
         rows = await self._fetch(
+            _TIMERS,
             "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= $1 "
             f"ORDER BY fire_at, run_id, seq LIMIT $2{self._skip_locked}",
             now,
@@ -415,6 +471,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def put_query_result(self, query_id: int, result: QueryResult) -> None:
         await self._write(
+            _QUERIES,
             "WITH answered AS (DELETE FROM tasks WHERE task_id = $1) "
             "INSERT INTO query_results (query_id, ok, result, error) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (query_id) DO UPDATE SET ok = EXCLUDED.ok, result = EXCLUDED.result, "
@@ -427,6 +484,7 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def delete_query(self, query_id: int) -> None:
         await self._write(
+            _QUERIES,
             "WITH task AS (DELETE FROM tasks WHERE task_id = $1) "
             "DELETE FROM query_results WHERE query_id = $1",
             query_id,
