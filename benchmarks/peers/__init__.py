@@ -1,0 +1,1 @@
+"""perdure beside its peers, Temporal and DBOS: ``python -m benchmarks.peers --help``."""
