@@ -51,11 +51,11 @@ SCALES = {
         s1_workflows=200,
         s2_warmup=5,
         s2_runs=30,
-        s3_steps=300,
+        s3_steps=200,
         s3_window=50,
         s4_workflows=200,
         s5_workflows=200,
-        s6_workflows=1_000,
+        s6_workflows=200,
         child_timeout_s=300,
     ),
     "full": Scale(

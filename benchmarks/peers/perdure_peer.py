@@ -217,7 +217,7 @@ async def s1(variant: str, scale: Scale) -> Result:
 
 def _single_worker_only(variant: str) -> None:
     if variant == "postgres-2w":
-        raise NotApplicable("S1 only: the 2-worker column measures throughput")
+        raise NotApplicable("the 2-worker column measures S1 only")
 
 
 async def s2(variant: str, scale: Scale) -> Result:

@@ -73,6 +73,15 @@ ALL_SYSTEMS = [
     "dbos-postgres",
 ]
 PEERS = ["temporal", "dbos-sqlite", "dbos-postgres"]
+# Column headings: the systems' names, shortened.
+SHORT = {
+    "perdure": "perdure",
+    "perdure-postgres": "perdure pg",
+    "perdure-postgres-2w": "perdure pg 2w",
+    "temporal": "temporal",
+    "dbos-sqlite": "dbos sqlite",
+    "dbos-postgres": "dbos pg",
+}
 ALL_SCENARIOS = ["S1", "S2", "S3", "S4", "S5", "S6"]
 # Python packages each system needs, and whether it needs the PostgreSQL server.
 NEEDS = {
@@ -102,7 +111,7 @@ FIGURES = [
     Figure("S2", "p99 ms", "S2 latency p99, ms", False),
     Figure("S3", "first ms", "S3 step cost, first steps, ms", False),
     Figure("S3", "last ms", "S3 step cost, last steps, ms", False),
-    Figure("S3", "last/first", "S3 last/first", False),
+    Figure("S3", "last/first", "S3 last/first", False, ratio=False),
     Figure("S4", "s to all done", "S4 timers, s until all done", False),
     Figure("S5", "s after kill", "S5 recovery, s from kill to all done", False),
     Figure("S6", "peak RSS MB", "S6 peak RSS of the worker, MB", False),
@@ -332,8 +341,8 @@ def render(cells: dict[tuple[str, str], Cell], args: argparse.Namespace) -> str:
 
     header = [
         "figure",
-        *systems,
-        *(f"{a}/{b}".replace("perdure-postgres", "perdure-pg") for a, b in ratio_columns),
+        *(SHORT[s] for s in systems),
+        *(f"{'pg ' if a == 'perdure-postgres' else ''}÷ {SHORT[b]}" for a, b in ratio_columns),
     ]
     rows = []
     for figure in FIGURES:
@@ -353,7 +362,7 @@ def render(cells: dict[tuple[str, str], Cell], args: argparse.Namespace) -> str:
             elif value is None:
                 row.append("-")
             else:
-                marks = "".join(note(f"{system}, {figure.scenario}: {n}") for n in cell.notes)
+                marks = "".join(note(n) for n in cell.notes)
                 row.append(fmt(value) + (f" {marks}" if marks else ""))
         for a, b in ratio_columns:
             va = cells[a, figure.scenario].median(figure.key)
@@ -372,8 +381,8 @@ def render(cells: dict[tuple[str, str], Cell], args: argparse.Namespace) -> str:
         lines.append("| " + " | ".join(cells_text) + " |")
     out = "\n".join(lines)
     out += (
-        "\n\n↑ higher is better, ↓ lower is better; a ratio is perdure's median over the "
-        "peer's (above 1 on a ↑ row, below 1 on a ↓ row: perdure is ahead)"
+        "\n\n↑ higher is better, ↓ lower is better. ÷ X: perdure's median over X's (pg ÷ X: "
+        "perdure pg's); above 1 on a ↑ row or below 1 on a ↓ row, perdure is ahead"
     )
     if footnotes:
         out += "\n\n" + "\n".join(f"[{i + 1}] {text}" for i, text in enumerate(footnotes))

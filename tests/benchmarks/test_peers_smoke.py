@@ -49,15 +49,19 @@ def test_perdure_column_prints_every_scenario() -> None:
 @pytest.mark.realtime
 @pytest.mark.timeout(180)
 def test_peer_columns_with_ratios() -> None:
-    peers = [
-        system
-        for system, package in (("temporal", "temporalio"), ("dbos-sqlite", "dbos"))
+    peers = {
+        system: heading
+        for system, heading, package in (
+            ("temporal", "temporal", "temporalio"),
+            ("dbos-sqlite", "dbos sqlite", "dbos"),
+        )
         if importlib.util.find_spec(package) is not None
-    ]
+    }
     if not peers:
         pytest.skip("the peers are not installed: pip install -e '.[peers]'")
     out = run_peers("--systems", ",".join(["perdure", *peers]), "--scenarios", "S1", timeout=170)
-    columns = r" +\| +".join(["perdure", *peers, *(f"perdure/{p}" for p in peers)])
+    headings = [*peers.values(), *(f"÷ {h}" for h in peers.values())]
+    columns = r" +\| +".join(["perdure", *headings])
     assert re.search(rf"\| figure +\| {columns} +\|", out), out
     ratios = r" \| +".join([r"[\d,.]+"] * (1 + 2 * len(peers)))
     assert re.search(rf"\| S1 throughput, workflows/s ↑ +\| +{ratios} \|", out), out
