@@ -95,6 +95,11 @@ class TimeSkipper(Protocol):
 
     def auto_skip(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
+    def awaiting(self, run_id: str) -> contextlib.AbstractContextManager[None]:
+        """While a client waits for this run to close: once it has, the clock holds still
+        until the waiter has seen it (or time would run on past the awaited result)."""
+        ...
+
 
 def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
@@ -518,9 +523,11 @@ class Client:
     async def _wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
         store = self._store
         ex = await store.describe(self.namespace, workflow_id, run_id)
+        skipper = self._time_skipper
         while ex.is_open:
-            await store.wait_closed(ex.run_id)
-            ex = await store.describe(self.namespace, workflow_id, ex.run_id)
+            with skipper.awaiting(ex.run_id) if skipper else contextlib.nullcontext():
+                await store.wait_closed(ex.run_id)
+                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
         return ex
 
     async def _settled(self, workflow_id: str, run_id: str | None, timeout: float) -> Execution:

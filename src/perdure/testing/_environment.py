@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 from perdure._common.clock import Clock, VirtualClock
@@ -21,6 +22,21 @@ class _TimeSkipper:
         self._clock = clock
         self._auto = 0
         self._task: asyncio.Task[None] | None = None
+        self._awaited: collections.Counter[str] = collections.Counter()
+
+    @contextlib.contextmanager
+    def awaiting(self, run_id: str) -> Iterator[None]:
+        self._awaited[run_id] += 1
+        try:
+            yield
+        finally:
+            self._awaited[run_id] -= 1
+            if self._awaited[run_id] <= 0:
+                del self._awaited[run_id]
+
+    async def _result_ready(self) -> bool:
+        """Whether a run a client waits for has closed (its waiter has yet to notice)."""
+        return bool(self._awaited) and bool(await self._store.closed_among(list(self._awaited)))
 
     @contextlib.asynccontextmanager
     async def auto_skip(self) -> AsyncIterator[None]:
@@ -54,7 +70,10 @@ class _TimeSkipper:
             if self._auto <= 0:
                 return
             nxt = await self._store.next_wakeup()
-            if nxt is not None and nxt > self._clock.now():
+            ready = await self._result_ready()
+            # Checked again after the awaits: the wait may have ended meanwhile (the clock
+            # must not move once nobody is waiting).
+            if nxt is not None and nxt > self._clock.now() and not ready and self._auto > 0:
                 self._clock.advance_to(nxt)
             else:
                 await asyncio.sleep(0.001)
