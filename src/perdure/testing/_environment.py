@@ -65,18 +65,31 @@ class _TimeSkipper:
             store.notifier.forget(key)
 
     async def _skip_loop(self) -> None:
-        while self._auto > 0:
-            await self.wait_idle()
-            if self._auto <= 0:
-                return
-            nxt = await self._store.next_wakeup()
-            ready = await self._result_ready()
-            # Checked again after the awaits: the wait may have ended meanwhile (the clock
-            # must not move once nobody is waiting).
-            if nxt is not None and nxt > self._clock.now() and not ready and self._auto > 0:
-                self._clock.advance_to(nxt)
-            else:
-                await asyncio.sleep(0.001)
+        key = ("changed",)
+        # The flag wait_idle() clears before its last look: set again by any commit since,
+        # which makes that look stale (a signal sent while the next wake-up was being read).
+        changed = self._store.notifier.listen(key)
+        try:
+            while self._auto > 0:
+                await self.wait_idle()
+                if self._auto <= 0:
+                    return
+                nxt = await self._store.next_wakeup()
+                ready = await self._result_ready()
+                # Checked again after the awaits: the wait may have ended meanwhile (the clock
+                # must not move once nobody is waiting), or something may have changed.
+                if (
+                    nxt is not None
+                    and nxt > self._clock.now()
+                    and not ready
+                    and self._auto > 0
+                    and not changed.is_set()
+                ):
+                    self._clock.advance_to(nxt)
+                else:
+                    await asyncio.sleep(0.001)
+        finally:
+            self._store.notifier.forget(key)
 
     async def close(self) -> None:
         """Stop skipping: the store is about to close."""
