@@ -58,6 +58,19 @@ SCALES = {
         s6_workflows=200,
         child_timeout_s=300,
     ),
+    # S1 and S2 as full; S3-S6 a fifth of full or less, so that every system gets through
+    # all six three times in about an hour on two cores.
+    "medium": Scale(
+        s1_workflows=2_000,
+        s2_warmup=20,
+        s2_runs=200,
+        s3_steps=2_000,
+        s3_window=100,
+        s4_workflows=2_000,
+        s5_workflows=2_000,
+        s6_workflows=2_000,
+        child_timeout_s=3600,
+    ),
     "full": Scale(
         s1_workflows=2_000,
         s2_warmup=20,

@@ -2,11 +2,15 @@
 
 Run it from the repository root (the peers come with ``pip install -e '.[peers]'``)::
 
-    python -m benchmarks.peers --scale quick --runs 1        # a couple of minutes
-    python -m benchmarks.peers --scenarios S1,S2 --scale full --runs 3
+    python -m benchmarks.peers --scale quick --runs 1        # about four minutes
+    python -m benchmarks.peers --scenarios S1,S2 --scale full --runs 3      # about 25 min
+    python -m benchmarks.peers --scale medium --runs 3       # about 80 min
     python -m benchmarks.peers --systems perdure --scale quick   # no peer needed
 
-Scenarios (``--scale full`` sizes; ``quick`` is much smaller):
+Scenarios (``--scale full`` sizes; ``medium`` keeps S1 and S2 and runs S3 with 2,000 steps,
+S4-S6 with 2,000 workflows; ``quick`` is much smaller). Full scale is long: Temporal's dev
+server runs about 20 workflows/s on two cores, so its S6 (100,000 workflows) alone takes
+hours.
 
 - S1 throughput: 2,000 workflows of one activity each, started concurrently; workflows/s
   from the first start to the last result.
@@ -283,10 +287,14 @@ def versions(systems: list[str]) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     parts = [
         f"Python {platform.python_version()}",
         f"SQLite {sqlite3.sqlite_version}",
-        f"perdure {version('perdure')} (commit {commit or '?'})",
+        f"perdure {version('perdure')} (commit {commit or '?'}"
+        + (", with uncommitted changes in src/)" if dirty else ")"),
     ]
     if "temporal" in systems and version("temporalio"):
         parts.append(f"temporalio {version('temporalio')}")
@@ -423,10 +431,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    header = [  # before the runs: the commit under test, the disk before any load
+        f"perdure peers benchmark, {datetime.date.today().isoformat()}",
+        f"machine: {machine()}",
+        f"versions: {versions(args.systems)}",
+    ]
     cells = run_all(args)
-    print(f"perdure peers benchmark, {datetime.date.today().isoformat()}")
-    print(f"machine: {machine()}")
-    print(f"versions: {versions(args.systems)}")
+    print("\n".join(header))
     for line in settings(SCALES[args.scale], args):
         print(f"settings: {line}")
     print()

@@ -48,6 +48,9 @@ SANDBOX = os.environ.get("PERDURE_BENCH_TEMPORAL_SANDBOX") != "off"
 # Temporal refuses a history past 51,200 events; a sequential activity costs 6 events
 # (scheduled, started, completed, and a workflow task's scheduled, started, completed).
 MAX_SEQUENTIAL_ACTIVITIES = 8_000
+# Waiting on a result is a long poll, and the server refuses more than about a thousand at
+# once per namespace ("namespace concurrent poller limit exceeded"): at most this many.
+CONCURRENT_WAITS = 500
 
 
 def temporal_binary() -> str:
@@ -166,7 +169,7 @@ async def s1(variant: str, scale: Scale) -> Result:
                 for i in range(n)
             )
         )
-        results = await asyncio.gather(*(h.result() for h in handles))
+        results = await common.bounded(lambda i: handles[i].result(), n, CONCURRENT_WAITS)
         elapsed = time.perf_counter() - t0
     common.check_results("S1", results, range(n))
     return Result({"wf/s": n / elapsed})
@@ -217,7 +220,7 @@ async def s4(variant: str, scale: Scale) -> Result:
                 for i in range(n)
             )
         )
-        results = await asyncio.gather(*(h.result() for h in handles))
+        results = await common.bounded(lambda i: handles[i].result(), n, CONCURRENT_WAITS)
         elapsed = time.perf_counter() - t0
     common.check_results("S4", results, [0] * n)
     return Result({"s to all done": elapsed})
@@ -245,14 +248,14 @@ async def s5_worker(variant: str, phase: str, address: str, n: int) -> None:
                     Recoverable.run, i, id=f"s5-{i}", task_queue=TASK_QUEUE
                 )
 
-            await common.bounded(start, n)
+            await common.bounded(start, n, CONCURRENT_WAITS)
             common.report_started()
             await asyncio.Event().wait()  # until killed
 
         async def result(i: int) -> object:
             return await client.get_workflow_handle(f"s5-{i}").result()
 
-        results = await common.bounded(result, n)
+        results = await common.bounded(result, n, CONCURRENT_WAITS)
         common.report_done()
         common.check_results("S5", results, range(n))
 
@@ -279,9 +282,9 @@ async def s6(variant: str, scale: Scale) -> Result:
             await handle.signal(WaitsForSignal.release)
             return await handle.result()
 
-        await common.bounded(start, n)
+        await common.bounded(start, n, CONCURRENT_WAITS)
         await common.wait_until_all(waiting, n)
-        results = await common.bounded(release, n)
+        results = await common.bounded(release, n, CONCURRENT_WAITS)
         elapsed = time.perf_counter() - t0
         server_rss = server.peak_rss_mb()
     common.check_results("S6", results, range(n))
