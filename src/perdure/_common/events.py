@@ -61,6 +61,7 @@ ExternalWorkflowExecutionCancelRequested  seq (or RequestCancelExternal...Failed
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,16 +222,86 @@ class HistoryEvent:
 
 def encode_attributes(attributes: dict[str, Any]) -> bytes:
     """Attributes as stored: JSON bytes."""
-    return orjson.dumps(_payloads_to_json(attributes))
+    # orjson calls _json_default only where a Payload (or a value it cannot write) occurs,
+    # so the attributes are not walked, nor copied, in Python first.
+    return orjson.dumps(attributes, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATACLASS)
 
 
 def decode_attributes(data: bytes | str) -> dict[str, Any]:
     """Read attributes written by :func:`encode_attributes`."""
-    value: dict[str, Any] = _payloads_from_json(orjson.loads(data))
+    value: dict[str, Any] = orjson.loads(data)
+    # Most events hold no payload: then there is nothing to look for. (A key spelled with
+    # escapes, which orjson never writes, would hide "metadata" from this test: walk then too.)
+    # (Only for str and bytes: `in` on a memoryview compares single bytes.)
+    if isinstance(data, str):
+        if "metadata" not in data and "\\" not in data:
+            return value
+    elif isinstance(data, bytes) and b"metadata" not in data and b"\\" not in data:
+        return value
+    revived: dict[str, Any] = _revive_payloads(value)
+    return revived
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Payload):
+        return value.to_json()
+    if isinstance(value, tuple):  # a named tuple: orjson writes only plain tuples itself
+        return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # Any other dataclass as orjson writes dataclasses (public fields only, no Payload
+        # conversion inside), which the pass-through option turned off for Payload's sake.
+        return orjson.Fragment(orjson.dumps(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _is_payload_json(value: dict[str, Any]) -> bool:
+    return len(value) == 2 and "metadata" in value and "data" in value
+
+
+def _revive_payloads(value: Any) -> Any:
+    """Payloads in place of their JSON form, in a value orjson has just parsed (plain dicts
+    and lists nobody else holds, so they are changed in place rather than copied)."""
+    if type(value) is dict:
+        if _is_payload_json(value):
+            return Payload.from_json(value)
+        _revive_in_dict(value)
+    elif type(value) is list:
+        _revive_in_list(value)
     return value
 
 
+def _revive_in_dict(value: dict[str, Any]) -> None:
+    for k, v in value.items():
+        t = type(v)
+        if t is dict:
+            if len(v) == 2 and "metadata" in v and "data" in v:
+                value[k] = Payload.from_json(v)  # replaces a value: the keys stay as they are
+            else:
+                _revive_in_dict(v)
+        elif t is list:
+            _revive_in_list(v)
+
+
+def _revive_in_list(value: list[Any]) -> None:
+    for i, v in enumerate(value):
+        t = type(v)
+        if t is dict:
+            if len(v) == 2 and "metadata" in v and "data" in v:
+                value[i] = Payload.from_json(v)
+            else:
+                _revive_in_dict(v)
+        elif t is list:
+            _revive_in_list(v)
+
+
 def _payloads_to_json(value: Any) -> Any:
+    t = type(value)
+    if t is dict:
+        return {k: _payloads_to_json(v) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [_payloads_to_json(v) for v in value]
+    if t is str or t is int or t is float or value is None:
+        return value
     if isinstance(value, Payload):
         return value.to_json()
     if isinstance(value, dict):
@@ -241,10 +312,14 @@ def _payloads_to_json(value: Any) -> Any:
 
 
 def _payloads_from_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        if len(value) == 2 and "metadata" in value and "data" in value:
+    """Like :func:`_revive_payloads`, for a caller's value: it is copied, not changed."""
+    t = type(value)
+    if t is str or t is int or t is float or value is None:
+        return value
+    if t is dict or isinstance(value, dict):
+        if _is_payload_json(value):
             return Payload.from_json(value)
         return {k: _payloads_from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if t is list or isinstance(value, list):
         return [_payloads_from_json(v) for v in value]
     return value
