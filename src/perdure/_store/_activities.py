@@ -8,6 +8,7 @@ from typing import Any
 from perdure._common.events import EventType
 from perdure._errors import RetryState, TimeoutType
 from perdure._store import _executions as executions
+from perdure._store._eager import EagerWorkflowTask
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -24,29 +25,30 @@ async def claim(
     tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
 ) -> list[ActivityTask]:
     rows = await tx.claim_tasks(TaskKind.ACTIVITY, namespace, task_queue, owner, now, limit)
-    out = []
     for row in rows:
         fx.wake(row.deadline)
-        d = row.data
-        out.append(
-            ActivityTask(
-                token=TaskToken(row.namespace, row.workflow_id, row.run_id, row.ref, row.attempt),
-                task_queue=row.task_queue,
-                workflow_type=d["workflow_type"],
-                activity_id=d["activity_id"],
-                activity_type=d["activity_type"],
-                input=d["input"],
-                attempt=row.attempt,
-                scheduled_time=d["scheduled_time"],
-                started_time=now,
-                start_to_close_timeout=d.get("start_to_close_timeout"),
-                schedule_to_close_timeout=d.get("schedule_to_close_timeout"),
-                heartbeat_timeout=row.heartbeat_timeout,
-                heartbeat_details=d.get("heartbeat_details", []),
-                owner=owner,
-            )
-        )
-    return out
+    return [activity_task(row, owner, now) for row in rows]
+
+
+def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:
+    """The attempt a worker runs, from its task row as leased to ``owner`` at ``now``."""
+    d = row.data
+    return ActivityTask(
+        token=TaskToken(row.namespace, row.workflow_id, row.run_id, row.ref, row.attempt),
+        task_queue=row.task_queue,
+        workflow_type=d["workflow_type"],
+        activity_id=d["activity_id"],
+        activity_type=d["activity_type"],
+        input=d["input"],
+        attempt=row.attempt,
+        scheduled_time=d["scheduled_time"],
+        started_time=now,
+        start_to_close_timeout=d.get("start_to_close_timeout"),
+        schedule_to_close_timeout=d.get("schedule_to_close_timeout"),
+        heartbeat_timeout=row.heartbeat_timeout,
+        heartbeat_details=d.get("heartbeat_details", []),
+        owner=owner,
+    )
 
 
 async def _held(tx: Tx, token: TaskToken, owner: str | None) -> TaskRow:
@@ -72,6 +74,7 @@ async def _finish(
     identity: str,
     now: float,
     fx: Effects,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
     await tx.delete_task(row.task_id)
     ex = await tx.get_execution(row.run_id)
@@ -83,7 +86,7 @@ async def _finish(
     if row.started_at is not None:
         events.append((EventType.ACTIVITY_TASK_STARTED, started))
     events.append((event_type, {**base, **attrs}))
-    await executions.deliver(tx, ex, events, now, fx)
+    await executions.deliver(tx, ex, events, now, fx, eager)
 
 
 async def complete(
@@ -94,9 +97,12 @@ async def complete(
     identity: str,
     now: float,
     fx: Effects,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
     row = await _held(tx, token, owner)
-    await _finish(tx, row, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, identity, now, fx)
+    await _finish(
+        tx, row, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, identity, now, fx, eager
+    )
 
 
 async def cancelled(
@@ -107,10 +113,11 @@ async def cancelled(
     identity: str,
     now: float,
     fx: Effects,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
     row = await _held(tx, token, owner)
     await _finish(
-        tx, row, EventType.ACTIVITY_TASK_CANCELED, {"details": details}, identity, now, fx
+        tx, row, EventType.ACTIVITY_TASK_CANCELED, {"details": details}, identity, now, fx, eager
     )
 
 
@@ -137,6 +144,7 @@ async def _fail_attempt(
     identity: str,
     now: float,
     fx: Effects,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
     state, delay = _retry_decision(row, failure, now)
     if state == RetryState.TIMEOUT and failure.get("kind") == "timeout":
@@ -154,9 +162,8 @@ async def _fail_attempt(
         await tx.update_task(row)
         fx.wake(row.visible_at)
         return
-    await _finish(
-        tx, row, final_event, {"failure": failure, "retry_state": int(state)}, identity, now, fx
-    )
+    attrs = {"failure": failure, "retry_state": int(state)}
+    await _finish(tx, row, final_event, attrs, identity, now, fx, eager)
 
 
 async def fail(
@@ -167,9 +174,10 @@ async def fail(
     identity: str,
     now: float,
     fx: Effects,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
     row = await _held(tx, token, owner)
-    await _fail_attempt(tx, row, failure, EventType.ACTIVITY_TASK_FAILED, identity, now, fx)
+    await _fail_attempt(tx, row, failure, EventType.ACTIVITY_TASK_FAILED, identity, now, fx, eager)
 
 
 async def heartbeat(

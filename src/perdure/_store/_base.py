@@ -24,6 +24,7 @@ from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
 from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._eager import EagerActivities, EagerWorkflowTask, LocalWorker
 from perdure._store._effects import Effects
 from perdure._store._notify import Notifier
 from perdure._store._tx import Tx
@@ -54,6 +55,8 @@ class Store(ABC):
         self.notifier = Notifier()
         self._closed_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._closed_poller: asyncio.Task[None] | None = None
+        # Running workers of this process by (namespace, task queue), for eager start.
+        self.local_workers: dict[tuple[str, str], list[LocalWorker]] = {}
 
     # -- what a database backend provides ------------------------------------------------------
     @abstractmethod
@@ -140,10 +143,18 @@ class Store(ABC):
             self.notifier.publish("activity_cancel", (run_id, seq))
 
     # -- executions ----------------------------------------------------------------------------
-    async def start_workflow(self, req: StartWorkflowRequest) -> StartResult:
-        return await self.transact(
-            lambda tx, fx: executions.start_workflow(tx, req, self.clock.now(), fx)
-        )
+    async def start_workflow(
+        self, req: StartWorkflowRequest, eager: EagerWorkflowTask | None = None
+    ) -> StartResult:
+        """Start a run (its first workflow task leased to the worker offering ``eager``,
+        if it takes it: ``eager.granted`` is then set once this returns)."""
+
+        async def op(tx: Tx, fx: Effects) -> StartResult:
+            if eager is not None:
+                eager.granted = None  # the operation may run again after a lost connection
+            return await executions.start_workflow(tx, req, self.clock.now(), fx, eager)
+
+        return await self.transact(op)
 
     async def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> Execution:
         return await self.read(
@@ -247,13 +258,23 @@ class Store(ABC):
         )
 
     async def complete_workflow_task(
-        self, task: WorkflowTask, commands: Sequence[Command], identity: str
+        self,
+        task: WorkflowTask,
+        commands: Sequence[Command],
+        identity: str,
+        eager: EagerActivities | None = None,
     ) -> int | None:
-        return await self.transact(
-            lambda tx, fx: workflow_tasks.complete(
-                tx, task, commands, identity, self.clock.now(), fx
+        """Record a task's commands; the activities leased to the worker offering ``eager``
+        are in ``eager.granted`` once this returns."""
+
+        async def op(tx: Tx, fx: Effects) -> int | None:
+            if eager is not None:
+                eager.granted.clear()  # the operation may run again after a lost connection
+            return await workflow_tasks.complete(
+                tx, task, commands, identity, self.clock.now(), fx, eager
             )
-        )
+
+        return await self.transact(op)
 
     async def extend_workflow_task(self, task: WorkflowTask) -> None:
         await self.transact(
@@ -278,31 +299,51 @@ class Store(ABC):
         )
 
     async def complete_activity(
-        self, token: TaskToken, owner: str | None, result: Payload, identity: str
+        self,
+        token: TaskToken,
+        owner: str | None,
+        result: Payload,
+        identity: str,
+        eager: EagerWorkflowTask | None = None,
     ) -> None:
-        await self.transact(
-            lambda tx, fx: activities.complete(
-                tx, token, owner, result, identity, self.clock.now(), fx
-            )
-        )
+        async def op(tx: Tx, fx: Effects) -> None:
+            if eager is not None:
+                eager.granted = None  # the operation may run again after a lost connection
+            now = self.clock.now()
+            await activities.complete(tx, token, owner, result, identity, now, fx, eager)
+
+        await self.transact(op)
 
     async def fail_activity(
-        self, token: TaskToken, owner: str | None, failure: dict[str, Any], identity: str
+        self,
+        token: TaskToken,
+        owner: str | None,
+        failure: dict[str, Any],
+        identity: str,
+        eager: EagerWorkflowTask | None = None,
     ) -> None:
-        await self.transact(
-            lambda tx, fx: activities.fail(
-                tx, token, owner, failure, identity, self.clock.now(), fx
-            )
-        )
+        async def op(tx: Tx, fx: Effects) -> None:
+            if eager is not None:
+                eager.granted = None  # the operation may run again after a lost connection
+            await activities.fail(tx, token, owner, failure, identity, self.clock.now(), fx, eager)
+
+        await self.transact(op)
 
     async def activity_cancelled(
-        self, token: TaskToken, owner: str | None, details: list[Payload], identity: str
+        self,
+        token: TaskToken,
+        owner: str | None,
+        details: list[Payload],
+        identity: str,
+        eager: EagerWorkflowTask | None = None,
     ) -> None:
-        await self.transact(
-            lambda tx, fx: activities.cancelled(
-                tx, token, owner, details, identity, self.clock.now(), fx
-            )
-        )
+        async def op(tx: Tx, fx: Effects) -> None:
+            if eager is not None:
+                eager.granted = None  # the operation may run again after a lost connection
+            now = self.clock.now()
+            await activities.cancelled(tx, token, owner, details, identity, now, fx, eager)
+
+        await self.transact(op)
 
     async def activity_completes_async(self, token: TaskToken) -> None:
         """The attempt called ``raise_complete_async``: it waits for an outside completion."""

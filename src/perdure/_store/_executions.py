@@ -13,6 +13,7 @@ from perdure._common.events import EventType, HistoryEvent
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
 from perdure._store import _visibility as visibility
+from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -23,6 +24,7 @@ from perdure._store._types import (
     TaskRow,
     UpdateState,
     WftState,
+    WorkflowTask,
 )
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -50,27 +52,66 @@ async def append(
 
 
 async def schedule_workflow_task(
-    tx: Tx, ex: Execution, now: float, fx: Effects, *, delay: float = 0.0
+    tx: Tx,
+    ex: Execution,
+    now: float,
+    fx: Effects,
+    *,
+    delay: float = 0.0,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
-    """Make sure the run has a workflow task pending."""
+    """Make sure the run has a workflow task pending (leased at once to the worker offering
+    ``eager``, if it wants it)."""
     if ex.wft_state != WftState.NONE or not ex.is_open:
         return
-    await tx.insert_task(
-        TaskRow(
-            task_id=0,
-            kind=TaskKind.WORKFLOW,
-            namespace=ex.namespace,
-            task_queue=ex.task_queue,
-            run_id=ex.run_id,
-            workflow_id=ex.workflow_id,
-            ref=0,
-            visible_at=now + delay,
-            lease_seconds=ex.task_timeout,
-            attempt=max(ex.wft_attempt, 1),
-        )
+    row = TaskRow(
+        task_id=0,
+        kind=TaskKind.WORKFLOW,
+        namespace=ex.namespace,
+        task_queue=ex.task_queue,
+        run_id=ex.run_id,
+        workflow_id=ex.workflow_id,
+        ref=0,
+        visible_at=now + delay,
+        lease_seconds=ex.task_timeout,
+        attempt=max(ex.wft_attempt, 1),
     )
+    if (
+        eager is not None
+        and eager.granted is None
+        and not delay
+        and ex.task_queue == eager.task_queue
+        and ex.namespace == eager.namespace
+        and eager.accept(ex.run_id, ex.workflow_type)
+    ):
+        lease(row, eager.owner, now)
+        await tx.insert_task(row)
+        ex.wft_state = WftState.STARTED
+        fx.wake(row.deadline)
+        eager.granted = workflow_task(row, ex, eager.owner, now)
+        return
+    await tx.insert_task(row)
     ex.wft_state = WftState.SCHEDULED
     fx.task_ready(ex.namespace, ex.task_queue, TaskKind.WORKFLOW)
+
+
+def workflow_task(row: TaskRow, ex: Execution, owner: str, now: float) -> WorkflowTask:
+    """The task a worker runs, from its row as leased to ``owner`` at ``now``."""
+    return WorkflowTask(
+        task_id=row.task_id,
+        namespace=ex.namespace,
+        workflow_id=ex.workflow_id,
+        run_id=ex.run_id,
+        workflow_type=ex.workflow_type,
+        task_queue=ex.task_queue,
+        attempt=row.attempt,
+        started_time=now,
+        next_event_id=ex.next_event_id,
+        history_size=ex.history_size,
+        owner=owner,
+        lease_seconds=row.lease_seconds,
+        updates_requested=ex.updates_requested,
+    )
 
 
 async def deliver(
@@ -79,6 +120,7 @@ async def deliver(
     events: list[tuple[EventType, dict[str, Any]]],
     now: float,
     fx: Effects,
+    eager: EagerWorkflowTask | None = None,
 ) -> None:
     """Deliver input events to a run: buffered while its workflow task is in flight (so
     replay sees what the first run saw), else appended with a workflow task to handle them."""
@@ -87,7 +129,7 @@ async def deliver(
             await tx.inbox_add(ex.run_id, HistoryEvent(0, event_type, now, attrs))
     else:
         await append(tx, ex, events, now)
-        await schedule_workflow_task(tx, ex, now, fx)
+        await schedule_workflow_task(tx, ex, now, fx, eager=eager)
     await tx.update_execution(ex)
 
 
@@ -239,6 +281,7 @@ async def create_run(
     fx: Effects,
     run_id: str | None = None,
     delay: float = 0.0,
+    eager: EagerWorkflowTask | None = None,
     inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
     search_attributes: dict[str, Any] | None = None,
     parent: dict[str, Any] | None = None,
@@ -285,8 +328,8 @@ async def create_run(
         "start_delay": delay or None,
         "identity": identity,
     }
-    await schedule_workflow_task(tx, ex, now, fx, delay=delay)
     await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now)
+    await schedule_workflow_task(tx, ex, now, fx, delay=delay, eager=eager)
     deadlines = [
         d
         for d in (now + delay + run_timeout if run_timeout else None, execution_deadline)
@@ -312,7 +355,13 @@ async def _dispatch_now(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:
         fx.task_ready(ex.namespace, ex.task_queue, TaskKind.WORKFLOW)
 
 
-async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effects) -> StartResult:
+async def start_workflow(
+    tx: Tx,
+    req: StartWorkflowRequest,
+    now: float,
+    fx: Effects,
+    eager: EagerWorkflowTask | None = None,
+) -> StartResult:
     running = await tx.get_open_execution(req.namespace, req.workflow_id)
     signal_inputs: list[tuple[EventType, dict[str, Any]]] = []
     if req.start_signal is not None:
@@ -375,6 +424,7 @@ async def start_workflow(tx: Tx, req: StartWorkflowRequest, now: float, fx: Effe
         fx=fx,
         run_id=req.run_id,
         delay=req.start_delay,
+        eager=eager,
         inputs=signal_inputs,
         search_attributes=req.search_attributes,
         parent=req.parent,

@@ -26,10 +26,12 @@ from perdure._common.commands import (
     UpsertSearchAttributes,
 )
 from perdure._common.events import INPUT_EVENTS, EventType, continue_as_new_suggested
+from perdure._store import _activities as activities
 from perdure._store import _children as children
 from perdure._store import _executions as executions
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
+from perdure._store._eager import EagerActivities, lease
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -65,23 +67,7 @@ async def claim(
             continue
         ex.wft_state = WftState.STARTED
         started.append(ex)
-        out.append(
-            WorkflowTask(
-                task_id=row.task_id,
-                namespace=ex.namespace,
-                workflow_id=ex.workflow_id,
-                run_id=ex.run_id,
-                workflow_type=ex.workflow_type,
-                task_queue=ex.task_queue,
-                attempt=row.attempt,
-                started_time=now,
-                next_event_id=ex.next_event_id,
-                history_size=ex.history_size,
-                owner=owner,
-                lease_seconds=row.lease_seconds,
-                updates_requested=ex.updates_requested,
-            )
-        )
+        out.append(executions.workflow_task(row, ex, owner, now))
     await tx.update_executions(started)
     return out
 
@@ -110,8 +96,10 @@ async def complete(
     identity: str,
     now: float,
     fx: Effects,
+    eager: EagerActivities | None = None,
 ) -> int | None:
-    """Record the task's commands. Returns the id of the first event after them, or None
+    """Record the task's commands (activities on the worker's own queue leased to it at once
+    when it offers ``eager``). Returns the id of the first event after them, or None
     when the commands were refused because inputs arrived that the code has not seen while
     it was deciding to close (the task is then run again with them)."""
     row, ex = await _held(tx, task)
@@ -145,7 +133,7 @@ async def complete(
         if isinstance(command, StartTimer):
             attrs["fire_at"] = task.started_time + command.duration
         if isinstance(command, ScheduleActivity | RequestCancelActivity | StartTimer | CancelTimer):
-            await _apply_command(tx, ex, command, attrs, event_id, now, inputs, fx)
+            await _apply_command(tx, ex, command, attrs, event_id, now, inputs, fx, eager)
         elif isinstance(command, UpsertMemo):
             memo = dict(ex.memo or {})
             for key, value in command.memo.items():
@@ -244,42 +232,50 @@ async def _apply_command(
     now: float,
     inputs: list[tuple[EventType, dict[str, Any]]],
     fx: Effects,
+    eager: EagerActivities | None = None,
 ) -> None:
     if isinstance(command, ScheduleActivity):
         s2s = command.schedule_to_start_timeout
         s2c = command.schedule_to_close_timeout
         final = now + s2c if s2c else None
         start_to_close = command.start_to_close_timeout or s2c or 0.0
-        await tx.insert_task(
-            TaskRow(
-                task_id=0,
-                kind=TaskKind.ACTIVITY,
-                namespace=ex.namespace,
-                task_queue=command.task_queue,
-                run_id=ex.run_id,
-                workflow_id=ex.workflow_id,
-                ref=command.seq,
-                visible_at=now,
-                lease_seconds=start_to_close,
-                attempt=1,
-                deadline=_min_or_none(now + s2s if s2s else None, final),
-                final_deadline=final,
-                heartbeat_timeout=command.heartbeat_timeout,
-                data={
-                    "scheduled_event_id": event_id,
-                    "activity_id": command.activity_id,
-                    "activity_type": command.activity_type,
-                    "workflow_type": ex.workflow_type,
-                    "input": command.input,
-                    "scheduled_time": now,
-                    "schedule_to_start_timeout": s2s,
-                    "start_to_close_timeout": command.start_to_close_timeout,
-                    "schedule_to_close_timeout": s2c,
-                    "retry_policy": command.retry_policy,
-                },
-            )
+        row = TaskRow(
+            task_id=0,
+            kind=TaskKind.ACTIVITY,
+            namespace=ex.namespace,
+            task_queue=command.task_queue,
+            run_id=ex.run_id,
+            workflow_id=ex.workflow_id,
+            ref=command.seq,
+            visible_at=now,
+            lease_seconds=start_to_close,
+            attempt=1,
+            deadline=_min_or_none(now + s2s if s2s else None, final),
+            final_deadline=final,
+            heartbeat_timeout=command.heartbeat_timeout,
+            data={
+                "scheduled_event_id": event_id,
+                "activity_id": command.activity_id,
+                "activity_type": command.activity_type,
+                "workflow_type": ex.workflow_type,
+                "input": command.input,
+                "scheduled_time": now,
+                "schedule_to_start_timeout": s2s,
+                "start_to_close_timeout": command.start_to_close_timeout,
+                "schedule_to_close_timeout": s2c,
+                "retry_policy": command.retry_policy,
+            },
         )
-        fx.wake(_min_or_none(now + s2s if s2s else None, final))
+        if eager is not None and eager.wants(
+            ex.namespace, command.task_queue, command.activity_type, len(eager.granted)
+        ):
+            lease(row, eager.owner, now)
+            await tx.insert_task(row)
+            fx.wake(row.deadline)
+            eager.granted.append(activities.activity_task(row, eager.owner, now))
+            return
+        await tx.insert_task(row)
+        fx.wake(row.deadline)
         fx.task_ready(ex.namespace, command.task_queue, TaskKind.ACTIVITY)
     elif isinstance(command, RequestCancelActivity):
         act = await tx.find_task(ex.run_id, TaskKind.ACTIVITY, command.seq)

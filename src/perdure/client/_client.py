@@ -15,7 +15,13 @@ from perdure._common.clock import Clock
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import Store, open_store
-from perdure._store._types import Execution, QueryResult, StartWorkflowRequest, WftState
+from perdure._store._types import (
+    Execution,
+    QueryResult,
+    StartResult,
+    StartWorkflowRequest,
+    WftState,
+)
 from perdure.client._async_activity import AsyncActivityHandle
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -232,7 +238,7 @@ class Client:
             start_signal=start_signal,
             start_signal_args=start_signal_args,
         )
-        started = await self._store.start_workflow(request)
+        started = await self._start(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
@@ -242,6 +248,27 @@ class Client:
             first_execution_run_id=started.run_id,
             result_type=result_type,
         )
+
+    async def _start(self, request: StartWorkflowRequest) -> StartResult:
+        """Start the run; a worker of this process polling its queue (with a free slot) is
+        leased its first workflow task in the same transaction and runs it at once."""
+        offer = None
+        worker = None
+        if request.start_signal is None and not request.start_delay:
+            local = self._store.local_workers.get((request.namespace, request.task_queue), ())
+            for worker in local:
+                offer = worker.offer_start(request.workflow_type)
+                if offer is not None:
+                    break
+        if offer is None or worker is None:
+            return await self._store.start_workflow(request)
+        try:
+            started = await self._store.start_workflow(request, offer)
+        except BaseException:
+            worker.settle_workflow_task(offer, committed=False)
+            raise
+        worker.settle_workflow_task(offer, committed=True)
+        return started
 
     async def _start_request(
         self,

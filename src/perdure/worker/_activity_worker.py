@@ -15,6 +15,7 @@ from perdure._common.clock import Clock
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._errors import PayloadSizeError
 from perdure._store import Store
+from perdure._store._eager import EagerWorkflowTask
 from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
@@ -159,6 +160,10 @@ class Activities:
         self.crash_hook: CrashHook | None = None
         # Attempts handed to an outside system (async completion): a crash leaves them be.
         self.handed_off: set[tuple[str, int]] = set()
+        # Set by the worker when it also runs workflows: the workflow task an outcome
+        # schedules goes straight back to it (eager dispatch).
+        self.offer_workflow_task: Callable[[], EagerWorkflowTask | None] = lambda: None
+        self.settle_workflow_task: Callable[[EagerWorkflowTask, bool], None] = lambda o, ok: None
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
         ] = {}
@@ -314,17 +319,29 @@ class Activities:
             await self.crash_hook("after_activity_completes", task.activity_type, task)
 
     async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
+        offer = self.offer_workflow_task()
+        committed = False
         try:
             if outcome == "complete":
-                await self._store.complete_activity(task.token, task.owner, value, self._identity)
+                await self._store.complete_activity(
+                    task.token, task.owner, value, self._identity, offer
+                )
             elif outcome == "fail":
-                await self._store.fail_activity(task.token, task.owner, value, self._identity)
+                await self._store.fail_activity(
+                    task.token, task.owner, value, self._identity, offer
+                )
             else:
-                await self._store.activity_cancelled(task.token, task.owner, value, self._identity)
+                await self._store.activity_cancelled(
+                    task.token, task.owner, value, self._identity, offer
+                )
+            committed = True
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception:
             log.exception("Could not record the outcome of activity %s", task.activity_id)
+        finally:
+            if offer is not None:
+                self.settle_workflow_task(offer, committed)
 
 
 # (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity

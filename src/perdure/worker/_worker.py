@@ -10,7 +10,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+from perdure._common.commands import Command, ScheduleActivity
 from perdure._store import Store
+from perdure._store._eager import EagerActivities, EagerWorkflowTask
 from perdure._store._notify import Flag
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
@@ -26,6 +28,34 @@ log = logging.getLogger("perdure.worker")
 # Bounded fallback for changes made by other processes (in-process changes wake at once).
 POLL_INTERVAL = 0.1
 TIMER_POLL_INTERVAL = 1.0
+
+
+class _Slots:
+    """The tasks of one kind a worker runs at once: those its poller claimed and those handed
+    to it eagerly (a slot is reserved for each before the transaction that leases it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.reserved = 0
+        self.freed = asyncio.Event()
+
+    def free(self) -> int:
+        return self.limit - len(self.inflight) - self.reserved
+
+    def launch(self, coro: Coroutine[Any, Any, None]) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self.inflight.add(t)
+        t.add_done_callback(self._done)
+
+    def _done(self, t: asyncio.Task[None]) -> None:
+        self.inflight.discard(t)
+        self.freed.set()
+
+    def release(self, n: int) -> None:
+        self.reserved -= n
+        if n:
+            self.freed.set()
 
 
 class _TimerService:
@@ -207,8 +237,15 @@ class Worker:
         self._stopping = asyncio.Event()
         self._running = False
         self._run_task: asyncio.Task[None] | None = None
-        self._wft_tasks: set[asyncio.Task[None]] = set()
-        self._activity_tasks: set[asyncio.Task[None]] = set()
+        self._wft_slots = _Slots(max_concurrent_workflow_tasks)
+        self._activity_slots = _Slots(max_concurrent_activities)
+        self._activity_types = frozenset(d.name for d in act_defs)
+        if self._workflows is not None and self._activities is not None:
+            self._workflows.offer_activities = self._offer_activities
+            self._workflows.settle_activities = self._settle_activities
+        if self._activities is not None and self._workflows is not None:
+            self._activities.offer_workflow_task = self._offer_next_task
+            self._activities.settle_workflow_task = self.settle_workflow_task
         self._pollers: list[asyncio.Future[None]] = []
 
     @property
@@ -231,27 +268,28 @@ class Worker:
             loops.append(
                 self._poll(
                     TaskKind.WORKFLOW,
-                    self._max_wft,
-                    self._wft_tasks,
+                    self._wft_slots,
                     self._store.claim_workflow_tasks,
                     wf.process,
                 )
             )
             loops.append(
-                self._poll(TaskKind.QUERY, 10, set(), self._store.claim_queries, wf.answer)
+                self._poll(TaskKind.QUERY, _Slots(10), self._store.claim_queries, wf.answer)
             )
         if self._activities is not None:
             acts = self._activities
             loops.append(
                 self._poll(
                     TaskKind.ACTIVITY,
-                    self._max_activities,
-                    self._activity_tasks,
+                    self._activity_slots,
                     self._store.claim_activity_tasks,
                     acts.run,
                 )
             )
         pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
+        local = self._store.local_workers.setdefault((self._namespace, self.task_queue), [])
+        if self._workflows is not None:
+            local.append(self)
         unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
         if self._activities is not None:
             acts = self._activities
@@ -263,6 +301,8 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
+            if self in local:
+                local.remove(self)
             unsubscribe()
             for p in pollers:
                 p.cancel()
@@ -276,26 +316,19 @@ class Worker:
     async def _poll(
         self,
         kind: TaskKind,
-        limit: int,
-        inflight: set[asyncio.Task[None]],
+        slots: _Slots,
         claim: Callable[[str, str, str, int], Coroutine[Any, Any, Sequence[Any]]],
         handle: Callable[[Any], Coroutine[Any, Any, None]],
     ) -> None:
         store = self._store
         key = ("queue", self._namespace, self.task_queue, kind)
         ready = store.notifier.listen(key)
-        slot_freed = asyncio.Event()
-
-        def done(t: asyncio.Task[None]) -> None:
-            inflight.discard(t)
-            slot_freed.set()
-
         try:
             while not self._stopping.is_set():
-                free = limit - len(inflight)
+                free = slots.free()
                 if free <= 0:
-                    slot_freed.clear()
-                    await slot_freed.wait()
+                    slots.freed.clear()
+                    await slots.freed.wait()
                     continue
                 ready.clear()
                 try:
@@ -304,9 +337,7 @@ class Worker:
                     log.exception("Polling task queue %r failed; retrying", self.task_queue)
                     tasks = []
                 for task in tasks:
-                    t = asyncio.get_running_loop().create_task(handle(task))
-                    inflight.add(t)
-                    t.add_done_callback(done)
+                    slots.launch(handle(task))
                 if len(tasks) < free:
                     # The queue is drained: wait for a wake-up rather than claim again (an
                     # empty claim still takes the write lock).
@@ -314,17 +345,79 @@ class Worker:
         finally:
             store.notifier.forget(key)
 
+    # -- eager dispatch (see perdure._store._eager) ----------------------------------------------
+    def _offer_activities(self, commands: Sequence[Command]) -> EagerActivities | None:
+        """Before a workflow task's commands are recorded: slots for the activities they
+        schedule that this worker runs, leased to it in the same transaction."""
+        if self._stopping.is_set():
+            return None
+        wanted = sum(
+            1
+            for c in commands
+            if isinstance(c, ScheduleActivity)
+            and c.task_queue == self.task_queue
+            and c.activity_type in self._activity_types
+        )
+        n = min(wanted, self._activity_slots.free())
+        if n <= 0:
+            return None
+        self._activity_slots.reserved += n
+        return EagerActivities(
+            self._namespace, self.task_queue, self._owner, self._activity_types, n
+        )
+
+    def _settle_activities(self, offer: EagerActivities, committed: bool) -> None:
+        self._activity_slots.release(offer.limit)
+        if committed and self._activities is not None:
+            for task in offer.granted:
+                self._activity_slots.launch(self._activities.run(task))
+
+    def _offer_next_task(self) -> EagerWorkflowTask | None:
+        """Before an activity's outcome is recorded: a slot for the workflow task it
+        schedules, if this worker holds the run in its cache."""
+        wf = self._workflows
+        if wf is None or self._stopping.is_set() or self._wft_slots.free() <= 0:
+            return None
+        self._wft_slots.reserved += 1
+        cache = wf.cache
+        return EagerWorkflowTask(
+            self._namespace, self.task_queue, self._owner, lambda run_id, _: run_id in cache
+        )
+
+    def offer_start(self, workflow_type: str) -> EagerWorkflowTask | None:
+        """A client of this process starts a run: take its first task if this worker runs
+        its type and has a slot free (eager workflow start)."""
+        wf = self._workflows
+        if (
+            wf is None
+            or self._stopping.is_set()
+            or not wf.runs_type(workflow_type)
+            or self._wft_slots.free() <= 0
+        ):
+            return None
+        self._wft_slots.reserved += 1
+        return EagerWorkflowTask(
+            self._namespace, self.task_queue, self._owner, lambda _, wtype: wf.runs_type(wtype)
+        )
+
+    def settle_workflow_task(self, offer: EagerWorkflowTask, committed: bool) -> None:
+        self._wft_slots.release(1)
+        if committed and offer.granted is not None and self._workflows is not None:
+            self._wft_slots.launch(self._workflows.process(offer.granted))
+
     async def _drain(self) -> None:
         if self._activities is not None:
             self._activities.worker_shutdown.set()
-        if self._activity_tasks:
-            _, pending = await asyncio.wait(set(self._activity_tasks), timeout=self._graceful)
+        if self._activity_slots.inflight:
+            _, pending = await asyncio.wait(
+                set(self._activity_slots.inflight), timeout=self._graceful
+            )
             for t in pending:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
-        if self._wft_tasks:
-            await asyncio.wait(set(self._wft_tasks), timeout=10)
+        if self._wft_slots.inflight:
+            await asyncio.wait(set(self._wft_slots.inflight), timeout=10)
 
     def _set_crash_hook(self, hook: CrashHook | None) -> None:
         """Install the test kit's crash injection (see perdure.testing.CrashingWorker)."""
@@ -343,7 +436,7 @@ class Worker:
         await asyncio.gather(*self._pollers, return_exceptions=True)
         keep = frozenset(self._activities.handed_off) if self._activities is not None else None
         await self._store.expire_leases(self._owner, keep or frozenset())
-        for t in (*self._wft_tasks, *self._activity_tasks):
+        for t in (*self._wft_slots.inflight, *self._activity_slots.inflight):
             t.cancel()
         self._stopping.set()
 

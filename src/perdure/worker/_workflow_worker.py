@@ -6,7 +6,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from perdure._common.commands import (
@@ -22,6 +22,7 @@ from perdure._common.events import HistoryEvent
 from perdure._errors import PayloadSizeError, PerdureError
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
+from perdure._store._eager import EagerActivities
 from perdure._store._executions import HISTORY_BYTES_LIMIT, HISTORY_EVENT_LIMIT
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
@@ -69,6 +70,14 @@ class WorkflowTasks:
         # The test kit's crash injection (see _activity_worker.CrashHook).
         self.crash_hook: CrashHook | None = None
         self._warned: set[str] = set()
+        # Set by the worker when it also runs activities: eager activity dispatch.
+        self.offer_activities: Callable[[Sequence[Command]], EagerActivities | None] = (
+            lambda commands: None
+        )
+        self.settle_activities: Callable[[EagerActivities, bool], None] = lambda o, ok: None
+
+    def runs_type(self, workflow_type: str) -> bool:
+        return workflow_type in self._defs
 
     def _new_runner(
         self, defn: WorkflowDefinition, workflow_id: str, run_id: str
@@ -149,9 +158,24 @@ class WorkflowTasks:
                     self._identity,
                 )
                 return
-            next_event_id = await self._store.complete_workflow_task(task, commands, self._identity)
+            offer = self.offer_activities(commands)
+            try:
+                next_event_id = await self._store.complete_workflow_task(
+                    task, commands, self._identity, offer
+                )
+            except BaseException:
+                if offer is not None:
+                    self.settle_activities(offer, False)
+                raise
             if self.crash_hook is not None and next_event_id is not None:
-                await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
+                try:
+                    await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
+                except BaseException:
+                    if offer is not None:
+                        self.settle_activities(offer, False)
+                    raise
+            if offer is not None:
+                self.settle_activities(offer, True)
             if next_event_id is None or runner.closed:
                 return
             runner.recorded(next_event_id)

@@ -1,0 +1,78 @@
+"""Eager dispatch seen from the worker: what a worker schedules for itself it runs without
+polling for it, and work for other workers still reaches them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from perdure import Worker, activity, workflow
+from perdure.testing import WorkflowEnvironment
+
+TIMEOUT = timedelta(seconds=30)
+
+
+@activity.defn
+async def add_one(n: int) -> int:
+    return n + 1
+
+
+@workflow.defn
+class Count:
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        n = 0
+        for _ in range(steps):
+            n = await workflow.execute_activity(add_one, n, start_to_close_timeout=TIMEOUT)
+        return n
+
+
+def count_claims(monkeypatch: pytest.MonkeyPatch, env: WorkflowEnvironment) -> dict[str, int]:
+    """How many tasks the pollers claimed, by kind."""
+    store = env.client.store
+    claimed = {"workflow": 0, "activity": 0}
+    for kind, name in (("workflow", "claim_workflow_tasks"), ("activity", "claim_activity_tasks")):
+        original = getattr(store, name)
+
+        async def claim(*args: Any, _original: Any = original, _kind: str = kind) -> Sequence[Any]:
+            tasks = await _original(*args)
+            claimed[_kind] += len(tasks)
+            return tasks  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(store, name, claim)
+    return claimed
+
+
+async def test_a_worker_runs_what_it_schedules_without_polling_for_it(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claimed = count_claims(monkeypatch, env)
+    client = env.client
+    async with Worker(client, task_queue="eager", workflows=[Count], activities=[add_one]):
+        for i in range(3):
+            assert await client.execute_workflow(Count.run, 4, id=f"c{i}", task_queue="eager") == 4
+    # The start leased the first workflow task to the worker; each workflow task leased its
+    # activity to it; each activity's outcome leased the next workflow task (the run was in
+    # its cache): nothing was left for the pollers.
+    assert claimed == {"workflow": 0, "activity": 0}
+    history = await client.get_workflow_handle("c2").fetch_history()
+    started = [e for e in history.events if e.event_type.value == "ActivityTaskStarted"]
+    assert [e.attributes["attempt"] for e in started] == [1, 1, 1, 1]
+
+
+async def test_work_for_other_workers_still_reaches_them(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claimed = count_claims(monkeypatch, env)
+    client = env.client
+    async with (
+        Worker(client, task_queue="split", workflows=[Count]),
+        Worker(client, task_queue="split", activities=[add_one]),
+    ):
+        assert await client.execute_workflow(Count.run, 3, id="split", task_queue="split") == 3
+    # The workflow worker runs no activities: each was claimed by the other worker's poller,
+    # whose outcomes went back to the queue for the workflow worker to claim.
+    assert claimed == {"workflow": 3, "activity": 3}

@@ -1,0 +1,172 @@
+"""Eager dispatch in the store, on SQLite and PostgreSQL alike: a task leased in the same
+transaction that creates it is held exactly as a claimed one (nobody else can claim it, its
+lease runs out and fences its holder), and an offer that does not fit is left alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from perdure._common.clock import VirtualClock
+from perdure._common.commands import ScheduleActivity
+from perdure._common.events import EventType
+from perdure._store import Store, open_store
+from perdure._store._eager import EagerActivities, EagerWorkflowTask
+from perdure._store._types import StaleTaskError, StartWorkflowRequest, WorkflowTask
+from perdure.common import RetryPolicy
+from perdure.converter import DataConverter
+
+CONV = DataConverter.default.payload_converter
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(1_000_000.0)
+
+
+@pytest.fixture
+async def store(db_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
+    s = open_store(db_url, clock)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def request(workflow_id: str = "wf", *, delay: float = 0.0) -> StartWorkflowRequest:
+    return StartWorkflowRequest(
+        namespace="default",
+        workflow_id=workflow_id,
+        workflow_type="W",
+        task_queue="q",
+        input=[],
+        run_id=f"run-{workflow_id}",
+        randomness_seed=1,
+        task_timeout=10.0,
+        start_delay=delay,
+    )
+
+
+def schedule(seq: int, activity_type: str = "act", task_queue: str = "q") -> ScheduleActivity:
+    return ScheduleActivity(
+        seq=seq,
+        activity_id=str(seq),
+        activity_type=activity_type,
+        task_queue=task_queue,
+        input=[CONV.to_payload(seq)],
+        schedule_to_close_timeout=None,
+        schedule_to_start_timeout=None,
+        start_to_close_timeout=5.0,
+        heartbeat_timeout=None,
+        retry_policy=RetryPolicy(maximum_attempts=3).to_dict(),
+        cancellation_type=0,
+    )
+
+
+def take_any(owner: str) -> EagerWorkflowTask:
+    return EagerWorkflowTask("default", "q", owner, lambda run_id, workflow_type: True)
+
+
+async def started_task(store: Store, owner: str = "a") -> WorkflowTask:
+    offer = take_any(owner)
+    await store.start_workflow(request(), offer)
+    assert offer.granted is not None
+    return offer.granted
+
+
+async def test_a_start_can_lease_its_first_task_to_the_offering_worker(store: Store) -> None:
+    offer = take_any("a")
+    result = await store.start_workflow(request(), offer)
+    task = offer.granted
+    assert task is not None and task.run_id == result.run_id
+    assert (task.owner, task.attempt, task.next_event_id) == ("a", 1, 2)
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+    assert await store.complete_workflow_task(task, [schedule(1)], "a") == 4
+
+
+async def test_a_delayed_start_is_not_taken_eagerly(store: Store, clock: VirtualClock) -> None:
+    offer = take_any("a")
+    await store.start_workflow(request(delay=30.0), offer)
+    assert offer.granted is None
+    clock.advance_to(clock.now() + 30)
+    assert len(await store.claim_workflow_tasks("default", "q", "b", 10)) == 1
+
+
+async def test_a_start_on_another_queue_or_refused_is_left_to_the_pollers(store: Store) -> None:
+    elsewhere = EagerWorkflowTask("default", "other", "a", lambda run_id, workflow_type: True)
+    await store.start_workflow(request("one"), elsewhere)
+    refused = EagerWorkflowTask("default", "q", "a", lambda run_id, workflow_type: False)
+    await store.start_workflow(request("two"), refused)
+    assert elsewhere.granted is None and refused.granted is None
+    assert len(await store.claim_workflow_tasks("default", "q", "b", 10)) == 2
+
+
+async def test_activities_on_the_workers_queue_are_leased_to_it_up_to_its_limit(
+    store: Store,
+) -> None:
+    task = await started_task(store)
+    offer = EagerActivities("default", "q", "a", frozenset({"act"}), limit=2)
+    commands = [schedule(1), schedule(2, "unregistered"), schedule(3, task_queue="other")]
+    commands += [schedule(4), schedule(5)]
+    await store.complete_workflow_task(task, commands, "a", offer)
+    assert [(t.token.seq, t.owner, t.attempt) for t in offer.granted] == [(1, "a", 1), (4, "a", 1)]
+    assert CONV.from_payload(offer.granted[0].input[0]) == 1
+    # The rest wait for pollers as usual: the unregistered type and seq 5 here, seq 3 there.
+    left = await store.claim_activity_tasks("default", "q", "b", 10)
+    assert sorted(t.token.seq for t in left) == [2, 5]
+    assert [t.token.seq for t in await store.claim_activity_tasks("default", "other", "b", 10)] == [
+        3
+    ]
+
+
+async def test_an_eager_activity_lease_runs_out_like_a_claimed_one(
+    store: Store, clock: VirtualClock
+) -> None:
+    task = await started_task(store)
+    offer = EagerActivities("default", "q", "a", frozenset({"act"}), limit=1)
+    await store.complete_workflow_task(task, [schedule(1)], "a", offer)
+    [held] = offer.granted
+    clock.advance_to(clock.now() + 6)  # start-to-close (5 s): the holder is presumed dead
+    await store.fire_due()
+    clock.advance_to(clock.now() + 2)  # the retry's backoff
+    [retry] = await store.claim_activity_tasks("default", "q", "b", 10)
+    assert retry.attempt == 2
+    with pytest.raises(StaleTaskError):
+        await store.complete_activity(held.token, held.owner, CONV.to_payload("late"), "a")
+    await store.complete_activity(retry.token, retry.owner, CONV.to_payload("ok"), "b")
+    history = await store.get_history(task.run_id)
+    done = [e for e in history if e.event_type is EventType.ACTIVITY_TASK_COMPLETED]
+    assert [CONV.from_payload(e.attributes["result"]) for e in done] == ["ok"]
+
+
+async def test_an_activity_outcome_hands_the_next_workflow_task_to_a_worker_holding_the_run(
+    store: Store,
+) -> None:
+    task = await started_task(store)
+    acts = EagerActivities("default", "q", "a", frozenset({"act"}), limit=1)
+    await store.complete_workflow_task(task, [schedule(1)], "a", acts)
+    [act] = acts.granted
+    cached = EagerWorkflowTask("default", "q", "a", lambda run_id, _: run_id == task.run_id)
+    await store.complete_activity(act.token, act.owner, CONV.to_payload("r"), "a", cached)
+    nxt = cached.granted
+    assert nxt is not None and nxt.owner == "a" and nxt.next_event_id == 6
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+    # Inputs that arrive while it is held are buffered, as for a claimed task.
+    await store.signal("default", "wf", None, "sig", [], "client")
+    assert await store.complete_workflow_task(nxt, [], "a") == 7
+    history = [e.event_type.value for e in await store.get_history(task.run_id)]
+    assert history[-3:] == [
+        "ActivityTaskCompleted",
+        "WorkflowTaskCompleted",
+        "WorkflowExecutionSignaled",
+    ]
+
+
+async def test_an_offer_from_a_failed_operation_grants_nothing(store: Store) -> None:
+    task = await started_task(store)
+    await store.complete_workflow_task(task, [], "a")
+    offer = EagerActivities("default", "q", "a", frozenset({"act"}), limit=1)
+    with pytest.raises(StaleTaskError):
+        await store.complete_workflow_task(task, [schedule(1)], "a", offer)
+    assert offer.granted == []
