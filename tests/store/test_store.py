@@ -26,6 +26,7 @@ from perdure._errors import (
     PerdureError,
     SchemaVersionError,
     WorkflowAlreadyStartedError,
+    WorkflowNotFoundError,
 )
 from perdure._store import Store, open_store
 from perdure._store._schema import MIGRATIONS as SQLITE_MIGRATIONS
@@ -57,19 +58,21 @@ async def store(db_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
         await s.close()
 
 
-async def start(store: Store, workflow_id: str = "wf", task_timeout: float = 10.0) -> str:
-    result = await store.start_workflow(
-        StartWorkflowRequest(
-            namespace="default",
-            workflow_id=workflow_id,
-            workflow_type="W",
-            task_queue="q",
-            input=[],
-            run_id=str(uuid.uuid4()),
-            randomness_seed=1,
-            task_timeout=task_timeout,
-        )
+def request(workflow_id: str, task_timeout: float = 10.0) -> StartWorkflowRequest:
+    return StartWorkflowRequest(
+        namespace="default",
+        workflow_id=workflow_id,
+        workflow_type="W",
+        task_queue="q",
+        input=[],
+        run_id=str(uuid.uuid4()),
+        randomness_seed=1,
+        task_timeout=task_timeout,
     )
+
+
+async def start(store: Store, workflow_id: str = "wf", task_timeout: float = 10.0) -> str:
+    result = await store.start_workflow(request(workflow_id, task_timeout))
     return result.run_id
 
 
@@ -199,6 +202,30 @@ async def test_one_failing_operation_does_not_undo_its_batch(store: Store) -> No
     assert isinstance(results[0], WorkflowAlreadyStartedError)
     assert isinstance(results[1], str)
     assert (await store.describe("default", "fresh", None)).is_open
+
+
+async def test_an_operation_failing_after_it_wrote_is_undone_alone(store: Store) -> None:
+    from perdure._store import _executions as executions
+    from perdure._store._effects import Effects
+    from perdure._store._tx import Tx
+
+    async def start_then_fail(tx: Tx, fx: Effects) -> None:
+        await executions.start_workflow(tx, request("half"), store.clock.now(), fx)
+        raise RuntimeError("fails after writing")
+
+    results = await asyncio.gather(
+        start(store, "before"),
+        store.transact(start_then_fail),
+        start(store, "after"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], str) and isinstance(results[2], str)
+    assert isinstance(results[1], RuntimeError)
+    assert (await store.describe("default", "before", None)).is_open
+    assert (await store.describe("default", "after", None)).is_open
+    with pytest.raises(WorkflowNotFoundError):
+        await store.describe("default", "half", None)
+    assert len(await store.claim_workflow_tasks("default", "q", "a", 10)) == 2
 
 
 async def _bump_schema_version(url: str) -> None:

@@ -1,7 +1,9 @@
 """The SQLite store: one file (or memory), WAL, ``synchronous=FULL``, group commit.
 
 SQLite calls take microseconds, so they run on the event loop's thread; the only slow part,
-the commit's fsync, is shared by every operation submitted in the same loop iteration.
+the commit's fsync, is shared by every operation submitted in the same loop iteration. The
+operations of a batch run without savepoints: one that fails before writing is forgotten, and
+only when one fails after writing is the batch run again with a savepoint each.
 """
 
 from __future__ import annotations
@@ -98,23 +100,16 @@ class SQLiteStore(Store):
         if not batch:
             return
         c = self._conn
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        effects = Effects()
         try:
             c.execute("BEGIN IMMEDIATE")
-            for fn, future in batch:
-                c.execute("SAVEPOINT op")
-                fx = Effects()
-                try:
-                    result = _run_sync(fn(self._tx, fx))
-                except Exception as exc:
-                    c.execute("ROLLBACK TO op")
-                    c.execute("RELEASE op")
-                    outcomes.append((future, None, exc))
-                else:
-                    c.execute("RELEASE op")
-                    outcomes.append((future, result, None))
-                    effects.merge(fx)
+            done = self._attempt(batch, savepoints=False)
+            if done is None:
+                c.execute("ROLLBACK")
+                c.execute("BEGIN IMMEDIATE")
+                done = self._attempt(batch, savepoints=True)
+            if done is None:  # pragma: no cover - with savepoints every failure is undone
+                raise sqlite3.OperationalError("a failed operation could not be undone")
+            outcomes, effects = done
             c.execute("COMMIT")
         except sqlite3.Error as exc:
             if c.in_transaction:
@@ -132,6 +127,43 @@ class SQLiteStore(Store):
             else:
                 future.set_result(result)
         self.after_commit(effects)
+
+    def _attempt(
+        self,
+        batch: list[tuple[Callable[[Tx, Effects], Awaitable[Any]], asyncio.Future[Any]]],
+        *,
+        savepoints: bool,
+    ) -> tuple[list[tuple[asyncio.Future[Any], Any, BaseException | None]], Effects] | None:
+        """Run the batch's operations in the open transaction. Without savepoints (the usual
+        case: a savepoint costs two statements an operation), an operation that fails before
+        writing anything (a stale completion, a duplicate start) is simply forgotten; one that
+        fails after writing makes this return None, for the batch to be run again with a
+        savepoint per operation, so that only its own writes are undone."""
+        c = self._conn
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        effects = Effects()
+        for fn, future in batch:
+            if savepoints:
+                c.execute("SAVEPOINT op")
+            fx = Effects()
+            written = c.total_changes
+            try:
+                result = _run_sync(fn(self._tx, fx))
+            except Exception as exc:
+                if not c.in_transaction:  # SQLite rolled it all back (disk full, I/O error)
+                    raise sqlite3.OperationalError(f"transaction rolled back: {exc}") from exc
+                if savepoints:
+                    c.execute("ROLLBACK TO op")
+                    c.execute("RELEASE op")
+                elif c.total_changes != written:
+                    return None
+                outcomes.append((future, None, exc))
+            else:
+                if savepoints:
+                    c.execute("RELEASE op")
+                outcomes.append((future, result, None))
+                effects.merge(fx)
+        return outcomes, effects
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         result: T = _run_sync(fn(self._tx))
