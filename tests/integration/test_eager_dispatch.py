@@ -31,9 +31,16 @@ class Count:
 
 
 def count_claims(monkeypatch: pytest.MonkeyPatch, env: WorkflowEnvironment) -> dict[str, int]:
-    """How many tasks the pollers claimed, by kind."""
+    """How many tasks the pollers claimed, by kind (and how often history was read)."""
     store = env.client.store
     claimed = {"workflow": 0, "activity": 0}
+    get_history = store.get_history
+
+    async def read_history(*args: Any) -> Any:
+        claimed["history reads"] = claimed.get("history reads", 0) + 1
+        return await get_history(*args)
+
+    monkeypatch.setattr(store, "get_history", read_history)
     for kind, name in (("workflow", "claim_workflow_tasks"), ("activity", "claim_activity_tasks")):
         original = getattr(store, name)
 
@@ -56,7 +63,8 @@ async def test_a_worker_runs_what_it_schedules_without_polling_for_it(
             assert await client.execute_workflow(Count.run, 4, id=f"c{i}", task_queue="eager") == 4
     # The start leased the first workflow task to the worker; each workflow task leased its
     # activity to it; each activity's outcome leased the next workflow task (the run was in
-    # its cache): nothing was left for the pollers.
+    # its cache): nothing was left for the pollers, and each task brought the events it was
+    # for, so no history was read.
     assert claimed == {"workflow": 0, "activity": 0}
     history = await client.get_workflow_handle("c2").fetch_history()
     started = [e for e in history.events if e.event_type.value == "ActivityTaskStarted"]
@@ -75,4 +83,4 @@ async def test_work_for_other_workers_still_reaches_them(
         assert await client.execute_workflow(Count.run, 3, id="split", task_queue="split") == 3
     # The workflow worker runs no activities: each was claimed by the other worker's poller,
     # whose outcomes went back to the queue for the workflow worker to claim.
-    assert claimed == {"workflow": 3, "activity": 3}
+    assert claimed == {"workflow": 3, "activity": 3, "history reads": 3}

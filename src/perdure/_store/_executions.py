@@ -59,9 +59,10 @@ async def schedule_workflow_task(
     *,
     delay: float = 0.0,
     eager: EagerWorkflowTask | None = None,
+    appended: list[HistoryEvent] | None = None,
 ) -> None:
     """Make sure the run has a workflow task pending (leased at once to the worker offering
-    ``eager``, if it wants it)."""
+    ``eager``, if it wants it, with ``appended``, the events just appended, if any)."""
     if ex.wft_state != WftState.NONE or not ex.is_open:
         return
     row = TaskRow(
@@ -89,6 +90,8 @@ async def schedule_workflow_task(
         ex.wft_state = WftState.STARTED
         fx.wake(row.deadline)
         eager.granted = workflow_task(row, ex, eager.owner, now)
+        if appended and appended[-1].event_id == ex.next_event_id - 1:
+            eager.granted.new_events = appended
         return
     await tx.insert_task(row)
     ex.wft_state = WftState.SCHEDULED
@@ -128,8 +131,8 @@ async def deliver(
         for event_type, attrs in events:
             await tx.inbox_add(ex.run_id, HistoryEvent(0, event_type, now, attrs))
     else:
-        await append(tx, ex, events, now)
-        await schedule_workflow_task(tx, ex, now, fx, eager=eager)
+        new = await append(tx, ex, events, now)
+        await schedule_workflow_task(tx, ex, now, fx, eager=eager, appended=new)
     await tx.update_execution(ex)
 
 
@@ -328,8 +331,10 @@ async def create_run(
         "start_delay": delay or None,
         "identity": identity,
     }
-    await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now)
-    await schedule_workflow_task(tx, ex, now, fx, delay=delay, eager=eager)
+    new = await append(
+        tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now
+    )
+    await schedule_workflow_task(tx, ex, now, fx, delay=delay, eager=eager, appended=new)
     deadlines = [
         d
         for d in (now + delay + run_timeout if run_timeout else None, execution_deadline)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import PerdureError
@@ -159,6 +160,9 @@ class WorkflowTask:
     # False when no update had been requested of the run as the task was claimed: the worker
     # need not look for any (one requested since gets a task of its own).
     updates_requested: bool = True
+    # Handed over eagerly: the events its transaction appended, the newest of the history
+    # (the worker reads history only before the first of them).
+    new_events: list[HistoryEvent] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from perdure._common.commands import (
     ScheduleActivity,
     ScheduleLocalActivity,
 )
-from perdure._common.events import HistoryEvent
+from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
 from perdure._errors import PayloadSizeError, PerdureError
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
@@ -119,7 +119,9 @@ class WorkflowTasks:
             if runner is None or runner.next_event_id > task.next_event_id:
                 runner = self._new_runner(defn, task.workflow_id, task.run_id)
             self._warn_if_large(task)
-            events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
+            events = _handed_over(task, runner.next_event_id)
+            if events is None:
+                events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
             requested = (
                 await self._store.requested_updates(task.run_id) if task.updates_requested else []
             )
@@ -294,6 +296,21 @@ class WorkflowTasks:
             await self._store.answer_query(query.query_id, result)
         except Exception:
             log.exception("Could not record the answer to query %s", query.query_id)
+
+
+def _handed_over(task: WorkflowTask, first: int) -> list[HistoryEvent] | None:
+    """The events a task handed over eagerly brought, if they are all the runner lacks:
+    passed through the stored form, so the code sees what a replay reading them will."""
+    new = task.new_events
+    if not new or new[0].event_id != first:
+        return None
+    return [
+        HistoryEvent(e.event_id, e.event_type, e.event_time, _stored(e.attributes)) for e in new
+    ]
+
+
+def _stored(attributes: dict[str, Any]) -> dict[str, Any]:
+    return decode_attributes(encode_attributes(attributes))
 
 
 async def _decode_events(conv: DataConverter, events: list[HistoryEvent]) -> list[HistoryEvent]:
