@@ -41,6 +41,13 @@ def count_claims(monkeypatch: pytest.MonkeyPatch, env: WorkflowEnvironment) -> d
         return await get_history(*args)
 
     monkeypatch.setattr(store, "get_history", read_history)
+    complete = store.complete_workflow_task
+
+    async def complete_task(*args: Any) -> Any:
+        claimed["task commits"] = claimed.get("task commits", 0) + 1
+        return await complete(*args)
+
+    monkeypatch.setattr(store, "complete_workflow_task", complete_task)
     for kind, name in (("workflow", "claim_workflow_tasks"), ("activity", "claim_activity_tasks")):
         original = getattr(store, name)
 
@@ -64,8 +71,9 @@ async def test_a_worker_runs_what_it_schedules_without_polling_for_it(
     # The start leased the first workflow task to the worker; each workflow task leased its
     # activity to it; each activity's outcome leased the next workflow task (the run was in
     # its cache): nothing was left for the pollers, and each task brought the events it was
-    # for, so no history was read.
-    assert claimed == {"workflow": 0, "activity": 0}
+    # for, so no history was read. Only each run's first task had a commit of its own: the
+    # others were run and recorded in the commit of the activity result that woke them.
+    assert claimed == {"workflow": 0, "activity": 0, "task commits": 3}
     history = await client.get_workflow_handle("c2").fetch_history()
     started = [e for e in history.events if e.event_type.value == "ActivityTaskStarted"]
     assert [e.attributes["attempt"] for e in started] == [1, 1, 1, 1]
@@ -83,4 +91,39 @@ async def test_work_for_other_workers_still_reaches_them(
         assert await client.execute_workflow(Count.run, 3, id="split", task_queue="split") == 3
     # The workflow worker runs no activities: each was claimed by the other worker's poller,
     # whose outcomes went back to the queue for the workflow worker to claim.
-    assert claimed == {"workflow": 3, "activity": 3, "history reads": 3}
+    assert claimed == {"workflow": 3, "activity": 3, "history reads": 3, "task commits": 4}
+
+
+class Flaky:
+    failures_left = 0
+
+
+@workflow.defn
+class FailsAfterAnActivity:
+    @workflow.run
+    async def run(self) -> int:
+        n: int = await workflow.execute_activity(add_one, 0, start_to_close_timeout=TIMEOUT)
+        if Flaky.failures_left:
+            Flaky.failures_left -= 1
+            raise RuntimeError("a bug, fixed in time for the retry")
+        return n
+
+
+async def test_a_task_failing_in_an_activity_results_commit_fails_as_any_other(
+    env: WorkflowEnvironment,
+) -> None:
+    # The first failure happens inside the activity result's commit, where the task is
+    # dropped and left to run after the commit (by replay): there it fails, is recorded as
+    # failed once, and its retry succeeds.
+    Flaky.failures_left = 2
+    client = env.client
+    async with Worker(
+        client, task_queue="flaky", workflows=[FailsAfterAnActivity], activities=[add_one]
+    ):
+        handle = await client.start_workflow(FailsAfterAnActivity.run, id="f", task_queue="flaky")
+        assert await handle.result() == 1
+    assert Flaky.failures_left == 0
+    history = await handle.fetch_history()
+    failed = [e for e in history.events if e.event_type.value == "WorkflowTaskFailed"]
+    assert len(failed) == 1
+    assert len([e for e in history.events if e.event_type.value == "ActivityTaskCompleted"]) == 1

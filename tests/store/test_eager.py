@@ -4,7 +4,9 @@ lease runs out and fences its holder), and an offer that does not fit is left al
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -170,3 +172,83 @@ async def test_an_offer_from_a_failed_operation_grants_nothing(store: Store) -> 
     with pytest.raises(StaleTaskError):
         await store.complete_workflow_task(task, [schedule(1)], "a", offer)
     assert offer.granted == []
+
+
+class Continue:
+    """A worker's ContinueInCommit: the next task schedules activity 2, once."""
+
+    def __init__(self, offer: EagerActivities | None = None) -> None:
+        self.offer = offer
+        self.calls = 0
+
+    def __call__(
+        self, task: WorkflowTask
+    ) -> tuple[list[ScheduleActivity], EagerActivities | None] | None:
+        self.calls += 1
+        return ([schedule(2)], self.offer) if self.calls == 1 else None
+
+    async def finish(self, committed: bool, next_event_id: int | None) -> bool:
+        return committed and next_event_id is not None
+
+
+async def running_activity(store: Store) -> tuple[WorkflowTask, Any]:
+    task = await started_task(store)
+    acts = EagerActivities("default", "q", "a", frozenset({"act"}), limit=1)
+    await store.complete_workflow_task(task, [schedule(1)], "a", acts)
+    return task, acts.granted[0]
+
+
+def cached(task: WorkflowTask) -> EagerWorkflowTask:
+    return EagerWorkflowTask("default", "q", "a", lambda run_id, _: run_id == task.run_id)
+
+
+async def test_the_next_workflow_task_can_be_recorded_in_the_commit_of_an_activity_result(
+    store: Store,
+) -> None:
+    task, act = await running_activity(store)
+    acts = EagerActivities("default", "q", "a", frozenset({"act"}), limit=1)
+    then = Continue(acts)
+    nxt = await store.complete_activity(
+        act.token, act.owner, CONV.to_payload("r"), "a", cached(task), then
+    )
+    assert nxt == 8 and then.calls == 1
+    history = [e.event_type.value for e in await store.get_history(task.run_id)]
+    assert history[3:] == [
+        "ActivityTaskStarted",
+        "ActivityTaskCompleted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+    ]
+    assert [t.token.seq for t in acts.granted] == [2]
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+    assert await store.claim_activity_tasks("default", "q", "b", 10) == []
+
+
+async def test_a_workflow_task_run_in_an_undone_commit_is_left_to_run_again(
+    store: Store,
+) -> None:
+    from perdure._store import _executions as executions
+    from perdure._store._effects import Effects
+    from perdure._store._tx import Tx
+
+    task, act = await running_activity(store)
+
+    async def write_then_fail(tx: Tx, fx: Effects) -> None:
+        await executions.start_workflow(tx, request("other"), store.clock.now(), fx)
+        raise RuntimeError("fails after writing")
+
+    offer, then = cached(task), Continue()
+    nxt, failed = await asyncio.gather(
+        store.complete_activity(act.token, act.owner, CONV.to_payload("r"), "a", offer, then),
+        store.transact(write_then_fail),
+        return_exceptions=True,
+    )
+    # The batch ran again, one savepoint each, to undo only the failed operation: the second
+    # run of the outcome did not run the workflow task, which was leased to the worker only.
+    assert isinstance(failed, RuntimeError)
+    assert then.calls == 2 and nxt is None
+    assert offer.granted is not None and offer.granted.next_event_id == 6
+    history = [e.event_type.value for e in await store.get_history(task.run_id)]
+    assert history[-1] == "ActivityTaskCompleted"
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+    assert await store.complete_workflow_task(offer.granted, [schedule(2)], "a") == 8

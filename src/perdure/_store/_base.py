@@ -24,7 +24,12 @@ from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
 from perdure._store import _workflow_tasks as workflow_tasks
-from perdure._store._eager import EagerActivities, EagerWorkflowTask, LocalWorker
+from perdure._store._eager import (
+    ContinueInCommit,
+    EagerActivities,
+    EagerWorkflowTask,
+    LocalWorker,
+)
 from perdure._store._effects import Effects
 from perdure._store._notify import Notifier
 from perdure._store._tx import Tx
@@ -305,14 +310,31 @@ class Store(ABC):
         result: Payload,
         identity: str,
         eager: EagerWorkflowTask | None = None,
-    ) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
+        then: ContinueInCommit | None = None,
+    ) -> int | None:
+        """Record an activity's result. With ``eager``, the workflow task it schedules may be
+        leased to the offering worker (``eager.granted``); with ``then`` too, that task may
+        be run and its commands recorded in the same transaction: returns the id of the first
+        event after them then, else None."""
+
+        async def op(tx: Tx, fx: Effects) -> int | None:
             if eager is not None:
                 eager.granted = None  # the operation may run again after a lost connection
             now = self.clock.now()
             await activities.complete(tx, token, owner, result, identity, now, fx, eager)
+            if then is None or eager is None or eager.granted is None:
+                return None
+            follow = then(eager.granted)
+            if follow is None:
+                return None
+            commands, offer = follow
+            if offer is not None:
+                offer.granted.clear()
+            return await workflow_tasks.complete(
+                tx, eager.granted, commands, identity, now, fx, offer
+            )
 
-        await self.transact(op)
+        return await self.transact(op)
 
     async def fail_activity(
         self,

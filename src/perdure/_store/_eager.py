@@ -8,14 +8,21 @@ when the transaction commits. That saves the claim transaction, the wake-up and 
 step, and the durability is the same: the task is in the database with its lease, so a worker
 that dies holding it loses it when the lease runs out, as with a claimed task. (Temporal does
 the same for activities, "eager activity execution", and for starts, "eager workflow start".)
+
+Further, a worker that gets back the workflow task of a run it holds in its cache can run it
+inside the transaction that records the activity's outcome (``ContinueInCommit``), so the
+outcome, the workflow's next decisions and the next activity's lease share one commit: one
+fsync a step instead of two. If that transaction fails or is run again, what ran is thrown
+away with it (the cached instance is dropped, the task replayed from history).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from perdure._common.commands import Command
 from perdure._store._types import ActivityTask, TaskRow, WorkflowTask
 
 
@@ -51,6 +58,22 @@ class EagerWorkflowTask:
     owner: str
     accept: Callable[[str, str], bool]
     granted: WorkflowTask | None = None
+
+
+class ContinueInCommit(Protocol):
+    """Given the workflow task an activity's outcome hands back (inside the transaction that
+    records the outcome): the commands it produces and an offer for the activities they
+    schedule, to be recorded in the same transaction; or None to leave it for after the
+    commit. Called once per run of the operation (a second call means the first run was
+    undone)."""
+
+    def __call__(
+        self, task: WorkflowTask
+    ) -> tuple[Sequence[Command], EagerActivities | None] | None: ...
+
+    async def finish(self, committed: bool, next_event_id: int | None) -> bool:
+        """After the transaction: whether the task was dealt with in it (else the worker
+        runs the task it was granted as usual)."""
 
 
 class LocalWorker(Protocol):

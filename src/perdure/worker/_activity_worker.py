@@ -15,7 +15,7 @@ from perdure._common.clock import Clock
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._errors import PayloadSizeError
 from perdure._store import Store
-from perdure._store._eager import EagerWorkflowTask
+from perdure._store._eager import ContinueInCommit, EagerWorkflowTask
 from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
@@ -164,6 +164,7 @@ class Activities:
         # schedules goes straight back to it (eager dispatch).
         self.offer_workflow_task: Callable[[], EagerWorkflowTask | None] = lambda: None
         self.settle_workflow_task: Callable[[EagerWorkflowTask, bool], None] = lambda o, ok: None
+        self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
         ] = {}
@@ -320,11 +321,14 @@ class Activities:
 
     async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
         offer = self.offer_workflow_task()
+        # A result may have the workflow's next task run and recorded in its own commit.
+        then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
         committed = False
+        next_event_id = None
         try:
             if outcome == "complete":
-                await self._store.complete_activity(
-                    task.token, task.owner, value, self._identity, offer
+                next_event_id = await self._store.complete_activity(
+                    task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
                 await self._store.fail_activity(
@@ -341,7 +345,12 @@ class Activities:
             log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
-                self.settle_workflow_task(offer, committed)
+                done = False
+                try:
+                    if then is not None:
+                        done = await then.finish(committed, next_event_id)
+                finally:
+                    self.settle_workflow_task(offer, committed and not done)
 
 
 # (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity

@@ -246,6 +246,7 @@ class Worker:
         if self._activities is not None and self._workflows is not None:
             self._activities.offer_workflow_task = self._offer_next_task
             self._activities.settle_workflow_task = self.settle_workflow_task
+            self._activities.continue_in_commit = self._workflows.continue_in_commit
         self._pollers: list[asyncio.Future[None]] = []
 
     @property

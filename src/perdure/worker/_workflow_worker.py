@@ -11,12 +11,16 @@ from typing import Any
 
 from perdure._common.commands import (
     AcceptUpdate,
+    CancelTimer,
     Command,
     CompleteUpdate,
     CompleteWorkflow,
     RecordLocalActivity,
+    RequestCancelActivity,
     ScheduleActivity,
     ScheduleLocalActivity,
+    StartTimer,
+    UpsertMemo,
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
 from perdure._errors import PayloadSizeError, PerdureError
@@ -36,6 +40,19 @@ log = logging.getLogger("perdure.worker")
 # Past these a run's history is large enough to warn about (Temporal's thresholds).
 HISTORY_WARN_EVENTS = 10_240
 HISTORY_WARN_BYTES = 10 * 1024 * 1024
+
+
+# What a workflow task may record inside the transaction of an activity's outcome: commands
+# whose recording cannot fail for a reason of the workflow's own (a child's id taken, a search
+# attribute of the wrong type), which must fail the task, never undo the outcome.
+_IN_COMMIT = (
+    ScheduleActivity,
+    StartTimer,
+    CancelTimer,
+    RequestCancelActivity,
+    CompleteWorkflow,
+    UpsertMemo,
+)
 
 
 class WorkflowTasks:
@@ -78,6 +95,66 @@ class WorkflowTasks:
 
     def runs_type(self, workflow_type: str) -> bool:
         return workflow_type in self._defs
+
+    def continue_in_commit(self) -> _InCommit | None:
+        """For an activity's outcome: run the workflow task it hands back in its commit."""
+        if self._converter.payload_codec is not None:  # a codec may await: not in a commit
+            return None
+        return _InCommit(self)
+
+    def run_in_commit(
+        self, cont: _InCommit, task: WorkflowTask
+    ) -> tuple[list[Command], EagerActivities | None] | None:
+        """Inside the outcome's transaction: run ``task`` if the run is cached and the task
+        brought all the events it lacks; its commands, or None to run it after the commit."""
+        runner = self.cache.get(task.run_id)
+        if runner is None or task.updates_requested or task.workflow_type not in self._defs:
+            return None
+        events = _handed_over(task, runner.next_event_id)
+        if events is None:
+            return None
+        del self.cache[task.run_id]  # this transaction's now: dropped unless it commits
+        self._warn_if_large(task)
+        try:
+            commands = runner.apply(
+                events, task_time=task.started_time, history_size=task.history_size, updates=[]
+            )
+            _check_command_payloads(commands, task.workflow_type)
+        except (WorkflowTaskFailure, PayloadSizeError):
+            return None  # run again after the commit, by replay, and failed there
+        if not all(isinstance(c, _IN_COMMIT) for c in commands):
+            return None  # likewise
+        cont.runner, cont.task = runner, task
+        cont.offer = self.offer_activities(commands)
+        return commands, cont.offer
+
+    async def finish_in_commit(
+        self, cont: _InCommit, committed: bool, next_event_id: int | None
+    ) -> bool:
+        runner, task, offer = cont.runner, cont.task, cont.offer
+        if runner is None or task is None:
+            return False
+        if not committed or next_event_id is None:
+            # Not committed: the task was granted again by the operation's next run, or not
+            # at all. Refused (inputs arrived as it closed): it was scheduled afresh.
+            cont.spoil()
+            return committed
+        cont.offer = None
+        try:
+            if self.crash_hook is not None:
+                await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
+        except BaseException:
+            if offer is not None:
+                self.settle_activities(offer, False)
+            raise
+        if offer is not None:
+            self.settle_activities(offer, True)
+        if not runner.closed:
+            runner.recorded(next_event_id)
+            self.cache[task.run_id] = runner
+            while len(self.cache) > self._max_cached:
+                self.cache.popitem(last=False)
+        return True
 
     def _new_runner(
         self, defn: WorkflowDefinition, workflow_id: str, run_id: str
@@ -311,6 +388,35 @@ def _handed_over(task: WorkflowTask, first: int) -> list[HistoryEvent] | None:
 
 def _stored(attributes: dict[str, Any]) -> dict[str, Any]:
     return decode_attributes(encode_attributes(attributes))
+
+
+class _InCommit:
+    """Runs, inside the transaction recording an activity's result, the workflow task that
+    result hands back (see ``perdure._store._eager.ContinueInCommit``)."""
+
+    def __init__(self, tasks: WorkflowTasks) -> None:
+        self._tasks = tasks
+        self._calls = 0
+        self.runner: WorkflowRunner | None = None
+        self.task: WorkflowTask | None = None
+        self.offer: EagerActivities | None = None
+
+    def __call__(self, task: WorkflowTask) -> tuple[list[Command], EagerActivities | None] | None:
+        self._calls += 1
+        if self._calls > 1:  # the operation runs again: what the first run did is undone
+            self.spoil()
+            return None
+        return self._tasks.run_in_commit(self, task)
+
+    def spoil(self) -> None:
+        """Forget what ran: the instance is dropped (rebuilt by replay), the offer released."""
+        self.runner = self.task = None
+        if self.offer is not None:
+            self._tasks.settle_activities(self.offer, False)
+            self.offer = None
+
+    async def finish(self, committed: bool, next_event_id: int | None) -> bool:
+        return await self._tasks.finish_in_commit(self, committed, next_event_id)
 
 
 async def _decode_events(conv: DataConverter, events: list[HistoryEvent]) -> list[HistoryEvent]:
