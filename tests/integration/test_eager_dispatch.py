@@ -65,18 +65,22 @@ async def test_a_worker_runs_what_it_schedules_without_polling_for_it(
 ) -> None:
     claimed = count_claims(monkeypatch, env)
     client = env.client
-    async with Worker(client, task_queue="eager", workflows=[Count], activities=[add_one]):
+    async with Worker(
+        client, task_queue="eager", workflows=[Count], activities=[add_one], identity="w-1"
+    ):
         for i in range(3):
             assert await client.execute_workflow(Count.run, 4, id=f"c{i}", task_queue="eager") == 4
     # The start leased the first workflow task to the worker; each workflow task leased its
     # activity to it; each activity's outcome leased the next workflow task (the run was in
     # its cache): nothing was left for the pollers, and each task brought the events it was
-    # for, so no history was read. Only each run's first task had a commit of its own: the
-    # others were run and recorded in the commit of the activity result that woke them.
-    assert claimed == {"workflow": 0, "activity": 0, "task commits": 3}
+    # for, so no history was read; and each task was run and recorded in the commit that
+    # made it (the start's, the activity result's), so none had a commit of its own.
+    assert claimed == {"workflow": 0, "activity": 0}
     history = await client.get_workflow_handle("c2").fetch_history()
     started = [e for e in history.events if e.event_type.value == "ActivityTaskStarted"]
     assert [e.attributes["attempt"] for e in started] == [1, 1, 1, 1]
+    completed = [e for e in history.events if e.event_type.value == "WorkflowTaskCompleted"]
+    assert [e.attributes["identity"] for e in completed] == ["w-1"] * 5
 
 
 async def test_work_for_other_workers_still_reaches_them(
@@ -90,8 +94,9 @@ async def test_work_for_other_workers_still_reaches_them(
     ):
         assert await client.execute_workflow(Count.run, 3, id="split", task_queue="split") == 3
     # The workflow worker runs no activities: each was claimed by the other worker's poller,
-    # whose outcomes went back to the queue for the workflow worker to claim.
-    assert claimed == {"workflow": 3, "activity": 3, "history reads": 3, "task commits": 4}
+    # whose outcomes went back to the queue for the workflow worker to claim (and commit on
+    # its own). The first task was still run in the start's commit.
+    assert claimed == {"workflow": 3, "activity": 3, "history reads": 3, "task commits": 3}
 
 
 class Flaky:

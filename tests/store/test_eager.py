@@ -177,6 +177,8 @@ async def test_an_offer_from_a_failed_operation_grants_nothing(store: Store) -> 
 class Continue:
     """A worker's ContinueInCommit: the next task schedules activity 2, once."""
 
+    identity = "a"
+
     def __init__(self, offer: EagerActivities | None = None) -> None:
         self.offer = offer
         self.calls = 0
@@ -252,3 +254,21 @@ async def test_a_workflow_task_run_in_an_undone_commit_is_left_to_run_again(
     assert history[-1] == "ActivityTaskCompleted"
     assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
     assert await store.complete_workflow_task(offer.granted, [schedule(2)], "a") == 8
+
+
+async def test_a_start_can_have_its_first_task_run_and_recorded_in_its_commit(
+    store: Store,
+) -> None:
+    offer, then = take_any("a"), Continue()
+    then.identity = "worker-a"
+    result = await store.start_workflow(request(), offer, then)
+    assert result.continued == 4 and then.calls == 1
+    history = await store.get_history(result.run_id)
+    assert [e.event_type.value for e in history] == [
+        "WorkflowExecutionStarted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+    ]
+    assert history[1].attributes["identity"] == "worker-a"
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+    assert len(await store.claim_activity_tasks("default", "q", "b", 10)) == 1

@@ -52,6 +52,11 @@ T = TypeVar("T")
 CLOSED_POLL_INTERVAL = 0.1
 
 
+def _count(limit: int | Callable[[], int]) -> int:
+    """A claim's limit: a number, or a function deciding it inside the transaction."""
+    return limit() if callable(limit) else limit
+
+
 class Store(ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
@@ -149,15 +154,32 @@ class Store(ABC):
 
     # -- executions ----------------------------------------------------------------------------
     async def start_workflow(
-        self, req: StartWorkflowRequest, eager: EagerWorkflowTask | None = None
+        self,
+        req: StartWorkflowRequest,
+        eager: EagerWorkflowTask | None = None,
+        then: ContinueInCommit | None = None,
     ) -> StartResult:
-        """Start a run (its first workflow task leased to the worker offering ``eager``,
-        if it takes it: ``eager.granted`` is then set once this returns)."""
+        """Start a run. Its first workflow task may be leased to the worker offering
+        ``eager`` (``eager.granted`` is then set once this returns) and, with ``then``, run
+        and recorded in the same transaction (``StartResult.continued``)."""
 
         async def op(tx: Tx, fx: Effects) -> StartResult:
             if eager is not None:
                 eager.granted = None  # the operation may run again after a lost connection
-            return await executions.start_workflow(tx, req, self.clock.now(), fx, eager)
+            now = self.clock.now()
+            result = await executions.start_workflow(tx, req, now, fx, eager)
+            if then is None or eager is None or eager.granted is None:
+                return result
+            follow = then(eager.granted)
+            if follow is None:
+                return result
+            commands, offer = follow
+            if offer is not None:
+                offer.granted.clear()
+            result.continued = await workflow_tasks.complete(
+                tx, eager.granted, commands, then.identity, now, fx, offer
+            )
+            return result
 
         return await self.transact(op)
 
@@ -254,11 +276,11 @@ class Store(ABC):
 
     # -- workflow tasks ------------------------------------------------------------------------
     async def claim_workflow_tasks(
-        self, namespace: str, task_queue: str, owner: str, limit: int
+        self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
     ) -> list[WorkflowTask]:
         return await self.transact(
             lambda tx, fx: workflow_tasks.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), limit, fx
+                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx
             )
         )
 
@@ -295,11 +317,11 @@ class Store(ABC):
 
     # -- activity tasks ------------------------------------------------------------------------
     async def claim_activity_tasks(
-        self, namespace: str, task_queue: str, owner: str, limit: int
+        self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
     ) -> list[ActivityTask]:
         return await self.transact(
             lambda tx, fx: activities.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), limit, fx
+                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx
             )
         )
 
@@ -331,7 +353,7 @@ class Store(ABC):
             if offer is not None:
                 offer.granted.clear()
             return await workflow_tasks.complete(
-                tx, eager.granted, commands, identity, now, fx, offer
+                tx, eager.granted, commands, then.identity, now, fx, offer
             )
 
         return await self.transact(op)
@@ -407,11 +429,11 @@ class Store(ABC):
         )
 
     async def claim_queries(
-        self, namespace: str, task_queue: str, owner: str, limit: int
+        self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
     ) -> list[QueryTask]:
         return await self.transact(
             lambda tx, fx: queries.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), limit, fx
+                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx
             )
         )
 

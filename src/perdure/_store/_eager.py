@@ -12,8 +12,9 @@ the same for activities, "eager activity execution", and for starts, "eager work
 Further, a worker that gets back the workflow task of a run it holds in its cache can run it
 inside the transaction that records the activity's outcome (``ContinueInCommit``), so the
 outcome, the workflow's next decisions and the next activity's lease share one commit: one
-fsync a step instead of two. If that transaction fails or is run again, what ran is thrown
-away with it (the cached instance is dropped, the task replayed from history).
+fsync a step instead of two. A start does the same with the run's first task. If that
+transaction fails or is run again, what ran is thrown away with it (the instance is dropped,
+the task replayed from history).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class ContinueInCommit(Protocol):
     commit. Called once per run of the operation (a second call means the first run was
     undone)."""
 
+    identity: str  # the worker's, recorded in the task's WorkflowTaskCompleted
+
     def __call__(
         self, task: WorkflowTask
     ) -> tuple[Sequence[Command], EagerActivities | None] | None: ...
@@ -82,6 +85,9 @@ class LocalWorker(Protocol):
 
     def offer_start(self, workflow_type: str) -> EagerWorkflowTask | None:
         """An offer for a run of this type (a slot is reserved), or None."""
+
+    def continue_start(self) -> ContinueInCommit | None:
+        """To run the first task inside the start's transaction too, if it can be."""
 
     def settle_workflow_task(self, offer: EagerWorkflowTask, committed: bool) -> None:
         """Run what the offer was granted (if ``committed``) and release its slot."""

@@ -262,12 +262,20 @@ class Client:
                     break
         if offer is None or worker is None:
             return await self._store.start_workflow(request)
+        then = worker.continue_start()
+        committed = False
+        continued = None
         try:
-            started = await self._store.start_workflow(request, offer)
-        except BaseException:
-            worker.settle_workflow_task(offer, committed=False)
-            raise
-        worker.settle_workflow_task(offer, committed=True)
+            started = await self._store.start_workflow(request, offer, then)
+            committed = True
+            continued = started.continued
+        finally:
+            done = False
+            try:
+                if then is not None:
+                    done = await then.finish(committed, continued)
+            finally:
+                worker.settle_workflow_task(offer, committed and not done)
         return started
 
     async def _start_request(

@@ -12,7 +12,7 @@ from typing import Any
 
 from perdure._common.commands import Command, ScheduleActivity
 from perdure._store import Store
-from perdure._store._eager import EagerActivities, EagerWorkflowTask
+from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
 from perdure._store._notify import Flag
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
@@ -43,6 +43,9 @@ class _Slots:
     def free(self) -> int:
         return self.limit - len(self.inflight) - self.reserved
 
+    def claim_limit(self) -> _ClaimLimit:
+        return _ClaimLimit(self)
+
     def launch(self, coro: Coroutine[Any, Any, None]) -> None:
         t = asyncio.get_running_loop().create_task(coro)
         self.inflight.add(t)
@@ -56,6 +59,23 @@ class _Slots:
         self.reserved -= n
         if n:
             self.freed.set()
+
+
+class _ClaimLimit:
+    """How many a poller's claim may take, decided inside its transaction (so that a task
+    handed over eagerly earlier in the same batch is counted) and reserved there, until the
+    poller releases ``taken`` after the claim returns."""
+
+    def __init__(self, slots: _Slots) -> None:
+        self._slots = slots
+        self.taken = 0
+
+    def __call__(self) -> int:
+        slots = self._slots
+        slots.reserved -= self.taken  # the operation runs again: decide afresh
+        self.taken = max(slots.free(), 0)
+        slots.reserved += self.taken
+        return self.taken
 
 
 class _TimerService:
@@ -318,7 +338,7 @@ class Worker:
         self,
         kind: TaskKind,
         slots: _Slots,
-        claim: Callable[[str, str, str, int], Coroutine[Any, Any, Sequence[Any]]],
+        claim: Callable[[str, str, str, Callable[[], int]], Coroutine[Any, Any, Sequence[Any]]],
         handle: Callable[[Any], Coroutine[Any, Any, None]],
     ) -> None:
         store = self._store
@@ -332,14 +352,17 @@ class Worker:
                     await slots.freed.wait()
                     continue
                 ready.clear()
+                limit = slots.claim_limit()
                 try:
-                    tasks = await claim(self._namespace, self.task_queue, self._owner, free)
+                    tasks = await claim(self._namespace, self.task_queue, self._owner, limit)
                 except Exception:
                     log.exception("Polling task queue %r failed; retrying", self.task_queue)
                     tasks = []
+                finally:
+                    slots.reserved -= limit.taken
                 for task in tasks:
                     slots.launch(handle(task))
-                if len(tasks) < free:
+                if len(tasks) < limit.taken:
                     # The queue is drained: wait for a wake-up rather than claim again (an
                     # empty claim still takes the write lock).
                     await store.clock.wait(ready, store.clock.now() + POLL_INTERVAL)
@@ -400,6 +423,10 @@ class Worker:
         return EagerWorkflowTask(
             self._namespace, self.task_queue, self._owner, lambda _, wtype: wf.runs_type(wtype)
         )
+
+    def continue_start(self) -> ContinueInCommit | None:
+        wf = self._workflows
+        return None if wf is None else wf.continue_in_commit(start=True)
 
     def settle_workflow_task(self, offer: EagerWorkflowTask, committed: bool) -> None:
         self._wft_slots.release(1)

@@ -78,7 +78,7 @@ class WorkflowTasks:
         self._converter = converter
         self._namespace = namespace
         self._task_queue = task_queue
-        self._identity = identity
+        self._identity = self.identity = identity
         self._max_cached = max_cached
         self._failure_types = tuple(failure_exception_types)
         self._guard = guard
@@ -96,24 +96,30 @@ class WorkflowTasks:
     def runs_type(self, workflow_type: str) -> bool:
         return workflow_type in self._defs
 
-    def continue_in_commit(self) -> _InCommit | None:
-        """For an activity's outcome: run the workflow task it hands back in its commit."""
+    def continue_in_commit(self, *, start: bool = False) -> _InCommit | None:
+        """For an activity's outcome (or a start: ``start``): run the workflow task it hands
+        back in its commit."""
         if self._converter.payload_codec is not None:  # a codec may await: not in a commit
             return None
-        return _InCommit(self)
+        return _InCommit(self, start=start)
 
     def run_in_commit(
         self, cont: _InCommit, task: WorkflowTask
     ) -> tuple[list[Command], EagerActivities | None] | None:
         """Inside the outcome's transaction: run ``task`` if the run is cached and the task
         brought all the events it lacks; its commands, or None to run it after the commit."""
-        runner = self.cache.get(task.run_id)
-        if runner is None or task.updates_requested or task.workflow_type not in self._defs:
+        defn = self._defs.get(task.workflow_type)
+        if defn is None or task.updates_requested:
             return None
+        runner = self.cache.get(task.run_id)
+        if runner is None:
+            if not cont.start:
+                return None
+            runner = self._new_runner(defn, task.workflow_id, task.run_id)
         events = _handed_over(task, runner.next_event_id)
         if events is None:
             return None
-        del self.cache[task.run_id]  # this transaction's now: dropped unless it commits
+        self.cache.pop(task.run_id, None)  # this transaction's now: dropped unless it commits
         self._warn_if_large(task)
         try:
             commands = runner.apply(
@@ -394,8 +400,10 @@ class _InCommit:
     """Runs, inside the transaction recording an activity's result, the workflow task that
     result hands back (see ``perdure._store._eager.ContinueInCommit``)."""
 
-    def __init__(self, tasks: WorkflowTasks) -> None:
+    def __init__(self, tasks: WorkflowTasks, *, start: bool) -> None:
         self._tasks = tasks
+        self.start = start  # the first task of a run being started: no instance to reuse
+        self.identity = tasks.identity
         self._calls = 0
         self.runner: WorkflowRunner | None = None
         self.task: WorkflowTask | None = None
