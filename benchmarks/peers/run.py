@@ -4,7 +4,7 @@ Run it from the repository root (the peers come with ``pip install -e '.[peers]'
 
     python -m benchmarks.peers --scale quick --runs 1        # about four minutes
     python -m benchmarks.peers --scenarios S1,S2 --scale full --runs 3      # about 25 min
-    python -m benchmarks.peers --scale medium --runs 3       # about 80 min
+    python -m benchmarks.peers --scale medium --runs 3       # about 40 min
     python -m benchmarks.peers --systems perdure --scale quick   # no peer needed
 
 Scenarios (``--scale full`` sizes; ``medium`` keeps S1 and S2 and runs S3 with 2,000 steps,
