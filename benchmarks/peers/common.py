@@ -10,7 +10,6 @@ runner calls them through ``child.py``, one fresh process per (system, scenario,
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import signal
 import statistics
@@ -138,17 +137,25 @@ async def bounded(
 
 
 async def wait_until_all(ready: Callable[[int], Awaitable[bool]], n: int) -> None:
-    """Poll ``ready(i)`` for every ``i`` in ``range(n)`` until each has been true once."""
+    """Poll ``ready(i)`` for every ``i`` in ``range(n)`` until each has been true once.
+
+    Each round checks the pending ones in order, 200 at a time, and stops at the first batch
+    with one not ready yet (the workflows were started in this order, so the rest are most
+    likely not ready either): a round costs what is ready plus one batch, not all of ``n``.
+    """
     pending = list(range(n))
     while pending:
-        checks = await bounded(functools.partial(_check, ready, pending), len(pending), 200)
-        pending = [i for i, ok in zip(pending, checks, strict=True) if not ok]
+        for start in range(0, len(pending), 200):
+            batch = pending[start : start + 200]
+            checks = await asyncio.gather(*(ready(i) for i in batch))
+            late = [i for i, ok in zip(batch, checks, strict=True) if not ok]
+            if late:
+                pending = late + pending[start + 200 :]
+                break
+        else:
+            pending = []
         if pending:
             await asyncio.sleep(0.2)
-
-
-async def _check(ready: Callable[[int], Awaitable[bool]], ids: list[int], k: int) -> bool:
-    return await ready(ids[k])
 
 
 def check_results(name: str, results: Iterable[object], expected: Iterable[object]) -> None:
