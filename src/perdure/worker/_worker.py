@@ -212,8 +212,6 @@ class Worker:
         self._namespace = client.namespace
         self.identity = identity or client.identity
         self._owner = f"{self.identity}/{uuid.uuid4().hex[:12]}"
-        self._max_activities = max_concurrent_activities
-        self._max_wft = max_concurrent_workflow_tasks
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._own_executor: concurrent.futures.ThreadPoolExecutor | None = None
         if activity_executor is None and any(not d.is_async for d in act_defs):
@@ -261,9 +259,9 @@ class Worker:
         self._activity_slots = _Slots(max_concurrent_activities)
         self._activity_types = frozenset(d.name for d in act_defs)
         if self._workflows is not None and self._activities is not None:
+            # Eager dispatch between the two halves of this worker (see perdure._store._eager).
             self._workflows.offer_activities = self._offer_activities
             self._workflows.settle_activities = self._settle_activities
-        if self._activities is not None and self._workflows is not None:
             self._activities.offer_workflow_task = self._offer_next_task
             self._activities.settle_workflow_task = self.settle_workflow_task
             self._activities.continue_in_commit = self._workflows.continue_in_commit
