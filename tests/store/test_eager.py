@@ -5,7 +5,6 @@ lease runs out and fences its holder), and an offer that does not fit is left al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,27 +12,13 @@ import pytest
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import ScheduleActivity
 from perdure._common.events import EventType
-from perdure._store import Store, open_store
+from perdure._store import Store
 from perdure._store._eager import EagerActivities, EagerWorkflowTask
 from perdure._store._types import StaleTaskError, StartWorkflowRequest, WorkflowTask
 from perdure.common import RetryPolicy
 from perdure.converter import DataConverter
 
 CONV = DataConverter.default.payload_converter
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1_000_000.0)
-
-
-@pytest.fixture
-async def store(db_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
-    s = open_store(db_url, clock)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def request(workflow_id: str = "wf", *, delay: float = 0.0) -> StartWorkflowRequest:

@@ -12,7 +12,6 @@ import asyncio
 import importlib.util
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from pgutil import REQUIRE_POSTGRES, postgres_admin
@@ -42,20 +41,6 @@ needs_asyncpg = pytest.mark.skipif(
 
 # Real time, only as a bound on waiting for another connection's notification.
 NOTIFY_TIMEOUT = 10.0
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1_000_000.0)
-
-
-@pytest.fixture
-async def store(db_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
-    s = open_store(db_url, clock)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def request(workflow_id: str, task_timeout: float = 10.0) -> StartWorkflowRequest:

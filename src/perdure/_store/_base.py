@@ -57,6 +57,27 @@ def _count(limit: int | Callable[[], int]) -> int:
     return limit() if callable(limit) else limit
 
 
+async def _continue_in_commit(
+    tx: Tx,
+    eager: EagerWorkflowTask | None,
+    then: ContinueInCommit | None,
+    now: float,
+    fx: Effects,
+) -> int | None:
+    """Run and record, in the operation's transaction, the workflow task it leased to the
+    worker offering ``eager``, if ``then`` runs it: the id of the first event after its
+    commands, or None when it was left for after the commit."""
+    if then is None or eager is None or eager.granted is None:
+        return None
+    follow = then(eager.granted)
+    if follow is None:
+        return None
+    commands, offer = follow
+    if offer is not None:
+        offer.granted.clear()
+    return await workflow_tasks.complete(tx, eager.granted, commands, then.identity, now, fx, offer)
+
+
 class Store(ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
@@ -168,17 +189,7 @@ class Store(ABC):
                 eager.granted = None  # the operation may run again after a lost connection
             now = self.clock.now()
             result = await executions.start_workflow(tx, req, now, fx, eager)
-            if then is None or eager is None or eager.granted is None:
-                return result
-            follow = then(eager.granted)
-            if follow is None:
-                return result
-            commands, offer = follow
-            if offer is not None:
-                offer.granted.clear()
-            result.continued = await workflow_tasks.complete(
-                tx, eager.granted, commands, then.identity, now, fx, offer
-            )
+            result.continued = await _continue_in_commit(tx, eager, then, now, fx)
             return result
 
         return await self.transact(op)
@@ -344,17 +355,7 @@ class Store(ABC):
                 eager.granted = None  # the operation may run again after a lost connection
             now = self.clock.now()
             await activities.complete(tx, token, owner, result, identity, now, fx, eager)
-            if then is None or eager is None or eager.granted is None:
-                return None
-            follow = then(eager.granted)
-            if follow is None:
-                return None
-            commands, offer = follow
-            if offer is not None:
-                offer.granted.clear()
-            return await workflow_tasks.complete(
-                tx, eager.granted, commands, then.identity, now, fx, offer
-            )
+            return await _continue_in_commit(tx, eager, then, now, fx)
 
         return await self.transact(op)
 

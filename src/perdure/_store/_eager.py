@@ -89,8 +89,15 @@ class LocalWorker(Protocol):
     def continue_start(self) -> ContinueInCommit | None:
         """To run the first task inside the start's transaction too, if it can be."""
 
-    def settle_workflow_task(self, offer: EagerWorkflowTask, committed: bool) -> None:
-        """Run what the offer was granted (if ``committed``) and release its slot."""
+    async def settle_workflow_task(
+        self,
+        offer: EagerWorkflowTask,
+        committed: bool,
+        then: ContinueInCommit | None = None,
+        next_event_id: int | None = None,
+    ) -> None:
+        """After the transaction: finish what ``then`` ran in it, else run the task the
+        offer was granted (if ``committed``); release its slot either way."""
 
 
 def lease(row: TaskRow, owner: str, now: float) -> None:

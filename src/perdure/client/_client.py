@@ -263,19 +263,12 @@ class Client:
         if offer is None or worker is None:
             return await self._store.start_workflow(request)
         then = worker.continue_start()
-        committed = False
-        continued = None
         try:
             started = await self._store.start_workflow(request, offer, then)
-            committed = True
-            continued = started.continued
-        finally:
-            done = False
-            try:
-                if then is not None:
-                    done = await then.finish(committed, continued)
-            finally:
-                worker.settle_workflow_task(offer, committed and not done)
+        except BaseException:
+            await worker.settle_workflow_task(offer, False, then)
+            raise
+        await worker.settle_workflow_task(offer, True, then, started.continued)
         return started
 
     async def _start_request(

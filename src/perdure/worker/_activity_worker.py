@@ -163,7 +163,9 @@ class Activities:
         # Set by the worker when it also runs workflows: the workflow task an outcome
         # schedules goes straight back to it (eager dispatch).
         self.offer_workflow_task: Callable[[], EagerWorkflowTask | None] = lambda: None
-        self.settle_workflow_task: Callable[[EagerWorkflowTask, bool], None] = lambda o, ok: None
+        self.settle_workflow_task: Callable[
+            [EagerWorkflowTask, bool, ContinueInCommit | None, int | None], Awaitable[None]
+        ] = _nothing
         self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
@@ -345,12 +347,11 @@ class Activities:
             log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
-                done = False
-                try:
-                    if then is not None:
-                        done = await then.finish(committed, next_event_id)
-                finally:
-                    self.settle_workflow_task(offer, committed and not done)
+                await self.settle_workflow_task(offer, committed, then, next_event_id)
+
+
+async def _nothing(*args: Any) -> None:
+    return None
 
 
 # (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity

@@ -426,10 +426,24 @@ class Worker:
         wf = self._workflows
         return None if wf is None else wf.continue_in_commit(start=True)
 
-    def settle_workflow_task(self, offer: EagerWorkflowTask, committed: bool) -> None:
-        self._wft_slots.release(1)
-        if committed and offer.granted is not None and self._workflows is not None:
-            self._wft_slots.launch(self._workflows.process(offer.granted))
+    async def settle_workflow_task(
+        self,
+        offer: EagerWorkflowTask,
+        committed: bool,
+        then: ContinueInCommit | None = None,
+        next_event_id: int | None = None,
+    ) -> None:
+        """After the transaction the offer went with: finish what ``then`` ran in it, else
+        run the task it was granted (if ``committed``); release its slot either way."""
+        done = False
+        try:
+            if then is not None:
+                done = await then.finish(committed, next_event_id)
+        finally:
+            self._wft_slots.release(1)
+            granted = offer.granted
+            if committed and not done and granted is not None and self._workflows is not None:
+                self._wft_slots.launch(self._workflows.process(granted))
 
     async def _drain(self) -> None:
         if self._activities is not None:

@@ -146,8 +146,20 @@ class WorkflowTasks:
             cont.spoil()
             return committed
         cont.offer = None
+        await self._recorded(task, runner, next_event_id, offer)
+        return True
+
+    async def _recorded(
+        self,
+        task: WorkflowTask,
+        runner: WorkflowRunner,
+        next_event_id: int | None,
+        offer: EagerActivities | None,
+    ) -> None:
+        """The task's commands are committed (``next_event_id`` None: refused): run the
+        activities leased with them, and keep the instance for the run's next task."""
         try:
-            if self.crash_hook is not None:
+            if self.crash_hook is not None and next_event_id is not None:
                 await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
         except BaseException:
             if offer is not None:
@@ -155,12 +167,12 @@ class WorkflowTasks:
             raise
         if offer is not None:
             self.settle_activities(offer, True)
-        if not runner.closed:
-            runner.recorded(next_event_id)
-            self.cache[task.run_id] = runner
-            while len(self.cache) > self._max_cached:
-                self.cache.popitem(last=False)
-        return True
+        if next_event_id is None or runner.closed:
+            return
+        runner.recorded(next_event_id)
+        self.cache[task.run_id] = runner
+        while len(self.cache) > self._max_cached:
+            self.cache.popitem(last=False)
 
     def _new_runner(
         self, defn: WorkflowDefinition, workflow_id: str, run_id: str
@@ -252,21 +264,7 @@ class WorkflowTasks:
                 if offer is not None:
                     self.settle_activities(offer, False)
                 raise
-            if self.crash_hook is not None and next_event_id is not None:
-                try:
-                    await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
-                except BaseException:
-                    if offer is not None:
-                        self.settle_activities(offer, False)
-                    raise
-            if offer is not None:
-                self.settle_activities(offer, True)
-            if next_event_id is None or runner.closed:
-                return
-            runner.recorded(next_event_id)
-            self.cache[task.run_id] = runner
-            while len(self.cache) > self._max_cached:
-                self.cache.popitem(last=False)
+            await self._recorded(task, runner, next_event_id, offer)
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
         except PerdureError as exc:  # the store refused the commands (e.g. a type conflict)
