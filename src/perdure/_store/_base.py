@@ -18,6 +18,7 @@ from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._store import _activities as activities
+from perdure._store import _children as children
 from perdure._store import _executions as executions
 from perdure._store import _queries as queries
 from perdure._store import _timers as timers
@@ -36,10 +37,12 @@ from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
     Execution,
+    PendingWork,
     QueryResult,
     QueryTask,
     StartResult,
     StartWorkflowRequest,
+    TaskKind,
     TaskToken,
     UpdateRow,
     UpdateState,
@@ -198,6 +201,20 @@ class Store(ABC):
         return await self.read(
             lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
         )
+
+    async def pending_work(self, run_id: str) -> PendingWork:
+        """The activities and children an open run waits on, as they stand now."""
+
+        async def op(tx: Tx) -> PendingWork:
+            rows = await tx.run_tasks(run_id, TaskKind.ACTIVITY)
+            kids = await tx.open_children(run_id)
+            now = self.clock.now()
+            return PendingWork(
+                activities=[activities.pending(row, now) for row in rows],
+                children=[children.pending(child) for child in kids],
+            )
+
+        return await self.read(op)
 
     async def signal(
         self,
