@@ -210,7 +210,10 @@ async def test_an_activity_asked_to_cancel_is_cancel_requested(env: WorkflowEnvi
             handle,
             lambda d: d.pending_activities[0].state is PendingActivityState.CANCEL_REQUESTED,
         )
-        assert desc.pending_activities[0].activity_type.name == "waits_for_release"
+        [info] = desc.pending_activities
+        assert info.activity_type.name == "waits_for_release"
+        # Its one heartbeat is on record, though it has no heartbeat timeout.
+        assert close_to(info.last_heartbeat_time, await env.get_current_time())
         gate.release_sync.set()
         with pytest.raises(WorkflowFailureError) as caught:
             await handle.result()

@@ -109,6 +109,7 @@ class CallsFailing:
         (ApplicationErrorCategory.UNSPECIFIED, logging.WARNING),
         (ApplicationErrorCategory.BENIGN, logging.DEBUG),
     ],
+    ids=["unspecified-at-warning", "benign-at-debug"],
 )
 async def test_the_category_reaches_the_caller_and_sets_the_log_level(
     env: WorkflowEnvironment,
