@@ -202,14 +202,20 @@ class Store(ABC):
             lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
         )
 
-    async def pending_work(self, run_id: str) -> PendingWork:
-        """The activities and children an open run waits on, as they stand now."""
+    async def describe_pending(
+        self, namespace: str, workflow_id: str, run_id: str | None
+    ) -> tuple[Execution, PendingWork]:
+        """``describe`` and, for an open run, the activities and children it waits on, as
+        they stand now: in one read."""
 
-        async def op(tx: Tx) -> PendingWork:
-            rows = await tx.run_tasks(run_id, TaskKind.ACTIVITY)
-            kids = await tx.open_children(run_id)
+        async def op(tx: Tx) -> tuple[Execution, PendingWork]:
+            ex = await executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
+            if not ex.is_open:
+                return ex, PendingWork(activities=[], children=[])
+            rows = await tx.run_tasks(ex.run_id, TaskKind.ACTIVITY)
+            kids = await tx.open_children(ex.run_id)
             now = self.clock.now()
-            return PendingWork(
+            return ex, PendingWork(
                 activities=[activities.pending(row, now) for row in rows],
                 children=[children.pending(child) for child in kids],
             )

@@ -134,11 +134,9 @@ def _child_info(child: PendingChild) -> PendingChildInfo:
     )
 
 
-async def pending_work(
-    client: Client, run_id: str
+async def pending_infos(
+    client: Client, work: PendingWork
 ) -> tuple[tuple[PendingActivityInfo, ...], tuple[PendingChildInfo, ...]]:
-    """The pending activities and children of an open run, decoded with the client's data
-    converter."""
-    work: PendingWork = await client.store.pending_work(run_id)
+    """What a run waits on, decoded with the client's data converter."""
     activities = tuple([await _activity_info(client, act) for act in work.activities])
     return activities, tuple(_child_info(child) for child in work.children)

@@ -23,7 +23,7 @@ from perdure.client._description import (
     PendingActivityInfo,
     PendingChildInfo,
     WorkflowExecutionRawDescription,
-    pending_work,
+    pending_infos,
 )
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
@@ -361,8 +361,10 @@ class WorkflowHandle(Generic[ReturnType]):
         await c._store.terminate(c.namespace, self.id, self.run_id, reason or "", c.identity)
 
     async def describe(self) -> WorkflowExecutionDescription:
-        """Status, type, times, history length, and the failure of a stuck workflow task."""
-        ex = await self._execution()
+        """Status, type, times, history length, the failure of a stuck workflow task, and
+        the activities and children an open run waits on."""
+        c = self._client
+        ex, work = await c._store.describe_pending(c.namespace, self.id, self.run_id)
         failure = None
         if ex.last_failure is not None and ex.is_open:
             lf = ex.last_failure
@@ -373,9 +375,7 @@ class WorkflowHandle(Generic[ReturnType]):
                 attempt=lf.get("attempt", 0),
                 time=_utc(lf.get("time", 0.0)),
             )
-        activities, children = (
-            await pending_work(self._client, ex.run_id) if ex.is_open else ((), ())
-        )
+        activities, children = await pending_infos(c, work)
         return WorkflowExecutionDescription(
             id=ex.workflow_id,
             run_id=ex.run_id,
