@@ -97,10 +97,15 @@ PUBLIC = {
         "wait_for_cancelled_sync",
     },
     "perdure.client": {
+        "ActivityType",
         "AsyncActivityCancelledError",
         "AsyncActivityHandle",
         "AsyncActivityNotFoundError",
         "Client",
+        "ClientConfig",
+        "PendingActivityInfo",
+        "PendingActivityState",
+        "PendingChildInfo",
         "RPCTimeoutOrCancelledError",
         "VisibilityQueryError",
         "WithStartWorkflowOperation",
@@ -109,6 +114,7 @@ PUBLIC = {
         "WorkflowExecutionAsyncIterator",
         "WorkflowExecutionCount",
         "WorkflowExecutionDescription",
+        "WorkflowExecutionRawDescription",
         "WorkflowExecutionStatus",
         "WorkflowFailureError",
         "WorkflowHandle",
@@ -174,6 +180,7 @@ PUBLIC = {
     "perdure.exceptions": {
         "ActivityError",
         "ApplicationError",
+        "ApplicationErrorCategory",
         "CancelledError",
         "ChildWorkflowError",
         "FailureError",
@@ -203,7 +210,11 @@ PUBLIC = {
         "PayloadCodec",
         "PayloadConverter",
         "ZlibCodec",
+        "default",
     },
+    "perdure.api": set(),
+    "perdure.api.common": set(),
+    "perdure.api.common.v1": {"Payload"},
 }
 
 

@@ -90,6 +90,18 @@ class FailureError(PerdureError):
         self.failure: dict[str, Any] | None = None
 
 
+class ApplicationErrorCategory(enum.IntEnum):
+    """How severe an ``ApplicationError`` is, for logs and metrics (Temporal's values).
+
+    ``BENIGN`` marks an expected failure (a poll that finds nothing yet): the worker logs the
+    failed activity attempt at DEBUG instead of WARNING. It changes nothing else: the attempt
+    is retried, and the category travels with the failure through history.
+    """
+
+    UNSPECIFIED = 0
+    BENIGN = 1
+
+
 class ApplicationError(FailureError):
     """An error raised on purpose by user code.
 
@@ -105,6 +117,8 @@ class ApplicationError(FailureError):
         non_retryable: never retry this failure, whatever the retry policy says.
         next_retry_delay: wait this long before the next attempt instead of the policy's
             backoff.
+        category: ``ApplicationErrorCategory.BENIGN`` for an expected failure, logged at
+            DEBUG by the worker.
 
     Example::
 
@@ -118,6 +132,7 @@ class ApplicationError(FailureError):
         type: str | None = None,
         non_retryable: bool = False,
         next_retry_delay: Any = None,
+        category: ApplicationErrorCategory = ApplicationErrorCategory.UNSPECIFIED,
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(message, cause=cause)
@@ -125,6 +140,7 @@ class ApplicationError(FailureError):
         self.type = type if type is not None else self.__class__.__name__
         self.non_retryable = non_retryable
         self.next_retry_delay = next_retry_delay
+        self.category = category
 
     @property
     def details(self) -> Sequence[Any]:

@@ -245,6 +245,11 @@ class _PostgresTx(_BatchTx, Tx):
         )
         return self._seen(task_row(row)) if row else None
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        sql = f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 ORDER BY ref"
+        rows = await self._fetch(_TASKS, sql + self._for_update, run_id, int(kind))
+        return [self._seen(task_row(r)) for r in rows]
+
     async def claim_tasks(
         self,
         kind: TaskKind,

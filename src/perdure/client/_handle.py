@@ -20,6 +20,12 @@ from perdure._errors import (
     WorkflowQueryFailedError,
 )
 from perdure._store._types import Execution
+from perdure.client._description import (
+    PendingActivityInfo,
+    PendingChildInfo,
+    WorkflowExecutionRawDescription,
+    pending_infos,
+)
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._limits import check_payloads
@@ -50,7 +56,12 @@ class WorkflowTaskFailureInfo:
 
 @dataclass(frozen=True)
 class WorkflowExecutionDescription:
-    """What ``WorkflowHandle.describe()`` returns."""
+    """What ``WorkflowHandle.describe()`` returns.
+
+    ``pending_activities`` and ``pending_children`` list what an open run waits on (empty
+    once it has closed); ``raw_description`` holds the same lists, where Temporal's
+    describe response keeps them.
+    """
 
     id: str
     run_id: str
@@ -70,6 +81,14 @@ class WorkflowExecutionDescription:
     typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
     parent_id: str | None = None
     parent_run_id: str | None = None
+    pending_activities: Sequence[PendingActivityInfo] = ()
+    pending_children: Sequence[PendingChildInfo] = ()
+
+    @property
+    def raw_description(self) -> WorkflowExecutionRawDescription:
+        """The pending lists, as ``desc.raw_description.pending_activities`` reads them on
+        Temporal."""
+        return WorkflowExecutionRawDescription(self.pending_activities, self.pending_children)
 
 
 HISTORY_FORMAT = "perdure.workflow-history"
@@ -349,8 +368,10 @@ class WorkflowHandle(Generic[ReturnType]):
         await c._store.terminate(c.namespace, self.id, self.run_id, reason or "", c.identity)
 
     async def describe(self) -> WorkflowExecutionDescription:
-        """Status, type, times, history length, and the failure of a stuck workflow task."""
-        ex = await self._execution()
+        """Status, type, times, history length, the failure of a stuck workflow task, and
+        the activities and children an open run waits on."""
+        c = self._client
+        ex, work = await c._store.describe_pending(c.namespace, self.id, self.run_id)
         failure = None
         if ex.last_failure is not None and ex.is_open:
             lf = ex.last_failure
@@ -361,6 +382,7 @@ class WorkflowHandle(Generic[ReturnType]):
                 attempt=lf.get("attempt", 0),
                 time=_utc(lf.get("time", 0.0)),
             )
+        activities, children = await pending_infos(c, work)
         return WorkflowExecutionDescription(
             id=ex.workflow_id,
             run_id=ex.run_id,
@@ -380,6 +402,8 @@ class WorkflowHandle(Generic[ReturnType]):
             typed_search_attributes=decode_pairs(ex.search_attributes),
             parent_id=ex.parent["workflow_id"] if ex.parent else None,
             parent_run_id=ex.parent["run_id"] if ex.parent else None,
+            pending_activities=activities,
+            pending_children=children,
         )
 
     async def fetch_history(self) -> WorkflowHistory:

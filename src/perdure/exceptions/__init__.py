@@ -4,6 +4,7 @@
 from perdure._errors import (
     ActivityError,
     ApplicationError,
+    ApplicationErrorCategory,
     CancelledError,
     ChildWorkflowError,
     FailureError,
@@ -22,6 +23,7 @@ from perdure._errors import (
 __all__ = [
     "ActivityError",
     "ApplicationError",
+    "ApplicationErrorCategory",
     "CancelledError",
     "ChildWorkflowError",
     "FailureError",
