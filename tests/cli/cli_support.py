@@ -23,7 +23,7 @@ APP = textwrap.dedent(
     from datetime import timedelta
     from pathlib import Path
 
-    from perdure import activity, workflow
+    from perdure import RetryPolicy, activity, workflow
     from perdure.exceptions import ApplicationError
 
 
@@ -79,6 +79,32 @@ APP = textwrap.dedent(
         @workflow.run
         async def run(self) -> None:
             raise RuntimeError("a bug in the workflow code")
+
+
+    @activity.defn
+    async def reserve(warehouse: str) -> str:
+        raise ApplicationError(f"warehouse {warehouse} is down")
+
+
+    @workflow.defn
+    class Retrying:
+        @workflow.run
+        async def run(self) -> str:
+            return await workflow.execute_activity(
+                reserve,
+                "w-1",
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(initial_interval=timedelta(minutes=5)),
+            )
+
+
+    @workflow.defn
+    class Parent:
+        @workflow.run
+        async def run(self) -> str:
+            return await workflow.execute_child_workflow(
+                Checkout.run, args=["child-order", 1.0], id="child-of-parent"
+            )
 
 
     @workflow.defn

@@ -124,6 +124,27 @@ def test_a_workflow_task_that_keeps_failing_is_described(perdure: Perdure) -> No
         assert failure["message"] == "a bug in the workflow code" and failure["attempt"] >= 1
 
 
+def test_describe_shows_what_a_workflow_waits_on(perdure: Perdure) -> None:
+    with perdure.worker():
+        perdure.ok("workflow", "start", "--type", "Retrying", "-t", "shop", "-w", "retrying")
+        perdure.ok("workflow", "start", "--type", "Parent", "-t", "shop", "-w", "parent")
+        out = perdure.wait_until("Pending activities (1)", "workflow", "describe", "-w", "retrying")
+        row = next(line for line in out.splitlines() if line.startswith("1 "))
+        assert row.split()[:4] == ["1", "reserve", "SCHEDULED", "2"]
+        assert "in 4 minutes" in row and "ApplicationError: warehouse w-1 is down" in row
+        described = perdure.json("workflow", "describe", "-w", "retrying")
+        assert isinstance(described, dict)
+        (activity,) = described["pending_activities"]
+        assert activity["activity_type"] == "reserve" and activity["attempt"] == 2
+        assert activity["last_failure"]["message"] == "warehouse w-1 is down"
+        assert activity["next_attempt_schedule_time"].endswith("Z")
+
+        out = perdure.wait_until("Pending children (1)", "workflow", "describe", "-w", "parent")
+        assert "child-of-parent" in out and "Checkout" in out
+        child = perdure.json("workflow", "describe", "-w", "child-of-parent")
+        assert isinstance(child, dict) and child["parent"]["workflow_id"] == "parent"
+
+
 def test_cancel_and_terminate_one_workflow(perdure: Perdure) -> None:
     with perdure.worker():
         start(perdure, "c-1")

@@ -10,7 +10,11 @@ from typing import Any
 
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
-from perdure.client import WorkflowExecution, WorkflowExecutionDescription
+from perdure.client import (
+    PendingActivityInfo,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+)
 from perdure.common import TypedSearchAttributes
 from perdure.converter import DataConverter
 
@@ -48,6 +52,56 @@ def workflow_json(wf: WorkflowExecution | WorkflowExecutionDescription) -> dict[
         "parent": (
             {"workflow_id": wf.parent_id, "run_id": wf.parent_run_id} if wf.parent_id else None
         ),
+    }
+
+
+def description_json(desc: WorkflowExecutionDescription) -> dict[str, Any]:
+    """The workflow shape plus ``pending_activities``, ``pending_children`` and
+    ``last_workflow_task_failure`` (what ``describe`` shows)."""
+    failure = desc.last_workflow_task_failure
+    return {
+        **workflow_json(desc),
+        "pending_activities": [pending_activity_json(a) for a in desc.pending_activities],
+        "pending_children": [
+            {
+                "workflow_id": c.workflow_id,
+                "run_id": c.run_id,
+                "workflow_type": c.workflow_type_name,
+                "initiated_id": c.initiated_id,
+                "parent_close_policy": c.parent_close_policy.name,
+            }
+            for c in desc.pending_children
+        ],
+        "last_workflow_task_failure": (
+            {
+                "message": failure.message,
+                "type": failure.type,
+                "stack_trace": failure.stack_trace,
+                "attempt": failure.attempt,
+                "time": rfc3339(failure.time),
+            }
+            if failure
+            else None
+        ),
+    }
+
+
+def pending_activity_json(activity: PendingActivityInfo) -> dict[str, Any]:
+    """One pending activity, under Temporal's ``PendingActivityInfo`` field names."""
+    return {
+        "activity_id": activity.activity_id,
+        "activity_type": activity.activity_type.name,
+        "state": activity.state.name,
+        "attempt": activity.attempt,
+        "maximum_attempts": activity.maximum_attempts,
+        "scheduled_time": rfc3339(activity.scheduled_time),
+        "last_started_time": rfc3339(activity.last_started_time),
+        "last_heartbeat_time": rfc3339(activity.last_heartbeat_time),
+        "heartbeat_details": list(activity.heartbeat_details),
+        "last_failure": failure_json(activity.last_failure),
+        "last_worker_identity": activity.last_worker_identity,
+        "next_attempt_schedule_time": rfc3339(activity.next_attempt_schedule_time),
+        "expiration_time": rfc3339(activity.expiration_time),
     }
 
 

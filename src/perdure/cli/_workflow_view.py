@@ -8,7 +8,12 @@ from typing import Any
 import click
 
 from perdure._common.events import EventType, HistoryEvent
-from perdure._operate.shapes import decoded_attributes, search_attributes_json, workflow_json
+from perdure._operate.shapes import (
+    decoded_attributes,
+    description_json,
+    search_attributes_json,
+    workflow_json,
+)
 from perdure.cli._common import Cli, connected
 from perdure.cli._render import (
     clip,
@@ -22,7 +27,7 @@ from perdure.cli._render import (
     timestamp,
 )
 from perdure.cli._workflow_run import run_id_option, workflow_id_option
-from perdure.client import Client, WorkflowExecution
+from perdure.client import Client, PendingActivityInfo, WorkflowExecution
 from perdure.converter import DataConverter
 
 query_option = click.option(
@@ -89,22 +94,10 @@ async def describe_command(cli: Cli, client: Client, workflow_id: str, run_id: s
     """Show a workflow's status, times, history length, and the failure of a stuck workflow
     task."""
     desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
-    shape = workflow_json(desc)
-    failure = desc.last_workflow_task_failure
     if not cli.text:
-        shape["last_workflow_task_failure"] = (
-            {
-                "message": failure.message,
-                "type": failure.type,
-                "stack_trace": failure.stack_trace,
-                "attempt": failure.attempt,
-                "time": timestamp(failure.time),
-            }
-            if failure
-            else None
-        )
-        echo_json(shape, indent=cli.output == "json")
+        echo_json(description_json(desc), indent=cli.output == "json")
         return
+    failure = desc.last_workflow_task_failure
     now = datetime.now(UTC)
     end = desc.close_time or now
     rows = [
@@ -131,6 +124,20 @@ async def describe_command(cli: Cli, client: Client, workflow_id: str, run_id: s
     if attributes:
         rows.append(("Search attributes", dump_json(attributes)))
     fields(rows)
+    if desc.pending_activities:
+        click.echo()
+        click.secho(f"Pending activities ({len(desc.pending_activities)})", bold=True)
+        table(
+            ["ID", "TYPE", "STATE", "ATTEMPT", "LAST HEARTBEAT", "NEXT RETRY", "LAST FAILURE"],
+            [_activity_row(a, now) for a in desc.pending_activities],
+        )
+    if desc.pending_children:
+        click.echo()
+        click.secho(f"Pending children ({len(desc.pending_children)})", bold=True)
+        table(
+            ["WORKFLOW ID", "TYPE", "RUN ID"],
+            [[c.workflow_id, c.workflow_type_name, c.run_id] for c in desc.pending_children],
+        )
     if failure is not None:
         click.echo()
         click.secho(
@@ -140,6 +147,22 @@ async def describe_command(cli: Cli, client: Client, workflow_id: str, run_id: s
         )
         if failure.stack_trace:
             click.echo(failure.stack_trace.rstrip())
+
+
+def _activity_row(activity: PendingActivityInfo, now: datetime) -> list[str]:
+    attempts = str(activity.attempt)
+    if activity.maximum_attempts:
+        attempts += f"/{activity.maximum_attempts}"
+    failure = activity.last_failure
+    return [
+        activity.activity_id,
+        activity.activity_type.name,
+        activity.state.name,
+        attempts,
+        relative(activity.last_heartbeat_time, now),
+        relative(activity.next_attempt_schedule_time, now),
+        f"{type(failure).__name__}: {failure}" if failure else "-",
+    ]
 
 
 @click.command("show")
