@@ -67,8 +67,11 @@ async def act(
     if targets:
         if not yes:
             click.confirm(f"{verb[0]} {len(targets)} workflow(s)?", abort=True, err=True)
-        with click.progressbar(length=len(targets), label=verb[0], file=sys.stderr) as bar:
-            report = await run_batch(client, targets, action, on_done=bar.update)
+        if sys.stderr.isatty():
+            with click.progressbar(length=len(targets), label=verb[0], file=sys.stderr) as bar:
+                report = await run_batch(client, targets, action, on_done=bar.update)
+        else:
+            report = await run_batch(client, targets, action)
     _report(cli, verb[1], report)
 
 
