@@ -181,6 +181,7 @@ PUBLIC = {
         "PayloadSizeError",
         "PerdureError",
         "RetryState",
+        "SchemaError",
         "SchemaVersionError",
         "SearchAttributeTypeError",
         "ServerError",

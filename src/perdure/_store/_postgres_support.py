@@ -19,6 +19,7 @@ import orjson
 
 from perdure._errors import InvalidURLError, PerdureError
 from perdure._store._effects import Effects
+from perdure._store._schema_check import VERSION_TABLE, SchemaState
 from perdure._store._tx import Tx
 
 log = logging.getLogger("perdure.store")
@@ -78,6 +79,23 @@ def _channel(schema: str | None) -> str:
 def _lock_key(schema: str | None) -> int:
     digest = hashlib.sha256(f"perdure-migrate:{schema or ''}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def _postgres_state(conn: Any) -> SchemaState:
+    """What the schema perdure's tables go in (the first of the search path) holds."""
+    rows = await conn.fetch(
+        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+        "AND c.relkind IN ('r', 'p') "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    )
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    versions = None
+    if VERSION_TABLE in tables:
+        versions = [int(r[0]) for r in await conn.fetch(f"SELECT version FROM {VERSION_TABLE}")]
+    return SchemaState(versions, tables)
 
 
 def _retryable(exc: BaseException) -> bool:
