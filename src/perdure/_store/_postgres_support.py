@@ -103,14 +103,22 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """The connection broke (the server restarted, or the connection was killed)."""
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | OSError):
+    """The connection broke (the server restarted, or the connection was killed), as opposed
+    to an error of the statement: the server refused it (any other ``PostgresError``), or
+    asyncpg did before sending it (an argument it cannot encode, more than 32,767 of them),
+    which running the statement again cannot mend."""
+    # ConnectionDoesNotExistError (the server closed the connection) is one of the first.
+    if isinstance(exc, asyncpg.PostgresConnectionError | OSError):
         return True
     # The protocol's state after the server dropped an idle connection.
     if isinstance(exc, asyncpg.exceptions.InternalClientError):
         return True
-    # admin_shutdown, crash_shutdown, cannot_connect_now
-    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in ("57P01", "57P02", "57P03")
+    if isinstance(exc, asyncpg.PostgresError):
+        # admin_shutdown, crash_shutdown, cannot_connect_now
+        return exc.sqlstate in ("57P01", "57P02", "57P03")
+    # asyncpg's plain InterfaceError is also how it refuses a call on a connection it has
+    # seen close; its other InterfaceErrors (DataError...) are the statement's.
+    return type(exc) is asyncpg.InterfaceError and "connection is closed" in str(exc)
 
 
 def _backoff(failures: int) -> float:

@@ -24,6 +24,11 @@ Grammar (EBNF; keywords are case-insensitive, field names are not)::
     string     = "'" { char | "''" } "'" | '"' { char | '""' } '"' ;
     number     = [ "-" ] digits [ "." digits ] [ exponent ] ;
 
+Limits, so that a query fails here, at once and saying which, rather than deep in Python
+(recursion) or in the database (its expression depth, its number of bind parameters): at most
+:data:`MAX_DEPTH` parentheses and ``NOT`` nested, :data:`MAX_CONDITIONS` conditions and
+:data:`MAX_VALUES` values in a query; integers fit in 64 bits, other numbers in a double.
+
 Examples::
 
     WorkflowType = 'Order' AND ExecutionStatus = 'Running' AND StartTime > '2026-01-01T00:00:00Z'
@@ -36,13 +41,18 @@ Examples::
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from perdure._errors import PerdureError
 
 __all__ = [
+    "MAX_CONDITIONS",
+    "MAX_DEPTH",
+    "MAX_VALUES",
     "And",
     "Between",
     "Comparison",
@@ -61,10 +71,14 @@ __all__ = [
 ]
 
 
+_SHOWN = 120  # characters of the query an error shows, around the offending token
+
+
 class VisibilityQueryError(PerdureError, ValueError):
     """A visibility query that cannot be parsed or does not fit the fields it names.
 
-    The message quotes the query with a caret under the offending token.
+    The message quotes the query (a long one around the offending token only) with a caret
+    under that token.
 
     Attributes:
         query: the query as given.
@@ -76,10 +90,31 @@ class VisibilityQueryError(PerdureError, ValueError):
         self.query = query
         self.column = pos + 1
         self.reason = reason
-        shown = re.sub(r"\s", " ", query)  # keeps the caret under the token on one line
-        super().__init__(
-            f"Invalid visibility query at column {self.column}: {reason}\n  {shown}\n  {' ' * pos}^"
-        )
+        # A long query is shown around the offending token only.
+        start = max(0, min(pos - _SHOWN // 2, len(query) - _SHOWN))
+        shown = query[start : start + _SHOWN]
+        caret = pos - start
+        if start:
+            shown, caret = "..." + shown, caret + 3
+        if start + _SHOWN < len(query):
+            shown += "..."
+        shown = re.sub(r"\s", " ", shown)  # keeps the caret under the token on one line
+        where = f"{shown}\n  {' ' * caret}^"
+        super().__init__(f"Invalid visibility query at column {self.column}: {reason}\n  {where}")
+
+
+MAX_DEPTH = 32
+"""Parentheses and ``NOT`` nested in one query, at most: as deep as SQLite's parser (before
+3.46) takes the SQL they compile to, with room to spare."""
+MAX_CONDITIONS = 500
+"""Conditions (``field op value``, ``IN``, ``BETWEEN``...) in one query, at most: SQLite
+refuses an expression more than 1,000 levels deep, and ``a OR b OR c ...`` is as deep as it
+is long."""
+MAX_VALUES = 10_000
+"""Values in one query, at most, ``IN`` lists included. With the conditions, this keeps the
+bind parameters of the compiled SQL (at most 4 a condition besides its values) well under
+the databases' limit (32,767 on PostgreSQL; 32,766 in SQLite's default build)."""
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 # --- AST ----------------------------------------------------------------------------------
@@ -222,8 +257,9 @@ class _Token:
         return "the end of the query" if self.kind == "end" else repr(self.text)
 
 
-def _tokenize(query: str) -> list[_Token]:
-    tokens: list[_Token] = []
+def _tokenize(query: str) -> Iterator[_Token]:
+    """The query's tokens, read as the parser asks for them: one past a limit fails without
+    reading the rest."""
     i = 0
     while i < len(query):
         ch = query[i]
@@ -244,7 +280,7 @@ def _tokenize(query: str) -> list[_Token]:
                     continue
                 break
             text = "".join(parts)
-            tokens.append(_Token("quoted" if ch == "`" else "string", text, i, text))
+            yield _Token("quoted" if ch == "`" else "string", text, i, text)
             i = j + 1
             continue
         m = _TOKEN_RE.match(query, i)
@@ -252,15 +288,36 @@ def _tokenize(query: str) -> list[_Token]:
             raise VisibilityQueryError(query, i, f"unexpected character {ch!r}")
         kind, text = m.lastgroup or "", m.group()
         if kind == "number":
-            number = float(text) if any(c in text for c in ".eE") else int(text)
-            tokens.append(_Token(kind, text, i, number))
+            yield _Token(kind, text, i, _number(query, text, i))
         elif kind == "word" and text.upper() in _KEYWORDS:
-            tokens.append(_Token("keyword", text.upper(), i))
+            yield _Token("keyword", text.upper(), i)
         elif kind != "ws":
-            tokens.append(_Token(kind, text, i, text))
+            yield _Token(kind, text, i, text)
         i = m.end()
-    tokens.append(_Token("end", "", len(query)))
-    return tokens
+    yield _Token("end", "", len(query))
+
+
+def _number(query: str, text: str, pos: int) -> int | float:
+    """The value of a number literal, refused when no database column could hold it."""
+    shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+    if not any(c in text for c in ".eE"):
+        # Python refuses to convert more than 4,300 digits; no int64 has more than 19.
+        if len(text.lstrip("-").lstrip("0")) <= 19:
+            number = int(text)
+            if _INT64[0] <= number <= _INT64[1]:
+                return number
+        raise VisibilityQueryError(
+            query,
+            pos,
+            f"integer {shown} is out of range: integers must fit in 64 bits "
+            f"({_INT64[0]} to {_INT64[1]})",
+        )
+    value = float(text)
+    if math.isinf(value):
+        raise VisibilityQueryError(
+            query, pos, f"number {shown} is out of range of a 64-bit float (about ±1.8e308)"
+        )
+    return value
 
 
 # --- parser -------------------------------------------------------------------------------
@@ -271,11 +328,18 @@ _CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">
 class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
-        self.tokens = _tokenize(query)
+        self._stream = _tokenize(query)
+        self.tokens: list[_Token] = []  # those read so far
         self.i = 0
+        self.depth = 0  # parentheses and NOTs around the token
+        self.conditions = 0
+        self.values = 0
 
     @property
     def tok(self) -> _Token:
+        while len(self.tokens) <= self.i:
+            # Past the end of the query, its end again.
+            self.tokens.append(next(self._stream, None) or self.tokens[-1])
         return self.tokens[self.i]
 
     def error(self, reason: str, tok: _Token | None = None) -> VisibilityQueryError:
@@ -304,10 +368,10 @@ class _Parser:
         order_by: list[OrderTerm] = []
         if self.accept("ORDER"):
             self.expect("BY", "after ORDER")
-            order_by.append(self.order_term())
+            order_by.append(self.order_term(order_by))
             while self.tok.kind == "punct" and self.tok.text == ",":
                 self.advance()
-                order_by.append(self.order_term())
+                order_by.append(self.order_term(order_by))
         if self.tok.kind != "end":
             if self.tok.kind == "punct" and self.tok.text == ")":
                 raise self.error("unexpected ')' without a matching '('")
@@ -330,19 +394,28 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def unary(self) -> Expr:
-        if self.accept("NOT"):
-            return Not(self.unary())
-        if self.tok.kind == "punct" and self.tok.text == "(":
-            opening = self.advance()
-            inner = self.or_expr()
+        negation = self.tok.kind == "keyword" and self.tok.text == "NOT"
+        if not negation and not (self.tok.kind == "punct" and self.tok.text == "("):
+            return self.predicate()
+        if self.depth == MAX_DEPTH:
+            raise self.error(
+                f"nested too deeply: a query takes at most {MAX_DEPTH} levels of "
+                "parentheses and NOT"
+            )
+        self.depth += 1
+        opening = self.advance()
+        if negation:
+            expr: Expr = Not(self.unary())
+        else:
+            expr = self.or_expr()
             if not (self.tok.kind == "punct" and self.tok.text == ")"):
                 raise self.error(
                     f"missing ')' to close the '(' at column {opening.pos + 1}, "
                     f"got {self.tok.describe()}"
                 )
             self.advance()
-            return inner
-        return self.predicate()
+        self.depth -= 1
+        return expr
 
     def field(self) -> FieldRef:
         tok = self.tok
@@ -354,6 +427,11 @@ class _Parser:
 
     def value(self) -> Value:
         tok = self.tok
+        if self.values == MAX_VALUES:
+            raise self.error(
+                f"too many values: a query takes at most {MAX_VALUES:,} (IN lists included)"
+            )
+        self.values += 1
         if tok.kind in ("string", "number"):
             self.advance()
             return Value(tok.value, tok.pos)
@@ -365,6 +443,9 @@ class _Parser:
         )
 
     def predicate(self) -> Expr:
+        if self.conditions == MAX_CONDITIONS:
+            raise self.error(f"too many conditions: a query takes at most {MAX_CONDITIONS:,}")
+        self.conditions += 1
         field = self.field()
         op = self.tok
         if op.kind == "op":
@@ -407,8 +488,10 @@ class _Parser:
         )
         raise self.error(f"expected {expected} after {field.name!r}, got {self.tok.describe()}")
 
-    def order_term(self) -> OrderTerm:
+    def order_term(self, before: list[OrderTerm]) -> OrderTerm:
         field = self.field()
+        if any(term.field.name == field.name for term in before):
+            raise self.error(f"ORDER BY names {field.name} twice", self.tokens[self.i - 1])
         if self.accept("DESC"):
             return OrderTerm(field, True)
         self.accept("ASC")
