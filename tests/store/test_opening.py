@@ -17,7 +17,15 @@ from perdure._common.clock import VirtualClock
 from perdure._errors import InvalidURLError, PerdureError, SchemaError
 from perdure._store import Store, open_store
 from perdure._store._schema import LATEST_VERSION
+from perdure.activity import defn
 from perdure.client import Client
+from perdure.worker import Worker
+
+
+@defn
+async def noop() -> None:
+    pass
+
 
 PROCESSES = 3
 TRIALS = 20  # on SQLite; PostgreSQL's migrations always took a lock, and each trial costs more
@@ -202,6 +210,16 @@ async def test_a_read_only_sqlite_url_reads_and_refuses_writes(tmp_path: Path) -
     finally:
         await client.close()
     assert path.read_bytes() == before
+
+
+async def test_a_worker_refuses_a_read_only_client(tmp_path: Path) -> None:
+    await _client_with_a_running_workflow(f"sqlite:///{tmp_path / 'app.db'}")
+    client = await Client.connect(f"sqlite:///{tmp_path / 'app.db'}?mode=ro")
+    try:
+        with pytest.raises(ValueError, match=r"opened it read-only \(\?mode=ro\)"):
+            Worker(client, task_queue="q", activities=[noop])
+    finally:
+        await client.close()
 
 
 async def test_a_read_only_sqlite_url_never_creates_or_migrates(tmp_path: Path) -> None:

@@ -74,12 +74,14 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
     """Open the store a database URL names.
 
     A PostgreSQL store connects on first use (connecting needs the running event loop), so
-    its connection errors and ``SchemaVersionError`` come from the first operation.
+    its connection errors and ``SchemaError`` come from the first operation.
 
     Raises:
         PerdureError: a PostgreSQL URL, but the asyncpg driver is not installed.
         InvalidURLError: the URL is malformed or names a database perdure does not support.
         SchemaVersionError: the database was written by a newer perdure.
+        SchemaError: the database's perdure tables were changed by hand (a table, a column or
+            the version row is missing).
     """
     if not isinstance(url, str) or "://" not in url:
         raise InvalidURLError(f"Not a database URL: {url!r}; accepted forms: {_FORMS}")

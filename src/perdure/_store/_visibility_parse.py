@@ -1,4 +1,5 @@
-"""Temporal's visibility list filter, parsed: tokenizer, AST and parser.
+"""Temporal's visibility list filter, parsed: AST and parser (the tokens are in
+:mod:`perdure._store._visibility_lex`).
 
 ``client.list_workflows(query)`` and ``count_workflows(query)`` take a filter in the language
 Temporal's SQL visibility stores accept. This module turns one into an AST
@@ -41,13 +42,10 @@ Examples::
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from perdure._errors import PerdureError
+from perdure._store._visibility_lex import Token, VisibilityQueryError, tokenize
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -71,38 +69,6 @@ __all__ = [
 ]
 
 
-_SHOWN = 120  # characters of the query an error shows, around the offending token
-
-
-class VisibilityQueryError(PerdureError, ValueError):
-    """A visibility query that cannot be parsed or does not fit the fields it names.
-
-    The message quotes the query (a long one around the offending token only) with a caret
-    under that token.
-
-    Attributes:
-        query: the query as given.
-        column: 1-based column of the offending token (``len(query) + 1`` at the end).
-        reason: what is wrong, without the position and the quoted query.
-    """
-
-    def __init__(self, query: str, pos: int, reason: str) -> None:
-        self.query = query
-        self.column = pos + 1
-        self.reason = reason
-        # A long query is shown around the offending token only.
-        start = max(0, min(pos - _SHOWN // 2, len(query) - _SHOWN))
-        shown = query[start : start + _SHOWN]
-        caret = pos - start
-        if start:
-            shown, caret = "..." + shown, caret + 3
-        if start + _SHOWN < len(query):
-            shown += "..."
-        shown = re.sub(r"\s", " ", shown)  # keeps the caret under the token on one line
-        where = f"{shown}\n  {' ' * caret}^"
-        super().__init__(f"Invalid visibility query at column {self.column}: {reason}\n  {where}")
-
-
 MAX_DEPTH = 32
 """Parentheses and ``NOT`` nested in one query, at most: as deep as SQLite's parser (before
 3.46) takes the SQL they compile to, with room to spare."""
@@ -114,7 +80,6 @@ MAX_VALUES = 10_000
 """Values in one query, at most, ``IN`` lists included. With the conditions, this keeps the
 bind parameters of the compiled SQL (at most 4 a condition besides its values) well under
 the databases' limit (32,767 on PostgreSQL; 32,766 in SQLite's default build)."""
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 # --- AST ----------------------------------------------------------------------------------
@@ -231,95 +196,6 @@ class Query:
     order_by: tuple[OrderTerm, ...] = ()
 
 
-# --- tokenizer ----------------------------------------------------------------------------
-
-_KEYWORDS = frozenset(
-    {"AND", "OR", "NOT", "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "BY"}
-    | {"ASC", "DESC", "TRUE", "FALSE"}
-)
-_TOKEN_RE = re.compile(
-    r"(?P<ws>\s+)"
-    r"|(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op><=|>=|<>|!=|=|<|>)"
-    r"|(?P<punct>[(),])"
-)
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # word, keyword, quoted, string, number, op, punct, end
-    text: str  # as written; upper-cased for keywords
-    pos: int
-    value: str | int | float = ""
-
-    def describe(self) -> str:
-        return "the end of the query" if self.kind == "end" else repr(self.text)
-
-
-def _tokenize(query: str) -> Iterator[_Token]:
-    """The query's tokens, read as the parser asks for them: one past a limit fails without
-    reading the rest."""
-    i = 0
-    while i < len(query):
-        ch = query[i]
-        if ch in "'\"`":
-            end = i + 1
-            parts: list[str] = []
-            while True:
-                j = query.find(ch, end)
-                if j < 0:
-                    what = "field name" if ch == "`" else "string"
-                    raise VisibilityQueryError(
-                        query, i, f"unterminated {what}: add the closing {ch}"
-                    )
-                parts.append(query[end:j])
-                if ch != "`" and query.startswith(ch, j + 1):  # doubled quote: a literal one
-                    parts.append(ch)
-                    end = j + 2
-                    continue
-                break
-            text = "".join(parts)
-            yield _Token("quoted" if ch == "`" else "string", text, i, text)
-            i = j + 1
-            continue
-        m = _TOKEN_RE.match(query, i)
-        if m is None:
-            raise VisibilityQueryError(query, i, f"unexpected character {ch!r}")
-        kind, text = m.lastgroup or "", m.group()
-        if kind == "number":
-            yield _Token(kind, text, i, _number(query, text, i))
-        elif kind == "word" and text.upper() in _KEYWORDS:
-            yield _Token("keyword", text.upper(), i)
-        elif kind != "ws":
-            yield _Token(kind, text, i, text)
-        i = m.end()
-    yield _Token("end", "", len(query))
-
-
-def _number(query: str, text: str, pos: int) -> int | float:
-    """The value of a number literal, refused when no database column could hold it."""
-    shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
-    if not any(c in text for c in ".eE"):
-        # Python refuses to convert more than 4,300 digits; no int64 has more than 19.
-        if len(text.lstrip("-").lstrip("0")) <= 19:
-            number = int(text)
-            if _INT64[0] <= number <= _INT64[1]:
-                return number
-        raise VisibilityQueryError(
-            query,
-            pos,
-            f"integer {shown} is out of range: integers must fit in 64 bits "
-            f"({_INT64[0]} to {_INT64[1]})",
-        )
-    value = float(text)
-    if math.isinf(value):
-        raise VisibilityQueryError(
-            query, pos, f"number {shown} is out of range of a 64-bit float (about ±1.8e308)"
-        )
-    return value
-
-
 # --- parser -------------------------------------------------------------------------------
 
 _CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -328,34 +204,34 @@ _CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">
 class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
-        self._stream = _tokenize(query)
-        self.tokens: list[_Token] = []  # those read so far
+        self._stream = tokenize(query)
+        self.tokens: list[Token] = []  # those read so far
         self.i = 0
         self.depth = 0  # parentheses and NOTs around the token
         self.conditions = 0
         self.values = 0
 
     @property
-    def tok(self) -> _Token:
+    def tok(self) -> Token:
         while len(self.tokens) <= self.i:
             # Past the end of the query, its end again.
             self.tokens.append(next(self._stream, None) or self.tokens[-1])
         return self.tokens[self.i]
 
-    def error(self, reason: str, tok: _Token | None = None) -> VisibilityQueryError:
+    def error(self, reason: str, tok: Token | None = None) -> VisibilityQueryError:
         return VisibilityQueryError(self.query, (tok or self.tok).pos, reason)
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         tok = self.tok
         self.i += 1
         return tok
 
-    def accept(self, keyword: str) -> _Token | None:
+    def accept(self, keyword: str) -> Token | None:
         if self.tok.kind == "keyword" and self.tok.text == keyword:
             return self.advance()
         return None
 
-    def expect(self, keyword: str, context: str) -> _Token:
+    def expect(self, keyword: str, context: str) -> Token:
         tok = self.accept(keyword)
         if tok is None:
             raise self.error(f"expected {keyword} {context}, got {self.tok.describe()}")
