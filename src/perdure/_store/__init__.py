@@ -23,7 +23,7 @@ _FORMS = (
 _SQLITE_MODES = {
     "ro": "read-only: workflows can be listed and described but not changed",
     "rw": "read-write; the file must exist",
-    "rwc": "read-write, the file created if missing (the default)",
+    "rwc": "the default: read-write, the file created if missing",
 }
 
 
