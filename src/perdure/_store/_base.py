@@ -256,6 +256,7 @@ class Store(ABC):
         await self.transact(op)
 
     dialect = "sqlite"
+    read_only = False  # opened read-only (sqlite:///path?mode=ro): every change is refused
 
     # -- updates -------------------------------------------------------------------------------
     async def request_update(
