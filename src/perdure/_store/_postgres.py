@@ -484,6 +484,13 @@ class PostgresStore(Store):
         self.notifier.fire(ready)
         return not ready
 
+    async def activity_running(self) -> bool:
+        rows = await self._fetch(
+            "SELECT 1 FROM tasks WHERE kind = 2 AND lease_owner IS NOT NULL "
+            "AND async_pending = 0 LIMIT 1"
+        )
+        return bool(rows)
+
     # -- queries -------------------------------------------------------------------------------
     async def get_query_result(self, query_id: int) -> QueryResult | None:
         rows = await self._fetch(

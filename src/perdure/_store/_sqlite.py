@@ -266,6 +266,13 @@ class SQLiteStore(Store):
         self.notifier.fire(ready)
         return not ready
 
+    async def activity_running(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM tasks WHERE kind = 2 AND lease_owner IS NOT NULL "
+            "AND async_pending = 0 LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     # -- queries -------------------------------------------------------------------------------
     async def get_query_result(self, query_id: int) -> QueryResult | None:
         row = self._conn.execute(
