@@ -188,6 +188,7 @@ PUBLIC = {
         "PayloadSizeError",
         "PerdureError",
         "RetryState",
+        "SchemaError",
         "SchemaVersionError",
         "SearchAttributeTypeError",
         "ServerError",

@@ -24,7 +24,8 @@
     ├── PayloadSizeError                  a payload is larger than the limit
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use
-    └── SchemaVersionError                the database was written by a newer perdure
+    └── SchemaError                       the database's perdure tables are not as expected
+        └── SchemaVersionError            the database was written by a newer perdure
 
 Cancellation inside workflows and activities stays an ``asyncio.CancelledError`` (a
 ``BaseException``), so ``except Exception`` never swallows it.
@@ -308,5 +309,10 @@ class InvalidURLError(PerdureError, ValueError):
     """The database URL is not one perdure can use; the message shows the accepted forms."""
 
 
-class SchemaVersionError(PerdureError):
+class SchemaError(PerdureError):
+    """The database's perdure tables are not what its schema version says (a table, a column
+    or the version row is missing): the message names what is wrong and how to repair it."""
+
+
+class SchemaVersionError(SchemaError):
     """The database was written by a newer perdure than this one; upgrade perdure."""

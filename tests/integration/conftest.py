@@ -48,8 +48,8 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironme
 
 @pytest.fixture(params=STORES)
 async def real_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
-    """An environment on the real clock, for the few tests of timeouts that fire while an
-    activity runs (the virtual clock stands still then)."""
+    """An environment on the real clock, for the few tests of real time (timeouts of running
+    activities are tested on both clocks)."""
     if request.param == "sqlite":
         env = await WorkflowEnvironment.start_local()
         try:

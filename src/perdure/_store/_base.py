@@ -114,6 +114,11 @@ class Store(ABC):
         """No task is ready or held by a worker (the time-skipping test clock may jump)."""
 
     @abstractmethod
+    async def activity_running(self) -> bool:
+        """An activity attempt is held by a worker, not handed to an outside completer (real
+        time passes on the time-skipping test clock then, so its timeouts come due)."""
+
+    @abstractmethod
     async def get_query_result(self, query_id: int) -> QueryResult | None: ...
 
     @abstractmethod
@@ -256,6 +261,7 @@ class Store(ABC):
         await self.transact(op)
 
     dialect = "sqlite"
+    read_only = False  # opened read-only (sqlite:///path?mode=ro): every change is refused
 
     # -- updates -------------------------------------------------------------------------------
     async def request_update(
@@ -426,6 +432,9 @@ class Store(ABC):
         self, token: TaskToken, owner: str | None, details: list[Payload] | None
     ) -> bool:
         async def op(tx: Tx, fx: Effects) -> bool:
+            # Real time passes in an attempt that heartbeats: the test kit's clock, if it
+            # owes some, moves before the next heartbeat deadline is counted from it.
+            self.clock.catch_up()
             now = self.clock.now()
             fx.changed = True
             return await activities.heartbeat(tx, token, owner, details, now)

@@ -170,11 +170,13 @@ class Client:
         identity: str | None = None,
         clock: Clock | None = None,
     ) -> Client:
-        """Open the database: ``sqlite:///app.db`` (created if missing), ``sqlite://:memory:``.
+        """Open the database: ``sqlite:///app.db`` (created if missing; ``?mode=ro`` opens it
+        read-only), ``sqlite://:memory:``.
 
         Raises:
             InvalidURLError: the URL is malformed or not supported.
             SchemaVersionError: the database was written by a newer perdure.
+            SchemaError: the database's perdure tables were changed by hand.
         """
         if interceptors:
             raise ValueError("Client interceptors are not supported yet")
