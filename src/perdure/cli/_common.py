@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from perdure._errors import PerdureError
-from perdure._store import sqlite_path
+from perdure._store import sqlite_target
 from perdure.client import Client
 
 OUTPUTS = ("text", "json", "jsonl")
@@ -83,7 +83,7 @@ def connected(
 def check_exists(db: str) -> None:
     """Refuse a SQLite URL naming no file (see :func:`connected`)."""
     try:
-        path = sqlite_path(db) if db.startswith("sqlite:") else ":memory:"
+        path = sqlite_target(db).path if db.startswith("sqlite:") else ":memory:"
     except (PerdureError, ValueError) as exc:
         raise click.ClickException(message(exc)) from None
     if path != ":memory:" and not os.path.exists(path):
