@@ -16,7 +16,7 @@ EXEC_COLS = (
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
     "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
-    "updates_requested"
+    "updates_requested, reset_points"
 )
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -61,6 +61,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         search_attributes=from_json(row[22]),
         parent=from_json(row[23]),
         updates_requested=bool(row[25]),
+        reset_points=from_json(row[26]),
     )
 
 
@@ -126,6 +127,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.parent),
         ex.parent["run_id"] if ex.parent else None,
         int(ex.updates_requested),
+        json_or_none(ex.reset_points),
     )
 
 
@@ -143,6 +145,7 @@ EXEC_MUTABLE_COLS = (
     "memo",
     "search_attributes",
     "updates_requested",
+    "reset_points",
 )
 
 
@@ -161,6 +164,7 @@ def execution_update_values(ex: Execution) -> tuple[Any, ...]:
         encode_attributes(ex.memo) if ex.memo is not None else None,
         json_or_none(ex.search_attributes),
         int(ex.updates_requested),
+        json_or_none(ex.reset_points),
         ex.run_id,
     )
 

@@ -44,6 +44,18 @@ _UPDATE_EXECUTION = (
 )
 
 
+# The tables whose rows belong to one run, by its run_id column.
+_RUN_TABLES = (
+    "tasks",
+    "timers",
+    "inbox",
+    "history",
+    "search_attributes",
+    "updates",
+    "executions",
+)
+
+
 class _SQLiteTx(Tx):
     """The ``Tx`` primitives in SQLite's SQL. Methods are async only to share the protocol
     with asynchronous backends: none of them suspends."""
@@ -204,6 +216,19 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
         self.c.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> None:
+        if not run_ids:
+            return
+        marks = ", ".join("?" * len(run_ids))
+        ids = tuple(run_ids)
+        self.c.execute(
+            "DELETE FROM query_results WHERE query_id IN (SELECT task_id FROM tasks "
+            f"WHERE run_id IN ({marks}) AND kind = 3)",
+            ids,
+        )
+        for table in _RUN_TABLES:
+            self.c.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

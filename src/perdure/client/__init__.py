@@ -26,10 +26,11 @@ from perdure.client._handle import (
     WorkflowExecutionDescription,
     WorkflowHandle,
     WorkflowHistory,
+    WorkflowResetInfo,
     WorkflowTaskFailureInfo,
 )
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
     "AsyncActivityCancelledError",
@@ -37,6 +38,7 @@ __all__ = [
     "AsyncActivityNotFoundError",
     "Client",
     "RPCTimeoutOrCancelledError",
+    "ResetType",
     "VisibilityQueryError",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
@@ -52,6 +54,7 @@ __all__ = [
     "WorkflowIDReusePolicy",
     "WorkflowNotFoundError",
     "WorkflowQueryFailedError",
+    "WorkflowResetInfo",
     "WorkflowTaskFailureInfo",
     "WorkflowUpdateFailedError",
     "WorkflowUpdateHandle",
