@@ -144,7 +144,9 @@ async def test_signals_after_the_reset_point_are_reapplied_once_in_order(
     async with Worker(env.client, task_queue="q", workflows=[Collector]):
         old_run = await _collect(env, "c", ["a", "b", "c"])
         # Tasks: the first (started), then one per signal: reset to the one that saw "a".
-        first, saw_a, saw_b, saw_c = await completed_task_ids(env, "c", old_run)
+        tasks = await completed_task_ids(env, "c", old_run)
+        assert len(tasks) == 4
+        saw_a = tasks[1]
         handle = env.client.get_workflow_handle("c", run_id=old_run)
         new_run = await handle.reset(saw_a, reason="replay b and c", reapply_signals=reapply)
         await env.client.get_workflow_handle("c").signal(Collector.add, "done")
