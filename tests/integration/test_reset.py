@@ -315,3 +315,135 @@ async def test_last_continued_as_new_resets_the_run_before(env: WorkflowEnvironm
         latest = await env.client.get_workflow_handle("loop").describe()
         assert latest.status == WorkflowExecutionStatus.COMPLETED
         assert latest.run_id != new_run  # the reset run continued as new in turn
+
+
+@workflow.defn
+class Kid:
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.done)
+        return f"kid of run {workflow.info().parent.run_id if workflow.info().parent else None}"
+
+
+@workflow.defn
+class Parent:
+    def __init__(self) -> None:
+        self.poked = False
+
+    @workflow.signal
+    def poke(self) -> None:
+        self.poked = True
+
+    @workflow.query
+    def was_poked(self) -> bool:
+        return self.poked
+
+    @workflow.run
+    async def run(self) -> str:
+        kid = await workflow.start_child_workflow(Kid.run, id="kid")
+        await workflow.wait_condition(lambda: self.poked)
+        return await kid
+
+
+async def test_a_reset_point_with_a_running_child_is_refused_and_one_before_it_is_not(
+    env: WorkflowEnvironment,
+) -> None:
+    async with Worker(env.client, task_queue="q", workflows=[Parent, Kid]):
+        handle = await env.client.start_workflow(Parent.run, id="parent", task_queue="q")
+        await handle.signal(Parent.poke)
+        assert await handle.query(Parent.was_poked)  # once the poke's task has run
+        with pytest.raises(
+            ValueError, match=r"child workflows started before it were still running then \('kid'\)"
+        ):
+            await env.client.get_workflow_handle("parent").reset(reason="child running")
+        old_kid = (await env.client.get_workflow_handle("kid").describe()).run_id
+
+        # Before the child started: the old run's child is terminated with it (its parent
+        # close policy), and the task run again starts a new one; the poke is reapplied.
+        new_run = await env.client.get_workflow_handle("parent").reset(
+            reset_type=ResetType.FIRST_WORKFLOW_TASK, reason="before the child"
+        )
+        old_kid_now = await env.client.get_workflow_handle("kid", run_id=old_kid).describe()
+        assert old_kid_now.status == WorkflowExecutionStatus.TERMINATED
+        # The new run's first task has run once a query is answered: it started the child.
+        assert await env.client.get_workflow_handle("parent").query(Parent.was_poked)
+        kid = env.client.get_workflow_handle("kid")
+        assert (await kid.describe()).run_id != old_kid
+        await kid.signal(Kid.finish)
+        assert await handle.result() == f"kid of run {new_run}"
+
+
+async def test_a_reset_child_reports_to_its_parent_from_the_new_run(
+    env: WorkflowEnvironment,
+) -> None:
+    async with Worker(env.client, task_queue="q", workflows=[Parent, Kid]):
+        handle = await env.client.start_workflow(Parent.run, id="parent", task_queue="q")
+        await handle.signal(Parent.poke)
+        assert await handle.query(Parent.was_poked)
+        parent_run = (await handle.describe()).run_id
+        kid = env.client.get_workflow_handle("kid")
+        old_kid = (await kid.describe()).run_id
+        new_kid = await kid.reset(reason="the kid again")
+        # The parent does not hear of the old run's end: the new run takes its place.
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        await kid.signal(Kid.finish)
+        assert await handle.result() == f"kid of run {parent_run}"
+        assert (await kid.describe()).run_id == new_kid != old_kid
+
+
+@workflow.defn
+class Relay:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    @workflow.signal
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+    @workflow.query
+    def seen(self) -> list[str]:
+        return self.items
+
+    @workflow.run
+    async def run(self, hops: int) -> list[str]:
+        if hops:
+            workflow.continue_as_new(hops - 1)
+        await workflow.wait_condition(lambda: "done" in self.items)
+        return self.items
+
+
+async def test_signals_of_the_runs_that_continued_from_the_base_are_reapplied(
+    env: WorkflowEnvironment,
+) -> None:
+    async with Worker(env.client, task_queue="q", workflows=[Relay]):
+        handle = await env.client.start_workflow(Relay.run, 1, id="relay", task_queue="q")
+        latest = env.client.get_workflow_handle("relay")
+        await latest.signal(Relay.add, "x")  # to the second run, which the first continued to
+        assert await latest.query(Relay.seen) == ["x"]
+        second = (await latest.describe()).run_id
+        new_run = await latest.reset(
+            reset_type=ResetType.LAST_CONTINUED_AS_NEW, reason="from the first run"
+        )
+        history = await env.client.get_workflow_handle("relay", run_id=new_run).fetch_history()
+        reapplied = [
+            e.attributes["signal_name"]
+            for e in history.events
+            if e.event_type is EventType.WORKFLOW_EXECUTION_SIGNALED
+        ]
+        assert reapplied == ["add"]
+        second_now = await env.client.get_workflow_handle("relay", run_id=second).describe()
+        assert second_now.status == WorkflowExecutionStatus.TERMINATED
+        assert second_now.reset_to is not None and second_now.reset_to.new_run_id == new_run
+        # The new run's task ran again and continued as new again (the signal went with it,
+        # as it would have at the time); a query answered by the new run waits for that.
+        await env.client.get_workflow_handle("relay", run_id=new_run).query(Relay.seen)
+        assert (await latest.describe()).run_id != new_run
+        await latest.signal(Relay.add, "done")
+        assert await handle.result() == ["done"]
