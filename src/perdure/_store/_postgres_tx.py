@@ -13,6 +13,7 @@ from perdure._store._rows import (
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
+    delete_runs_sql,
     execution_row,
     execution_update_values,
     execution_values,
@@ -56,6 +57,9 @@ _UPDATE_TASK = (
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(TASK_MUTABLE_COLS, 1))
     + f" WHERE task_id = ${len(TASK_MUTABLE_COLS) + 1}"
 )
+# One statement, whose parts see one snapshot: the query tasks it deletes find their answers.
+*_parts, _last = delete_runs_sql("= ANY($1::text[])")
+_DELETE_RUNS = f"WITH {', '.join(f'd{i} AS ({sql})' for i, sql in enumerate(_parts))} {_last}"
 _UPDATE_EXECUTION = (
     "UPDATE executions SET "
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
@@ -306,25 +310,9 @@ class _PostgresTx(_BatchTx, Tx):
         await self._hold("inbox", None, "DELETE FROM inbox WHERE run_id = $1", run_id)
 
     async def delete_runs(self, run_ids: Sequence[str]) -> None:
-        if not run_ids:
-            return
-        # Every write held back goes first, the history events too (they may be the runs').
         self.changed = True
-        await self.flush()
-        # One statement: its parts see the same snapshot, so the answers of the runs'
-        # queries are found by the query tasks this statement deletes.
-        await self.c.execute(
-            "WITH q AS (DELETE FROM query_results WHERE query_id IN (SELECT task_id FROM tasks "
-            "WHERE run_id = ANY($1::text[]) AND kind = 3)), "
-            "t AS (DELETE FROM tasks WHERE run_id = ANY($1::text[])), "
-            "tm AS (DELETE FROM timers WHERE run_id = ANY($1::text[])), "
-            "i AS (DELETE FROM inbox WHERE run_id = ANY($1::text[])), "
-            "h AS (DELETE FROM history WHERE run_id = ANY($1::text[])), "
-            "s AS (DELETE FROM search_attributes WHERE run_id = ANY($1::text[])), "
-            "u AS (DELETE FROM updates WHERE run_id = ANY($1::text[])) "
-            "DELETE FROM executions WHERE run_id = ANY($1::text[])",
-            list(run_ids),
-        )
+        await self.flush()  # the held writes, and history events (they may be these runs')
+        await self.c.execute(_DELETE_RUNS, list(run_ids))
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

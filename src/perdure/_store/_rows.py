@@ -24,6 +24,19 @@ TASK_COLS = (
     "heartbeat_timeout, started_at, data"
 )
 FAR = 1e18
+# The tables whose rows belong to one run, by its run_id column.
+RUN_TABLES = ("tasks", "timers", "inbox", "history", "search_attributes", "updates", "executions")
+
+
+def delete_runs_sql(run_ids: str) -> list[str]:
+    """The statements that delete runs and every row they own, where ``run_ids`` is the
+    dialect's test of a run id against the runs' (``IN (?, ?)``, ``= ANY($1)``): the answers
+    to the runs' queries first (found by their tasks), the executions rows last."""
+    return [
+        "DELETE FROM query_results WHERE query_id IN "
+        f"(SELECT task_id FROM tasks WHERE run_id {run_ids} AND kind = 3)",
+        *(f"DELETE FROM {table} WHERE run_id {run_ids}" for table in RUN_TABLES),
+    ]
 
 
 def json_or_none(value: Any) -> bytes | None:

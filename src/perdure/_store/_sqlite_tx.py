@@ -14,6 +14,7 @@ from perdure._store._rows import (
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
+    delete_runs_sql,
     execution_row,
     execution_update_values,
     execution_values,
@@ -41,18 +42,6 @@ _UPDATE_TASK = (
 )
 _UPDATE_EXECUTION = (
     f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXEC_MUTABLE_COLS)} WHERE run_id = ?"
-)
-
-
-# The tables whose rows belong to one run, by its run_id column.
-_RUN_TABLES = (
-    "tasks",
-    "timers",
-    "inbox",
-    "history",
-    "search_attributes",
-    "updates",
-    "executions",
 )
 
 
@@ -218,17 +207,8 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
 
     async def delete_runs(self, run_ids: Sequence[str]) -> None:
-        if not run_ids:
-            return
-        marks = ", ".join("?" * len(run_ids))
-        ids = tuple(run_ids)
-        self.c.execute(
-            "DELETE FROM query_results WHERE query_id IN (SELECT task_id FROM tasks "
-            f"WHERE run_id IN ({marks}) AND kind = 3)",
-            ids,
-        )
-        for table in _RUN_TABLES:
-            self.c.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
+        for sql in delete_runs_sql(f"IN ({', '.join('?' * len(run_ids))})"):
+            self.c.execute(sql, tuple(run_ids))
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]
