@@ -87,7 +87,8 @@ def _carry(events: list[HistoryEvent]) -> _Carried:
             state.activities.pop(attrs["seq"], None)
             state.cancelling.discard(attrs["seq"])
         elif kind is EventType.TIMER_STARTED:
-            state.timers[attrs["seq"]] = (event.event_id, attrs["fire_at"])
+            fire_at = attrs.get("fire_at", event.event_time + attrs.get("duration", 0.0))
+            state.timers[attrs["seq"]] = (event.event_id, fire_at)
         elif kind in (EventType.TIMER_FIRED, EventType.TIMER_CANCELED):
             state.timers.pop(attrs["seq"], None)
         elif kind is EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED:
