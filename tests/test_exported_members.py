@@ -97,10 +97,15 @@ PUBLIC = {
         "wait_for_cancelled_sync",
     },
     "perdure.client": {
+        "ActivityType",
         "AsyncActivityCancelledError",
         "AsyncActivityHandle",
         "AsyncActivityNotFoundError",
         "Client",
+        "ClientConfig",
+        "PendingActivityInfo",
+        "PendingActivityState",
+        "PendingChildInfo",
         "RPCTimeoutOrCancelledError",
         "ResetType",
         "VisibilityQueryError",
@@ -110,6 +115,7 @@ PUBLIC = {
         "WorkflowExecutionAsyncIterator",
         "WorkflowExecutionCount",
         "WorkflowExecutionDescription",
+        "WorkflowExecutionRawDescription",
         "WorkflowExecutionStatus",
         "WorkflowFailureError",
         "WorkflowHandle",
@@ -176,6 +182,7 @@ PUBLIC = {
     "perdure.exceptions": {
         "ActivityError",
         "ApplicationError",
+        "ApplicationErrorCategory",
         "CancelledError",
         "ChildWorkflowError",
         "FailureError",
@@ -183,6 +190,7 @@ PUBLIC = {
         "PayloadSizeError",
         "PerdureError",
         "RetryState",
+        "SchemaError",
         "SchemaVersionError",
         "SearchAttributeTypeError",
         "ServerError",
@@ -205,7 +213,11 @@ PUBLIC = {
         "PayloadCodec",
         "PayloadConverter",
         "ZlibCodec",
+        "default",
     },
+    "perdure.api": set(),
+    "perdure.api.common": set(),
+    "perdure.api.common.v1": {"Payload"},
 }
 
 

@@ -24,7 +24,8 @@
     ├── PayloadSizeError                  a payload is larger than the limit
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use
-    └── SchemaVersionError                the database was written by a newer perdure
+    └── SchemaError                       the database's perdure tables are not as expected
+        └── SchemaVersionError            the database was written by a newer perdure
 
 Cancellation inside workflows and activities stays an ``asyncio.CancelledError`` (a
 ``BaseException``), so ``except Exception`` never swallows it.
@@ -90,6 +91,18 @@ class FailureError(PerdureError):
         self.failure: dict[str, Any] | None = None
 
 
+class ApplicationErrorCategory(enum.IntEnum):
+    """How severe an ``ApplicationError`` is, for logs and metrics (Temporal's values).
+
+    ``BENIGN`` marks an expected failure (a poll that finds nothing yet): the worker logs the
+    failed activity attempt at DEBUG instead of WARNING. It changes nothing else: the attempt
+    is retried, and the category travels with the failure through history.
+    """
+
+    UNSPECIFIED = 0
+    BENIGN = 1
+
+
 class ApplicationError(FailureError):
     """An error raised on purpose by user code.
 
@@ -105,6 +118,8 @@ class ApplicationError(FailureError):
         non_retryable: never retry this failure, whatever the retry policy says.
         next_retry_delay: wait this long before the next attempt instead of the policy's
             backoff.
+        category: ``ApplicationErrorCategory.BENIGN`` for an expected failure, logged at
+            DEBUG by the worker.
 
     Example::
 
@@ -118,6 +133,7 @@ class ApplicationError(FailureError):
         type: str | None = None,
         non_retryable: bool = False,
         next_retry_delay: Any = None,
+        category: ApplicationErrorCategory = ApplicationErrorCategory.UNSPECIFIED,
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(message, cause=cause)
@@ -125,6 +141,7 @@ class ApplicationError(FailureError):
         self.type = type if type is not None else self.__class__.__name__
         self.non_retryable = non_retryable
         self.next_retry_delay = next_retry_delay
+        self.category = category
 
     @property
     def details(self) -> Sequence[Any]:
@@ -292,5 +309,10 @@ class InvalidURLError(PerdureError, ValueError):
     """The database URL is not one perdure can use; the message shows the accepted forms."""
 
 
-class SchemaVersionError(PerdureError):
+class SchemaError(PerdureError):
+    """The database's perdure tables are not what its schema version says (a table, a column
+    or the version row is missing): the message names what is wrong and how to repair it."""
+
+
+class SchemaVersionError(SchemaError):
     """The database was written by a newer perdure than this one; upgrade perdure."""

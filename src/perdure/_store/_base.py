@@ -18,6 +18,7 @@ from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._store import _activities as activities
+from perdure._store import _children as children
 from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
 from perdure._store import _queries as queries
@@ -38,11 +39,13 @@ from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
     Execution,
+    PendingWork,
     QueryResult,
     QueryTask,
     ResetRequest,
     StartResult,
     StartWorkflowRequest,
+    TaskKind,
     TaskToken,
     UpdateRow,
     UpdateState,
@@ -202,6 +205,26 @@ class Store(ABC):
             lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
         )
 
+    async def describe_pending(
+        self, namespace: str, workflow_id: str, run_id: str | None
+    ) -> tuple[Execution, PendingWork]:
+        """``describe`` and, for an open run, the activities and children it waits on, as
+        they stand now: in one read."""
+
+        async def op(tx: Tx) -> tuple[Execution, PendingWork]:
+            ex = await executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
+            if not ex.is_open:
+                return ex, PendingWork(activities=[], children=[])
+            rows = await tx.run_tasks(ex.run_id, TaskKind.ACTIVITY)
+            kids = await tx.open_children(ex.run_id)
+            now = self.clock.now()
+            return ex, PendingWork(
+                activities=[activities.pending(row, now) for row in rows],
+                children=[children.pending(child) for child in kids],
+            )
+
+        return await self.read(op)
+
     async def signal(
         self,
         namespace: str,
@@ -255,6 +278,7 @@ class Store(ABC):
         )
 
     dialect = "sqlite"
+    read_only = False  # opened read-only (sqlite:///path?mode=ro): every change is refused
 
     # -- updates -------------------------------------------------------------------------------
     async def request_update(

@@ -44,7 +44,7 @@ import orjson
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
-from perdure._errors import PerdureError, SchemaVersionError
+from perdure._errors import PerdureError
 from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
@@ -63,6 +63,7 @@ from perdure._store._postgres_support import (
     _Op,
     _Outage,
     _parse_url,
+    _postgres_state,
     _quote,
     _reason,
     _Server,
@@ -71,6 +72,7 @@ from perdure._store._postgres_support import (
     _unreachable,
 )
 from perdure._store._postgres_tx import _PostgresTx
+from perdure._store._schema_check import VERSION_TABLE, check_schema
 from perdure._store._tx import Tx
 from perdure._store._types import (
     QueryResult,
@@ -213,24 +215,19 @@ class PostgresStore(Store):
                 if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
                     await conn.execute(f"CREATE SCHEMA {_quote(schema)}")
                 await conn.execute(f"SET LOCAL search_path TO {_quote(schema)}")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS perdure_schema (version INTEGER NOT NULL)"
-            )
-            version = int(await conn.fetchval("SELECT version FROM perdure_schema") or 0)
-            if version > LATEST_VERSION:
-                where = f" (schema {schema!r})" if schema else ""
-                raise SchemaVersionError(
-                    f"The database {self._target.shown}{where} has perdure schema version "
-                    f"{version}, newer than this perdure understands ({LATEST_VERSION}): "
-                    "upgrade perdure to open it"
-                )
+            # Read under the lock: what another process migrated meanwhile is seen.
+            where = self._target.shown + (f" (schema {schema!r})" if schema else "")
+            version = check_schema(await _postgres_state(conn), where)
             if version == LATEST_VERSION:
                 return
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)"
+            )
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     await conn.execute(statement)
-            await conn.execute("DELETE FROM perdure_schema")
-            await conn.execute("INSERT INTO perdure_schema (version) VALUES ($1)", LATEST_VERSION)
+            await conn.execute(f"DELETE FROM {VERSION_TABLE}")
+            await conn.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES ($1)", LATEST_VERSION)
 
     # -- notifications from other processes ----------------------------------------------------
     async def _keep_listening(self, conn: Any) -> None:

@@ -19,6 +19,7 @@ import orjson
 
 from perdure._errors import InvalidURLError, PerdureError
 from perdure._store._effects import Effects
+from perdure._store._schema_check import VERSION_TABLE, SchemaState
 from perdure._store._tx import Tx
 
 log = logging.getLogger("perdure.store")
@@ -80,19 +81,44 @@ def _lock_key(schema: str | None) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+async def _postgres_state(conn: Any) -> SchemaState:
+    """What the schema perdure's tables go in (the first of the search path) holds."""
+    rows = await conn.fetch(
+        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+        "AND c.relkind IN ('r', 'p') "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    )
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    versions = None
+    if VERSION_TABLE in tables:
+        versions = [int(r[0]) for r in await conn.fetch(f"SELECT version FROM {VERSION_TABLE}")]
+    return SchemaState(versions, tables)
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in _RETRY_STATES
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """The connection broke (the server restarted, or the connection was killed)."""
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | OSError):
+    """The connection broke (the server restarted, or the connection was killed), as opposed
+    to an error of the statement: the server refused it (any other ``PostgresError``), or
+    asyncpg did before sending it (an argument it cannot encode, more than 32,767 of them),
+    which running the statement again cannot mend."""
+    # ConnectionDoesNotExistError (the server closed the connection) is one of the first.
+    if isinstance(exc, asyncpg.PostgresConnectionError | OSError):
         return True
     # The protocol's state after the server dropped an idle connection.
     if isinstance(exc, asyncpg.exceptions.InternalClientError):
         return True
-    # admin_shutdown, crash_shutdown, cannot_connect_now
-    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in ("57P01", "57P02", "57P03")
+    if isinstance(exc, asyncpg.PostgresError):
+        # admin_shutdown, crash_shutdown, cannot_connect_now
+        return exc.sqlstate in ("57P01", "57P02", "57P03")
+    # asyncpg's plain InterfaceError is also how it refuses a call on a connection it has
+    # seen close; its other InterfaceErrors (DataError...) are the statement's.
+    return type(exc) is asyncpg.InterfaceError and "connection is closed" in str(exc)
 
 
 def _backoff(failures: int) -> float:

@@ -57,9 +57,6 @@ _UPDATE_TASK = (
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(TASK_MUTABLE_COLS, 1))
     + f" WHERE task_id = ${len(TASK_MUTABLE_COLS) + 1}"
 )
-# One statement, whose parts see one snapshot: the query tasks it deletes find their answers.
-*_parts, _last = delete_runs_sql("= ANY($1::text[])")
-_DELETE_RUNS = f"WITH {', '.join(f'd{i} AS ({sql})' for i, sql in enumerate(_parts))} {_last}"
 _UPDATE_EXECUTION = (
     "UPDATE executions SET "
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
@@ -249,6 +246,11 @@ class _PostgresTx(_BatchTx, Tx):
         )
         return self._seen(task_row(row)) if row else None
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        sql = f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 ORDER BY ref"
+        rows = await self._fetch(_TASKS, sql + self._for_update, run_id, int(kind))
+        return [self._seen(task_row(r)) for r in rows]
+
     async def claim_tasks(
         self,
         kind: TaskKind,
@@ -311,8 +313,9 @@ class _PostgresTx(_BatchTx, Tx):
 
     async def delete_runs(self, run_ids: Sequence[str]) -> None:
         self.changed = True
-        await self.flush()  # the held writes, and history events (they may be these runs')
-        await self.c.execute(_DELETE_RUNS, list(run_ids))
+        await self.flush()  # the held writes and history events first: they may be the runs'
+        for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 8 round trips
+            await self.c.execute(sql, list(run_ids))
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

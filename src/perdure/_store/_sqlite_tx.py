@@ -162,6 +162,13 @@ class _SQLiteTx(Tx):
         ).fetchone()
         return task_row(row) if row else None
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        rows = self.c.execute(
+            f"SELECT {TASK_COLS} FROM tasks WHERE run_id = ? AND kind = ? ORDER BY ref",
+            (run_id, int(kind)),
+        ).fetchall()
+        return [task_row(r) for r in rows]
+
     async def claim_tasks(
         self,
         kind: TaskKind,

@@ -75,6 +75,9 @@ class Tx(Protocol):
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None: ...
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        """The run's tasks of this kind, by ``ref`` (an activity's is its sequence number)."""
+
     async def claim_tasks(
         self,
         kind: TaskKind,

@@ -11,7 +11,7 @@ import orjson
 
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
-from perdure._common.status import WorkflowExecutionStatus
+from perdure._common.status import PendingActivityState, WorkflowExecutionStatus
 from perdure._errors import PerdureError
 from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -112,6 +112,45 @@ class TaskRow:
     heartbeat_timeout: float | None = None
     started_at: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PendingActivity:
+    """An activity an open run waits on, as its task row holds it (times in epoch seconds)."""
+
+    activity_id: str
+    activity_type: str
+    state: PendingActivityState
+    heartbeat_details: list[Payload]
+    last_heartbeat_time: float | None
+    last_started_time: float | None
+    attempt: int
+    maximum_attempts: int
+    scheduled_time: float
+    expiration_time: float | None
+    last_failure: dict[str, Any] | None
+    # The lease owner of the running (or last failed) attempt: "{worker identity}/{id}".
+    last_lease_owner: str | None
+    next_attempt_schedule_time: float | None
+
+
+@dataclass(slots=True)
+class PendingChild:
+    """A child workflow an open run has started and that has not closed yet."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    initiated_event_id: int
+    parent_close_policy: int
+
+
+@dataclass(slots=True)
+class PendingWork:
+    """What an open run waits on: activities (by sequence number) and children."""
+
+    activities: list[PendingActivity]
+    children: list[PendingChild]
 
 
 @dataclass(slots=True)
@@ -252,6 +291,9 @@ class QueryResult:
 __all__ = [
     "ActivityTask",
     "Execution",
+    "PendingActivity",
+    "PendingChild",
+    "PendingWork",
     "QueryResult",
     "QueryTask",
     "ResetRequest",

@@ -152,7 +152,8 @@ async def complete(
             await updates.rejected(tx, ex, command.update_id, command.failure, fx)
             continue  # a rejected update leaves no event
         elif isinstance(command, StartChildWorkflow):
-            deferred.append((children.start_child, attrs))
+            # The child records the event that started it (its parent's describe() shows it).
+            deferred.append((children.start_child, {**attrs, "initiated_event_id": event_id}))
         elif isinstance(command, SignalExternalWorkflow):
             deferred.append((children.signal_external, attrs))
         elif isinstance(command, RequestCancelExternalWorkflow):

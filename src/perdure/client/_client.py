@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
@@ -115,6 +115,17 @@ def default_identity() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+class ClientConfig(TypedDict):
+    """The keyword arguments of ``Client(...)``, as :meth:`Client.config` returns them."""
+
+    store: Store
+    namespace: str
+    data_converter: DataConverter
+    identity: str
+    owns_store: bool
+    time_skipper: TimeSkipper | None
+
+
 class Client:
     """Starts workflows and talks to them, through the store a database URL names.
 
@@ -133,13 +144,15 @@ class Client:
         data_converter: DataConverter | None = None,
         identity: str | None = None,
         owns_store: bool = True,
+        time_skipper: TimeSkipper | None = None,
     ) -> None:
         self._store = store
         self.namespace = namespace
         self.data_converter = data_converter or DataConverter.default
         self.identity = identity or default_identity()
         self._owns_store = owns_store
-        self._time_skipper: TimeSkipper | None = None
+        # Set by the time-skipping test environment: waits on this client move its clock.
+        self._time_skipper = time_skipper
         # The workflow classes (and failure types) workers on this client were given, for the
         # test kit's replay of every workflow a test completed.
         self._worker_workflows: dict[str, type] = {}
@@ -155,16 +168,40 @@ class Client:
         identity: str | None = None,
         clock: Clock | None = None,
     ) -> Client:
-        """Open the database: ``sqlite:///app.db`` (created if missing), ``sqlite://:memory:``.
+        """Open the database: ``sqlite:///app.db`` (created if missing; ``?mode=ro`` opens it
+        read-only), ``sqlite://:memory:``.
 
         Raises:
             InvalidURLError: the URL is malformed or not supported.
             SchemaVersionError: the database was written by a newer perdure.
+            SchemaError: the database's perdure tables were changed by hand.
         """
         if interceptors:
             raise ValueError("Client interceptors are not supported yet")
         store = open_store(target_url, clock)
         return Client(store, namespace=namespace, data_converter=data_converter, identity=identity)
+
+    def config(self) -> ClientConfig:
+        """This client's keyword arguments, to build another like it with one changed.
+
+        The copy shares this client's store (and, in a time-skipping test, its clock): closing
+        the copy leaves the store open, and it stays usable until the client that opened it
+        is closed. A new dict each call.
+
+        Example::
+
+            config = client.config()
+            config["data_converter"] = pydantic_data_converter
+            client = Client(**config)
+        """
+        return ClientConfig(
+            store=self._store,
+            namespace=self.namespace,
+            data_converter=self.data_converter,
+            identity=self.identity,
+            owns_store=False,
+            time_skipper=self._time_skipper,
+        )
 
     @property
     def store(self) -> Store:

@@ -19,6 +19,13 @@ from perdure._errors import (
     WorkflowQueryFailedError,
 )
 from perdure._store._types import Execution, ResetRequest
+from perdure.client._description import (
+    PendingActivityInfo,
+    PendingChildInfo,
+    WorkflowExecutionRawDescription,
+    WorkflowResetInfo,
+    pending_infos,
+)
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
 from perdure.common._enums import ResetType
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
@@ -45,35 +52,13 @@ class WorkflowTaskFailureInfo:
 
 
 @dataclass(frozen=True)
-class WorkflowResetInfo:
-    """A reset this run took part in: ``describe().reset_from`` (the run was made by a reset)
-    or ``describe().reset_to`` (the run was reset, or ended by a reset, into another)."""
-
-    base_run_id: str
-    """The run that was reset."""
-    new_run_id: str
-    """The run the reset made."""
-    event_id: int
-    """The base run's ``WorkflowTaskCompleted`` event whose workflow task ran again."""
-    reason: str
-    time: datetime
-
-    @staticmethod
-    def _from_dict(info: dict[str, Any] | None) -> WorkflowResetInfo | None:
-        if not info:
-            return None
-        return WorkflowResetInfo(
-            base_run_id=info["base_run_id"],
-            new_run_id=info["new_run_id"],
-            event_id=info["event_id"],
-            reason=info.get("reason", ""),
-            time=_utc(info["time"]),
-        )
-
-
-@dataclass(frozen=True)
 class WorkflowExecutionDescription:
-    """What ``WorkflowHandle.describe()`` returns."""
+    """What ``WorkflowHandle.describe()`` returns.
+
+    ``pending_activities`` and ``pending_children`` list what an open run waits on (empty
+    once it has closed); ``raw_description`` holds the same lists, where Temporal's
+    describe response keeps them.
+    """
 
     id: str
     run_id: str
@@ -91,10 +76,18 @@ class WorkflowExecutionDescription:
     attempt: int = 1
     first_execution_run_id: str = ""
     typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
+    pending_activities: Sequence[PendingActivityInfo] = ()
+    pending_children: Sequence[PendingChildInfo] = ()
     reset_from: WorkflowResetInfo | None = None
     """The reset that made this run, if one did."""
     reset_to: WorkflowResetInfo | None = None
     """The latest reset that went back into this run's history (or ended it), if any."""
+
+    @property
+    def raw_description(self) -> WorkflowExecutionRawDescription:
+        """The pending lists, as ``desc.raw_description.pending_activities`` reads them on
+        Temporal."""
+        return WorkflowExecutionRawDescription(self.pending_activities, self.pending_children)
 
 
 HISTORY_FORMAT = "perdure.workflow-history"
@@ -445,8 +438,10 @@ class WorkflowHandle(Generic[ReturnType]):
         await c._store.delete_workflow(c.namespace, self.id, self.run_id, c.identity)
 
     async def describe(self) -> WorkflowExecutionDescription:
-        """Status, type, times, history length, and the failure of a stuck workflow task."""
-        ex = await self._execution()
+        """Status, type, times, history length, the failure of a stuck workflow task, and
+        the activities and children an open run waits on."""
+        c = self._client
+        ex, work = await c._store.describe_pending(c.namespace, self.id, self.run_id)
         failure = None
         if ex.last_failure is not None and ex.is_open:
             lf = ex.last_failure
@@ -457,6 +452,7 @@ class WorkflowHandle(Generic[ReturnType]):
                 attempt=lf.get("attempt", 0),
                 time=_utc(lf.get("time", 0.0)),
             )
+        activities, children = await pending_infos(c, work)
         return WorkflowExecutionDescription(
             id=ex.workflow_id,
             run_id=ex.run_id,
@@ -474,6 +470,8 @@ class WorkflowHandle(Generic[ReturnType]):
             attempt=ex.attempt,
             first_execution_run_id=ex.first_run_id,
             typed_search_attributes=decode_pairs(ex.search_attributes),
+            pending_activities=activities,
+            pending_children=children,
             reset_from=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("from")),
             reset_to=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("to")),
         )

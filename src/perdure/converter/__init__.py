@@ -3,7 +3,7 @@ and codecs. No pickle, ever, by default."""
 
 from perdure._common.payload import Payload
 from perdure.converter._codecs import AesGcmCodec, CompositeCodec, ZlibCodec
-from perdure.converter._data_converter import DataConverter, PayloadCodec
+from perdure.converter._data_converter import DataConverter, PayloadCodec, default
 from perdure.converter._failure import FailureConverter
 from perdure.converter._payload_converter import (
     BinaryNullPayloadConverter,
@@ -30,4 +30,5 @@ __all__ = [
     "PayloadCodec",
     "PayloadConverter",
     "ZlibCodec",
+    "default",
 ]

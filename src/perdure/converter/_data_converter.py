@@ -68,3 +68,9 @@ class DataConverter:
 
 
 DataConverter.default = DataConverter()
+
+
+def default() -> DataConverter:
+    """The default data converter (``DataConverter.default``), as Temporal's
+    ``temporalio.converter.default()`` returns it: ``dataclasses.replace`` it to change a part."""
+    return DataConverter.default

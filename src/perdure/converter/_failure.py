@@ -8,6 +8,7 @@ from typing import Any
 from perdure._errors import (
     ActivityError,
     ApplicationError,
+    ApplicationErrorCategory,
     CancelledError,
     ChildWorkflowError,
     FailureError,
@@ -50,6 +51,8 @@ class FailureConverter:
             failure["next_retry_delay"] = (
                 delay.total_seconds() if isinstance(delay, timedelta) else delay
             )
+            if exc.category:
+                failure["category"] = int(exc.category)
         elif isinstance(exc, ActivityError):
             failure.update(
                 kind="activity",
@@ -134,9 +137,19 @@ class FailureConverter:
                 type=failure.get("type"),
                 non_retryable=failure.get("non_retryable", False),
                 next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
+                category=_category(failure.get("category", 0)),
             )
         if cause is not None and exc.cause is None:
             exc.cause = cause
             exc.__cause__ = cause
         exc.failure = failure
         return exc
+
+
+def _category(value: Any) -> ApplicationErrorCategory:
+    """A recorded category; one this perdure does not know (written by a newer one) reads as
+    ``UNSPECIFIED``."""
+    try:
+        return ApplicationErrorCategory(value)
+    except ValueError:
+        return ApplicationErrorCategory.UNSPECIFIED

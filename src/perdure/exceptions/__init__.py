@@ -4,6 +4,7 @@
 from perdure._errors import (
     ActivityError,
     ApplicationError,
+    ApplicationErrorCategory,
     CancelledError,
     ChildWorkflowError,
     FailureError,
@@ -11,6 +12,7 @@ from perdure._errors import (
     PayloadSizeError,
     PerdureError,
     RetryState,
+    SchemaError,
     SchemaVersionError,
     SearchAttributeTypeError,
     ServerError,
@@ -22,6 +24,7 @@ from perdure._errors import (
 __all__ = [
     "ActivityError",
     "ApplicationError",
+    "ApplicationErrorCategory",
     "CancelledError",
     "ChildWorkflowError",
     "FailureError",
@@ -29,6 +32,7 @@ __all__ = [
     "PayloadSizeError",
     "PerdureError",
     "RetryState",
+    "SchemaError",
     "SchemaVersionError",
     "SearchAttributeTypeError",
     "ServerError",

@@ -145,9 +145,10 @@ class WorkflowEnvironment:
         may share that database)."""
         clock = VirtualClock(start_time.timestamp() if start_time else None)
         store = open_store(url or "sqlite://:memory:", clock)
-        client = Client(store, namespace=namespace, data_converter=data_converter)
         skipper = _TimeSkipper(store, clock)
-        client._time_skipper = skipper
+        client = Client(
+            store, namespace=namespace, data_converter=data_converter, time_skipper=skipper
+        )
         return WorkflowEnvironment(client, skipper)
 
     @staticmethod

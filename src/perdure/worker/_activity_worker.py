@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from perdure._common.clock import Clock
+from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
-from perdure._errors import PayloadSizeError
 from perdure._store import Store
 from perdure._store._eager import ContinueInCommit, EagerWorkflowTask
 from perdure._store._notify import Flag
@@ -296,6 +296,7 @@ class Activities:
             if cancelled.is_set() and isinstance(exc, FailureCancelledError):
                 await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
             else:
+                _log_failed_attempt(task, exc)
                 await self._report(task, "fail", self._failure(exc))
             if not isinstance(exc, Exception):
                 raise
@@ -348,6 +349,21 @@ class Activities:
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)
+
+
+def _log_failed_attempt(task: ActivityTask, exc: BaseException) -> None:
+    """Temporal's worker logs each failed attempt at WARNING; an expected failure
+    (``ApplicationErrorCategory.BENIGN``) at DEBUG."""
+    benign = isinstance(exc, ApplicationError) and exc.category == ApplicationErrorCategory.BENIGN
+    log.log(
+        logging.DEBUG if benign else logging.WARNING,
+        "Activity %s (%s, attempt %d, workflow %s) failed",
+        task.activity_type,
+        task.activity_id,
+        task.attempt,
+        task.token.workflow_id,
+        exc_info=exc,
+    )
 
 
 async def _nothing(*args: Any) -> None:

@@ -194,6 +194,11 @@ class Worker:
                 raise ValueError(f"{name} must be at least 1")
         if max_cached_workflows < 0:
             raise ValueError("max_cached_workflows must not be negative")
+        if client.store.read_only:
+            raise ValueError(
+                "Worker needs a database it can change: the client opened it read-only "
+                "(?mode=ro); connect without ?mode=ro"
+            )
         wf_defs = [WorkflowDefinition.from_class(w) for w in workflows]
         act_defs = [ActivityDefinition.from_callable(a) for a in activities]
         for kind, names in (
