@@ -169,40 +169,42 @@ async def test_updates_the_old_run_had_not_seen_go_to_the_new_run(store: Store) 
     assert task.run_id == new_run and task.updates_requested
 
 
-async def test_a_reset_racing_an_activity_result_from_another_process_is_fenced(
+async def test_a_reset_racing_completions_from_another_process_is_fenced(
     postgres_url: str, clock: VirtualClock
 ) -> None:
     a, b = open_store(postgres_url, clock), open_store(postgres_url, clock)
     try:
-        # Either may come first (and they may deadlock, which PostgreSQL breaks and the store
-        # retries): both orders are checked.
+        # Any of the three may come first (and they may deadlock, which PostgreSQL breaks and
+        # the store retries): whatever the order, a completion is either recorded in the old
+        # run before it ends or refused, and nothing of the old run's is left.
         for i in range(5):
             workflow_id = f"race-{i}"
             old_run = await start(a, workflow_id)
-            task = await claim_one(a)
-            await a.complete_workflow_task(task, [schedule(1)], "w")
+            await a.complete_workflow_task(await claim_one(a), [schedule(1)], "w")
             await signal_to(a, workflow_id)
             await a.complete_workflow_task(await claim_one(a), [], "w")
             token = (await a.claim_activity_tasks("default", "q", "w", 1))[0].token
-            outcome = await asyncio.gather(
+            await signal_to(a, workflow_id)
+            in_flight = await claim_one(a)
+            activity, task, new_run = await asyncio.gather(
                 a.complete_activity(token, "w", CONV.to_payload("done"), "w"),
+                a.complete_workflow_task(in_flight, [StartTimer(1, 60.0)], "w"),
                 b.reset_workflow(ResetRequest("default", workflow_id, None, "race")),
                 return_exceptions=True,
             )
-            new_run = outcome[1]
             assert isinstance(new_run, str)
             history = await types(a, old_run)
-            if isinstance(outcome[0], BaseException):
-                # Refused: the reset came first and took the activity with the old run.
-                assert isinstance(outcome[0], StaleTaskError)
-                assert "ActivityTaskCompleted" not in history
-            else:
-                # Recorded before the reset, in the old run: the new run runs it again.
-                assert history.index("ActivityTaskCompleted") < history.index(
-                    "WorkflowExecutionTerminated"
-                )
+            end = history.index("WorkflowExecutionTerminated")
+            for outcome, event in ((activity, "ActivityTaskCompleted"), (task, "TimerStarted")):
+                if isinstance(outcome, BaseException):
+                    assert isinstance(outcome, StaleTaskError)  # the reset came first
+                    assert event not in history
+                else:
+                    assert history.index(event) < end  # recorded, then the run ended
+            # The activity was scheduled before any reset point, and finished after it.
             assert await task_refs(a, new_run, kind=2) == [1]
-            assert (await run_rows(a, old_run))["tasks"] == 0
+            old_rows = await run_rows(a, old_run)
+            assert (old_rows["tasks"], old_rows["timers"], old_rows["inbox"]) == (0, 0, 0)
             await a.delete_workflow("default", workflow_id, None, "test")
     finally:
         await a.close()
