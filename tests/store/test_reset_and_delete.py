@@ -10,7 +10,7 @@ import pytest
 from storerows import RUN_TABLES, run_rows, task_refs, timer_seqs
 
 from perdure._common.clock import VirtualClock
-from perdure._common.commands import ScheduleActivity, StartTimer
+from perdure._common.commands import RequestCancelActivity, ScheduleActivity, StartTimer
 from perdure._common.events import EventType
 from perdure._errors import WorkflowNotFoundError
 from perdure._store import Store, open_store
@@ -155,6 +155,23 @@ async def test_a_workflow_task_in_flight_at_the_reset_cannot_complete(store: Sto
     assert old.close_event is not None
     assert old.close_event["attributes"]["new_run_id"] == new_run
     assert old.reset_points is not None and old.reset_points["to"]["new_run_id"] == new_run
+
+
+async def test_an_activity_being_cancelled_at_the_reset_point_is_cancelled_in_the_new_run(
+    store: Store,
+) -> None:
+    await start(store)
+    await store.complete_workflow_task(await claim_one(store), [schedule(1)], "w")
+    await store.claim_activity_tasks("default", "q", "w", 10)  # running: cancelling waits for it
+    await signal(store, 1)
+    await store.complete_workflow_task(await claim_one(store), [RequestCancelActivity(1)], "w")
+    await signal(store, 2)
+    await store.complete_workflow_task(await claim_one(store), [], "w")
+
+    new_run = await store.reset_workflow(reset())
+
+    assert (await types(store, new_run))[-2:] == ["WorkflowTaskFailed", "ActivityTaskCanceled"]
+    assert await task_refs(store, new_run, kind=2) == []
 
 
 async def test_updates_the_old_run_had_not_seen_go_to_the_new_run(store: Store) -> None:

@@ -310,9 +310,10 @@ async def _start_reset_run(
     for seq in sorted(carried.cancelling):
         # Its cancellation was asked for: with no attempt running any more, it is cancelled,
         # as an activity not yet started is when the request comes.
-        scheduled_event_id, _ = carried.activities.pop(seq)
-        details: dict[str, Any] = {"seq": seq, "scheduled_event_id": scheduled_event_id}
-        inputs.append((EventType.ACTIVITY_TASK_CANCELED, {**details, "details": []}))
+        scheduled = carried.activities.pop(seq, None)
+        if scheduled is not None:
+            attrs = {"seq": seq, "scheduled_event_id": scheduled[0], "details": []}
+            inputs.append((EventType.ACTIVITY_TASK_CANCELED, attrs))
     inputs.extend((EventType.WORKFLOW_EXECUTION_SIGNALED, dict(e.attributes)) for e in signals)
     await executions.append(tx, ex, inputs, now)
     for scheduled_event_id, attrs in carried.activities.values():
