@@ -10,7 +10,13 @@ import pytest
 from storerows import RUN_TABLES, run_rows, task_refs, timer_seqs
 
 from perdure._common.clock import VirtualClock
-from perdure._common.commands import RequestCancelActivity, ScheduleActivity, StartTimer
+from perdure._common.commands import (
+    RequestCancelActivity,
+    ScheduleActivity,
+    StartTimer,
+    UpsertMemo,
+    UpsertSearchAttributes,
+)
 from perdure._common.events import EventType
 from perdure._errors import WorkflowNotFoundError
 from perdure._store import Store, open_store
@@ -172,6 +178,29 @@ async def test_an_activity_being_cancelled_at_the_reset_point_is_cancelled_in_th
 
     assert (await types(store, new_run))[-2:] == ["WorkflowTaskFailed", "ActivityTaskCanceled"]
     assert await task_refs(store, new_run, kind=2) == []
+
+
+async def test_the_new_run_has_the_memo_search_attributes_and_cancel_request_of_the_point(
+    store: Store,
+) -> None:
+    await start(store)
+    stage = {"Stage": {"type": "Keyword", "values": ["two"]}}
+    first = [UpsertMemo({"stage": CONV.to_payload(1)}), UpsertSearchAttributes(stage)]
+    await store.complete_workflow_task(await claim_one(store), first, "w")
+    await store.request_cancel("default", "wf", None, "stop", "client")
+    later = [
+        UpsertMemo({"stage": CONV.to_payload(2)}),
+        UpsertSearchAttributes({"Stage": None}),
+    ]
+    await store.complete_workflow_task(await claim_one(store), later, "w")
+
+    new_run = await store.reset_workflow(reset())  # to the second task: its upserts are undone
+
+    new = await store.describe("default", "wf", new_run)
+    assert new.memo is not None and CONV.from_payload(new.memo["stage"], int) == 1
+    assert new.search_attributes == stage
+    assert new.cancel_requested
+    assert await store.list_workflows("default", "Stage = 'two'", 10, 0) == [new]
 
 
 async def test_updates_the_old_run_had_not_seen_go_to_the_new_run(store: Store) -> None:
