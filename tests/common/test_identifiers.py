@@ -68,7 +68,7 @@ def test_the_message_names_the_argument() -> None:
         ids.check_workflow_id(7, "workflow_id")
     with pytest.raises(InvalidArgumentError, match=r"^query: a query name must not be empty"):
         ids.check_handler_name("", "query")
-    with pytest.raises(InvalidArgumentError, match=r"^task_queue=.*a task queue name contains a NUL"):
+    with pytest.raises(InvalidArgumentError, match=r"^task_queue=.*a task queue name contains"):
         ids.check_task_queue("q\x00")
 
 
@@ -87,7 +87,8 @@ def test_an_optional_identifier_left_empty_is_unset(check: Callable[[object], ob
 
 
 def test_a_str_subclass_is_taken_as_its_plain_text() -> None:
-    class Queue(str, enum.Enum):
+    # Not a StrEnum: str() of this older kind of member is 'Queue.ORDERS', not its value.
+    class Queue(str, enum.Enum):  # noqa: UP042
         ORDERS = "orders"
 
     checked = ids.check_task_queue(Queue.ORDERS)

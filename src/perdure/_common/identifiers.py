@@ -142,6 +142,11 @@ def check_optional_update_id(value: object, argument: str = "id") -> str | None:
     return _check_optional(value, "an update id", argument)
 
 
+def check_search_attribute_name(value: object, argument: str = "name") -> str:
+    """The name of a search attribute."""
+    return _check(value, "a search attribute name", argument)
+
+
 def check_namespace(value: object) -> str:
     """A namespace name."""
     return _check(value, "a namespace", "namespace")
@@ -150,3 +155,13 @@ def check_namespace(value: object) -> str:
 def check_identity(value: object) -> str | None:
     """A client's or worker's identity, or ``None`` for the default one."""
     return _check_optional(value, "an identity", "identity")
+
+
+def storable_text(text: str) -> str:
+    """Free text (an error message) as every store can hold it: a NUL written as ``\\x00``, a
+    lone surrogate as ``\\udc80``; anything else unchanged."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
