@@ -82,7 +82,7 @@ def encode_value(value: Any) -> bytes:
     # so it is only paid for by the values that need it.
     try:
         out = orjson.dumps(value, default=_encode_default, option=orjson.OPT_NON_STR_KEYS)
-        return out if b"null" not in out else _refuse_non_finite(value, out)
+        return out if b"null" not in out else _refuse_non_finite(value, out, keys=True)
     except TypeError as exc:
         cause = exc.__cause__
         if isinstance(cause, TypeError):  # raised by _encode_default, already explained
@@ -93,9 +93,9 @@ def encode_value(value: Any) -> bytes:
         ) from None
 
 
-def _refuse_non_finite(value: Any, out: bytes) -> bytes:
+def _refuse_non_finite(value: Any, out: bytes, *, keys: bool = False) -> bytes:
     """``out``, unless a NaN or infinity in ``value`` became one of its ``null``s."""
-    found = find_non_finite(value)
+    found = find_non_finite(value, keys=keys)
     if found is None:
         return out
     path, number = found
