@@ -84,7 +84,7 @@ class _Heartbeater:
         """
         if details:
             what = f"the heartbeat details of activity {self._task.activity_type!r}"
-            check_details(self._conv, details, what)
+            check_details(self._conv.payload_converter, details, what)
         if threading.get_ident() == self._loop_thread:
             self._record(details)
         else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from perdure._common.payload import Payload
 from perdure._errors import PayloadConverterError
-from perdure.converter import DataConverter
+from perdure.converter import DataConverter, PayloadConverter
 
 
 def _refused(what: str, exc: Exception) -> PayloadConverterError:
@@ -36,14 +36,15 @@ async def encode_result(conv: DataConverter, value: Any, what: str) -> Payload:
     return payloads[0]
 
 
-def check_details(conv: DataConverter, details: Sequence[Any], what: str) -> None:
-    """Refuse heartbeat details the converter cannot take, at the call that passed them.
+def check_details(converter: PayloadConverter, details: Sequence[Any], what: str) -> list[Payload]:
+    """Heartbeat details as payloads, refused at the call that passed them if the converter
+    cannot take them.
 
     Raises:
         PayloadConverterError: one of ``details`` cannot be converted.
     """
     try:
-        conv.payload_converter.to_payloads(list(details))
+        return converter.to_payloads(list(details))
     except Exception as exc:
         raise _refused(what, exc) from exc
 
