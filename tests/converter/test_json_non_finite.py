@@ -81,3 +81,18 @@ def test_finite_floats_round_trip_exactly() -> None:
 async def test_the_data_converter_refuses_it_too() -> None:
     with pytest.raises(ValueError, match=r"at \$\.mean"):
         await DataConverter.default.encode([Stats(mean=NAN, samples=[])])
+
+
+@dataclasses.dataclass
+class WithPrivate:
+    value: float
+    _cache: float = NAN
+
+
+def test_only_what_orjson_writes_is_looked_at() -> None:
+    # orjson leaves out a dataclass's attributes named with a leading underscore.
+    assert encode_value([None, WithPrivate(1.0)]) == b'[null,{"value":1.0}]'
+    item = WithPrivate(2.0)
+    item.extra = INF  # type: ignore[attr-defined]  # written by orjson, so refused
+    with pytest.raises(ValueError, match=r"float\('inf'\) at \$\[1\]\.extra"):
+        encode_value([None, item])

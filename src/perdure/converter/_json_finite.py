@@ -30,7 +30,7 @@ def find_non_finite(value: Any, *, keys: bool = False) -> tuple[str, float] | No
     pydantic models."""
     if not _has_non_finite(value, keys):
         return None
-    return _locate(value, "$")
+    return _locate(value, "$")  # None if what was found is not written (a "_" attribute)
 
 
 def _fields(cls: type) -> tuple[str, ...]:
@@ -49,7 +49,10 @@ def _children(value: Any) -> list[tuple[str, Any]] | None:
     if isinstance(value, enum.Enum):
         return [("", value.value)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [(f".{name}", getattr(value, name, None)) for name in _fields(type(value))]
+        names = _fields(type(value))  # remembered, for _has_non_finite
+        attrs = getattr(value, "__dict__", None)
+        pairs = attrs.items() if attrs is not None else ((n, getattr(value, n)) for n in names)
+        return [(f".{name}", item) for name, item in pairs if not name.startswith("_")]
     if _is_pydantic_model_class(type(value)):
         return [("", value.model_dump(mode="python"))]
     return None
@@ -72,8 +75,14 @@ def _has_non_finite(value: Any, keys: bool) -> bool:
             extend(item.values())
             if keys and any(_non_finite_key(k) for k in item):
                 return True
-        elif kind in _FIELDS:  # a dataclass seen before: its fields, as orjson reads them
-            extend([getattr(item, name, None) for name in _FIELDS[kind]])
+        elif kind in _FIELDS:  # a dataclass seen before
+            # orjson writes its __dict__ (or, with slots, its fields) but for names that
+            # start with "_": looking at those too only costs a second, exact look.
+            attrs = getattr(item, "__dict__", None)
+            if attrs is not None:
+                extend(attrs.values())
+            else:
+                extend([getattr(item, name, None) for name in _FIELDS[kind]])
         elif isinstance(item, float):  # a subclass, such as a float enum's member
             if not _isfinite(item):
                 return True
