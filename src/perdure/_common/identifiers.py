@@ -28,7 +28,7 @@ def shorten(text: str, limit: int = _SHORT) -> str:
     """``text``'s ``repr``, cut to about ``limit`` characters, saying how long it was.
 
     Example:
-        >>> shorten("x" * 5000)
+        >>> shorten("x" * 5000, 8)
         "'xxxxxxxx…' (5,000 characters)"
     """
     if len(text) <= limit:
