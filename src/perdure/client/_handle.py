@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import orjson
 
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.identifiers import check_run_id, check_update_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import (
     CancelledError,
@@ -360,7 +361,10 @@ class WorkflowHandle(Generic[ReturnType]):
         self, update_id: str, *, workflow_run_id: str | None = None, result_type: Any = None
     ) -> WorkflowUpdateHandle[Any]:
         """A handle to an update sent earlier (``workflow_run_id`` defaults to this handle's)."""
-        run_id = workflow_run_id or self.run_id or self.result_run_id
+        update_id = check_update_id(update_id)
+        run_id = (
+            check_run_id(workflow_run_id, "workflow_run_id") or self.run_id or self.result_run_id
+        )
         if run_id is None:
             raise ValueError("get_update_handle needs the run id of the workflow")
         return WorkflowUpdateHandle(
