@@ -5,7 +5,9 @@
     PerdureError
     ├── FailureError                      a failure that travels through history
     │   ├── ApplicationError              raised by user code on purpose
-    │   │   └── CompensationError         a saga's compensations failed (perdure.patterns)
+    │   │   ├── CompensationError         a saga's compensations failed (perdure.patterns)
+    │   │   └── PayloadConverterError     (also a TypeError) an activity's value no payload
+    │   │                                 can hold; non-retryable
     │   ├── ActivityError                 an activity failed; .cause says why
     │   ├── ChildWorkflowError            a child workflow failed; .cause says why
     │   ├── CancelledError                cancellation, as a failure (not asyncio's)
@@ -22,6 +24,8 @@
     ├── RestrictedWorkflowAccessError     workflow code called a non-deterministic API
     ├── DeterminismLintError              the linter found such code (perdure.lint); .findings
     ├── PayloadSizeError                  a payload is larger than the limit
+    ├── InvalidArgumentError              (also a TypeError and ValueError) an id or name
+    │                                     perdure cannot take: not a str, empty, too long, NUL
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use
     └── SchemaError                       the database's perdure tables are not as expected
@@ -299,6 +303,30 @@ class RestrictedWorkflowAccessError(NondeterminismError):
 
 class PayloadSizeError(PerdureError):
     """A payload is larger than perdure stores (2 MiB by default)."""
+
+
+class PayloadConverterError(ApplicationError, TypeError):
+    """A value that cannot become a payload: an activity's result, its heartbeat details or
+    its error's details (an object JSON cannot hold, ``float("nan")``).
+
+    Non-retryable, since another attempt would produce the same value: the workflow sees an
+    ``ActivityError`` whose cause is an ``ApplicationError`` of this type. It is also a
+    ``TypeError``, as the converter's own error is.
+    """
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message, non_retryable=True, cause=cause)
+
+
+class InvalidArgumentError(PerdureError, TypeError, ValueError):
+    """An identifier or name perdure cannot take: a workflow id, run id, task queue, type,
+    activity id, signal, query or update name that is not a ``str``, is empty, is longer than
+    1,000 characters, or holds a NUL character. The message names the argument.
+
+    Raised at the call that passed it, before anything is stored. It is both a ``TypeError``
+    and a ``ValueError``, so code that catches either (as for Python's own argument errors)
+    catches it.
+    """
 
 
 class SearchAttributeTypeError(PerdureError, ValueError):

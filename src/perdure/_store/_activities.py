@@ -14,6 +14,7 @@ from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
+    Execution,
     PendingActivity,
     StaleTaskError,
     TaskKind,
@@ -30,6 +31,44 @@ async def claim(
     for row in rows:
         fx.wake(row.deadline)
     return [activity_task(row, owner, now) for row in rows]
+
+
+def new_task(ex: Execution, attrs: dict[str, Any], event_id: int, now: float) -> TaskRow:
+    """The task row of an activity scheduled at ``now`` by event ``event_id`` of run ``ex``,
+    from that ``ActivityTaskScheduled`` event's attributes (its first attempt, not yet
+    inserted)."""
+    s2s = attrs.get("schedule_to_start_timeout")
+    s2c = attrs.get("schedule_to_close_timeout")
+    final = now + s2c if s2c else None
+    start_deadline = now + s2s if s2s else None
+    deadlines = [d for d in (start_deadline, final) if d is not None]
+    return TaskRow(
+        task_id=0,
+        kind=TaskKind.ACTIVITY,
+        namespace=ex.namespace,
+        task_queue=attrs["task_queue"],
+        run_id=ex.run_id,
+        workflow_id=ex.workflow_id,
+        ref=attrs["seq"],
+        visible_at=now,
+        lease_seconds=attrs.get("start_to_close_timeout") or s2c or 0.0,
+        attempt=1,
+        deadline=min(deadlines) if deadlines else None,
+        final_deadline=final,
+        heartbeat_timeout=attrs.get("heartbeat_timeout"),
+        data={
+            "scheduled_event_id": event_id,
+            "activity_id": attrs["activity_id"],
+            "activity_type": attrs["activity_type"],
+            "workflow_type": ex.workflow_type,
+            "input": attrs["input"],
+            "scheduled_time": now,
+            "schedule_to_start_timeout": s2s,
+            "start_to_close_timeout": attrs.get("start_to_close_timeout"),
+            "schedule_to_close_timeout": s2c,
+            "retry_policy": attrs.get("retry_policy"),
+        },
+    )
 
 
 def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:

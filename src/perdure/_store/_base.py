@@ -19,8 +19,10 @@ from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._store import _activities as activities
 from perdure._store import _children as children
+from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
 from perdure._store import _queries as queries
+from perdure._store import _reset as resets
 from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
@@ -40,6 +42,7 @@ from perdure._store._types import (
     PendingWork,
     QueryResult,
     QueryTask,
+    ResetRequest,
     StartResult,
     StartWorkflowRequest,
     TaskKind,
@@ -259,6 +262,25 @@ class Store(ABC):
             await executions.terminate(tx, ex, reason, identity, self.clock.now(), fx)
 
         await self.transact(op)
+
+    async def reset_workflow(self, req: ResetRequest) -> str:
+        """Reset a run to one of its workflow tasks (see ``_reset``); returns the new run id.
+
+        Raises:
+            WorkflowNotFoundError: no such run.
+            ValueError: no such reset point, or the run cannot be reset there.
+        """
+        return await self.transact(lambda tx, fx: resets.reset(tx, req, self.clock.now(), fx))
+
+    async def delete_workflow(
+        self, namespace: str, workflow_id: str, run_id: str | None, identity: str
+    ) -> str:
+        """Delete a run and all it owns, terminating it first if open; returns its id."""
+        return await self.transact(
+            lambda tx, fx: deletion.delete_workflow(
+                tx, namespace, workflow_id, run_id, identity, self.clock.now(), fx
+            )
+        )
 
     dialect = "sqlite"
     read_only = False  # opened read-only (sqlite:///path?mode=ro): every change is refused

@@ -14,6 +14,7 @@ from perdure._store._rows import (
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
+    delete_runs_sql,
     execution_row,
     execution_update_values,
     execution_values,
@@ -211,6 +212,10 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
         self.c.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> None:
+        for sql in delete_runs_sql(f"IN ({', '.join('?' * len(run_ids))})"):
+            self.c.execute(sql, tuple(run_ids))
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

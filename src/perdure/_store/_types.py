@@ -13,7 +13,7 @@ from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._common.status import PendingActivityState, WorkflowExecutionStatus
 from perdure._errors import PerdureError
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 
 class TaskKind(enum.IntEnum):
@@ -82,6 +82,9 @@ class Execution:
     # Whether an update was ever requested of this run: if not, nothing needs to look for
     # one (most runs never get one).
     updates_requested: bool = False
+    # Resets this run took part in: "from" (it was made by resetting another run) and "to"
+    # (it was reset, or ended by a reset, into another), each a ``ResetPoint.to_dict()``.
+    reset_points: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -172,6 +175,21 @@ class StartWorkflowRequest:
     start_signal_input: list[Payload] = field(default_factory=list)
     search_attributes: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResetRequest:
+    """Reset a run to one of its workflow tasks (``event_id``, a ``WorkflowTaskCompleted``
+    event of it, or else the task ``reset_type`` names)."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str | None
+    reason: str
+    event_id: int | None = None
+    reset_type: ResetType = ResetType.LAST_WORKFLOW_TASK
+    reapply_signals: bool = True
+    identity: str = ""
 
 
 @dataclass(slots=True)
@@ -278,6 +296,7 @@ __all__ = [
     "PendingWork",
     "QueryResult",
     "QueryTask",
+    "ResetRequest",
     "StaleTaskError",
     "StartResult",
     "StartWorkflowRequest",

@@ -392,4 +392,6 @@ def parse_query(query: str) -> Query:
         >>> parse_query("HistoryLength > 10").where
         Comparison(field=FieldRef(name='HistoryLength'), op='>', value=Value(value=10))
     """
+    if "\x00" in query:  # no field or value holds one (refused on write, on every store)
+        raise VisibilityQueryError(query, query.index("\x00"), "a NUL character")
     return _Parser(query).parse()

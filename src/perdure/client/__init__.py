@@ -28,6 +28,7 @@ from perdure.client._description import (
     PendingActivityInfo,
     PendingChildInfo,
     WorkflowExecutionRawDescription,
+    WorkflowResetInfo,
 )
 from perdure.client._handle import (
     WorkflowExecutionDescription,
@@ -36,7 +37,7 @@ from perdure.client._handle import (
     WorkflowTaskFailureInfo,
 )
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
     "ActivityType",
@@ -49,6 +50,7 @@ __all__ = [
     "PendingActivityState",
     "PendingChildInfo",
     "RPCTimeoutOrCancelledError",
+    "ResetType",
     "VisibilityQueryError",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
@@ -65,6 +67,7 @@ __all__ = [
     "WorkflowIDReusePolicy",
     "WorkflowNotFoundError",
     "WorkflowQueryFailedError",
+    "WorkflowResetInfo",
     "WorkflowTaskFailureInfo",
     "WorkflowUpdateFailedError",
     "WorkflowUpdateHandle",

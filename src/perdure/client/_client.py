@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from perdure._common import identifiers as ids
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
@@ -149,9 +150,9 @@ class Client:
         time_skipper: TimeSkipper | None = None,
     ) -> None:
         self._store = store
-        self.namespace = namespace
+        self.namespace = ids.check_namespace(namespace)
         self.data_converter = data_converter or DataConverter.default
-        self.identity = identity or default_identity()
+        self.identity = ids.check_identity(identity) or default_identity()
         self._owns_store = owns_store
         # Set by the time-skipping test environment: waits on this client move its clock.
         self._time_skipper = time_skipper
@@ -282,7 +283,7 @@ class Client:
         # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
             self,
-            id,
+            request.workflow_id,
             result_run_id=started.run_id,
             first_execution_run_id=started.run_id,
             result_type=result_type,
@@ -339,10 +340,11 @@ class Client:
             workflow_type = defn.name
             if result_type is None:
                 result_type = defn.ret_type
-        if not id:
-            raise ValueError("start_workflow needs a non-empty id")
-        if not task_queue:
-            raise ValueError("start_workflow needs a non-empty task_queue")
+        workflow_type = ids.check_workflow_type(workflow_type)
+        id = ids.check_workflow_id(id)
+        task_queue = ids.check_task_queue(task_queue)
+        if start_signal is not None:
+            start_signal = ids.check_handler_name(start_signal, "signal", "start_signal")
         if arg is not _ARG_UNSET:
             if args:
                 raise ValueError("Give either arg or args, not both")
@@ -498,6 +500,9 @@ class Client:
         """A handle to an existing workflow (its latest run unless ``run_id`` is given)."""
         from perdure.client._handle import WorkflowHandle
 
+        workflow_id = ids.check_workflow_id(workflow_id, "workflow_id")
+        run_id = ids.check_run_id(run_id)
+        first_execution_run_id = ids.check_run_id(first_execution_run_id, "first_execution_run_id")
         return WorkflowHandle(
             self,
             workflow_id,

@@ -1,6 +1,6 @@
 """What ``describe()`` shows of the work an open workflow waits on: its pending activities and
 children, under the names of Temporal's ``PendingActivityInfo`` and
-``PendingChildExecutionInfo``."""
+``PendingChildExecutionInfo``; and the resets a run took part in."""
 
 from __future__ import annotations
 
@@ -140,3 +140,30 @@ async def pending_infos(
     """What a run waits on, decoded with the client's data converter."""
     activities = tuple([await _activity_info(client, act) for act in work.activities])
     return activities, tuple(_child_info(child) for child in work.children)
+
+
+@dataclass(frozen=True)
+class WorkflowResetInfo:
+    """A reset this run took part in: ``describe().reset_from`` (the run was made by a reset)
+    or ``describe().reset_to`` (the run was reset, or ended by a reset, into another)."""
+
+    base_run_id: str
+    """The run that was reset."""
+    new_run_id: str
+    """The run the reset made."""
+    event_id: int
+    """The base run's ``WorkflowTaskCompleted`` event whose workflow task ran again."""
+    reason: str
+    time: datetime
+
+    @staticmethod
+    def _from_dict(info: dict[str, Any] | None) -> WorkflowResetInfo | None:
+        if not info:
+            return None
+        return WorkflowResetInfo(
+            base_run_id=info["base_run_id"],
+            new_run_id=info["new_run_id"],
+            event_id=info["event_id"],
+            reason=info.get("reason", ""),
+            time=datetime.fromtimestamp(info["time"], UTC),
+        )

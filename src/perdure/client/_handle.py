@@ -10,6 +10,7 @@ import orjson
 
 from perdure._common.clock import Clock
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.identifiers import check_run_id, check_update_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import (
     CancelledError,
@@ -19,14 +20,16 @@ from perdure._errors import (
     WorkflowFailureError,
     WorkflowQueryFailedError,
 )
-from perdure._store._types import Execution
+from perdure._store._types import Execution, ResetRequest
 from perdure.client._description import (
     PendingActivityInfo,
     PendingChildInfo,
     WorkflowExecutionRawDescription,
+    WorkflowResetInfo,
     pending_infos,
 )
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
+from perdure.common._enums import ResetType
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import handler_name
@@ -83,6 +86,10 @@ class WorkflowExecutionDescription:
     parent_run_id: str | None = None
     pending_activities: Sequence[PendingActivityInfo] = ()
     pending_children: Sequence[PendingChildInfo] = ()
+    reset_from: WorkflowResetInfo | None = None
+    """The reset that made this run, if one did."""
+    reset_to: WorkflowResetInfo | None = None
+    """The latest reset that went back into this run's history (or ended it), if any."""
 
     @property
     def raw_description(self) -> WorkflowExecutionRawDescription:
@@ -166,6 +173,16 @@ def _utc(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
+def _next_run_id(ex: Execution) -> str | None:
+    """The run that took over from a closed run: the one a reset of it made (even after it
+    closed), else the one it continued as new, retried or was reset into."""
+    reset_to = (ex.reset_points or {}).get("to")
+    if reset_to:
+        return str(reset_to["new_run_id"])
+    new_run_id = ((ex.close_event or {}).get("attributes") or {}).get("new_run_id")
+    return str(new_run_id) if new_run_id else None
+
+
 class WorkflowHandle(Generic[ReturnType]):
     """A workflow execution, reached by id (and optionally run id).
 
@@ -212,10 +229,12 @@ class WorkflowHandle(Generic[ReturnType]):
             event = ex.close_event or {}
             attrs = event.get("attributes", {})
             kind = event.get("event_type")
-            # A run that continued as new, or failed or timed out into a retry, has a next run.
-            if not follow_runs or not attrs.get("new_run_id"):
+            # A run that continued as new, failed or timed out into a retry, or was reset has a
+            # next run.
+            next_run_id = _next_run_id(ex)
+            if not follow_runs or not next_run_id:
                 break
-            run_id = attrs["new_run_id"]
+            run_id = next_run_id
         conv = c.data_converter
         if kind == EventType.WORKFLOW_EXECUTION_COMPLETED.value:
             values = await conv.decode([attrs["result"]], [self._result_type])
@@ -349,7 +368,10 @@ class WorkflowHandle(Generic[ReturnType]):
         self, update_id: str, *, workflow_run_id: str | None = None, result_type: Any = None
     ) -> WorkflowUpdateHandle[Any]:
         """A handle to an update sent earlier (``workflow_run_id`` defaults to this handle's)."""
-        run_id = workflow_run_id or self.run_id or self.result_run_id
+        update_id = check_update_id(update_id)
+        run_id = (
+            check_run_id(workflow_run_id, "workflow_run_id") or self.run_id or self.result_run_id
+        )
         if run_id is None:
             raise ValueError("get_update_handle needs the run id of the workflow")
         return WorkflowUpdateHandle(
@@ -366,6 +388,65 @@ class WorkflowHandle(Generic[ReturnType]):
         """End the workflow at once, running none of its code."""
         c = self._client
         await c._store.terminate(c.namespace, self.id, self.run_id, reason or "", c.identity)
+
+    async def reset(
+        self,
+        event_id: int | None = None,
+        *,
+        reset_type: ResetType = ResetType.LAST_WORKFLOW_TASK,
+        reason: str,
+        reapply_signals: bool = True,
+    ) -> str:
+        """Run one of the workflow's tasks again, on the current code, in a new run; returns
+        the new run's id.
+
+        As in Temporal, the new run of the same workflow id carries the history before the
+        workflow task that completed at ``event_id`` (a ``WorkflowTaskCompleted`` event of this
+        handle's run; without one, the task ``reset_type`` names), and that task runs again.
+        The open run of the workflow, if any, is terminated with ``reason``; the signals
+        received after that point are delivered to the new run again, once, in order (unless
+        ``reapply_signals`` is false). Activities and timers started before the point and not
+        finished there are started again in the new run; those started after it are dropped
+        with the old run, whose late results are refused. A closed run can be reset too:
+        reset a FAILED workflow once its bug is fixed. ``result()`` on the old run's handle
+        follows to the new run; ``describe()`` shows the reset in both runs.
+
+        Example::
+
+            new_run_id = await client.get_workflow_handle("order-1").reset(
+                reason="fixed the tax rounding bug"
+            )
+
+        Raises:
+            WorkflowNotFoundError: no such workflow run.
+            ValueError: ``event_id`` is not a ``WorkflowTaskCompleted`` event of the run, the
+                run has no completed workflow task, or a child workflow was still running at
+                that point (not supported yet).
+        """
+        c = self._client
+        return await c._store.reset_workflow(
+            ResetRequest(
+                namespace=c.namespace,
+                workflow_id=self.id,
+                run_id=self.run_id,
+                reason=reason,
+                event_id=event_id,
+                reset_type=reset_type,
+                reapply_signals=reapply_signals,
+                identity=c.identity,
+            )
+        )
+
+    async def delete(self) -> None:
+        """Delete the run with its history and everything it owns (an open run is terminated
+        first), as Temporal's DeleteWorkflowExecution does; ``describe()`` then raises
+        ``WorkflowNotFoundError``. Other runs of the workflow id are kept.
+
+        Raises:
+            WorkflowNotFoundError: no such workflow run.
+        """
+        c = self._client
+        await c._store.delete_workflow(c.namespace, self.id, self.run_id, c.identity)
 
     async def describe(self) -> WorkflowExecutionDescription:
         """Status, type, times, history length, the failure of a stuck workflow task, and
@@ -404,6 +485,8 @@ class WorkflowHandle(Generic[ReturnType]):
             parent_run_id=ex.parent["run_id"] if ex.parent else None,
             pending_activities=activities,
             pending_children=children,
+            reset_from=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("from")),
+            reset_to=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("to")),
         )
 
     async def fetch_history(self) -> WorkflowHistory:

@@ -28,6 +28,7 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.worker._conversion import check_details, encode_result, failure_of
 
 log = logging.getLogger("perdure.worker")
 
@@ -76,7 +77,14 @@ class _Heartbeater:
         self.used = False
 
     def heartbeat(self, details: Sequence[Any]) -> None:
-        """Called from the activity (its loop thread or an executor thread)."""
+        """Called from the activity (its loop thread or an executor thread).
+
+        Raises:
+            PayloadConverterError: details the converter cannot take, refused at the call.
+        """
+        if details:
+            what = f"the heartbeat details of activity {self._task.activity_type!r}"
+            check_details(self._conv.payload_converter, details, what)
         if threading.get_ident() == self._loop_thread:
             self._record(details)
         else:
@@ -172,7 +180,7 @@ class Activities:
         ] = {}
 
     def _failure(self, exc: BaseException) -> dict[str, Any]:
-        return self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
+        return failure_of(self._conv, exc)
 
     def cancel_requested(self, run_id: str, seq: int) -> None:
         """The workflow asked to cancel an activity this worker may be running."""
@@ -304,9 +312,10 @@ class Activities:
         finally:
             self.running.pop(key, None)
             beat.stop()
+        what = f"the result of activity {task.activity_type!r}"
         try:
-            payload = (await self._conv.encode([result]))[0]
-            check_payloads([payload], f"the result of activity {task.activity_type!r}", logger=log)
+            payload = await encode_result(self._conv, result, what)
+            check_payloads([payload], what, logger=log)
         except PayloadSizeError as exc:
             # Retrying would produce the same oversized result: fail for good.
             failure = self._failure(exc)

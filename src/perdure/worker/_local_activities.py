@@ -26,6 +26,7 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
+from perdure.worker._conversion import encode_result, failure_of
 
 log = logging.getLogger("perdure.worker")
 
@@ -53,7 +54,7 @@ class LocalActivities:
         return list(await asyncio.gather(*(self._run(c, task) for c in commands)))
 
     def _failure(self, exc: BaseException, state: RetryState) -> dict[str, Any]:
-        failure = self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
+        failure = failure_of(self._conv, exc)
         failure["retry_state"] = int(state)
         return failure
 
@@ -85,7 +86,8 @@ class LocalActivities:
                 result = await asyncio.wait_for(
                     self._invoke(defn, args, command, task, attempt), timeout
                 )
-                payload = (await self._conv.encode([result]))[0]
+                what = f"the result of local activity {command.activity_type!r}"
+                payload = await encode_result(self._conv, result, what)
                 return command.seq, attempt, payload, None
             except builtins.TimeoutError:
                 kind = (

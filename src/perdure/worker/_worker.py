@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+from perdure._common import identifiers as ids
 from perdure._common.commands import Command, ScheduleActivity
 from perdure._store import Store
 from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
@@ -180,8 +181,8 @@ class Worker:
         deterministic_guard: bool = True,
         determinism_lint: DeterminismLint = "warn",
     ) -> None:
-        if not task_queue:
-            raise ValueError("Worker needs a non-empty task_queue")
+        task_queue = ids.check_task_queue(task_queue)
+        identity = ids.check_identity(identity)
         if not workflows and not activities:
             raise ValueError("Worker needs at least one workflow or activity to run")
         if interceptors:
@@ -202,8 +203,8 @@ class Worker:
         wf_defs = [WorkflowDefinition.from_class(w) for w in workflows]
         act_defs = [ActivityDefinition.from_callable(a) for a in activities]
         for kind, names in (
-            ("workflow", [d.name for d in wf_defs]),
-            ("activity", [d.name for d in act_defs]),
+            ("workflow", [ids.check_workflow_type(d.name, "workflows") for d in wf_defs]),
+            ("activity", [ids.check_activity_type(d.name, "activities") for d in act_defs]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:

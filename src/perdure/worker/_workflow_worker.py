@@ -23,6 +23,7 @@ from perdure._common.commands import (
     UpsertMemo,
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
+from perdure._common.identifiers import storable_text
 from perdure._errors import PayloadSizeError, PerdureError
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
@@ -370,9 +371,11 @@ class WorkflowTasks:
                 payload = (await codec.encode([payload]))[0]
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
-            result = QueryResult(ok=False, result=None, error=str(exc))
+            result = QueryResult(ok=False, result=None, error=storable_text(str(exc)))
         except WorkflowTaskFailure as exc:
-            result = QueryResult(ok=False, result=None, error=f"Replay failed: {exc}")
+            result = QueryResult(
+                ok=False, result=None, error=storable_text(f"Replay failed: {exc}")
+            )
         try:
             await self._store.answer_query(query.query_id, result)
         except Exception:

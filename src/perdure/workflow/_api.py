@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+from perdure._common import identifiers as ids
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -134,6 +135,9 @@ def start_activity(
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
+    activity_type = ids.check_activity_type(activity_type)
+    task_queue = ids.check_optional_task_queue(task_queue)
+    activity_id = ids.check_activity_id(activity_id)
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
         raise ValueError(
             f"Activity {activity_type!r} needs start_to_close_timeout or "
@@ -228,6 +232,8 @@ def start_local_activity(
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
+    activity_type = ids.check_activity_type(activity_type)
+    activity_id = ids.check_activity_id(activity_id)
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
         raise ValueError(
             f"Local activity {activity_type!r} needs start_to_close_timeout or "
@@ -322,6 +328,9 @@ def continue_as_new(
         workflow_type = workflow
     else:
         workflow_type = WorkflowDefinition.from_run_fn(workflow).name
+    if workflow_type is not None:
+        workflow_type = ids.check_workflow_type(workflow_type)
+    task_queue = ids.check_optional_task_queue(task_queue)
     raise ContinueAsNewError(
         args,
         workflow_type=workflow_type,
@@ -368,13 +377,14 @@ async def start_child_workflow(
         workflow_type = defn.name
         if result_type is None:
             result_type = defn.ret_type
+    workflow_type = ids.check_workflow_type(workflow_type)
     if arg is not _ARG_UNSET:
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
     options = {
-        "id": id or str(uuid4()),
-        "task_queue": task_queue,
+        "id": str(uuid4()) if id is None or id == "" else ids.check_workflow_id(id),
+        "task_queue": ids.check_optional_task_queue(task_queue),
         "result_type": result_type,
         "cancellation_type": int(cancellation_type),
         "parent_close_policy": int(parent_close_policy),
@@ -442,7 +452,8 @@ def get_external_workflow_handle(
     workflow_id: str, *, run_id: str | None = None
 ) -> ExternalWorkflowHandle:
     """A handle to another workflow, to signal it or request its cancellation."""
-    return ExternalWorkflowHandle(workflow_id, run_id, current())
+    workflow_id = ids.check_workflow_id(workflow_id, "workflow_id")
+    return ExternalWorkflowHandle(workflow_id, ids.check_run_id(run_id), current())
 
 
 def get_external_workflow_handle_for(
