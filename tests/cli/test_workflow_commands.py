@@ -3,6 +3,7 @@ real ``perdure worker`` process doing the work."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -219,3 +220,68 @@ def test_version_and_shell_completion(perdure_sqlite: Perdure) -> None:
     for shell in ("bash", "zsh", "fish"):
         script = perdure_sqlite.run(env={"_PERDURE_COMPLETE": f"{shell}_source"})
         assert script.returncode == 0 and "_PERDURE_COMPLETE" in script.stdout
+
+
+def test_reset_past_a_bug_then_delete(perdure: Perdure, tmp_path: Path) -> None:
+    with perdure.worker():
+        for workflow_id in ("bad-a", "bad-b", "bad-c"):
+            start(perdure, workflow_id)
+            perdure.ok("workflow", "signal", "-w", workflow_id, "--name", "approve", "-i", '"ann"')
+            assert perdure.run("workflow", "result", "-w", workflow_id).returncode == 1
+    # The fix: orders starting "bad" no longer fail. Deployed, the failed runs are reset.
+    fixed = tmp_path / "fixed"
+    fixed.mkdir()
+    code = (tmp_path / "cli_app.py").read_text()
+    (fixed / "cli_app.py").write_text(code.replace('order_id.startswith("bad")', "False"))
+    deploy = Perdure(perdure.db, fixed)
+    with deploy.worker():
+        out = deploy.ok("workflow", "reset", "-w", "bad-a", "--reason", "fixed the card check")
+        assert out.startswith("Reset workflow bad-a: new run ")
+        assert orjson.loads(deploy.ok("workflow", "result", "-w", "bad-a")) == (
+            "receipt-bad-a approved by ann discount 0"
+        )
+        described = deploy.ok("workflow", "describe", "-w", "bad-a")
+        assert "Reset from" in described and "fixed the card check" in described
+
+        history = WorkflowHistory.from_json(
+            None, deploy.ok("workflow", "show", "-w", "bad-b", "-o", "json")
+        )
+        first_task = next(
+            e.event_id for e in history.events if e.event_type.value == "WorkflowTaskCompleted"
+        )
+        reset = deploy.json(
+            "workflow", "reset", "-w", "bad-b", "--event-id", str(first_task), "--reason", "again"
+        )
+        assert isinstance(reset, dict) and reset["run_id"] != history.run_id
+        # Reset to its first task, it runs the charge again and waits for the approval it had
+        # (signals after the point are delivered again).
+        assert orjson.loads(deploy.ok("workflow", "result", "-w", "bad-b")).endswith(
+            "by ann discount 0"
+        )
+
+        batch = deploy.run(
+            "workflow", "reset", "-q", "ExecutionStatus = 'Failed'", "--reason", "all", "--yes"
+        )
+        # The failed runs of bad-a and bad-b were reset already: reported, not reset twice.
+        assert batch.returncode == 1
+        assert "Reset 1 of 3 workflow(s)" in batch.stdout
+        assert batch.stderr.count("was already reset into run") == 2
+        assert deploy.ok("workflow", "result", "-w", "bad-c")
+
+        both = deploy.run("workflow", "reset", "-w", "bad-c", "--event-id", "2",
+                          "--reset-type", "FirstWorkflowTask", "--reason", "x")  # fmt: skip
+        assert both.returncode == 2 and "not both" in both.stderr
+        wrong = deploy.run("workflow", "reset", "-w", "bad-c", "--event-id", "1", "--reason", "x")
+        assert wrong.returncode == 1 and "WorkflowTaskCompleted" in wrong.stderr
+
+        assert "Deleted workflow bad-a" in deploy.ok("workflow", "delete", "-w", "bad-a")
+        # As in Temporal, a delete removes one run (here the latest): the reset one remains.
+        earlier = deploy.json("workflow", "describe", "-w", "bad-a")
+        assert isinstance(earlier, dict) and earlier["status"] == "FAILED"
+        report = deploy.json("workflow", "delete", "-q", "WorkflowId STARTS_WITH 'bad-'", "--yes")
+        assert isinstance(report, dict) and report["failures"] == [] and report["succeeded"] >= 2
+        assert deploy.json("workflow", "count", "-q", "WorkflowId STARTS_WITH 'bad-'") == {
+            "count": 0
+        }
+        gone = deploy.run("workflow", "describe", "-w", "bad-a")
+        assert gone.returncode == 1 and "bad-a" in gone.stderr

@@ -54,7 +54,7 @@ async def matching(client: Client, query: str) -> list[BatchTarget]:
 async def run_batch(
     client: Client,
     targets: list[BatchTarget],
-    action: Callable[[WorkflowHandle[Any]], Awaitable[object]],
+    action: Callable[[WorkflowHandle[Any]], Awaitable[str | None]],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_done: Callable[[int], None] | None = None,

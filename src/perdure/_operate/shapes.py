@@ -14,6 +14,7 @@ from perdure.client import (
     PendingActivityInfo,
     WorkflowExecution,
     WorkflowExecutionDescription,
+    WorkflowResetInfo,
 )
 from perdure.common import TypedSearchAttributes
 from perdure.converter import DataConverter
@@ -72,6 +73,8 @@ def description_json(desc: WorkflowExecutionDescription) -> dict[str, Any]:
             }
             for c in desc.pending_children
         ],
+        "reset_from": reset_json(desc.reset_from),
+        "reset_to": reset_json(desc.reset_to),
         "last_workflow_task_failure": (
             {
                 "message": failure.message,
@@ -83,6 +86,20 @@ def description_json(desc: WorkflowExecutionDescription) -> dict[str, Any]:
             if failure
             else None
         ),
+    }
+
+
+def reset_json(reset: WorkflowResetInfo | None) -> dict[str, Any] | None:
+    """A reset the run took part in: ``{"base_run_id", "new_run_id", "event_id", "reason",
+    "time"}``."""
+    if reset is None:
+        return None
+    return {
+        "base_run_id": reset.base_run_id,
+        "new_run_id": reset.new_run_id,
+        "event_id": reset.event_id,
+        "reason": reset.reason,
+        "time": rfc3339(reset.time),
     }
 
 

@@ -6,7 +6,9 @@ import click
 
 from perdure.cli._workflow_act import (
     cancel_command,
+    delete_command,
     query_command,
+    reset_command,
     signal_command,
     stack_command,
     terminate_command,
@@ -40,5 +42,7 @@ for command in (
     stack_command,
     cancel_command,
     terminate_command,
+    reset_command,
+    delete_command,
 ):
     workflow_group.add_command(command)

@@ -15,9 +15,10 @@ from perdure.cli._common import Cli, connected
 from perdure.cli._params import DURATION, inputs
 from perdure.cli._render import clip, echo_json
 from perdure.cli._workflow_run import input_options, run_id_option
-from perdure.client import Client, WorkflowHandle
+from perdure.client import Client, ResetType, WorkflowHandle
 
-Action = Callable[[WorkflowHandle[Any]], Awaitable[object]]
+# An operation on one workflow; it may return the id of the run it made (reset does).
+Action = Callable[[WorkflowHandle[Any]], Awaitable[str | None]]
 
 
 def target_options(fn: Any) -> Any:
@@ -53,11 +54,15 @@ async def act(
     if query is None:
         if workflow_id is None:
             raise click.UsageError("Give a workflow with -w/--workflow-id, or a batch with --query")
-        await action(client.get_workflow_handle(workflow_id, run_id=run_id))
+        new_run_id = await action(client.get_workflow_handle(workflow_id, run_id=run_id))
         if cli.text:
-            click.echo(f"{verb[1]} workflow {workflow_id}")
+            made = f": new run {new_run_id}" if new_run_id else ""
+            click.echo(f"{verb[1]} workflow {workflow_id}{made}")
         else:
-            echo_json({"workflow_id": workflow_id, "run_id": run_id}, indent=cli.output == "json")
+            echo_json(
+                {"workflow_id": workflow_id, "run_id": new_run_id or run_id},
+                indent=cli.output == "json",
+            )
         return
     if workflow_id is not None or run_id is not None:
         raise click.UsageError("Give either -w/--workflow-id (and -r) or --query, not both")
@@ -108,6 +113,7 @@ async def cancel_command(cli: Cli, client: Client, reason: str, **target: Any) -
 
     async def action(handle: WorkflowHandle[Any]) -> None:
         await handle.cancel(reason=reason)
+        return None
 
     await act(cli, client, verb=("Cancel", "Cancelled"), action=action, **target)
 
@@ -121,8 +127,86 @@ async def terminate_command(cli: Cli, client: Client, reason: str, **target: Any
 
     async def action(handle: WorkflowHandle[Any]) -> None:
         await handle.terminate(reason=reason or None)
+        return None
 
     await act(cli, client, verb=("Terminate", "Terminated"), action=action, **target)
+
+
+RESET_TYPES = {
+    "FirstWorkflowTask": ResetType.FIRST_WORKFLOW_TASK,
+    "LastWorkflowTask": ResetType.LAST_WORKFLOW_TASK,
+    "LastContinuedAsNew": ResetType.LAST_CONTINUED_AS_NEW,
+}
+
+
+@click.command("reset")
+@target_options
+@click.option(
+    "--event-id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The WorkflowTaskCompleted event whose task runs again (see `workflow show`).",
+)
+@click.option(
+    "--reset-type",
+    type=click.Choice(list(RESET_TYPES)),
+    default=None,
+    help="Or which task runs again [default: LastWorkflowTask].",
+)
+@click.option("--reason", required=True, help="Why (recorded in both runs).")
+@click.option(
+    "--reapply-signals/--no-reapply-signals",
+    default=True,
+    show_default=True,
+    help="Deliver again the signals received after the reset point.",
+)
+@connected()
+async def reset_command(
+    cli: Cli,
+    client: Client,
+    event_id: int | None,
+    reset_type: str | None,
+    reason: str,
+    reapply_signals: bool,
+    **target: Any,
+) -> None:
+    """Run a workflow task again on the current code, in a new run carrying the history
+    before it: the way past a bad deploy (fix the code, then reset to before the bug). The
+    current run is terminated; signals received after the point are delivered again."""
+    if event_id is not None and reset_type is not None:
+        raise click.UsageError("Give --event-id or --reset-type, not both")
+    if event_id is not None and target["query"] is not None:
+        raise click.UsageError(
+            "--event-id names an event of one run: use --reset-type with --query"
+        )
+    kind = RESET_TYPES[reset_type or "LastWorkflowTask"]
+
+    async def action(handle: WorkflowHandle[Any]) -> str:
+        if target["query"] is not None:
+            # A batch matches runs; one already reset lives on in the run its reset made.
+            done = (await handle.describe()).reset_to
+            if done is not None:
+                raise ValueError(
+                    f"run {handle.run_id} was already reset into run {done.new_run_id}"
+                )
+        return await handle.reset(
+            event_id, reset_type=kind, reason=reason, reapply_signals=reapply_signals
+        )
+
+    await act(cli, client, verb=("Reset", "Reset"), action=action, **target)
+
+
+@click.command("delete")
+@target_options
+@connected()
+async def delete_command(cli: Cli, client: Client, **target: Any) -> None:
+    """Delete a workflow run with its history (an open run is terminated first)."""
+
+    async def action(handle: WorkflowHandle[Any]) -> None:
+        await handle.delete()
+        return None
+
+    await act(cli, client, verb=("Delete", "Deleted"), action=action, **target)
 
 
 @click.command("signal")
@@ -143,6 +227,7 @@ async def signal_command(
 
     async def action(handle: WorkflowHandle[Any]) -> None:
         await handle.signal(name, args=args)
+        return None
 
     await act(cli, client, verb=("Signal", "Signalled"), action=action, **target)
 

@@ -118,6 +118,12 @@ async def describe_command(cli: Cli, client: Client, workflow_id: str, run_id: s
     ]
     if desc.parent_id:
         rows.append(("Parent", f"{desc.parent_id} (run {desc.parent_run_id})"))
+    if desc.reset_from:
+        r = desc.reset_from
+        rows.append(("Reset from", f"run {r.base_run_id} at event {r.event_id}: {r.reason}"))
+    if desc.reset_to:
+        r = desc.reset_to
+        rows.append(("Reset to", f"run {r.new_run_id} from event {r.event_id}: {r.reason}"))
     if desc.memo:
         rows.append(("Memo", dump_json(desc.memo)))
     attributes = search_attributes_json(desc.typed_search_attributes)
