@@ -167,6 +167,27 @@ STEPS = [
         "shipping' --yes",
     ),
     Step(
+        "Reset a workflow",
+        "`workflow reset` runs a workflow task again on the current code, in a new run that "
+        "carries the history before it: after fixing a bug, reset the runs it broke to before "
+        "the bad decision. The current run is terminated; signals received after the point "
+        "are delivered again. `--event-id` names the `WorkflowTaskCompleted` event (see "
+        "`workflow show`), or `--reset-type FirstWorkflowTask|LastWorkflowTask|"
+        "LastContinuedAsNew` picks one; `--query` resets a batch.",
+        "perdure workflow reset -w order-1 --reset-type FirstWorkflowTask --reason 'charge again'",
+    ),
+    Step("", "", "perdure workflow result -w order-1"),
+    Step(
+        "",
+        "`describe` shows where a run came from (and the old run, where it went):",
+        "perdure workflow describe -w order-1",
+    ),
+    Step(
+        "Delete a workflow",
+        "`workflow delete` removes a run and its history (an open run is terminated first).",
+        "perdure workflow delete -w quote-1",
+    ),
+    Step(
         "Export and import a history",
         "For bug reports and golden tests. `history import` brings a file into a database as "
         "a closed run, to look at with `show` and `describe`.",
