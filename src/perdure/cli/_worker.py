@@ -8,6 +8,7 @@ import inspect
 import logging
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import ModuleType
@@ -33,6 +34,9 @@ def _load(module_path: str) -> ModuleType:
             f"Cannot import {module_path!r}: {exc}. Give a module path importable from the "
             "current directory (run from your project root, or set PYTHONPATH)."
         ) from exc
+    except Exception as exc:  # the module itself is broken: say where, without our frames
+        where = "".join(traceback.format_exception_only(exc)).strip()
+        raise click.ClickException(f"Importing {module_path!r} failed: {where}") from exc
 
 
 def discover(

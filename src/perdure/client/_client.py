@@ -53,6 +53,8 @@ class WorkflowExecution:
     history_length: int
     memo: dict[str, Any]
     typed_search_attributes: TypedSearchAttributes
+    parent_id: str | None = None
+    parent_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -563,6 +565,8 @@ class Client:
             history_length=ex.next_event_id - 1,
             memo=await self._decode_memo(ex.memo),
             typed_search_attributes=decode_pairs(ex.search_attributes),
+            parent_id=ex.parent["workflow_id"] if ex.parent else None,
+            parent_run_id=ex.parent["run_id"] if ex.parent else None,
         )
 
     async def _list_executions(

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
+from perdure._common.clock import Clock
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.identifiers import check_run_id, check_update_id
 from perdure._common.status import WorkflowExecutionStatus
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 ReturnType = TypeVar("ReturnType")
 
 log = logging.getLogger("perdure.client")
+
+# Following a history waits on the real clock, whatever clock the store runs on.
+_REAL = Clock()
+_FOLLOW_POLL_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class WorkflowExecutionDescription:
     attempt: int = 1
     first_execution_run_id: str = ""
     typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
+    parent_id: str | None = None
+    parent_run_id: str | None = None
     pending_activities: Sequence[PendingActivityInfo] = ()
     pending_children: Sequence[PendingChildInfo] = ()
     reset_from: WorkflowResetInfo | None = None
@@ -474,6 +481,8 @@ class WorkflowHandle(Generic[ReturnType]):
             attempt=ex.attempt,
             first_execution_run_id=ex.first_run_id,
             typed_search_attributes=decode_pairs(ex.search_attributes),
+            parent_id=ex.parent["workflow_id"] if ex.parent else None,
+            parent_run_id=ex.parent["run_id"] if ex.parent else None,
             pending_activities=activities,
             pending_children=children,
             reset_from=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("from")),
@@ -485,3 +494,34 @@ class WorkflowHandle(Generic[ReturnType]):
         ex = await self._execution()
         events = await self._client._store.get_history(ex.run_id)
         return WorkflowHistory(workflow_id=self.id, run_id=ex.run_id, events=events)
+
+    async def fetch_history_events(
+        self, *, wait_new_event: bool = False, after_event_id: int = 0
+    ) -> AsyncIterator[HistoryEvent]:
+        """The run's events in order (those after ``after_event_id``).
+
+        With ``wait_new_event`` the iterator waits for new events as they are recorded and
+        ends after the run's closing event (``perdure workflow show --follow``).
+        """
+        c = self._client
+        store = c._store
+        ex = await self._execution()
+        last = after_event_id
+        flag = store.notifier.listen(("changed",)) if wait_new_event else None
+        try:
+            while True:
+                if flag is not None:
+                    flag.clear()
+                for event in await store.get_history(ex.run_id, last):
+                    last = event.event_id
+                    yield event
+                if flag is None:
+                    return
+                ex = await store.describe(c.namespace, self.id, ex.run_id)
+                if not ex.is_open and last >= ex.next_event_id - 1:
+                    return
+                # Woken at once by a commit of this process; another's is seen by polling.
+                await _REAL.wait(flag, _REAL.now() + _FOLLOW_POLL_INTERVAL)
+        finally:
+            if flag is not None:
+                store.notifier.forget(("changed",))
