@@ -195,6 +195,8 @@ PUBLIC = {
         "CompositeCodec",
         "CompositePayloadConverter",
         "DataConverter",
+        "DefaultFailureConverter",
+        "DefaultFailureConverterWithEncodedAttributes",
         "DefaultPayloadConverter",
         "EncodingPayloadConverter",
         "FailureConverter",

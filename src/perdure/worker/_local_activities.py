@@ -74,7 +74,9 @@ class LocalActivities:
             if command.schedule_to_close_timeout
             else None
         )
-        args = await self._conv.decode(command.input, defn.arg_types)
+        # The input and the outcome stay in this task, between the runtime and here: they are
+        # converted, never coded (the marker recording the outcome is, with the commands).
+        args = self._conv.payload_converter.from_payloads(command.input, defn.arg_types)
         attempt = 1
         while True:
             timeout = command.start_to_close_timeout
@@ -85,7 +87,7 @@ class LocalActivities:
                 result = await asyncio.wait_for(
                     self._invoke(defn, args, command, task, attempt), timeout
                 )
-                payload = (await self._conv.encode([result]))[0]
+                payload = self._conv.payload_converter.to_payload(result)
                 return command.seq, attempt, payload, None
             except builtins.TimeoutError:
                 kind = (
