@@ -23,17 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 
-if TYPE_CHECKING:
-    from perdure.converter._data_converter import PayloadCodec
-
 T = TypeVar("T")
 _Code = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
+
+
+class PayloadCodec(Protocol):
+    """What this module needs of a :class:`perdure.converter.PayloadCodec`."""
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]: ...
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]: ...
 
 
 async def encode_within(codec: PayloadCodec | None, value: T) -> T:
