@@ -207,6 +207,8 @@ PUBLIC = {
         "CompositeCodec",
         "CompositePayloadConverter",
         "DataConverter",
+        "DefaultFailureConverter",
+        "DefaultFailureConverterWithEncodedAttributes",
         "DefaultPayloadConverter",
         "EncodingPayloadConverter",
         "FailureConverter",

@@ -28,6 +28,7 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import encode_within
 from perdure.worker._conversion import check_details, encode_result, failure_of
 
 log = logging.getLogger("perdure.worker")
@@ -343,8 +344,9 @@ class Activities:
                     task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
+                failure = await encode_within(self._conv.payload_codec, value)
                 await self._store.fail_activity(
-                    task.token, task.owner, value, self._identity, offer
+                    task.token, task.owner, failure, self._identity, offer
                 )
             else:
                 await self._store.activity_cancelled(
