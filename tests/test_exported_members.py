@@ -176,6 +176,8 @@ PUBLIC = {
         "ApplicationError",
         "CancelledError",
         "ChildWorkflowError",
+        "ClientClosedError",
+        "DatabaseUnavailableError",
         "FailureError",
         "InvalidURLError",
         "PayloadSizeError",

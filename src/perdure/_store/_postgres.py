@@ -44,7 +44,7 @@ import orjson
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
-from perdure._errors import PerdureError, SchemaVersionError
+from perdure._errors import DatabaseUnavailableError, PerdureError, SchemaVersionError
 from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
@@ -142,7 +142,7 @@ class PostgresStore(Store):
             return self._pool
         async with self._opening:
             if self._closed:
-                raise PerdureError("The store is closed")
+                raise self._closed_error()
             if self._pool is None:
                 await self._open()
         return self._pool
@@ -151,7 +151,9 @@ class PostgresStore(Store):
         try:
             return await asyncpg.connect(self._target.dsn, timeout=CONNECT_TIMEOUT)
         except Exception as exc:
-            raise PerdureError(
+            # A server that does not answer (yet) is waited for; a refusal is final.
+            error = DatabaseUnavailableError if _connection_lost(exc) else PerdureError
+            raise error(
                 f"Cannot connect to PostgreSQL at {self._target.shown}: {exc}", cause=exc
             ) from exc
 
@@ -185,7 +187,8 @@ class PostgresStore(Store):
             conn.terminate()
             if isinstance(exc, PerdureError | asyncio.CancelledError):
                 raise
-            raise PerdureError(
+            error = DatabaseUnavailableError if _connection_lost(exc) else PerdureError
+            raise error(
                 f"Cannot open the perdure database at {self._target.shown}: {exc}", cause=exc
             ) from exc
         self._listener_task = asyncio.get_running_loop().create_task(
@@ -298,7 +301,7 @@ class PostgresStore(Store):
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append(_Op(fn, future))
@@ -336,6 +339,9 @@ class PostgresStore(Store):
         try:
             pool = await self._ensure_pool()
         except Exception as exc:
+            if _connection_lost(exc):  # not reachable yet: wait for it as for a lost one
+                self._outage.lost(_reason(exc))
+                return _again(batch, exc, self._reconnect_seconds()), True
             for op in batch:
                 _settle(op, None, exc)
             return [], False
@@ -412,15 +418,15 @@ class PostgresStore(Store):
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         return await self._read(fn)
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         failures = 0
         lost_at: float | None = None
         while True:
-            pool = await self._ensure_pool()
             try:
+                pool = await self._ensure_pool()
                 async with pool.acquire() as conn:
                     try:
                         result = await fn(_PostgresTx(conn, lock=False))
@@ -520,8 +526,11 @@ class PostgresStore(Store):
             self._listener_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener_task
-        if self._pool is not None:
-            try:
-                await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
-            except TimeoutError:
-                self._pool.terminate()
+        try:
+            if self._pool is not None:
+                try:
+                    await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
+                except TimeoutError:
+                    self._pool.terminate()
+        finally:
+            self._wake_on_close()

@@ -86,7 +86,7 @@ class SQLiteStore(Store):
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((fn, future))
         if not self._flush_pending:
@@ -166,6 +166,8 @@ class SQLiteStore(Store):
         return outcomes, effects
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        if self._closed:
+            raise self._closed_error()
         result: T = _run_sync(fn(self._tx))
         return result
 
@@ -234,6 +236,7 @@ class SQLiteStore(Store):
             self._flush()
         self._closed = True
         self._conn.close()
+        self._wake_on_close()
 
 
 def _run_sync(coro: Any) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from perdure._common.backoff import Retry
 from perdure._common.clock import Clock
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._errors import PayloadSizeError
@@ -73,16 +74,25 @@ class _Heartbeater:
         self._dirty = False
         self._sender: asyncio.Task[None] | None = None
         self._nudge = Flag()
+        self._retry = Retry(log, f"Heartbeat of activity {task.activity_id}")
         self.used = False
+        # The attempt is over (its outcome reported, or the worker gave up on it): a sync
+        # activity still running in its thread heartbeats into the void.
+        self._stopped = False
 
     def heartbeat(self, details: Sequence[Any]) -> None:
         """Called from the activity (its loop thread or an executor thread)."""
+        if self._stopped:
+            return
         if threading.get_ident() == self._loop_thread:
             self._record(details)
         else:
-            self._loop.call_soon_threadsafe(self._record, details)
+            with contextlib.suppress(RuntimeError):  # the event loop is closed
+                self._loop.call_soon_threadsafe(self._record, details)
 
     def _record(self, details: Sequence[Any]) -> None:
+        if self._stopped:
+            return
         self.used = True
         self._details = details
         self._dirty = True
@@ -91,7 +101,7 @@ class _Heartbeater:
 
     def poke(self) -> None:
         """Send now (a cancellation may be waiting to be learned)."""
-        if not self.used:
+        if not self.used or self._stopped:
             return
         self._dirty = True
         if self._sender is None or self._sender.done():
@@ -100,8 +110,9 @@ class _Heartbeater:
             self._nudge.set()
 
     async def _send_loop(self) -> None:
-        while self._dirty:
+        while self._dirty and not self._stopped:
             self._dirty = False
+            pause = self._interval
             try:
                 payloads = await self._conv.encode(list(self._details or ()))
                 cancel = await self._store.heartbeat_activity(
@@ -110,16 +121,23 @@ class _Heartbeater:
             except StaleTaskError:
                 self._on_cancel(stale=True)
                 return
-            except Exception:
-                log.exception("Heartbeat of activity %s failed", self._task.activity_id)
+            except Exception as exc:
+                if self._store.closed:
+                    return
+                # Sent again after the pause, with whatever details are latest by then.
+                self._dirty = True
+                pause = max(pause, self._retry.delay(exc))
                 cancel = False
+            else:
+                self._retry.recovered()
             if cancel:
                 self._on_cancel(stale=False)
                 return
             self._nudge.clear()
-            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + self._interval)
+            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + pause)
 
     def stop(self) -> None:
+        self._stopped = True
         if self._sender is not None:
             self._sender.cancel()
 
@@ -128,12 +146,22 @@ class _Heartbeater:
         if self._dirty and self._details is not None:
             self.stop()
             self._dirty = False
-            with contextlib.suppress(StaleTaskError):
+            try:
                 await self._store.heartbeat_activity(
                     self._task.token,
                     self._task.owner,
                     await self._conv.encode(list(self._details)),
                 )
+            except StaleTaskError:
+                pass
+            except Exception as exc:  # the outcome is still worth reporting
+                if not self._store.closed:
+                    log.warning(
+                        "The last heartbeat details of activity %s were not stored: %s: %s",
+                        self._task.activity_id,
+                        type(exc).__name__,
+                        exc,
+                    )
 
 
 class Activities:
@@ -344,7 +372,14 @@ class Activities:
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception:
-            log.exception("Could not record the outcome of activity %s", task.activity_id)
+            if self._store.closed:
+                log.warning(
+                    "The outcome of activity %s was not recorded: its worker's client was "
+                    "closed (it runs again once its lease runs out)",
+                    task.activity_id,
+                )
+            else:
+                log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)

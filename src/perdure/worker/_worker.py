@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+from perdure._common.backoff import Retry
 from perdure._common.commands import Command, ScheduleActivity
 from perdure._store import Store
 from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
@@ -91,7 +92,7 @@ class _TimerService:
 
     def start(self) -> None:
         self.users += 1
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="perdure.timers")
 
     async def stop(self) -> None:
@@ -109,17 +110,21 @@ class _TimerService:
     async def _loop(self) -> None:
         store = self.store
         unsubscribe = store.notifier.on_wake_at(self._on_wake_at)
+        retry = Retry(log, "Firing due timers")
         try:
-            while True:
+            while not store.closed:
                 self._wake.clear()
                 try:
                     handled = await store.fire_due()
                     if handled >= 500:
                         continue
                     nxt = await store.next_wakeup()
-                except Exception:
-                    log.exception("Timer service failed; retrying")
-                    nxt = None
+                except Exception as exc:
+                    if store.closed:
+                        return
+                    await retry.pause(exc)
+                    continue
+                retry.recovered()
                 fallback = store.clock.now() + TIMER_POLL_INTERVAL
                 self._target = fallback if nxt is None else min(nxt, fallback)
                 await store.clock.wait(self._wake, self._target)
@@ -342,6 +347,7 @@ class Worker:
         store = self._store
         key = ("queue", self._namespace, self.task_queue, kind)
         ready = store.notifier.listen(key)
+        retry = Retry(log, f"Polling task queue {self.task_queue!r} for {kind.name.lower()} tasks")
         try:
             while not self._stopping.is_set():
                 free = slots.free()
@@ -353,11 +359,15 @@ class Worker:
                 limit = slots.claim_limit()
                 try:
                     tasks = await claim(self._namespace, self.task_queue, self._owner, limit)
-                except Exception:
-                    log.exception("Polling task queue %r failed; retrying", self.task_queue)
-                    tasks = []
+                except Exception as exc:
+                    if store.closed:
+                        self._store_closed()
+                        return
+                    await retry.pause(exc)
+                    continue
                 finally:
                     slots.reserved -= limit.taken
+                retry.recovered()
                 for task in tasks:
                     slots.launch(handle(task))
                 if len(tasks) < limit.taken:
@@ -366,6 +376,16 @@ class Worker:
                     await store.clock.wait(ready, store.clock.now() + POLL_INTERVAL)
         finally:
             store.notifier.forget(key)
+
+    def _store_closed(self) -> None:
+        """The client was closed under the running worker: stop, saying so once."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            log.warning(
+                "Worker of task queue %r stops: its client was closed while it ran (shut "
+                "workers down before closing their client)",
+                self.task_queue,
+            )
 
     # -- eager dispatch (see perdure._store._eager) ----------------------------------------------
     def _offer_activities(self, commands: Sequence[Command]) -> EagerActivities | None:
