@@ -437,6 +437,8 @@ class PostgresStore(Store):
                 return result
             except Exception as exc:
                 if _connection_lost(exc):
+                    if self._pool is not None and self._pool.is_closing():
+                        raise self._closed_error() from exc  # not lost: closed by close()
                     # A read is safe to repeat.
                     self._outage.lost(_reason(exc))
                     now = time.monotonic()
