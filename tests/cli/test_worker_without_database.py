@@ -43,6 +43,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def output_of(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
 async def start_worker(tmp_path: Path, db: str, log: Path) -> asyncio.subprocess.Process:
     write_app(tmp_path)
     with log.open("wb") as out:  # a file, not a pipe: a full pipe would stop a spinning worker
@@ -62,13 +66,14 @@ async def start_worker(tmp_path: Path, db: str, log: Path) -> asyncio.subprocess
 
 async def wait_for_output(log: Path, text: str) -> None:
     async def seen() -> None:
-        while text not in log.read_text(errors="replace"):
+        # A file written by another process: nothing to wait on but the file itself.
+        while text not in output_of(log):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
     try:
         await asyncio.wait_for(seen(), WAIT)
     except TimeoutError:
-        pytest.fail(f"{text!r} not in the worker's output:\n{log.read_text()[-3000:]}")
+        pytest.fail(f"{text!r} not in the worker's output:\n{output_of(log)[-3000:]}")
 
 
 async def stop(process: asyncio.subprocess.Process) -> int:
@@ -91,11 +96,11 @@ async def test_a_worker_waits_quietly_for_an_unreachable_database(tmp_path: Path
         await wait_for_output(log, "perdure worker: task queue 'greet'")
         began = cpu_seconds(process.pid)
         await asyncio.sleep(WATCH)  # what is tested is how the worker spends this time
-        assert process.returncode is None, log.read_text()[-3000:]
+        assert process.returncode is None, output_of(log)[-3000:]
         used = cpu_seconds(process.pid) - began
     finally:
         code = await stop(process)
-    output = log.read_text(errors="replace")
+    output = output_of(log)
     lines = output.splitlines()
     assert len(lines) < 50, f"{len(lines)} lines, {len(output)} bytes:\n{output[:3000]}"
     assert "does not answer" in output and "ConnectionRefusedError" in output, output
@@ -112,7 +117,7 @@ async def test_a_worker_exits_when_the_database_refuses_it(tmp_path: Path) -> No
     log = tmp_path / "worker.log"
     process = await start_worker(tmp_path, db, log)
     code = await asyncio.wait_for(process.wait(), WAIT)
-    output = log.read_text(errors="replace")
+    output = output_of(log)
     assert code == 1, output
     assert f"Error: Cannot open the database: Cannot connect to PostgreSQL at {db}" in output
     assert "does not exist" in output
@@ -142,7 +147,7 @@ async def test_a_worker_started_before_its_database_works_once_it_answers(
             await wait_for_output(log, "answers again")
         finally:
             code = await stop(process)
-        output = log.read_text(errors="replace")
+        output = output_of(log)
         assert code == 0, output
         assert "Traceback" not in output, output
         assert "ERROR" not in output, output

@@ -42,8 +42,10 @@ def test_a_streak_is_logged_at_its_start_then_summarised_then_ended(
     assert failures.failures == 100
     failures.recovered()
     assert caplog.records[-1].levelno == logging.INFO
-    assert caplog.records[-1].getMessage().startswith(
-        "Polling task queue 'q' works again, after 100 failures in "
+    assert (
+        caplog.records[-1]
+        .getMessage()
+        .startswith("Polling task queue 'q' works again, after 100 failures in ")
     )
     assert len(caplog.records) == 2
     failures.recovered()  # not failing: nothing to say

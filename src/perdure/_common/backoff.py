@@ -46,13 +46,13 @@ class FailureLog:
     ``summary_seconds`` while they go on, and the end of the streak.
 
     The messages are ``%``-format strings over ``what`` (the loop's name), ``error`` (the
-    last failure, on one line), ``failures`` and ``seconds`` (since the streak began); a
-    subclass may word them for its case.
+    last failure, on one line), ``failures`` ("1 failure", "2 failures" ...) and ``seconds``
+    (since the streak began); a subclass may word them for its case.
     """
 
     first = "%(what)s failed (%(error)s); retrying with backoff"
-    still = "%(what)s still failing: %(failures)d failures in %(seconds).0fs, the last: %(error)s"
-    again = "%(what)s works again, after %(failures)d failures in %(seconds).1fs"
+    still = "%(what)s still failing: %(failures)s in %(seconds).0fs, the last: %(error)s"
+    again = "%(what)s works again, after %(failures)s in %(seconds).1fs"
 
     def __init__(
         self, logger: logging.Logger, what: str, *, summary_seconds: float = SUMMARY_SECONDS
@@ -99,7 +99,7 @@ class FailureLog:
         return {
             "what": self.what,
             "error": error,
-            "failures": self.failures,
+            "failures": f"{self.failures} failure{'' if self.failures == 1 else 's'}",
             "seconds": now - self._since,
         }
 

@@ -528,11 +528,9 @@ class PostgresStore(Store):
             self._listener_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener_task
-        try:
-            if self._pool is not None:
-                try:
-                    await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
-                except TimeoutError:
-                    self._pool.terminate()
-        finally:
-            self._wake_on_close()
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
+            except TimeoutError:
+                self._pool.terminate()
+        self._wake_on_close()
