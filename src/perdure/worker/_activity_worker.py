@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -82,13 +81,17 @@ class _Heartbeater:
 
     def heartbeat(self, details: Sequence[Any]) -> None:
         """Called from the activity (its loop thread or an executor thread)."""
-        if self._stopped:
-            return
         if threading.get_ident() == self._loop_thread:
             self._record(details)
-        else:
-            with contextlib.suppress(RuntimeError):  # the event loop is closed
-                self._loop.call_soon_threadsafe(self._record, details)
+            return
+        # A sync activity whose attempt is over runs on in its thread, unseen: stop it here
+        # (Temporal raises CancelledError into the thread).
+        if self._stopped:
+            raise FailureCancelledError("The activity attempt is over: its worker stopped it")
+        try:
+            self._loop.call_soon_threadsafe(self._record, details)
+        except RuntimeError as exc:  # the event loop is closed
+            raise FailureCancelledError("The activity's worker is gone") from exc
 
     def _record(self, details: Sequence[Any]) -> None:
         if self._stopped:
