@@ -64,10 +64,6 @@ class FailureLog:
         self._since = 0.0
         self._logged = 0.0
 
-    @property
-    def failing(self) -> bool:
-        return self.failures > 0
-
     def failed(self, error: BaseException | str, *, traceback: bool | None = None) -> None:
         """Count a failure; log it if it begins a streak (with its traceback, by default for
         an exception that does not explain itself), or if the last line is old enough."""

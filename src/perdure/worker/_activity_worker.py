@@ -75,8 +75,8 @@ class _Heartbeater:
         self._nudge = Flag()
         self._retry = Retry(log, f"Heartbeat of activity {task.activity_id}")
         self.used = False
-        # The attempt is over (its outcome reported, or the worker gave up on it): a sync
-        # activity still running in its thread heartbeats into the void.
+        # The attempt is over (its outcome reported, or the worker gave up on it): nothing
+        # is sent any more.
         self._stopped = False
 
     def heartbeat(self, details: Sequence[Any]) -> None:
