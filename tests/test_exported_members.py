@@ -185,6 +185,8 @@ PUBLIC = {
         "ApplicationErrorCategory",
         "CancelledError",
         "ChildWorkflowError",
+        "ClientClosedError",
+        "DatabaseUnavailableError",
         "FailureError",
         "InvalidArgumentError",
         "InvalidURLError",

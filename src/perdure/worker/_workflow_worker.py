@@ -21,7 +21,12 @@ from perdure._common.commands import (
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
 from perdure._common.identifiers import storable_text
-from perdure._errors import PayloadSizeError, PerdureError
+from perdure._errors import (
+    ClientClosedError,
+    DatabaseUnavailableError,
+    PayloadSizeError,
+    PerdureError,
+)
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
 from perdure._store._eager import EagerActivities
@@ -257,6 +262,9 @@ class WorkflowTasks:
             await self._recorded(task, runner, next_event_id, offer)
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
+        except (ClientClosedError, DatabaseUnavailableError) as exc:
+            # No fault of the workflow's: its task is run again once the lease runs out.
+            log.warning("Workflow task of %s was not recorded: %s", task.workflow_id, exc)
         except PerdureError as exc:  # the store refused the commands (e.g. a type conflict)
             with contextlib.suppress(StaleTaskError):
                 await self._fail_task(task, exc)
