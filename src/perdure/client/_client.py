@@ -662,7 +662,7 @@ class Client:
         return dict(zip(keys, values, strict=True))
 
     async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
-        return await decode_within(self.data_converter.payload_codec, failure)
+        return await decode_within(self.data_converter._store_codec, failure)
 
 
 def _task_pending(ex: Execution) -> bool:

@@ -4,6 +4,7 @@ and codecs. No pickle, ever, by default."""
 from perdure._common.payload import Payload
 from perdure.converter._codecs import AesGcmCodec, CompositeCodec, ZlibCodec
 from perdure.converter._data_converter import DataConverter, PayloadCodec, default
+from perdure.converter._external import ExternalStorage, FileStorage
 from perdure.converter._failure import (
     DefaultFailureConverter,
     DefaultFailureConverterWithEncodedAttributes,
@@ -18,6 +19,7 @@ from perdure.converter._payload_converter import (
     JSONPlainPayloadConverter,
     PayloadConverter,
 )
+from perdure.converter._s3 import S3Storage
 
 __all__ = [
     "AesGcmCodec",
@@ -30,11 +32,14 @@ __all__ = [
     "DefaultFailureConverterWithEncodedAttributes",
     "DefaultPayloadConverter",
     "EncodingPayloadConverter",
+    "ExternalStorage",
     "FailureConverter",
+    "FileStorage",
     "JSONPlainPayloadConverter",
     "Payload",
     "PayloadCodec",
     "PayloadConverter",
+    "S3Storage",
     "ZlibCodec",
     "default",
 ]
