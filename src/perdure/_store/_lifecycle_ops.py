@@ -37,10 +37,14 @@ class LifecycleOps:
 
         return await self.transact(op)
 
-    async def expired_runs(self, limit: int) -> list[tuple[NamespaceRow, list[Execution]]]:
-        """The closed runs retention lets go now, up to ``limit`` a namespace (a read: what
-        an archiver archives before :meth:`delete_expired`)."""
-        return await self.read(lambda tx: retention.expired(tx, self.clock.now(), limit))
+    async def retained_namespaces(self) -> list[NamespaceRow]:
+        """The namespaces with a retention period."""
+        return await self.read(lambda tx: tx.retained_namespaces())
+
+    async def expired_runs(self, ns: NamespaceRow, limit: int) -> list[Execution]:
+        """Up to ``limit`` closed runs of ``ns`` that retention lets go now (a read: what an
+        archiver archives before :meth:`delete_expired`)."""
+        return await self.read(lambda tx: retention.expired(tx, ns, self.clock.now(), limit))
 
     async def delete_expired(
         self, ns: NamespaceRow, limit: int, among: Sequence[str] = ()

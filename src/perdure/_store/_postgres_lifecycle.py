@@ -76,10 +76,10 @@ class _PostgresLifecycleTx(_BatchTx):
         self, namespace: str, closed_before: float, limit: int, among: Sequence[str] = ()
     ) -> list[str]:
         # Locked (in a write transaction) so that two sweeps never take the same run.
+        args: list[object] = [namespace, closed_before, limit]
+        sql = _EXPIRED
         if among:
-            sql, args = _EXPIRED_AMONG, (namespace, closed_before, list(among), limit)
-        else:
-            sql, args = _EXPIRED, (namespace, closed_before, limit)
+            sql, args = _EXPIRED_AMONG, [namespace, closed_before, list(among), limit]
         if not self._for_update:
             sql = sql.replace(" FOR UPDATE OF e SKIP LOCKED", "")
         rows = await self._fetch(_EXECUTIONS, sql, *args)

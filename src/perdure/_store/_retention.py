@@ -45,17 +45,13 @@ async def update_namespace(tx: Tx, row: NamespaceRow) -> NamespaceRow:
     return row
 
 
-async def expired(tx: Tx, now: float, limit: int) -> list[tuple[NamespaceRow, list[Execution]]]:
-    """The runs retention lets go now, up to ``limit`` a namespace, with their namespace."""
-    found = []
-    for ns in await tx.retained_namespaces():
-        if ns.retention is None:
-            continue
-        run_ids = await tx.expired_runs(ns.name, now - ns.retention, limit)
-        if run_ids:
-            runs = await tx.get_executions(run_ids)
-            found.append((ns, [runs[r] for r in run_ids if r in runs]))
-    return found
+async def expired(tx: Tx, ns: NamespaceRow, now: float, limit: int) -> list[Execution]:
+    """Up to ``limit`` runs of ``ns`` that retention lets go now, oldest first."""
+    if ns.retention is None:
+        return []
+    run_ids = await tx.expired_runs(ns.name, now - ns.retention, limit)
+    runs = await tx.get_executions(run_ids)
+    return [runs[r] for r in run_ids if r in runs]
 
 
 async def delete_expired(

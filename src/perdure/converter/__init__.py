@@ -4,7 +4,6 @@ and codecs. No pickle, ever, by default."""
 from perdure._common.payload import Payload
 from perdure.converter._codecs import AesGcmCodec, CompositeCodec, ZlibCodec
 from perdure.converter._data_converter import DataConverter, PayloadCodec, default
-from perdure.converter._external import ExternalStorage, FileStorage
 from perdure.converter._failure import (
     DefaultFailureConverter,
     DefaultFailureConverterWithEncodedAttributes,
@@ -20,6 +19,7 @@ from perdure.converter._payload_converter import (
     PayloadConverter,
 )
 from perdure.converter._s3 import S3Storage
+from perdure.converter._storage import ExternalStorage, FileStorage
 
 __all__ = [
     "AesGcmCodec",

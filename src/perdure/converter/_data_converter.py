@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 from perdure._common.payload import Payload
 from perdure._errors import FailureError
-from perdure.converter._external import ExternalStorage, StorageCodec
+from perdure.converter._external import StorageCodec
 from perdure.converter._failure import DefaultFailureConverter, FailureConverter
 from perdure.converter._payload_converter import DefaultPayloadConverter, PayloadConverter
+from perdure.converter._storage import ExternalStorage
 from perdure.converter._visitor import decode_within, encode_within
 
 

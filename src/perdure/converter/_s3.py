@@ -21,7 +21,7 @@ import urllib.parse
 from datetime import timedelta
 
 from perdure._errors import ExternalPayloadNotFoundError, PerdureError
-from perdure.converter._external import (
+from perdure.converter._storage import (
     DEFAULT_DELETE_GRACE,
     DEFAULT_THRESHOLD,
     ExternalStorage,
