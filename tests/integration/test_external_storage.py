@@ -30,7 +30,7 @@ BLOCKER: Path | None = None
 
 
 @activity.defn
-async def make_document(size: int) -> dict[str, object]:
+def make_document(size: int) -> dict[str, object]:
     if activity.info().attempt == 2 and BLOCKER is not None:
         BLOCKER.unlink()  # the storage comes back for the second attempt
     # Random, so that compression (ENCRYPTING zips first) does not shrink it.
