@@ -17,14 +17,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import bench_core  # noqa: E402  (the S1 workload and engine, reused)
+import bench_core
 
-from perdure._common.events import EventType, HistoryEvent  # noqa: E402
-from perdure._common.status import WorkflowExecutionStatus  # noqa: E402
-from perdure._store._types import Execution, NamespaceRow  # noqa: E402
-from perdure.client import Client  # noqa: E402
-from perdure.worker._retention import RetentionSweeper  # noqa: E402
-from perdure.worker._timers import SWEEP_PAUSE  # noqa: E402
+from perdure._common.events import EventType, HistoryEvent
+from perdure._common.status import WorkflowExecutionStatus
+from perdure._store._types import Execution, NamespaceRow
+from perdure.client import Client
+from perdure.worker._retention import RetentionSweeper
+from perdure.worker._timers import SWEEP_PAUSE
 
 DAY = 86400.0
 
@@ -75,7 +75,7 @@ async def s1(sizes: bench_core.Sizes, closed: int) -> dict[str, float]:
             await client.store.update_namespace(NamespaceRow("default", retention=DAY))
 
             async def sweep() -> None:  # what a worker's timer service does with a backlog
-                while await sweeper.sweep():
+                while await sweeper.sweep():  # noqa: ASYNC110 (a pause, not a wait)
                     await asyncio.sleep(SWEEP_PAUSE)
 
             sweeping = asyncio.ensure_future(sweep())
