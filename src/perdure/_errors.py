@@ -24,6 +24,7 @@
     ├── RestrictedWorkflowAccessError     workflow code called a non-deterministic API
     ├── DeterminismLintError              the linter found such code (perdure.lint); .findings
     ├── PayloadSizeError                  a payload is larger than the limit
+    ├── ExternalPayloadNotFoundError      an offloaded payload's blob is not in its storage
     ├── InvalidArgumentError              (also a TypeError and ValueError) an id or name
     │                                     perdure cannot take: not a str, empty, too long, NUL
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
@@ -305,6 +306,12 @@ class RestrictedWorkflowAccessError(NondeterminismError):
 
 class PayloadSizeError(PerdureError):
     """A payload is larger than perdure stores (2 MiB by default)."""
+
+
+class ExternalPayloadNotFoundError(PerdureError):
+    """An offloaded payload's blob is not in its storage (deleted by hand, or the storage is
+    not the one that wrote it). A workflow task that needs it fails, and is retried, until the
+    blob is back: the workflow itself does not fail."""
 
 
 class PayloadConverterError(ApplicationError, TypeError):

@@ -35,6 +35,7 @@ from perdure._store._eager import (
     LocalWorker,
 )
 from perdure._store._effects import Effects
+from perdure._store._lifecycle_ops import LifecycleOps
 from perdure._store._notify import Notifier
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -85,7 +86,7 @@ async def _continue_in_commit(
     return await workflow_tasks.complete(tx, eager.granted, commands, then.identity, now, fx, offer)
 
 
-class Store(ABC):
+class Store(LifecycleOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
     def __init__(self, clock: Clock) -> None:

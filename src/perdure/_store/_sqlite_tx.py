@@ -23,6 +23,7 @@ from perdure._store._rows import (
     task_update_values,
     update_row,
 )
+from perdure._store._sqlite_lifecycle import _SQLiteLifecycleTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
     Execution,
@@ -45,7 +46,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _SQLiteTx(Tx):
+class _SQLiteTx(_SQLiteLifecycleTx, Tx):
     """The ``Tx`` primitives in SQLite's SQL. Methods are async only to share the protocol
     with asynchronous backends: none of them suspends."""
 
@@ -103,6 +104,7 @@ class _SQLiteTx(Tx):
             "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
+        self._note_payload_refs(run_id, [r[4] for r in rows])
         return sum(len(r[4]) for r in rows)
 
     async def get_history_events(
@@ -116,10 +118,12 @@ class _SQLiteTx(Tx):
         return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        blob = encode_attributes(event.attributes)
         self.c.execute(
             "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES (?, ?, ?, ?)",
-            (run_id, event.event_type.value, event.event_time, encode_attributes(event.attributes)),
+            (run_id, event.event_type.value, event.event_time, blob),
         )
+        self._note_payload_refs(run_id, [blob])
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         rows = self.c.execute(
@@ -214,7 +218,8 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
 
     async def delete_runs(self, run_ids: Sequence[str]) -> None:
-        for sql in delete_runs_sql(f"IN ({', '.join('?' * len(run_ids))})"):
+        marks = ", ".join(f"?{i}" for i in range(1, len(run_ids) + 1))
+        for sql in delete_runs_sql(f"IN ({marks})"):
             self.c.execute(sql, tuple(run_ids))
 
     async def set_search_attributes(
@@ -295,6 +300,8 @@ class _SQLiteTx(Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
+        blob = encode_attributes({"input": row.input})
+        self._note_payload_refs(row.run_id, [blob])
         self.c.execute(
             "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -302,7 +309,7 @@ class _SQLiteTx(Tx):
                 row.run_id,
                 row.update_id,
                 row.name,
-                encode_attributes({"input": row.input}),
+                blob,
                 int(row.state),
                 encode_attributes(row.outcome) if row.outcome is not None else None,
                 now,

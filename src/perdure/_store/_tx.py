@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from perdure._common.events import HistoryEvent
 from perdure._store._types import (
     Execution,
+    NamespaceRow,
     QueryResult,
     TaskKind,
     TaskRow,
@@ -156,3 +157,27 @@ class Tx(Protocol):
         """Forget a query: its task (if unanswered) and its result."""
 
     async def put_query_result(self, query_id: int, result: QueryResult) -> None: ...
+
+    # namespaces and retention ------------------------------------------------------------
+    async def get_namespace(self, name: str) -> NamespaceRow | None: ...
+
+    async def put_namespace(self, row: NamespaceRow) -> None: ...
+
+    async def retained_namespaces(self) -> list[NamespaceRow]:
+        """The namespaces that have a retention period."""
+
+    async def expired_runs(
+        self, namespace: str, closed_before: float, limit: int, among: Sequence[str] = ()
+    ) -> list[str]:
+        """Up to ``limit`` runs of ``namespace`` (of ``among``, if given) closed before
+        ``closed_before`` that nothing needs (see ``_retention``), oldest first; on
+        PostgreSQL locked, skipping runs another sweep holds."""
+
+    # offloaded payloads ----------------------------------------------------------------------
+    async def payload_garbage(self, limit: int) -> list[str]:
+        """Keys of offloaded payloads that no run refers to any more."""
+
+    async def payload_keys_referenced(self, keys: Sequence[str]) -> set[str]:
+        """Which of these keys some run refers to (again)."""
+
+    async def forget_payload_garbage(self, keys: Sequence[str]) -> None: ...

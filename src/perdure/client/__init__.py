@@ -36,16 +36,20 @@ from perdure.client._handle import (
     WorkflowHistory,
     WorkflowTaskFailureInfo,
 )
+from perdure.client._namespace import Archiver, FileArchiver, NamespaceDescription
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
     "ActivityType",
+    "Archiver",
     "AsyncActivityCancelledError",
     "AsyncActivityHandle",
     "AsyncActivityNotFoundError",
     "Client",
     "ClientConfig",
+    "FileArchiver",
+    "NamespaceDescription",
     "PendingActivityInfo",
     "PendingActivityState",
     "PendingChildInfo",
