@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ENCRYPTING
+from codec_support import ENCRYPTING
 from pgutil import fresh_schema
 
 from perdure import Worker, activity, workflow
