@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
-from perdure._store._postgres_batch import _BatchTx
+from perdure._store._postgres_schedules import _ScheduleTx
 from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
@@ -64,7 +64,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _PostgresTx(_BatchTx, Tx):
+class _PostgresTx(_ScheduleTx, Tx):
     """The ``Tx`` primitives in PostgreSQL's SQL, on one connection (what ``_BatchTx`` holds
     back and when is described there).
 

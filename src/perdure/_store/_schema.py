@@ -140,6 +140,19 @@ MIGRATIONS: list[list[str]] = [
         # describe().
         "ALTER TABLE executions ADD COLUMN reset_points BLOB",
     ],
+    [
+        # Schedules: one row each; next_fire is when the timer service looks at it again
+        # (NULL: not on its own), the rest of its state is in data (see _schedule_state).
+        """CREATE TABLE schedules (
+            namespace TEXT NOT NULL,
+            schedule_id TEXT NOT NULL,
+            next_fire REAL,
+            version INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (namespace, schedule_id)
+        )""",
+        "CREATE INDEX schedules_due ON schedules (next_fire) WHERE next_fire IS NOT NULL",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

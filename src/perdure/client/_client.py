@@ -24,6 +24,7 @@ from perdure._store._types import (
     WftState,
 )
 from perdure.client._async_activity import AsyncActivityHandle
+from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -129,7 +130,7 @@ class ClientConfig(TypedDict):
     time_skipper: TimeSkipper | None
 
 
-class Client:
+class Client(ScheduleClient):
     """Starts workflows and talks to them, through the store a database URL names.
 
     Example::
