@@ -288,7 +288,8 @@ def parse_cron(expression: str) -> ParsedCron:
             raise InvalidArgumentError(
                 f"Cron expression {expression!r} has a time zone but no fields"
             )
-    text, _, comment_text = text.partition("#")
+    # A comment follows " #" (a "#" inside a field is Quartz's nth weekday, refused below).
+    text, _, comment_text = re.sub(r"^#", " #", text).partition(" #")
     text, comment = text.strip(), comment_text.strip() or None
     if text.startswith("@every"):
         return ParsedCron([], [_parse_every(text, expression)], zone)
