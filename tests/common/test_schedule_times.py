@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from perdure._common.schedule_cron import canonical, parse_cron
 from perdure._common.schedule_spec import (
     ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleRange,
     ScheduleSpec,
-    canonical,
-    parse_cron,
     spec_from_dict,
     spec_to_dict,
 )
@@ -241,3 +240,17 @@ def test_stored_form_round_trips() -> None:
         )
     )
     assert spec_from_dict(spec_to_dict(spec)) == spec
+
+
+def test_calendar_from_temporal_string_fields() -> None:
+    from perdure._common.schedule_cron import calendar_from_strings
+
+    cal = calendar_from_strings({"dayOfWeek": "MON-FRI", "hour": "9", "minute": "*/30"})
+    assert cal.day_of_week == (ScheduleRange(1, 5),)
+    assert cal.minute == (ScheduleRange(0), ScheduleRange(30))
+    assert cal.second == (ScheduleRange(0),)
+    assert cal.year == ()
+    spec = ScheduleSpec(calendars=[cal])
+    assert times(spec, utc(2026, 3, 6, 9, 15), 2) == [utc(2026, 3, 6, 9, 30), utc(2026, 3, 9, 9)]
+    with pytest.raises(InvalidArgumentError, match="Unknown calendar field"):
+        calendar_from_strings({"weekday": "1"})

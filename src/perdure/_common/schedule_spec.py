@@ -2,20 +2,14 @@
 
 The public classes (``perdure.client`` re-exports them) live here, below the store, because
 the store computes a schedule's times from them (``schedule_times``). A spec is stored in its
-canonical form, as Temporal's server keeps it: cron expressions become calendars (or
-intervals, for ``@every``), their ``CRON_TZ=`` the spec's time zone and their ``# comment``
-the calendar's comment. Cron strings are parsed by ``cronsim`` (a small, dependency-free,
-maintained library): perdure reads its parsed fields and turns them into ranges, so cron
-expressions and calendars share one matcher, with Temporal's rules (day of month AND day of
-week; no special handling of DST).
+canonical form (``schedule_cron.canonical``), cron expressions turned into calendars.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 import zoneinfo
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,7 +120,7 @@ class ScheduleSpec:
 
 
 # -- canonical form ---------------------------------------------------------------------------
-_FIELDS = (
+FIELDS = (
     ("second", 0, 59),
     ("minute", 0, 59),
     ("hour", 0, 23),
@@ -135,52 +129,6 @@ _FIELDS = (
     ("year", MIN_YEAR, MAX_YEAR),
     ("day_of_week", 0, 6),
 )
-
-
-def canonical(spec: ScheduleSpec) -> ScheduleSpec:
-    """The spec as it is stored: cron expressions turned into calendars and intervals, every
-    part checked.
-
-    Raises:
-        InvalidArgumentError: a malformed cron expression, a value out of range, an unknown
-            time zone, time zones that disagree, an interval under a second.
-    """
-    calendars = [_checked_calendar(c, "calendars") for c in spec.calendars]
-    intervals = [_checked_interval(i) for i in spec.intervals]
-    zone = spec.time_zone_name or None
-    cron_zone: str | None = None
-    for i, expression in enumerate(spec.cron_expressions):
-        parsed = parse_cron(expression)
-        if i and parsed.time_zone != cron_zone:
-            raise InvalidArgumentError(
-                f"The cron expressions name different time zones ({cron_zone!r} and "
-                f"{parsed.time_zone!r}): a schedule has one time zone"
-            )
-        cron_zone = parsed.time_zone
-        calendars.extend(parsed.calendars)
-        intervals.extend(parsed.intervals)
-    if cron_zone:
-        if zone and zone != cron_zone:
-            raise InvalidArgumentError(
-                f"CRON_TZ={cron_zone} in a cron expression disagrees with time_zone_name="
-                f"{zone!r}: give the time zone once"
-            )
-        zone = cron_zone
-    if zone is not None:
-        load_zone(zone)
-    if spec.jitter is not None and spec.jitter < timedelta(0):
-        raise InvalidArgumentError(f"ScheduleSpec.jitter is negative ({spec.jitter})")
-    start, end = (_aware(t, n) for t, n in ((spec.start_at, "start_at"), (spec.end_at, "end_at")))
-    return ScheduleSpec(
-        calendars=calendars,
-        intervals=intervals,
-        cron_expressions=[],
-        skip=[_checked_calendar(c, "skip") for c in spec.skip],
-        start_at=start,
-        end_at=end,
-        jitter=spec.jitter or None,
-        time_zone_name=zone,
-    )
 
 
 def load_zone(name: str) -> zoneinfo.ZoneInfo:
@@ -198,7 +146,7 @@ def load_zone(name: str) -> zoneinfo.ZoneInfo:
         ) from exc
 
 
-def _aware(moment: datetime | None, name: str) -> datetime | None:
+def aware(moment: datetime | None, name: str) -> datetime | None:
     if moment is None:
         return None
     if not isinstance(moment, datetime):
@@ -206,13 +154,13 @@ def _aware(moment: datetime | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _checked_calendar(cal: ScheduleCalendarSpec, where: str) -> ScheduleCalendarSpec:
+def checked_calendar(cal: ScheduleCalendarSpec, where: str) -> ScheduleCalendarSpec:
     if not isinstance(cal, ScheduleCalendarSpec):
         raise InvalidArgumentError(
             f"ScheduleSpec.{where} takes ScheduleCalendarSpec values, not {cal!r}"
         )
     out: dict[str, Any] = {}
-    for name, low, high in _FIELDS:
+    for name, low, high in FIELDS:
         ranges = tuple(getattr(cal, name))
         for r in ranges:
             if not isinstance(r, ScheduleRange):
@@ -232,7 +180,7 @@ def _checked_calendar(cal: ScheduleCalendarSpec, where: str) -> ScheduleCalendar
     return ScheduleCalendarSpec(**out, comment=cal.comment or None)
 
 
-def _checked_interval(iv: ScheduleIntervalSpec) -> ScheduleIntervalSpec:
+def checked_interval(iv: ScheduleIntervalSpec) -> ScheduleIntervalSpec:
     if not isinstance(iv, ScheduleIntervalSpec):
         raise InvalidArgumentError(
             f"ScheduleSpec.intervals takes ScheduleIntervalSpec values, not {iv!r}"
@@ -246,172 +194,6 @@ def _checked_interval(iv: ScheduleIntervalSpec) -> ScheduleIntervalSpec:
             f"interval ({iv.every})"
         )
     return ScheduleIntervalSpec(every=iv.every, offset=iv.offset or None)
-
-
-# -- cron expressions ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ParsedCron:
-    """What one cron expression means: a calendar or an interval, and a time zone."""
-
-    calendars: list[ScheduleCalendarSpec]
-    intervals: list[ScheduleIntervalSpec]
-    time_zone: str | None
-
-
-_SHORTHANDS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_cron(expression: str) -> ParsedCron:
-    """One cron expression, as Temporal reads it (see :class:`ScheduleSpec`).
-
-    Raises:
-        InvalidArgumentError: it is malformed (the message says where).
-    """
-    if not isinstance(expression, str):
-        raise InvalidArgumentError(f"A cron expression is a str, not {expression!r}")
-    text = expression.strip()
-    zone: str | None = None
-    if text.startswith(("TZ=", "CRON_TZ=")):
-        prefix, _, text = text.partition(" ")
-        zone = prefix.partition("=")[2] or None
-        if not text.strip():
-            raise InvalidArgumentError(
-                f"Cron expression {expression!r} has a time zone but no fields"
-            )
-    # A comment follows " #" (a "#" inside a field is Quartz's nth weekday, refused below).
-    text, _, comment_text = re.sub(r"^#", " #", text).partition(" #")
-    text, comment = text.strip(), comment_text.strip() or None
-    if text.startswith("@every"):
-        return ParsedCron([], [_parse_every(text, expression)], zone)
-    text = _SHORTHANDS.get(text, text)
-    fields = text.split()
-    if len(fields) not in (5, 6, 7):
-        raise InvalidArgumentError(
-            f"Cron expression {expression!r} has {len(fields)} fields: give 5 (minute hour "
-            "day-of-month month day-of-week), 6 (and a year) or 7 (a second first, and a "
-            "year), or @daily, @hourly, @every 1h ..."
-        )
-    year: Sequence[ScheduleRange] = ()
-    if len(fields) >= 6:
-        year = _parse_year(fields.pop(), expression)
-    calendar = _cron_calendar(fields, expression)
-    calendar.year = year
-    calendar.comment = comment
-    return ParsedCron([_checked_calendar(calendar, "cron_expressions")], [], zone)
-
-
-def _cron_calendar(fields: list[str], expression: str) -> ScheduleCalendarSpec:
-    """The calendar of a cron expression's 5 fields (or 6, a second first), parsed by
-    cronsim; its Quartz extensions (``L``, ``W``, ``#``, ``?``) are refused, as by Temporal."""
-    import cronsim
-
-    special = [t for f in fields for t in re.split(r"[,/-]", f.upper()) if _special(t)]
-    if special:
-        raise InvalidArgumentError(
-            f"Cron expression {expression!r} uses {special[0]!r}: L, W, # and ? are not "
-            "supported in schedules (as in Temporal); list the days instead"
-        )
-    try:
-        parsed = cronsim.CronSim(" ".join(fields), datetime(2000, 1, 1))
-    except cronsim.CronSimError as exc:
-        raise InvalidArgumentError(f"Cron expression {expression!r} is malformed: {exc}") from exc
-    weekdays = {int(d) % 7 for d in parsed.weekdays if isinstance(d, int)}
-    return ScheduleCalendarSpec(
-        second=_ranges(parsed.seconds),
-        minute=_ranges(parsed.minutes),
-        hour=_ranges(parsed.hours),
-        day_of_month=_ranges(parsed.days),
-        month=_ranges(parsed.months),
-        day_of_week=_ranges(weekdays),
-    )
-
-
-def _special(token: str) -> bool:
-    """A Quartz extension (``L``, ``5L``, ``15W``, ``MON#2``, ``?``), not a name (``JUL``)."""
-    if token.isalpha() and len(token) == 3:
-        return False
-    return any(c in token for c in "LW#?")
-
-
-def _parse_year(text: str, expression: str) -> tuple[ScheduleRange, ...]:
-    """A year field: ``*``, ``2027``, ``2026-2030``, ``2026/2``, ``2026-2030/2``, or a
-    comma-separated list of them (cronsim has no year field)."""
-    if text == "*":
-        return ()
-    values: set[int] = set()
-    for term in text.split(","):
-        part, _, step_text = term.partition("/")
-        start_text, dash, end_text = part.partition("-")
-        try:
-            start = int(start_text)
-            end = int(end_text) if dash else (MAX_YEAR if step_text else start)
-            step = int(step_text) if step_text else 1
-        except ValueError:
-            raise InvalidArgumentError(
-                f"Cron expression {expression!r} has a malformed year {term!r}"
-            ) from None
-        if not MIN_YEAR <= start <= end <= MAX_YEAR or step < 1:
-            raise InvalidArgumentError(
-                f"Cron expression {expression!r}: year {term!r} must be within "
-                f"{MIN_YEAR}-{MAX_YEAR}"
-            )
-        values.update(range(start, end + 1, step))
-    return _ranges(values)
-
-
-def _parse_every(text: str, expression: str) -> ScheduleIntervalSpec:
-    _, _, rest = text.partition(" ")
-    every_text, _, offset_text = rest.strip().partition("/")
-    every = _parse_duration(every_text, expression)
-    offset = _parse_duration(offset_text, expression) if offset_text else None
-    return _checked_interval(ScheduleIntervalSpec(every=every, offset=offset))
-
-
-def _parse_duration(text: str, expression: str) -> timedelta:
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if not text or pos != len(text):
-        raise InvalidArgumentError(
-            f"Cron expression {expression!r}: {text!r} is not a duration (@every 90m, "
-            "@every 1h30m, @every 1d/6h: units s, m, h, d)"
-        )
-    return timedelta(seconds=total)
-
-
-def _ranges(values: Iterable[int]) -> tuple[ScheduleRange, ...]:
-    """Sorted values as few ranges as greedy arithmetic runs give (``*/15`` is one)."""
-    ordered = sorted(set(values))
-    out: list[ScheduleRange] = []
-    i = 0
-    while i < len(ordered):
-        if i + 1 == len(ordered):
-            out.append(ScheduleRange(ordered[i]))
-            break
-        step = ordered[i + 1] - ordered[i]
-        j = i + 1
-        while j + 1 < len(ordered) and ordered[j + 1] - ordered[j] == step:
-            j += 1
-        if j == i + 1 and step != 1:  # two values: keep them apart, the next may run on
-            out.append(ScheduleRange(ordered[i]))
-            i += 1
-            continue
-        out.append(ScheduleRange(ordered[i], ordered[j], step))
-        i = j + 1
-    return tuple(out)
 
 
 # -- stored form ------------------------------------------------------------------------------
@@ -459,30 +241,32 @@ def _moment(value: float | None) -> datetime | None:
 
 def _calendar_to_dict(cal: ScheduleCalendarSpec) -> dict[str, Any]:
     out: dict[str, Any] = {
-        name: [[r.start, r.end, r.step] for r in getattr(cal, name)] for name, _, _ in _FIELDS
+        name: [[r.start, r.end, r.step] for r in getattr(cal, name)] for name, _, _ in FIELDS
     }
     out["comment"] = cal.comment
     return out
 
 
 def _calendar_from_dict(data: dict[str, Any]) -> ScheduleCalendarSpec:
-    ranges = {name: tuple(ScheduleRange(*r) for r in data.get(name, ())) for name, _, _ in _FIELDS}
+    ranges = {name: tuple(ScheduleRange(*r) for r in data.get(name, ())) for name, _, _ in FIELDS}
     return ScheduleCalendarSpec(**ranges, comment=data.get("comment"))
 
 
 def describe_calendar(cal: ScheduleCalendarSpec) -> str:
-    """A calendar in cron's field order (``second minute hour day month day-of-week year``),
-    for people: ``0 30 2 * * * *``."""
+    """A calendar as a cron expression, for people: ``30 2 * * 1-5`` (5 fields), with a
+    year after them if it has one and a second before them if it is not 0."""
+    bounds = {name: (low, high) for name, low, high in FIELDS}
     parts = []
     for name in ("second", "minute", "hour", "day_of_month", "month", "day_of_week", "year"):
-        ranges = getattr(cal, name)
-        low = dict((n, lo) for n, lo, _ in _FIELDS)[name]
-        high = dict((n, hi) for n, _, hi in _FIELDS)[name]
-        if not ranges or (len(ranges) == 1 and ranges[0] == ScheduleRange(low, high)):
+        ranges = tuple(getattr(cal, name))
+        low, high = bounds[name]
+        if not ranges or ranges == (ScheduleRange(low, high),):
             parts.append("*")
-            continue
-        parts.append(",".join(_range_text(r) for r in ranges))
-    text = " ".join(parts)
+        else:
+            parts.append(",".join(_range_text(r) for r in ranges))
+    second, year = parts[0], parts[6]
+    fields = parts[1:6] + ([year] if year != "*" or second != "0" else [])
+    text = " ".join(([second] if second != "0" else []) + fields)
     return f"{text} # {cal.comment}" if cal.comment else text
 
 
@@ -498,5 +282,4 @@ __all__ = [
     "ScheduleOverlapPolicy",
     "ScheduleRange",
     "ScheduleSpec",
-    "canonical",
 ]

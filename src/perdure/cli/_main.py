@@ -6,6 +6,7 @@ from perdure.cli._activity import activity_group
 from perdure.cli._history import history_group
 from perdure.cli._lint import lint_command
 from perdure.cli._replay import replay_command
+from perdure.cli._schedule import schedule_group
 from perdure.cli._worker import worker_command
 from perdure.cli._workflow import workflow_group
 
@@ -21,6 +22,7 @@ def main() -> None:
 
 for command in (
     workflow_group,
+    schedule_group,
     history_group,
     activity_group,
     replay_command,

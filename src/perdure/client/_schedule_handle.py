@@ -11,7 +11,8 @@ from typing import Any
 
 from perdure._common import identifiers as ids
 from perdure._common.payload import Payload
-from perdure._common.schedule_spec import ScheduleOverlapPolicy, canonical
+from perdure._common.schedule_cron import canonical
+from perdure._common.schedule_spec import ScheduleOverlapPolicy
 from perdure._errors import InvalidArgumentError
 from perdure._store import _schedules as rules
 from perdure._store._schedule_query import schedule_filter
