@@ -1,6 +1,6 @@
 """The code in the docs runs: every ``python`` block of ``docs/guide.md``,
-``docs/testing.md``, ``docs/patterns.md`` and ``docs/schedules.md``, and the README's blocks that run themselves
-(those that call ``asyncio.run(``), each in a fresh interpreter.
+``docs/testing.md``, ``docs/patterns.md`` and ``docs/schedules.md``, and the README's blocks
+that run themselves (those that call ``asyncio.run(``), each in a fresh interpreter.
 
 A block whose first line is ``# doc-test: pytest`` is a test file: it runs under pytest (with
 perdure's plugin, as a user's would). A block whose first line is a ``# doc-test: skip``
