@@ -467,10 +467,14 @@ class Store(ScheduleOps, ABC):
     # -- time ----------------------------------------------------------------------------------
     async def fire_due(self, limit: int = 500) -> int:
         """Fire due timers and schedules and act on passed deadlines; returns how many."""
-        handled = await self.transact(
-            lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit, fx)
-        )
-        return handled + await self.fire_schedules()
+
+        async def op(tx: Tx, fx: Effects) -> tuple[int, list[tuple[str, str]]]:
+            now = self.clock.now()
+            handled = await timers.fire_due(tx, now, limit, fx)
+            return handled, await tx.due_schedules(now, limit)
+
+        handled, due = await self.transact(op)
+        return handled + await self.fire_schedules(due)
 
     async def expire_leases(
         self, owner: str, keep: frozenset[tuple[str, int]] = frozenset()

@@ -96,10 +96,9 @@ class ScheduleOps(ABC):
     async def delete_schedule(self, namespace: str, schedule_id: str) -> None:
         await self.transact(lambda tx, fx: schedules.delete(tx, namespace, schedule_id, fx))
 
-    async def fire_schedules(self, limit: int = 100) -> int:
-        """Fire the schedules due now, each in its own operation (group-committed); returns
-        how many were due."""
-        due = await self.read(lambda tx: tx.due_schedules(self.clock.now(), limit))
+    async def fire_schedules(self, due: list[tuple[str, str]]) -> int:
+        """Fire these schedules (found due), each in its own operation (group-committed, so
+        that one failing does not hold the others back); returns how many."""
         if not due:
             return 0
 
