@@ -17,6 +17,8 @@
     ├── WorkflowFailureError              client side: the workflow did not complete; .cause
     ├── WorkflowAlreadyStartedError       client side: a run of that id is open
     ├── WorkflowNotFoundError             client side: no such workflow execution
+    ├── ScheduleAlreadyRunningError       client side: a schedule of that id exists
+    ├── ScheduleNotFoundError             client side: no schedule of that id
     ├── WorkflowQueryFailedError          client side: the query failed or was unknown
     ├── WorkflowUpdateFailedError         client side: the update failed
     ├── RPCTimeoutOrCancelledError        client side: no worker answered in time
@@ -272,6 +274,21 @@ class WorkflowAlreadyStartedError(PerdureError):
 
 class WorkflowNotFoundError(PerdureError):
     """No workflow execution has that id (and run id)."""
+
+
+class ScheduleAlreadyRunningError(PerdureError):
+    """A schedule with this id already exists in the namespace (Temporal's name)."""
+
+    def __init__(self, schedule_id: str = "") -> None:
+        super().__init__(
+            f"Schedule {schedule_id!r} already exists: use another id, or "
+            "get_schedule_handle() to reach (update, delete) the existing one"
+        )
+        self.schedule_id = schedule_id
+
+
+class ScheduleNotFoundError(PerdureError):
+    """No schedule has that id in the namespace."""
 
 
 class WorkflowQueryFailedError(PerdureError):

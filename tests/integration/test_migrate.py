@@ -19,7 +19,14 @@ from pgutil import fresh_schema
 from perdure import Worker, activity, workflow
 from perdure._store import open_store
 from perdure._store._migrate import MigrationError, migrate
-from perdure.client import WorkflowExecutionStatus, WorkflowUpdateStage
+from perdure.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleSpec,
+    ScheduleState,
+    WorkflowExecutionStatus,
+    WorkflowUpdateStage,
+)
 from perdure.common import RetryPolicy
 from perdure.exceptions import ApplicationError
 from perdure.testing import WorkflowEnvironment
@@ -270,6 +277,17 @@ async def test_postgresql_moves_to_sqlite_for_a_local_look(tmp_path: Path) -> No
         try:
             await set_up(source, 3)
             history = await source.client.get_workflow_handle("c1").fetch_history()
+            await source.client.create_schedule(
+                "nightly",
+                Schedule(
+                    action=ScheduleActionStartWorkflow("Nightly", id="nightly", task_queue="q"),
+                    spec=ScheduleSpec(
+                        cron_expressions=["30 2 * * *"], time_zone_name="Europe/Paris"
+                    ),
+                    state=ScheduleState(paused=True, note="moved with the rest"),
+                ),
+            )
+            schedule = await source.client.get_schedule_handle("nightly").describe()
         finally:
             await source.shutdown()
         db = tmp_path / "copy.db"
@@ -285,6 +303,9 @@ async def test_postgresql_moves_to_sqlite_for_a_local_look(tmp_path: Path) -> No
         try:
             copied = await target.client.get_workflow_handle("c1").fetch_history()
             assert copied.to_json_dict() == history.to_json_dict()
+            moved = await target.client.get_schedule_handle("nightly").describe()
+            assert moved.schedule == schedule.schedule
+            assert moved.info.next_action_times == schedule.info.next_action_times
             assert (await target.client.get_workflow_handle("c1").describe()).status == (
                 WorkflowExecutionStatus.COMPLETED
             )

@@ -45,6 +45,7 @@ TABLES = (
     "updates",
     "payload_refs",
     "payload_garbage",
+    "schedules",
 )
 # Rows whose insertion order the store reads are copied in that order (SQLite's rowid,
 # PostgreSQL's seq column: the latest run of an id started in one instant, updates).

@@ -169,6 +169,19 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX payload_refs_by_run ON payload_refs (run_id)",
         "CREATE TABLE payload_garbage (key TEXT PRIMARY KEY)",
     ],
+    [
+        # Schedules: one row each; next_fire is when the timer service looks at it again
+        # (NULL: not on its own), the rest of its state is in data (see _schedule_state).
+        """CREATE TABLE schedules (
+            namespace TEXT NOT NULL,
+            schedule_id TEXT NOT NULL,
+            next_fire DOUBLE PRECISION,
+            version BIGINT NOT NULL,
+            data BYTEA NOT NULL,
+            PRIMARY KEY (namespace, schedule_id)
+        )""",
+        "CREATE INDEX schedules_due ON schedules (next_fire) WHERE next_fire IS NOT NULL",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -7,6 +7,7 @@ from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
 from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
+from perdure._store._postgres_schedules import _ScheduleTx
 from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
@@ -64,7 +65,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _PostgresTx(_PostgresLifecycleTx, Tx):
+class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
     """The ``Tx`` primitives in PostgreSQL's SQL, on one connection (what ``_BatchTx`` holds
     back and when is described there).
 

@@ -9,6 +9,7 @@ import orjson
 
 from perdure._common.events import decode_attributes, encode_attributes
 from perdure._common.status import WorkflowExecutionStatus
+from perdure._store._schedule_state import ScheduleRow
 from perdure._store._types import Execution, TaskKind, TaskRow, UpdateRow, UpdateState, WftState
 
 EXEC_COLS = (
@@ -275,4 +276,22 @@ def task_update_values(task: TaskRow) -> tuple[Any, ...]:
         task.started_at,
         encode_attributes(task.data),
         task.task_id,
+    )
+
+
+SCHEDULE_COLS = "namespace, schedule_id, data, version, next_fire"
+
+
+def schedule_row(row: tuple[Any, ...]) -> ScheduleRow:
+    return ScheduleRow.from_data(row[0], row[1], decode_attributes(row[2]), row[3], row[4])
+
+
+def schedule_values(row: ScheduleRow) -> tuple[Any, ...]:
+    """The values of ``SCHEDULE_COLS``."""
+    return (
+        row.namespace,
+        row.schedule_id,
+        encode_attributes(row.to_data()),
+        row.version,
+        row.next_fire,
     )

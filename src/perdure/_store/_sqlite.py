@@ -267,7 +267,7 @@ class SQLiteStore(Store):
             "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
             "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
             "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
-            "AND visible_at > ?)",
+            "AND visible_at > ? UNION ALL SELECT MIN(next_fire) FROM schedules)",
             (self.clock.now(),),
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -280,7 +280,11 @@ class SQLiteStore(Store):
             "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND async_pending = 0 LIMIT 1"
         ).fetchone():
             return False
-        if self._conn.execute("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)).fetchone():
+        if self._conn.execute(
+            "SELECT 1 FROM timers WHERE fire_at <= ? UNION ALL "
+            "SELECT 1 FROM schedules WHERE next_fire <= ? LIMIT 1",
+            (now, now),
+        ).fetchone():
             return False
         # A ready task counts only if a worker here polls its queue: nobody will take it
         # otherwise, and its deadlines (schedule-to-start) must still come due.

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from perdure._common.events import HistoryEvent
+from perdure._store._schedule_state import ScheduleRow
 from perdure._store._types import (
     Execution,
     NamespaceRow,
@@ -181,3 +182,28 @@ class Tx(Protocol):
         """Which of these keys some run refers to (again)."""
 
     async def forget_payload_garbage(self, keys: Sequence[str]) -> None: ...
+
+    # schedules -------------------------------------------------------------------------------
+    async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRow | None:
+        """A schedule, locked for the rest of the transaction."""
+
+    async def claim_schedule(
+        self, namespace: str, schedule_id: str, now: float
+    ) -> ScheduleRow | None:
+        """A schedule due by ``now`` that no other transaction holds, locked; else None."""
+
+    async def insert_schedule(self, row: ScheduleRow) -> None: ...
+
+    async def update_schedule(self, row: ScheduleRow) -> None: ...
+
+    async def delete_schedule(self, namespace: str, schedule_id: str) -> bool:
+        """Delete a schedule; returns whether there was one."""
+
+    async def due_schedules(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """(namespace, schedule_id) of the schedules due by ``now``, soonest first."""
+
+    async def list_schedules(self, namespace: str, limit: int, offset: int) -> list[ScheduleRow]:
+        """A namespace's schedules, by id."""
+
+    async def open_workflow_ids(self, namespace: str, workflow_ids: Sequence[str]) -> set[str]:
+        """Which of these workflow ids have an open run (read without locking them)."""

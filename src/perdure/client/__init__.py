@@ -1,8 +1,17 @@
 """Starting workflows and talking to them: ``Client.connect("sqlite:///app.db")``."""
 
+from perdure._common.schedule_spec import (
+    ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    ScheduleRange,
+    ScheduleSpec,
+)
 from perdure._common.status import PendingActivityState, WorkflowExecutionStatus
 from perdure._errors import (
     RPCTimeoutOrCancelledError,
+    ScheduleAlreadyRunningError,
+    ScheduleNotFoundError,
     WorkflowAlreadyStartedError,
     WorkflowFailureError,
     WorkflowNotFoundError,
@@ -37,6 +46,28 @@ from perdure.client._handle import (
     WorkflowTaskFailureInfo,
 )
 from perdure.client._namespace import Archiver, FileArchiver, NamespaceDescription
+from perdure.client._schedule import (
+    Schedule,
+    ScheduleAction,
+    ScheduleActionExecution,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
+    ScheduleActionStartWorkflow,
+    ScheduleBackfill,
+    ScheduleDescription,
+    ScheduleInfo,
+    ScheduleListAction,
+    ScheduleListActionStartWorkflow,
+    ScheduleListDescription,
+    ScheduleListInfo,
+    ScheduleListSchedule,
+    ScheduleListState,
+    SchedulePolicy,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from perdure.client._schedule_handle import ScheduleAsyncIterator, ScheduleHandle
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -55,6 +86,34 @@ __all__ = [
     "PendingChildInfo",
     "RPCTimeoutOrCancelledError",
     "ResetType",
+    "Schedule",
+    "ScheduleAction",
+    "ScheduleActionExecution",
+    "ScheduleActionExecutionStartWorkflow",
+    "ScheduleActionResult",
+    "ScheduleActionStartWorkflow",
+    "ScheduleAlreadyRunningError",
+    "ScheduleAsyncIterator",
+    "ScheduleBackfill",
+    "ScheduleCalendarSpec",
+    "ScheduleDescription",
+    "ScheduleHandle",
+    "ScheduleInfo",
+    "ScheduleIntervalSpec",
+    "ScheduleListAction",
+    "ScheduleListActionStartWorkflow",
+    "ScheduleListDescription",
+    "ScheduleListInfo",
+    "ScheduleListSchedule",
+    "ScheduleListState",
+    "ScheduleNotFoundError",
+    "ScheduleOverlapPolicy",
+    "SchedulePolicy",
+    "ScheduleRange",
+    "ScheduleSpec",
+    "ScheduleState",
+    "ScheduleUpdate",
+    "ScheduleUpdateInput",
     "VisibilityQueryError",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",

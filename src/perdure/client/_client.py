@@ -25,6 +25,7 @@ from perdure._store._types import (
 )
 from perdure.client._async_activity import AsyncActivityHandle
 from perdure.client._namespace import NamespaceMethods
+from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -131,7 +132,7 @@ class ClientConfig(TypedDict):
     time_skipper: TimeSkipper | None
 
 
-class Client(NamespaceMethods):
+class Client(NamespaceMethods, ScheduleClient):
     """Starts workflows and talks to them, through the store a database URL names.
 
     Example::
