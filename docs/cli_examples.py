@@ -276,7 +276,10 @@ shop: a `Checkout` workflow charges a card, waits for an approval signal and shi
 orders.
 
 The commands take Temporal CLI's verbs and flags. They find the database in `--db` or
-`$PERDURE_DB` (here `export PERDURE_DB=sqlite:///shop.db`); `-o json` and `-o jsonl` print
+`$PERDURE_DB` (here `export PERDURE_DB=sqlite:///shop.db`). If your application writes
+payloads through a codec (encryption, compression), give the commands its data converter
+with `--data-converter myapp.converters:data_converter` (or `$PERDURE_DATA_CONVERTER`);
+without it they show such payloads as undecodable. `-o json` and `-o jsonl` print
 for scripts; errors go to stderr with exit code 1 (2 for a usage error). Tables are coloured
 on a terminal only. Shell completion: `eval "$(_PERDURE_COMPLETE=bash_source perdure)"`
 (`zsh_source`, `fish_source`).

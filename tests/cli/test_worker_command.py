@@ -98,3 +98,45 @@ def test_bad_arguments_are_explained(tmp_path: Path, args: list[str], message: s
     )
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_the_banner_hides_the_database_password() -> None:
+    from perdure.cli._worker import redacted
+
+    assert redacted("postgresql://app:s3cret@db:5432/prod?schema=x") == (
+        "postgresql://app:***@db:5432/prod?schema=x"
+    )
+    assert redacted("postgresql://app@db/prod") == "postgresql://app@db/prod"
+    assert redacted("sqlite:///app.db") == "sqlite:///app.db"
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(60)
+async def test_a_worker_with_the_applications_data_converter(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    key = bytes(range(32))
+    (tmp_path / "app_codec.py").write_text(
+        "from perdure.converter import AesGcmCodec, DataConverter\n"
+        f"converter = DataConverter(payload_codec=AesGcmCodec({key!r}, key_id='k'))\n"
+    )
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    process = await asyncio.create_subprocess_exec(
+        PERDURE, "worker", "--db", db, "-q", "greet", "--data-converter", "app_codec:converter",
+        "greeter_app", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)
+        from perdure.converter import AesGcmCodec, DataConverter
+
+        converter = DataConverter(payload_codec=AesGcmCodec(key, key_id="k"))
+        client = await Client.connect(db, data_converter=converter)
+        result = await asyncio.wait_for(
+            client.execute_workflow("Greeter", "bo", id="g", task_queue="greet"), 30
+        )
+        assert result == "HELLO BO"
+        await client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)

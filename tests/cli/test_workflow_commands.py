@@ -285,3 +285,49 @@ def test_reset_past_a_bug_then_delete(perdure: Perdure, tmp_path: Path) -> None:
         }
         gone = deploy.run("workflow", "describe", "-w", "bad-a")
         assert gone.returncode == 1 and "bad-a" in gone.stderr
+
+
+def test_payloads_written_through_a_codec(perdure_sqlite: Perdure) -> None:
+    """A history written through an encrypting codec: without the application's data
+    converter, `show` marks each payload undecodable and `describe` says what to do; with
+    `--data-converter` every payload reads."""
+    import asyncio
+    import os
+
+    from perdure import Client
+    from perdure.converter import AesGcmCodec, DataConverter
+
+    key = os.urandom(32)
+    (perdure_sqlite.cwd / "app_codec.py").write_text(
+        "from perdure.converter import AesGcmCodec, DataConverter\n"
+        f"converter = DataConverter(payload_codec=AesGcmCodec({key!r}, key_id='k1'))\n"
+    )
+
+    async def start_encrypted() -> None:
+        codec = AesGcmCodec(key, key_id="k1")
+        client = await Client.connect(
+            perdure_sqlite.db, data_converter=DataConverter(payload_codec=codec)
+        )
+        try:
+            await client.start_workflow(
+                "Checkout", args=["secret-order", 1.0], id="sealed", task_queue="shop",
+                memo={"note": "secret-memo"},
+            )  # fmt: skip
+        finally:
+            await client.close()
+
+    asyncio.run(start_encrypted())
+    shown = perdure_sqlite.ok("workflow", "show", "-w", "sealed")
+    assert "WorkflowExecutionStarted" in shown and 'input=[{"undecodable":' in shown
+    assert "secret-order" not in shown
+    # The memo is decoded by describe and list: they say what to do instead of failing bare.
+    refused = perdure_sqlite.run("workflow", "describe", "-w", "sealed")
+    assert refused.returncode == 1 and "--data-converter MODULE:NAME" in refused.stderr
+    # With the application's data converter, everything reads.
+    with_key = ("--data-converter", "app_codec:converter")
+    shown = perdure_sqlite.ok("workflow", "show", "-w", "sealed", *with_key)
+    assert 'input=["secret-order",1.0]' in shown
+    described = perdure_sqlite.json("workflow", "describe", "-w", "sealed", *with_key)
+    assert isinstance(described, dict) and described["memo"] == {"note": "secret-memo"}
+    bad = perdure_sqlite.run("workflow", "list", "--data-converter", "app_codec:nothing")
+    assert bad.returncode == 2 and "cannot load app_codec:nothing" in bad.stderr

@@ -23,6 +23,7 @@ from perdure.client import (
 )
 from perdure.common import TypedSearchAttributes
 from perdure.converter import DataConverter
+from perdure.converter._visitor import decode_within, map_payloads
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -143,41 +144,21 @@ def failure_json(error: BaseException | None) -> dict[str, Any] | None:
 async def decoded_attributes(
     converter: DataConverter, attributes: dict[str, Any]
 ) -> dict[str, Any]:
-    """An event's attributes with every payload decoded to its JSON value (through the codec);
-    a payload that cannot be decoded shows as ``{"undecodable": reason}``."""
-    found: list[Payload] = []
-    _collect(attributes, found)
-    if not found:
-        return attributes
-    values: list[Any] = []
-    for payload in found:
+    """An event's attributes with every payload decoded (codec, then converter) to its JSON
+    value; a payload that cannot be decoded shows as ``{"undecodable": reason}``."""
+    try:
+        stored = await decode_within(converter._store_codec, attributes)
+    except Exception as exc:  # the codec's key is not here, say: still show the rest
+        reason = f"{type(exc).__name__}: {exc}"
+        return map_payloads(attributes, lambda _: {"undecodable": reason})  # type: ignore[no-any-return]
+
+    def value(payload: Payload) -> Any:
         try:
-            values.extend(await converter.decode([payload]))
-        except Exception as exc:  # a codec key missing, say: still show the rest
-            values.append({"undecodable": f"{type(exc).__name__}: {exc}"})
-    it = iter(values)
-    return _replace(attributes, it)  # type: ignore[no-any-return]
+            return converter.payload_converter.from_payload(payload)
+        except Exception as exc:
+            return {"undecodable": f"{type(exc).__name__}: {exc}"}
 
-
-def _collect(value: Any, found: list[Payload]) -> None:
-    if isinstance(value, Payload):
-        found.append(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _collect(v, found)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _collect(v, found)
-
-
-def _replace(value: Any, values: Any) -> Any:
-    if isinstance(value, Payload):
-        return next(values)
-    if isinstance(value, dict):
-        return {k: _replace(v, values) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_replace(v, values) for v in value]
-    return value
+    return map_payloads(stored, value)  # type: ignore[no-any-return]
 
 
 async def events_json(

@@ -1,13 +1,15 @@
 """What every ``perdure`` subcommand that reaches a database shares: ``--db`` (or
-``$PERDURE_DB``), ``--namespace`` and ``-o/--output``, one connected client for the command,
-and errors as exit codes: 1 when the operation failed (the message on stderr), 2 for a usage
-error (click's)."""
+``$PERDURE_DB``), ``--namespace``, ``--data-converter`` and ``-o/--output``, one connected
+client for the command, and errors as exit codes: 1 when the operation failed (the message on
+stderr), 2 for a usage error (click's)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ import click
 from perdure._errors import PerdureError
 from perdure._store import sqlite_target
 from perdure.client import Client
+from perdure.converter import DataConverter
 
 OUTPUTS = ("text", "json", "jsonl")
 
@@ -28,6 +31,7 @@ class Cli:
     db: str
     namespace: str
     output: str
+    data_converter: str | None = None
 
     @property
     def text(self) -> bool:
@@ -46,6 +50,7 @@ def db_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="text: tables for people; json / jsonl: for scripts.",
     )(fn)
+    fn = data_converter_option(fn)
     fn = click.option(
         "--namespace", "-n", default="default", show_default=True, help="The namespace."
     )(fn)
@@ -55,6 +60,48 @@ def db_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         envvar="PERDURE_DB",
         help="Database URL: sqlite:///app.db or postgresql://... (env PERDURE_DB).",
     )(fn)
+
+
+def data_converter_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--data-converter MODULE:NAME``: the application's DataConverter (its codec, its
+    converter), to read and write payloads as the application does."""
+    return click.option(
+        "--data-converter",
+        default=None,
+        envvar="PERDURE_DATA_CONVERTER",
+        metavar="MODULE:NAME",
+        help="Your application's DataConverter (or a function returning one), e.g. "
+        "myapp.converters:data_converter, for payloads written through a codec "
+        "(env PERDURE_DATA_CONVERTER).",
+    )(fn)
+
+
+def load_data_converter(path: str | None) -> DataConverter | None:
+    """The DataConverter ``MODULE:NAME`` names (an instance, or a function returning one)."""
+    if path is None:
+        return None
+    module_name, sep, name = path.partition(":")
+    if not sep or not module_name or not name:
+        raise click.BadParameter(
+            f"{path!r}: give MODULE:NAME, e.g. myapp.converters:data_converter",
+            param_hint="--data-converter",
+        )
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        found = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(
+            f"cannot load {path}: {exc}", param_hint="--data-converter"
+        ) from None
+    if callable(found) and not isinstance(found, DataConverter):
+        found = found()
+    if not isinstance(found, DataConverter):
+        raise click.BadParameter(
+            f"{path} is a {type(found).__name__}, not a DataConverter",
+            param_hint="--data-converter",
+        )
+    return found
 
 
 def connected(
@@ -69,8 +116,10 @@ def connected(
     def decorate(body: Callable[..., Awaitable[None]]) -> Callable[..., None]:
         @db_options
         @functools.wraps(body)
-        def command(db: str, namespace: str, output: str, **kwargs: Any) -> None:
-            cli = Cli(db=db, namespace=namespace, output=output)
+        def command(
+            db: str, namespace: str, output: str, data_converter: str | None, **kwargs: Any
+        ) -> None:
+            cli = Cli(db=db, namespace=namespace, output=output, data_converter=data_converter)
             if not creates:
                 check_exists(cli.db)
             asyncio.run(_run(cli, body, kwargs))
@@ -105,8 +154,9 @@ async def _run(cli: Cli, body: Callable[..., Awaitable[None]], kwargs: dict[str,
 
 async def connect(cli: Cli) -> Client:
     """A client on the command's database."""
+    converter = load_data_converter(cli.data_converter)
     try:
-        client = await Client.connect(cli.db, namespace=cli.namespace)
+        client = await Client.connect(cli.db, namespace=cli.namespace, data_converter=converter)
     except (PerdureError, ValueError) as exc:
         raise click.ClickException(message(exc)) from None
     return client
@@ -119,4 +169,9 @@ def message(exc: BaseException) -> str:
     while cause is not None and len(parts) < 5:
         parts.append(f"caused by {type(cause).__name__}: {cause}")
         cause = getattr(cause, "cause", None) or cause.__cause__
+    if any("No payload converter for encoding" in part for part in parts):
+        parts.append(
+            "the payloads were written through a codec (or converter) this command does not "
+            "have: give your application's with --data-converter MODULE:NAME"
+        )
     return "\n  ".join(parts)

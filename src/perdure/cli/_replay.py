@@ -13,7 +13,14 @@ import click
 from perdure._errors import PerdureError
 from perdure._operate.history_file import read_file
 from perdure._operate.replay import ReplayOutcome, database_histories, replay_each
-from perdure.cli._common import Cli, check_exists, connect, message
+from perdure.cli._common import (
+    Cli,
+    check_exists,
+    connect,
+    data_converter_option,
+    load_data_converter,
+    message,
+)
 from perdure.cli._render import clip, echo_json
 from perdure.cli._worker import _load, discover
 from perdure.client import WorkflowHistory
@@ -36,8 +43,14 @@ from perdure.worker import Replayer
     help="With --db: replay the runs this visibility query matches instead of the open ones.",
 )
 @click.option("-o", "--output", type=click.Choice(["text", "json", "jsonl"]), default="text")
+@data_converter_option
 def replay_command(
-    sources: tuple[str, ...], db: str | None, namespace: str, query: str | None, output: str
+    sources: tuple[str, ...],
+    db: str | None,
+    namespace: str,
+    query: str | None,
+    output: str,
+    data_converter: str | None,
 ) -> None:
     """Replay histories against the workflows defined in MODULE (e.g. myapp.workflows): those
     of the database's open runs (--db), or of exported HISTORY.json files. Prints each run
@@ -55,8 +68,13 @@ def replay_command(
         raise click.ClickException(f"{module} defines no @workflow.defn class to replay")
     if db is not None:
         check_exists(db)
-    cli = Cli(db=db or "", namespace=namespace, output=output)
-    ok = asyncio.run(_replay(cli, files, Replayer(workflows=workflows, namespace=namespace), query))
+    cli = Cli(db=db or "", namespace=namespace, output=output, data_converter=data_converter)
+    replayer = Replayer(
+        workflows=workflows,
+        namespace=namespace,
+        data_converter=load_data_converter(data_converter),
+    )
+    ok = asyncio.run(_replay(cli, files, replayer, query))
     if not ok:
         raise SystemExit(1)
 

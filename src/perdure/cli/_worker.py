@@ -13,13 +13,16 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from perdure._common.backoff import Retry
 from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
+from perdure.cli._common import data_converter_option, load_data_converter
 from perdure.client import Client
+from perdure.converter import DataConverter
 from perdure.lint import DeterminismLintError
 from perdure.worker import Worker
 from perdure.worker._lint import DeterminismLint
@@ -39,6 +42,15 @@ def _load(module_path: str) -> ModuleType:
     except Exception as exc:  # the module itself is broken: say where, without our frames
         where = "".join(traceback.format_exception_only(exc)).strip()
         raise click.ClickException(f"Importing {module_path!r} failed: {where}") from exc
+
+
+def redacted(url: str) -> str:
+    """A database URL fit to print: its password, if any, as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def discover(
@@ -93,8 +105,9 @@ async def run_worker(
     max_concurrent_workflow_tasks: int,
     graceful_shutdown: float,
     determinism_lint: DeterminismLint = "warn",
+    data_converter: DataConverter | None = None,
 ) -> None:
-    client = await Client.connect(db, namespace=namespace)
+    client = await Client.connect(db, namespace=namespace, data_converter=data_converter)
     try:
         worker = Worker(
             client,
@@ -115,7 +128,9 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     stopped = asyncio.ensure_future(stop.wait())
     names = [w.__name__ for w in workflows] + [getattr(a, "__name__", "?") for a in activities]
-    click.echo(f"perdure worker: task queue {task_queue!r} on {db} running {', '.join(names)}")
+    click.echo(
+        f"perdure worker: task queue {task_queue!r} on {redacted(db)} running {', '.join(names)}"
+    )
     sys.stdout.flush()
     opening = asyncio.ensure_future(_open_database(client))
     await asyncio.wait({opening, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -193,6 +208,7 @@ async def _open_database(client: Client) -> None:
     "refuse to start, or skip the check.",
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@data_converter_option
 @click.argument("module")
 def worker_command(
     db: str,
@@ -205,6 +221,7 @@ def worker_command(
     graceful_shutdown: float,
     determinism_lint: DeterminismLint,
     log_level: str,
+    data_converter: str | None,
     module: str,
 ) -> None:
     """Run a worker for the workflows and activities defined in MODULE (e.g. myapp.workflows)
@@ -215,6 +232,7 @@ def worker_command(
     if "" not in sys.path:
         sys.path.insert(0, "")
     workflows, activities = discover(_load(module), workflow_names, activity_names)
+    converter = load_data_converter(data_converter)
     asyncio.run(
         run_worker(
             db,
@@ -226,5 +244,6 @@ def worker_command(
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             graceful_shutdown=graceful_shutdown,
             determinism_lint=determinism_lint,
+            data_converter=converter,
         )
     )

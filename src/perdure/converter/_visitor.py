@@ -85,6 +85,16 @@ async def decode_events(
     ]
 
 
+def map_payloads(value: Any, fn: Callable[[Payload], Any]) -> Any:
+    """``value`` with each payload it holds (at any depth) replaced by ``fn(payload)``: how a
+    history is shown decoded to people, each payload as the value it holds."""
+    found: list[Payload] = []
+    _collect(value, found)
+    if not found:
+        return value
+    return _replace(value, iter([fn(p) for p in found]))
+
+
 async def _code_all(code: _Code, verb: str, values: list[Any]) -> list[Any]:
     found: list[Payload] = []
     for value in values:
