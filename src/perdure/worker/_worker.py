@@ -195,14 +195,27 @@ class Worker:
         if max_cached_workflows < 0:
             raise ValueError("max_cached_workflows must not be negative")
         wf_defs = [WorkflowDefinition.from_class(w) for w in workflows]
-        act_defs = [ActivityDefinition.from_callable(a) for a in activities]
-        for kind, names in (
-            ("workflow", [d.name for d in wf_defs]),
-            ("activity", [d.name for d in act_defs]),
+        act_defs = [ActivityDefinition.registered(a) for a in activities]
+        for kind, names, dynamic in (
+            (
+                "workflow",
+                [d.name for d in wf_defs if not d.dynamic],
+                [d.cls.__qualname__ for d in wf_defs if d.dynamic],
+            ),
+            (
+                "activity",
+                [d.name for d in act_defs if not d.dynamic],
+                [d.fn.__qualname__ for d in act_defs if d.dynamic],
+            ),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"More than one {kind} registered as {', '.join(dupes)}")
+            if len(dynamic) > 1:
+                raise ValueError(
+                    f"More than one dynamic {kind} registered ({', '.join(dynamic)}): a worker "
+                    f"has one for the {kind} types it has no other {kind} for"
+                )
         check_determinism(workflows, determinism_lint)
         self.client = client
         self.task_queue = task_queue
@@ -257,7 +270,8 @@ class Worker:
         self._run_task: asyncio.Task[None] | None = None
         self._wft_slots = _Slots(max_concurrent_workflow_tasks)
         self._activity_slots = _Slots(max_concurrent_activities)
-        self._activity_types = frozenset(d.name for d in act_defs)
+        # Dynamic activities are not handed over eagerly: they are claimed from the queue.
+        self._activity_types = frozenset(d.name for d in act_defs if not d.dynamic)
         if self._workflows is not None and self._activities is not None:
             # Eager dispatch between the two halves of this worker (see perdure._store._eager).
             self._workflows.offer_activities = self._offer_activities

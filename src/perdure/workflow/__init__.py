@@ -25,12 +25,15 @@ from perdure.workflow._api import (
     execute_local_activity_method,
     get_external_workflow_handle,
     get_external_workflow_handle_for,
+    get_query_handler,
+    get_signal_handler,
     info,
     logger,
     memo,
     memo_value,
     now,
     patched,
+    payload_converter,
     random,
     set_query_handler,
     set_signal_handler,
@@ -61,6 +64,7 @@ from perdure.workflow._info import (
     ParentClosePolicy,
     ParentInfo,
 )
+from perdure.workflow._wait import as_completed, wait
 
 __all__ = [
     "ActivityCancellationType",
@@ -76,6 +80,7 @@ __all__ = [
     "ParentInfo",
     "RestrictedWorkflowAccessError",
     "all_handlers_finished",
+    "as_completed",
     "continue_as_new",
     "defn",
     "deprecate_patch",
@@ -86,6 +91,8 @@ __all__ = [
     "execute_local_activity_method",
     "get_external_workflow_handle",
     "get_external_workflow_handle_for",
+    "get_query_handler",
+    "get_signal_handler",
     "info",
     "init",
     "logger",
@@ -93,6 +100,7 @@ __all__ = [
     "memo_value",
     "now",
     "patched",
+    "payload_converter",
     "query",
     "random",
     "run",
@@ -112,5 +120,6 @@ __all__ = [
     "upsert_memo",
     "upsert_search_attributes",
     "uuid4",
+    "wait",
     "wait_condition",
 ]

@@ -17,6 +17,7 @@ from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import SearchAttributeUpdate, TypedSearchAttributes
 from perdure.common._search_attributes import encode_pairs as encode_search_pairs
 from perdure.common._search_attributes import encode_value as encode_search_attribute
+from perdure.converter import PayloadConverter
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import WorkflowDefinition, handler_name
 from perdure.workflow._errors import ContinueAsNewError
@@ -293,6 +294,20 @@ def set_query_handler(query: str | Callable[..., Any], handler: Callable[..., An
     current().set_query_handler(handler_name(query, "query"), handler)
 
 
+def get_signal_handler(name: str) -> Callable[..., Any] | None:
+    """The handler of signal ``name``: a ``@workflow.signal`` method (bound) or one
+    registered with :func:`set_signal_handler`; ``None`` if there is none (a dynamic handler
+    is not returned)."""
+    return current().get_signal_handler(name)
+
+
+def get_query_handler(name: str) -> Callable[..., Any] | None:
+    """The handler of query ``name``: a ``@workflow.query`` method (bound) or one registered
+    with :func:`set_query_handler`; ``None`` if there is none (a dynamic or built-in handler
+    is not returned)."""
+    return current().get_query_handler(name)
+
+
 def continue_as_new(
     arg: Any = _ARG_UNSET,
     *,
@@ -510,6 +525,19 @@ def upsert_search_attributes(updates: Sequence[SearchAttributeUpdate[Any]]) -> N
         for u in updates
     }
     current().upsert_search_attributes(encoded)
+
+
+def payload_converter() -> PayloadConverter:
+    """The payload converter of the running workflow's worker: what dynamic workflows and
+    handlers read their ``RawValue`` arguments with.
+
+    Example::
+
+        @workflow.signal(dynamic=True)
+        def any_signal(self, name: str, args: Sequence[RawValue]) -> None:
+            self.seen.append((name, workflow.payload_converter().from_payload(args[0].payload)))
+    """
+    return current().payload_converter()
 
 
 class unsafe:
