@@ -409,6 +409,9 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The demo prints every attempt itself; the worker's own warning (with its traceback)
+    # for each failed attempt would say it twice.
+    logging.getLogger("perdure.worker").setLevel(logging.ERROR)
     if args.reset:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{args.db}{suffix}").unlink(missing_ok=True)

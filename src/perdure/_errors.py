@@ -5,7 +5,9 @@
     PerdureError
     ├── FailureError                      a failure that travels through history
     │   ├── ApplicationError              raised by user code on purpose
-    │   │   └── CompensationError         a saga's compensations failed (perdure.patterns)
+    │   │   ├── CompensationError         a saga's compensations failed (perdure.patterns)
+    │   │   └── PayloadConverterError     (also a TypeError) an activity's value no payload
+    │   │                                 can hold; non-retryable
     │   ├── ActivityError                 an activity failed; .cause says why
     │   ├── ChildWorkflowError            a child workflow failed; .cause says why
     │   ├── CancelledError                cancellation, as a failure (not asyncio's)
@@ -22,9 +24,14 @@
     ├── RestrictedWorkflowAccessError     workflow code called a non-deterministic API
     ├── DeterminismLintError              the linter found such code (perdure.lint); .findings
     ├── PayloadSizeError                  a payload is larger than the limit
+    ├── InvalidArgumentError              (also a TypeError and ValueError) an id or name
+    │                                     perdure cannot take: not a str, empty, too long, NUL
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use
-    └── SchemaVersionError                the database was written by a newer perdure
+    ├── SchemaError                       the database's perdure tables are not as expected
+    │   └── SchemaVersionError            the database was written by a newer perdure
+    ├── DatabaseUnavailableError          the database cannot be reached (down, cut off)
+    └── ClientClosedError                 the client (and its database connection) is closed
 
 Cancellation inside workflows and activities stays an ``asyncio.CancelledError`` (a
 ``BaseException``), so ``except Exception`` never swallows it.
@@ -90,6 +97,18 @@ class FailureError(PerdureError):
         self.failure: dict[str, Any] | None = None
 
 
+class ApplicationErrorCategory(enum.IntEnum):
+    """How severe an ``ApplicationError`` is, for logs and metrics (Temporal's values).
+
+    ``BENIGN`` marks an expected failure (a poll that finds nothing yet): the worker logs the
+    failed activity attempt at DEBUG instead of WARNING. It changes nothing else: the attempt
+    is retried, and the category travels with the failure through history.
+    """
+
+    UNSPECIFIED = 0
+    BENIGN = 1
+
+
 class ApplicationError(FailureError):
     """An error raised on purpose by user code.
 
@@ -105,6 +124,8 @@ class ApplicationError(FailureError):
         non_retryable: never retry this failure, whatever the retry policy says.
         next_retry_delay: wait this long before the next attempt instead of the policy's
             backoff.
+        category: ``ApplicationErrorCategory.BENIGN`` for an expected failure, logged at
+            DEBUG by the worker.
 
     Example::
 
@@ -118,6 +139,7 @@ class ApplicationError(FailureError):
         type: str | None = None,
         non_retryable: bool = False,
         next_retry_delay: Any = None,
+        category: ApplicationErrorCategory = ApplicationErrorCategory.UNSPECIFIED,
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(message, cause=cause)
@@ -125,6 +147,7 @@ class ApplicationError(FailureError):
         self.type = type if type is not None else self.__class__.__name__
         self.non_retryable = non_retryable
         self.next_retry_delay = next_retry_delay
+        self.category = category
 
     @property
     def details(self) -> Sequence[Any]:
@@ -284,6 +307,30 @@ class PayloadSizeError(PerdureError):
     """A payload is larger than perdure stores (2 MiB by default)."""
 
 
+class PayloadConverterError(ApplicationError, TypeError):
+    """A value that cannot become a payload: an activity's result, its heartbeat details or
+    its error's details (an object JSON cannot hold, ``float("nan")``).
+
+    Non-retryable, since another attempt would produce the same value: the workflow sees an
+    ``ActivityError`` whose cause is an ``ApplicationError`` of this type. It is also a
+    ``TypeError``, as the converter's own error is.
+    """
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message, non_retryable=True, cause=cause)
+
+
+class InvalidArgumentError(PerdureError, TypeError, ValueError):
+    """An identifier or name perdure cannot take: a workflow id, run id, task queue, type,
+    activity id, signal, query or update name that is not a ``str``, is empty, is longer than
+    1,000 characters, or holds a NUL character. The message names the argument.
+
+    Raised at the call that passed it, before anything is stored. It is both a ``TypeError``
+    and a ``ValueError``, so code that catches either (as for Python's own argument errors)
+    catches it.
+    """
+
+
 class SearchAttributeTypeError(PerdureError, ValueError):
     """A search attribute was set with a type other than the one it is registered with."""
 
@@ -292,5 +339,22 @@ class InvalidURLError(PerdureError, ValueError):
     """The database URL is not one perdure can use; the message shows the accepted forms."""
 
 
-class SchemaVersionError(PerdureError):
+class SchemaError(PerdureError):
+    """The database's perdure tables are not what its schema version says (a table, a column
+    or the version row is missing): the message names what is wrong and how to repair it."""
+
+
+class SchemaVersionError(SchemaError):
     """The database was written by a newer perdure than this one; upgrade perdure."""
+
+
+class DatabaseUnavailableError(PerdureError):
+    """The database cannot be reached: the server is down or restarting, or the network is
+    cut. PostgreSQL operations are tried again for a while (60 s) before this is raised;
+    workers keep trying, with backoff, until the database answers again."""
+
+
+class ClientClosedError(PerdureError):
+    """The client, and the database connection it shares with its workers, was closed
+    (``Client.close()``, or the test environment's ``shutdown()``). Shut workers down before
+    closing their client; connect a new client to go on."""

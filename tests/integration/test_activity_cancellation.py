@@ -1,7 +1,8 @@
 """Cancelling activities: from the workflow (each cancellation type), in sync and async
 activities, and by cancelling the workflow itself. Activities learn of cancellation through
-their heartbeats, so they heartbeat often with a short heartbeat timeout (the virtual clock
-stands still while they run, so that timeout never fires here)."""
+their heartbeats, so they heartbeat often (a request to cancel sends the next one at once, in
+process). The heartbeat timeout is long: the virtual clock follows real time while a
+heartbeating activity runs, and a timeout must not fire here however slow the machine."""
 
 import asyncio
 import threading
@@ -20,7 +21,7 @@ from perdure.worker import Worker
 from perdure.workflow import ActivityCancellationType
 
 QUEUE = "cancellation"
-HEARTBEAT = timedelta(milliseconds=300)
+HEARTBEAT = timedelta(seconds=30)
 WAIT = 5.0  # real seconds: an upper bound on waiting for an event, never a delay
 
 

@@ -30,7 +30,7 @@ from perdure.worker import Replayer
 
 QUEUE = "saga"
 WAIT = 10.0  # real seconds: a bound on waiting for something to happen, never a delay
-HEARTBEAT = timedelta(milliseconds=300)
+HEARTBEAT = timedelta(seconds=30)  # long: see test_activity_cancellation.py
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from perdure import activity
-from perdure.exceptions import ApplicationError, CancelledError
+from perdure.exceptions import ApplicationError, CancelledError, PayloadConverterError
 from perdure.testing import ActivityEnvironment
 
 HANG_BOUND = 10.0  # real seconds: a bound on a hang, not an expected duration
@@ -97,6 +97,9 @@ async def test_heartbeat_details_the_converter_cannot_encode_raise() -> None:
 
     env = ActivityEnvironment()
     beats = capture(env)
+    # The error a worker raises there too: a TypeError, which fails the activity for good.
+    with pytest.raises(PayloadConverterError, match=r"heartbeat details of .* cannot be"):
+        await env.run(bad_details)
     with pytest.raises(TypeError, match="cannot encode"):
         await env.run(bad_details)
     assert beats == []

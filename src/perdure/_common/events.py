@@ -20,7 +20,9 @@ WorkflowExecutionStarted                  workflow_type, task_queue, input, work
                                           execution_timeout, run_timeout, memo
 WorkflowTaskCompleted                     time, identity, history_size (before this
                                           event), suggest_continue_as_new (only when true)
-WorkflowTaskFailed                        failure, attempt, identity (informational)
+WorkflowTaskFailed                        failure, attempt, identity (informational); a
+                                          reset's record also: cause ("ResetWorkflow"),
+                                          base_run_id, new_run_id, reset_event_id
 ActivityTaskScheduled                     seq, activity_id, activity_type, task_queue, input,
                                           schedule_to_close_timeout, schedule_to_start_timeout,
                                           start_to_close_timeout, heartbeat_timeout,
@@ -39,7 +41,7 @@ WorkflowExecutionCancelRequested          reason, identity
 WorkflowExecutionCompleted                result
 WorkflowExecutionFailed                   failure
 WorkflowExecutionCanceled                 details
-WorkflowExecutionTerminated               reason, identity
+WorkflowExecutionTerminated               reason, identity, new_run_id (by a reset)
 WorkflowExecutionContinuedAsNew           new_run_id, workflow_type, task_queue, input, ...
 WorkflowExecutionTimedOut                 timeout (run or execution), new_run_id (on retry)
 MarkerRecorded                            marker_name ("patch"), patch_id, deprecated

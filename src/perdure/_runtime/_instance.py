@@ -295,12 +295,15 @@ class WorkflowInstance:
 
     # -- the workflow's top-level coroutines --------------------------------------------------
     async def _run_main(self) -> None:
+        what = f"the result of workflow {self.definition.name!r}"
         try:
             result = await self.definition.run_fn(self._obj, *self._args)
+            # A result that cannot be converted fails the task, as a plain exception does.
+            payload = _to_payload(self._payloads, result, what)
         except BaseException as exc:
             self._on_error(exc)
             return
-        self._add_command(CompleteWorkflow(self._payloads.to_payload(result)))
+        self._add_command(CompleteWorkflow(payload))
 
     async def _run_signal(self, name: str, handler: Callable[..., Any], args: list[Any]) -> None:
         try:
@@ -342,19 +345,20 @@ class WorkflowInstance:
             self._add_command(AcceptUpdate(update_id, name, payloads))
         method = getattr(self._obj, handler.fn.__name__)
         task = self.loop.create_task(
-            self._run_update(update_id, method, args), name=f"update:{name}"
+            self._run_update(update_id, name, method, args), name=f"update:{name}"
         )
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
         return True
 
     async def _run_update(
-        self, update_id: str, method: Callable[..., Any], args: list[Any]
+        self, update_id: str, name: str, method: Callable[..., Any], args: list[Any]
     ) -> None:
         try:
             result = method(*args)
             if asyncio.iscoroutine(result):
                 result = await result
+            payload = _to_payload(self._payloads, result, f"the result of update {name!r}")
         except BaseException as exc:
             if isinstance(exc, FailureError | asyncio.CancelledError) or (
                 self._failure_types and isinstance(exc, self._failure_types)
@@ -364,7 +368,7 @@ class WorkflowInstance:
             else:
                 self._on_error(exc)
             return
-        self._add_command(CompleteUpdate(update_id, self._payloads.to_payload(result), None))
+        self._add_command(CompleteUpdate(update_id, payload, None))
 
     def all_handlers_finished(self) -> bool:
         return not self._handlers
@@ -379,6 +383,16 @@ class WorkflowInstance:
         )
 
     def _on_error(self, exc: BaseException) -> None:
+        try:
+            self._close_on_error(exc)
+        except Exception as err:  # its details or continue-as-new's arguments do not convert
+            self._task_failure = TypeError(
+                f"workflow {self.definition.name!r} ended with {type(exc).__name__}, which "
+                f"cannot be converted to a payload: {err}"
+            )
+            self._task_failure.__cause__ = err
+
+    def _close_on_error(self, exc: BaseException) -> None:
         if isinstance(exc, ContinueAsNewError):
             self._add_command(
                 ContinueAsNew(
@@ -580,6 +594,13 @@ class WorkflowInstance:
             del self._commands[before:]
             raise TypeError(f"Query {name!r} must only read state: it issued commands")
         return self._payloads.to_payload(result)
+
+
+def _to_payload(converter: PayloadConverter, value: Any, what: str) -> Payload:
+    try:
+        return converter.to_payload(value)
+    except Exception as exc:
+        raise TypeError(f"{what} cannot be converted to a payload: {exc}") from exc
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -5,43 +5,83 @@ Never imports user code or the runtime.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from perdure._common.clock import Clock
 from perdure._errors import InvalidURLError, PerdureError
 from perdure._store._base import Store
 
 _FORMS = (
-    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite://:memory:, "
+    "sqlite:///relative/path.db, sqlite:////absolute/path.db, sqlite:///path.db?mode=ro, "
+    "sqlite://:memory:, "
     "postgresql://user@host:5432/dbname, postgresql://user@host:5432/dbname?schema=NAME"
 )
 
 
-def sqlite_path(url: str) -> str:
-    """The file path (or ``:memory:``) a ``sqlite://`` URL names."""
-    if url in ("sqlite://:memory:", "sqlite:///:memory:", "sqlite://"):
-        return ":memory:"
-    if not url.startswith("sqlite:///"):
+# The modes of SQLite's own URIs that a sqlite:// URL takes, as ?mode=.
+_SQLITE_MODES = {
+    "ro": "read-only: workflows can be listed and described but not changed",
+    "rw": "read-write; the file must exist",
+    "rwc": "the default: read-write, the file created if missing",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SQLiteTarget:
+    """What a ``sqlite://`` URL names: a file (or ``:memory:``) and how to open it."""
+
+    path: str
+    mode: str = "rwc"
+
+
+def sqlite_target(url: str) -> SQLiteTarget:
+    """The file (or ``:memory:``) a ``sqlite://`` URL names, and its ``?mode=``.
+
+    Raises:
+        InvalidURLError: the URL is malformed or has a parameter perdure does not know.
+    """
+    base, _, query = url.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    known = "; ".join(f"?mode={mode} ({what})" for mode, what in _SQLITE_MODES.items())
+    for key, _value in params:
+        if key != "mode":
+            raise InvalidURLError(
+                f"SQLite URL {url!r} has an unknown parameter {key!r}; the only one is mode: "
+                f"{known}"
+            )
+    modes = [value for _key, value in params]
+    if len(modes) > 1 or (modes and modes[0] not in _SQLITE_MODES):
+        raise InvalidURLError(f"SQLite URL {url!r} needs one mode of: {known}")
+    if base in ("sqlite://:memory:", "sqlite:///:memory:", "sqlite://"):
+        if modes:
+            raise InvalidURLError(
+                f"SQLite URL {url!r}: ?mode= applies to a file, not to an in-memory database"
+            )
+        return SQLiteTarget(":memory:")
+    if not base.startswith("sqlite:///"):
         raise InvalidURLError(
             f"Malformed SQLite URL {url!r}: a file is sqlite:///relative.db or "
             "sqlite:////absolute/path.db (three slashes, then the path)"
         )
-    path = url[len("sqlite:///") :].split("?", 1)[0]
+    path = base[len("sqlite:///") :]
     if not path:
         raise InvalidURLError(f"SQLite URL {url!r} names no file; accepted forms: {_FORMS}")
-    return path
+    return SQLiteTarget(path, *modes)
 
 
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """Open the store a database URL names.
 
     A PostgreSQL store connects on first use (connecting needs the running event loop), so
-    its connection errors and ``SchemaVersionError`` come from the first operation.
+    its connection errors and ``SchemaError`` come from the first operation.
 
     Raises:
         PerdureError: a PostgreSQL URL, but the asyncpg driver is not installed.
         InvalidURLError: the URL is malformed or names a database perdure does not support.
         SchemaVersionError: the database was written by a newer perdure.
+        SchemaError: the database's perdure tables were changed by hand (a table, a column or
+            the version row is missing).
     """
     if not isinstance(url, str) or "://" not in url:
         raise InvalidURLError(f"Not a database URL: {url!r}; accepted forms: {_FORMS}")
@@ -50,7 +90,8 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
     if scheme == "sqlite":
         from perdure._store._sqlite import SQLiteStore
 
-        return SQLiteStore(sqlite_path(url), clock)
+        target = sqlite_target(url)
+        return SQLiteStore(target.path, clock, mode=target.mode)
     if scheme in ("postgresql", "postgres"):
         try:
             from perdure._store._postgres import PostgresStore
@@ -67,4 +108,4 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
     )
 
 
-__all__ = ["Store", "open_store", "sqlite_path"]
+__all__ = ["SQLiteTarget", "Store", "open_store", "sqlite_target"]

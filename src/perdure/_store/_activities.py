@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from perdure._common.events import EventType
+from perdure._common.status import PendingActivityState
 from perdure._errors import RetryState, TimeoutType
 from perdure._store import _executions as executions
 from perdure._store._eager import EagerWorkflowTask
@@ -13,6 +14,8 @@ from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
+    Execution,
+    PendingActivity,
     StaleTaskError,
     TaskKind,
     TaskRow,
@@ -28,6 +31,44 @@ async def claim(
     for row in rows:
         fx.wake(row.deadline)
     return [activity_task(row, owner, now) for row in rows]
+
+
+def new_task(ex: Execution, attrs: dict[str, Any], event_id: int, now: float) -> TaskRow:
+    """The task row of an activity scheduled at ``now`` by event ``event_id`` of run ``ex``,
+    from that ``ActivityTaskScheduled`` event's attributes (its first attempt, not yet
+    inserted)."""
+    s2s = attrs.get("schedule_to_start_timeout")
+    s2c = attrs.get("schedule_to_close_timeout")
+    final = now + s2c if s2c else None
+    start_deadline = now + s2s if s2s else None
+    deadlines = [d for d in (start_deadline, final) if d is not None]
+    return TaskRow(
+        task_id=0,
+        kind=TaskKind.ACTIVITY,
+        namespace=ex.namespace,
+        task_queue=attrs["task_queue"],
+        run_id=ex.run_id,
+        workflow_id=ex.workflow_id,
+        ref=attrs["seq"],
+        visible_at=now,
+        lease_seconds=attrs.get("start_to_close_timeout") or s2c or 0.0,
+        attempt=1,
+        deadline=min(deadlines) if deadlines else None,
+        final_deadline=final,
+        heartbeat_timeout=attrs.get("heartbeat_timeout"),
+        data={
+            "scheduled_event_id": event_id,
+            "activity_id": attrs["activity_id"],
+            "activity_type": attrs["activity_type"],
+            "workflow_type": ex.workflow_type,
+            "input": attrs["input"],
+            "scheduled_time": now,
+            "schedule_to_start_timeout": s2s,
+            "start_to_close_timeout": attrs.get("start_to_close_timeout"),
+            "schedule_to_close_timeout": s2c,
+            "retry_policy": attrs.get("retry_policy"),
+        },
+    )
 
 
 def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:
@@ -48,6 +89,35 @@ def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:
         heartbeat_timeout=row.heartbeat_timeout,
         heartbeat_details=d.get("heartbeat_details", []),
         owner=owner,
+    )
+
+
+def pending(row: TaskRow, now: float) -> PendingActivity:
+    """How an activity task stands, for ``describe()``."""
+    d = row.data
+    if d.get("cancel_requested"):
+        state = PendingActivityState.CANCEL_REQUESTED
+    elif row.lease_owner is not None:
+        state = PendingActivityState.STARTED
+    else:
+        state = PendingActivityState.SCHEDULED
+    retrying = row.attempt > 1
+    backing_off = retrying and row.lease_owner is None and row.visible_at > now
+    return PendingActivity(
+        activity_id=d["activity_id"],
+        activity_type=d["activity_type"],
+        state=state,
+        heartbeat_details=d.get("heartbeat_details", []),
+        last_heartbeat_time=d.get("last_heartbeat"),
+        last_started_time=row.started_at if row.started_at is not None else d.get("last_started"),
+        attempt=row.attempt,
+        maximum_attempts=int((d.get("retry_policy") or {}).get("maximum_attempts") or 0),
+        # A retry is scheduled for when its backoff ends.
+        scheduled_time=row.visible_at if retrying else d["scheduled_time"],
+        expiration_time=row.final_deadline,
+        last_failure=d.get("last_failure"),
+        last_lease_owner=row.lease_owner or d.get("last_lease_owner"),
+        next_attempt_schedule_time=row.visible_at if backing_off else None,
     )
 
 
@@ -151,6 +221,9 @@ async def _fail_attempt(
         # No time is left for another attempt: that is the schedule-to-close timeout.
         failure = _timeout_failure(TimeoutType.SCHEDULE_TO_CLOSE, row)
     if state == RetryState.IN_PROGRESS:
+        # What describe() shows of the failed attempt while the next one waits.
+        row.data["last_started"] = row.started_at
+        row.data["last_lease_owner"] = row.lease_owner
         row.attempt += 1
         row.lease_owner = None
         row.lease_expires = None
@@ -187,8 +260,8 @@ async def heartbeat(
     row = await _held(tx, token, owner)
     if details is not None:
         row.data["heartbeat_details"] = details
+    row.data["last_heartbeat"] = now
     if row.heartbeat_timeout:
-        row.data["last_heartbeat"] = now
         candidates = [now + row.heartbeat_timeout, row.lease_expires, row.final_deadline]
         row.deadline = min(c for c in candidates if c is not None)
     await tx.update_task(row)

@@ -17,9 +17,13 @@ from perdure._common.clock import Clock
 from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
+from perdure._errors import ClientClosedError
 from perdure._store import _activities as activities
+from perdure._store import _children as children
+from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
 from perdure._store import _queries as queries
+from perdure._store import _reset as resets
 from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
@@ -36,10 +40,13 @@ from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
     Execution,
+    PendingWork,
     QueryResult,
     QueryTask,
+    ResetRequest,
     StartResult,
     StartWorkflowRequest,
+    TaskKind,
     TaskToken,
     UpdateRow,
     UpdateState,
@@ -86,6 +93,7 @@ class Store(ABC):
         self.notifier = Notifier()
         self._closed_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._closed_poller: asyncio.Task[None] | None = None
+        self._closed = False
         # Running workers of this process by (namespace, task queue), for eager start.
         self.local_workers: dict[tuple[str, str], list[LocalWorker]] = {}
 
@@ -111,6 +119,11 @@ class Store(ABC):
         """No task is ready or held by a worker (the time-skipping test clock may jump)."""
 
     @abstractmethod
+    async def activity_running(self) -> bool:
+        """An activity attempt is held by a worker, not handed to an outside completer (real
+        time passes on the time-skipping test clock then, so its timeouts come due)."""
+
+    @abstractmethod
     async def get_query_result(self, query_id: int) -> QueryResult | None: ...
 
     @abstractmethod
@@ -119,10 +132,40 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None:
-        """Release connections."""
+        """Release connections (a backend calls :meth:`_wake_on_close` as it closes)."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: every loop that uses the store then stops."""
+        return self._closed
+
+    def _closed_error(self) -> ClientClosedError:
+        return ClientClosedError(
+            "The database connection is closed (Client.close() or the test environment's "
+            "shutdown() was called): shut workers down before closing their client, and "
+            "connect a new client to go on"
+        )
+
+    def _wake_on_close(self) -> None:
+        """Whatever waits on the store looks again, and finds it closed: pollers and timer
+        services stop, and a wait for a run to close fails."""
+        error = self._closed_error()
+        waiters, self._closed_waiters = self._closed_waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+        self.notifier.wake_all()
+
+    async def ready(self) -> None:
+        """Return once the database answers (PostgreSQL connects and migrates on first use:
+        this is a first use). While it cannot be reached, this waits as operations do."""
+        await self.next_wakeup()
 
     async def wait_closed(self, run_id: str) -> None:
         """Return once the run is closed (by this process or, seen by polling, another)."""
+        if self._closed:
+            raise self._closed_error()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed_waiters.setdefault(run_id, []).append(future)
         if self._closed_poller is None or self._closed_poller.done():
@@ -132,6 +175,8 @@ class Store(ABC):
                 return
             await future
         finally:
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by close() after the run was found closed
             waiters = self._closed_waiters.get(run_id)
             if waiters is not None and future in waiters:
                 waiters.remove(future)
@@ -146,15 +191,14 @@ class Store(ABC):
 
     async def _poll_closed(self) -> None:
         # One query per interval for every waiter, to see runs closed by other processes.
-        while self._closed_waiters:
+        while self._closed_waiters and not self._closed:
             await asyncio.sleep(CLOSED_POLL_INTERVAL)
             waiting = list(self._closed_waiters)
             try:
                 for i in range(0, len(waiting), 500):
                     self._resolve_closed(await self.closed_among(waiting[i : i + 500]))
-            except Exception:  # the store closed under us, or a passing error: try again
-                if self._closed_waiters and getattr(self, "_closed", False):
-                    return
+            except Exception:  # try again (the store's own retries log a lasting failure)
+                pass
 
     def after_commit(self, fx: Effects) -> None:
         """Wake whatever the committed change concerns (called by the backend)."""
@@ -199,6 +243,26 @@ class Store(ABC):
             lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
         )
 
+    async def describe_pending(
+        self, namespace: str, workflow_id: str, run_id: str | None
+    ) -> tuple[Execution, PendingWork]:
+        """``describe`` and, for an open run, the activities and children it waits on, as
+        they stand now: in one read."""
+
+        async def op(tx: Tx) -> tuple[Execution, PendingWork]:
+            ex = await executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
+            if not ex.is_open:
+                return ex, PendingWork(activities=[], children=[])
+            rows = await tx.run_tasks(ex.run_id, TaskKind.ACTIVITY)
+            kids = await tx.open_children(ex.run_id)
+            now = self.clock.now()
+            return ex, PendingWork(
+                activities=[activities.pending(row, now) for row in rows],
+                children=[children.pending(child) for child in kids],
+            )
+
+        return await self.read(op)
+
     async def signal(
         self,
         namespace: str,
@@ -232,7 +296,27 @@ class Store(ABC):
 
         await self.transact(op)
 
+    async def reset_workflow(self, req: ResetRequest) -> str:
+        """Reset a run to one of its workflow tasks (see ``_reset``); returns the new run id.
+
+        Raises:
+            WorkflowNotFoundError: no such run.
+            ValueError: no such reset point, or the run cannot be reset there.
+        """
+        return await self.transact(lambda tx, fx: resets.reset(tx, req, self.clock.now(), fx))
+
+    async def delete_workflow(
+        self, namespace: str, workflow_id: str, run_id: str | None, identity: str
+    ) -> str:
+        """Delete a run and all it owns, terminating it first if open; returns its id."""
+        return await self.transact(
+            lambda tx, fx: deletion.delete_workflow(
+                tx, namespace, workflow_id, run_id, identity, self.clock.now(), fx
+            )
+        )
+
     dialect = "sqlite"
+    read_only = False  # opened read-only (sqlite:///path?mode=ro): every change is refused
 
     # -- updates -------------------------------------------------------------------------------
     async def request_update(
@@ -403,6 +487,9 @@ class Store(ABC):
         self, token: TaskToken, owner: str | None, details: list[Payload] | None
     ) -> bool:
         async def op(tx: Tx, fx: Effects) -> bool:
+            # Real time passes in an attempt that heartbeats: the test kit's clock, if it
+            # owes some, moves before the next heartbeat deadline is counted from it.
+            self.clock.catch_up()
             now = self.clock.now()
             fx.changed = True
             return await activities.heartbeat(tx, token, owner, details, now)

@@ -11,7 +11,7 @@ from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
 from perdure._store import _executions as executions
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
-from perdure._store._types import Execution, StartWorkflowRequest
+from perdure._store._types import Execution, PendingChild, StartWorkflowRequest
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 Input = tuple[EventType, dict[str, Any]]
@@ -44,6 +44,7 @@ async def start_child(
             "run_id": parent.run_id,
             "seq": seq,
             "close_policy": attrs.get("parent_close_policy") or 1,
+            "initiated_event_id": attrs.get("initiated_event_id", 0),
         },
     )
     try:
@@ -56,6 +57,18 @@ async def start_child(
     return (
         EventType.CHILD_WORKFLOW_EXECUTION_STARTED,
         {"seq": seq, "workflow_id": request.workflow_id, "run_id": started.run_id},
+    )
+
+
+def pending(child: Execution) -> PendingChild:
+    """An open child, for its parent's ``describe()``."""
+    parent = child.parent or {}
+    return PendingChild(
+        workflow_id=child.workflow_id,
+        run_id=child.run_id,
+        workflow_type=child.workflow_type,
+        initiated_event_id=int(parent.get("initiated_event_id", 0)),
+        parent_close_policy=int(parent.get("close_policy", 1)),
     )
 
 

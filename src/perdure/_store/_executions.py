@@ -595,11 +595,21 @@ async def request_cancel(
 
 
 async def terminate(
-    tx: Tx, ex: Execution, reason: str, identity: str, now: float, fx: Effects
+    tx: Tx,
+    ex: Execution,
+    reason: str,
+    identity: str,
+    now: float,
+    fx: Effects,
+    *,
+    new_run_id: str | None = None,
 ) -> None:
-    """Close the run at once; an in-flight workflow task's completion will be refused."""
+    """Close the run at once; an in-flight workflow task's completion will be refused.
+    ``new_run_id`` names the run that takes its place (a reset's), for result() to follow."""
     await flush_inbox(tx, ex, now)
     attrs = {"reason": reason, "identity": identity}
+    if new_run_id is not None:
+        attrs["new_run_id"] = new_run_id
     await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_TERMINATED, attrs)], now)
     await close(tx, ex, EventType.WORKFLOW_EXECUTION_TERMINATED, attrs, now, fx)
     await tx.update_execution(ex)

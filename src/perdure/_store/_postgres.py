@@ -44,7 +44,7 @@ import orjson
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
-from perdure._errors import PerdureError, SchemaVersionError
+from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
@@ -63,6 +63,7 @@ from perdure._store._postgres_support import (
     _Op,
     _Outage,
     _parse_url,
+    _postgres_state,
     _quote,
     _reason,
     _Server,
@@ -71,6 +72,7 @@ from perdure._store._postgres_support import (
     _unreachable,
 )
 from perdure._store._postgres_tx import _PostgresTx
+from perdure._store._schema_check import VERSION_TABLE, check_schema
 from perdure._store._tx import Tx
 from perdure._store._types import (
     QueryResult,
@@ -142,7 +144,7 @@ class PostgresStore(Store):
             return self._pool
         async with self._opening:
             if self._closed:
-                raise PerdureError("The store is closed")
+                raise self._closed_error()
             if self._pool is None:
                 await self._open()
         return self._pool
@@ -151,7 +153,9 @@ class PostgresStore(Store):
         try:
             return await asyncpg.connect(self._target.dsn, timeout=CONNECT_TIMEOUT)
         except Exception as exc:
-            raise PerdureError(
+            # A server that does not answer (yet) is waited for; a refusal is final.
+            error = DatabaseUnavailableError if _connection_lost(exc) else PerdureError
+            raise error(
                 f"Cannot connect to PostgreSQL at {self._target.shown}: {exc}", cause=exc
             ) from exc
 
@@ -185,7 +189,8 @@ class PostgresStore(Store):
             conn.terminate()
             if isinstance(exc, PerdureError | asyncio.CancelledError):
                 raise
-            raise PerdureError(
+            error = DatabaseUnavailableError if _connection_lost(exc) else PerdureError
+            raise error(
                 f"Cannot open the perdure database at {self._target.shown}: {exc}", cause=exc
             ) from exc
         self._listener_task = asyncio.get_running_loop().create_task(
@@ -213,24 +218,19 @@ class PostgresStore(Store):
                 if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
                     await conn.execute(f"CREATE SCHEMA {_quote(schema)}")
                 await conn.execute(f"SET LOCAL search_path TO {_quote(schema)}")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS perdure_schema (version INTEGER NOT NULL)"
-            )
-            version = int(await conn.fetchval("SELECT version FROM perdure_schema") or 0)
-            if version > LATEST_VERSION:
-                where = f" (schema {schema!r})" if schema else ""
-                raise SchemaVersionError(
-                    f"The database {self._target.shown}{where} has perdure schema version "
-                    f"{version}, newer than this perdure understands ({LATEST_VERSION}): "
-                    "upgrade perdure to open it"
-                )
+            # Read under the lock: what another process migrated meanwhile is seen.
+            where = self._target.shown + (f" (schema {schema!r})" if schema else "")
+            version = check_schema(await _postgres_state(conn), where)
             if version == LATEST_VERSION:
                 return
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)"
+            )
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     await conn.execute(statement)
-            await conn.execute("DELETE FROM perdure_schema")
-            await conn.execute("INSERT INTO perdure_schema (version) VALUES ($1)", LATEST_VERSION)
+            await conn.execute(f"DELETE FROM {VERSION_TABLE}")
+            await conn.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES ($1)", LATEST_VERSION)
 
     # -- notifications from other processes ----------------------------------------------------
     async def _keep_listening(self, conn: Any) -> None:
@@ -298,7 +298,7 @@ class PostgresStore(Store):
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append(_Op(fn, future))
@@ -336,6 +336,9 @@ class PostgresStore(Store):
         try:
             pool = await self._ensure_pool()
         except Exception as exc:
+            if _connection_lost(exc):  # not reachable yet: wait for it as for a lost one
+                self._outage.lost(_reason(exc))
+                return _again(batch, exc, self._reconnect_seconds()), True
             for op in batch:
                 _settle(op, None, exc)
             return [], False
@@ -412,15 +415,15 @@ class PostgresStore(Store):
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         return await self._read(fn)
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         failures = 0
         lost_at: float | None = None
         while True:
-            pool = await self._ensure_pool()
             try:
+                pool = await self._ensure_pool()
                 async with pool.acquire() as conn:
                     try:
                         result = await fn(_PostgresTx(conn, lock=False))
@@ -431,6 +434,8 @@ class PostgresStore(Store):
                 return result
             except Exception as exc:
                 if _connection_lost(exc):
+                    if self._pool is not None and self._pool.is_closing():
+                        raise self._closed_error() from exc  # not lost: closed by close()
                     # A read is safe to repeat.
                     self._outage.lost(_reason(exc))
                     now = time.monotonic()
@@ -487,6 +492,13 @@ class PostgresStore(Store):
         self.notifier.fire(ready)
         return not ready
 
+    async def activity_running(self) -> bool:
+        rows = await self._fetch(
+            "SELECT 1 FROM tasks WHERE kind = 2 AND lease_owner IS NOT NULL "
+            "AND async_pending = 0 LIMIT 1"
+        )
+        return bool(rows)
+
     # -- queries -------------------------------------------------------------------------------
     async def get_query_result(self, query_id: int) -> QueryResult | None:
         rows = await self._fetch(
@@ -525,3 +537,4 @@ class PostgresStore(Store):
                 await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
             except TimeoutError:
                 self._pool.terminate()
+        self._wake_on_close()

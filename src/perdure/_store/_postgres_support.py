@@ -17,8 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 
-from perdure._errors import InvalidURLError, PerdureError
+from perdure._common.backoff import FailureLog, backoff
+from perdure._errors import DatabaseUnavailableError, InvalidURLError, PerdureError
 from perdure._store._effects import Effects
+from perdure._store._schema_check import VERSION_TABLE, SchemaState
 from perdure._store._tx import Tx
 
 log = logging.getLogger("perdure.store")
@@ -80,24 +82,52 @@ def _lock_key(schema: str | None) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+async def _postgres_state(conn: Any) -> SchemaState:
+    """What the schema perdure's tables go in (the first of the search path) holds."""
+    rows = await conn.fetch(
+        "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+        "AND c.relkind IN ('r', 'p') "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    )
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    versions = None
+    if VERSION_TABLE in tables:
+        versions = [int(r[0]) for r in await conn.fetch(f"SELECT version FROM {VERSION_TABLE}")]
+    return SchemaState(versions, tables)
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in _RETRY_STATES
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """The connection broke (the server restarted, or the connection was killed)."""
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | OSError):
+    """The connection broke (the server restarted, or the connection was killed), or none
+    could be opened (the server is down), as opposed to an error of the statement: the server
+    refused it (any other ``PostgresError``), or asyncpg did before sending it (an argument it
+    cannot encode, more than 32,767 of them), which running the statement again cannot
+    mend."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return True
+    # ConnectionDoesNotExistError (the server closed the connection) is one of the first.
+    if isinstance(exc, asyncpg.PostgresConnectionError | OSError):
         return True
     # The protocol's state after the server dropped an idle connection.
     if isinstance(exc, asyncpg.exceptions.InternalClientError):
         return True
-    # admin_shutdown, crash_shutdown, cannot_connect_now
-    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in ("57P01", "57P02", "57P03")
+    if isinstance(exc, asyncpg.PostgresError):
+        # admin_shutdown, crash_shutdown, cannot_connect_now
+        return exc.sqlstate in ("57P01", "57P02", "57P03")
+    # asyncpg's plain InterfaceError is also how it refuses a call on a connection it has
+    # seen close; its other InterfaceErrors (DataError...) are the statement's.
+    return type(exc) is asyncpg.InterfaceError and "connection is closed" in str(exc)
 
 
 def _backoff(failures: int) -> float:
     """The pause before the next attempt, after ``failures`` attempts failed in a row."""
-    return min(0.05 * 2.0**failures, MAX_BACKOFF)
+    return backoff(failures + 1, base=0.05, cap=MAX_BACKOFF)
 
 
 def _reason(exc: BaseException) -> str:
@@ -106,38 +136,29 @@ def _reason(exc: BaseException) -> str:
 
 
 def _unreachable(exc: BaseException, seconds: float) -> PerdureError:
-    return PerdureError(
+    return DatabaseUnavailableError(
         f"PostgreSQL could not be reached for {seconds:.0f}s ({_reason(exc)}); check that the "
         "server is running and reachable",
         cause=exc,
     )
 
 
-class _Outage:
-    """Whether PostgreSQL is out of reach: an outage is logged once as it begins and once
-    as it ends, however many operations are tried again meanwhile."""
+class _Outage(FailureLog):
+    """Whether PostgreSQL is out of reach: an outage is logged as it begins, once a minute
+    while it lasts and once as it ends, however many operations are tried again meanwhile."""
+
+    first = "%(what)s does not answer (%(error)s); retrying until it does"
+    still = "%(what)s still does not answer, after %(seconds).0fs (%(error)s)"
+    again = "%(what)s answers again, after %(seconds).1fs"
 
     def __init__(self, shown: str) -> None:
-        self._shown = shown
-        self._since: float | None = None
+        super().__init__(log, f"PostgreSQL at {shown}")
 
     def lost(self, reason: str) -> None:
-        if self._since is None:
-            self._since = time.monotonic()
-            log.warning(
-                "Lost the connection to PostgreSQL at %s (%s); retrying until it answers",
-                self._shown,
-                reason,
-            )
+        self.failed(reason, traceback=False)
 
     def answered(self) -> None:
-        if self._since is not None:
-            log.info(
-                "PostgreSQL at %s answers again, after %.1fs",
-                self._shown,
-                time.monotonic() - self._since,
-            )
-            self._since = None
+        self.recovered()
 
 
 def _discard_if_lost(conn: Any, exc: BaseException) -> None:

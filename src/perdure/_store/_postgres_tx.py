@@ -13,6 +13,7 @@ from perdure._store._rows import (
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
+    delete_runs_sql,
     execution_row,
     execution_update_values,
     execution_values,
@@ -245,6 +246,11 @@ class _PostgresTx(_BatchTx, Tx):
         )
         return self._seen(task_row(row)) if row else None
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        sql = f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 ORDER BY ref"
+        rows = await self._fetch(_TASKS, sql + self._for_update, run_id, int(kind))
+        return [self._seen(task_row(r)) for r in rows]
+
     async def claim_tasks(
         self,
         kind: TaskKind,
@@ -304,6 +310,12 @@ class _PostgresTx(_BatchTx, Tx):
         await self._hold("tasks", None, delete, run_id, tasks=frozenset({(run_id, None, None)}))
         await self._hold("timers", None, "DELETE FROM timers WHERE run_id = $1", run_id)
         await self._hold("inbox", None, "DELETE FROM inbox WHERE run_id = $1", run_id)
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> None:
+        self.changed = True
+        await self.flush()  # the held writes and history events first: they may be the runs'
+        for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 8 round trips
+            await self.c.execute(sql, list(run_ids))
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

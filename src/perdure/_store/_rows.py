@@ -16,7 +16,7 @@ EXEC_COLS = (
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
     "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
-    "updates_requested"
+    "updates_requested, reset_points"
 )
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -24,6 +24,19 @@ TASK_COLS = (
     "heartbeat_timeout, started_at, data"
 )
 FAR = 1e18
+# The tables whose rows belong to one run, by its run_id column.
+RUN_TABLES = ("tasks", "timers", "inbox", "history", "search_attributes", "updates", "executions")
+
+
+def delete_runs_sql(run_ids: str) -> list[str]:
+    """The statements that delete runs and every row they own, where ``run_ids`` is the
+    dialect's test of a run id against the runs' (``IN (?, ?)``, ``= ANY($1)``): the answers
+    to the runs' queries first (found by their tasks), the executions rows last."""
+    return [
+        "DELETE FROM query_results WHERE query_id IN "
+        f"(SELECT task_id FROM tasks WHERE run_id {run_ids} AND kind = 3)",
+        *(f"DELETE FROM {table} WHERE run_id {run_ids}" for table in RUN_TABLES),
+    ]
 
 
 def json_or_none(value: Any) -> bytes | None:
@@ -50,7 +63,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         wft_state=WftState(row[11]),
         wft_attempt=row[12],
         cancel_requested=bool(row[13]),
-        last_failure=from_json(row[14]),
+        last_failure=decode_attributes(row[14]) if row[14] is not None else None,
         close_event=decode_attributes(row[15]) if row[15] is not None else None,
         memo=decode_attributes(row[16]) if row[16] is not None else None,
         attempt=row[17],
@@ -61,6 +74,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         search_attributes=from_json(row[22]),
         parent=from_json(row[23]),
         updates_requested=bool(row[25]),
+        reset_points=from_json(row[26]),
     )
 
 
@@ -114,7 +128,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         int(ex.wft_state),
         ex.wft_attempt,
         int(ex.cancel_requested),
-        json_or_none(ex.last_failure),
+        encode_attributes(ex.last_failure) if ex.last_failure is not None else None,
         encode_attributes(ex.close_event) if ex.close_event is not None else None,
         encode_attributes(ex.memo) if ex.memo is not None else None,
         ex.attempt,
@@ -126,6 +140,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.parent),
         ex.parent["run_id"] if ex.parent else None,
         int(ex.updates_requested),
+        json_or_none(ex.reset_points),
     )
 
 
@@ -143,6 +158,7 @@ EXEC_MUTABLE_COLS = (
     "memo",
     "search_attributes",
     "updates_requested",
+    "reset_points",
 )
 
 
@@ -156,11 +172,12 @@ def execution_update_values(ex: Execution) -> tuple[Any, ...]:
         int(ex.wft_state),
         ex.wft_attempt,
         int(ex.cancel_requested),
-        json_or_none(ex.last_failure),
+        encode_attributes(ex.last_failure) if ex.last_failure is not None else None,
         encode_attributes(ex.close_event) if ex.close_event is not None else None,
         encode_attributes(ex.memo) if ex.memo is not None else None,
         json_or_none(ex.search_attributes),
         int(ex.updates_requested),
+        json_or_none(ex.reset_points),
         ex.run_id,
     )
 

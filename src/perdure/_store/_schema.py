@@ -135,6 +135,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE executions ADD COLUMN updates_requested INTEGER NOT NULL DEFAULT 0",
         "UPDATE executions SET updates_requested = 1 WHERE run_id IN (SELECT run_id FROM updates)",
     ],
+    [
+        # The resets a run took part in (reset from another run, reset into another), for
+        # describe().
+        "ALTER TABLE executions ADD COLUMN reset_points BLOB",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

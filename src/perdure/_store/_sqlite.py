@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
-from perdure._errors import PerdureError, SchemaVersionError
+from perdure._errors import PerdureError
 from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._schema import LATEST_VERSION, MIGRATIONS
+from perdure._store._schema_check import VERSION_TABLE, check_schema, sqlite_state
 from perdure._store._sqlite_tx import _SQLiteTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -33,9 +36,12 @@ T = TypeVar("T")
 class SQLiteStore(Store):
     """perdure's state in one SQLite file (``sqlite:///path.db``) or in memory."""
 
-    def __init__(self, path: str, clock: Clock, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: str, clock: Clock, *, busy_timeout: float = 5.0, mode: str = "rwc"
+    ) -> None:
         super().__init__(clock)
         self.path = path
+        self.read_only = mode == "ro"
         memory = path == ":memory:"
         if not memory:
             directory = os.path.dirname(os.path.abspath(path))
@@ -43,41 +49,85 @@ class SQLiteStore(Store):
                 raise PerdureError(
                     f"Cannot open SQLite database {path!r}: directory {directory!r} does not exist"
                 )
+            if mode != "rwc" and not os.path.exists(path):
+                raise PerdureError(
+                    f"Cannot open SQLite database {path!r}: the file does not exist, and "
+                    f"?mode={mode} does not create it (drop ?mode={mode} to create it)"
+                )
+        target = path
+        if mode != "rwc":  # SQLite takes the mode from a file: URI
+            target = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode={mode}"
         try:
             self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+                target,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout,
+                uri=mode != "rwc",
             )
-            if not memory:
-                self._conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise PerdureError(f"Cannot open {path!r} as a SQLite database: {exc}") from exc
+        try:
+            if not memory and not self.read_only:
+                self._use_wal(busy_timeout)
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise PerdureError(f"Cannot open {path!r} as a perdure SQLite database: {exc}") from exc
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise PerdureError(
+                    f"Cannot open {path!r} as a perdure SQLite database: {exc}", cause=exc
+                ) from exc
+            raise
         self._tx = _SQLiteTx(self._conn)
         self._queue: list[tuple[Callable[[Tx, Effects], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._flush_pending = False
         self._closed = False
 
+    def _use_wal(self, busy_timeout: float) -> None:
+        """Switch the file to WAL (a no-op once it is). Connections switching a new file
+        together would deadlock, so SQLite fails all but one at once, without waiting for
+        the busy timeout: those try again, for as long."""
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorname != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.005)
+
     def _migrate(self) -> None:
+        """Bring the schema to this perdure's version, after checking it is what its version
+        says. The version is read again under the write lock: processes opening a new file
+        together take turns, and the first one migrates it."""
         c = self._conn
-        c.execute("CREATE TABLE IF NOT EXISTS perdure_schema (version INTEGER NOT NULL)")
-        row = c.execute("SELECT version FROM perdure_schema").fetchone()
-        version = int(row[0]) if row else 0
-        if version > LATEST_VERSION:
-            raise SchemaVersionError(
-                f"The database {self.path!r} has perdure schema version {version}, newer than "
-                f"this perdure understands ({LATEST_VERSION}): upgrade perdure to open it"
-            )
-        if version == LATEST_VERSION:
+        where = repr(self.path)
+        c.execute("BEGIN")  # one snapshot: a migration committed meanwhile is seen whole or not
+        try:
+            state = sqlite_state(c)
+        finally:
+            c.execute("COMMIT")
+        if check_schema(state, where) == LATEST_VERSION:
             return
+        if self.read_only:
+            version = state.versions[0] if state.versions else 0
+            has = f"is at perdure schema version {version}" if version else "has no perdure tables"
+            raise PerdureError(
+                f"The database {where} {has} and is opened read-only (?mode=ro), so it cannot "
+                f"be migrated to version {LATEST_VERSION}: open it once without ?mode=ro"
+            )
         c.execute("BEGIN IMMEDIATE")
         try:
+            c.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+            version = check_schema(sqlite_state(c), where)
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
                     c.execute(statement)
-            c.execute("DELETE FROM perdure_schema")
-            c.execute("INSERT INTO perdure_schema (version) VALUES (?)", (LATEST_VERSION,))
+            c.execute(f"DELETE FROM {VERSION_TABLE}")
+            c.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (?)", (LATEST_VERSION,))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -86,7 +136,13 @@ class SQLiteStore(Store):
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
+        if self.read_only:
+            raise PerdureError(
+                f"The SQLite database {self.path!r} is opened read-only (?mode=ro): it can be "
+                "read (list, describe, fetch history) but not changed; open it without "
+                "?mode=ro to start, signal or run workflows"
+            )
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((fn, future))
         if not self._flush_pending:
@@ -157,7 +213,7 @@ class SQLiteStore(Store):
                     c.execute("RELEASE op")
                 elif c.total_changes != written:
                     return None
-                outcomes.append((future, None, exc))
+                outcomes.append((future, None, _as_perdure(exc)))
             else:
                 if savepoints:
                     c.execute("RELEASE op")
@@ -166,7 +222,12 @@ class SQLiteStore(Store):
         return outcomes, effects
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        result: T = _run_sync(fn(self._tx))
+        if self._closed:
+            raise self._closed_error()
+        try:
+            result: T = _run_sync(fn(self._tx))
+        except sqlite3.Error as exc:
+            raise _as_perdure(exc) from exc
         return result
 
     # -- reads ---------------------------------------------------------------------------------
@@ -207,6 +268,13 @@ class SQLiteStore(Store):
         self.notifier.fire(ready)
         return not ready
 
+    async def activity_running(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM tasks WHERE kind = 2 AND lease_owner IS NOT NULL "
+            "AND async_pending = 0 LIMIT 1"
+        ).fetchone()
+        return row is not None
+
     # -- queries -------------------------------------------------------------------------------
     async def get_query_result(self, query_id: int) -> QueryResult | None:
         row = self._conn.execute(
@@ -234,6 +302,15 @@ class SQLiteStore(Store):
             self._flush()
         self._closed = True
         self._conn.close()
+        self._wake_on_close()
+
+
+def _as_perdure(exc: BaseException) -> BaseException:
+    """Database errors as ``PerdureError`` (with SQLite's error as ``.cause``); the rules'
+    own errors unchanged."""
+    if isinstance(exc, sqlite3.Error):
+        return PerdureError(f"SQLite operation failed: {exc}", cause=exc)
+    return exc
 
 
 def _run_sync(coro: Any) -> Any:

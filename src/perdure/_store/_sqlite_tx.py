@@ -14,6 +14,7 @@ from perdure._store._rows import (
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
+    delete_runs_sql,
     execution_row,
     execution_update_values,
     execution_values,
@@ -161,6 +162,13 @@ class _SQLiteTx(Tx):
         ).fetchone()
         return task_row(row) if row else None
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        rows = self.c.execute(
+            f"SELECT {TASK_COLS} FROM tasks WHERE run_id = ? AND kind = ? ORDER BY ref",
+            (run_id, int(kind)),
+        ).fetchall()
+        return [task_row(r) for r in rows]
+
     async def claim_tasks(
         self,
         kind: TaskKind,
@@ -204,6 +212,10 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM tasks WHERE run_id = ? AND kind IN (1, 2)", (run_id,))
         self.c.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> None:
+        for sql in delete_runs_sql(f"IN ({', '.join('?' * len(run_ids))})"):
+            self.c.execute(sql, tuple(run_ids))
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

@@ -75,6 +75,9 @@ class Tx(Protocol):
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None: ...
 
+    async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
+        """The run's tasks of this kind, by ``ref`` (an activity's is its sequence number)."""
+
     async def claim_tasks(
         self,
         kind: TaskKind,
@@ -95,6 +98,10 @@ class Tx(Protocol):
 
     async def delete_run_work(self, run_id: str) -> None:
         """Delete a closed run's tasks, timers and inbox."""
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete these runs and every row they own: the executions row, history, inbox,
+        tasks (queries too, with their answers), timers, search attributes and updates."""
 
     async def set_search_attributes(
         self, run_id: str, values: Mapping[str, list[tuple[str | None, float | None, int | None]]]

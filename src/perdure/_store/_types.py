@@ -11,9 +11,9 @@ import orjson
 
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
-from perdure._common.status import WorkflowExecutionStatus
+from perdure._common.status import PendingActivityState, WorkflowExecutionStatus
 from perdure._errors import PerdureError
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 
 class TaskKind(enum.IntEnum):
@@ -82,6 +82,9 @@ class Execution:
     # Whether an update was ever requested of this run: if not, nothing needs to look for
     # one (most runs never get one).
     updates_requested: bool = False
+    # Resets this run took part in: "from" (it was made by resetting another run) and "to"
+    # (it was reset, or ended by a reset, into another), each a ``ResetPoint.to_dict()``.
+    reset_points: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -112,6 +115,45 @@ class TaskRow:
 
 
 @dataclass(slots=True)
+class PendingActivity:
+    """An activity an open run waits on, as its task row holds it (times in epoch seconds)."""
+
+    activity_id: str
+    activity_type: str
+    state: PendingActivityState
+    heartbeat_details: list[Payload]
+    last_heartbeat_time: float | None
+    last_started_time: float | None
+    attempt: int
+    maximum_attempts: int
+    scheduled_time: float
+    expiration_time: float | None
+    last_failure: dict[str, Any] | None
+    # The lease owner of the running (or last failed) attempt: "{worker identity}/{id}".
+    last_lease_owner: str | None
+    next_attempt_schedule_time: float | None
+
+
+@dataclass(slots=True)
+class PendingChild:
+    """A child workflow an open run has started and that has not closed yet."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    initiated_event_id: int
+    parent_close_policy: int
+
+
+@dataclass(slots=True)
+class PendingWork:
+    """What an open run waits on: activities (by sequence number) and children."""
+
+    activities: list[PendingActivity]
+    children: list[PendingChild]
+
+
+@dataclass(slots=True)
 class StartWorkflowRequest:
     namespace: str
     workflow_id: str
@@ -133,6 +175,21 @@ class StartWorkflowRequest:
     start_signal_input: list[Payload] = field(default_factory=list)
     search_attributes: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResetRequest:
+    """Reset a run to one of its workflow tasks (``event_id``, a ``WorkflowTaskCompleted``
+    event of it, or else the task ``reset_type`` names)."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str | None
+    reason: str
+    event_id: int | None = None
+    reset_type: ResetType = ResetType.LAST_WORKFLOW_TASK
+    reapply_signals: bool = True
+    identity: str = ""
 
 
 @dataclass(slots=True)
@@ -234,8 +291,12 @@ class QueryResult:
 __all__ = [
     "ActivityTask",
     "Execution",
+    "PendingActivity",
+    "PendingChild",
+    "PendingWork",
     "QueryResult",
     "QueryTask",
+    "ResetRequest",
     "StaleTaskError",
     "StartResult",
     "StartWorkflowRequest",

@@ -1,4 +1,5 @@
-"""Temporal's visibility list filter, parsed: tokenizer, AST and parser.
+"""Temporal's visibility list filter, parsed: AST and parser (the tokens are in
+:mod:`perdure._store._visibility_lex`).
 
 ``client.list_workflows(query)`` and ``count_workflows(query)`` take a filter in the language
 Temporal's SQL visibility stores accept. This module turns one into an AST
@@ -24,6 +25,11 @@ Grammar (EBNF; keywords are case-insensitive, field names are not)::
     string     = "'" { char | "''" } "'" | '"' { char | '""' } '"' ;
     number     = [ "-" ] digits [ "." digits ] [ exponent ] ;
 
+Limits, so that a query fails here, at once and saying which, rather than deep in Python
+(recursion) or in the database (its expression depth, its number of bind parameters): at most
+:data:`MAX_DEPTH` parentheses and ``NOT`` nested, :data:`MAX_CONDITIONS` conditions and
+:data:`MAX_VALUES` values in a query; integers fit in 64 bits, other numbers in a double.
+
 Examples::
 
     WorkflowType = 'Order' AND ExecutionStatus = 'Running' AND StartTime > '2026-01-01T00:00:00Z'
@@ -36,13 +42,15 @@ Examples::
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from perdure._errors import PerdureError
+from perdure._store._visibility_lex import Token, VisibilityQueryError, tokenize
 
 __all__ = [
+    "MAX_CONDITIONS",
+    "MAX_DEPTH",
+    "MAX_VALUES",
     "And",
     "Between",
     "Comparison",
@@ -61,25 +69,17 @@ __all__ = [
 ]
 
 
-class VisibilityQueryError(PerdureError, ValueError):
-    """A visibility query that cannot be parsed or does not fit the fields it names.
-
-    The message quotes the query with a caret under the offending token.
-
-    Attributes:
-        query: the query as given.
-        column: 1-based column of the offending token (``len(query) + 1`` at the end).
-        reason: what is wrong, without the position and the quoted query.
-    """
-
-    def __init__(self, query: str, pos: int, reason: str) -> None:
-        self.query = query
-        self.column = pos + 1
-        self.reason = reason
-        shown = re.sub(r"\s", " ", query)  # keeps the caret under the token on one line
-        super().__init__(
-            f"Invalid visibility query at column {self.column}: {reason}\n  {shown}\n  {' ' * pos}^"
-        )
+MAX_DEPTH = 32
+"""Parentheses and ``NOT`` nested in one query, at most: as deep as SQLite's parser (before
+3.46) takes the SQL they compile to, with room to spare."""
+MAX_CONDITIONS = 500
+"""Conditions (``field op value``, ``IN``, ``BETWEEN``...) in one query, at most: SQLite
+refuses an expression more than 1,000 levels deep, and ``a OR b OR c ...`` is as deep as it
+is long."""
+MAX_VALUES = 10_000
+"""Values in one query, at most, ``IN`` lists included. With the conditions, this keeps the
+bind parameters of the compiled SQL (at most 4 a condition besides its values) well under
+the databases' limit (32,767 on PostgreSQL; 32,766 in SQLite's default build)."""
 
 
 # --- AST ----------------------------------------------------------------------------------
@@ -196,73 +196,6 @@ class Query:
     order_by: tuple[OrderTerm, ...] = ()
 
 
-# --- tokenizer ----------------------------------------------------------------------------
-
-_KEYWORDS = frozenset(
-    {"AND", "OR", "NOT", "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "BY"}
-    | {"ASC", "DESC", "TRUE", "FALSE"}
-)
-_TOKEN_RE = re.compile(
-    r"(?P<ws>\s+)"
-    r"|(?P<number>-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op><=|>=|<>|!=|=|<|>)"
-    r"|(?P<punct>[(),])"
-)
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # word, keyword, quoted, string, number, op, punct, end
-    text: str  # as written; upper-cased for keywords
-    pos: int
-    value: str | int | float = ""
-
-    def describe(self) -> str:
-        return "the end of the query" if self.kind == "end" else repr(self.text)
-
-
-def _tokenize(query: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    i = 0
-    while i < len(query):
-        ch = query[i]
-        if ch in "'\"`":
-            end = i + 1
-            parts: list[str] = []
-            while True:
-                j = query.find(ch, end)
-                if j < 0:
-                    what = "field name" if ch == "`" else "string"
-                    raise VisibilityQueryError(
-                        query, i, f"unterminated {what}: add the closing {ch}"
-                    )
-                parts.append(query[end:j])
-                if ch != "`" and query.startswith(ch, j + 1):  # doubled quote: a literal one
-                    parts.append(ch)
-                    end = j + 2
-                    continue
-                break
-            text = "".join(parts)
-            tokens.append(_Token("quoted" if ch == "`" else "string", text, i, text))
-            i = j + 1
-            continue
-        m = _TOKEN_RE.match(query, i)
-        if m is None:
-            raise VisibilityQueryError(query, i, f"unexpected character {ch!r}")
-        kind, text = m.lastgroup or "", m.group()
-        if kind == "number":
-            number = float(text) if any(c in text for c in ".eE") else int(text)
-            tokens.append(_Token(kind, text, i, number))
-        elif kind == "word" and text.upper() in _KEYWORDS:
-            tokens.append(_Token("keyword", text.upper(), i))
-        elif kind != "ws":
-            tokens.append(_Token(kind, text, i, text))
-        i = m.end()
-    tokens.append(_Token("end", "", len(query)))
-    return tokens
-
-
 # --- parser -------------------------------------------------------------------------------
 
 _CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -271,27 +204,34 @@ _CMP_OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">
 class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
-        self.tokens = _tokenize(query)
+        self._stream = tokenize(query)
+        self.tokens: list[Token] = []  # those read so far
         self.i = 0
+        self.depth = 0  # parentheses and NOTs around the token
+        self.conditions = 0
+        self.values = 0
 
     @property
-    def tok(self) -> _Token:
+    def tok(self) -> Token:
+        while len(self.tokens) <= self.i:
+            # Past the end of the query, its end again.
+            self.tokens.append(next(self._stream, None) or self.tokens[-1])
         return self.tokens[self.i]
 
-    def error(self, reason: str, tok: _Token | None = None) -> VisibilityQueryError:
+    def error(self, reason: str, tok: Token | None = None) -> VisibilityQueryError:
         return VisibilityQueryError(self.query, (tok or self.tok).pos, reason)
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         tok = self.tok
         self.i += 1
         return tok
 
-    def accept(self, keyword: str) -> _Token | None:
+    def accept(self, keyword: str) -> Token | None:
         if self.tok.kind == "keyword" and self.tok.text == keyword:
             return self.advance()
         return None
 
-    def expect(self, keyword: str, context: str) -> _Token:
+    def expect(self, keyword: str, context: str) -> Token:
         tok = self.accept(keyword)
         if tok is None:
             raise self.error(f"expected {keyword} {context}, got {self.tok.describe()}")
@@ -304,10 +244,10 @@ class _Parser:
         order_by: list[OrderTerm] = []
         if self.accept("ORDER"):
             self.expect("BY", "after ORDER")
-            order_by.append(self.order_term())
+            order_by.append(self.order_term(order_by))
             while self.tok.kind == "punct" and self.tok.text == ",":
                 self.advance()
-                order_by.append(self.order_term())
+                order_by.append(self.order_term(order_by))
         if self.tok.kind != "end":
             if self.tok.kind == "punct" and self.tok.text == ")":
                 raise self.error("unexpected ')' without a matching '('")
@@ -330,19 +270,28 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def unary(self) -> Expr:
-        if self.accept("NOT"):
-            return Not(self.unary())
-        if self.tok.kind == "punct" and self.tok.text == "(":
-            opening = self.advance()
-            inner = self.or_expr()
+        negation = self.tok.kind == "keyword" and self.tok.text == "NOT"
+        if not negation and not (self.tok.kind == "punct" and self.tok.text == "("):
+            return self.predicate()
+        if self.depth == MAX_DEPTH:
+            raise self.error(
+                f"nested too deeply: a query takes at most {MAX_DEPTH} levels of "
+                "parentheses and NOT"
+            )
+        self.depth += 1
+        opening = self.advance()
+        if negation:
+            expr: Expr = Not(self.unary())
+        else:
+            expr = self.or_expr()
             if not (self.tok.kind == "punct" and self.tok.text == ")"):
                 raise self.error(
                     f"missing ')' to close the '(' at column {opening.pos + 1}, "
                     f"got {self.tok.describe()}"
                 )
             self.advance()
-            return inner
-        return self.predicate()
+        self.depth -= 1
+        return expr
 
     def field(self) -> FieldRef:
         tok = self.tok
@@ -354,6 +303,11 @@ class _Parser:
 
     def value(self) -> Value:
         tok = self.tok
+        if self.values == MAX_VALUES:
+            raise self.error(
+                f"too many values: a query takes at most {MAX_VALUES:,} (IN lists included)"
+            )
+        self.values += 1
         if tok.kind in ("string", "number"):
             self.advance()
             return Value(tok.value, tok.pos)
@@ -365,6 +319,9 @@ class _Parser:
         )
 
     def predicate(self) -> Expr:
+        if self.conditions == MAX_CONDITIONS:
+            raise self.error(f"too many conditions: a query takes at most {MAX_CONDITIONS:,}")
+        self.conditions += 1
         field = self.field()
         op = self.tok
         if op.kind == "op":
@@ -407,8 +364,10 @@ class _Parser:
         )
         raise self.error(f"expected {expected} after {field.name!r}, got {self.tok.describe()}")
 
-    def order_term(self) -> OrderTerm:
+    def order_term(self, before: list[OrderTerm]) -> OrderTerm:
         field = self.field()
+        if any(term.field.name == field.name for term in before):
+            raise self.error(f"ORDER BY names {field.name} twice", self.tokens[self.i - 1])
         if self.accept("DESC"):
             return OrderTerm(field, True)
         self.accept("ASC")
@@ -433,4 +392,6 @@ def parse_query(query: str) -> Query:
         >>> parse_query("HistoryLength > 10").where
         Comparison(field=FieldRef(name='HistoryLength'), op='>', value=Value(value=10))
     """
+    if "\x00" in query:  # no field or value holds one (refused on write, on every store)
+        raise VisibilityQueryError(query, query.index("\x00"), "a NUL character")
     return _Parser(query).parse()

@@ -194,6 +194,30 @@ class CompiledQuery:
 _Pred: TypeAlias = Comparison | In | Between | StartsWith | IsNull
 
 
+def _operands(node: And | Or) -> list[Expr]:
+    """The operands of an AND (or OR), with those of the ANDs (ORs) among them merged in,
+    and the nested ones first.
+
+    Before version 3.46, SQLite's parser has a stack of 100 entries, and holds on it every
+    operand written before a parenthesized one: nested groups written last overflow it
+    after a dozen levels, written first after about forty. The order of operands changes
+    nothing else: the logic is two-valued and the parameters are bound in text order.
+    """
+    merged: list[Expr] = []
+    for op in node.operands:
+        if type(op) is type(node):
+            merged.extend(_operands(op))
+        else:
+            merged.append(op)
+    return sorted(merged, key=lambda op: not _nested(op))
+
+
+def _nested(node: Expr) -> bool:
+    while isinstance(node, Not):
+        node = node.operand
+    return isinstance(node, And | Or)
+
+
 class _Compiler:
     def __init__(
         self,
@@ -231,8 +255,10 @@ class _Compiler:
     def expr(self, node: Expr) -> str:
         if isinstance(node, And | Or):
             joiner = " AND " if isinstance(node, And) else " OR "
-            return "(" + joiner.join(self.expr(op) for op in node.operands) + ")"
+            return "(" + joiner.join(self.expr(op) for op in _operands(node)) + ")"
         if isinstance(node, Not):
+            if isinstance(node.operand, Not):  # the logic is two-valued: NOT NOT x is x
+                return self.expr(node.operand.operand)
             inner = self.expr(node.operand)
             return f"NOT {inner}" if isinstance(node.operand, And | Or) else f"NOT ({inner})"
         return self.predicate(node)

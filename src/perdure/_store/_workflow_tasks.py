@@ -152,7 +152,8 @@ async def complete(
             await updates.rejected(tx, ex, command.update_id, command.failure, fx)
             continue  # a rejected update leaves no event
         elif isinstance(command, StartChildWorkflow):
-            deferred.append((children.start_child, attrs))
+            # The child records the event that started it (its parent's describe() shows it).
+            deferred.append((children.start_child, {**attrs, "initiated_event_id": event_id}))
         elif isinstance(command, SignalExternalWorkflow):
             deferred.append((children.signal_external, attrs))
         elif isinstance(command, RequestCancelExternalWorkflow):
@@ -235,37 +236,7 @@ async def _apply_command(
     eager: EagerActivities | None = None,
 ) -> None:
     if isinstance(command, ScheduleActivity):
-        s2s = command.schedule_to_start_timeout
-        s2c = command.schedule_to_close_timeout
-        final = now + s2c if s2c else None
-        start_to_close = command.start_to_close_timeout or s2c or 0.0
-        row = TaskRow(
-            task_id=0,
-            kind=TaskKind.ACTIVITY,
-            namespace=ex.namespace,
-            task_queue=command.task_queue,
-            run_id=ex.run_id,
-            workflow_id=ex.workflow_id,
-            ref=command.seq,
-            visible_at=now,
-            lease_seconds=start_to_close,
-            attempt=1,
-            deadline=_min_or_none(now + s2s if s2s else None, final),
-            final_deadline=final,
-            heartbeat_timeout=command.heartbeat_timeout,
-            data={
-                "scheduled_event_id": event_id,
-                "activity_id": command.activity_id,
-                "activity_type": command.activity_type,
-                "workflow_type": ex.workflow_type,
-                "input": command.input,
-                "scheduled_time": now,
-                "schedule_to_start_timeout": s2s,
-                "start_to_close_timeout": command.start_to_close_timeout,
-                "schedule_to_close_timeout": s2c,
-                "retry_policy": command.retry_policy,
-            },
-        )
+        row = activities.new_task(ex, attrs, event_id, now)
         if eager is not None and eager.wants(
             ex.namespace, command.task_queue, command.activity_type, len(eager.granted)
         ):
@@ -304,11 +275,6 @@ async def _apply_command(
     elif isinstance(command, CancelTimer):
         started = await tx.delete_timer(ex.run_id, command.seq)
         attrs["started_event_id"] = started or 0
-
-
-def _min_or_none(*values: float | None) -> float | None:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
 
 
 async def fail(

@@ -1,6 +1,6 @@
 """Starting workflows and talking to them: ``Client.connect("sqlite:///app.db")``."""
 
-from perdure._common.status import WorkflowExecutionStatus
+from perdure._common.status import PendingActivityState, WorkflowExecutionStatus
 from perdure._errors import (
     RPCTimeoutOrCancelledError,
     WorkflowAlreadyStartedError,
@@ -17,10 +17,18 @@ from perdure.client._async_activity import (
 )
 from perdure.client._client import (
     Client,
+    ClientConfig,
     WithStartWorkflowOperation,
     WorkflowExecution,
     WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
+)
+from perdure.client._description import (
+    ActivityType,
+    PendingActivityInfo,
+    PendingChildInfo,
+    WorkflowExecutionRawDescription,
+    WorkflowResetInfo,
 )
 from perdure.client._handle import (
     WorkflowExecutionDescription,
@@ -29,14 +37,20 @@ from perdure.client._handle import (
     WorkflowTaskFailureInfo,
 )
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 __all__ = [
+    "ActivityType",
     "AsyncActivityCancelledError",
     "AsyncActivityHandle",
     "AsyncActivityNotFoundError",
     "Client",
+    "ClientConfig",
+    "PendingActivityInfo",
+    "PendingActivityState",
+    "PendingChildInfo",
     "RPCTimeoutOrCancelledError",
+    "ResetType",
     "VisibilityQueryError",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",
@@ -44,6 +58,7 @@ __all__ = [
     "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionCount",
     "WorkflowExecutionDescription",
+    "WorkflowExecutionRawDescription",
     "WorkflowExecutionStatus",
     "WorkflowFailureError",
     "WorkflowHandle",
@@ -52,6 +67,7 @@ __all__ = [
     "WorkflowIDReusePolicy",
     "WorkflowNotFoundError",
     "WorkflowQueryFailedError",
+    "WorkflowResetInfo",
     "WorkflowTaskFailureInfo",
     "WorkflowUpdateFailedError",
     "WorkflowUpdateHandle",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from perdure._errors import PerdureError
+from perdure._common.identifiers import check_namespace, check_run_id, check_workflow_id
+from perdure._errors import InvalidArgumentError, PerdureError
 from perdure._store._types import StaleTaskError, TaskToken
 
 if TYPE_CHECKING:
@@ -35,8 +36,17 @@ class AsyncActivityHandle:
     """
 
     def __init__(self, client: Client, task_token: bytes) -> None:
+        if not isinstance(task_token, bytes):
+            raise InvalidArgumentError(
+                f"task_token: an activity task token is bytes (activity.info().task_token), "
+                f"not {type(task_token).__name__}"
+            )
+        token = TaskToken.decode(task_token)
+        check_namespace(token.namespace)
+        check_workflow_id(token.workflow_id, "task_token")
+        check_run_id(token.run_id, "task_token")
         self._client = client
-        self._token = TaskToken.decode(task_token)
+        self._token = token
         self.task_token = task_token
 
     async def _call(self, op: Any) -> Any:
@@ -54,10 +64,9 @@ class AsyncActivityHandle:
 
     async def fail(self, error: Exception, *, last_heartbeat_details: Sequence[Any] = ()) -> None:
         """Fail this attempt with ``error``; the retry policy decides what comes next."""
-        conv = self._client.data_converter
         if last_heartbeat_details:
             await self.heartbeat(*last_heartbeat_details)
-        failure = conv.failure_converter.to_failure(error, conv.payload_converter)
+        failure = await self._client.data_converter.encode_failure(error)
         await self._call(
             self._client._store.fail_activity(self._token, None, failure, self._client.identity)
         )

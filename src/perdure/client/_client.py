@@ -9,8 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from perdure._common import identifiers as ids
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
@@ -29,6 +30,7 @@ from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import decode_within
 from perdure.workflow._definition import WorkflowDefinition
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ class WorkflowExecution:
     history_length: int
     memo: dict[str, Any]
     typed_search_attributes: TypedSearchAttributes
+    parent_id: str | None = None
+    parent_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,17 @@ def default_identity() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+class ClientConfig(TypedDict):
+    """The keyword arguments of ``Client(...)``, as :meth:`Client.config` returns them."""
+
+    store: Store
+    namespace: str
+    data_converter: DataConverter
+    identity: str
+    owns_store: bool
+    time_skipper: TimeSkipper | None
+
+
 class Client:
     """Starts workflows and talks to them, through the store a database URL names.
 
@@ -133,13 +148,15 @@ class Client:
         data_converter: DataConverter | None = None,
         identity: str | None = None,
         owns_store: bool = True,
+        time_skipper: TimeSkipper | None = None,
     ) -> None:
         self._store = store
-        self.namespace = namespace
+        self.namespace = ids.check_namespace(namespace)
         self.data_converter = data_converter or DataConverter.default
-        self.identity = identity or default_identity()
+        self.identity = ids.check_identity(identity) or default_identity()
         self._owns_store = owns_store
-        self._time_skipper: TimeSkipper | None = None
+        # Set by the time-skipping test environment: waits on this client move its clock.
+        self._time_skipper = time_skipper
         # The workflow classes (and failure types) workers on this client were given, for the
         # test kit's replay of every workflow a test completed.
         self._worker_workflows: dict[str, type] = {}
@@ -155,16 +172,40 @@ class Client:
         identity: str | None = None,
         clock: Clock | None = None,
     ) -> Client:
-        """Open the database: ``sqlite:///app.db`` (created if missing), ``sqlite://:memory:``.
+        """Open the database: ``sqlite:///app.db`` (created if missing; ``?mode=ro`` opens it
+        read-only), ``sqlite://:memory:``.
 
         Raises:
             InvalidURLError: the URL is malformed or not supported.
             SchemaVersionError: the database was written by a newer perdure.
+            SchemaError: the database's perdure tables were changed by hand.
         """
         if interceptors:
             raise ValueError("Client interceptors are not supported yet")
         store = open_store(target_url, clock)
         return Client(store, namespace=namespace, data_converter=data_converter, identity=identity)
+
+    def config(self) -> ClientConfig:
+        """This client's keyword arguments, to build another like it with one changed.
+
+        The copy shares this client's store (and, in a time-skipping test, its clock): closing
+        the copy leaves the store open, and it stays usable until the client that opened it
+        is closed. A new dict each call.
+
+        Example::
+
+            config = client.config()
+            config["data_converter"] = pydantic_data_converter
+            client = Client(**config)
+        """
+        return ClientConfig(
+            store=self._store,
+            namespace=self.namespace,
+            data_converter=self.data_converter,
+            identity=self.identity,
+            owns_store=False,
+            time_skipper=self._time_skipper,
+        )
 
     @property
     def store(self) -> Store:
@@ -243,7 +284,7 @@ class Client:
         # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
             self,
-            id,
+            request.workflow_id,
             result_run_id=started.run_id,
             first_execution_run_id=started.run_id,
             result_type=result_type,
@@ -300,10 +341,11 @@ class Client:
             workflow_type = defn.name
             if result_type is None:
                 result_type = defn.ret_type
-        if not id:
-            raise ValueError("start_workflow needs a non-empty id")
-        if not task_queue:
-            raise ValueError("start_workflow needs a non-empty task_queue")
+        workflow_type = ids.check_workflow_type(workflow_type)
+        id = ids.check_workflow_id(id)
+        task_queue = ids.check_task_queue(task_queue)
+        if start_signal is not None:
+            start_signal = ids.check_handler_name(start_signal, "signal", "start_signal")
         if arg is not _ARG_UNSET:
             if args:
                 raise ValueError("Give either arg or args, not both")
@@ -459,6 +501,9 @@ class Client:
         """A handle to an existing workflow (its latest run unless ``run_id`` is given)."""
         from perdure.client._handle import WorkflowHandle
 
+        workflow_id = ids.check_workflow_id(workflow_id, "workflow_id")
+        run_id = ids.check_run_id(run_id)
+        first_execution_run_id = ids.check_run_id(first_execution_run_id, "first_execution_run_id")
         return WorkflowHandle(
             self,
             workflow_id,
@@ -521,6 +566,8 @@ class Client:
             history_length=ex.next_event_id - 1,
             memo=await self._decode_memo(ex.memo),
             typed_search_attributes=decode_pairs(ex.search_attributes),
+            parent_id=ex.parent["workflow_id"] if ex.parent else None,
+            parent_run_id=ex.parent["run_id"] if ex.parent else None,
         )
 
     async def _list_executions(
@@ -615,14 +662,7 @@ class Client:
         return dict(zip(keys, values, strict=True))
 
     async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
-        codec = self.data_converter.payload_codec
-        if codec is None:
-            return failure
-        out = dict(failure)
-        out["details"] = await codec.decode(failure.get("details", []))
-        if failure.get("cause"):
-            out["cause"] = await self._decode_failure(failure["cause"])
-        return out
+        return await decode_within(self.data_converter.payload_codec, failure)
 
 
 def _task_pending(ex: Execution) -> bool:

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
+from perdure._common.clock import Clock
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.identifiers import check_run_id, check_update_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import (
     CancelledError,
@@ -18,8 +20,16 @@ from perdure._errors import (
     WorkflowFailureError,
     WorkflowQueryFailedError,
 )
-from perdure._store._types import Execution
+from perdure._store._types import Execution, ResetRequest
+from perdure.client._description import (
+    PendingActivityInfo,
+    PendingChildInfo,
+    WorkflowExecutionRawDescription,
+    WorkflowResetInfo,
+    pending_infos,
+)
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
+from perdure.common._enums import ResetType
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import handler_name
@@ -30,6 +40,10 @@ if TYPE_CHECKING:
 ReturnType = TypeVar("ReturnType")
 
 log = logging.getLogger("perdure.client")
+
+# Following a history waits on the real clock, whatever clock the store runs on.
+_REAL = Clock()
+_FOLLOW_POLL_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,12 @@ class WorkflowTaskFailureInfo:
 
 @dataclass(frozen=True)
 class WorkflowExecutionDescription:
-    """What ``WorkflowHandle.describe()`` returns."""
+    """What ``WorkflowHandle.describe()`` returns.
+
+    ``pending_activities`` and ``pending_children`` list what an open run waits on (empty
+    once it has closed); ``raw_description`` holds the same lists, where Temporal's
+    describe response keeps them.
+    """
 
     id: str
     run_id: str
@@ -63,6 +82,20 @@ class WorkflowExecutionDescription:
     attempt: int = 1
     first_execution_run_id: str = ""
     typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
+    parent_id: str | None = None
+    parent_run_id: str | None = None
+    pending_activities: Sequence[PendingActivityInfo] = ()
+    pending_children: Sequence[PendingChildInfo] = ()
+    reset_from: WorkflowResetInfo | None = None
+    """The reset that made this run, if one did."""
+    reset_to: WorkflowResetInfo | None = None
+    """The latest reset that went back into this run's history (or ended it), if any."""
+
+    @property
+    def raw_description(self) -> WorkflowExecutionRawDescription:
+        """The pending lists, as ``desc.raw_description.pending_activities`` reads them on
+        Temporal."""
+        return WorkflowExecutionRawDescription(self.pending_activities, self.pending_children)
 
 
 HISTORY_FORMAT = "perdure.workflow-history"
@@ -140,6 +173,16 @@ def _utc(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
+def _next_run_id(ex: Execution) -> str | None:
+    """The run that took over from a closed run: the one a reset of it made (even after it
+    closed), else the one it continued as new, retried or was reset into."""
+    reset_to = (ex.reset_points or {}).get("to")
+    if reset_to:
+        return str(reset_to["new_run_id"])
+    new_run_id = ((ex.close_event or {}).get("attributes") or {}).get("new_run_id")
+    return str(new_run_id) if new_run_id else None
+
+
 class WorkflowHandle(Generic[ReturnType]):
     """A workflow execution, reached by id (and optionally run id).
 
@@ -186,10 +229,12 @@ class WorkflowHandle(Generic[ReturnType]):
             event = ex.close_event or {}
             attrs = event.get("attributes", {})
             kind = event.get("event_type")
-            # A run that continued as new, or failed or timed out into a retry, has a next run.
-            if not follow_runs or not attrs.get("new_run_id"):
+            # A run that continued as new, failed or timed out into a retry, or was reset has a
+            # next run.
+            next_run_id = _next_run_id(ex)
+            if not follow_runs or not next_run_id:
                 break
-            run_id = attrs["new_run_id"]
+            run_id = next_run_id
         conv = c.data_converter
         if kind == EventType.WORKFLOW_EXECUTION_COMPLETED.value:
             values = await conv.decode([attrs["result"]], [self._result_type])
@@ -323,7 +368,10 @@ class WorkflowHandle(Generic[ReturnType]):
         self, update_id: str, *, workflow_run_id: str | None = None, result_type: Any = None
     ) -> WorkflowUpdateHandle[Any]:
         """A handle to an update sent earlier (``workflow_run_id`` defaults to this handle's)."""
-        run_id = workflow_run_id or self.run_id or self.result_run_id
+        update_id = check_update_id(update_id)
+        run_id = (
+            check_run_id(workflow_run_id, "workflow_run_id") or self.run_id or self.result_run_id
+        )
         if run_id is None:
             raise ValueError("get_update_handle needs the run id of the workflow")
         return WorkflowUpdateHandle(
@@ -341,19 +389,84 @@ class WorkflowHandle(Generic[ReturnType]):
         c = self._client
         await c._store.terminate(c.namespace, self.id, self.run_id, reason or "", c.identity)
 
+    async def reset(
+        self,
+        event_id: int | None = None,
+        *,
+        reset_type: ResetType = ResetType.LAST_WORKFLOW_TASK,
+        reason: str,
+        reapply_signals: bool = True,
+    ) -> str:
+        """Run one of the workflow's tasks again, on the current code, in a new run; returns
+        the new run's id.
+
+        As in Temporal, the new run of the same workflow id carries the history before the
+        workflow task that completed at ``event_id`` (a ``WorkflowTaskCompleted`` event of this
+        handle's run; without one, the task ``reset_type`` names), and that task runs again.
+        The open run of the workflow, if any, is terminated with ``reason``; the signals
+        received after that point are delivered to the new run again, once, in order (unless
+        ``reapply_signals`` is false). Activities and timers started before the point and not
+        finished there are started again in the new run; those started after it are dropped
+        with the old run, whose late results are refused. A closed run can be reset too:
+        reset a FAILED workflow once its bug is fixed. ``result()`` on the old run's handle
+        follows to the new run; ``describe()`` shows the reset in both runs.
+
+        Example::
+
+            new_run_id = await client.get_workflow_handle("order-1").reset(
+                reason="fixed the tax rounding bug"
+            )
+
+        Raises:
+            WorkflowNotFoundError: no such workflow run.
+            ValueError: ``event_id`` is not a ``WorkflowTaskCompleted`` event of the run, the
+                run has no completed workflow task, or a child workflow was still running at
+                that point (not supported yet).
+        """
+        c = self._client
+        return await c._store.reset_workflow(
+            ResetRequest(
+                namespace=c.namespace,
+                workflow_id=self.id,
+                run_id=self.run_id,
+                reason=reason,
+                event_id=event_id,
+                reset_type=reset_type,
+                reapply_signals=reapply_signals,
+                identity=c.identity,
+            )
+        )
+
+    async def delete(self) -> None:
+        """Delete the run with its history and everything it owns (an open run is terminated
+        first), as Temporal's DeleteWorkflowExecution does; ``describe()`` then raises
+        ``WorkflowNotFoundError``. Other runs of the workflow id are kept.
+
+        Raises:
+            WorkflowNotFoundError: no such workflow run.
+        """
+        c = self._client
+        await c._store.delete_workflow(c.namespace, self.id, self.run_id, c.identity)
+
     async def describe(self) -> WorkflowExecutionDescription:
-        """Status, type, times, history length, and the failure of a stuck workflow task."""
-        ex = await self._execution()
+        """Status, type, times, history length, the failure of a stuck workflow task, and
+        the activities and children an open run waits on."""
+        c = self._client
+        ex, work = await c._store.describe_pending(c.namespace, self.id, self.run_id)
         failure = None
         if ex.last_failure is not None and ex.is_open:
             lf = ex.last_failure
+            # Its message and stack trace may be encoded (a failure converter with encoded
+            # attributes): read them back as the worker wrote them.
+            decoded = await self._client.data_converter.decode_failure(lf)
             failure = WorkflowTaskFailureInfo(
-                message=lf.get("message", ""),
+                message=decoded.message,
                 type=lf.get("type", ""),
-                stack_trace=lf.get("stack_trace", ""),
+                stack_trace=(decoded.failure or {}).get("stack_trace", ""),
                 attempt=lf.get("attempt", 0),
                 time=_utc(lf.get("time", 0.0)),
             )
+        activities, children = await pending_infos(c, work)
         return WorkflowExecutionDescription(
             id=ex.workflow_id,
             run_id=ex.run_id,
@@ -371,6 +484,12 @@ class WorkflowHandle(Generic[ReturnType]):
             attempt=ex.attempt,
             first_execution_run_id=ex.first_run_id,
             typed_search_attributes=decode_pairs(ex.search_attributes),
+            parent_id=ex.parent["workflow_id"] if ex.parent else None,
+            parent_run_id=ex.parent["run_id"] if ex.parent else None,
+            pending_activities=activities,
+            pending_children=children,
+            reset_from=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("from")),
+            reset_to=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("to")),
         )
 
     async def fetch_history(self) -> WorkflowHistory:
@@ -378,3 +497,34 @@ class WorkflowHandle(Generic[ReturnType]):
         ex = await self._execution()
         events = await self._client._store.get_history(ex.run_id)
         return WorkflowHistory(workflow_id=self.id, run_id=ex.run_id, events=events)
+
+    async def fetch_history_events(
+        self, *, wait_new_event: bool = False, after_event_id: int = 0
+    ) -> AsyncIterator[HistoryEvent]:
+        """The run's events in order (those after ``after_event_id``).
+
+        With ``wait_new_event`` the iterator waits for new events as they are recorded and
+        ends after the run's closing event (``perdure workflow show --follow``).
+        """
+        c = self._client
+        store = c._store
+        ex = await self._execution()
+        last = after_event_id
+        flag = store.notifier.listen(("changed",)) if wait_new_event else None
+        try:
+            while True:
+                if flag is not None:
+                    flag.clear()
+                for event in await store.get_history(ex.run_id, last):
+                    last = event.event_id
+                    yield event
+                if flag is None:
+                    return
+                ex = await store.describe(c.namespace, self.id, ex.run_id)
+                if not ex.is_open and last >= ex.next_event_id - 1:
+                    return
+                # Woken at once by a commit of this process; another's is seen by polling.
+                await _REAL.wait(flag, _REAL.now() + _FOLLOW_POLL_INTERVAL)
+        finally:
+            if flag is not None:
+                store.notifier.forget(("changed",))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from perdure._common.clock import Clock
+from perdure._common.identifiers import check_optional_update_id
 from perdure._errors import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from perdure._store._types import UpdateRow, UpdateState
 from perdure.workflow._definition import _arg_and_return_types, handler_name
@@ -153,8 +154,8 @@ async def send_update(
     name = handler_name(update, "update")
     if result_type is None and callable(update):
         result_type = _arg_and_return_types(update, skip_self=True)[1]
+    update_id = check_optional_update_id(id) or str(uuid.uuid4())
     payloads = await client.data_converter.encode(list(args))
-    update_id = id or str(uuid.uuid4())
     row, started = await client._store.request_update(
         client.namespace, handle.id, handle.run_id, update_id, name, payloads, start
     )

@@ -18,3 +18,16 @@ class WorkflowIDConflictPolicy(enum.IntEnum):
     FAIL = 1
     USE_EXISTING = 2
     TERMINATE_EXISTING = 3
+
+
+class ResetType(enum.IntEnum):
+    """Which workflow task ``WorkflowHandle.reset`` goes back to, when no event id is given
+    (Temporal CLI's ``--reset-type``)."""
+
+    FIRST_WORKFLOW_TASK = 1
+    """The run's first completed workflow task: the workflow starts over, keeping its input."""
+    LAST_WORKFLOW_TASK = 2
+    """The run's last completed workflow task (the one that failed the workflow, say)."""
+    LAST_CONTINUED_AS_NEW = 3
+    """The last workflow task of the run this one continued from (the task that continued
+    as new, or the one that failed into a retry)."""

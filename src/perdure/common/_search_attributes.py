@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar, overload
+
+from perdure._common.identifiers import check_search_attribute_name, shorten
+from perdure._errors import InvalidArgumentError
 
 T = TypeVar("T")
 
@@ -51,6 +55,9 @@ class SearchAttributeKey(Generic[T]):
 
     name: str
     indexed_value_type: SearchAttributeIndexedValueType
+
+    def __post_init__(self) -> None:
+        check_search_attribute_name(self.name)
 
     @staticmethod
     def for_text(name: str) -> SearchAttributeKey[str]:
@@ -180,8 +187,19 @@ def encode_value(key: SearchAttributeKey[Any], value: Any) -> dict[str, Any]:
         values = [value]
     elif kind == SearchAttributeIndexedValueType.DOUBLE:
         values = [float(value)]
+        if not math.isfinite(values[0]):
+            raise InvalidArgumentError(
+                f"Search attribute {key.name!r} is {values[0]}: a Double must be finite, as "
+                "neither JSON nor SQLite can hold a NaN or an infinity"
+            )
     else:
         values = [str(value)]
+    for text in values:
+        if isinstance(text, str) and "\x00" in text:
+            raise InvalidArgumentError(
+                f"Search attribute {key.name!r} is {shorten(text)}, which contains a NUL "
+                "character: PostgreSQL cannot store it, and perdure refuses it on every store"
+            )
     return {"type": key.type_name, "values": values}
 
 

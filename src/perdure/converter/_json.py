@@ -25,8 +25,9 @@ sets and mappings, ``Optional``, ``Union`` (members tried in order), ``Literal``
 does not fit raises :class:`TypeError` naming where, for example
 ``cannot decode JSON as Order: $.items[2].price: expected float, got str``.
 
-What JSON cannot say: ``float("nan")`` and the infinities encode as ``null``; integers
-beyond 64 bits do not encode at all; a time zone becomes its UTC offset. The work of
+What JSON cannot say does not encode: ``float("nan")`` and the infinities (a
+``ValueError`` naming where they are, rather than a silent ``null``), integers beyond 64
+bits; a time zone becomes its UTC offset. The work of
 understanding each type hint is done once and cached, so decoding many values of one type
 costs little more than the JSON parse.
 """
@@ -45,6 +46,7 @@ from perdure.converter._json_decode import (
     _type_name,
     decode_value,
 )
+from perdure.converter._json_finite import find_non_finite
 
 __all__ = ["decode_value", "encode_value"]
 
@@ -64,19 +66,23 @@ def encode_value(value: Any) -> bytes:
 
     Raises:
         TypeError: ``value`` holds something JSON cannot represent.
+        ValueError: ``value`` holds a NaN or an infinity (as ``json.dumps(allow_nan=False)``).
 
     Example:
         >>> encode_value({"when": datetime.date(2024, 5, 1), "tags": {"b", "a"}})
         b'{"when":"2024-05-01","tags":["a","b"]}'
     """
     try:
-        return orjson.dumps(value, default=_encode_default)
+        out = orjson.dumps(value, default=_encode_default)
     except TypeError:
         pass
+    else:
+        return out if b"null" not in out else _refuse_non_finite(value, out)
     # Non-str dict keys need OPT_NON_STR_KEYS, which makes every dump about twice as slow,
     # so it is only paid for by the values that need it.
     try:
-        return orjson.dumps(value, default=_encode_default, option=orjson.OPT_NON_STR_KEYS)
+        out = orjson.dumps(value, default=_encode_default, option=orjson.OPT_NON_STR_KEYS)
+        return out if b"null" not in out else _refuse_non_finite(value, out, keys=True)
     except TypeError as exc:
         cause = exc.__cause__
         if isinstance(cause, TypeError):  # raised by _encode_default, already explained
@@ -85,6 +91,19 @@ def encode_value(value: Any) -> bytes:
             f"cannot encode {_type_name(type(value))} as JSON: {exc}; use JSON-compatible "
             "values, or pass a custom DataConverter"
         ) from None
+
+
+def _refuse_non_finite(value: Any, out: bytes, *, keys: bool = False) -> bytes:
+    """``out``, unless a NaN or infinity in ``value`` became one of its ``null``s."""
+    found = find_non_finite(value, keys=keys)
+    if found is None:
+        return out
+    path, number = found
+    raise ValueError(
+        f"cannot encode float({str(float(number))!r}) at {path} as JSON, which has no NaN or "
+        "infinity (it would come back as None): send None or a string in its place, or "
+        "pass a custom DataConverter"
+    )
 
 
 def _encode_default(value: Any) -> Any:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from perdure._common.payload import Payload, RawValue
 from perdure.converter._json import decode_value, encode_value
@@ -139,11 +139,25 @@ class JSONPlainPayloadConverter(EncodingPayloadConverter):
 
 
 class DefaultPayloadConverter(CompositePayloadConverter):
-    """``None``, ``bytes``, then JSON: the same encodings as Temporal's default converter."""
+    """``None``, ``bytes``, then JSON: the same encodings as Temporal's default converter.
+
+    ``default_encoding_payload_converters`` holds them, for a converter that adds its own
+    first (as Temporal's ``custom_converter`` sample does)::
+
+        class MyConverter(CompositePayloadConverter):
+            def __init__(self) -> None:
+                super().__init__(MyEncoding(),
+                                 *DefaultPayloadConverter.default_encoding_payload_converters)
+    """
+
+    default_encoding_payload_converters: ClassVar[tuple[EncodingPayloadConverter, ...]]
 
     def __init__(self) -> None:
-        super().__init__(
-            BinaryNullPayloadConverter(),
-            BinaryPlainPayloadConverter(),
-            JSONPlainPayloadConverter(),
-        )
+        super().__init__(*DefaultPayloadConverter.default_encoding_payload_converters)
+
+
+DefaultPayloadConverter.default_encoding_payload_converters = (
+    BinaryNullPayloadConverter(),
+    BinaryPlainPayloadConverter(),
+    JSONPlainPayloadConverter(),
+)

@@ -17,6 +17,7 @@ from perdure.activity._context import (
     run_async_activity,
 )
 from perdure.converter import DataConverter, PayloadConverter
+from perdure.worker._conversion import check_details
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -44,8 +45,8 @@ class ActivityEnvironment:
             the activity's thread, as they would reach the next attempt in
             ``activity.info().heartbeat_details``: through the payload converter and back,
             as the worker stores them (a tuple comes back as a list, a dataclass as a dict).
-            Details the converter cannot encode raise from ``heartbeat`` (a worker would log
-            the failure, drop the heartbeat and let the heartbeat timeout fire).
+            Details the converter cannot encode raise ``PayloadConverterError`` from
+            ``heartbeat``, as in a worker (where, uncaught, it fails the activity for good).
         payload_converter: The converter heartbeat details go through.
 
     Example::
@@ -184,7 +185,8 @@ class _Attempt:
     def _heartbeat(self, details: Sequence[Any]) -> None:
         env = self._env
         converter = env.payload_converter
-        env.on_heartbeat(*converter.from_payloads(converter.to_payloads(list(details))))
+        what = f"the heartbeat details of activity {self.context.info.activity_type!r}"
+        env.on_heartbeat(*converter.from_payloads(check_details(converter, details, what)))
         # Checked after on_heartbeat, so a cancel() made there is learned from this heartbeat,
         # as a cancellation recorded before a heartbeat reaches the store is.
         with env._lock:

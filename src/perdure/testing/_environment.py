@@ -3,24 +3,29 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
+from perdure._common.backoff import Retry
 from perdure._common.clock import Clock, VirtualClock
 from perdure._store import Store, open_store
 from perdure.client._client import Client
 from perdure.converter import DataConverter
 
 _REAL = Clock()
+log = logging.getLogger("perdure.testing")
 
 
 class _TimeSkipper:
-    """Jumps a virtual clock to the next due time whenever the engine has nothing to do."""
+    """Jumps a virtual clock to the next due time whenever the engine has nothing to do; while
+    an activity runs, lets real time pass on it (see :meth:`_keep_pace`)."""
 
     def __init__(self, store: Store, clock: VirtualClock) -> None:
         self._store = store
         self._clock = clock
         self._auto = 0
+        self._sleeping = 0
         self._task: asyncio.Task[None] | None = None
         self._awaited: collections.Counter[str] = collections.Counter()
 
@@ -49,7 +54,8 @@ class _TimeSkipper:
             self._auto -= 1
 
     async def wait_idle(self) -> None:
-        """Return once no task is ready, held by a worker, or about to be written."""
+        """Return once no task is ready, held by a worker, or about to be written; the clock
+        stands still again then."""
         store = self._store
         key = ("changed",)
         changed = store.notifier.listen(key)
@@ -60,22 +66,52 @@ class _TimeSkipper:
                     await asyncio.sleep(0)
                 if await store.is_idle():
                     return
+                if (self._auto > 0 or self._sleeping > 0) and await store.activity_running():
+                    await self._keep_pace()
+                else:
+                    self._clock.stand_still()
                 await _REAL.wait(changed, _REAL.now() + 0.01)
         finally:
+            self._clock.stand_still()
             store.notifier.forget(key)
+
+    async def _keep_pace(self) -> None:
+        """An activity attempt runs, in real time, while someone waits for time to pass.
+
+        As in Temporal's time-skipping server, real time passes on the clock then, so the
+        attempt's timeouts (start-to-close, heartbeat, schedule-to-close) fire after their
+        real duration. The clock owes that time, and pays it (following real time from then
+        on) only once it would bring something due, or the attempt heartbeats: an attempt
+        that ends sooner leaves the clock where it was, which keeps virtual times exact."""
+        clock = self._clock
+        if clock.following_real_time:
+            return
+        clock.owe_real_time()
+        now = clock.now()
+        nxt = await self._store.next_wakeup()
+        if nxt is not None and now < nxt <= now + clock.owed():
+            clock.catch_up()
 
     async def _skip_loop(self) -> None:
         key = ("changed",)
         # The flag wait_idle() clears before its last look: set again by any commit since,
         # which makes that look stale (a signal sent while the next wake-up was being read).
         changed = self._store.notifier.listen(key)
+        retry = Retry(log, "Skipping time")
         try:
-            while self._auto > 0:
-                await self.wait_idle()
-                if self._auto <= 0:
-                    return
-                nxt = await self._store.next_wakeup()
-                ready = await self._result_ready()
+            while self._auto > 0 and not self._store.closed:
+                try:
+                    await self.wait_idle()
+                    if self._auto <= 0:
+                        return
+                    nxt = await self._store.next_wakeup()
+                    ready = await self._result_ready()
+                except Exception as exc:
+                    if self._store.closed:
+                        return
+                    await retry.pause(exc)
+                    continue
+                retry.recovered()
                 # Checked again after the awaits: the wait may have ended meanwhile (the clock
                 # must not move once nobody is waiting), or something may have changed.
                 if (
@@ -100,6 +136,13 @@ class _TimeSkipper:
                 await self._task
 
     async def sleep(self, seconds: float) -> None:
+        self._sleeping += 1
+        try:
+            await self._sleep(seconds)
+        finally:
+            self._sleeping -= 1
+
+    async def _sleep(self, seconds: float) -> None:
         target = self._clock.now() + seconds
         while True:
             await self.wait_idle()
@@ -115,9 +158,9 @@ class WorkflowEnvironment:
     """The real engine in process, for tests.
 
     ``start_time_skipping()`` runs it on an in-memory store with a virtual clock that jumps to
-    the next timer whenever every workflow is blocked (never while an activity runs), so a
-    workflow that sleeps for 90 days finishes in milliseconds. ``start_local()`` runs on real
-    time.
+    the next timer whenever every workflow is blocked, so a workflow that sleeps for 90 days
+    finishes in milliseconds; while an activity runs, real time passes on it (its timeouts
+    fire after their real duration). ``start_local()`` runs on real time.
 
     Example::
 
@@ -145,9 +188,10 @@ class WorkflowEnvironment:
         may share that database)."""
         clock = VirtualClock(start_time.timestamp() if start_time else None)
         store = open_store(url or "sqlite://:memory:", clock)
-        client = Client(store, namespace=namespace, data_converter=data_converter)
         skipper = _TimeSkipper(store, clock)
-        client._time_skipper = skipper
+        client = Client(
+            store, namespace=namespace, data_converter=data_converter, time_skipper=skipper
+        )
         return WorkflowEnvironment(client, skipper)
 
     @staticmethod

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from perdure._common.backoff import Retry
 from perdure._common.clock import Clock
+from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
-from perdure._errors import PayloadSizeError
 from perdure._store import Store
 from perdure._store._eager import ContinueInCommit, EagerWorkflowTask
 from perdure._store._notify import Flag
@@ -28,6 +28,8 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import encode_within
+from perdure.worker._conversion import check_details, encode_result, failure_of
 
 log = logging.getLogger("perdure.worker")
 
@@ -73,16 +75,36 @@ class _Heartbeater:
         self._dirty = False
         self._sender: asyncio.Task[None] | None = None
         self._nudge = Flag()
+        self._retry = Retry(log, f"Heartbeat of activity {task.activity_id}")
         self.used = False
+        # The attempt is over (its outcome reported, or the worker gave up on it): nothing
+        # is sent any more.
+        self._stopped = False
 
     def heartbeat(self, details: Sequence[Any]) -> None:
-        """Called from the activity (its loop thread or an executor thread)."""
+        """Called from the activity (its loop thread or an executor thread).
+
+        Raises:
+            PayloadConverterError: details the converter cannot take, refused at the call.
+        """
+        if details:
+            what = f"the heartbeat details of activity {self._task.activity_type!r}"
+            check_details(self._conv.payload_converter, details, what)
         if threading.get_ident() == self._loop_thread:
             self._record(details)
-        else:
+            return
+        # A sync activity whose attempt is over runs on in its thread, unseen: stop it here
+        # (Temporal raises CancelledError into the thread).
+        if self._stopped:
+            raise FailureCancelledError("The activity attempt is over: its worker stopped it")
+        try:
             self._loop.call_soon_threadsafe(self._record, details)
+        except RuntimeError as exc:  # the event loop is closed
+            raise FailureCancelledError("The activity's worker is gone") from exc
 
     def _record(self, details: Sequence[Any]) -> None:
+        if self._stopped:
+            return
         self.used = True
         self._details = details
         self._dirty = True
@@ -91,7 +113,7 @@ class _Heartbeater:
 
     def poke(self) -> None:
         """Send now (a cancellation may be waiting to be learned)."""
-        if not self.used:
+        if not self.used or self._stopped:
             return
         self._dirty = True
         if self._sender is None or self._sender.done():
@@ -100,8 +122,9 @@ class _Heartbeater:
             self._nudge.set()
 
     async def _send_loop(self) -> None:
-        while self._dirty:
+        while self._dirty and not self._stopped:
             self._dirty = False
+            pause = self._interval
             try:
                 payloads = await self._conv.encode(list(self._details or ()))
                 cancel = await self._store.heartbeat_activity(
@@ -110,16 +133,23 @@ class _Heartbeater:
             except StaleTaskError:
                 self._on_cancel(stale=True)
                 return
-            except Exception:
-                log.exception("Heartbeat of activity %s failed", self._task.activity_id)
+            except Exception as exc:
+                if self._store.closed:
+                    return
+                # Sent again after the pause, with whatever details are latest by then.
+                self._dirty = True
+                pause = max(pause, self._retry.delay(exc))
                 cancel = False
+            else:
+                self._retry.recovered()
             if cancel:
                 self._on_cancel(stale=False)
                 return
             self._nudge.clear()
-            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + self._interval)
+            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + pause)
 
     def stop(self) -> None:
+        self._stopped = True
         if self._sender is not None:
             self._sender.cancel()
 
@@ -128,12 +158,22 @@ class _Heartbeater:
         if self._dirty and self._details is not None:
             self.stop()
             self._dirty = False
-            with contextlib.suppress(StaleTaskError):
+            try:
                 await self._store.heartbeat_activity(
                     self._task.token,
                     self._task.owner,
                     await self._conv.encode(list(self._details)),
                 )
+            except StaleTaskError:
+                pass
+            except Exception as exc:  # the outcome is still worth reporting
+                if not self._store.closed:
+                    log.warning(
+                        "The last heartbeat details of activity %s were not stored: %s: %s",
+                        self._task.activity_id,
+                        type(exc).__name__,
+                        exc,
+                    )
 
 
 class Activities:
@@ -173,7 +213,7 @@ class Activities:
         ] = {}
 
     def _failure(self, exc: BaseException) -> dict[str, Any]:
-        return self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
+        return failure_of(self._conv, exc)
 
     def cancel_requested(self, run_id: str, seq: int) -> None:
         """The workflow asked to cancel an activity this worker may be running."""
@@ -300,6 +340,7 @@ class Activities:
             if cancelled.is_set() and isinstance(exc, FailureCancelledError):
                 await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
             else:
+                _log_failed_attempt(task, exc)
                 await self._report(task, "fail", self._failure(exc))
             if not isinstance(exc, Exception):
                 raise
@@ -307,9 +348,10 @@ class Activities:
         finally:
             self.running.pop(key, None)
             beat.stop()
+        what = f"the result of activity {task.activity_type!r}"
         try:
-            payload = (await self._conv.encode([result]))[0]
-            check_payloads([payload], f"the result of activity {task.activity_type!r}", logger=log)
+            payload = await encode_result(self._conv, result, what)
+            check_payloads([payload], what, logger=log)
         except PayloadSizeError as exc:
             # Retrying would produce the same oversized result: fail for good.
             failure = self._failure(exc)
@@ -337,8 +379,9 @@ class Activities:
                     task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
+                failure = await encode_within(self._conv.payload_codec, value)
                 await self._store.fail_activity(
-                    task.token, task.owner, value, self._identity, offer
+                    task.token, task.owner, failure, self._identity, offer
                 )
             else:
                 await self._store.activity_cancelled(
@@ -348,10 +391,32 @@ class Activities:
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception:
-            log.exception("Could not record the outcome of activity %s", task.activity_id)
+            if self._store.closed:
+                log.warning(
+                    "The outcome of activity %s was not recorded: its worker's client was "
+                    "closed (it runs again once its lease runs out)",
+                    task.activity_id,
+                )
+            else:
+                log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)
+
+
+def _log_failed_attempt(task: ActivityTask, exc: BaseException) -> None:
+    """Temporal's worker logs each failed attempt at WARNING; an expected failure
+    (``ApplicationErrorCategory.BENIGN``) at DEBUG."""
+    benign = isinstance(exc, ApplicationError) and exc.category == ApplicationErrorCategory.BENIGN
+    log.log(
+        logging.DEBUG if benign else logging.WARNING,
+        "Activity %s (%s, attempt %d, workflow %s) failed",
+        task.activity_type,
+        task.activity_id,
+        task.attempt,
+        task.token.workflow_id,
+        exc_info=exc,
+    )
 
 
 async def _nothing(*args: Any) -> None:

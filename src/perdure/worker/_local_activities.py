@@ -26,6 +26,7 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
+from perdure.worker._conversion import convert_result, failure_of
 
 log = logging.getLogger("perdure.worker")
 
@@ -54,7 +55,7 @@ class LocalActivities:
         return list(await asyncio.gather(*(self._run(c, task) for c in commands)))
 
     def _failure(self, exc: BaseException, state: RetryState) -> dict[str, Any]:
-        failure = self._conv.failure_converter.to_failure(exc, self._conv.payload_converter)
+        failure = failure_of(self._conv, exc)
         failure["retry_state"] = int(state)
         return failure
 
@@ -75,8 +76,12 @@ class LocalActivities:
             if command.schedule_to_close_timeout
             else None
         )
+        # The input and the outcome stay in this task, between the runtime and here: they are
+        # converted, never coded (the marker recording the outcome is, with the commands).
         args = defn.call_args(
-            await self._conv.decode(command.input, defn.input_types(len(command.input)))
+            self._conv.payload_converter.from_payloads(
+                command.input, defn.input_types(len(command.input))
+            )
         )
         attempt = 1
         while True:
@@ -88,7 +93,10 @@ class LocalActivities:
                 result = await asyncio.wait_for(
                     self._invoke(defn, args, command, task, attempt), timeout
                 )
-                payload = (await self._conv.encode([result]))[0]
+                # Converted only: the marker that records it goes through the codec with
+                # the task's other commands.
+                what = f"the result of local activity {command.activity_type!r}"
+                payload = convert_result(self._conv.payload_converter, result, what)
                 return command.seq, attempt, payload, None
             except builtins.TimeoutError:
                 kind = (

@@ -25,15 +25,12 @@ from perdure.workflow._api import (
     execute_local_activity_method,
     get_external_workflow_handle,
     get_external_workflow_handle_for,
-    get_query_handler,
-    get_signal_handler,
     info,
     logger,
     memo,
     memo_value,
     now,
     patched,
-    payload_converter,
     random,
     set_query_handler,
     set_signal_handler,
@@ -54,6 +51,7 @@ from perdure.workflow._api import (
 from perdure.workflow._context import NotInWorkflowError
 from perdure.workflow._definition import defn, init, query, run, signal, update
 from perdure.workflow._errors import ContinueAsNewError
+from perdure.workflow._handlers import get_query_handler, get_signal_handler, payload_converter
 from perdure.workflow._info import (
     ActivityCancellationType,
     ActivityHandle,

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+from perdure._common import identifiers as ids
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import SearchAttributeUpdate, TypedSearchAttributes
 from perdure.common._search_attributes import encode_pairs as encode_search_pairs
 from perdure.common._search_attributes import encode_value as encode_search_attribute
-from perdure.converter import PayloadConverter
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import WorkflowDefinition, handler_name
 from perdure.workflow._errors import ContinueAsNewError
@@ -135,6 +135,9 @@ def start_activity(
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
+    activity_type = ids.check_activity_type(activity_type)
+    task_queue = ids.check_optional_task_queue(task_queue)
+    activity_id = ids.check_activity_id(activity_id)
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
         raise ValueError(
             f"Activity {activity_type!r} needs start_to_close_timeout or "
@@ -229,6 +232,8 @@ def start_local_activity(
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
+    activity_type = ids.check_activity_type(activity_type)
+    activity_id = ids.check_activity_id(activity_id)
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
         raise ValueError(
             f"Local activity {activity_type!r} needs start_to_close_timeout or "
@@ -294,20 +299,6 @@ def set_query_handler(query: str | Callable[..., Any], handler: Callable[..., An
     current().set_query_handler(handler_name(query, "query"), handler)
 
 
-def get_signal_handler(name: str) -> Callable[..., Any] | None:
-    """The handler of signal ``name``: a ``@workflow.signal`` method (bound) or one
-    registered with :func:`set_signal_handler`; ``None`` if there is none (a dynamic handler
-    is not returned)."""
-    return current().get_signal_handler(name)
-
-
-def get_query_handler(name: str) -> Callable[..., Any] | None:
-    """The handler of query ``name``: a ``@workflow.query`` method (bound) or one registered
-    with :func:`set_query_handler`; ``None`` if there is none (a dynamic or built-in handler
-    is not returned)."""
-    return current().get_query_handler(name)
-
-
 def continue_as_new(
     arg: Any = _ARG_UNSET,
     *,
@@ -337,6 +328,9 @@ def continue_as_new(
         workflow_type = workflow
     else:
         workflow_type = WorkflowDefinition.from_run_fn(workflow).name
+    if workflow_type is not None:
+        workflow_type = ids.check_workflow_type(workflow_type)
+    task_queue = ids.check_optional_task_queue(task_queue)
     raise ContinueAsNewError(
         args,
         workflow_type=workflow_type,
@@ -383,13 +377,14 @@ async def start_child_workflow(
         workflow_type = defn.name
         if result_type is None:
             result_type = defn.ret_type
+    workflow_type = ids.check_workflow_type(workflow_type)
     if arg is not _ARG_UNSET:
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
     options = {
-        "id": id or str(uuid4()),
-        "task_queue": task_queue,
+        "id": str(uuid4()) if id is None or id == "" else ids.check_workflow_id(id),
+        "task_queue": ids.check_optional_task_queue(task_queue),
         "result_type": result_type,
         "cancellation_type": int(cancellation_type),
         "parent_close_policy": int(parent_close_policy),
@@ -457,7 +452,8 @@ def get_external_workflow_handle(
     workflow_id: str, *, run_id: str | None = None
 ) -> ExternalWorkflowHandle:
     """A handle to another workflow, to signal it or request its cancellation."""
-    return ExternalWorkflowHandle(workflow_id, run_id, current())
+    workflow_id = ids.check_workflow_id(workflow_id, "workflow_id")
+    return ExternalWorkflowHandle(workflow_id, ids.check_run_id(run_id), current())
 
 
 def get_external_workflow_handle_for(
@@ -525,19 +521,6 @@ def upsert_search_attributes(updates: Sequence[SearchAttributeUpdate[Any]]) -> N
         for u in updates
     }
     current().upsert_search_attributes(encoded)
-
-
-def payload_converter() -> PayloadConverter:
-    """The payload converter of the running workflow's worker: what dynamic workflows and
-    handlers read their ``RawValue`` arguments with.
-
-    Example::
-
-        @workflow.signal(dynamic=True)
-        def any_signal(self, name: str, args: Sequence[RawValue]) -> None:
-            self.seen.append((name, workflow.payload_converter().from_payload(args[0].payload)))
-    """
-    return current().payload_converter()
 
 
 class unsafe:

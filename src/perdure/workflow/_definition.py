@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_type_hints, overload
 
+from perdure._common.identifiers import check_handler_name
+
 ClassType = TypeVar("ClassType", bound=type)
 CallableType = TypeVar("CallableType", bound=Callable[..., Any])
 R = TypeVar("R")
@@ -430,9 +432,13 @@ def update(
 
 
 def handler_name(fn: Any, kind: str) -> str:
-    """The registered name of a signal, query or update given as a method or a string."""
-    if isinstance(fn, str):
-        return fn
+    """The registered name of a signal, query or update given as a method or a string.
+
+    Raises:
+        InvalidArgumentError: the name is not a string, is empty or too long, or holds NUL.
+    """
+    if isinstance(fn, str) or not callable(fn):
+        return check_handler_name(fn, kind)
     attr = {"signal": _SIGNAL_ATTR, "query": _QUERY_ATTR, "update": _UPDATE_ATTR}[kind]
     name = getattr(fn, attr, None)
     if name is None:
@@ -442,4 +448,4 @@ def handler_name(fn: Any, kind: str) -> str:
             f"{getattr(fn, '__qualname__', fn)!r} is a dynamic {kind} handler, which has no "
             f"name of its own: name the {kind} with a string"
         )
-    return str(name)
+    return check_handler_name(name, kind)
