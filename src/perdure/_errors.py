@@ -17,6 +17,8 @@
     ├── WorkflowFailureError              client side: the workflow did not complete; .cause
     ├── WorkflowAlreadyStartedError       client side: a run of that id is open
     ├── WorkflowNotFoundError             client side: no such workflow execution
+    ├── ScheduleAlreadyRunningError       client side: a schedule of that id exists
+    ├── ScheduleNotFoundError             client side: no schedule of that id
     ├── WorkflowQueryFailedError          client side: the query failed or was unknown
     ├── WorkflowUpdateFailedError         client side: the update failed
     ├── RPCTimeoutOrCancelledError        client side: no worker answered in time
@@ -24,6 +26,7 @@
     ├── RestrictedWorkflowAccessError     workflow code called a non-deterministic API
     ├── DeterminismLintError              the linter found such code (perdure.lint); .findings
     ├── PayloadSizeError                  a payload is larger than the limit
+    ├── ExternalPayloadNotFoundError      an offloaded payload's blob is not in its storage
     ├── InvalidArgumentError              (also a TypeError and ValueError) an id or name
     │                                     perdure cannot take: not a str, empty, too long, NUL
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
@@ -273,6 +276,21 @@ class WorkflowNotFoundError(PerdureError):
     """No workflow execution has that id (and run id)."""
 
 
+class ScheduleAlreadyRunningError(PerdureError):
+    """A schedule with this id already exists in the namespace (Temporal's name)."""
+
+    def __init__(self, schedule_id: str = "") -> None:
+        super().__init__(
+            f"Schedule {schedule_id!r} already exists: use another id, or "
+            "get_schedule_handle() to reach (update, delete) the existing one"
+        )
+        self.schedule_id = schedule_id
+
+
+class ScheduleNotFoundError(PerdureError):
+    """No schedule has that id in the namespace."""
+
+
 class WorkflowQueryFailedError(PerdureError):
     """The query failed: unknown query name, the handler raised, or it was not answered."""
 
@@ -305,6 +323,12 @@ class RestrictedWorkflowAccessError(NondeterminismError):
 
 class PayloadSizeError(PerdureError):
     """A payload is larger than perdure stores (2 MiB by default)."""
+
+
+class ExternalPayloadNotFoundError(PerdureError):
+    """An offloaded payload's blob is not in its storage (deleted by hand, or the storage is
+    not the one that wrote it). A workflow task that needs it fails, and is retried, until the
+    blob is back: the workflow itself does not fail."""
 
 
 class PayloadConverterError(ApplicationError, TypeError):

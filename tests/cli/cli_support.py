@@ -108,6 +108,13 @@ APP = textwrap.dedent(
 
 
     @workflow.defn
+    class Tick:
+        @workflow.run
+        async def run(self, label: str) -> str:
+            return f"tick {label}"
+
+
+    @workflow.defn
     class Approval:
         @workflow.run
         async def run(self, order_id: str) -> str:

@@ -1,6 +1,6 @@
 """The code in the docs runs: every ``python`` block of ``docs/guide.md``,
-``docs/testing.md`` and ``docs/patterns.md``, and the README's blocks that run themselves
-(those that call ``asyncio.run(``), each in a fresh interpreter.
+``docs/testing.md``, ``docs/patterns.md`` and ``docs/schedules.md``, and the README's blocks
+that run themselves (those that call ``asyncio.run(``), each in a fresh interpreter.
 
 A block whose first line is ``# doc-test: pytest`` is a test file: it runs under pytest (with
 perdure's plugin, as a user's would). A block whose first line is a ``# doc-test: skip``
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide.md"
 TESTING = ROOT / "docs" / "testing.md"
 PATTERNS = ROOT / "docs" / "patterns.md"
+SCHEDULES = ROOT / "docs" / "schedules.md"
 README = ROOT / "README.md"
 
 FENCE = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -62,7 +63,7 @@ def blocks(path: Path) -> list[Block]:
 
 def doc_blocks() -> list[Block]:
     readme = [b for b in blocks(README) if "asyncio.run(" in b.code]
-    return blocks(GUIDE) + blocks(TESTING) + blocks(PATTERNS) + readme
+    return blocks(GUIDE) + blocks(TESTING) + blocks(PATTERNS) + blocks(SCHEDULES) + readme
 
 
 def params() -> list[object]:

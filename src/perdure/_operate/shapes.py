@@ -1,6 +1,6 @@
 """The JSON shapes of the "Operating it" contract, one definition for ``-o json`` and the
-HTTP API: a workflow, a described workflow, a failure, and a history's events with their
-payloads decoded for people."""
+HTTP API: a workflow, a described workflow, a failure, a history's events with their
+payloads decoded for people, and a schedule."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from typing import Any
 
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
+from perdure._common.schedule_spec import ScheduleCalendarSpec, ScheduleSpec, describe_calendar
 from perdure.client import (
     PendingActivityInfo,
+    ScheduleActionResult,
+    ScheduleActionStartWorkflow,
+    ScheduleDescription,
+    ScheduleListDescription,
     WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowResetInfo,
@@ -189,3 +194,121 @@ async def events_json(
         }
         for e in events
     ]
+
+
+# -- schedules ---------------------------------------------------------------------------------
+def _seconds(value: Any) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def calendar_json(cal: ScheduleCalendarSpec) -> dict[str, Any]:
+    """A calendar as Temporal's ``StructuredCalendarSpec`` JSON (ranges of ``{"start", "end",
+    "step"}``), plus ``"text"``: its fields in cron's order (``second minute hour
+    day-of-month month day-of-week year``)."""
+    out: dict[str, Any] = {
+        name: [{"start": r.start, "end": r.end, "step": r.step} for r in getattr(cal, name)]
+        for name in ("second", "minute", "hour", "day_of_month", "month", "year", "day_of_week")
+    }
+    out["comment"] = cal.comment
+    out["text"] = describe_calendar(cal)
+    return out
+
+
+def spec_json(spec: ScheduleSpec) -> dict[str, Any]:
+    """``{"calendars", "intervals", "skip", "start_at", "end_at", "jitter",
+    "time_zone_name"}``; durations in seconds."""
+    return {
+        "calendars": [calendar_json(c) for c in spec.calendars],
+        "intervals": [
+            {"every": i.every.total_seconds(), "offset": _seconds(i.offset)} for i in spec.intervals
+        ],
+        "skip": [calendar_json(c) for c in spec.skip],
+        "start_at": rfc3339(spec.start_at),
+        "end_at": rfc3339(spec.end_at),
+        "jitter": _seconds(spec.jitter),
+        "time_zone_name": spec.time_zone_name,
+    }
+
+
+def _action_results(actions: Sequence[ScheduleActionResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "scheduled_at": rfc3339(a.scheduled_at),
+            "started_at": rfc3339(a.started_at),
+            "workflow_id": getattr(a.action, "workflow_id", None),
+            "run_id": getattr(a.action, "first_execution_run_id", None),
+        }
+        for a in actions
+    ]
+
+
+async def schedule_json(desc: ScheduleDescription) -> dict[str, Any]:
+    """A described schedule: ``{"schedule_id", "action", "spec", "policy", "state", "info",
+    "memo", "search_attributes"}`` (the action's arguments and memo decoded)."""
+    schedule, info = desc.schedule, desc.info
+    action = schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow):  # the only action there is
+        raise TypeError(f"Unknown schedule action {action!r}")
+    converter = desc.data_converter
+    return {
+        "schedule_id": desc.id,
+        "action": {
+            "workflow_type": action.workflow,
+            "workflow_id": action.id,
+            "task_queue": action.task_queue,
+            "args": (await decoded_attributes(converter, {"a": list(action.args)}))["a"],
+            "execution_timeout": _seconds(action.execution_timeout),
+            "run_timeout": _seconds(action.run_timeout),
+            "task_timeout": _seconds(action.task_timeout),
+            "memo": await decoded_attributes(converter, dict(action.memo or {})),
+            "search_attributes": search_attributes_json(action.typed_search_attributes),
+        },
+        "spec": spec_json(schedule.spec),
+        "policy": {
+            "overlap": schedule.policy.overlap.name,
+            "catchup_window": schedule.policy.catchup_window.total_seconds(),
+            "pause_on_failure": schedule.policy.pause_on_failure,
+        },
+        "state": {
+            "note": schedule.state.note,
+            "paused": schedule.state.paused,
+            "limited_actions": schedule.state.limited_actions,
+            "remaining_actions": schedule.state.remaining_actions,
+        },
+        "info": {
+            "num_actions": info.num_actions,
+            "num_actions_missed_catchup_window": info.num_actions_missed_catchup_window,
+            "num_actions_skipped_overlap": info.num_actions_skipped_overlap,
+            "running_actions": [
+                {
+                    "workflow_id": getattr(r, "workflow_id", None),
+                    "run_id": getattr(r, "first_execution_run_id", None),
+                }
+                for r in info.running_actions
+            ],
+            "recent_actions": _action_results(info.recent_actions),
+            "next_action_times": [rfc3339(t) for t in info.next_action_times],
+            "created_at": rfc3339(info.created_at),
+            "last_updated_at": rfc3339(info.last_updated_at),
+        },
+        "memo": dict(await desc.memo()),
+        "search_attributes": search_attributes_json(desc.typed_search_attributes),
+    }
+
+
+async def schedule_list_json(entry: ScheduleListDescription) -> dict[str, Any]:
+    """A listed schedule: ``{"schedule_id", "workflow_type", "spec", "state",
+    "recent_actions", "next_action_times", "memo", "search_attributes"}``."""
+    schedule, info = entry.schedule, entry.info
+    return {
+        "schedule_id": entry.id,
+        "workflow_type": getattr(schedule.action, "workflow", None) if schedule else None,
+        "spec": spec_json(schedule.spec) if schedule else None,
+        "state": (
+            {"note": schedule.state.note, "paused": schedule.state.paused} if schedule else None
+        ),
+        "recent_actions": _action_results(info.recent_actions) if info else [],
+        "next_action_times": [rfc3339(t) for t in info.next_action_times] if info else [],
+        "memo": dict(await entry.memo()),
+        "search_attributes": search_attributes_json(entry.typed_search_attributes),
+    }

@@ -28,6 +28,7 @@ from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
 from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._base_schedules import ScheduleOps
 from perdure._store._eager import (
     ContinueInCommit,
     EagerActivities,
@@ -35,6 +36,7 @@ from perdure._store._eager import (
     LocalWorker,
 )
 from perdure._store._effects import Effects
+from perdure._store._lifecycle_ops import LifecycleOps
 from perdure._store._notify import Notifier
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -85,7 +87,7 @@ async def _continue_in_commit(
     return await workflow_tasks.complete(tx, eager.granted, commands, then.identity, now, fx, offer)
 
 
-class Store(ABC):
+class Store(LifecycleOps, ScheduleOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
     def __init__(self, clock: Clock) -> None:
@@ -498,8 +500,15 @@ class Store(ABC):
 
     # -- time ----------------------------------------------------------------------------------
     async def fire_due(self, limit: int = 500) -> int:
-        """Fire due timers and act on passed deadlines; returns how many."""
-        return await self.transact(lambda tx, fx: timers.fire_due(tx, self.clock.now(), limit, fx))
+        """Fire due timers and schedules and act on passed deadlines; returns how many."""
+
+        async def op(tx: Tx, fx: Effects) -> tuple[int, list[tuple[str, str]]]:
+            now = self.clock.now()
+            handled = await timers.fire_due(tx, now, limit, fx)
+            return handled, await tx.due_schedules(now, limit)
+
+        handled, due = await self.transact(op)
+        return handled + await self.fire_schedules(due)
 
     async def expire_leases(
         self, owner: str, keep: frozenset[tuple[str, int]] = frozenset()

@@ -12,6 +12,7 @@ from typing import Any
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
+from perdure._store import _schedule_watch as schedule_watch
 from perdure._store import _visibility as visibility
 from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
@@ -167,6 +168,8 @@ async def close(
     await _apply_parent_close_policy(tx, ex, now, fx)
     if ex.parent is not None and not attrs.get("new_run_id"):
         await _tell_parent(tx, ex, event_type, attrs, now, fx)
+    if ex.search_attributes and not attrs.get("new_run_id"):
+        await schedule_watch.run_closed(tx, ex, now, fx)
 
 
 _CHILD_EVENT = {

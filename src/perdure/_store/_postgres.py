@@ -462,7 +462,8 @@ class PostgresStore(Store):
         rows = await self._fetch(
             "SELECT LEAST((SELECT MIN(fire_at) FROM timers), "
             "(SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL), "
-            "(SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL AND visible_at > $1))",
+            "(SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL AND visible_at > $1), "
+            "(SELECT MIN(next_fire) FROM schedules))",
             self.clock.now(),
         )
         return float(rows[0][0]) if rows[0][0] is not None else None
@@ -476,7 +477,7 @@ class PostgresStore(Store):
             "SELECT 'held', NULL, NULL WHERE EXISTS (SELECT 1 FROM tasks WHERE lease_owner IS "
             "NOT NULL AND async_pending = 0) "
             "UNION ALL SELECT 'timer', NULL, NULL WHERE EXISTS (SELECT 1 FROM timers WHERE "
-            "fire_at <= $1) "
+            "fire_at <= $1) OR EXISTS (SELECT 1 FROM schedules WHERE next_fire <= $1) "
             "UNION ALL SELECT DISTINCT namespace, task_queue, kind::text FROM tasks "
             "WHERE lease_owner IS NULL AND visible_at <= $1",
             self.clock.now(),

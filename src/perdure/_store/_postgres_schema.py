@@ -149,6 +149,39 @@ MIGRATIONS: list[list[str]] = [
         # describe().
         "ALTER TABLE executions ADD COLUMN reset_points BYTEA",
     ],
+    [
+        # Data lifecycle. A namespace's settings: how long closed runs are kept (seconds;
+        # NULL keeps them forever) and where their histories are archived before deletion.
+        """CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY,
+            retention DOUBLE PRECISION,
+            archive_uri TEXT
+        )""",
+        # What the retention sweep looks for: closed runs by the time they closed.
+        "CREATE INDEX executions_closed ON executions (namespace, close_time) WHERE status <> 1",
+        # The offloaded payloads (external storage) each run's rows refer to, by key, and
+        # the keys no run refers to any more, for the workers to delete from the storage.
+        """CREATE TABLE payload_refs (
+            key TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            PRIMARY KEY (key, run_id)
+        )""",
+        "CREATE INDEX payload_refs_by_run ON payload_refs (run_id)",
+        "CREATE TABLE payload_garbage (key TEXT PRIMARY KEY)",
+    ],
+    [
+        # Schedules: one row each; next_fire is when the timer service looks at it again
+        # (NULL: not on its own), the rest of its state is in data (see _schedule_state).
+        """CREATE TABLE schedules (
+            namespace TEXT NOT NULL,
+            schedule_id TEXT NOT NULL,
+            next_fire DOUBLE PRECISION,
+            version BIGINT NOT NULL,
+            data BYTEA NOT NULL,
+            PRIMARY KEY (namespace, schedule_id)
+        )""",
+        "CREATE INDEX schedules_due ON schedules (next_fire) WHERE next_fire IS NOT NULL",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
-from perdure._store._postgres_batch import _BatchTx
+from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
+from perdure._store._postgres_schedules import _ScheduleTx
 from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
@@ -64,7 +65,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _PostgresTx(_BatchTx, Tx):
+class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
     """The ``Tx`` primitives in PostgreSQL's SQL, on one connection (what ``_BatchTx`` holds
     back and when is described there).
 
@@ -135,13 +136,12 @@ class _PostgresTx(_BatchTx, Tx):
             await self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
 
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
-        size = 0
-        for e in events:
-            blob = encode_attributes(e.attributes)
+        blobs = [encode_attributes(e.attributes) for e in events]
+        for e, blob in zip(events, blobs, strict=True):
             self._events.append((run_id, e.event_id, e.event_type.value, e.event_time, blob))
-            size += len(blob)
         self.changed = self.changed or bool(events)
-        return size
+        await self._note_payload_refs(run_id, blobs)
+        return sum(map(len, blobs))
 
     async def get_history_events(
         self, run_id: str, after_event_id: int, limit: int
@@ -158,6 +158,8 @@ class _PostgresTx(_BatchTx, Tx):
         return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        blob = encode_attributes(event.attributes)
+        await self._note_payload_refs(run_id, [blob])
         await self._hold(
             "inbox",
             None,
@@ -166,7 +168,7 @@ class _PostgresTx(_BatchTx, Tx):
             run_id,
             event.event_type.value,
             event.event_time,
-            encode_attributes(event.attributes),
+            blob,
         )
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
@@ -411,6 +413,8 @@ class _PostgresTx(_BatchTx, Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
+        blob = encode_attributes({"input": row.input})
+        await self._note_payload_refs(row.run_id, [blob])
         await self._hold(
             "updates",
             None,
@@ -419,7 +423,7 @@ class _PostgresTx(_BatchTx, Tx):
             row.run_id,
             row.update_id,
             row.name,
-            encode_attributes({"input": row.input}),
+            blob,
             int(row.state),
             encode_attributes(row.outcome) if row.outcome is not None else None,
             now,

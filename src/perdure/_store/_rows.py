@@ -9,6 +9,7 @@ import orjson
 
 from perdure._common.events import decode_attributes, encode_attributes
 from perdure._common.status import WorkflowExecutionStatus
+from perdure._store._schedule_state import ScheduleRow
 from perdure._store._types import Execution, TaskKind, TaskRow, UpdateRow, UpdateState, WftState
 
 EXEC_COLS = (
@@ -25,14 +26,43 @@ TASK_COLS = (
 )
 FAR = 1e18
 # The tables whose rows belong to one run, by its run_id column.
-RUN_TABLES = ("tasks", "timers", "inbox", "history", "search_attributes", "updates", "executions")
+RUN_TABLES = (
+    "tasks",
+    "timers",
+    "inbox",
+    "history",
+    "search_attributes",
+    "updates",
+    "payload_refs",
+    "executions",
+)
+
+# Closed runs of a namespace (parameter 1) closed before a time (2) that nothing needs any
+# more, oldest first, at most a number (the last parameter): not a child whose parent is
+# still open (its parent's describe() and links show it), nor a run of a chain (continued
+# as new, retried, or reset) whose latest run is still open (result() follows the chain and
+# a reset reads it). ``{only}`` may narrow it to some runs; ``{lock}`` locks what it finds.
+EXPIRED_RUNS = (
+    "SELECT e.run_id FROM executions e WHERE e.namespace = ? AND e.status <> 1 "
+    "AND e.close_time < ?{only} "
+    "AND NOT EXISTS (SELECT 1 FROM executions p WHERE p.run_id = e.parent_run_id "
+    "AND p.status = 1) "
+    "AND NOT EXISTS (SELECT 1 FROM executions o WHERE o.namespace = e.namespace "
+    "AND o.workflow_id = e.workflow_id AND o.status = 1 AND o.first_run_id = e.first_run_id) "
+    "ORDER BY e.close_time LIMIT ?{lock}"
+)
 
 
 def delete_runs_sql(run_ids: str) -> list[str]:
     """The statements that delete runs and every row they own, where ``run_ids`` is the
-    dialect's test of a run id against the runs' (``IN (?, ?)``, ``= ANY($1)``): the answers
-    to the runs' queries first (found by their tasks), the executions rows last."""
+    dialect's test of a run id against the runs' (``IN (?1, ?2)``, ``= ANY($1)``): the
+    answers to the runs' queries first (found by their tasks), then the offloaded payloads
+    that only these runs refer to are marked as garbage (for the workers to delete from the
+    storage), the executions rows last."""
     return [
+        "INSERT INTO payload_garbage (key) SELECT DISTINCT r.key FROM payload_refs r "
+        f"WHERE r.run_id {run_ids} AND NOT EXISTS (SELECT 1 FROM payload_refs o "
+        f"WHERE o.key = r.key AND NOT (o.run_id {run_ids})) ON CONFLICT DO NOTHING",
         "DELETE FROM query_results WHERE query_id IN "
         f"(SELECT task_id FROM tasks WHERE run_id {run_ids} AND kind = 3)",
         *(f"DELETE FROM {table} WHERE run_id {run_ids}" for table in RUN_TABLES),
@@ -246,4 +276,22 @@ def task_update_values(task: TaskRow) -> tuple[Any, ...]:
         task.started_at,
         encode_attributes(task.data),
         task.task_id,
+    )
+
+
+SCHEDULE_COLS = "namespace, schedule_id, data, version, next_fire"
+
+
+def schedule_row(row: tuple[Any, ...]) -> ScheduleRow:
+    return ScheduleRow.from_data(row[0], row[1], decode_attributes(row[2]), row[3], row[4])
+
+
+def schedule_values(row: ScheduleRow) -> tuple[Any, ...]:
+    """The values of ``SCHEDULE_COLS``."""
+    return (
+        row.namespace,
+        row.schedule_id,
+        encode_attributes(row.to_data()),
+        row.version,
+        row.next_fire,
     )

@@ -32,6 +32,9 @@ from perdure._store._types import (
 
 T = TypeVar("T")
 
+# Pages given back to the file system by one short transaction of reclaim_space().
+RECLAIM_PAGES = 64
+
 
 class SQLiteStore(Store):
     """perdure's state in one SQLite file (``sqlite:///path.db``) or in memory."""
@@ -69,6 +72,9 @@ class SQLiteStore(Store):
             raise PerdureError(f"Cannot open {path!r} as a SQLite database: {exc}") from exc
         try:
             if not memory and not self.read_only:
+                # A new file gives the space of deleted rows back (reclaim_space); a file
+                # made before keeps its setting, which only a VACUUM can change.
+                self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 self._use_wal(busy_timeout)
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
@@ -230,6 +236,28 @@ class SQLiteStore(Store):
             raise _as_perdure(exc) from exc
         return result
 
+    async def reclaim_space(self) -> None:
+        """Shrink the file by the pages deleted rows freed (``auto_vacuum=INCREMENTAL``), a
+        few at a time: each step is a short write transaction of its own, so workers'
+        transactions go between them."""
+        while not self._closed:
+
+            async def step(tx: Tx, fx: Effects) -> int:
+                c = self._conn
+                # One page per statement: the sqlite3 module steps a PRAGMA only once.
+                for _ in range(RECLAIM_PAGES):
+                    c.execute("PRAGMA incremental_vacuum(1)")
+                return int(c.execute("PRAGMA freelist_count").fetchone()[0])
+
+            if not self._incremental or await self.transact(step) == 0:
+                return
+
+    @property
+    def _incremental(self) -> bool:
+        row = self._conn.execute("PRAGMA auto_vacuum").fetchone()
+        free = self._conn.execute("PRAGMA freelist_count").fetchone()
+        return bool(row and row[0] == 2 and free and free[0] > 0)
+
     # -- reads ---------------------------------------------------------------------------------
     async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
         return await self._tx.get_history_events(run_id, after_event_id, -1)
@@ -239,7 +267,7 @@ class SQLiteStore(Store):
             "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
             "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
             "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
-            "AND visible_at > ?)",
+            "AND visible_at > ? UNION ALL SELECT MIN(next_fire) FROM schedules)",
             (self.clock.now(),),
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -252,7 +280,11 @@ class SQLiteStore(Store):
             "SELECT 1 FROM tasks WHERE lease_owner IS NOT NULL AND async_pending = 0 LIMIT 1"
         ).fetchone():
             return False
-        if self._conn.execute("SELECT 1 FROM timers WHERE fire_at <= ? LIMIT 1", (now,)).fetchone():
+        if self._conn.execute(
+            "SELECT 1 FROM timers WHERE fire_at <= ? UNION ALL "
+            "SELECT 1 FROM schedules WHERE next_fire <= ? LIMIT 1",
+            (now, now),
+        ).fetchone():
             return False
         # A ready task counts only if a worker here polls its queue: nobody will take it
         # otherwise, and its deadlines (schedule-to-start) must still come due.

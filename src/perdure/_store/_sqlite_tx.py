@@ -11,6 +11,7 @@ from perdure._store._rows import (
     EXEC_COLS,
     EXEC_MUTABLE_COLS,
     FAR,
+    SCHEDULE_COLS,
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
@@ -18,11 +19,15 @@ from perdure._store._rows import (
     execution_row,
     execution_update_values,
     execution_values,
+    schedule_row,
+    schedule_values,
     task_insert_values,
     task_row,
     task_update_values,
     update_row,
 )
+from perdure._store._schedule_state import ScheduleRow
+from perdure._store._sqlite_lifecycle import _SQLiteLifecycleTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
     Execution,
@@ -45,7 +50,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _SQLiteTx(Tx):
+class _SQLiteTx(_SQLiteLifecycleTx, Tx):
     """The ``Tx`` primitives in SQLite's SQL. Methods are async only to share the protocol
     with asynchronous backends: none of them suspends."""
 
@@ -103,6 +108,7 @@ class _SQLiteTx(Tx):
             "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
+        self._note_payload_refs(run_id, [r[4] for r in rows])
         return sum(len(r[4]) for r in rows)
 
     async def get_history_events(
@@ -116,10 +122,12 @@ class _SQLiteTx(Tx):
         return [HistoryEvent(r[0], EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        blob = encode_attributes(event.attributes)
         self.c.execute(
             "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES (?, ?, ?, ?)",
-            (run_id, event.event_type.value, event.event_time, encode_attributes(event.attributes)),
+            (run_id, event.event_type.value, event.event_time, blob),
         )
+        self._note_payload_refs(run_id, [blob])
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         rows = self.c.execute(
@@ -214,7 +222,8 @@ class _SQLiteTx(Tx):
         self.c.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
 
     async def delete_runs(self, run_ids: Sequence[str]) -> None:
-        for sql in delete_runs_sql(f"IN ({', '.join('?' * len(run_ids))})"):
+        marks = ", ".join(f"?{i}" for i in range(1, len(run_ids) + 1))
+        for sql in delete_runs_sql(f"IN ({marks})"):
             self.c.execute(sql, tuple(run_ids))
 
     async def set_search_attributes(
@@ -295,6 +304,8 @@ class _SQLiteTx(Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
+        blob = encode_attributes({"input": row.input})
+        self._note_payload_refs(row.run_id, [blob])
         self.c.execute(
             "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -302,7 +313,7 @@ class _SQLiteTx(Tx):
                 row.run_id,
                 row.update_id,
                 row.name,
-                encode_attributes({"input": row.input}),
+                blob,
                 int(row.state),
                 encode_attributes(row.outcome) if row.outcome is not None else None,
                 now,
@@ -370,3 +381,65 @@ class _SQLiteTx(Tx):
                 result.error,
             ),
         )
+
+    async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRow | None:
+        row = self.c.execute(
+            f"SELECT {SCHEDULE_COLS} FROM schedules WHERE namespace = ? AND schedule_id = ?",
+            (namespace, schedule_id),
+        ).fetchone()
+        return schedule_row(row) if row else None
+
+    async def claim_schedule(
+        self, namespace: str, schedule_id: str, now: float
+    ) -> ScheduleRow | None:
+        row = await self.get_schedule(namespace, schedule_id)
+        if row is None or row.next_fire is None or row.next_fire > now:
+            return None
+        return row
+
+    async def insert_schedule(self, row: ScheduleRow) -> None:
+        self.c.execute(
+            f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES (?, ?, ?, ?, ?)", schedule_values(row)
+        )
+
+    async def update_schedule(self, row: ScheduleRow) -> None:
+        ns, sid, data, version, next_fire = schedule_values(row)
+        self.c.execute(
+            "UPDATE schedules SET data = ?, version = ?, next_fire = ? "
+            "WHERE namespace = ? AND schedule_id = ?",
+            (data, version, next_fire, ns, sid),
+        )
+
+    async def delete_schedule(self, namespace: str, schedule_id: str) -> bool:
+        cur = self.c.execute(
+            "DELETE FROM schedules WHERE namespace = ? AND schedule_id = ?",
+            (namespace, schedule_id),
+        )
+        return cur.rowcount > 0
+
+    async def due_schedules(self, now: float, limit: int) -> list[tuple[str, str]]:
+        rows = self.c.execute(
+            "SELECT namespace, schedule_id FROM schedules WHERE next_fire <= ? "
+            "ORDER BY next_fire LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    async def list_schedules(self, namespace: str, limit: int, offset: int) -> list[ScheduleRow]:
+        rows = self.c.execute(
+            f"SELECT {SCHEDULE_COLS} FROM schedules WHERE namespace = ? "
+            "ORDER BY schedule_id LIMIT ? OFFSET ?",
+            (namespace, limit, offset),
+        ).fetchall()
+        return [schedule_row(r) for r in rows]
+
+    async def open_workflow_ids(self, namespace: str, workflow_ids: Sequence[str]) -> set[str]:
+        if not workflow_ids:
+            return set()
+        marks = ", ".join("?" * len(workflow_ids))
+        rows = self.c.execute(
+            f"SELECT workflow_id FROM executions WHERE namespace = ? AND status = 1 "
+            f"AND workflow_id IN ({marks})",
+            (namespace, *workflow_ids),
+        ).fetchall()
+        return {r[0] for r in rows}

@@ -10,8 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from perdure._common.events import HistoryEvent
+from perdure._store._schedule_state import ScheduleRow
 from perdure._store._types import (
     Execution,
+    NamespaceRow,
     QueryResult,
     TaskKind,
     TaskRow,
@@ -156,3 +158,52 @@ class Tx(Protocol):
         """Forget a query: its task (if unanswered) and its result."""
 
     async def put_query_result(self, query_id: int, result: QueryResult) -> None: ...
+
+    # namespaces and retention ------------------------------------------------------------
+    async def get_namespace(self, name: str) -> NamespaceRow | None: ...
+
+    async def put_namespace(self, row: NamespaceRow) -> None: ...
+
+    async def retained_namespaces(self) -> list[NamespaceRow]:
+        """The namespaces that have a retention period."""
+
+    async def expired_runs(
+        self, namespace: str, closed_before: float, limit: int, among: Sequence[str] = ()
+    ) -> list[str]:
+        """Up to ``limit`` runs of ``namespace`` (of ``among``, if given) closed before
+        ``closed_before`` that nothing needs (see ``_retention``), oldest first; on
+        PostgreSQL locked, skipping runs another sweep holds."""
+
+    # offloaded payloads ----------------------------------------------------------------------
+    async def payload_garbage(self, limit: int) -> list[str]:
+        """Keys of offloaded payloads that no run refers to any more."""
+
+    async def payload_keys_referenced(self, keys: Sequence[str]) -> set[str]:
+        """Which of these keys some run refers to (again)."""
+
+    async def forget_payload_garbage(self, keys: Sequence[str]) -> None: ...
+
+    # schedules -------------------------------------------------------------------------------
+    async def get_schedule(self, namespace: str, schedule_id: str) -> ScheduleRow | None:
+        """A schedule, locked for the rest of the transaction."""
+
+    async def claim_schedule(
+        self, namespace: str, schedule_id: str, now: float
+    ) -> ScheduleRow | None:
+        """A schedule due by ``now`` that no other transaction holds, locked; else None."""
+
+    async def insert_schedule(self, row: ScheduleRow) -> None: ...
+
+    async def update_schedule(self, row: ScheduleRow) -> None: ...
+
+    async def delete_schedule(self, namespace: str, schedule_id: str) -> bool:
+        """Delete a schedule; returns whether there was one."""
+
+    async def due_schedules(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """(namespace, schedule_id) of the schedules due by ``now``, soonest first."""
+
+    async def list_schedules(self, namespace: str, limit: int, offset: int) -> list[ScheduleRow]:
+        """A namespace's schedules, by id."""
+
+    async def open_workflow_ids(self, namespace: str, workflow_ids: Sequence[str]) -> set[str]:
+        """Which of these workflow ids have an open run (read without locking them)."""

@@ -92,6 +92,15 @@ class Execution:
 
 
 @dataclass(slots=True)
+class NamespaceRow:
+    """A namespace's data lifecycle settings, as the namespaces table holds them."""
+
+    name: str
+    retention: float | None = None  # seconds closed runs are kept; None: forever
+    archive_uri: str | None = None  # where histories are archived before deletion
+
+
+@dataclass(slots=True)
 class TaskRow:
     """A unit of work in a task queue (workflow task, activity attempt, or query)."""
 

@@ -5,7 +5,10 @@ import click
 from perdure.cli._activity import activity_group
 from perdure.cli._history import history_group
 from perdure.cli._lint import lint_command
+from perdure.cli._migrate import migrate_command
+from perdure.cli._namespace import namespace_group
 from perdure.cli._replay import replay_command
+from perdure.cli._schedule import schedule_group
 from perdure.cli._worker import worker_command
 from perdure.cli._workflow import workflow_group
 
@@ -21,7 +24,10 @@ def main() -> None:
 
 for command in (
     workflow_group,
+    schedule_group,
     history_group,
+    namespace_group,
+    migrate_command,
     activity_group,
     replay_command,
     worker_command,

@@ -24,6 +24,8 @@ from perdure._store._types import (
     WftState,
 )
 from perdure.client._async_activity import AsyncActivityHandle
+from perdure.client._namespace import NamespaceMethods
+from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -130,7 +132,7 @@ class ClientConfig(TypedDict):
     time_skipper: TimeSkipper | None
 
 
-class Client:
+class Client(NamespaceMethods, ScheduleClient):
     """Starts workflows and talks to them, through the store a database URL names.
 
     Example::
@@ -662,7 +664,7 @@ class Client:
         return dict(zip(keys, values, strict=True))
 
     async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
-        return await decode_within(self.data_converter.payload_codec, failure)
+        return await decode_within(self.data_converter._store_codec, failure)
 
 
 def _task_pending(ex: Execution) -> bool:

@@ -31,6 +31,7 @@ from perdure.client._description import (
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
 from perdure.common._enums import ResetType
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
+from perdure.converter._external import resolve_events
 from perdure.converter._limits import check_payloads
 from perdure.workflow._definition import handler_name
 
@@ -496,6 +497,7 @@ class WorkflowHandle(Generic[ReturnType]):
         """The run's full event history."""
         ex = await self._execution()
         events = await self._client._store.get_history(ex.run_id)
+        events = await resolve_events(self._client.data_converter.external_storage, events)
         return WorkflowHistory(workflow_id=self.id, run_id=ex.run_id, events=events)
 
     async def fetch_history_events(
@@ -515,7 +517,9 @@ class WorkflowHandle(Generic[ReturnType]):
             while True:
                 if flag is not None:
                     flag.clear()
-                for event in await store.get_history(ex.run_id, last):
+                events = await store.get_history(ex.run_id, last)
+                storage = c.data_converter.external_storage
+                for event in await resolve_events(storage, events):
                     last = event.event_id
                     yield event
                 if flag is None:

@@ -18,6 +18,8 @@ from perdure.converter._payload_converter import (
     JSONPlainPayloadConverter,
     PayloadConverter,
 )
+from perdure.converter._s3 import S3Storage
+from perdure.converter._storage import ExternalStorage, FileStorage
 
 __all__ = [
     "AesGcmCodec",
@@ -30,11 +32,14 @@ __all__ = [
     "DefaultFailureConverterWithEncodedAttributes",
     "DefaultPayloadConverter",
     "EncodingPayloadConverter",
+    "ExternalStorage",
     "FailureConverter",
+    "FileStorage",
     "JSONPlainPayloadConverter",
     "Payload",
     "PayloadCodec",
     "PayloadConverter",
+    "S3Storage",
     "ZlibCodec",
     "default",
 ]

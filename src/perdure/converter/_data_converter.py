@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 
 from perdure._common.payload import Payload
 from perdure._errors import FailureError
+from perdure.converter._external import StorageCodec
 from perdure.converter._failure import DefaultFailureConverter, FailureConverter
 from perdure.converter._payload_converter import DefaultPayloadConverter, PayloadConverter
+from perdure.converter._storage import ExternalStorage
 from perdure.converter._visitor import decode_within, encode_within
 
 
@@ -36,7 +38,9 @@ class DataConverter:
     The codec, when given, encodes every payload perdure stores (see the guide's "Data
     conversion" for what stays in plain text); with ``failure_converter_class=``
     :class:`DefaultFailureConverterWithEncodedAttributes` the messages and stack traces of
-    failures too.
+    failures too. With ``external_storage=`` (:class:`FileStorage`, :class:`S3Storage`),
+    payloads larger than its threshold (after the codec) are kept there and history holds
+    a reference to them.
 
     Example::
 
@@ -47,6 +51,7 @@ class DataConverter:
     payload_converter_class: type[PayloadConverter] = DefaultPayloadConverter
     payload_codec: PayloadCodec | None = None
     failure_converter_class: type[FailureConverter] = DefaultFailureConverter
+    external_storage: ExternalStorage | None = None
 
     default: ClassVar[DataConverter]
 
@@ -58,29 +63,37 @@ class DataConverter:
     def failure_converter(self) -> FailureConverter:
         return self.failure_converter_class()
 
+    @cached_property
+    def _store_codec(self) -> StorageCodec | None:
+        """What every payload goes through between the converter and the store: the codec,
+        then offloading to the external storage (None if there is neither)."""
+        if self.payload_codec is None and self.external_storage is None:
+            return None
+        return StorageCodec(self.payload_codec, self.external_storage)
+
     async def encode(self, values: Sequence[Any]) -> list[Payload]:
         """Values to stored payloads (converter, then codec)."""
         payloads = self.payload_converter.to_payloads(values)
-        if self.payload_codec is not None:
-            payloads = await self.payload_codec.encode(payloads)
+        if self._store_codec is not None:
+            payloads = await self._store_codec.encode(payloads)
         return payloads
 
     async def decode(
         self, payloads: Sequence[Payload], type_hints: Sequence[Any] | None = None
     ) -> list[Any]:
         """Stored payloads to values (codec, then converter)."""
-        if self.payload_codec is not None:
-            payloads = await self.payload_codec.decode(payloads)
+        if self._store_codec is not None:
+            payloads = await self._store_codec.decode(payloads)
         return self.payload_converter.from_payloads(payloads, type_hints)
 
     async def encode_failure(self, exception: BaseException) -> dict[str, Any]:
         """An exception as a stored failure (failure converter, then codec)."""
         failure = self.failure_converter.to_failure(exception, self.payload_converter)
-        return await encode_within(self.payload_codec, failure)
+        return await encode_within(self._store_codec, failure)
 
     async def decode_failure(self, failure: dict[str, Any]) -> FailureError:
         """A stored failure as an exception (codec, then failure converter)."""
-        failure = await decode_within(self.payload_codec, failure)
+        failure = await decode_within(self._store_codec, failure)
         return self.failure_converter.from_failure(failure, self.payload_converter)
 
 

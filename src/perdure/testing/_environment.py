@@ -12,6 +12,7 @@ from perdure._common.clock import Clock, VirtualClock
 from perdure._store import Store, open_store
 from perdure.client._client import Client
 from perdure.converter import DataConverter
+from perdure.worker._timers import timer_service
 
 _REAL = Clock()
 log = logging.getLogger("perdure.testing")
@@ -24,6 +25,8 @@ class _TimeSkipper:
     def __init__(self, store: Store, clock: VirtualClock) -> None:
         self._store = store
         self._clock = clock
+        # Retention runs as the clock moves, as it would in workers as real time passes.
+        self.sweeper = timer_service(store).sweeper
         self._auto = 0
         self._sleeping = 0
         self._task: asyncio.Task[None] | None = None
@@ -122,6 +125,7 @@ class _TimeSkipper:
                     and not changed.is_set()
                 ):
                     self._clock.advance_to(nxt)
+                    await self.sweeper.sweep_all()
                 else:
                     await asyncio.sleep(0.001)
         finally:
@@ -149,9 +153,11 @@ class _TimeSkipper:
             nxt = await self._store.next_wakeup()
             if nxt is None or nxt > target:
                 self._clock.advance_to(target)
+                await self.sweeper.sweep_all()
                 await self.wait_idle()
                 return
             self._clock.advance_to(max(nxt, self._clock.now()))
+            await self.sweeper.sweep_all()
 
 
 class WorkflowEnvironment:
@@ -189,6 +195,8 @@ class WorkflowEnvironment:
         clock = VirtualClock(start_time.timestamp() if start_time else None)
         store = open_store(url or "sqlite://:memory:", clock)
         skipper = _TimeSkipper(store, clock)
+        if data_converter is not None:
+            skipper.sweeper.use(data_converter.external_storage, None)
         client = Client(
             store, namespace=namespace, data_converter=data_converter, time_skipper=skipper
         )

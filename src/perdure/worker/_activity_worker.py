@@ -379,7 +379,7 @@ class Activities:
                     task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
-                failure = await encode_within(self._conv.payload_codec, value)
+                failure = await encode_within(self._conv._store_codec, value)
                 await self._store.fail_activity(
                     task.token, task.owner, failure, self._identity, offer
                 )

@@ -40,8 +40,8 @@ async def encode_result(conv: DataConverter, value: Any, what: str) -> Payload:
         PayloadConverterError: the converter cannot take ``value`` (``what`` names it).
     """
     payload = convert_result(conv.payload_converter, value, what)
-    if conv.payload_codec is not None:
-        return (await conv.payload_codec.encode([payload]))[0]
+    if conv._store_codec is not None:
+        return (await conv._store_codec.encode([payload]))[0]
     return payload
 
 

@@ -56,7 +56,7 @@ class Replayer:
         """
         failure: Exception | None = None
         try:
-            events = await decode_events(self._converter.payload_codec, history.events)
+            events = await decode_events(self._converter._store_codec, history.events)
             self._replay(history, events)
         except NondeterminismError as exc:
             failure = exc

@@ -1,5 +1,6 @@
 """The timer service: fires due timers and acts on passed deadlines (activity timeouts,
-expired leases, delayed tasks), one per store in a process, shared by its workers."""
+expired leases, delayed tasks), and runs the retention sweep (``_retention``); one per store
+in a process, shared by its workers."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ import weakref
 from perdure._common.backoff import Retry
 from perdure._store import Store
 from perdure._store._notify import Flag
+from perdure.client._namespace import Archiver
+from perdure.converter import ExternalStorage
+from perdure.worker._retention import RetentionSweeper
 
 log = logging.getLogger("perdure.worker")
 
 # Bounded fallback for timers set by other processes (in-process ones wake it at once).
 TIMER_POLL_INTERVAL = 1.0
+# How often the retention sweep looks for closed runs to delete (store clock), and the real
+# pause between its batches while it works through a backlog: the workers' own
+# transactions go between them.
+SWEEP_INTERVAL = 60.0
+SWEEP_PAUSE = 0.02
 
 
 class TimerService:
@@ -26,21 +35,51 @@ class TimerService:
         self.store = store
         self.users = 0
         self._task: asyncio.Task[None] | None = None
+        self._sweeping: asyncio.Task[None] | None = None
         self._wake = Flag()
         self._target: float | None = None
+        self.sweeper = RetentionSweeper(store)
 
-    def start(self) -> None:
+    def start(
+        self, storage: ExternalStorage | None = None, archiver: Archiver | None = None
+    ) -> None:
+        """One more worker uses the service (its external storage's unreferenced blobs are
+        deleted, and its archiver archives for the namespaces that name it)."""
         self.users += 1
+        self.sweeper.use(storage, archiver)
+        loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="perdure.timers")
+            self._task = loop.create_task(self._loop(), name="perdure.timers")
+        if self._sweeping is None or self._sweeping.done():
+            self._sweeping = loop.create_task(self._sweep_loop(), name="perdure.retention")
 
     async def stop(self) -> None:
         self.users -= 1
-        if self.users == 0 and self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self.users == 0:
+            for task in (self._task, self._sweeping):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self._task = self._sweeping = None
+
+    async def _sweep_loop(self) -> None:
+        store = self.store
+        retry = Retry(log, "Deleting closed workflows past their retention")
+        never = Flag()
+        while not store.closed:
+            try:
+                deleted = await self.sweeper.sweep()
+            except Exception as exc:
+                if store.closed:
+                    return
+                await retry.pause(exc)
+                continue
+            retry.recovered()
+            if deleted:
+                await asyncio.sleep(SWEEP_PAUSE)
+            else:
+                await store.clock.wait(never, store.clock.now() + SWEEP_INTERVAL)
 
     def _on_wake_at(self, when: float) -> None:
         if self._target is None or when < self._target:

@@ -16,6 +16,7 @@ from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkfl
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
+from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
@@ -107,6 +108,9 @@ class Worker:
             report code that is not replay-safe (see ``perdure.lint``): ``"warn"`` (the
             default) logs a warning per workflow class, ``"error"`` raises
             ``DeterminismLintError``, ``"off"`` skips it.
+        archiver: archives histories before retention deletes them, for the namespaces
+            whose ``archive_uri`` is its ``uri`` (``file://`` URIs need none: a
+            :class:`~perdure.client.FileArchiver` is made for them).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class Worker:
         identity: str | None = None,
         deterministic_guard: bool = True,
         determinism_lint: DeterminismLint = "warn",
+        archiver: Archiver | None = None,
     ) -> None:
         task_queue = ids.check_task_queue(task_queue)
         identity = ids.check_identity(identity)
@@ -174,6 +179,7 @@ class Worker:
         client._worker_workflows.update((d.name, d.cls) for d in wf_defs)
         client._worker_failure_types.update(workflow_failure_exception_types)
         self._store = client.store
+        self._archiver = archiver
         self._namespace = client.namespace
         self.identity = identity or client.identity
         self._owner = f"{self.identity}/{uuid.uuid4().hex[:12]}"
@@ -244,7 +250,7 @@ class Worker:
         self._running = True
         self._stopping.clear()
         timers = timer_service(self._store)
-        timers.start()
+        timers.start(self.client.data_converter.external_storage, self._archiver)
         loops: list[Coroutine[Any, Any, None]] = []
         if self._workflows is not None:
             wf = self._workflows

@@ -109,7 +109,7 @@ class WorkflowTasks:
     def continue_in_commit(self, *, start: bool = False) -> _InCommit | None:
         """For an activity's outcome (or a start: ``start``): run the workflow task it hands
         back in its commit."""
-        if self._converter.payload_codec is not None:  # a codec may await: not in a commit
+        if self._converter._store_codec is not None:  # a codec may await: not in a commit
             return None
         return _InCommit(self, start=start)
 
@@ -230,7 +230,7 @@ class WorkflowTasks:
             requested = (
                 await self._store.requested_updates(task.run_id) if task.updates_requested else []
             )
-            codec = self._converter.payload_codec
+            codec = self._converter._store_codec
             events = await decode_events(codec, events)
             for row in requested:
                 row.input = await decode_within(codec, row.input)
@@ -352,9 +352,9 @@ class WorkflowTasks:
                     raise QueryFailed(self._unregistered(query.workflow_type)["message"])
                 runner = self._new_runner(defn, query.workflow_id, query.run_id)
                 events = await self._store.get_history(query.run_id)
-                events = await decode_events(self._converter.payload_codec, events)
+                events = await decode_events(self._converter._store_codec, events)
                 runner.apply(events, task_time=None)
-            codec = self._converter.payload_codec
+            codec = self._converter._store_codec
             args = await decode_within(codec, query.args)
             payload = await encode_within(codec, runner.query(query.query_type, args))
             result = QueryResult(ok=True, result=payload, error=None)
