@@ -32,6 +32,11 @@ def test_a_workflow_from_start_to_result(perdure: Perdure) -> None:
             "-i", '"o-2"', "-i", "1",
         )  # fmt: skip
         assert "Started workflow o-2" in text and "Run ID" in text
+        stack = perdure.ok("workflow", "stack", "-w", "o-2")  # the built-in __stack_trace query
+        assert (
+            stack.startswith("Stack for <Task pending name='workflow.run'")
+            and ", in run\n" in stack
+        )
 
         assert perdure.ok("workflow", "query", "-w", "o-1", "--name", "status").strip() == (
             '"waiting"'

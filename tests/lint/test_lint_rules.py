@@ -53,6 +53,9 @@ FLAGGED = [
     ("import os", "os.environ['HOME']", "DET009", "os.environ", "pass the value as workflow"),
     ("import os", "os.environ.get('HOME')", "DET009", "os.environ", "read it in an activity"),
     ("import os", "os.getenv('HOME')", "DET009", "os.getenv()", "workflow input"),
+    # DET010: set order (asyncio's waits keep their tasks in sets)
+    ("", "asyncio.wait([])", "DET010", "asyncio.wait()", "workflow.wait(...)"),
+    ("", "asyncio.as_completed([])", "DET010", "asyncio.as_completed()", "as_completed(...)"),
 ]
 
 
@@ -87,6 +90,8 @@ REPLAY_SAFE = [
     ("", "sorted({'b', 'a'})"),
     ("", "len({1, 2})"),
     ("", "arg.upper()"),
+    ("", "workflow.wait([])"),
+    ("", "workflow.as_completed([])"),
 ]
 
 

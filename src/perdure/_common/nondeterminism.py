@@ -45,6 +45,11 @@ SET_ORDER: Final = Rule(
     "DET010",
     "iterate over sorted(...) instead (a set's order can change from one process to the next)",
 )
+ASYNCIO_SETS: Final = Rule(
+    "DET010",
+    "use workflow.wait(...) or workflow.as_completed(...) instead (asyncio's versions keep "
+    "tasks in sets, whose order can change from one process to the next)",
+)
 
 RULES: Final = (
     CLOCK,
@@ -58,6 +63,7 @@ RULES: Final = (
     PROCESSES,
     ENVIRONMENT,
     SET_ORDER,
+    ASYNCIO_SETS,
 )
 
 
@@ -249,6 +255,8 @@ FORBIDDEN: Final[tuple[Forbidden, ...]] = (
     Forbidden(
         "asyncio", ("create_subprocess_exec", "create_subprocess_shell"), PROCESSES, watched=False
     ),
+    # -- set order
+    Forbidden("asyncio", ("wait", "as_completed"), ASYNCIO_SETS, watched=False),
     # -- the environment
     Forbidden("os", ("getenv", "getenvb", "putenv", "unsetenv"), ENVIRONMENT, watched=False),
     Forbidden("os", ("environ", "environb"), ENVIRONMENT, watched=False, value=True),

@@ -71,3 +71,18 @@ def _metadata_bytes(text: str) -> bytes:
         if type(text) is str and len(text) <= _CACHED_LENGTH and len(_BYTES_OF) < _CACHE_SIZE:
             _BYTES_OF[text] = value
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class RawValue:
+    """A payload left unconverted: what a dynamic workflow, activity or handler receives for
+    each argument, and a type hint (or a value) that passes a payload through as it is.
+
+    Read one with the running workflow's or activity's converter::
+
+        name = workflow.payload_converter().from_payload(args[0].payload, str)
+
+    (Temporal's ``temporalio.common.RawValue``; payload codecs still apply.)
+    """
+
+    payload: Payload

@@ -32,7 +32,7 @@ from perdure._common.commands import (
     UpsertSearchAttributes,
 )
 from perdure._common.events import EventType, HistoryEvent
-from perdure._common.payload import Payload
+from perdure._common.payload import Payload, RawValue
 from perdure._errors import (
     ActivityError,
     ApplicationError,
@@ -45,9 +45,10 @@ from perdure._errors import (
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
-from perdure._runtime._loop import DurableTimerHandle, WorkflowEventLoop
+from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
+from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
 from perdure.converter import DataConverter, PayloadConverter
-from perdure.workflow._definition import HandlerDefinition, WorkflowDefinition
+from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
     Info,
@@ -91,10 +92,12 @@ class WorkflowInstance:
         self._failure_types = (*failure_exception_types, *definition.failure_exception_types)
         self._random = random.Random(attrs.get("randomness_seed", 0))
         self._guard = DeterminismGuard(self._random) if guard else None
+        # A dynamic workflow runs as whatever type it was started as.
+        workflow_type = attrs.get("workflow_type", definition.name)
         self._info = Info(
             workflow_id=workflow_id,
             run_id=run_id,
-            workflow_type=definition.name,
+            workflow_type=workflow_type if definition.dynamic else definition.name,
             task_queue=attrs["task_queue"],
             namespace=namespace,
             attempt=attrs.get("attempt", 1),
@@ -115,9 +118,15 @@ class WorkflowInstance:
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
         self._signal_types: dict[str, list[Any]] = {}
-        self._query_handlers: dict[str, HandlerDefinition | Callable[..., Any]] = dict(
-            definition.queries
+        self._queries = Queries(
+            definition,
+            self._payloads,
+            self.loop,
+            workflow_type=self._info.workflow_type,
+            workflow=lambda: self._obj,
+            signals=lambda: self._signal_handlers,
         )
+        self._dynamic_signal: Callable[..., Any] | None = None
         self._buffered_signals: dict[str, list[list[Payload]]] = {}
         self._task_failure: BaseException | None = None
         self._cancel_requested = False
@@ -142,7 +151,11 @@ class WorkflowInstance:
 
         # __init__ runs in the first workflow task: workflow.now() there is that task's time.
         self.loop.set_time(started.event_time if now is None else now)
-        args = self._payloads.from_payloads(attrs.get("input", []), definition.arg_types)
+        payloads = attrs.get("input", [])
+        if definition.dynamic:  # one argument: the start's, unconverted
+            args = [self._payloads.from_payloads(payloads, [RawValue] * len(payloads))]
+        else:
+            args = self._payloads.from_payloads(payloads, definition.arg_types)
         self._args = args
         self._obj: Any = None
         with self._running():
@@ -150,6 +163,7 @@ class WorkflowInstance:
         for name, handler in definition.signals.items():
             self._signal_handlers[name] = getattr(self._obj, handler.fn.__name__)
             self._signal_types[name] = handler.arg_types
+        self._dynamic_signal = bound(self._obj, definition.dynamic_signal)
 
     # -- activation ------------------------------------------------------------------------
     def activate(
@@ -238,8 +252,8 @@ class WorkflowInstance:
     def closed(self) -> bool:
         return self._closed
 
-    def _running(self) -> _Running:
-        return _Running(self.loop, self._guard)
+    def _running(self) -> Running:
+        return Running(self.loop, self._guard)
 
     def _run_until_blocked(self) -> None:
         loop = self.loop
@@ -302,11 +316,12 @@ class WorkflowInstance:
     def _start_update(
         self, update_id: str, name: str, payloads: list[Payload], *, validate: bool
     ) -> bool:
-        handler = self.definition.updates.get(name)
+        handler = self.definition.updates.get(name) or self.definition.dynamic_update
         if handler is None:
             known = ", ".join(sorted(self.definition.updates)) or "none"
             error = ApplicationError(
-                f"Workflow {self.definition.name} has no update {name!r} (known updates: {known})",
+                f"Workflow {self._info.workflow_type} has no update {name!r} (known updates: "
+                f"{known})",
                 type="UnknownUpdate",
             )
             self._add_command(
@@ -314,7 +329,10 @@ class WorkflowInstance:
             )
             return False
         try:
-            args = self._payloads.from_payloads(payloads, handler.arg_types)
+            if handler.name:
+                args = self._payloads.from_payloads(payloads, handler.arg_types)
+            else:
+                args = dynamic_args(name, payloads, self._payloads)
             if validate and handler.validator is not None:
                 with self._running():
                     handler.validator(self._obj, *args)
@@ -378,7 +396,7 @@ class WorkflowInstance:
         if isinstance(exc, ContinueAsNewError):
             self._add_command(
                 ContinueAsNew(
-                    workflow_type=exc.workflow_type or self.definition.name,
+                    workflow_type=exc.workflow_type or self._info.workflow_type,
                     task_queue=exc.task_queue or self._info.task_queue,
                     input=self._payloads.to_payloads(list(exc.args_)),
                     run_timeout=exc.run_timeout,
@@ -413,7 +431,11 @@ class WorkflowInstance:
 
     def _signal(self, name: str, payloads: list[Payload]) -> None:
         handler = self._signal_handlers.get(name)
-        if handler is None:
+        if handler is not None:
+            args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
+        elif self._dynamic_signal is not None:
+            handler, args = self._dynamic_signal, dynamic_args(name, payloads, self._payloads)
+        else:
             self._buffered_signals.setdefault(name, []).append(payloads)
             if not self._replaying:
                 log.warning(
@@ -424,7 +446,6 @@ class WorkflowInstance:
                     name,
                 )
             return
-        args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
         task = self.loop.create_task(self._run_signal(name, handler, args), name=f"signal:{name}")
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
@@ -496,15 +517,21 @@ class WorkflowInstance:
             self._signal_handlers.pop(name, None)
             return
         self._signal_handlers[name] = handler
-        self._signal_types[name] = []
+        self._signal_types[name] = arg_types(handler)
         for payloads in self._buffered_signals.pop(name, []):
             self._signal(name, payloads)
 
     def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
-        if handler is None:
-            self._query_handlers.pop(name, None)
-        else:
-            self._query_handlers[name] = handler
+        self._queries.set_handler(name, handler)
+
+    def get_signal_handler(self, name: str) -> Callable[..., Any] | None:
+        return self._signal_handlers.get(name)
+
+    def get_query_handler(self, name: str) -> Callable[..., Any] | None:
+        return self._queries.handler(name)
+
+    def payload_converter(self) -> PayloadConverter:
+        return self._payloads
 
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool:
         known = self._patches.get(patch_id)
@@ -548,54 +575,25 @@ class WorkflowInstance:
 
     # -- queries --------------------------------------------------------------------------------
     def query(self, name: str, payloads: list[Payload]) -> Payload:
-        """Run a query handler against the current state; it must not issue commands."""
-        handler = self._query_handlers.get(name)
-        if handler is None:
-            known = ", ".join(sorted(self._query_handlers)) or "none"
-            raise KeyError(
-                f"Workflow {self.definition.name} has no query {name!r} (known queries: {known})"
-            )
-        if isinstance(handler, HandlerDefinition):
-            fn: Callable[..., Any] = getattr(self._obj, handler.fn.__name__)
-            types: list[Any] | None = handler.arg_types
-        else:
-            fn, types = handler, None
-        args = self._payloads.from_payloads(payloads, types)
+        """Run a query handler against the current state; it must not issue commands.
+
+        Raises:
+            KeyError: no handler takes the query.
+        """
+        call = self._queries.find(name, payloads)
+        if not call.user_code:
+            return self._payloads.to_payload(call.fn(*call.args))
         before = len(self._commands)
         self._active = True
         try:
             with self._running():
-                result = fn(*args)
+                result = call.fn(*call.args)
         finally:
             self._active = False
         if len(self._commands) != before or asyncio.iscoroutine(result):
             del self._commands[before:]
             raise TypeError(f"Query {name!r} must only read state: it issued commands")
         return self._payloads.to_payload(result)
-
-
-class _Running:
-    """Makes the workflow's loop the running loop (and guards determinism) while code runs."""
-
-    __slots__ = ("_guard", "_loop", "_previous")
-
-    def __init__(self, loop: WorkflowEventLoop, guard: DeterminismGuard | None) -> None:
-        self._loop = loop
-        self._guard = guard
-        self._previous: asyncio.AbstractEventLoop | None = None
-
-    def __enter__(self) -> None:
-        self._previous = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self._loop)
-        self._loop._running = True
-        if self._guard is not None:
-            self._guard.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._guard is not None:
-            self._guard.__exit__(*exc)
-        self._loop._running = False
-        asyncio.events._set_running_loop(self._previous)
 
 
 def _to_payload(converter: PayloadConverter, value: Any, what: str) -> Payload:

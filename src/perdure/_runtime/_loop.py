@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import sys
+import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar
+
+from perdure._runtime._guard import DeterminismGuard
 
 T = TypeVar("T")
 
@@ -52,6 +56,12 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._time = 0.0
         self._running = False
+        # The loop's tasks in the order they were created, for the stack trace query; a
+        # task leaves when it is garbage collected.
+        self._tasks: weakref.WeakValueDictionary[int, asyncio.Task[Any]] = (
+            weakref.WeakValueDictionary()
+        )
+        self._tasks_created = 0
 
     # -- driving -------------------------------------------------------------------------
     def set_time(self, now: float) -> None:
@@ -131,7 +141,14 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        task = asyncio.Task(coro, loop=self, name=name, context=context)
+        self._tasks_created += 1
+        self._tasks[self._tasks_created] = task
+        return task
+
+    def pending_tasks(self) -> list[asyncio.Task[Any]]:
+        """The tasks not done yet, oldest first."""
+        return [task for task in list(self._tasks.values()) if not task.done()]
 
     def get_debug(self) -> bool:
         return False
@@ -161,3 +178,42 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
             "Workflow code must not run functions in executors (threads): "
             "do that work in an activity"
         )
+
+
+class Running:
+    """Makes the workflow's loop the running loop (and guards determinism) while code runs.
+
+    It also sets the thread's async generator hooks: otherwise an async generator of workflow
+    code (an ``@asynccontextmanager``) would be registered with the worker's own loop, which
+    would close it from outside any workflow task once it is garbage collected (its
+    instance evicted). A workflow's unfinished async generator is dropped instead, as its
+    unfinished coroutines are: workflow code runs only inside a workflow task.
+    """
+
+    __slots__ = ("_guard", "_hooks", "_loop", "_previous")
+
+    def __init__(self, loop: WorkflowEventLoop, guard: DeterminismGuard | None) -> None:
+        self._loop = loop
+        self._guard = guard
+        self._previous: asyncio.AbstractEventLoop | None = None
+        self._hooks: Any = None
+
+    def __enter__(self) -> None:
+        self._previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self._loop)
+        self._loop._running = True
+        self._hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(None, _drop_async_generator)
+        if self._guard is not None:
+            self._guard.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._guard is not None:
+            self._guard.__exit__(*exc)
+        sys.set_asyncgen_hooks(*self._hooks)
+        self._loop._running = False
+        asyncio.events._set_running_loop(self._previous)
+
+
+def _drop_async_generator(agen: object) -> None:
+    """The finalizer of workflow code's async generators: nothing runs."""

@@ -9,6 +9,7 @@ from perdure._common.commands import (
     AcceptUpdate,
     Command,
     CompleteUpdate,
+    FailWorkflow,
     RecordLocalActivity,
     RecordPatch,
     ScheduleActivity,
@@ -65,6 +66,7 @@ class WorkflowRunner:
         self._failure_types = failure_exception_types
         self._guard = guard
         self.instance: WorkflowInstance | None = None
+        self._failed = False  # non-determinism failed the workflow (see _fail_workflow)
         self.next_event_id = 1
         self._history_size = 0
         # What the current activation sees: its task's length (counting the task's own
@@ -76,7 +78,7 @@ class WorkflowRunner:
 
     @property
     def closed(self) -> bool:
-        return self.instance is not None and self.instance.closed
+        return self._failed or (self.instance is not None and self.instance.closed)
 
     def history_length(self) -> int:
         return self._task_length
@@ -151,10 +153,24 @@ class WorkflowRunner:
             self._task_size = self._history_size
             self._task_suggested = continue_as_new_suggested(self._task_length, self._task_size)
             return self._activate(task_time, replaying=False, updates=updates)
-        except WorkflowTaskError as exc:
-            raise WorkflowTaskFailure(exc.cause) from exc.cause
-        except NondeterminismError as exc:
-            raise WorkflowTaskFailure(exc) from exc
+        except (WorkflowTaskError, NondeterminismError) as exc:
+            cause = exc.cause if isinstance(exc, WorkflowTaskError) else exc
+            if task_time is not None and self._fails_workflow(cause):
+                return self._fail_workflow(cause)
+            raise WorkflowTaskFailure(cause) from cause
+
+    def _fails_workflow(self, cause: BaseException) -> bool:
+        """Whether non-determinism fails the workflow: its type is one of the failure
+        exception types (the worker's or the workflow's), as in Temporal."""
+        types = (*self._failure_types, *self.definition.failure_exception_types)
+        return isinstance(cause, NondeterminismError) and bool(types) and isinstance(cause, types)
+
+    def _fail_workflow(self, cause: BaseException) -> list[Command]:
+        """The current task's commands when it fails the workflow: the instance's state is
+        not to be trusted, so nothing else it decided, and it is not kept."""
+        self._failed = True
+        conv = self._converter
+        return [FailWorkflow(conv.failure_converter.to_failure(cause, conv.payload_converter))]
 
     def _activate(
         self,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from perdure._errors import PerdureError
+from perdure.converter import DataConverter, PayloadConverter
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -65,6 +66,7 @@ class ActivityContext:
     cancelled: threading.Event
     worker_shutdown: threading.Event
     cancel_waiter: Callable[[], asyncio.Future[None]] | None = None
+    payload_converter: PayloadConverter = DataConverter.default.payload_converter
 
 
 _current: contextvars.ContextVar[ActivityContext | None] = contextvars.ContextVar(
@@ -118,6 +120,20 @@ def in_activity() -> bool:
 def info() -> Info:
     """About the running activity: ids, type, attempt, timeouts, last heartbeat details."""
     return _ctx().info
+
+
+def payload_converter() -> PayloadConverter:
+    """The payload converter of the worker running this activity: what a dynamic activity
+    reads its ``RawValue`` arguments with.
+
+    Example::
+
+        @activity.defn(dynamic=True)
+        async def any_greeting(args: Sequence[RawValue]) -> str:
+            name = activity.payload_converter().from_payload(args[0].payload, str)
+            return f"{activity.info().activity_type}: {name}"
+    """
+    return _ctx().payload_converter
 
 
 def heartbeat(*details: Any) -> None:

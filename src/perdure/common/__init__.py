@@ -1,5 +1,6 @@
 """Values shared by workflows, activities and clients: retry policies and id policies."""
 
+from perdure._common.payload import RawValue
 from perdure._errors import RetryState, TimeoutType
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -12,6 +13,7 @@ from perdure.common._search_attributes import (
 )
 
 __all__ = [
+    "RawValue",
     "RetryPolicy",
     "RetryState",
     "SearchAttributeIndexedValueType",

@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from perdure._common.payload import Payload
+from perdure._common.payload import Payload, RawValue
 from perdure.converter._json import decode_value, encode_value
 
 ENCODING_KEY = "encoding"
@@ -48,7 +48,11 @@ class PayloadConverter(ABC):
 
 
 class CompositePayloadConverter(PayloadConverter):
-    """Tries its encoding converters in order; the first that takes a value writes it."""
+    """Tries its encoding converters in order; the first that takes a value writes it.
+
+    A ``RawValue`` passes through both ways: as a value it is its payload, and as a type
+    hint it wraps the payload unread (as in Temporal).
+    """
 
     def __init__(self, *converters: EncodingPayloadConverter) -> None:
         self.converters = {c.encoding.encode(): c for c in converters}
@@ -56,6 +60,9 @@ class CompositePayloadConverter(PayloadConverter):
     def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
         out = []
         for value in values:
+            if isinstance(value, RawValue):
+                out.append(value.payload)
+                continue
             for converter in self.converters.values():
                 payload = converter.to_payload(value)
                 if payload is not None:
@@ -72,11 +79,14 @@ class CompositePayloadConverter(PayloadConverter):
     ) -> list[Any]:
         out = []
         for i, payload in enumerate(payloads):
+            hint = type_hints[i] if type_hints is not None and i < len(type_hints) else None
+            if hint is RawValue:
+                out.append(RawValue(payload))
+                continue
             encoding = payload.metadata.get(ENCODING_KEY, b"")
             converter = self.converters.get(encoding)
             if converter is None:
                 raise TypeError(f"No payload converter for encoding {encoding.decode()!r}")
-            hint = type_hints[i] if type_hints is not None and i < len(type_hints) else None
             out.append(converter.from_payload(payload, hint))
         return out
 

@@ -179,6 +179,7 @@ class _Attempt:
             self._cancelled,
             env._worker_shutdown,
             self._wait_cancelled if loop is not None else None,
+            env.payload_converter,
         )
 
     def _heartbeat(self, details: Sequence[Any]) -> None:

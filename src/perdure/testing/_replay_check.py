@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from perdure._common.status import WorkflowExecutionStatus
 from perdure.client._client import Client
 from perdure.worker._replayer import Replayer
+from perdure.workflow._definition import WorkflowDefinition
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,12 @@ async def replay_closed_workflows(client: Client) -> tuple[int, list[ReplayCheck
     )
     replayed = 0
     failures: list[ReplayCheckFailure] = []
+    # A dynamic workflow ran every type the others were not registered as.
+    dynamic = any(WorkflowDefinition.from_class(c).dynamic for c in classes.values())
     async for ex in client._list_executions(None, 1000, None):
-        if ex.status is WorkflowExecutionStatus.RUNNING or ex.workflow_type not in classes:
+        if ex.status is WorkflowExecutionStatus.RUNNING or (
+            ex.workflow_type not in classes and not dynamic
+        ):
             continue
         handle = client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id)
         history = await handle.fetch_history()

@@ -190,7 +190,8 @@ class Activities:
         executor: concurrent.futures.Executor | None,
     ) -> None:
         self._store = store
-        self._defs = {d.name: d for d in definitions}
+        self._defs = {d.name: d for d in definitions if not d.dynamic}
+        self._dynamic = next((d for d in definitions if d.dynamic), None)
         self._conv = converter
         self._task_queue = task_queue
         self._identity = identity
@@ -222,7 +223,7 @@ class Activities:
 
     async def run(self, task: ActivityTask) -> None:
         token = task.token
-        defn = self._defs.get(task.activity_type)
+        defn = self._defs.get(task.activity_type, self._dynamic)
         if defn is None:
             known = ", ".join(sorted(self._defs)) or "none"
             message = (
@@ -264,7 +265,9 @@ class Activities:
         beat = _Heartbeater(self._store, self._conv, task, loop, on_cancel)
         key = (token.run_id, token.seq)
         try:
-            args = await self._conv.decode(task.input, defn.arg_types)
+            args = defn.call_args(
+                await self._conv.decode(task.input, defn.input_types(len(task.input)))
+            )
             details = await self._conv.decode(task.heartbeat_details)
         except Exception as exc:
             await self._report(task, "fail", self._failure(exc))
@@ -301,6 +304,7 @@ class Activities:
             cancelled,
             self.worker_shutdown,
             cancel_waiter if defn.is_async else None,
+            self._conv.payload_converter,
         )
         self.running[key] = (None, cancelled, beat)
         try:

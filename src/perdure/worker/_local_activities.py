@@ -43,7 +43,8 @@ class LocalActivities:
         converter: DataConverter,
         executor: concurrent.futures.Executor | None,
     ) -> None:
-        self._defs = {d.name: d for d in definitions}
+        self._defs = {d.name: d for d in definitions if not d.dynamic}
+        self._dynamic = next((d for d in definitions if d.dynamic), None)
         self._conv = converter
         self._executor = executor
         self._shutdown = threading.Event()
@@ -59,7 +60,7 @@ class LocalActivities:
         return failure
 
     async def _run(self, command: ScheduleLocalActivity, task: WorkflowTask) -> Outcome:
-        defn = self._defs.get(command.activity_type)
+        defn = self._defs.get(command.activity_type, self._dynamic)
         if defn is None:
             known = ", ".join(sorted(self._defs)) or "none"
             missing = LookupError(
@@ -77,7 +78,11 @@ class LocalActivities:
         )
         # The input and the outcome stay in this task, between the runtime and here: they are
         # converted, never coded (the marker recording the outcome is, with the commands).
-        args = self._conv.payload_converter.from_payloads(command.input, defn.arg_types)
+        args = defn.call_args(
+            self._conv.payload_converter.from_payloads(
+                command.input, defn.input_types(len(command.input))
+            )
+        )
         attempt = 1
         while True:
             timeout = command.start_to_close_timeout
@@ -137,7 +142,13 @@ class LocalActivities:
             started_time=now,
             is_local=True,
         )
-        ctx = ActivityContext(info, lambda details: None, threading.Event(), self._shutdown)
+        ctx = ActivityContext(
+            info,
+            lambda details: None,
+            threading.Event(),
+            self._shutdown,
+            payload_converter=self._conv.payload_converter,
+        )
         if defn.is_async:
             return await run_async_activity(ctx, defn.fn, *args)
         loop = asyncio.get_running_loop()

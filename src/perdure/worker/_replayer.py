@@ -38,7 +38,9 @@ class Replayer:
         data_converter: DataConverter | None = None,
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
     ) -> None:
-        self._defs = {d.name: d for d in (WorkflowDefinition.from_class(w) for w in workflows)}
+        defs = [WorkflowDefinition.from_class(w) for w in workflows]
+        self._defs = {d.name: d for d in defs if not d.dynamic}
+        self._dynamic = next((d for d in defs if d.dynamic), None)
         self._namespace = namespace
         self._converter = data_converter or DataConverter.default
         self._failure_types = tuple(workflow_failure_exception_types)
@@ -66,7 +68,7 @@ class Replayer:
         if not events or events[0].event_type is not EventType.WORKFLOW_EXECUTION_STARTED:
             raise NondeterminismError("History does not start with WorkflowExecutionStarted")
         workflow_type = events[0].attributes["workflow_type"]
-        defn = self._defs.get(workflow_type)
+        defn = self._defs.get(workflow_type, self._dynamic)
         if defn is None:
             raise NondeterminismError(
                 f"History is of workflow type {workflow_type!r}, which this Replayer was not "

@@ -152,14 +152,27 @@ class Worker:
                 "(?mode=ro); connect without ?mode=ro"
             )
         wf_defs = [WorkflowDefinition.from_class(w) for w in workflows]
-        act_defs = [ActivityDefinition.from_callable(a) for a in activities]
-        for kind, names in (
-            ("workflow", [ids.check_workflow_type(d.name, "workflows") for d in wf_defs]),
-            ("activity", [ids.check_activity_type(d.name, "activities") for d in act_defs]),
+        act_defs = [ActivityDefinition.registered(a) for a in activities]
+        for kind, names, dynamic in (
+            (
+                "workflow",
+                [ids.check_workflow_type(d.name, "workflows") for d in wf_defs if not d.dynamic],
+                [d.cls.__qualname__ for d in wf_defs if d.dynamic],
+            ),
+            (
+                "activity",
+                [ids.check_activity_type(d.name, "activities") for d in act_defs if not d.dynamic],
+                [d.fn.__qualname__ for d in act_defs if d.dynamic],
+            ),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"More than one {kind} registered as {', '.join(dupes)}")
+            if len(dynamic) > 1:
+                raise ValueError(
+                    f"More than one dynamic {kind} registered ({', '.join(dynamic)}): a worker "
+                    f"has one for the {kind} types it has no other {kind} for"
+                )
         check_determinism(workflows, determinism_lint)
         self.client = client
         self.task_queue = task_queue
@@ -215,7 +228,8 @@ class Worker:
         self._run_task: asyncio.Task[None] | None = None
         self._wft_slots = _Slots(max_concurrent_workflow_tasks)
         self._activity_slots = _Slots(max_concurrent_activities)
-        self._activity_types = frozenset(d.name for d in act_defs)
+        # Dynamic activities are not handed over eagerly: they are claimed from the queue.
+        self._activity_types = frozenset(d.name for d in act_defs if not d.dynamic)
         if self._workflows is not None and self._activities is not None:
             # Eager dispatch between the two halves of this worker (see perdure._store._eager).
             self._workflows.offer_activities = self._offer_activities

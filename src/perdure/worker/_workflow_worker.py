@@ -83,7 +83,8 @@ class WorkflowTasks:
         local_activities: LocalActivities | None = None,
     ) -> None:
         self._store = store
-        self._defs = {d.name: d for d in definitions}
+        self._defs = {d.name: d for d in definitions if not d.dynamic}
+        self._dynamic = next((d for d in definitions if d.dynamic), None)
         self._converter = converter
         self._namespace = namespace
         self._task_queue = task_queue
@@ -103,7 +104,7 @@ class WorkflowTasks:
         self.settle_activities: Callable[[EagerActivities, bool], None] = lambda o, ok: None
 
     def runs_type(self, workflow_type: str) -> bool:
-        return workflow_type in self._defs
+        return workflow_type in self._defs or self._dynamic is not None
 
     def continue_in_commit(self, *, start: bool = False) -> _InCommit | None:
         """For an activity's outcome (or a start: ``start``): run the workflow task it hands
@@ -117,7 +118,7 @@ class WorkflowTasks:
     ) -> tuple[list[Command], EagerActivities | None] | None:
         """Inside the outcome's transaction: run ``task`` if the run is cached and the task
         brought all the events it lacks; its commands, or None to run it after the commit."""
-        defn = self._defs.get(task.workflow_type)
+        defn = self._defs.get(task.workflow_type, self._dynamic)
         if defn is None or task.updates_requested:
             return None
         runner = self.cache.get(task.run_id)
@@ -212,7 +213,7 @@ class WorkflowTasks:
 
     async def process(self, task: WorkflowTask) -> None:
         runner = self.cache.pop(task.run_id, None)
-        defn = self._defs.get(task.workflow_type)
+        defn = self._defs.get(task.workflow_type, self._dynamic)
         try:
             if defn is None:
                 log.error(self._unregistered(task.workflow_type)["message"])
@@ -346,7 +347,7 @@ class WorkflowTasks:
         try:
             runner = self.cache.get(query.run_id)
             if runner is None:
-                defn = self._defs.get(query.workflow_type)
+                defn = self._defs.get(query.workflow_type, self._dynamic)
                 if defn is None:
                     raise QueryFailed(self._unregistered(query.workflow_type)["message"])
                 runner = self._new_runner(defn, query.workflow_id, query.run_id)

@@ -51,6 +51,7 @@ from perdure.workflow._api import (
 from perdure.workflow._context import NotInWorkflowError
 from perdure.workflow._definition import defn, init, query, run, signal, update
 from perdure.workflow._errors import ContinueAsNewError
+from perdure.workflow._handlers import get_query_handler, get_signal_handler, payload_converter
 from perdure.workflow._info import (
     ActivityCancellationType,
     ActivityHandle,
@@ -61,6 +62,7 @@ from perdure.workflow._info import (
     ParentClosePolicy,
     ParentInfo,
 )
+from perdure.workflow._wait import as_completed, wait
 
 __all__ = [
     "ActivityCancellationType",
@@ -76,6 +78,7 @@ __all__ = [
     "ParentInfo",
     "RestrictedWorkflowAccessError",
     "all_handlers_finished",
+    "as_completed",
     "continue_as_new",
     "defn",
     "deprecate_patch",
@@ -86,6 +89,8 @@ __all__ = [
     "execute_local_activity_method",
     "get_external_workflow_handle",
     "get_external_workflow_handle_for",
+    "get_query_handler",
+    "get_signal_handler",
     "info",
     "init",
     "logger",
@@ -93,6 +98,7 @@ __all__ = [
     "memo_value",
     "now",
     "patched",
+    "payload_converter",
     "query",
     "random",
     "run",
@@ -112,5 +118,6 @@ __all__ = [
     "upsert_memo",
     "upsert_search_attributes",
     "uuid4",
+    "wait",
     "wait_condition",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from perdure._errors import PerdureError
+from perdure.converter import PayloadConverter
 from perdure.workflow._info import ActivityHandle, Info
 
 
@@ -25,6 +26,8 @@ class WorkflowContext(Protocol):
     def random(self) -> random.Random: ...
 
     def is_replaying(self) -> bool: ...
+
+    def payload_converter(self) -> PayloadConverter: ...
 
     def start_activity(
         self,
@@ -51,6 +54,10 @@ class WorkflowContext(Protocol):
     def set_signal_handler(self, name: str, handler: Callable[..., Any] | None) -> None: ...
 
     def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None: ...
+
+    def get_signal_handler(self, name: str) -> Callable[..., Any] | None: ...
+
+    def get_query_handler(self, name: str) -> Callable[..., Any] | None: ...
 
     def patched(self, patch_id: str, *, deprecated: bool = False) -> bool: ...
 
