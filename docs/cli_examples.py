@@ -118,6 +118,12 @@ STEPS = [
         wait_for='"waiting"',
     ),
     Step(
+        "Where is its code waiting?",
+        "`workflow stack` asks a running worker for the workflow's coroutines and where each "
+        "one waits (the built-in `__stack_trace` query).",
+        "perdure workflow stack -w order-1",
+    ),
+    Step(
         "Send a signal",
         "`workflow signal` records the signal in the workflow's history.",
         "perdure workflow signal -w order-1 --name approve -i '\"ada\"'",
@@ -289,8 +295,10 @@ $ perdure worker -q shop shop     # in another terminal: runs shop.py's workflow
 ```
 """
 
-# What differs between two runs of the page: ids, times, sizes and durations.
+# What differs between two runs of the page: ids, times, sizes, durations, and the paths of
+# files (the checkout's, the temporary directory's) in stack traces.
 _VOLATILE = [
+    re.compile(r"/[\w./-]+\.py"),
     re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
     re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?"),
     re.compile(r"\b\d+(\.\d+)?(ms|s|m\d\ds|h\d\dm)\b…?"),

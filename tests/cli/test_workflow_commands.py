@@ -214,6 +214,13 @@ def test_mistakes_are_explained(
     assert "Traceback" not in done.stderr
 
 
+def test_stack_without_a_worker_says_to_start_one(perdure_sqlite: Perdure) -> None:
+    start(perdure_sqlite, "nobody-runs-me")
+    done = perdure_sqlite.run("workflow", "stack", "-w", "nobody-runs-me", "--timeout", "1s")
+    assert done.returncode == 1
+    assert "No worker answered" in done.stderr and "perdure worker" in done.stderr
+
+
 def test_a_missing_database_file_is_not_created(perdure_sqlite: Perdure) -> None:
     done = perdure_sqlite.run("workflow", "list", "--db", "sqlite:///typo.db")
     assert done.returncode == 1 and "No database at typo.db" in done.stderr
