@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from perdure._common.commands import (
@@ -50,10 +50,7 @@ from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoo
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
-from perdure.workflow._info import (
-    Info,
-    ParentInfo,
-)
+from perdure.workflow._info import Info, ParentInfo, duration
 
 log = logging.getLogger("perdure.runtime")
 
@@ -104,6 +101,9 @@ class WorkflowInstance:
             start_time=datetime.fromtimestamp(started.event_time, UTC),
             continued_run_id=attrs.get("continued_run_id"),
             parent=ParentInfo(**attrs["parent"]) if attrs.get("parent") else None,
+            run_timeout=duration(attrs.get("run_timeout")),
+            execution_timeout=duration(attrs.get("execution_timeout")),
+            task_timeout=duration(attrs.get("task_timeout")) or timedelta(seconds=10),
             _history_length=history_length,
             _history_size=history_size,
             _continue_as_new_suggested=continue_as_new_suggested,

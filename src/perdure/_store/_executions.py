@@ -291,8 +291,13 @@ async def create_run(
     inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
     search_attributes: dict[str, Any] | None = None,
     parent: dict[str, Any] | None = None,
+    execution_timeout: float | None = None,
 ) -> Execution:
-    """Create a run with its start event and its first workflow task (after ``delay``)."""
+    """Create a run with its start event and its first workflow task (after ``delay``).
+
+    ``execution_timeout`` is what the execution was started with (its continued runs and
+    retries carry it on), recorded for ``workflow.info().execution_timeout``; the deadline it
+    set is ``execution_deadline``."""
     run_id = run_id or str(uuid.uuid4())
     ex = Execution(
         run_id=run_id,
@@ -322,6 +327,7 @@ async def create_run(
         "randomness_seed": secrets.randbits(63),
         "task_timeout": task_timeout,
         "run_timeout": run_timeout,
+        "execution_timeout": execution_timeout,
         "execution_deadline": execution_deadline,
         "retry_policy": retry_policy,
         "memo": memo,
@@ -422,6 +428,7 @@ async def start_workflow(
         task_timeout=req.task_timeout,
         run_timeout=req.run_timeout,
         execution_deadline=now + req.execution_timeout if req.execution_timeout else None,
+        execution_timeout=req.execution_timeout,
         retry_policy=req.retry_policy,
         attempt=1,
         memo=req.memo,
@@ -464,6 +471,7 @@ async def start_continued(
         now=now,
         fx=fx,
         run_id=attrs["new_run_id"],
+        execution_timeout=await _execution_timeout(tx, ex),
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
         parent=ex.parent,
     )
@@ -475,6 +483,14 @@ async def start_continued(
         new.updates_requested = True
         await schedule_workflow_task(tx, new, now, fx)
         await tx.update_execution(new)
+
+
+async def _execution_timeout(tx: Tx, ex: Execution) -> float | None:
+    """The execution timeout ``ex``'s execution was started with (its start event's)."""
+    if ex.execution_deadline is None:
+        return None
+    started = await tx.get_history_events(ex.run_id, 0, 1)
+    return started[0].attributes.get("execution_timeout") if started else None
 
 
 def retry_delay(ex: Execution, failure: dict[str, Any] | None, now: float) -> float | None:
@@ -523,6 +539,7 @@ async def start_retry(
         delay=delay,
         search_attributes=ex.search_attributes,
         parent=ex.parent,
+        execution_timeout=started.attributes.get("execution_timeout"),
     )
 
 

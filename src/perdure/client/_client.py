@@ -246,6 +246,7 @@ class Client(NamespaceMethods, ScheduleClient):
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
+        request_eager_start: bool = False,
     ) -> WorkflowHandle[Any]:
         """Start a workflow and return its ``WorkflowHandle``.
 
@@ -253,6 +254,9 @@ class Client(NamespaceMethods, ScheduleClient):
         signalled, else it is started with the signal already delivered, atomically.
         ``start_delay`` holds the first workflow task back. A ``retry_policy`` retries the
         whole workflow when a run fails or times out (a workflow has none by default).
+        ``request_eager_start`` is accepted as Temporal's hint: perdure always runs the first
+        workflow task at once, in the start's own transaction, when a worker of this client's
+        process polls the task queue.
 
         The arguments are serialized before anything is stored, so a value that cannot be
         serialized fails here and leaves no trace.
@@ -469,6 +473,7 @@ class Client(NamespaceMethods, ScheduleClient):
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
+        request_eager_start: bool = False,
     ) -> Any:
         """Start a workflow and wait for its result (``start_workflow``, then ``result()``)."""
         handle = await self.start_workflow(

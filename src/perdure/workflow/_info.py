@@ -4,7 +4,7 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
@@ -50,6 +50,11 @@ class ParentInfo:
     run_id: str
 
 
+def duration(seconds: float | None) -> timedelta | None:
+    """A recorded timeout (seconds, or None for none) as Info gives it."""
+    return timedelta(seconds=seconds) if seconds else None
+
+
 @dataclass(frozen=True)
 class Info:
     """About the running workflow; ``workflow.info()`` returns it."""
@@ -63,6 +68,12 @@ class Info:
     start_time: datetime
     continued_run_id: str | None = None
     parent: ParentInfo | None = None
+    run_timeout: timedelta | None = None
+    """How long one run may take (None: no limit)."""
+    execution_timeout: timedelta | None = None
+    """How long the whole execution, its continued runs and retries included, may take."""
+    task_timeout: timedelta = timedelta(seconds=10)
+    """How long a worker has to run one workflow task before another may take it."""
     _history_length: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
     _history_size: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
     _continue_as_new_suggested: Callable[[], bool] = field(
