@@ -6,6 +6,7 @@ from perdure.cli._activity import activity_group
 from perdure.cli._history import history_group
 from perdure.cli._lint import lint_command
 from perdure.cli._replay import replay_command
+from perdure.cli._server import server_command
 from perdure.cli._worker import worker_command
 from perdure.cli._workflow import workflow_group
 
@@ -25,6 +26,7 @@ for command in (
     activity_group,
     replay_command,
     worker_command,
+    server_command,
     lint_command,
 ):
     main.add_command(command)
