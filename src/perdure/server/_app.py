@@ -16,6 +16,7 @@ from perdure.server import _activities, _docs, _problems, _service, _workflow_ac
 from perdure.server._auth import AuthMiddleware
 from perdure.server._body import DEFAULT_MAX_BODY, BodyMiddleware
 from perdure.server._docs import OPENAPI_URL
+from perdure.server._headers import SecurityHeadersMiddleware
 from perdure.server._paths import RawPathMiddleware
 from perdure.server._state import ServerState
 from perdure.server._tokens import TokenFile
@@ -74,7 +75,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         middleware=[
-            # Outermost first: route on raw paths, then authenticate, then read the body.
+            # Outermost first: headers on every answer, route on raw paths, then
+            # authenticate, then read the body.
+            Middleware(SecurityHeadersMiddleware),
             Middleware(RawPathMiddleware),
             Middleware(
                 AuthMiddleware,
