@@ -43,7 +43,7 @@ def test_the_first_start_makes_a_private_token_file_and_prints_a_login_url(
         assert token is not None
         entries = [line.split() for line in token_file.read_text().splitlines()]
         assert [token, "write"] in entries
-        login = [line for line in running.banner if "?token=" in line][0].strip()
+        login = next(line for line in running.banner if "?token=" in line).strip()
         assert login == f"{running.url}/?token={token}"
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", running.url)
         with httpx.Client(base_url=running.url) as http:

@@ -66,7 +66,10 @@ async def read_history_page(
         run_id = (await client.get_workflow_handle(workflow_id).describe()).run_id
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     events = await _read(handle, after_event_id, page_size + 1)
-    if not events and wait > 0:
+    closed = False
+    if not events:  # nothing after the given event: is that because the run is over?
+        closed = (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING
+    if not events and not closed and wait > 0:
         follow = handle.fetch_history_events(after_event_id=after_event_id, wait_new_event=True)
         try:
             async with asyncio.timeout(wait):
@@ -80,6 +83,4 @@ async def read_history_page(
     events = events[:page_size]
     if events:
         closed = events[-1].event_type in CLOSE_EVENTS
-    else:  # nothing after the given event: is that because the run is over?
-        closed = (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING
     return HistoryPage(workflow_id, run_id, events, more=more, closed=closed)
