@@ -154,6 +154,7 @@ PUBLIC = {
         "wait_until",
     },
     "perdure.worker": {"Replayer", "Worker", "WorkflowReplayResult"},
+    "perdure.server": {"create_app"},
     "perdure.lint": {
         "DeterminismLintError",
         "Finding",
