@@ -28,8 +28,10 @@
     │                                     perdure cannot take: not a str, empty, too long, NUL
     ├── SearchAttributeTypeError          a search attribute set with the wrong type
     ├── InvalidURLError                   a database URL perdure cannot use
-    └── SchemaError                       the database's perdure tables are not as expected
-        └── SchemaVersionError            the database was written by a newer perdure
+    ├── SchemaError                       the database's perdure tables are not as expected
+    │   └── SchemaVersionError            the database was written by a newer perdure
+    ├── DatabaseUnavailableError          the database cannot be reached (down, cut off)
+    └── ClientClosedError                 the client (and its database connection) is closed
 
 Cancellation inside workflows and activities stays an ``asyncio.CancelledError`` (a
 ``BaseException``), so ``except Exception`` never swallows it.
@@ -344,3 +346,15 @@ class SchemaError(PerdureError):
 
 class SchemaVersionError(SchemaError):
     """The database was written by a newer perdure than this one; upgrade perdure."""
+
+
+class DatabaseUnavailableError(PerdureError):
+    """The database cannot be reached: the server is down or restarting, or the network is
+    cut. PostgreSQL operations are tried again for a while (60 s) before this is raised;
+    workers keep trying, with backoff, until the database answers again."""
+
+
+class ClientClosedError(PerdureError):
+    """The client, and the database connection it shares with its workers, was closed
+    (``Client.close()``, or the test environment's ``shutdown()``). Shut workers down before
+    closing their client; connect a new client to go on."""

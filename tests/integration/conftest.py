@@ -7,11 +7,19 @@ the test that ran it. A test that changes a workflow's code on purpose is marked
 ``perdure_no_replay``.
 """
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 from pgutil import fresh_schema
 
+from perdure.converter import (
+    AesGcmCodec,
+    CompositeCodec,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    ZlibCodec,
+)
 from perdure.testing import WorkflowEnvironment
 from perdure.testing._replay_check import replay_closed_workflows
 
@@ -63,3 +71,28 @@ async def real_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvi
             yield env
         finally:
             await _finish(env, request)
+
+
+@pytest.fixture(params=STORES)
+async def codec_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """Like ``env``, with every payload compressed and encrypted and failure messages and
+    stack traces encoded (``ENCRYPTING`` below)."""
+    if request.param == "sqlite":
+        env = await WorkflowEnvironment.start_time_skipping(data_converter=ENCRYPTING)
+        try:
+            yield env
+        finally:
+            await _finish(env, request)
+        return
+    async with fresh_schema() as url:
+        env = await WorkflowEnvironment.start_time_skipping(url=url, data_converter=ENCRYPTING)
+        try:
+            yield env
+        finally:
+            await _finish(env, request)
+
+
+ENCRYPTING = DataConverter(
+    payload_codec=CompositeCodec([ZlibCodec(), AesGcmCodec(os.urandom(32), key_id="test")]),
+    failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+)

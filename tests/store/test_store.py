@@ -12,15 +12,17 @@ import asyncio
 import importlib.util
 import sqlite3
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from pgutil import REQUIRE_POSTGRES, postgres_admin
+from pgutil import POSTGRES_URL, REQUIRE_POSTGRES, postgres_admin
 
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import CompleteWorkflow, ScheduleActivity, StartTimer
 from perdure._common.events import EventType
 from perdure._common.payload import Payload
 from perdure._errors import (
+    DatabaseUnavailableError,
     InvalidURLError,
     PerdureError,
     SchemaVersionError,
@@ -263,10 +265,31 @@ def test_a_postgresql_url_takes_one_schema() -> None:
 
 
 @needs_asyncpg
-async def test_an_unreachable_server_is_reported_at_first_use(clock: VirtualClock) -> None:
+@pytest.mark.realtime
+async def test_an_unreachable_server_is_waited_for_then_reported(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perdure._store import _postgres
+
+    # As for a connection lost later: operations wait (60 s), then fail saying why.
+    monkeypatch.setattr(_postgres, "RECONNECT_SECONDS", 0.3)
     store = open_store("postgresql://nobody@127.0.0.1:1/nowhere", clock)
-    with pytest.raises(PerdureError, match="Cannot connect to PostgreSQL at"):
+    with pytest.raises(DatabaseUnavailableError, match=r"could not be reached.*Refused"):
         await start(store)
+    with pytest.raises(DatabaseUnavailableError, match=r"could not be reached.*Refused"):
+        await store.ready()
+    await store.close()
+
+
+@needs_asyncpg
+async def test_a_refused_connection_is_reported_at_first_use(clock: VirtualClock) -> None:
+    await (await postgres_admin()).close()  # the server answers
+    missing = f"/no_such_database_{uuid.uuid4().hex[:8]}"
+    url = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=missing))
+    store = open_store(url, clock)
+    with pytest.raises(PerdureError, match="Cannot connect to PostgreSQL at") as info:
+        await start(store)
+    assert not isinstance(info.value, DatabaseUnavailableError)  # final: not waited for
     await store.close()
 
 

@@ -17,6 +17,7 @@ from perdure._common.clock import Clock
 from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
+from perdure._errors import ClientClosedError
 from perdure._store import _activities as activities
 from perdure._store import _children as children
 from perdure._store import _deletion as deletion
@@ -92,6 +93,7 @@ class Store(ABC):
         self.notifier = Notifier()
         self._closed_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._closed_poller: asyncio.Task[None] | None = None
+        self._closed = False
         # Running workers of this process by (namespace, task queue), for eager start.
         self.local_workers: dict[tuple[str, str], list[LocalWorker]] = {}
 
@@ -130,10 +132,40 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None:
-        """Release connections."""
+        """Release connections (a backend calls :meth:`_wake_on_close` as it closes)."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: every loop that uses the store then stops."""
+        return self._closed
+
+    def _closed_error(self) -> ClientClosedError:
+        return ClientClosedError(
+            "The database connection is closed (Client.close() or the test environment's "
+            "shutdown() was called): shut workers down before closing their client, and "
+            "connect a new client to go on"
+        )
+
+    def _wake_on_close(self) -> None:
+        """Whatever waits on the store looks again, and finds it closed: pollers and timer
+        services stop, and a wait for a run to close fails."""
+        error = self._closed_error()
+        waiters, self._closed_waiters = self._closed_waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+        self.notifier.wake_all()
+
+    async def ready(self) -> None:
+        """Return once the database answers (PostgreSQL connects and migrates on first use:
+        this is a first use). While it cannot be reached, this waits as operations do."""
+        await self.next_wakeup()
 
     async def wait_closed(self, run_id: str) -> None:
         """Return once the run is closed (by this process or, seen by polling, another)."""
+        if self._closed:
+            raise self._closed_error()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed_waiters.setdefault(run_id, []).append(future)
         if self._closed_poller is None or self._closed_poller.done():
@@ -143,6 +175,8 @@ class Store(ABC):
                 return
             await future
         finally:
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by close() after the run was found closed
             waiters = self._closed_waiters.get(run_id)
             if waiters is not None and future in waiters:
                 waiters.remove(future)
@@ -157,15 +191,14 @@ class Store(ABC):
 
     async def _poll_closed(self) -> None:
         # One query per interval for every waiter, to see runs closed by other processes.
-        while self._closed_waiters:
+        while self._closed_waiters and not self._closed:
             await asyncio.sleep(CLOSED_POLL_INTERVAL)
             waiting = list(self._closed_waiters)
             try:
                 for i in range(0, len(waiting), 500):
                     self._resolve_closed(await self.closed_among(waiting[i : i + 500]))
-            except Exception:  # the store closed under us, or a passing error: try again
-                if self._closed_waiters and getattr(self, "_closed", False):
-                    return
+            except Exception:  # try again (the store's own retries log a lasting failure)
+                pass
 
     def after_commit(self, fx: Effects) -> None:
         """Wake whatever the committed change concerns (called by the backend)."""

@@ -81,6 +81,11 @@ class Notifier:
             if event is not None:
                 event.set()
 
+    def wake_all(self) -> None:
+        """Wake every listener (the store is closing: let them look, and stop)."""
+        self.fire(list(self._events))
+        self.wake_at(float("-inf"))
+
     def on_wake_at(self, listener: Callable[[float], None]) -> Callable[[], None]:
         """Call ``listener(when)`` whenever a change makes something due at ``when``."""
         self._wake_listeners.append(listener)

@@ -44,7 +44,7 @@ import orjson
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent, decode_attributes
-from perdure._errors import PerdureError
+from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure._store._base import Store
 from perdure._store._effects import Effects
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
@@ -144,7 +144,7 @@ class PostgresStore(Store):
             return self._pool
         async with self._opening:
             if self._closed:
-                raise PerdureError("The store is closed")
+                raise self._closed_error()
             if self._pool is None:
                 await self._open()
         return self._pool
@@ -153,7 +153,9 @@ class PostgresStore(Store):
         try:
             return await asyncpg.connect(self._target.dsn, timeout=CONNECT_TIMEOUT)
         except Exception as exc:
-            raise PerdureError(
+            # A server that does not answer (yet) is waited for; a refusal is final.
+            error = DatabaseUnavailableError if _connection_lost(exc) else PerdureError
+            raise error(
                 f"Cannot connect to PostgreSQL at {self._target.shown}: {exc}", cause=exc
             ) from exc
 
@@ -187,7 +189,8 @@ class PostgresStore(Store):
             conn.terminate()
             if isinstance(exc, PerdureError | asyncio.CancelledError):
                 raise
-            raise PerdureError(
+            error = DatabaseUnavailableError if _connection_lost(exc) else PerdureError
+            raise error(
                 f"Cannot open the perdure database at {self._target.shown}: {exc}", cause=exc
             ) from exc
         self._listener_task = asyncio.get_running_loop().create_task(
@@ -295,7 +298,7 @@ class PostgresStore(Store):
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append(_Op(fn, future))
@@ -333,6 +336,9 @@ class PostgresStore(Store):
         try:
             pool = await self._ensure_pool()
         except Exception as exc:
+            if _connection_lost(exc):  # not reachable yet: wait for it as for a lost one
+                self._outage.lost(_reason(exc))
+                return _again(batch, exc, self._reconnect_seconds()), True
             for op in batch:
                 _settle(op, None, exc)
             return [], False
@@ -409,15 +415,15 @@ class PostgresStore(Store):
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         return await self._read(fn)
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         failures = 0
         lost_at: float | None = None
         while True:
-            pool = await self._ensure_pool()
             try:
+                pool = await self._ensure_pool()
                 async with pool.acquire() as conn:
                     try:
                         result = await fn(_PostgresTx(conn, lock=False))
@@ -428,6 +434,8 @@ class PostgresStore(Store):
                 return result
             except Exception as exc:
                 if _connection_lost(exc):
+                    if self._pool is not None and self._pool.is_closing():
+                        raise self._closed_error() from exc  # not lost: closed by close()
                     # A read is safe to repeat.
                     self._outage.lost(_reason(exc))
                     now = time.monotonic()
@@ -529,3 +537,4 @@ class PostgresStore(Store):
                 await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
             except TimeoutError:
                 self._pool.terminate()
+        self._wake_on_close()

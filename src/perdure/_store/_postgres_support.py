@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 
-from perdure._errors import InvalidURLError, PerdureError
+from perdure._common.backoff import FailureLog, backoff
+from perdure._errors import DatabaseUnavailableError, InvalidURLError, PerdureError
 from perdure._store._effects import Effects
 from perdure._store._schema_check import VERSION_TABLE, SchemaState
 from perdure._store._tx import Tx
@@ -103,10 +104,13 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _connection_lost(exc: BaseException) -> bool:
-    """The connection broke (the server restarted, or the connection was killed), as opposed
-    to an error of the statement: the server refused it (any other ``PostgresError``), or
-    asyncpg did before sending it (an argument it cannot encode, more than 32,767 of them),
-    which running the statement again cannot mend."""
+    """The connection broke (the server restarted, or the connection was killed), or none
+    could be opened (the server is down), as opposed to an error of the statement: the server
+    refused it (any other ``PostgresError``), or asyncpg did before sending it (an argument it
+    cannot encode, more than 32,767 of them), which running the statement again cannot
+    mend."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return True
     # ConnectionDoesNotExistError (the server closed the connection) is one of the first.
     if isinstance(exc, asyncpg.PostgresConnectionError | OSError):
         return True
@@ -123,7 +127,7 @@ def _connection_lost(exc: BaseException) -> bool:
 
 def _backoff(failures: int) -> float:
     """The pause before the next attempt, after ``failures`` attempts failed in a row."""
-    return min(0.05 * 2.0**failures, MAX_BACKOFF)
+    return backoff(failures + 1, base=0.05, cap=MAX_BACKOFF)
 
 
 def _reason(exc: BaseException) -> str:
@@ -132,38 +136,29 @@ def _reason(exc: BaseException) -> str:
 
 
 def _unreachable(exc: BaseException, seconds: float) -> PerdureError:
-    return PerdureError(
+    return DatabaseUnavailableError(
         f"PostgreSQL could not be reached for {seconds:.0f}s ({_reason(exc)}); check that the "
         "server is running and reachable",
         cause=exc,
     )
 
 
-class _Outage:
-    """Whether PostgreSQL is out of reach: an outage is logged once as it begins and once
-    as it ends, however many operations are tried again meanwhile."""
+class _Outage(FailureLog):
+    """Whether PostgreSQL is out of reach: an outage is logged as it begins, once a minute
+    while it lasts and once as it ends, however many operations are tried again meanwhile."""
+
+    first = "%(what)s does not answer (%(error)s); retrying until it does"
+    still = "%(what)s still does not answer, after %(seconds).0fs (%(error)s)"
+    again = "%(what)s answers again, after %(seconds).1fs"
 
     def __init__(self, shown: str) -> None:
-        self._shown = shown
-        self._since: float | None = None
+        super().__init__(log, f"PostgreSQL at {shown}")
 
     def lost(self, reason: str) -> None:
-        if self._since is None:
-            self._since = time.monotonic()
-            log.warning(
-                "Lost the connection to PostgreSQL at %s (%s); retrying until it answers",
-                self._shown,
-                reason,
-            )
+        self.failed(reason, traceback=False)
 
     def answered(self) -> None:
-        if self._since is not None:
-            log.info(
-                "PostgreSQL at %s answers again, after %.1fs",
-                self._shown,
-                time.monotonic() - self._since,
-            )
-            self._since = None
+        self.recovered()
 
 
 def _discard_if_lost(conn: Any, exc: BaseException) -> None:

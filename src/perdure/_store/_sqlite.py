@@ -136,7 +136,7 @@ class SQLiteStore(Store):
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:
         if self._closed:
-            raise PerdureError("The store is closed")
+            raise self._closed_error()
         if self.read_only:
             raise PerdureError(
                 f"The SQLite database {self.path!r} is opened read-only (?mode=ro): it can be "
@@ -222,6 +222,8 @@ class SQLiteStore(Store):
         return outcomes, effects
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        if self._closed:
+            raise self._closed_error()
         try:
             result: T = _run_sync(fn(self._tx))
         except sqlite3.Error as exc:
@@ -300,6 +302,7 @@ class SQLiteStore(Store):
             self._flush()
         self._closed = True
         self._conn.close()
+        self._wake_on_close()
 
 
 def _as_perdure(exc: BaseException) -> BaseException:

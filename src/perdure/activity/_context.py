@@ -123,7 +123,13 @@ def info() -> Info:
 def heartbeat(*details: Any) -> None:
     """Report progress. The details reach the next attempt (``info().heartbeat_details``) if
     this one fails; with a ``heartbeat_timeout``, an attempt that stops heartbeating is
-    retried elsewhere. The call returns at once; sending is throttled."""
+    retried elsewhere. The call returns at once; sending is throttled.
+
+    Raises:
+        CancelledError: (``perdure.exceptions``) in a sync activity whose worker has stopped
+            waiting for it (it shut down, its graceful timeout passed), so that the function
+            ends instead of running on unseen.
+    """
     _ctx().heartbeat(details)
 
 

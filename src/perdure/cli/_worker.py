@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from perdure._common.backoff import Retry
+from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
 from perdure.client import Client
 from perdure.lint import DeterminismLintError
@@ -111,19 +113,45 @@ async def run_worker(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    stopped = asyncio.ensure_future(stop.wait())
     names = [w.__name__ for w in workflows] + [getattr(a, "__name__", "?") for a in activities]
     click.echo(f"perdure worker: task queue {task_queue!r} on {db} running {', '.join(names)}")
     sys.stdout.flush()
+    opening = asyncio.ensure_future(_open_database(client))
+    await asyncio.wait({opening, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not opening.done():  # stopped while waiting for the database
+        opening.cancel()
+        await asyncio.gather(opening, return_exceptions=True)
+        await client.close()
+        click.echo("perdure worker: stopped")
+        return
+    try:
+        opening.result()
+    except PerdureError as exc:  # refused for good: bad credentials, no such database ...
+        await client.close()
+        raise click.ClickException(f"Cannot open the database: {exc}") from exc
     runner = asyncio.ensure_future(worker.run())
-    await asyncio.wait(
-        {runner, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
-    )
+    await asyncio.wait({runner, stopped}, return_when=asyncio.FIRST_COMPLETED)
     click.echo("perdure worker: stopping (letting running work finish)")
     sys.stdout.flush()
     await worker.shutdown()
     await runner
     await client.close()
     click.echo("perdure worker: stopped")
+
+
+async def _open_database(client: Client) -> None:
+    """Return once the database answers, waiting (with backoff) while it cannot be reached,
+    as a worker does for a database that goes away later. Any other error is final."""
+    retry = Retry(log, "Opening the database")
+    while True:
+        try:
+            await client.store.ready()
+        except DatabaseUnavailableError as exc:
+            await retry.pause(exc)
+            continue
+        retry.recovered()
+        return
 
 
 @click.command("worker")

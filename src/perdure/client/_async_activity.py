@@ -64,10 +64,9 @@ class AsyncActivityHandle:
 
     async def fail(self, error: Exception, *, last_heartbeat_details: Sequence[Any] = ()) -> None:
         """Fail this attempt with ``error``; the retry policy decides what comes next."""
-        conv = self._client.data_converter
         if last_heartbeat_details:
             await self.heartbeat(*last_heartbeat_details)
-        failure = conv.failure_converter.to_failure(error, conv.payload_converter)
+        failure = await self._client.data_converter.encode_failure(error)
         await self._call(
             self._client._store.fail_activity(self._token, None, failure, self._client.identity)
         )

@@ -30,6 +30,7 @@ from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import decode_within
 from perdure.workflow._definition import WorkflowDefinition
 
 if TYPE_CHECKING:
@@ -661,14 +662,7 @@ class Client:
         return dict(zip(keys, values, strict=True))
 
     async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
-        codec = self.data_converter.payload_codec
-        if codec is None:
-            return failure
-        out = dict(failure)
-        out["details"] = await codec.decode(failure.get("details", []))
-        if failure.get("cause"):
-            out["cause"] = await self._decode_failure(failure["cause"])
-        return out
+        return await decode_within(self.data_converter.payload_codec, failure)
 
 
 def _task_pending(ex: Execution) -> bool:

@@ -456,10 +456,13 @@ class WorkflowHandle(Generic[ReturnType]):
         failure = None
         if ex.last_failure is not None and ex.is_open:
             lf = ex.last_failure
+            # Its message and stack trace may be encoded (a failure converter with encoded
+            # attributes): read them back as the worker wrote them.
+            decoded = await self._client.data_converter.decode_failure(lf)
             failure = WorkflowTaskFailureInfo(
-                message=lf.get("message", ""),
+                message=decoded.message,
                 type=lf.get("type", ""),
-                stack_trace=lf.get("stack_trace", ""),
+                stack_trace=(decoded.failure or {}).get("stack_trace", ""),
                 attempt=lf.get("attempt", 0),
                 time=_utc(lf.get("time", 0.0)),
             )

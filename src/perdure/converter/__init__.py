@@ -4,7 +4,11 @@ and codecs. No pickle, ever, by default."""
 from perdure._common.payload import Payload
 from perdure.converter._codecs import AesGcmCodec, CompositeCodec, ZlibCodec
 from perdure.converter._data_converter import DataConverter, PayloadCodec, default
-from perdure.converter._failure import FailureConverter
+from perdure.converter._failure import (
+    DefaultFailureConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    FailureConverter,
+)
 from perdure.converter._payload_converter import (
     BinaryNullPayloadConverter,
     BinaryPlainPayloadConverter,
@@ -22,6 +26,8 @@ __all__ = [
     "CompositeCodec",
     "CompositePayloadConverter",
     "DataConverter",
+    "DefaultFailureConverter",
+    "DefaultFailureConverterWithEncodedAttributes",
     "DefaultPayloadConverter",
     "EncodingPayloadConverter",
     "FailureConverter",

@@ -7,8 +7,10 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from perdure._common.payload import Payload
-from perdure.converter._failure import FailureConverter
+from perdure._errors import FailureError
+from perdure.converter._failure import DefaultFailureConverter, FailureConverter
 from perdure.converter._payload_converter import DefaultPayloadConverter, PayloadConverter
+from perdure.converter._visitor import decode_within, encode_within
 
 
 class PayloadCodec(ABC):
@@ -31,6 +33,11 @@ class DataConverter:
     """How values become stored payloads: a payload converter, an optional codec, and a
     failure converter.
 
+    The codec, when given, encodes every payload perdure stores (see the guide's "Data
+    conversion" for what stays in plain text); with ``failure_converter_class=``
+    :class:`DefaultFailureConverterWithEncodedAttributes` the messages and stack traces of
+    failures too.
+
     Example::
 
         client = await Client.connect("sqlite:///app.db",
@@ -39,7 +46,7 @@ class DataConverter:
 
     payload_converter_class: type[PayloadConverter] = DefaultPayloadConverter
     payload_codec: PayloadCodec | None = None
-    failure_converter_class: type[FailureConverter] = FailureConverter
+    failure_converter_class: type[FailureConverter] = DefaultFailureConverter
 
     default: ClassVar[DataConverter]
 
@@ -65,6 +72,16 @@ class DataConverter:
         if self.payload_codec is not None:
             payloads = await self.payload_codec.decode(payloads)
         return self.payload_converter.from_payloads(payloads, type_hints)
+
+    async def encode_failure(self, exception: BaseException) -> dict[str, Any]:
+        """An exception as a stored failure (failure converter, then codec)."""
+        failure = self.failure_converter.to_failure(exception, self.payload_converter)
+        return await encode_within(self.payload_codec, failure)
+
+    async def decode_failure(self, failure: dict[str, Any]) -> FailureError:
+        """A stored failure as an exception (codec, then failure converter)."""
+        failure = await decode_within(self.payload_codec, failure)
+        return self.failure_converter.from_failure(failure, self.payload_converter)
 
 
 DataConverter.default = DataConverter()

@@ -20,6 +20,10 @@ from perdure._errors import (
 )
 from perdure.converter._payload_converter import PayloadConverter
 
+# The message of a failure whose message and stack trace were moved into its
+# ``encoded_attributes`` payload (Temporal's word for it).
+ENCODED_MESSAGE = "Encoded failure"
+
 
 class FailureConverter:
     """Turns exceptions into failure dicts (as stored in history) and back.
@@ -27,9 +31,24 @@ class FailureConverter:
     A failure dict has ``message``, ``kind`` (application, activity, child_workflow,
     cancelled, terminated, timeout, server), ``type``, ``stack_trace``, ``non_retryable``,
     ``details`` (payloads), ``cause`` (a failure dict or ``None``) and kind-specific fields.
+
+    Args:
+        encode_common_attributes: move each failure's message and stack trace into an
+            ``encoded_attributes`` payload, which the payload codec encodes like any other
+            (the stored message reads ``"Encoded failure"``); :meth:`from_failure` puts them
+            back. As Temporal's ``DefaultFailureConverter(encode_common_attributes=True)``.
     """
 
+    def __init__(self, *, encode_common_attributes: bool = False) -> None:
+        self.encode_common_attributes = encode_common_attributes
+
     def to_failure(self, exc: BaseException, converter: PayloadConverter) -> dict[str, Any]:
+        failure = self._to_failure(exc, converter)
+        if self.encode_common_attributes:
+            failure = _encode_common_attributes(failure, converter)
+        return failure
+
+    def _to_failure(self, exc: BaseException, converter: PayloadConverter) -> dict[str, Any]:
         failure: dict[str, Any] = {
             "message": str(exc) if not isinstance(exc, FailureError) else exc.message,
             "type": type(exc).__name__,
@@ -93,6 +112,8 @@ class FailureConverter:
         return failure
 
     def from_failure(self, failure: dict[str, Any], converter: PayloadConverter) -> FailureError:
+        # Whatever this converter's setting: a failure written by one that encoded them reads.
+        failure = _decode_common_attributes(failure, converter)
         cause = self.from_failure(failure["cause"], converter) if failure.get("cause") else None
         kind = failure.get("kind", "application")
         message = failure.get("message", "")
@@ -153,3 +174,63 @@ def _category(value: Any) -> ApplicationErrorCategory:
         return ApplicationErrorCategory(value)
     except ValueError:
         return ApplicationErrorCategory.UNSPECIFIED
+
+
+class DefaultFailureConverter(FailureConverter):
+    """Temporal's name for perdure's failure converter (the :class:`DataConverter` default)."""
+
+
+class DefaultFailureConverterWithEncodedAttributes(DefaultFailureConverter):
+    """The failure converter that moves failure messages and stack traces into a payload, so
+    that the payload codec encrypts them too; Temporal's class of the same name.
+
+    Example::
+
+        DataConverter(
+            payload_codec=AesGcmCodec(key),
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
+    """
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+
+
+def _encode_common_attributes(
+    failure: dict[str, Any], converter: PayloadConverter
+) -> dict[str, Any]:
+    """``failure`` (a copy) with its message and stack trace in ``encoded_attributes``."""
+    if failure.get("message") == ENCODED_MESSAGE and "encoded_attributes" in failure:
+        return failure  # encoded already (a failure read back from history, passed on)
+    attributes = {
+        "message": failure.get("message", ""),
+        "stack_trace": failure.get("stack_trace", ""),
+    }
+    return {
+        **failure,
+        "message": ENCODED_MESSAGE,
+        "stack_trace": "",
+        "encoded_attributes": converter.to_payload(attributes),
+    }
+
+
+def _decode_common_attributes(
+    failure: dict[str, Any], converter: PayloadConverter
+) -> dict[str, Any]:
+    """``failure`` (a copy, if it had them) with its message and stack trace read back from
+    ``encoded_attributes`` (which the payload codec has decoded by now)."""
+    encoded = failure.get("encoded_attributes")
+    if encoded is None:
+        return failure
+    try:
+        attributes = converter.from_payload(encoded)
+    except Exception:  # not readable (its codec is not configured here): left as stored
+        return failure
+    if not isinstance(attributes, dict):
+        return failure
+    out = {k: v for k, v in failure.items() if k != "encoded_attributes"}
+    if isinstance(attributes.get("message"), str):
+        out["message"] = attributes["message"]
+    if isinstance(attributes.get("stack_trace"), str):
+        out["stack_trace"] = attributes["stack_trace"]
+    return out

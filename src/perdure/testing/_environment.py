@@ -3,15 +3,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
+from perdure._common.backoff import Retry
 from perdure._common.clock import Clock, VirtualClock
 from perdure._store import Store, open_store
 from perdure.client._client import Client
 from perdure.converter import DataConverter
 
 _REAL = Clock()
+log = logging.getLogger("perdure.testing")
 
 
 class _TimeSkipper:
@@ -94,13 +97,21 @@ class _TimeSkipper:
         # The flag wait_idle() clears before its last look: set again by any commit since,
         # which makes that look stale (a signal sent while the next wake-up was being read).
         changed = self._store.notifier.listen(key)
+        retry = Retry(log, "Skipping time")
         try:
-            while self._auto > 0:
-                await self.wait_idle()
-                if self._auto <= 0:
-                    return
-                nxt = await self._store.next_wakeup()
-                ready = await self._result_ready()
+            while self._auto > 0 and not self._store.closed:
+                try:
+                    await self.wait_idle()
+                    if self._auto <= 0:
+                        return
+                    nxt = await self._store.next_wakeup()
+                    ready = await self._result_ready()
+                except Exception as exc:
+                    if self._store.closed:
+                        return
+                    await retry.pause(exc)
+                    continue
+                retry.recovered()
                 # Checked again after the awaits: the wait may have ended meanwhile (the clock
                 # must not move once nobody is waiting), or something may have changed.
                 if (

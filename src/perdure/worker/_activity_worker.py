@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from perdure._common.backoff import Retry
 from perdure._common.clock import Clock
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
@@ -28,6 +28,7 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import encode_within
 from perdure.worker._conversion import check_details, encode_result, failure_of
 
 log = logging.getLogger("perdure.worker")
@@ -74,7 +75,11 @@ class _Heartbeater:
         self._dirty = False
         self._sender: asyncio.Task[None] | None = None
         self._nudge = Flag()
+        self._retry = Retry(log, f"Heartbeat of activity {task.activity_id}")
         self.used = False
+        # The attempt is over (its outcome reported, or the worker gave up on it): nothing
+        # is sent any more.
+        self._stopped = False
 
     def heartbeat(self, details: Sequence[Any]) -> None:
         """Called from the activity (its loop thread or an executor thread).
@@ -87,10 +92,19 @@ class _Heartbeater:
             check_details(self._conv.payload_converter, details, what)
         if threading.get_ident() == self._loop_thread:
             self._record(details)
-        else:
+            return
+        # A sync activity whose attempt is over runs on in its thread, unseen: stop it here
+        # (Temporal raises CancelledError into the thread).
+        if self._stopped:
+            raise FailureCancelledError("The activity attempt is over: its worker stopped it")
+        try:
             self._loop.call_soon_threadsafe(self._record, details)
+        except RuntimeError as exc:  # the event loop is closed
+            raise FailureCancelledError("The activity's worker is gone") from exc
 
     def _record(self, details: Sequence[Any]) -> None:
+        if self._stopped:
+            return
         self.used = True
         self._details = details
         self._dirty = True
@@ -99,7 +113,7 @@ class _Heartbeater:
 
     def poke(self) -> None:
         """Send now (a cancellation may be waiting to be learned)."""
-        if not self.used:
+        if not self.used or self._stopped:
             return
         self._dirty = True
         if self._sender is None or self._sender.done():
@@ -108,8 +122,9 @@ class _Heartbeater:
             self._nudge.set()
 
     async def _send_loop(self) -> None:
-        while self._dirty:
+        while self._dirty and not self._stopped:
             self._dirty = False
+            pause = self._interval
             try:
                 payloads = await self._conv.encode(list(self._details or ()))
                 cancel = await self._store.heartbeat_activity(
@@ -118,16 +133,23 @@ class _Heartbeater:
             except StaleTaskError:
                 self._on_cancel(stale=True)
                 return
-            except Exception:
-                log.exception("Heartbeat of activity %s failed", self._task.activity_id)
+            except Exception as exc:
+                if self._store.closed:
+                    return
+                # Sent again after the pause, with whatever details are latest by then.
+                self._dirty = True
+                pause = max(pause, self._retry.delay(exc))
                 cancel = False
+            else:
+                self._retry.recovered()
             if cancel:
                 self._on_cancel(stale=False)
                 return
             self._nudge.clear()
-            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + self._interval)
+            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + pause)
 
     def stop(self) -> None:
+        self._stopped = True
         if self._sender is not None:
             self._sender.cancel()
 
@@ -136,12 +158,22 @@ class _Heartbeater:
         if self._dirty and self._details is not None:
             self.stop()
             self._dirty = False
-            with contextlib.suppress(StaleTaskError):
+            try:
                 await self._store.heartbeat_activity(
                     self._task.token,
                     self._task.owner,
                     await self._conv.encode(list(self._details)),
                 )
+            except StaleTaskError:
+                pass
+            except Exception as exc:  # the outcome is still worth reporting
+                if not self._store.closed:
+                    log.warning(
+                        "The last heartbeat details of activity %s were not stored: %s: %s",
+                        self._task.activity_id,
+                        type(exc).__name__,
+                        exc,
+                    )
 
 
 class Activities:
@@ -343,8 +375,9 @@ class Activities:
                     task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
+                failure = await encode_within(self._conv.payload_codec, value)
                 await self._store.fail_activity(
-                    task.token, task.owner, value, self._identity, offer
+                    task.token, task.owner, failure, self._identity, offer
                 )
             else:
                 await self._store.activity_cancelled(
@@ -354,7 +387,14 @@ class Activities:
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception:
-            log.exception("Could not record the outcome of activity %s", task.activity_id)
+            if self._store.closed:
+                log.warning(
+                    "The outcome of activity %s was not recorded: its worker's client was "
+                    "closed (it runs again once its lease runs out)",
+                    task.activity_id,
+                )
+            else:
+                log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)

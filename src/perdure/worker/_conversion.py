@@ -21,19 +21,28 @@ def _refused(what: str, exc: Exception) -> PayloadConverterError:
     return PayloadConverterError(f"{what} cannot be converted to a payload: {exc}", cause=exc)
 
 
+def convert_result(converter: PayloadConverter, value: Any, what: str) -> Payload:
+    """``value`` as a payload (the converter only, no codec).
+
+    Raises:
+        PayloadConverterError: the converter cannot take ``value`` (``what`` names it).
+    """
+    try:
+        return converter.to_payload(value)
+    except Exception as exc:
+        raise _refused(what, exc) from exc
+
+
 async def encode_result(conv: DataConverter, value: Any, what: str) -> Payload:
     """``value`` as its stored payload (converter, then codec).
 
     Raises:
         PayloadConverterError: the converter cannot take ``value`` (``what`` names it).
     """
-    try:
-        payloads = conv.payload_converter.to_payloads([value])
-    except Exception as exc:
-        raise _refused(what, exc) from exc
+    payload = convert_result(conv.payload_converter, value, what)
     if conv.payload_codec is not None:
-        payloads = await conv.payload_codec.encode(payloads)
-    return payloads[0]
+        return (await conv.payload_codec.encode([payload]))[0]
+    return payload
 
 
 def check_details(converter: PayloadConverter, details: Sequence[Any], what: str) -> list[Payload]:

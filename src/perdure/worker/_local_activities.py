@@ -26,7 +26,7 @@ from perdure.activity._context import (
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
-from perdure.worker._conversion import encode_result, failure_of
+from perdure.worker._conversion import convert_result, failure_of
 
 log = logging.getLogger("perdure.worker")
 
@@ -75,7 +75,9 @@ class LocalActivities:
             if command.schedule_to_close_timeout
             else None
         )
-        args = await self._conv.decode(command.input, defn.arg_types)
+        # The input and the outcome stay in this task, between the runtime and here: they are
+        # converted, never coded (the marker recording the outcome is, with the commands).
+        args = self._conv.payload_converter.from_payloads(command.input, defn.arg_types)
         attempt = 1
         while True:
             timeout = command.start_to_close_timeout
@@ -86,8 +88,10 @@ class LocalActivities:
                 result = await asyncio.wait_for(
                     self._invoke(defn, args, command, task, attempt), timeout
                 )
+                # Converted only: the marker that records it goes through the codec with
+                # the task's other commands.
                 what = f"the result of local activity {command.activity_type!r}"
-                payload = await encode_result(self._conv, result, what)
+                payload = convert_result(self._conv.payload_converter, result, what)
                 return command.seq, attempt, payload, None
             except builtins.TimeoutError:
                 kind = (

@@ -8,7 +8,7 @@ from perdure._errors import NondeterminismError
 from perdure._runtime import WorkflowRunner, WorkflowTaskFailure
 from perdure.client._handle import WorkflowHistory
 from perdure.converter import DataConverter
-from perdure.worker._workflow_worker import _decode_events
+from perdure.converter._visitor import decode_events
 from perdure.workflow._definition import WorkflowDefinition
 
 
@@ -54,7 +54,8 @@ class Replayer:
         """
         failure: Exception | None = None
         try:
-            self._replay(history, await _decode_events(self._converter, list(history.events)))
+            events = await decode_events(self._converter.payload_codec, history.events)
+            self._replay(history, events)
         except NondeterminismError as exc:
             failure = exc
         if failure is not None and raise_on_replay_failure:

@@ -5,22 +5,21 @@ import concurrent.futures
 import contextlib
 import logging
 import uuid
-import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
 from perdure._common import identifiers as ids
+from perdure._common.backoff import Retry
 from perdure._common.commands import Command, ScheduleActivity
-from perdure._store import Store
 from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
-from perdure._store._notify import Flag
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.worker._activity_worker import Activities, CrashHook
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
+from perdure.worker._timers import timer_service
 from perdure.worker._workflow_worker import WorkflowTasks
 from perdure.workflow._definition import WorkflowDefinition
 
@@ -28,7 +27,6 @@ log = logging.getLogger("perdure.worker")
 
 # Bounded fallback for changes made by other processes (in-process changes wake at once).
 POLL_INTERVAL = 0.1
-TIMER_POLL_INTERVAL = 1.0
 
 
 class _Slots:
@@ -77,58 +75,6 @@ class _ClaimLimit:
         self.taken = max(slots.free(), 0)
         slots.reserved += self.taken
         return self.taken
-
-
-class _TimerService:
-    """Fires due timers and acts on passed deadlines for one store; shared by the workers
-    of a process that use the same store."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.users = 0
-        self._task: asyncio.Task[None] | None = None
-        self._wake = Flag()
-        self._target: float | None = None
-
-    def start(self) -> None:
-        self.users += 1
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="perdure.timers")
-
-    async def stop(self) -> None:
-        self.users -= 1
-        if self.users == 0 and self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def _on_wake_at(self, when: float) -> None:
-        if self._target is None or when < self._target:
-            self._wake.set()
-
-    async def _loop(self) -> None:
-        store = self.store
-        unsubscribe = store.notifier.on_wake_at(self._on_wake_at)
-        try:
-            while True:
-                self._wake.clear()
-                try:
-                    handled = await store.fire_due()
-                    if handled >= 500:
-                        continue
-                    nxt = await store.next_wakeup()
-                except Exception:
-                    log.exception("Timer service failed; retrying")
-                    nxt = None
-                fallback = store.clock.now() + TIMER_POLL_INTERVAL
-                self._target = fallback if nxt is None else min(nxt, fallback)
-                await store.clock.wait(self._wake, self._target)
-        finally:
-            unsubscribe()
-
-
-_timer_services: weakref.WeakKeyDictionary[Store, _TimerService] = weakref.WeakKeyDictionary()
 
 
 class Worker:
@@ -283,9 +229,7 @@ class Worker:
             raise RuntimeError("Worker is already running")
         self._running = True
         self._stopping.clear()
-        timers = _timer_services.get(self._store)
-        if timers is None:
-            timers = _timer_services[self._store] = _TimerService(self._store)
+        timers = timer_service(self._store)
         timers.start()
         loops: list[Coroutine[Any, Any, None]] = []
         if self._workflows is not None:
@@ -348,6 +292,7 @@ class Worker:
         store = self._store
         key = ("queue", self._namespace, self.task_queue, kind)
         ready = store.notifier.listen(key)
+        retry = Retry(log, f"Polling task queue {self.task_queue!r} for {kind.name.lower()} tasks")
         try:
             while not self._stopping.is_set():
                 free = slots.free()
@@ -359,11 +304,15 @@ class Worker:
                 limit = slots.claim_limit()
                 try:
                     tasks = await claim(self._namespace, self.task_queue, self._owner, limit)
-                except Exception:
-                    log.exception("Polling task queue %r failed; retrying", self.task_queue)
-                    tasks = []
+                except Exception as exc:
+                    if store.closed:
+                        self._store_closed()
+                        return
+                    await retry.pause(exc)
+                    continue
                 finally:
                     slots.reserved -= limit.taken
+                retry.recovered()
                 for task in tasks:
                     slots.launch(handle(task))
                 if len(tasks) < limit.taken:
@@ -372,6 +321,16 @@ class Worker:
                     await store.clock.wait(ready, store.clock.now() + POLL_INTERVAL)
         finally:
             store.notifier.forget(key)
+
+    def _store_closed(self) -> None:
+        """The client was closed under the running worker: stop, saying so once."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            log.warning(
+                "Worker of task queue %r stops: its client was closed while it ran (shut "
+                "workers down before closing their client)",
+                self.task_queue,
+            )
 
     # -- eager dispatch (see perdure._store._eager) ----------------------------------------------
     def _offer_activities(self, commands: Sequence[Command]) -> EagerActivities | None:

@@ -10,12 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from perdure._common.commands import (
-    AcceptUpdate,
     CancelTimer,
     Command,
-    CompleteUpdate,
     CompleteWorkflow,
-    RecordLocalActivity,
     RequestCancelActivity,
     ScheduleActivity,
     ScheduleLocalActivity,
@@ -24,7 +21,12 @@ from perdure._common.commands import (
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
 from perdure._common.identifiers import storable_text
-from perdure._errors import PayloadSizeError, PerdureError
+from perdure._errors import (
+    ClientClosedError,
+    DatabaseUnavailableError,
+    PayloadSizeError,
+    PerdureError,
+)
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
 from perdure._store._eager import EagerActivities
@@ -32,6 +34,12 @@ from perdure._store._executions import HISTORY_BYTES_LIMIT, HISTORY_EVENT_LIMIT
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import (
+    decode_events,
+    decode_within,
+    encode_commands,
+    encode_within,
+)
 from perdure.worker._activity_worker import CrashHook
 from perdure.worker._local_activities import LocalActivities
 from perdure.workflow._definition import WorkflowDefinition
@@ -222,10 +230,9 @@ class WorkflowTasks:
                 await self._store.requested_updates(task.run_id) if task.updates_requested else []
             )
             codec = self._converter.payload_codec
-            if codec is not None:
-                events = await _decode_events(self._converter, events)
-                for row in requested:
-                    row.input = await codec.decode(row.input)
+            events = await decode_events(codec, events)
+            for row in requested:
+                row.input = await decode_within(codec, row.input)
             try:
                 commands = runner.apply(
                     events,
@@ -235,26 +242,13 @@ class WorkflowTasks:
                 )
                 commands = await self._run_local_activities(runner, task, commands)
             except WorkflowTaskFailure as failure:
-                self._log_task_failure(task, failure.cause)
-                conv = self._converter
-                await self._store.fail_workflow_task(
-                    task,
-                    conv.failure_converter.to_failure(failure.cause, conv.payload_converter),
-                    self._identity,
-                )
+                await self._fail_task(task, failure.cause)
                 return
-            if self._converter.payload_codec is not None:
-                commands = await _encode_commands(self._converter, commands)
+            await encode_commands(codec, commands)
             try:
                 _check_command_payloads(commands, task.workflow_type)
             except PayloadSizeError as exc:
-                self._log_task_failure(task, exc)
-                conv = self._converter
-                await self._store.fail_workflow_task(
-                    task,
-                    conv.failure_converter.to_failure(exc, conv.payload_converter),
-                    self._identity,
-                )
+                await self._fail_task(task, exc)
                 return
             offer = self.offer_activities(commands)
             try:
@@ -268,17 +262,19 @@ class WorkflowTasks:
             await self._recorded(task, runner, next_event_id, offer)
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
+        except (ClientClosedError, DatabaseUnavailableError) as exc:
+            # No fault of the workflow's: its task is run again once the lease runs out.
+            log.warning("Workflow task of %s was not recorded: %s", task.workflow_id, exc)
         except PerdureError as exc:  # the store refused the commands (e.g. a type conflict)
-            self._log_task_failure(task, exc)
-            conv = self._converter
             with contextlib.suppress(StaleTaskError):
-                await self._store.fail_workflow_task(
-                    task,
-                    conv.failure_converter.to_failure(exc, conv.payload_converter),
-                    self._identity,
-                )
+                await self._fail_task(task, exc)
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
+
+    async def _fail_task(self, task: WorkflowTask, cause: BaseException) -> None:
+        self._log_task_failure(task, cause)
+        failure = await self._converter.encode_failure(cause)
+        await self._store.fail_workflow_task(task, failure, self._identity)
 
     def _warn_if_large(self, task: WorkflowTask) -> None:
         events = task.next_event_id - 1
@@ -312,10 +308,6 @@ class WorkflowTasks:
                 raise WorkflowTaskFailure(
                     RuntimeError("This worker has no activities registered to run locally")
                 )
-            codec = self._converter.payload_codec
-            if codec is not None:
-                for c in local:
-                    c.input = await codec.decode(c.input)
             keep_alive = asyncio.get_running_loop().create_task(self._renew_lease(task))
             try:
                 outcomes = await self._local.run_all(local, task)
@@ -359,16 +351,11 @@ class WorkflowTasks:
                     raise QueryFailed(self._unregistered(query.workflow_type)["message"])
                 runner = self._new_runner(defn, query.workflow_id, query.run_id)
                 events = await self._store.get_history(query.run_id)
-                if self._converter.payload_codec is not None:
-                    events = await _decode_events(self._converter, events)
+                events = await decode_events(self._converter.payload_codec, events)
                 runner.apply(events, task_time=None)
-            args = query.args
             codec = self._converter.payload_codec
-            if codec is not None:
-                args = await codec.decode(args)
-            payload = runner.query(query.query_type, args)
-            if codec is not None:
-                payload = (await codec.encode([payload]))[0]
+            args = await decode_within(codec, query.args)
+            payload = await encode_within(codec, runner.query(query.query_type, args))
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
             result = QueryResult(ok=False, result=None, error=storable_text(str(exc)))
@@ -426,35 +413,6 @@ class _InCommit:
 
     async def finish(self, committed: bool, next_event_id: int | None) -> bool:
         return await self._tasks.finish_in_commit(self, committed, next_event_id)
-
-
-async def _decode_events(conv: DataConverter, events: list[HistoryEvent]) -> list[HistoryEvent]:
-    codec = conv.payload_codec
-    if codec is None:
-        return events
-    for event in events:
-        attrs = event.attributes
-        for key in ("input", "details"):
-            if attrs.get(key):
-                attrs[key] = await codec.decode(attrs[key])
-        if attrs.get("result") is not None:
-            attrs["result"] = (await codec.decode([attrs["result"]]))[0]
-    return events
-
-
-async def _encode_commands(conv: DataConverter, commands: list[Command]) -> list[Command]:
-    codec = conv.payload_codec
-    if codec is None:
-        return commands
-    for command in commands:
-        if isinstance(command, ScheduleActivity | AcceptUpdate):
-            command.input = await codec.encode(command.input)
-        elif (
-            isinstance(command, CompleteWorkflow | CompleteUpdate | RecordLocalActivity)
-            and command.result is not None
-        ):
-            command.result = (await codec.encode([command.result]))[0]
-    return commands
 
 
 def _check_command_payloads(commands: list[Command], workflow_type: str) -> None:
