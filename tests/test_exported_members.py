@@ -120,6 +120,7 @@ PUBLIC = {
         "WorkflowFailureError",
         "WorkflowHandle",
         "WorkflowHistory",
+        "WorkflowHistoryEventAsyncIterator",
         "WorkflowIDConflictPolicy",
         "WorkflowIDReusePolicy",
         "WorkflowNotFoundError",

@@ -377,18 +377,16 @@ class _PostgresTx(_BatchTx, Tx):
         params: list[Any],
         order_by: str,
         limit: int,
-        offset: int,
     ) -> list[Execution]:
         # ``where`` numbers its placeholders from $2: the namespace is $1.
         n = len(params) + 2
         rows = await self._fetch(
             _VISIBILITY,
             f"SELECT {EXEC_COLS_E} FROM executions e WHERE e.namespace = $1 AND ({where}) "
-            f"ORDER BY {order_by} LIMIT ${n} OFFSET ${n + 1}",
+            f"ORDER BY {order_by} LIMIT ${n}",
             namespace,
             *params,
             limit,
-            offset,
         )
         return [execution_row(r) for r in rows]
 

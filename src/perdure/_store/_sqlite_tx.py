@@ -269,13 +269,12 @@ class _SQLiteTx(Tx):
         params: list[Any],
         order_by: str,
         limit: int,
-        offset: int,
     ) -> list[Execution]:
         cols = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
         rows = self.c.execute(
             f"SELECT {cols} FROM executions e WHERE e.namespace = ? AND ({where}) "
-            f"ORDER BY {order_by} LIMIT ? OFFSET ?",
-            [namespace, *params, limit, offset],
+            f"ORDER BY {order_by} LIMIT ?",
+            [namespace, *params, limit],
         ).fetchall()
         return [execution_row(r) for r in rows]
 

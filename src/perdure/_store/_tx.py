@@ -123,9 +123,9 @@ class Tx(Protocol):
         params: list[Any],
         order_by: str,
         limit: int,
-        offset: int,
     ) -> list[Execution]:
-        """Executions matching a compiled visibility query (``where`` uses alias ``e``)."""
+        """The first ``limit`` executions matching a compiled visibility query, in order
+        (``where`` uses alias ``e``)."""
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
 

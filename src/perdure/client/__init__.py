@@ -20,7 +20,6 @@ from perdure.client._client import (
     ClientConfig,
     WithStartWorkflowOperation,
     WorkflowExecution,
-    WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
 )
 from perdure.client._description import (
@@ -36,6 +35,8 @@ from perdure.client._handle import (
     WorkflowHistory,
     WorkflowTaskFailureInfo,
 )
+from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
+from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -63,6 +64,7 @@ __all__ = [
     "WorkflowFailureError",
     "WorkflowHandle",
     "WorkflowHistory",
+    "WorkflowHistoryEventAsyncIterator",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
     "WorkflowNotFoundError",
