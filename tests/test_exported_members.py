@@ -114,6 +114,7 @@ PUBLIC = {
         "WorkflowExecution",
         "WorkflowExecutionAsyncIterator",
         "WorkflowExecutionCount",
+        "WorkflowExecutionCountAggregationGroup",
         "WorkflowExecutionDescription",
         "WorkflowExecutionRawDescription",
         "WorkflowExecutionStatus",

@@ -344,6 +344,13 @@ class Store(ABC):
         )
 
     async def count_workflows(self, namespace: str, query: str | None) -> int:
+        count, _ = await self.count_workflow_groups(namespace, query)
+        return count
+
+    async def count_workflow_groups(
+        self, namespace: str, query: str | None
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs."""
         return await self.read(
             lambda tx: visibility.count_executions(tx, namespace, query, self.dialect)
         )

@@ -399,6 +399,18 @@ class _PostgresTx(_BatchTx, Tx):
         )
         return int(count)
 
+    async def count_executions_by(
+        self, namespace: str, where: str, params: list[Any], column: str
+    ) -> list[tuple[Any, int]]:
+        rows = await self._fetch(
+            _VISIBILITY,
+            f"SELECT {column}, COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where}) "
+            f"GROUP BY {column}",
+            namespace,
+            *params,
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
         row = await self._one(
             _UPDATES,

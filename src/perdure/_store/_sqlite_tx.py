@@ -285,6 +285,16 @@ class _SQLiteTx(Tx):
         ).fetchone()
         return int(row[0])
 
+    async def count_executions_by(
+        self, namespace: str, where: str, params: list[Any], column: str
+    ) -> list[tuple[Any, int]]:
+        rows = self.c.execute(
+            f"SELECT {column}, COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where}) "
+            f"GROUP BY {column}",
+            [namespace, *params],
+        ).fetchall()
+        return [(r[0], int(r[1])) for r in rows]
+
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
         row = self.c.execute(
             "SELECT run_id, update_id, name, input, state, outcome FROM updates "

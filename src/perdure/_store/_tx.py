@@ -129,6 +129,11 @@ class Tx(Protocol):
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
 
+    async def count_executions_by(
+        self, namespace: str, where: str, params: list[Any], column: str
+    ) -> list[tuple[Any, int]]:
+        """(value, count) of each value of ``column`` among the matching executions."""
+
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None: ...
 
     async def insert_update(self, row: UpdateRow, now: float) -> None: ...

@@ -108,11 +108,23 @@ async def list_executions(
     return ExecutionPage(rows, token)
 
 
-async def count_executions(tx: Tx, namespace: str, query: str | None, dialect: str) -> int:
+async def count_executions(
+    tx: Tx, namespace: str, query: str | None, dialect: str
+) -> tuple[int, list[tuple[int, int]]]:
+    """The number of runs matching ``query`` and, for ``GROUP BY ExecutionStatus``, the
+    (status, count) of each status that has runs, in status order."""
+    sql: Any = dialect
     compiled = compile_query(
         query or "",
         await tx.search_attribute_types(namespace),
-        dialect=dialect,  # type: ignore[arg-type]
+        dialect=sql,
         first_param_index=2,
+        for_count=True,
     )
-    return await tx.count_executions(namespace, compiled.where, compiled.params)
+    if compiled.group_by is None:
+        return await tx.count_executions(namespace, compiled.where, compiled.params), []
+    groups = await tx.count_executions_by(
+        namespace, compiled.where, compiled.params, compiled.group_by
+    )
+    groups.sort()
+    return sum(n for _, n in groups), groups

@@ -58,6 +58,7 @@ from perdure._store._visibility_parse import (
 __all__ = [
     "BUILTIN_FIELDS",
     "SEARCH_ATTRIBUTE_TYPES",
+    "STATUS_NAMES",
     "And",
     "Between",
     "Comparison",
@@ -97,6 +98,8 @@ _STATUS_NAMES = (
     "TimedOut",
 )
 _STATUS_VALUES = {name.lower(): i for i, name in enumerate(_STATUS_NAMES, start=1)}
+STATUS_NAMES: Mapping[int, str] = dict(enumerate(_STATUS_NAMES, start=1))
+"""``ExecutionStatus`` values as the query language names them (``1`` is ``'Running'``)."""
 
 
 @dataclass(frozen=True)
@@ -194,12 +197,14 @@ class CompiledQuery:
         sort: the order, a total one (its last key is ``RunId``).
         fingerprint: identifies what the query means (not how it is spaced or cased), so a
             page token can be checked against the query it is used with.
+        group_by: the column of ``GROUP BY ExecutionStatus`` (counts only), or ``None``.
     """
 
     where: str
     params: list[Any]
     sort: tuple[SortKey, ...]
     fingerprint: str
+    group_by: str | None = None
 
     @property
     def order_by(self) -> str:
@@ -401,6 +406,7 @@ def compile_query(
     dialect: Literal["sqlite", "postgresql"],
     first_param_index: int = 1,
     after: Sequence[Any] | None = None,
+    for_count: bool = False,
 ) -> CompiledQuery:
     """Compile a visibility query to SQL over ``executions e`` and ``search_attributes``.
 
@@ -413,13 +419,15 @@ def compile_query(
             its own parameters first (ignored for SQLite).
         after: the sort key of the last row of the previous page (one value for each of the
             result's ``sort`` keys): ``where`` then holds only the rows after it.
+        for_count: the query counts runs, so it may end in ``GROUP BY ExecutionStatus``.
 
     Returns:
         The ``WHERE`` expression, its parameters and the order.
 
     Raises:
         VisibilityQueryError: the query is malformed, names an unknown field, uses an operator
-            the field's type does not allow, or has a value of the wrong type.
+            the field's type does not allow, has a value of the wrong type, or groups a
+            listing (or by another field than ``ExecutionStatus``).
         ValueError: ``search_attribute_types``, ``dialect`` or ``after`` is invalid (a
             caller's bug).
 
@@ -448,6 +456,15 @@ def compile_query(
         if len(after) != len(sort):
             raise ValueError(f"a key of {len(sort)} values is needed, got {len(after)}")
         where = f"({where}) AND {rows_after(sort, after, compiler.bind)}"
+    group_by = None
+    if parsed.group_by is not None:
+        field = parsed.group_by
+        if not for_count:
+            raise compiler.error(field.pos, "GROUP BY is for count_workflows only")
+        if field.name != "ExecutionStatus":
+            compiler.field_type(field)  # raises for an unknown field
+            raise compiler.error(field.pos, "GROUP BY supports ExecutionStatus only")
+        group_by = _BUILTINS[field.name].column
     # The AST's repr leaves out positions: the same query however it is spaced or cased.
     fingerprint = hashlib.sha256(repr(parsed).encode()).hexdigest()[:16]
-    return CompiledQuery(where, compiler.params, sort, fingerprint)
+    return CompiledQuery(where, compiler.params, sort, fingerprint, group_by)

@@ -21,6 +21,7 @@ from perdure.client._client import (
     WithStartWorkflowOperation,
     WorkflowExecution,
     WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
 )
 from perdure.client._description import (
     ActivityType,
@@ -58,6 +59,7 @@ __all__ = [
     "WorkflowExecution",
     "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionCount",
+    "WorkflowExecutionCountAggregationGroup",
     "WorkflowExecutionDescription",
     "WorkflowExecutionRawDescription",
     "WorkflowExecutionStatus",

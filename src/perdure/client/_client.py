@@ -24,6 +24,7 @@ from perdure._store._types import (
     StartWorkflowRequest,
     WftState,
 )
+from perdure._store._visibility_query import STATUS_NAMES
 from perdure.client._async_activity import AsyncActivityHandle
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
@@ -60,10 +61,31 @@ class WorkflowExecution:
 
 
 @dataclass(frozen=True)
-class WorkflowExecutionCount:
-    """What ``count_workflows`` returns."""
+class WorkflowExecutionCountAggregationGroup:
+    """One group of a ``count_workflows(... GROUP BY ExecutionStatus)``.
+
+    Attributes:
+        count: the matching runs in this group.
+        group_values: the group's value of each grouped field: the status as the query
+            language names it (``"Running"``, ``"Completed"``, ...).
+    """
 
     count: int
+    group_values: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionCount:
+    """What ``count_workflows`` returns.
+
+    Attributes:
+        count: the matching runs (with ``GROUP BY``, the sum of the groups' counts).
+        groups: with ``GROUP BY ExecutionStatus``, one group per status that has runs, in
+            status order; empty otherwise.
+    """
+
+    count: int
+    groups: Sequence[WorkflowExecutionCountAggregationGroup] = ()
 
 
 # Queries are answered by workers on real time, whatever clock the store runs on.
@@ -571,8 +593,22 @@ class Client:
         return WorkflowExecutionAsyncIterator(self, query, page_size, next_page_token, limit)
 
     async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
-        """How many executions match a visibility query."""
-        return WorkflowExecutionCount(await self._store.count_workflows(self.namespace, query))
+        """How many executions match a visibility query; with ``GROUP BY ExecutionStatus`` at
+        its end (as in Temporal), also how many of each status, in ``.groups``.
+
+        Example::
+
+            counts = await client.count_workflows("WorkflowType = 'Order' GROUP BY ExecutionStatus")
+            by_status = {g.group_values[0]: g.count for g in counts.groups}  # {"Running": 3, ...}
+
+        Raises:
+            VisibilityQueryError: a malformed query, or ``GROUP BY`` another field.
+        """
+        count, groups = await self._store.count_workflow_groups(self.namespace, query)
+        return WorkflowExecutionCount(
+            count,
+            [WorkflowExecutionCountAggregationGroup(n, [STATUS_NAMES[s]]) for s, n in groups],
+        )
 
     async def _execution_info(self, ex: Execution) -> WorkflowExecution:
         return WorkflowExecution(
