@@ -20,8 +20,8 @@ from perdure.client._client import (
     ClientConfig,
     WithStartWorkflowOperation,
     WorkflowExecution,
-    WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
 )
 from perdure.client._description import (
     ActivityType,
@@ -36,6 +36,8 @@ from perdure.client._handle import (
     WorkflowHistory,
     WorkflowTaskFailureInfo,
 )
+from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
+from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
@@ -57,12 +59,14 @@ __all__ = [
     "WorkflowExecution",
     "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionCount",
+    "WorkflowExecutionCountAggregationGroup",
     "WorkflowExecutionDescription",
     "WorkflowExecutionRawDescription",
     "WorkflowExecutionStatus",
     "WorkflowFailureError",
     "WorkflowHandle",
     "WorkflowHistory",
+    "WorkflowHistoryEventAsyncIterator",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
     "WorkflowNotFoundError",
