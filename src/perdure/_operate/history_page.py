@@ -31,18 +31,12 @@ class HistoryPage:
 
 
 async def _read(
-    handle: WorkflowHandle[object], after_event_id: int, limit: int
-) -> list[HistoryEvent]:
-    events: list[HistoryEvent] = []
-    stream = handle.fetch_history_events(after_event_id=after_event_id)
-    try:
-        async for event in stream:
-            events.append(event)
-            if len(events) >= limit:
-                break
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
-    return events
+    handle: WorkflowHandle[object], after_event_id: int, page_size: int
+) -> tuple[list[HistoryEvent], bool]:
+    """A page of events (one bounded read), and whether more were recorded after it."""
+    events = handle.fetch_history_events(after_event_id=after_event_id, page_size=page_size)
+    await events.fetch_next_page()
+    return list(events.current_page or ()), events.next_page_token is not None
 
 
 async def read_history_page(
@@ -65,7 +59,7 @@ async def read_history_page(
     if run_id is None:
         run_id = (await client.get_workflow_handle(workflow_id).describe()).run_id
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-    events = await _read(handle, after_event_id, page_size + 1)
+    events, more = await _read(handle, after_event_id, page_size)
     closed = False
     if not events:  # nothing after the given event: is that because the run is over?
         closed = (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING
@@ -76,11 +70,7 @@ async def read_history_page(
                 await anext(follow, None)
         except TimeoutError:
             pass
-        finally:
-            await follow.aclose()  # type: ignore[attr-defined]
-        events = await _read(handle, after_event_id, page_size + 1)
-    more = len(events) > page_size
-    events = events[:page_size]
+        events, more = await _read(handle, after_event_id, page_size)
     if events:
         closed = events[-1].event_type in CLOSE_EVENTS
     return HistoryPage(workflow_id, run_id, events, more=more, closed=closed)

@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from perdure._operate.history_page import read_history_page
 from perdure._operate.outcome import outcome
-from perdure._operate.paging import list_page
 from perdure._operate.shapes import description_json, events_json, outcome_json, workflow_json
 from perdure.server._models import (
     HistoryPage,
@@ -49,13 +48,14 @@ async def list_workflows(
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     next_page_token: PageToken = None,
 ) -> Response:
-    page = await list_page(
-        server_state(request).client, query or None, page_size, decode_page_token(next_page_token)
+    listing = server_state(request).client.list_workflows(
+        query or None, page_size=page_size, next_page_token=decode_page_token(next_page_token)
     )
+    await listing.fetch_next_page()
     return JSON(
         {
-            "workflows": [workflow_json(wf) for wf in page.workflows],
-            "next_page_token": encode_page_token(page.next_page_token),
+            "workflows": [workflow_json(wf) for wf in listing.current_page or ()],
+            "next_page_token": encode_page_token(listing.next_page_token),
         }
     )
 
