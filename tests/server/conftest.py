@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from pgutil import POSTGRES_URL, postgres_admin, with_schema
 from server_support import Running, server, worker, write_app
 
 from perdure.client import Client
@@ -14,16 +17,44 @@ from perdure.server import create_app
 from perdure.server._tokens import Role, append_token
 
 
-@pytest.fixture
-def served(db_url: str, tmp_path: Path) -> Iterator[Running]:
-    """A `perdure server` process and a `perdure worker` process on a database of the test's
-    own (SQLite file or PostgreSQL schema), with the token file in the test's directory."""
-    write_app(tmp_path)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    """A `perdure server` process and a `perdure worker` process on a database of their own
+    (SQLite file or PostgreSQL schema), shared by a module's tests (each uses ids of its
+    own), with the token file beside them."""
+    cwd = tmp_path_factory.mktemp("served")
+    write_app(cwd)
     with (
-        worker(db_url, tmp_path),
-        server(db_url, tmp_path, "--token-file", str(tmp_path / "tokens")) as running,
+        _database(request.param, cwd) as db,
+        worker(db, cwd),
+        server(db, cwd, "--token-file", str(cwd / "tokens")) as running,
     ):
         yield running
+
+
+@contextmanager
+def _database(kind: str, cwd: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{cwd / 'app.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex}"
+
+    async def reachable() -> None:  # skips (or fails in CI) without a server
+        await (await postgres_admin()).close()
+
+    asyncio.run(reachable())
+    try:
+        yield with_schema(POSTGRES_URL, schema)
+    finally:
+
+        async def drop() -> None:
+            admin = await postgres_admin()
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await admin.close()
+
+        asyncio.run(drop())
 
 
 @dataclass

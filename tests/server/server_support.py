@@ -150,6 +150,7 @@ class Running:
     process: subprocess.Popen[str]
     url: str
     banner: list[str]
+    cwd: Path
 
     @property
     def login_token(self) -> str | None:
@@ -187,7 +188,7 @@ def start_server(db: str, cwd: Path, *args: str) -> Running:
             break
     found = [re.search(r"listening on (http://\S+)", line) for line in banner]
     url = next(m.group(1) for m in found if m)
-    return Running(process, url, banner)
+    return Running(process, url, banner, cwd)
 
 
 @contextmanager

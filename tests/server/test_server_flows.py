@@ -4,7 +4,6 @@ process, on SQLite and PostgreSQL; every response is checked against the OpenAPI
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from server_support import Api, Running, wait_for
@@ -102,6 +101,10 @@ def test_a_failed_workflow_and_a_long_poll_that_times_out(api: Api) -> None:
     assert failed["failure"]["type"] == "Declined"
 
 
+# The server is shared by this module's tests: this one lists the workflows it started.
+MINE = "WorkflowType = 'Checkout' AND WorkflowId STARTS_WITH 'list-'"
+
+
 def test_list_pages_with_tokens_and_count(api: Api) -> None:
     ids = {f"list-{n}" for n in range(7)}
     for workflow_id in sorted(ids):
@@ -110,7 +113,7 @@ def test_list_pages_with_tokens_and_count(api: Api) -> None:
     token = None
     pages = 0
     while True:
-        params: dict[str, object] = {"page_size": 3, "query": "WorkflowType = 'Checkout'"}
+        params: dict[str, object] = {"page_size": 3, "query": MINE}
         if token:
             params["next_page_token"] = token
         page = api.get("/api/v1/workflows", params=params).json()
@@ -122,7 +125,7 @@ def test_list_pages_with_tokens_and_count(api: Api) -> None:
             break
     assert pages == 3
     assert sorted(seen) == sorted(ids)  # each exactly once
-    count = api.get("/api/v1/workflows/count", params={"query": "WorkflowType = 'Checkout'"})
+    count = api.get("/api/v1/workflows/count", params={"query": MINE})
     assert count.json() == {"count": 7}
     bad = api.get("/api/v1/workflows", params={"query": "WorkflowType = "})
     assert bad.status_code == 400
@@ -193,12 +196,10 @@ def test_cancel_terminate_reset_and_delete(api: Api) -> None:
     assert gone.json()["error"] == "WorkflowNotFoundError"
 
 
-def test_async_activity_completed_and_failed_by_task_token(
-    api: Api, served: Running, tmp_path: Path
-) -> None:
+def test_async_activity_completed_and_failed_by_task_token(api: Api, served: Running) -> None:
     start(api, "Approval", "approve-1", "approve-1")
     start(api, "Approval", "approve-2", "approve-2")
-    tokens = [tmp_path / "token-approve-1.txt", tmp_path / "token-approve-2.txt"]
+    tokens = [served.cwd / "token-approve-1.txt", served.cwd / "token-approve-2.txt"]
     wait_for("the activities to hand out their tokens", lambda: all(t.exists() for t in tokens))
     first, second = (t.read_text() for t in tokens)
 
