@@ -85,10 +85,12 @@ class QueryBody(_Body):
 
 
 class UpdateBody(_Body):
-    """An update's arguments; ``update_id`` deduplicates it."""
+    """An update's arguments; ``update_id`` deduplicates it; how long to wait for its
+    result."""
 
     args: JSONArgs = Field(default_factory=list)
     update_id: str | None = Field(default=None, min_length=1, max_length=1000)
+    timeout: float = Field(default=60.0, gt=0, le=300)
 
 
 class ReasonBody(_Body):

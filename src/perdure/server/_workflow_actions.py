@@ -127,7 +127,7 @@ async def query_workflow(
 @router.post(
     "/{workflow_id}/updates/{name}",
     response_model=Answer,
-    responses=problems(404, 413, 422),
+    responses=problems(404, 413, 422, 504),
     summary="Send an update and wait for its result",
 )
 async def update_workflow(
@@ -140,7 +140,9 @@ async def update_workflow(
     body = body or UpdateBody()
     handle = server_state(request).client.get_workflow_handle(workflow_id, run_id=run_id)
     with user_values():
-        result: Any = await handle.execute_update(name, args=body.args, id=body.update_id)
+        result: Any = await handle.execute_update(
+            name, args=body.args, id=body.update_id, rpc_timeout=body.timeout
+        )
     return JSON({"result": result})
 
 
