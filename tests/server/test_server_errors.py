@@ -9,8 +9,17 @@ from urllib.parse import quote
 import httpx
 import pytest
 from conftest import InProcess, in_process
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
-from perdure.client import VisibilityQueryError, WorkflowAlreadyStartedError, WorkflowNotFoundError
+from perdure.client import (
+    Client,
+    VisibilityQueryError,
+    WorkflowAlreadyStartedError,
+    WorkflowNotFoundError,
+)
+from perdure.server import create_app
+from perdure.server._tokens import Role, append_token
 
 PROBLEM = "application/problem+json"
 
@@ -213,3 +222,29 @@ async def test_history_and_list_tokens_belong_to_their_listing(local: InProcess)
         "/api/v1/workflows/h/history", params={"next_page_token": token}, headers=headers
     )
     assert [e["event_id"] for e in second.json()["events"]] == [2]
+
+
+async def test_the_app_mounts_under_a_prefix_of_another(tmp_path: Path) -> None:
+    token, _ = append_token(tmp_path / "tokens", Role.WRITE)
+    client = await Client.connect(f"sqlite:///{tmp_path / 'app.db'}")
+    try:
+        outer = Starlette(
+            routes=[Mount("/perdure", app=create_app(client, token_file=tmp_path / "tokens"))]
+        )
+        transport = httpx.ASGITransport(app=outer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            headers = {"Authorization": f"Bearer {token}"}
+            started = await http.post(
+                "/perdure/api/v1/workflows", json=start_body("a/b"), headers=headers
+            )
+            assert started.status_code == 201, started.text
+            described = await http.get("/perdure/api/v1/workflows/a%2Fb", headers=headers)
+            assert described.json()["workflow_id"] == "a/b"
+            login = await http.get(f"/perdure/?token={token}")
+            assert login.headers["location"] == "/perdure/"
+            assert "Path=/perdure" in login.headers["set-cookie"]
+            docs = await http.get("/perdure/api/v1/docs", headers=headers)
+            assert '"/perdure/api/v1/openapi.json"' in docs.text
+            assert (await http.get("/perdure/healthz")).json() == {"status": "ok"}
+    finally:
+        await client.close()
