@@ -165,11 +165,11 @@ class Running:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
 
-def start_server(db: str, cwd: Path, *args: str) -> Running:
+def start_server(db: str, cwd: Path, *args: str, log_level: str = "WARNING") -> Running:
     """Start `perdure server` on a free port; return once it listens (or fail with its
     output)."""
     process = subprocess.Popen(
-        [PERDURE, "server", "--port", "0", "--log-level", "WARNING", *args],
+        [PERDURE, "server", "--port", "0", "--log-level", log_level, *args],
         cwd=cwd,
         env=env_for(db, cwd),
         stdout=subprocess.PIPE,

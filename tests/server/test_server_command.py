@@ -36,7 +36,7 @@ def test_the_first_start_makes_a_private_token_file_and_prints_a_login_url(
 ) -> None:
     db = create_database(tmp_path / "app.db")
     token_file = tmp_path / "app.db.tokens"
-    running = start_server(db, tmp_path)
+    running = start_server(db, tmp_path, log_level="INFO")  # with the access log
     try:
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = running.login_token
@@ -58,7 +58,9 @@ def test_the_first_start_makes_a_private_token_file_and_prints_a_login_url(
         out, _ = running.process.communicate(timeout=30)
         assert running.process.returncode == 0, out
         assert "perdure server: stopped" in out
-        assert token not in out  # the login line is not repeated, and the access log redacts
+        # The login line is not repeated, and the access log redacts the login URL's token.
+        assert token not in out
+        assert '"GET /?token=[redacted] HTTP/1.1" 303' in out
     finally:
         stop(running.process)
     before = token_file.read_text()
