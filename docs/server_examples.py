@@ -122,9 +122,10 @@ STEPS = [
         "`/healthz` (the process is up) and `/readyz` (it reaches its database) need no token "
         "and show no data: for load balancers and orchestrators.",
         "GET",
-        "/readyz",
+        "/healthz",
         token="none",
     ),
+    Step("", "", "GET", "/readyz", token="none"),
     Step(
         "Start a workflow",
         "By type name, with the arguments as a JSON array; the other start options of "
@@ -233,14 +234,27 @@ STEPS = [
         task_token_of="refund-1",
     ),
     Step("", "", "GET", f"{W}/refund-1/result?wait=30"),
+    Step("", "Or the bank says no:", "POST", W, start("Refund", "refund-2", "refund-2")),
+    Step(
+        "",
+        "",
+        "POST",
+        "/api/v1/activities/fail",
+        {"failure": {"message": "card expired", "type": "CardExpired", "non_retryable": True}},
+        task_token_of="refund-2",
+    ),
+    Step("", "", "GET", f"{W}/refund-2/result?wait=30"),
     Step(
         "Cancel, terminate",
-        "`cancel` asks the workflow to cancel (it sees `asyncio.CancelledError`); `terminate` "
-        "ends it at once. Both take an optional `reason`.",
+        "`cancel` asks the workflow to cancel (it sees `asyncio.CancelledError`, and may clean "
+        "up); `terminate` ends it at once. Both take an optional `reason`.",
         "POST",
-        f"{W}/orders%2F8/terminate",
-        {"reason": "duplicate order"},
+        W,
+        start("Checkout", "orders/9", "orders/9", 5.0),
     ),
+    Step("", "", "POST", f"{W}/orders%2F9/cancel", {"reason": "changed my mind"}),
+    Step("", "", "GET", f"{W}/orders%2F9/result?wait=30"),
+    Step("", "", "POST", f"{W}/orders%2F8/terminate", {"reason": "duplicate order"}),
     Step(
         "Reset",
         "Runs a workflow task again on the current code in a new run, which the answer "
@@ -298,6 +312,13 @@ STEPS = [
         "Who am I",
         "How the request authenticated, its role, and for a cookie session the CSRF value.",
         "GET",
+        "/api/v1/session",
+        token="read",
+    ),
+    Step(
+        "",
+        "`DELETE /api/v1/session` logs a browser out (it clears the session cookies).",
+        "DELETE",
         "/api/v1/session",
         token="read",
     ),
@@ -495,6 +516,26 @@ is not printed.
 """
 
 STEPS_INTRO = """## The routes
+
+| Route | What |
+| --- | --- |
+| `GET /healthz`, `GET /readyz` | up; reaches its database (no token) |
+| `POST /api/v1/workflows` | start a workflow |
+| `GET /api/v1/workflows?query=&page_size=&next_page_token=` | list, a page at a time |
+| `GET /api/v1/workflows/count?query=` | count |
+| `GET /api/v1/workflows/{id}` | describe |
+| `GET /api/v1/workflows/{id}/history?decode=&page_size=&next_page_token=&wait=` | history |
+| `GET /api/v1/workflows/{id}/result?wait=` | how it ended (a long poll) |
+| `POST /api/v1/workflows/{id}/signals/{name}` | signal |
+| `POST /api/v1/workflows/{id}/queries/{name}` | query |
+| `POST /api/v1/workflows/{id}/updates/{name}` | update |
+| `POST /api/v1/workflows/{id}/cancel`, `/terminate`, `/reset` | cancel, terminate, reset |
+| `DELETE /api/v1/workflows/{id}` | delete a run |
+| `POST /api/v1/activities/complete`, `/fail`, `/heartbeat` | finish an async activity |
+| `GET`, `DELETE /api/v1/session` | who is asking; log out |
+| `GET /api/v1/openapi.json`, `GET /api/v1/docs` | the OpenAPI document, its page |
+
+Every route on a workflow takes `?run_id=`.
 
 Bodies are JSON objects (`Content-Type: application/json`; anything else is 415), at most 4 MiB
 (413). `args` is a JSON array of the arguments. Ids and names in paths are percent-encoded: a
