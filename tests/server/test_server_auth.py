@@ -91,6 +91,7 @@ def cookies_of(response: httpx.Response) -> dict[str, SimpleCookie]:
 
 async def login(local: InProcess, url: str) -> tuple[httpx.Response, str, str]:
     response = await local.http.get(url)
+    local.http.cookies.clear()  # each test sends the cookie it means to
     cookies = cookies_of(response)
     return (
         response,
@@ -115,6 +116,13 @@ async def test_the_login_url_sets_a_strict_http_only_cookie_and_drops_the_token(
     assert not csrf["httponly"]  # the UI's script reads it
     response, _, _ = await login(local, f"/login?token={local.read}")
     assert response.headers["location"] == "/"
+    response, session, _ = await login(local, f"/api/v1/docs?token={local.read}")
+    assert response.headers["location"] == "/api/v1/docs"
+    docs = await local.http.get("/api/v1/docs", headers={"Cookie": f"perdure_session={session}"})
+    assert "SwaggerUIBundle" in docs.text
+    # An API call is not a login: a token in its URL would end up in logs.
+    api = await local.http.get(f"/api/v1/workflows?token={local.write}")
+    assert api.status_code == 401
     wrong = await local.http.get("/?token=not-a-token-of-the-file")
     assert wrong.status_code == 401
     assert "perdure_session" not in wrong.headers.get("set-cookie", "")

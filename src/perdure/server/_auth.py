@@ -8,8 +8,9 @@
   authorizer counts ``QueryWorkflow`` as read-only too); anything else needs ``write``: 403.
 - A state-changing request made with the session cookie needs the ``X-Perdure-CSRF`` header
   (403 without it); bearer requests need none, since a browser never adds that header itself.
-- The login URL: a GET of a page (not under ``/api/``) with ``?token=TOKEN`` sets the session
-  cookie and redirects to the same page without the token (``/login?token=`` to ``/``).
+- The login URL: a GET of a page (not under ``/api/``, or the API's docs page) with
+  ``?token=TOKEN`` sets the session cookie and redirects to the same page without the token
+  (``/login?token=`` to ``/``).
 
 With ``insecure_no_auth`` every request may do everything, so the server must only be
 reachable from this machine: ``perdure server`` refuses the flag unless it listens on loopback,
@@ -36,6 +37,8 @@ from perdure.server._session import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, is
 from perdure.server._tokens import Role, TokenFile
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# A page a browser opens (not an API call): the login URL may point at it.
+DOCS_PAGE = "/api/v1/docs"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # State-changing methods a read token may use on these paths: a query changes nothing, and
@@ -110,7 +113,7 @@ class AuthMiddleware:
         if (
             scope["type"] == "http"
             and method in ("GET", "HEAD")
-            and not path.startswith(API_PREFIX)
+            and (not path.startswith(API_PREFIX) or path == DOCS_PAGE)
             and "token" in request.query_params
         ):
             return self._login(tokens, request, path)
