@@ -498,7 +498,8 @@ Qm9vdHN0cmFwIGEgcmVhZC1vbmx5IHRva2VuIGhlcmU read
   (removing one also ends the sessions it opened).
 - At the first start, with no file, the server creates one with a `write` token and prints a
   login URL (below). Opening it in a browser sets the session cookie (`HttpOnly`,
-  `SameSite=Strict`) and drops the token from the address bar.
+  `SameSite=Strict`) and drops the token from the address bar; `/api/v1/docs?token=TOKEN`
+  logs in on the API's page the same way. A session lasts 7 days.
 - `perdure server token create [--role read] [--db URL | --token-file PATH]` adds a token and
   prints it.
 - A `read` token sees everything and changes nothing; it may ask queries, which change
