@@ -3,18 +3,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from pgutil import POSTGRES_URL, postgres_admin, with_schema
-from server_support import Running, server, worker, write_app
-
-from perdure.client import Client
-from perdure.server import create_app
-from perdure.server._tokens import Role, append_token
+from server_support import InProcess, Running, in_process, server, worker, write_app
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -55,35 +49,6 @@ def _database(kind: str, cwd: Path) -> Iterator[str]:
             await admin.close()
 
         asyncio.run(drop())
-
-
-@dataclass
-class InProcess:
-    """``create_app`` on a client of the test's own, reached through httpx's ASGI transport."""
-
-    http: httpx.AsyncClient
-    client: Client
-    write: str
-    read: str
-    token_file: Path
-
-    def auth(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-
-@asynccontextmanager
-async def in_process(db: str, tmp_path: Path, **options: object) -> AsyncIterator[InProcess]:
-    token_file = tmp_path / "tokens"
-    write, _ = append_token(token_file, Role.WRITE)
-    read, _ = append_token(token_file, Role.READ)
-    client = await Client.connect(db)
-    try:
-        app = create_app(client, token_file=token_file, **options)  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            yield InProcess(http, client, write, read, token_file)
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -9,14 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from perdure.client import Client
+from perdure.server import create_app
+from perdure.server._tokens import Role, append_token
 
 PERDURE = str(Path(sys.executable).parent / "perdure")
 
@@ -242,3 +246,32 @@ class Api:
 
     def post(self, template: str, **kwargs: Any) -> httpx.Response:
         return self.call("POST", template, **kwargs)
+
+
+@dataclass
+class InProcess:
+    """``create_app`` on a client of the test's own, reached through httpx's ASGI transport."""
+
+    http: httpx.AsyncClient
+    client: Client
+    write: str
+    read: str
+    token_file: Path
+
+    def auth(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def in_process(db: str, tmp_path: Path, **options: object) -> AsyncIterator[InProcess]:
+    token_file = tmp_path / "tokens"
+    write, _ = append_token(token_file, Role.WRITE)
+    read, _ = append_token(token_file, Role.READ)
+    client = await Client.connect(db)
+    try:
+        app = create_app(client, token_file=token_file, **options)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            yield InProcess(http, client, write, read, token_file)
+    finally:
+        await client.close()

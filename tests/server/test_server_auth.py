@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import InProcess
+from server_support import InProcess
 
 from perdure.client import Client
 from perdure.server import create_app

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import InProcess, in_process
+from server_support import InProcess, in_process
 from starlette.applications import Starlette
 from starlette.routing import Mount
 

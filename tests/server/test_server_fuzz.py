@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.realtime, pytest.mark.timeout(300)]
 # Examples per operation: enough to find what a schema allows and the API refuses, few
 # enough to keep the test under a minute. The same ones each run, unless
 # PERDURE_FUZZ_EXAMPLES asks for more (then new ones each run: exploring).
-EXAMPLES = int(os.environ.get("PERDURE_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("PERDURE_FUZZ_EXAMPLES", "30"))
 EXPLORE = "PERDURE_FUZZ_EXAMPLES" in os.environ
 
 
