@@ -3,6 +3,7 @@ store; ids in paths; values that must come back as text."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from urllib.parse import quote
 
@@ -248,3 +249,13 @@ async def test_the_app_mounts_under_a_prefix_of_another(tmp_path: Path) -> None:
             assert (await http.get("/perdure/healthz")).json() == {"status": "ok"}
     finally:
         await client.close()
+
+
+async def test_a_malformed_task_token_is_400(local: InProcess) -> None:
+    headers = local.auth(local.write)
+    forged = base64.urlsafe_b64encode(b'["default", "wf", "run", [1], 1]').decode()
+    for token in ("not-base64!", forged, "ünïcode"):
+        response = await local.http.post(
+            "/api/v1/activities/complete", json={"task_token": token}, headers=headers
+        )
+        assert "activity task token" in str(assert_problem(response, 400)["detail"])
