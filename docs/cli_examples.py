@@ -298,7 +298,8 @@ $ perdure worker -q shop shop     # in another terminal: runs shop.py's workflow
 # What differs between two runs of the page: ids, times, sizes, durations, and the paths of
 # files (the checkout's, the temporary directory's) in stack traces.
 _VOLATILE = [
-    re.compile(r"/[\w./-]+\.py"),
+    re.compile(r"/[\w./-]+\.py(:\d+)?"),
+    re.compile(r"line \d+"),
     re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
     re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?"),
     re.compile(r"\b\d+(\.\d+)?(ms|s|m\d\ds|h\d\dm)\b…?"),

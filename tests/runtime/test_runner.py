@@ -400,3 +400,22 @@ def test_cancel_request_cancels_the_activity_and_lets_the_workflow_clean_up() ->
     h.activity_completed(2, None)
     final = runner(Cancellable).apply(h.events, task_time=T0)
     assert final == [CancelWorkflow()]
+
+
+@workflow.defn(name="W")
+class WaitsForever:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "done"
+
+
+def test_a_cancel_requested_before_the_first_task_reaches_the_workflow() -> None:
+    # Cancelled right after the start, before a worker ran it: as in Temporal, the run begins
+    # and its first await sees the cancellation (it used to be lost, the run waiting forever).
+    h = History()
+    h.add(EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED, reason="", identity="")
+    assert runner(WaitsForever).apply(h.events, task_time=T0) == [CancelWorkflow()]
+    commands = runner(Cancellable).apply(h.events, task_time=T0)
+    assert isinstance(commands[-1], ScheduleActivity)
+    assert activity_types(commands)[-1] == "cleanup"  # the workflow saw it and cleaned up

@@ -200,7 +200,7 @@ async def test_the_new_run_has_the_memo_search_attributes_and_cancel_request_of_
     assert new.memo is not None and CONV.from_payload(new.memo["stage"], int) == 1
     assert new.search_attributes == stage
     assert new.cancel_requested
-    assert await store.list_workflows("default", "Stage = 'two'", 10, 0) == [new]
+    assert (await store.list_workflows("default", "Stage = 'two'", 10)).executions == [new]
 
 
 async def test_updates_the_old_run_had_not_seen_go_to_the_new_run(store: Store) -> None:

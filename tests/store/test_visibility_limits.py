@@ -57,7 +57,7 @@ OVER_THE_LIMITS = {
 async def test_a_query_past_a_limit_fails_at_once_naming_it(store: Store, case: str) -> None:
     query, reason = OVER_THE_LIMITS[case]
     for call in (
-        lambda: store.list_workflows("default", query, 10, 0),
+        lambda: store.list_workflows("default", query, 10),
         lambda: store.count_workflows("default", query),
     ):
         with pytest.raises(VisibilityQueryError) as caught:
@@ -94,7 +94,7 @@ async def test_a_query_at_every_limit_runs(store: Store) -> None:
     query = "NOT " * half + "(" * half + where + ")" * half
     assert half % 2 == 0
 
-    runs = await asyncio.wait_for(store.list_workflows("default", query, 10, 0), GUARD)
+    runs = (await asyncio.wait_for(store.list_workflows("default", query, 10), GUARD)).executions
 
     assert sorted(run.workflow_id for run in runs) == ["id-0", "id-9000"]
     assert await store.count_workflows("default", query) == 2
@@ -131,7 +131,7 @@ async def test_a_query_nested_as_deep_as_allowed_runs(store: Store, shape: str) 
     for leaf in ("Tags != 'x'", "Note STARTS_WITH 'n-'", "CloseTime IS NULL"):
         query = SHAPES[shape](leaf)
         expected = ["other", "tagged"] if leaf == "CloseTime IS NULL" else ["tagged"]
-        runs = await store.list_workflows("default", query, 10, 0)
+        runs = (await store.list_workflows("default", query, 10)).executions
         assert sorted(run.workflow_id for run in runs) == expected, leaf
 
 

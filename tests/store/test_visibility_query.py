@@ -383,7 +383,9 @@ def sql(
 
 
 def test_empty_query_matches_all_in_default_order() -> None:
-    assert sql("  ") == CompiledQuery("TRUE", [], "e.start_time DESC, e.run_id DESC")
+    compiled = sql("  ")
+    assert (compiled.where, compiled.params) == ("TRUE", [])
+    assert compiled.order_by == "e.start_time DESC, e.run_id DESC"
 
 
 def test_sql_for_the_readme_example_sqlite() -> None:
@@ -559,14 +561,14 @@ def test_values_are_never_interpolated() -> None:
     ("query", "order_by"),
     [
         ("", "e.start_time DESC, e.run_id DESC"),
-        ("ORDER BY StartTime", "e.start_time ASC, e.run_id DESC"),
-        ("ORDER BY StartTime ASC", "e.start_time ASC, e.run_id DESC"),
+        ("ORDER BY StartTime", "e.start_time ASC, e.run_id ASC"),
+        ("ORDER BY StartTime ASC", "e.start_time ASC, e.run_id ASC"),
         (
             "ORDER BY WorkflowType, HistoryLength DESC",
             "e.workflow_type ASC, (e.next_event_id - 1) DESC, e.run_id DESC",
         ),
         ("ORDER BY CloseTime DESC", "e.close_time DESC NULLS LAST, e.run_id DESC"),
-        ("ORDER BY CloseTime", "e.close_time ASC NULLS LAST, e.run_id DESC"),
+        ("ORDER BY CloseTime", "e.close_time ASC NULLS LAST, e.run_id ASC"),
         ("ORDER BY ExecutionStatus, RunId ASC", "e.status ASC, e.run_id ASC"),
         (
             "ORDER BY TaskQueue, ExecutionTime DESC",
@@ -749,9 +751,10 @@ def test_selects_the_right_runs(db: sqlite3.Connection, query: str, expected: se
         ("ORDER BY StartTime", ["r4", "r1", "r2", "r5", "r6", "r3"]),
         ("TaskQueue = 'q1' ORDER BY HistoryLength DESC", ["r2", "r5", "r1"]),
         ("ORDER BY TaskQueue DESC, StartTime", ["r6", "r4", "r3", "r1", "r2", "r5"]),
-        ("ORDER BY CloseTime", ["r2", "r5", "r6", "r3", "r4", "r1"]),
+        # Ties (open runs have no CloseTime) by RunId, in the direction of the last term.
+        ("ORDER BY CloseTime", ["r2", "r5", "r6", "r3", "r1", "r4"]),
         ("ORDER BY CloseTime DESC", ["r3", "r6", "r5", "r2", "r4", "r1"]),
-        ("ORDER BY WorkflowType", ["r5", "r6", "r2", "r1", "r3", "r4"]),
+        ("ORDER BY WorkflowType", ["r5", "r6", "r1", "r2", "r3", "r4"]),
     ],
 )
 def test_orders_the_runs(db: sqlite3.Connection, query: str, expected: list[str]) -> None:

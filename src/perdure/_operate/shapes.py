@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
@@ -24,6 +24,9 @@ from perdure.client import (
 from perdure.common import TypedSearchAttributes
 from perdure.converter import DataConverter
 from perdure.converter._visitor import decode_within, map_payloads
+
+if TYPE_CHECKING:
+    from perdure._operate.outcome import Outcome
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -126,6 +129,18 @@ def pending_activity_json(activity: PendingActivityInfo) -> dict[str, Any]:
         "next_attempt_schedule_time": rfc3339(activity.next_attempt_schedule_time),
         "expiration_time": rfc3339(activity.expiration_time),
     }
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """How a workflow ended: ``{"status", "run_id", "result"}`` when it completed,
+    ``{"status", "run_id", "failure"}`` when it did not, ``{"status": "RUNNING", "run_id"}``
+    while it runs."""
+    out: dict[str, Any] = {"status": outcome.status, "run_id": outcome.run_id}
+    if outcome.status == "COMPLETED":
+        out["result"] = outcome.result
+    elif outcome.failure is not None:
+        out["failure"] = failure_json(outcome.failure)
+    return out
 
 
 def failure_json(error: BaseException | None) -> dict[str, Any] | None:

@@ -209,6 +209,10 @@ class WorkflowInstance:
                 self._run_once_blocked()
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
+            if self._cancel_requested:
+                # Cancelled before it began (Temporal's order): the run starts, and its first
+                # await sees the cancellation.
+                self.loop.call_soon(self._main.cancel)
         return self._finish()
 
     def resolve_local_activities(

@@ -54,6 +54,7 @@ from perdure._store._types import (
     UpdateState,
     WorkflowTask,
 )
+from perdure._store._visibility_keys import ExecutionPage
 
 T = TypeVar("T")
 
@@ -109,8 +110,11 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         """Run ``fn`` against the latest committed state."""
 
     @abstractmethod
-    async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
-        """A run's events after ``after_event_id``, in order."""
+    async def get_history(
+        self, run_id: str, after_event_id: int = 0, limit: int | None = None
+    ) -> list[HistoryEvent]:
+        """A run's events after ``after_event_id``, in order: all of them, or the first
+        ``limit``."""
 
     @abstractmethod
     async def next_wakeup(self) -> float | None:
@@ -355,18 +359,33 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         return await self.read(lambda tx: tx.updates_in_state(run_id, (UpdateState.REQUESTED,)))
 
     async def list_workflows(
-        self, namespace: str, query: str | None, limit: int, offset: int
-    ) -> list[Execution]:
-        """Executions matching a visibility query, a page at a time.
+        self,
+        namespace: str,
+        query: str | None,
+        page_size: int,
+        next_page_token: bytes | None = None,
+    ) -> ExecutionPage:
+        """Executions matching a visibility query, a page at a time: the first page, or the
+        one after ``next_page_token`` (from the previous page of the same query).
 
         Raises:
             VisibilityQueryError: the query is malformed (the message points at the token).
+            InvalidArgumentError: the token belongs to another query, or ``page_size`` < 1.
         """
         return await self.read(
-            lambda tx: visibility.list_executions(tx, namespace, query, self.dialect, limit, offset)
+            lambda tx: visibility.list_executions(
+                tx, namespace, query, self.dialect, page_size, next_page_token
+            )
         )
 
     async def count_workflows(self, namespace: str, query: str | None) -> int:
+        count, _ = await self.count_workflow_groups(namespace, query)
+        return count
+
+    async def count_workflow_groups(
+        self, namespace: str, query: str | None
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs."""
         return await self.read(
             lambda tx: visibility.count_executions(tx, namespace, query, self.dialect)
         )

@@ -455,8 +455,11 @@ class PostgresStore(Store):
         return rows
 
     # -- reads ---------------------------------------------------------------------------------
-    async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
-        return await self.read(lambda tx: tx.get_history_events(run_id, after_event_id, -1))
+    async def get_history(
+        self, run_id: str, after_event_id: int = 0, limit: int | None = None
+    ) -> list[HistoryEvent]:
+        n = -1 if limit is None else limit
+        return await self.read(lambda tx: tx.get_history_events(run_id, after_event_id, n))
 
     async def next_wakeup(self) -> float | None:
         rows = await self._fetch(

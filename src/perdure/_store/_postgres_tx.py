@@ -379,18 +379,16 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         params: list[Any],
         order_by: str,
         limit: int,
-        offset: int,
     ) -> list[Execution]:
         # ``where`` numbers its placeholders from $2: the namespace is $1.
         n = len(params) + 2
         rows = await self._fetch(
             _VISIBILITY,
             f"SELECT {EXEC_COLS_E} FROM executions e WHERE e.namespace = $1 AND ({where}) "
-            f"ORDER BY {order_by} LIMIT ${n} OFFSET ${n + 1}",
+            f"ORDER BY {order_by} LIMIT ${n}",
             namespace,
             *params,
             limit,
-            offset,
         )
         return [execution_row(r) for r in rows]
 
@@ -402,6 +400,18 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
             *params,
         )
         return int(count)
+
+    async def count_executions_by(
+        self, namespace: str, where: str, params: list[Any], column: str
+    ) -> list[tuple[Any, int]]:
+        rows = await self._fetch(
+            _VISIBILITY,
+            f"SELECT {column}, COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where}) "
+            f"GROUP BY {column}",
+            namespace,
+            *params,
+        )
+        return [(r[0], int(r[1])) for r in rows]
 
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
         row = await self._one(

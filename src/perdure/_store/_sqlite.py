@@ -259,8 +259,11 @@ class SQLiteStore(Store):
         return bool(row and row[0] == 2 and free and free[0] > 0)
 
     # -- reads ---------------------------------------------------------------------------------
-    async def get_history(self, run_id: str, after_event_id: int = 0) -> list[HistoryEvent]:
-        return await self._tx.get_history_events(run_id, after_event_id, -1)
+    async def get_history(
+        self, run_id: str, after_event_id: int = 0, limit: int | None = None
+    ) -> list[HistoryEvent]:
+        n = -1 if limit is None else limit
+        return await self._tx.get_history_events(run_id, after_event_id, n)
 
     async def next_wakeup(self) -> float | None:
         row = self._conn.execute(

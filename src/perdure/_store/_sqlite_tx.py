@@ -278,13 +278,12 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
         params: list[Any],
         order_by: str,
         limit: int,
-        offset: int,
     ) -> list[Execution]:
         cols = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
         rows = self.c.execute(
             f"SELECT {cols} FROM executions e WHERE e.namespace = ? AND ({where}) "
-            f"ORDER BY {order_by} LIMIT ? OFFSET ?",
-            [namespace, *params, limit, offset],
+            f"ORDER BY {order_by} LIMIT ?",
+            [namespace, *params, limit],
         ).fetchall()
         return [execution_row(r) for r in rows]
 
@@ -294,6 +293,16 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
             [namespace, *params],
         ).fetchone()
         return int(row[0])
+
+    async def count_executions_by(
+        self, namespace: str, where: str, params: list[Any], column: str
+    ) -> list[tuple[Any, int]]:
+        rows = self.c.execute(
+            f"SELECT {column}, COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where}) "
+            f"GROUP BY {column}",
+            [namespace, *params],
+        ).fetchall()
+        return [(r[0], int(r[1])) for r in rows]
 
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
         row = self.c.execute(

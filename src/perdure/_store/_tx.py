@@ -125,11 +125,16 @@ class Tx(Protocol):
         params: list[Any],
         order_by: str,
         limit: int,
-        offset: int,
     ) -> list[Execution]:
-        """Executions matching a compiled visibility query (``where`` uses alias ``e``)."""
+        """The first ``limit`` executions matching a compiled visibility query, in order
+        (``where`` uses alias ``e``)."""
 
     async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
+
+    async def count_executions_by(
+        self, namespace: str, where: str, params: list[Any], column: str
+    ) -> list[tuple[Any, int]]:
+        """(value, count) of each value of ``column`` among the matching executions."""
 
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None: ...
 

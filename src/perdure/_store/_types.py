@@ -253,9 +253,9 @@ class TaskToken:
     def decode(token: bytes) -> TaskToken:
         try:
             ns, wf_id, run_id, seq, attempt = orjson.loads(base64.urlsafe_b64decode(token))
+            return TaskToken(ns, wf_id, run_id, int(seq), int(attempt))
         except Exception as exc:
             raise ValueError(f"Not a perdure activity task token: {token!r}") from exc
-        return TaskToken(ns, wf_id, run_id, int(seq), int(attempt))
 
 
 @dataclass(slots=True)

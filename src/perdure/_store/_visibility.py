@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from perdure._errors import SearchAttributeTypeError
+from perdure._errors import InvalidArgumentError, SearchAttributeTypeError
 from perdure._store._tx import Tx
 from perdure._store._types import Execution
+from perdure._store._visibility_keys import ExecutionPage, page_token, token_key
 from perdure._store._visibility_query import compile_query
 
 Row = tuple[str | None, float | None, int | None]
@@ -75,24 +76,55 @@ def _factory(type_name: str) -> str:
 
 
 async def list_executions(
-    tx: Tx, namespace: str, query: str | None, dialect: str, limit: int, offset: int
-) -> list[Execution]:
+    tx: Tx,
+    namespace: str,
+    query: str | None,
+    dialect: str,
+    page_size: int,
+    next_page_token: bytes | None,
+) -> ExecutionPage:
+    """A page of the runs matching ``query``: the first, or the one after the token's.
+
+    Raises:
+        VisibilityQueryError: the query is malformed.
+        InvalidArgumentError: the token belongs to another query, or ``page_size`` < 1.
+    """
+    if page_size < 1:
+        raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
+    types = await tx.search_attribute_types(namespace)
+    sql: Any = dialect
+    compiled = compile_query(query or "", types, dialect=sql, first_param_index=2)
+    if next_page_token is not None:
+        after = token_key(next_page_token, namespace, compiled.fingerprint, compiled.sort)
+        compiled = compile_query(query or "", types, dialect=sql, first_param_index=2, after=after)
+    # One row more than the page tells whether another page follows.
+    rows = await tx.list_executions(
+        namespace, compiled.where, compiled.params, compiled.order_by, page_size + 1
+    )
+    if len(rows) <= page_size:
+        return ExecutionPage(rows, None)
+    rows = rows[:page_size]
+    token = page_token(namespace, compiled.fingerprint, compiled.sort, rows[-1])
+    return ExecutionPage(rows, token)
+
+
+async def count_executions(
+    tx: Tx, namespace: str, query: str | None, dialect: str
+) -> tuple[int, list[tuple[int, int]]]:
+    """The number of runs matching ``query`` and, for ``GROUP BY ExecutionStatus``, the
+    (status, count) of each status that has runs, in status order."""
+    sql: Any = dialect
     compiled = compile_query(
         query or "",
         await tx.search_attribute_types(namespace),
-        dialect=dialect,  # type: ignore[arg-type]
+        dialect=sql,
         first_param_index=2,
+        for_count=True,
     )
-    return await tx.list_executions(
-        namespace, compiled.where, compiled.params, compiled.order_by, limit, offset
+    if compiled.group_by is None:
+        return await tx.count_executions(namespace, compiled.where, compiled.params), []
+    groups = await tx.count_executions_by(
+        namespace, compiled.where, compiled.params, compiled.group_by
     )
-
-
-async def count_executions(tx: Tx, namespace: str, query: str | None, dialect: str) -> int:
-    compiled = compile_query(
-        query or "",
-        await tx.search_attribute_types(namespace),
-        dialect=dialect,  # type: ignore[arg-type]
-        first_param_index=2,
-    )
-    return await tx.count_executions(namespace, compiled.where, compiled.params)
+    groups.sort()
+    return sum(n for _, n in groups), groups

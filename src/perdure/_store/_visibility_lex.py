@@ -47,7 +47,7 @@ class VisibilityQueryError(PerdureError, ValueError):
 _INT64 = (-(2**63), 2**63 - 1)
 
 _KEYWORDS = frozenset(
-    {"AND", "OR", "NOT", "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "BY"}
+    {"AND", "OR", "NOT", "IN", "BETWEEN", "STARTS_WITH", "IS", "NULL", "ORDER", "GROUP", "BY"}
     | {"ASC", "DESC", "TRUE", "FALSE"}
 )
 _TOKEN_RE = re.compile(

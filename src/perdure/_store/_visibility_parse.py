@@ -8,7 +8,7 @@ the fields and their types and compiles the AST to SQL. It does no I/O.
 
 Grammar (EBNF; keywords are case-insensitive, field names are not)::
 
-    query      = [ or_expr ] [ order_by ] ;
+    query      = [ or_expr ] [ order_by | group_by ] ;
     or_expr    = and_expr { "OR" and_expr } ;           (* AND binds tighter than OR *)
     and_expr   = unary { "AND" unary } ;
     unary      = "NOT" unary | "(" or_expr ")" | predicate ;
@@ -20,6 +20,7 @@ Grammar (EBNF; keywords are case-insensitive, field names are not)::
     cmp_op     = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" ;
     order_by   = "ORDER" "BY" order_term { "," order_term } ;
     order_term = field [ "ASC" | "DESC" ] ;
+    group_by   = "GROUP" "BY" field ;                   (* count_workflows only *)
     field      = identifier | "`" any character but "`" "`" ;
     value      = string | number | "TRUE" | "FALSE" ;
     string     = "'" { char | "''" } "'" | '"' { char | '""' } '"' ;
@@ -194,6 +195,7 @@ class Query:
 
     where: Expr | None
     order_by: tuple[OrderTerm, ...] = ()
+    group_by: FieldRef | None = None
 
 
 # --- parser -------------------------------------------------------------------------------
@@ -239,10 +241,20 @@ class _Parser:
 
     def parse(self) -> Query:
         where = None
-        if self.tok.kind != "end" and not (self.tok.kind == "keyword" and self.tok.text == "ORDER"):
+        if self.tok.kind != "end" and not (
+            self.tok.kind == "keyword" and self.tok.text in ("ORDER", "GROUP")
+        ):
             where = self.or_expr()
         order_by: list[OrderTerm] = []
-        if self.accept("ORDER"):
+        group_by = None
+        if self.accept("GROUP"):
+            self.expect("BY", "after GROUP")
+            group_by = self.field()
+            if self.tok.kind == "keyword" and self.tok.text == "ORDER":
+                raise self.error("GROUP BY cannot be combined with ORDER BY")
+            if self.tok.kind == "punct" and self.tok.text == ",":
+                raise self.error("GROUP BY takes one field")
+        elif self.accept("ORDER"):
             self.expect("BY", "after ORDER")
             order_by.append(self.order_term(order_by))
             while self.tok.kind == "punct" and self.tok.text == ",":
@@ -255,7 +267,7 @@ class _Parser:
                 f"unexpected {self.tok.describe()} after a complete condition; "
                 "join conditions with AND or OR"
             )
-        return Query(where, tuple(order_by))
+        return Query(where, tuple(order_by), group_by)
 
     def or_expr(self) -> Expr:
         operands = [self.and_expr()]

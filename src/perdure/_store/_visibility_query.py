@@ -18,19 +18,25 @@ Semantics, where a choice had to be made:
 * ``STARTS_WITH`` is case-sensitive on both databases (SQLite's ``LIKE`` ignores ASCII case,
   so its SQL adds an exact prefix check).
 * Datetimes are ISO 8601 strings; one without a zone is UTC. They compare as epoch seconds.
-* ``ORDER BY`` takes built-in fields only; ``e.run_id DESC`` is appended as a tie-breaker so
-  pages are stable, and runs without a ``CloseTime`` sort last in either direction.
+* ``ORDER BY`` takes built-in fields only; ``e.run_id`` is appended as a tie-breaker, in the
+  direction of the last term, so that the order is total and pages are stable; runs without a
+  ``CloseTime`` sort last in either direction.
+* Pages are read by key (:func:`compile_query`'s ``after``): the next page is the rows strictly
+  after the last row's sort key, so rows inserted while a listing pages through do not shift
+  the pages (as ``OFFSET`` would).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
+from perdure._store._visibility_keys import SortKey, rows_after
 from perdure._store._visibility_parse import (
     And,
     Between,
@@ -52,6 +58,7 @@ from perdure._store._visibility_parse import (
 __all__ = [
     "BUILTIN_FIELDS",
     "SEARCH_ATTRIBUTE_TYPES",
+    "STATUS_NAMES",
     "And",
     "Between",
     "Comparison",
@@ -64,6 +71,7 @@ __all__ = [
     "Or",
     "OrderTerm",
     "Query",
+    "SortKey",
     "StartsWith",
     "Value",
     "VisibilityQueryError",
@@ -90,6 +98,8 @@ _STATUS_NAMES = (
     "TimedOut",
 )
 _STATUS_VALUES = {name.lower(): i for i, name in enumerate(_STATUS_NAMES, start=1)}
+STATUS_NAMES: Mapping[int, str] = dict(enumerate(_STATUS_NAMES, start=1))
+"""``ExecutionStatus`` values as the query language names them (``1`` is ``'Running'``)."""
 
 
 @dataclass(frozen=True)
@@ -181,14 +191,25 @@ class CompiledQuery:
     """SQL fragments over ``executions e`` (and ``search_attributes``) with their parameters.
 
     Attributes:
-        where: a boolean SQL expression to put after ``WHERE`` (``TRUE`` matches all).
+        where: a boolean SQL expression to put after ``WHERE`` (``TRUE`` matches all); with
+            ``after=``, it also holds only the rows past that key.
         params: the bind parameters of ``where``, in placeholder order.
-        order_by: the expression list to put after ``ORDER BY``.
+        sort: the order, a total one (its last key is ``RunId``).
+        fingerprint: identifies what the query means (not how it is spaced or cased), so a
+            page token can be checked against the query it is used with.
+        group_by: the column of ``GROUP BY ExecutionStatus`` (counts only), or ``None``.
     """
 
     where: str
     params: list[Any]
-    order_by: str
+    sort: tuple[SortKey, ...]
+    fingerprint: str
+    group_by: str | None = None
+
+    @property
+    def order_by(self) -> str:
+        """The expression list to put after ``ORDER BY``."""
+        return ", ".join(key.sql for key in self.sort)
 
 
 _Pred: TypeAlias = Comparison | In | Between | StartsWith | IsNull
@@ -351,8 +372,8 @@ class _Compiler:
             f"operator {op} is not allowed on {node.field.name} ({type_}); use {allowed}",
         )
 
-    def order_by(self, terms: tuple[OrderTerm, ...]) -> str:
-        parts: list[str] = []
+    def sort(self, terms: tuple[OrderTerm, ...]) -> tuple[SortKey, ...]:
+        keys: list[SortKey] = []
         for term in terms:
             builtin = _BUILTINS.get(term.field.name)
             if builtin is None:
@@ -362,13 +383,20 @@ class _Compiler:
                     f"ORDER BY supports built-in fields only ({', '.join(_BUILTINS)}); "
                     f"{term.field.name!r} is a custom search attribute",
                 )
-            part = f"{builtin.column} {'DESC' if term.descending else 'ASC'}"
-            parts.append(part + (" NULLS LAST" if builtin.nullable else ""))
-        if not parts:
-            return "e.start_time DESC, e.run_id DESC"
-        if all(t.field.name != "RunId" for t in terms):
-            parts.append("e.run_id DESC")
-        return ", ".join(parts)
+            kind = _KEY_KINDS[builtin.type]
+            keys.append(
+                SortKey(term.field.name, builtin.column, term.descending, builtin.nullable, kind)
+            )
+        if not keys:
+            keys.append(SortKey("StartTime", "e.start_time", True, False, "float"))
+        if all(key.field != "RunId" for key in keys):
+            # In the last term's direction, so that one index serves the whole order.
+            keys.append(SortKey("RunId", "e.run_id", keys[-1].descending, False, "str"))
+        return tuple(keys)
+
+
+# The Python type of a sort key's values, by the field's type.
+_KEY_KINDS = {"Keyword": "str", "Datetime": "float", "Int": "int", _STATUS: "int"}
 
 
 def compile_query(
@@ -377,6 +405,8 @@ def compile_query(
     *,
     dialect: Literal["sqlite", "postgresql"],
     first_param_index: int = 1,
+    after: Sequence[Any] | None = None,
+    for_count: bool = False,
 ) -> CompiledQuery:
     """Compile a visibility query to SQL over ``executions e`` and ``search_attributes``.
 
@@ -387,14 +417,19 @@ def compile_query(
         dialect: ``"sqlite"`` (``?`` placeholders) or ``"postgresql"`` (``$1, $2, ...``).
         first_param_index: the number of the first ``$n`` placeholder, so the caller can put
             its own parameters first (ignored for SQLite).
+        after: the sort key of the last row of the previous page (one value for each of the
+            result's ``sort`` keys): ``where`` then holds only the rows after it.
+        for_count: the query counts runs, so it may end in ``GROUP BY ExecutionStatus``.
 
     Returns:
-        The ``WHERE`` expression, its parameters and the ``ORDER BY`` list.
+        The ``WHERE`` expression, its parameters and the order.
 
     Raises:
         VisibilityQueryError: the query is malformed, names an unknown field, uses an operator
-            the field's type does not allow, or has a value of the wrong type.
-        ValueError: ``search_attribute_types`` or ``dialect`` is invalid (a caller's bug).
+            the field's type does not allow, has a value of the wrong type, or groups a
+            listing (or by another field than ``ExecutionStatus``).
+        ValueError: ``search_attribute_types``, ``dialect`` or ``after`` is invalid (a
+            caller's bug).
 
     Example::
 
@@ -416,4 +451,20 @@ def compile_query(
     parsed = parse_query(query)
     compiler = _Compiler(query, search_attribute_types, dialect, first_param_index)
     where = "TRUE" if parsed.where is None else compiler.expr(parsed.where)
-    return CompiledQuery(where, compiler.params, compiler.order_by(parsed.order_by))
+    sort = compiler.sort(parsed.order_by)
+    if after is not None:
+        if len(after) != len(sort):
+            raise ValueError(f"a key of {len(sort)} values is needed, got {len(after)}")
+        where = f"({where}) AND {rows_after(sort, after, compiler.bind)}"
+    group_by = None
+    if parsed.group_by is not None:
+        field = parsed.group_by
+        if not for_count:
+            raise compiler.error(field.pos, "GROUP BY is for count_workflows only")
+        if field.name != "ExecutionStatus":
+            compiler.field_type(field)  # raises for an unknown field
+            raise compiler.error(field.pos, "GROUP BY supports ExecutionStatus only")
+        group_by = _BUILTINS[field.name].column
+    # The AST's repr leaves out positions: the same query however it is spaced or cased.
+    fingerprint = hashlib.sha256(repr(parsed).encode()).hexdigest()[:16]
+    return CompiledQuery(where, compiler.params, sort, fingerprint, group_by)

@@ -9,6 +9,7 @@ from perdure.cli._migrate import migrate_command
 from perdure.cli._namespace import namespace_group
 from perdure.cli._replay import replay_command
 from perdure.cli._schedule import schedule_group
+from perdure.cli._server import server_command
 from perdure.cli._worker import worker_command
 from perdure.cli._workflow import workflow_group
 
@@ -31,6 +32,7 @@ for command in (
     activity_group,
     replay_command,
     worker_command,
+    server_command,
     lint_command,
 ):
     main.add_command(command)

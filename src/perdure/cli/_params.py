@@ -11,7 +11,8 @@ from typing import Any
 import click
 import orjson
 
-from perdure.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from perdure._operate.inputs import typed_search_attributes
+from perdure.common import TypedSearchAttributes
 
 _UNITS = {
     "ms": 0.001,
@@ -106,28 +107,14 @@ def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
 
 
 def search_attributes(pairs: Sequence[str]) -> TypedSearchAttributes | None:
-    """``--search-attribute KEY=JSON`` pairs, typed by their JSON value: a string is a Keyword,
-    an integer an Int, a number a Double, true/false a Bool, a list of strings a KeywordList."""
+    """``--search-attribute KEY=JSON`` pairs, typed by their JSON value (see
+    :func:`perdure._operate.inputs.typed_search_attributes`)."""
     values = key_values(pairs, "--search-attribute")
     if not values:
         return None
-    typed: list[SearchAttributePair[Any]] = []
-    for name, value in values.items():
-        key: SearchAttributeKey[Any]
-        if isinstance(value, bool):
-            key = SearchAttributeKey.for_bool(name)
-        elif isinstance(value, int):
-            key = SearchAttributeKey.for_int(name)
-        elif isinstance(value, float):
-            key = SearchAttributeKey.for_float(name)
-        elif isinstance(value, str):
-            key = SearchAttributeKey.for_keyword(name)
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            key = SearchAttributeKey.for_keyword_list(name)
-        else:
-            raise click.BadParameter(
-                f"--search-attribute {name}: give a JSON string, number, true/false or a list "
-                f"of strings, not {orjson.dumps(value).decode()}"
-            )
-        typed.append(SearchAttributePair(key, value))
-    return TypedSearchAttributes(typed)
+    try:
+        return typed_search_attributes(values)
+    except ValueError as exc:
+        raise click.BadParameter(
+            str(exc).replace("search attribute", "--search-attribute", 1)
+        ) from None

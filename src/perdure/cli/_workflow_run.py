@@ -7,12 +7,8 @@ from typing import Any
 
 import click
 
-from perdure._errors import (
-    CancelledError,
-    TerminatedError,
-    TimeoutError,
-    WorkflowFailureError,
-)
+from perdure._errors import WorkflowFailureError
+from perdure._operate.outcome import closed_status
 from perdure._operate.shapes import failure_json, workflow_json
 from perdure.cli._common import Cli, connected
 from perdure.cli._params import DURATION, inputs, key_values, search_attributes
@@ -196,14 +192,3 @@ def failure_chain(error: BaseException) -> str:
         lines.append(f"{kind}: {current}")
         current = getattr(current, "cause", None) or current.__cause__
     return "\n  caused by ".join(lines)
-
-
-def closed_status(cause: BaseException | None) -> str:
-    """The status a run that ended with ``cause`` closed in."""
-    if isinstance(cause, CancelledError):
-        return "CANCELED"
-    if isinstance(cause, TerminatedError):
-        return "TERMINATED"
-    if isinstance(cause, TimeoutError):
-        return "TIMED_OUT"
-    return "FAILED"

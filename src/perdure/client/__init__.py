@@ -29,8 +29,8 @@ from perdure.client._client import (
     ClientConfig,
     WithStartWorkflowOperation,
     WorkflowExecution,
-    WorkflowExecutionAsyncIterator,
     WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
 )
 from perdure.client._description import (
     ActivityType,
@@ -45,6 +45,8 @@ from perdure.client._handle import (
     WorkflowHistory,
     WorkflowTaskFailureInfo,
 )
+from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
+from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import Archiver, FileArchiver, NamespaceDescription
 from perdure.client._schedule import (
     Schedule,
@@ -120,12 +122,14 @@ __all__ = [
     "WorkflowExecution",
     "WorkflowExecutionAsyncIterator",
     "WorkflowExecutionCount",
+    "WorkflowExecutionCountAggregationGroup",
     "WorkflowExecutionDescription",
     "WorkflowExecutionRawDescription",
     "WorkflowExecutionStatus",
     "WorkflowFailureError",
     "WorkflowHandle",
     "WorkflowHistory",
+    "WorkflowHistoryEventAsyncIterator",
     "WorkflowIDConflictPolicy",
     "WorkflowIDReusePolicy",
     "WorkflowNotFoundError",

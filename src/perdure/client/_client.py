@@ -15,6 +15,7 @@ from perdure._common import identifiers as ids
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
+from perdure._errors import InvalidArgumentError
 from perdure._store import Store, open_store
 from perdure._store._types import (
     Execution,
@@ -23,7 +24,9 @@ from perdure._store._types import (
     StartWorkflowRequest,
     WftState,
 )
+from perdure._store._visibility_query import STATUS_NAMES
 from perdure.client._async_activity import AsyncActivityHandle
+from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
@@ -36,7 +39,7 @@ from perdure.converter._visitor import decode_within
 from perdure.workflow._definition import WorkflowDefinition
 
 if TYPE_CHECKING:
-    from perdure.client._handle import WorkflowHandle, WorkflowHistory
+    from perdure.client._handle import WorkflowHandle
 
 log = logging.getLogger("perdure.client")
 
@@ -61,10 +64,31 @@ class WorkflowExecution:
 
 
 @dataclass(frozen=True)
-class WorkflowExecutionCount:
-    """What ``count_workflows`` returns."""
+class WorkflowExecutionCountAggregationGroup:
+    """One group of a ``count_workflows(... GROUP BY ExecutionStatus)``.
+
+    Attributes:
+        count: the matching runs in this group.
+        group_values: the group's value of each grouped field: the status as the query
+            language names it (``"Running"``, ``"Completed"``, ...).
+    """
 
     count: int
+    group_values: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionCount:
+    """What ``count_workflows`` returns.
+
+    Attributes:
+        count: the matching runs (with ``GROUP BY``, the sum of the groups' counts).
+        groups: with ``GROUP BY ExecutionStatus``, one group per status that has runs, in
+            status order; empty otherwise.
+    """
+
+    count: int
+    groups: Sequence[WorkflowExecutionCountAggregationGroup] = ()
 
 
 # Queries are answered by workers on real time, whatever clock the store runs on.
@@ -538,9 +562,15 @@ class Client(NamespaceMethods, ScheduleClient):
 
     # -- visibility --------------------------------------------------------------------------
     def list_workflows(
-        self, query: str | None = None, *, page_size: int = 1000, limit: int | None = None
+        self,
+        query: str | None = None,
+        *,
+        limit: int | None = None,
+        page_size: int = 1000,
+        next_page_token: bytes | None = None,
     ) -> WorkflowExecutionAsyncIterator:
-        """Workflow executions matching a visibility query, newest first by default.
+        """Workflow executions matching a visibility query, newest first by default, fetched
+        a page at a time. Nothing is read until iteration (or ``fetch_next_page``) starts.
 
         The query language is Temporal's: ``WorkflowType = 'Order' AND ExecutionStatus =
         'Running' AND StartTime > '2026-01-01T00:00:00Z'``, with ``!=``, ``<``, ``>``, ``IN``,
@@ -548,15 +578,45 @@ class Client(NamespaceMethods, ScheduleClient):
         ``ORDER BY`` and custom search attributes. ``.map_histories()`` on the result iterates
         over the executions' histories instead, for a :class:`~perdure.worker.Replayer`.
 
+        Pages follow each other by key, not by offset: the token of a page holds its last
+        row's place in the order, so a run that existed when listing began, and whose sort
+        key does not change (the default order's ``StartTime`` and ``RunId`` never do), is
+        listed exactly once, however many workflows start meanwhile.
+
+        Args:
+            query: the filter, and optionally ``ORDER BY``; ``None`` lists every run.
+            limit: at most this many executions, over all pages.
+            page_size: executions per page (one database query each).
+            next_page_token: start after the page this token came from (the
+                ``next_page_token`` of an earlier listing of the same query).
+
         Raises:
             VisibilityQueryError: a malformed query (when iteration starts); the message
                 points at the token.
+            InvalidArgumentError: ``next_page_token`` came from another query (when
+                iteration starts), or ``page_size`` is less than 1.
         """
-        return WorkflowExecutionAsyncIterator(self, query, page_size, limit)
+        if page_size < 1:
+            raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
+        return WorkflowExecutionAsyncIterator(self, query, page_size, next_page_token, limit)
 
     async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
-        """How many executions match a visibility query."""
-        return WorkflowExecutionCount(await self._store.count_workflows(self.namespace, query))
+        """How many executions match a visibility query; with ``GROUP BY ExecutionStatus`` at
+        its end (as in Temporal), also how many of each status, in ``.groups``.
+
+        Example::
+
+            counts = await client.count_workflows("WorkflowType = 'Order' GROUP BY ExecutionStatus")
+            by_status = {g.group_values[0]: g.count for g in counts.groups}  # {"Running": 3, ...}
+
+        Raises:
+            VisibilityQueryError: a malformed query, or ``GROUP BY`` another field.
+        """
+        count, groups = await self._store.count_workflow_groups(self.namespace, query)
+        return WorkflowExecutionCount(
+            count,
+            [WorkflowExecutionCountAggregationGroup(n, [STATUS_NAMES[s]]) for s, n in groups],
+        )
 
     async def _execution_info(self, ex: Execution) -> WorkflowExecution:
         return WorkflowExecution(
@@ -576,22 +636,6 @@ class Client(NamespaceMethods, ScheduleClient):
             parent_id=ex.parent["workflow_id"] if ex.parent else None,
             parent_run_id=ex.parent["run_id"] if ex.parent else None,
         )
-
-    async def _list_executions(
-        self, query: str | None, page_size: int, limit: int | None
-    ) -> AsyncIterator[Execution]:
-        offset = 0
-        seen = 0
-        while True:
-            page = await self._store.list_workflows(self.namespace, query, page_size, offset)
-            for ex in page:
-                if limit is not None and seen >= limit:
-                    return
-                seen += 1
-                yield ex
-            if len(page) < page_size:
-                return
-            offset += page_size
 
     # -- internals shared by handles -------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -674,35 +718,3 @@ class Client(NamespaceMethods, ScheduleClient):
 
 def _task_pending(ex: Execution) -> bool:
     return ex.is_open and ex.wft_state != WftState.NONE and ex.wft_attempt <= 1
-
-
-class WorkflowExecutionAsyncIterator:
-    """What :meth:`Client.list_workflows` returns: an async iterator of
-    :class:`WorkflowExecution`, or, through :meth:`map_histories`, of their histories.
-
-    Example::
-
-        async for history in client.list_workflows("WorkflowType = 'Order'").map_histories():
-            await Replayer(workflows=[Order]).replay_workflow(history)
-    """
-
-    def __init__(
-        self, client: Client, query: str | None, page_size: int, limit: int | None
-    ) -> None:
-        self._client = client
-        self._executions = client._list_executions(query, page_size, limit)
-
-    def __aiter__(self) -> WorkflowExecutionAsyncIterator:
-        return self
-
-    async def __anext__(self) -> WorkflowExecution:
-        ex = await anext(self._executions)
-        return await self._client._execution_info(ex)
-
-    async def map_histories(self) -> AsyncIterator[WorkflowHistory]:
-        """The full history of each matching execution (each run, for continued runs)."""
-        from perdure.client._handle import WorkflowHistory
-
-        async for ex in self._executions:
-            events = await self._client._store.get_history(ex.run_id)
-            yield WorkflowHistory(workflow_id=ex.workflow_id, run_id=ex.run_id, events=events)

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
-from perdure._common.clock import Clock
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.identifiers import check_run_id, check_update_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import (
     CancelledError,
+    InvalidArgumentError,
     RPCTimeoutOrCancelledError,
     TerminatedError,
     TimeoutError,
@@ -28,6 +28,7 @@ from perdure.client._description import (
     WorkflowResetInfo,
     pending_infos,
 )
+from perdure.client._history_events import DEFAULT_PAGE_SIZE, WorkflowHistoryEventAsyncIterator
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
 from perdure.common._enums import ResetType
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 ReturnType = TypeVar("ReturnType")
 
 log = logging.getLogger("perdure.client")
-
-# Following a history waits on the real clock, whatever clock the store runs on.
-_REAL = Clock()
-_FOLLOW_POLL_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -500,35 +497,36 @@ class WorkflowHandle(Generic[ReturnType]):
         events = await resolve_events(self._client.data_converter.external_storage, events)
         return WorkflowHistory(workflow_id=self.id, run_id=ex.run_id, events=events)
 
-    async def fetch_history_events(
-        self, *, wait_new_event: bool = False, after_event_id: int = 0
-    ) -> AsyncIterator[HistoryEvent]:
-        """The run's events in order (those after ``after_event_id``).
+    def fetch_history_events(
+        self,
+        *,
+        page_size: int | None = None,
+        next_page_token: bytes | None = None,
+        wait_new_event: bool = False,
+        after_event_id: int = 0,
+    ) -> WorkflowHistoryEventAsyncIterator:
+        """The run's events in order (those after ``after_event_id``), read a page at a time.
 
         With ``wait_new_event`` the iterator waits for new events as they are recorded and
         ends after the run's closing event (``perdure workflow show --follow``).
+
+        Args:
+            page_size: events per page (one database read each); 1,000 by default.
+            next_page_token: continue after the page this token came from (the
+                ``next_page_token`` of an earlier iterator over this run's history).
+            wait_new_event: follow the history until the run closes.
+            after_event_id: start after this event (ignored with ``next_page_token``).
+
+        Raises:
+            InvalidArgumentError: ``page_size`` < 1, or the token is not a history token of
+                this run.
         """
-        c = self._client
-        store = c._store
-        ex = await self._execution()
-        last = after_event_id
-        flag = store.notifier.listen(("changed",)) if wait_new_event else None
-        try:
-            while True:
-                if flag is not None:
-                    flag.clear()
-                events = await store.get_history(ex.run_id, last)
-                storage = c.data_converter.external_storage
-                for event in await resolve_events(storage, events):
-                    last = event.event_id
-                    yield event
-                if flag is None:
-                    return
-                ex = await store.describe(c.namespace, self.id, ex.run_id)
-                if not ex.is_open and last >= ex.next_event_id - 1:
-                    return
-                # Woken at once by a commit of this process; another's is seen by polling.
-                await _REAL.wait(flag, _REAL.now() + _FOLLOW_POLL_INTERVAL)
-        finally:
-            if flag is not None:
-                store.notifier.forget(("changed",))
+        if page_size is not None and page_size < 1:
+            raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
+        return WorkflowHistoryEventAsyncIterator(
+            self,
+            page_size=page_size or DEFAULT_PAGE_SIZE,
+            next_page_token=next_page_token,
+            wait_new_event=wait_new_event,
+            after_event_id=after_event_id,
+        )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perdure._common.status import WorkflowExecutionStatus
 from perdure.client._client import Client
 from perdure.worker._replayer import Replayer
 from perdure.workflow._definition import WorkflowDefinition
@@ -47,19 +46,27 @@ async def replay_closed_workflows(client: Client) -> tuple[int, list[ReplayCheck
     failures: list[ReplayCheckFailure] = []
     # A dynamic workflow ran every type the others were not registered as.
     dynamic = any(WorkflowDefinition.from_class(c).dynamic for c in classes.values())
-    async for ex in client._list_executions(None, 1000, None):
-        if ex.status is WorkflowExecutionStatus.RUNNING or (
-            ex.workflow_type not in classes and not dynamic
-        ):
-            continue
-        handle = client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id)
-        history = await handle.fetch_history()
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        replayed += 1
-        if result.replay_failure is not None:
-            failures.append(
-                ReplayCheckFailure(
-                    ex.workflow_id, ex.run_id, ex.workflow_type, result.replay_failure
+    # The store's rows, not list_workflows: a memo the converter cannot decode must not stop
+    # the check.
+    token = None
+    while True:
+        page = await client._store.list_workflows(
+            client.namespace, "ExecutionStatus != 'Running'", 1000, token
+        )
+        for ex in page.executions:
+            if ex.workflow_type not in classes and not dynamic:
+                continue
+            handle = client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id)
+            history = await handle.fetch_history()
+            result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+            replayed += 1
+            if result.replay_failure is not None:
+                failures.append(
+                    ReplayCheckFailure(
+                        ex.workflow_id, ex.run_id, ex.workflow_type, result.replay_failure
+                    )
                 )
-            )
+        token = page.next_page_token
+        if token is None:
+            break
     return replayed, failures
