@@ -235,6 +235,7 @@ def cases(
         (f"WorkflowId STARTS_WITH '{some_id[:-2]}'", f"WorkflowId STARTS_WITH '{some_id[:-2]}'"),
         ("StartTime > a day ago", "StartTime > '" + _day_ago() + "'"),
         ("ORDER BY StartTime (oldest first)", "ORDER BY StartTime"),
+        ("ORDER BY CloseTime DESC", "ORDER BY CloseTime DESC"),
         ("Failed ORDER BY CloseTime DESC", "ExecutionStatus = 'Failed' ORDER BY CloseTime DESC"),
     ]
     found = [
