@@ -103,7 +103,7 @@ async def _row(client: Client, run_id: str) -> Execution:
 
 async def make_templates(client: Client, history_events: int) -> Templates:
     """Run the template workflows on ``client``'s database through a real worker."""
-    width = 100
+    width = max(1, min(100, (history_events - 6) // 3))
     rounds = max(1, -(-(history_events - 6) // (3 * width + 3)))
     async with Worker(client, task_queue=TASK_QUEUE, workflows=[Order], activities=[step]):
         big = await client.start_workflow(
