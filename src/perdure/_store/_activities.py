@@ -156,6 +156,13 @@ async def _held(tx: Tx, token: TaskToken, owner: str | None) -> TaskRow:
     return row
 
 
+def _slot_freed(row: TaskRow, fx: Effects) -> None:
+    """An attempt of a concurrency key settled: the tasks its key held back may be claimed
+    now, so the queue's pollers are woken (no other wake-up would tell them)."""
+    if row.concurrency_key is not None:
+        fx.task_ready(row.namespace, row.task_queue, TaskKind.ACTIVITY)
+
+
 async def _finish(
     tx: Tx,
     row: TaskRow,
@@ -167,6 +174,7 @@ async def _finish(
     eager: EagerWorkflowTask | None = None,
 ) -> None:
     await tx.delete_task(row.task_id)
+    _slot_freed(row, fx)
     ex = await tx.get_execution(row.run_id)
     if ex is None or not ex.is_open:
         return
@@ -254,6 +262,7 @@ async def _fail_attempt(
         row.deadline = row.final_deadline
         await tx.update_task(row)
         fx.wake(row.visible_at)
+        _slot_freed(row, fx)
         return
     attrs = {"failure": failure, "retry_state": int(state)}
     await _finish(tx, row, final_event, attrs, identity, now, fx, eager)
