@@ -8,6 +8,7 @@ import pytest
 
 from perdure._common.clock import VirtualClock
 from perdure._store import Store, open_store
+from perdure.testing import WorkflowEnvironment
 
 
 @pytest.fixture
@@ -22,3 +23,13 @@ async def store(db_url: str, clock: VirtualClock) -> AsyncIterator[Store]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def env(db_url: str) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping environment on the test's database (SQLite file or PostgreSQL)."""
+    environment = await WorkflowEnvironment.start_time_skipping(url=db_url)
+    try:
+        yield environment
+    finally:
+        await environment.shutdown()

@@ -115,13 +115,22 @@ def journal(path: str) -> list[tuple[str, str, int, float]]:
 
 
 def most_at_once(entries: list[tuple[str, str, int, float]], key: str) -> int:
-    """The most attempts of ``key`` between their B and E at any moment (an attempt with no
-    E, its worker killed, counts from its B on)."""
+    """The most attempts of ``key`` between their B and E at any moment. An attempt with no
+    E (its worker was killed) holds its slot until its lease expires, ``KEYED_TIMEOUT`` after
+    it was leased: it counts from its B until then (less a margin for the time between the
+    lease and the B line). A killed worker's unended attempts are taken to be its last ones
+    (which ends them latest: the strictest reading)."""
+    mine = [(mark, pid, at) for mark, k, pid, at in entries if k == key]
+    marks = [(at, mark) for mark, _, at in mine]
+    lease = KEYED_TIMEOUT.total_seconds() - 0.05
+    for pid in {pid for _, pid, _ in mine}:
+        begins = sorted(at for mark, p, at in mine if p == pid and mark == "B")
+        unended = len(begins) - sum(1 for mark, p, _ in mine if p == pid and mark == "E")
+        marks += [(at + lease, "E") for at in begins[len(begins) - unended :]]
     level = most = 0
-    for mark, k, _, _ in sorted(entries, key=lambda e: (e[3], e[0] == "B")):
-        if k == key:
-            level += 1 if mark == "B" else -1
-            most = max(most, level)
+    for _, mark in sorted(marks, key=lambda m: (m[0], m[1] == "B")):
+        level += 1 if mark == "B" else -1
+        most = max(most, level)
     return most
 
 
