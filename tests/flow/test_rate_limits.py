@@ -27,12 +27,9 @@ def check_paced(starts: list[float], rate: float) -> None:
     assert span >= (CALLS - rate - burst(rate)) / rate
 
 
-@pytest.fixture
-async def real_env(db_url: str) -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_local(db_url)
-
-
-async def test_a_queue_rate_holds_two_workers_together(real_env: WorkflowEnvironment) -> None:
+async def test_a_queue_rate_holds_two_workers_together(tmp_path: Path) -> None:
+    # On SQLite here; on PostgreSQL by two worker processes below.
+    real_env = await WorkflowEnvironment.start_local(f"sqlite:///{tmp_path / 'rate.db'}")
     client = real_env.client
     kwargs = {
         "task_queue": app.TASK_QUEUE,

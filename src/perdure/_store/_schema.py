@@ -184,7 +184,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE tasks ADD COLUMN concurrency_key TEXT",
         "DROP INDEX tasks_ready",
         "CREATE INDEX tasks_ready ON tasks "
-        "(namespace, task_queue, kind, priority_key, fair_pass, visible_at) "
+        "(namespace, task_queue, kind, priority_key, fair_pass, visible_at, task_id) "
         "WHERE lease_owner IS NULL",
         # The running attempts of each concurrency key (max_concurrent_activities_per_key).
         "CREATE INDEX tasks_running_by_key ON tasks (namespace, task_queue, concurrency_key) "
