@@ -114,3 +114,21 @@ def test_bad_worker_limits_are_refused() -> None:
         check_limits(None, 0, None)
     with pytest.raises(ValueError, match="max_concurrent_activities_per_key must be a whole"):
         check_limits(None, None, 1.5)  # type: ignore[arg-type]
+
+
+async def test_a_schedule_starts_its_workflows_with_its_priority(env: WorkflowEnvironment) -> None:
+    from perdure.client import Schedule, ScheduleActionStartWorkflow, ScheduleSpec
+
+    action = ScheduleActionStartWorkflow(
+        Child.run, id="scheduled", task_queue="q", priority=Priority(priority_key=1)
+    )
+    async with Worker(env.client, task_queue="q", workflows=[Child]):
+        handle = await env.client.create_schedule(
+            "urgent-job", Schedule(action=action, spec=ScheduleSpec())
+        )
+        await handle.trigger()
+        desc = await handle.describe()
+        run = desc.info.recent_actions[0].action
+        result = await env.client.get_workflow_handle(run.workflow_id).result()  # type: ignore[attr-defined]
+    assert result == [1, None, None]
+    assert desc.schedule.action.priority == Priority(priority_key=1)  # type: ignore[union-attr]
