@@ -25,6 +25,16 @@ LEASE_SQL = (
 )
 CLAIM_ORDER = "ORDER BY priority_key, fair_pass, visible_at, task_id"
 _TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
+# The claim ($1 owner, $2 now, $3 namespace, $4 queue, $5 kind, $6 limit): one statement,
+# one ordered scan of tasks_ready, skipping rows another claim holds
+# (tests/flow/test_claim_plan.py).
+CLAIM_SQL = (
+    "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $3 "
+    "AND task_queue = $4 AND kind = $5 AND lease_owner IS NULL AND visible_at <= $2 "
+    f"{CLAIM_ORDER} LIMIT $6 FOR UPDATE SKIP LOCKED) "
+    f"UPDATE tasks t SET {LEASE_SQL} "
+    f"FROM picked WHERE t.task_id = picked.task_id RETURNING {_TASK_COLS_T}"
+)
 
 
 class _PostgresFlowTx(_BatchTx):

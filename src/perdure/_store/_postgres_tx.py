@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
-from perdure._store._postgres_flow import CLAIM_ORDER, LEASE_SQL, _PostgresFlowTx
+from perdure._store._postgres_flow import CLAIM_SQL, _PostgresFlowTx
 from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
 from perdure._store._postgres_schedules import _ScheduleTx
 from perdure._store._rows import (
@@ -35,7 +35,6 @@ from perdure._store._types import (
     claim_order,
 )
 
-TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 _TASK_WIDTH = len(TASK_COLS.split(","))
@@ -269,11 +268,7 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, Tx):
         self.changed = True
         rows = await self._fetch(
             _TASKS,
-            "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $3 "
-            "AND task_queue = $4 AND kind = $5 AND lease_owner IS NULL AND visible_at <= $2 "
-            f"{CLAIM_ORDER} LIMIT $6 FOR UPDATE SKIP LOCKED) "
-            f"UPDATE tasks t SET {LEASE_SQL} "
-            f"FROM picked WHERE t.task_id = picked.task_id RETURNING {TASK_COLS_T}",
+            CLAIM_SQL,
             owner,
             now,
             namespace,

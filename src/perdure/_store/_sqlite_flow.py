@@ -25,6 +25,11 @@ READY_SQL = (
     "AND visible_at <= :now"
 )
 CLAIM_ORDER = "ORDER BY priority_key, fair_pass, visible_at, task_id"
+# The claim: one statement, one range scan of tasks_ready (tests/flow/test_claim_plan.py).
+CLAIM_SQL = (
+    f"UPDATE tasks SET {LEASE_SQL} WHERE task_id IN (SELECT task_id FROM tasks "
+    f"WHERE {READY_SQL} {CLAIM_ORDER} LIMIT :limit) RETURNING {TASK_COLS}"
+)
 
 
 class _SQLiteFlowTx:

@@ -27,7 +27,7 @@ from perdure._store._rows import (
     update_row,
 )
 from perdure._store._schedule_state import ScheduleRow
-from perdure._store._sqlite_flow import CLAIM_ORDER, LEASE_SQL, READY_SQL, _SQLiteFlowTx
+from perdure._store._sqlite_flow import CLAIM_SQL, _SQLiteFlowTx
 from perdure._store._sqlite_lifecycle import _SQLiteLifecycleTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -194,8 +194,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         limit: int,
     ) -> list[TaskRow]:
         rows = self.c.execute(
-            f"UPDATE tasks SET {LEASE_SQL} WHERE task_id IN (SELECT task_id FROM tasks "
-            f"WHERE {READY_SQL} {CLAIM_ORDER} LIMIT :limit) RETURNING {TASK_COLS}",
+            CLAIM_SQL,
             {
                 "owner": owner,
                 "now": now,
