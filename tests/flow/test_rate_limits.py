@@ -83,3 +83,25 @@ async def test_two_worker_processes_share_the_rate_on_postgresql(
         check_paced(starts, RATE)
     finally:
         app.stop(procs)
+
+
+def test_perdure_worker_takes_the_limits_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from perdure.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "worker",
+            "--db",
+            f"sqlite:///{tmp_path / 'w.db'}",
+            "-q",
+            "q",
+            "--max-task-queue-activities-per-second",
+            "0",
+            "flow_app",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "max_task_queue_activities_per_second must be a positive number" in result.output
