@@ -186,8 +186,8 @@ MIGRATIONS: list[list[str]] = [
         # Flow control. A task's priority (1 runs first; 3 when none is given) and, for a
         # task of a fairness key, its pass: the virtual time its key reaches with it
         # (stride scheduling, see _store/_flow.py); tasks of no fairness key keep pass 0.
-        # The claim reads the queue in (priority_key, fair_pass, visible_at) order, so it
-        # stays one range scan of one index.
+        # The claim reads the queue in (priority_key, fair_pass, visible_at, task_id) order,
+        # so it stays one ordered scan of one index, with no sort.
         "ALTER TABLE tasks ADD COLUMN priority_key INTEGER NOT NULL DEFAULT 3",
         "ALTER TABLE tasks ADD COLUMN fair_pass DOUBLE PRECISION NOT NULL DEFAULT 0",
         "ALTER TABLE tasks ADD COLUMN concurrency_key TEXT",

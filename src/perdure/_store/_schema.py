@@ -177,14 +177,14 @@ MIGRATIONS: list[list[str]] = [
         # Flow control. A task's priority (1 runs first; 3 when none is given) and, for a
         # task of a fairness key, its pass: the virtual time its key reaches with it
         # (stride scheduling, see _store/_flow.py); tasks of no fairness key keep pass 0.
-        # The claim reads the queue in (priority_key, fair_pass, visible_at) order, so it
-        # stays one range scan of one index.
+        # The claim reads the queue in (priority_key, fair_pass, visible_at, task_id) order,
+        # so it stays one range scan of one index (task_id, the rowid, ends every entry).
         "ALTER TABLE tasks ADD COLUMN priority_key INTEGER NOT NULL DEFAULT 3",
         "ALTER TABLE tasks ADD COLUMN fair_pass REAL NOT NULL DEFAULT 0",
         "ALTER TABLE tasks ADD COLUMN concurrency_key TEXT",
         "DROP INDEX tasks_ready",
         "CREATE INDEX tasks_ready ON tasks "
-        "(namespace, task_queue, kind, priority_key, fair_pass, visible_at, task_id) "
+        "(namespace, task_queue, kind, priority_key, fair_pass, visible_at) "
         "WHERE lease_owner IS NULL",
         # The running attempts of each concurrency key (max_concurrent_activities_per_key).
         "CREATE INDEX tasks_running_by_key ON tasks (namespace, task_queue, concurrency_key) "
