@@ -1,4 +1,4 @@
-"""A database made before flow control (schema version 6) migrates: its queued tasks keep
+"""A database made before flow control (schema version 7) migrates: its queued tasks keep
 their order (priority 3, no fairness pass) and are claimed as before, next to new ones."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from perdure._store._types import StartWorkflowRequest
 from perdure.common import Priority
 from perdure.common._priority import priority_dict
 
-BEFORE = 6  # the schema version before flow control's migration
+BEFORE = 7  # the schema version before flow control's migration
 
 
 def request(workflow_id: str, priority: Priority | None = None) -> StartWorkflowRequest:
@@ -35,7 +35,7 @@ def request(workflow_id: str, priority: Priority | None = None) -> StartWorkflow
 
 
 async def _make_old(url: str) -> None:
-    """A version-6 database holding one run and its queued workflow task, as perdure of that
+    """A version-7 database holding one run and its queued workflow task, as perdure of that
     version wrote them."""
     rows = [
         (
