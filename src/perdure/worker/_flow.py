@@ -3,12 +3,13 @@ limits (kept in the store, see ``perdure._store._flow``) and its own rate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any
 
 from perdure._store import Store
 from perdure._store._flow import burst
-from perdure._store._types import ActivityTask, ClaimLimits
+from perdure._store._types import ActivityTask, ClaimLimits, TaskKind
 
 Claim = Callable[[str, str, str, Callable[[], int]], Coroutine[Any, Any, Sequence[Any]]]
 
@@ -65,6 +66,8 @@ def activity_claim(
     if limits is None and worker_rate is None:
         return store.claim_activity_tasks
     local = _LocalRate(store, worker_rate) if worker_rate is not None else None
+    rates = [r for r in (queue_rate, worker_rate) if r is not None]
+    pacer = _Pacer(store, 1 / min(rates)) if rates else None
 
     async def claim(
         namespace: str, task_queue: str, owner: str, limit: Callable[[], int]
@@ -76,6 +79,36 @@ def activity_claim(
         tasks = await store.claim_activity_tasks(namespace, task_queue, owner, within, limits)
         if local is not None:
             local.take(len(tasks))
+        if pacer is not None:
+            pacer.claimed(("queue", namespace, task_queue, TaskKind.ACTIVITY), len(tasks))
         return tasks
 
     return claim
+
+
+class _Pacer:
+    """Wakes a rate-limited poller when the next token is due. A claim that the rate held
+    back looks like one that found the queue drained, and a poller then waits for a wake-up
+    or its poll interval (a second on SQLite with the wake-up channel): too long for a rate
+    of several a second. So while the queue gave tasks within the last second, the poller is
+    woken again one token's time after each claim."""
+
+    BUSY = 1.0
+
+    def __init__(self, store: Store, pause: float) -> None:
+        self._store = store
+        self._pause = pause
+        self._busy_until = 0.0
+        self._pending: asyncio.TimerHandle | None = None
+
+    def claimed(self, key: Hashable, n: int) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if n:
+            self._busy_until = now + self.BUSY
+        if now < self._busy_until and (self._pending is None or self._pending.cancelled()):
+            self._pending = loop.call_later(self._pause, self._wake, key)
+
+    def _wake(self, key: Hashable) -> None:
+        self._pending = None
+        self._store.notifier.fire([key])
