@@ -13,6 +13,16 @@ from perdure._common.events import EventType
 from perdure._common.payload import Payload
 
 
+def _with_flow(
+    priority: dict[str, Any] | None, concurrency_key: str | None, attrs: dict[str, Any]
+) -> dict[str, Any]:
+    if priority is not None:
+        attrs["priority"] = priority
+    if concurrency_key is not None:
+        attrs["concurrency_key"] = concurrency_key
+    return attrs
+
+
 @dataclass(slots=True)
 class ScheduleActivity:
     seq: int
@@ -26,22 +36,29 @@ class ScheduleActivity:
     heartbeat_timeout: float | None
     retry_policy: dict[str, Any]
     cancellation_type: int
+    # Flow control (recorded only when set, so histories without it stay as they were).
+    priority: dict[str, Any] | None = None
+    concurrency_key: str | None = None
 
     event_type = EventType.ACTIVITY_TASK_SCHEDULED
 
     def attributes(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "activity_id": self.activity_id,
-            "activity_type": self.activity_type,
-            "task_queue": self.task_queue,
-            "input": self.input,
-            "schedule_to_close_timeout": self.schedule_to_close_timeout,
-            "schedule_to_start_timeout": self.schedule_to_start_timeout,
-            "start_to_close_timeout": self.start_to_close_timeout,
-            "heartbeat_timeout": self.heartbeat_timeout,
-            "retry_policy": self.retry_policy,
-        }
+        return _with_flow(
+            self.priority,
+            self.concurrency_key,
+            {
+                "seq": self.seq,
+                "activity_id": self.activity_id,
+                "activity_type": self.activity_type,
+                "task_queue": self.task_queue,
+                "input": self.input,
+                "schedule_to_close_timeout": self.schedule_to_close_timeout,
+                "schedule_to_start_timeout": self.schedule_to_start_timeout,
+                "start_to_close_timeout": self.start_to_close_timeout,
+                "heartbeat_timeout": self.heartbeat_timeout,
+                "retry_policy": self.retry_policy,
+            },
+        )
 
     def describe(self) -> str:
         return f"ScheduleActivity(seq={self.seq}, type={self.activity_type!r})"
@@ -256,25 +273,30 @@ class StartChildWorkflow:
     id_reuse_policy: int
     memo: dict[str, Any] | None
     search_attributes: dict[str, Any] | None
+    priority: dict[str, Any] | None = None
 
     event_type = EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED
 
     def attributes(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "workflow_id": self.workflow_id,
-            "workflow_type": self.workflow_type,
-            "task_queue": self.task_queue,
-            "input": self.input,
-            "parent_close_policy": self.parent_close_policy,
-            "execution_timeout": self.execution_timeout,
-            "run_timeout": self.run_timeout,
-            "task_timeout": self.task_timeout,
-            "retry_policy": self.retry_policy,
-            "id_reuse_policy": self.id_reuse_policy,
-            "memo": self.memo,
-            "search_attributes": self.search_attributes,
-        }
+        return _with_flow(
+            self.priority,
+            None,
+            {
+                "seq": self.seq,
+                "workflow_id": self.workflow_id,
+                "workflow_type": self.workflow_type,
+                "task_queue": self.task_queue,
+                "input": self.input,
+                "parent_close_policy": self.parent_close_policy,
+                "execution_timeout": self.execution_timeout,
+                "run_timeout": self.run_timeout,
+                "task_timeout": self.task_timeout,
+                "retry_policy": self.retry_policy,
+                "id_reuse_policy": self.id_reuse_policy,
+                "memo": self.memo,
+                "search_attributes": self.search_attributes,
+            },
+        )
 
     def describe(self) -> str:
         return f"StartChildWorkflow(seq={self.seq}, type={self.workflow_type!r})"

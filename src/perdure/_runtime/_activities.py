@@ -79,6 +79,8 @@ class Activities:
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
+        priority: dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
     ) -> ActivityHandle[Any]:
         self._seq += 1
         seq = self._seq
@@ -94,6 +96,8 @@ class Activities:
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy,
             cancellation_type=cancellation_type,
+            priority=priority,
+            concurrency_key=concurrency_key,
         )
         self._add_command(command)
         act = _Activity(

@@ -171,6 +171,7 @@ class Children:
             id_reuse_policy=options["id_reuse_policy"],
             memo=({k: self._payloads.to_payload(v) for k, v in memo.items()} if memo else None),
             search_attributes=options.get("search_attributes"),
+            priority=options.get("priority"),
         )
         self._add_command(command)
         child = _Child(

@@ -47,6 +47,7 @@ from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
+from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
@@ -104,6 +105,7 @@ class WorkflowInstance:
             run_timeout=duration(attrs.get("run_timeout")),
             execution_timeout=duration(attrs.get("execution_timeout")),
             task_timeout=duration(attrs.get("task_timeout")) or timedelta(seconds=10),
+            priority=Priority.from_dict(attrs.get("priority")),
             _history_length=history_length,
             _history_size=history_size,
             _continue_as_new_suggested=continue_as_new_suggested,

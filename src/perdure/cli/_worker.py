@@ -106,6 +106,7 @@ async def run_worker(
     graceful_shutdown: float,
     determinism_lint: DeterminismLint = "warn",
     data_converter: DataConverter | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> None:
     client = await Client.connect(db, namespace=namespace, data_converter=data_converter)
     try:
@@ -118,8 +119,9 @@ async def run_worker(
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             determinism_lint=determinism_lint,
+            **(flow or {}),
         )
-    except DeterminismLintError as exc:
+    except (DeterminismLintError, ValueError) as exc:
         await client.close()
         raise click.ClickException(str(exc)) from exc
     loop = asyncio.get_running_loop()
@@ -193,6 +195,21 @@ async def _open_database(client: Client) -> None:
 @click.option("--max-concurrent-activities", default=100, show_default=True, type=int)
 @click.option("--max-concurrent-workflow-tasks", default=100, show_default=True, type=int)
 @click.option(
+    "--max-task-queue-activities-per-second",
+    type=float,
+    help="Activity starts per second across every worker of the queue (default: no limit).",
+)
+@click.option(
+    "--max-activities-per-second",
+    type=float,
+    help="Activity starts per second of this worker (default: no limit).",
+)
+@click.option(
+    "--max-concurrent-activities-per-key",
+    type=int,
+    help="Activities of one concurrency_key running at once across the queue's workers.",
+)
+@click.option(
     "--graceful-shutdown",
     default=10.0,
     show_default=True,
@@ -218,6 +235,9 @@ def worker_command(
     namespace: str,
     max_concurrent_activities: int,
     max_concurrent_workflow_tasks: int,
+    max_task_queue_activities_per_second: float | None,
+    max_activities_per_second: float | None,
+    max_concurrent_activities_per_key: int | None,
     graceful_shutdown: float,
     determinism_lint: DeterminismLint,
     log_level: str,
@@ -245,5 +265,10 @@ def worker_command(
             graceful_shutdown=graceful_shutdown,
             determinism_lint=determinism_lint,
             data_converter=converter,
+            flow={
+                "max_task_queue_activities_per_second": max_task_queue_activities_per_second,
+                "max_activities_per_second": max_activities_per_second,
+                "max_concurrent_activities_per_key": max_concurrent_activities_per_key,
+            },
         )
     )

@@ -31,6 +31,7 @@ from perdure.client._namespace import NamespaceMethods
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._priority import Priority, priority_dict
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
 from perdure.converter import DataConverter
@@ -271,6 +272,7 @@ class Client(NamespaceMethods, ScheduleClient):
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
         request_eager_start: bool = False,
+        priority: Priority | None = None,
     ) -> WorkflowHandle[Any]:
         """Start a workflow and return its ``WorkflowHandle``.
 
@@ -278,6 +280,7 @@ class Client(NamespaceMethods, ScheduleClient):
         signalled, else it is started with the signal already delivered, atomically.
         ``start_delay`` holds the first workflow task back. A ``retry_policy`` retries the
         whole workflow when a run fails or times out (a workflow has none by default).
+        ``priority`` orders its tasks in the task queue (and is its activities' default).
         ``request_eager_start`` is accepted as Temporal's hint: perdure always runs the first
         workflow task at once, in the start's own transaction, when a worker of this client's
         process polls the task queue.
@@ -309,6 +312,7 @@ class Client(NamespaceMethods, ScheduleClient):
             start_signal=start_signal,
             start_signal_args=start_signal_args,
         )
+        request.priority = priority_dict(priority)
         started = await self._start(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.
@@ -498,6 +502,7 @@ class Client(NamespaceMethods, ScheduleClient):
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
         request_eager_start: bool = False,
+        priority: Priority | None = None,
     ) -> Any:
         """Start a workflow and wait for its result (``start_workflow``, then ``result()``)."""
         handle = await self.start_workflow(
@@ -518,6 +523,7 @@ class Client(NamespaceMethods, ScheduleClient):
             start_delay=start_delay,
             start_signal=start_signal,
             start_signal_args=start_signal_args,
+            priority=priority,
         )
         return await handle.result()
 

@@ -26,6 +26,7 @@ from perdure.activity._context import (
     run_async_activity,
 )
 from perdure.activity._definition import ActivityDefinition
+from perdure.common._priority import Priority
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import encode_within
@@ -297,6 +298,7 @@ class Activities:
             start_to_close_timeout=_td(task.start_to_close_timeout),
             scheduled_time=_utc(task.scheduled_time),
             started_time=_utc(task.started_time),
+            priority=Priority.from_dict(task.priority),
         )
         ctx = ActivityContext(
             info,

@@ -18,6 +18,7 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
+from perdure.worker._flow import activity_claim, check_limits
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._timers import timer_service
@@ -108,6 +109,11 @@ class Worker:
         archiver: archives histories before retention deletes them, for the namespaces
             whose ``archive_uri`` is its ``uri`` (``file://`` URIs need none: a
             :class:`~perdure.client.FileArchiver` is made for them).
+        max_task_queue_activities_per_second: activity attempts started per second by all
+            the workers of the task queue together (give them all the same value).
+        max_activities_per_second: activity attempts this worker starts per second.
+        max_concurrent_activities_per_key: attempts of one ``concurrency_key`` running at
+            once across the queue's workers (see docs/patterns.md, "Flow control").
     """
 
     def __init__(
@@ -128,6 +134,9 @@ class Worker:
         deterministic_guard: bool = True,
         determinism_lint: DeterminismLint = "warn",
         archiver: Archiver | None = None,
+        max_task_queue_activities_per_second: float | None = None,
+        max_activities_per_second: float | None = None,
+        max_concurrent_activities_per_key: int | None = None,
     ) -> None:
         task_queue = ids.check_task_queue(task_queue)
         identity = ids.check_identity(identity)
@@ -141,6 +150,11 @@ class Worker:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")
+        flow = check_limits(
+            max_task_queue_activities_per_second,
+            max_activities_per_second,
+            max_concurrent_activities_per_key,
+        )
         if max_cached_workflows < 0:
             raise ValueError("max_cached_workflows must not be negative")
         if client.store.read_only:
@@ -235,6 +249,9 @@ class Worker:
             self._activities.settle_workflow_task = self.settle_workflow_task
             self._activities.continue_in_commit = self._workflows.continue_in_commit
         self._pollers: list[asyncio.Future[None]] = []
+        self._claim_activities = activity_claim(self._store, *flow)
+        # Activities handed over eagerly would not be counted against the limits.
+        self._paced = self._claim_activities != self._store.claim_activity_tasks
 
     @property
     def is_running(self) -> bool:
@@ -268,7 +285,7 @@ class Worker:
                 self._poll(
                     TaskKind.ACTIVITY,
                     self._activity_slots,
-                    self._store.claim_activity_tasks,
+                    self._claim_activities,
                     acts.run,
                 )
             )
@@ -353,7 +370,7 @@ class Worker:
     def _offer_activities(self, commands: Sequence[Command]) -> EagerActivities | None:
         """Before a workflow task's commands are recorded: slots for the activities they
         schedule that this worker runs, leased to it in the same transaction."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self._paced:
             return None
         wanted = sum(
             1
