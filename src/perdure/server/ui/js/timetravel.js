@@ -2,7 +2,7 @@
 // chosen event; show what its queries answered then and where its code waited. And the
 // pre-deploy question: would this history replay on the current code?
 import { ApiError, get } from "./api.js";
-import { code, errorBox, h } from "./dom.js";
+import { clear, code, errorBox, h } from "./dom.js";
 
 export function timeTravel(run, events, onEvent) {
   const ids = events.map((e) => e.event_id);
@@ -19,12 +19,13 @@ export function timeTravel(run, events, onEvent) {
     eventId = Math.min(Math.max(1, Number(eventId) || 1), last);
     slider.value = number.value = eventId;
     const mine = ++seq;
-    out.replaceChildren(h("p", { class: "muted", text: `Replaying up to event ${eventId}…` }));
+    out.classList.add("loading"); // the old answer stays until the new one comes
     try {
       const state = await get(`${run.base}/replay/state`, { run_id: run.runId, event_id: eventId });
       if (mine !== seq) return;
+      out.classList.remove("loading");
       const ev = events.find((e) => e.event_id === eventId);
-      out.replaceChildren(
+      clear(out,
         h("p", { class: "tt-where" }, "At event ", h("strong", { text: eventId }),
           ev ? ` (${ev.event_type})` : "", state.at_event_id
             ? `: replayed through event ${state.at_event_id}, the end of the last workflow task by then.`
@@ -38,7 +39,10 @@ export function timeTravel(run, events, onEvent) {
           code(state.stack_trace, "stack")] : null);
       onEvent(eventId);
     } catch (error) {
-      if (mine === seq) out.replaceChildren(errorBox(error));
+      if (mine === seq) {
+        out.classList.remove("loading");
+        out.replaceChildren(errorBox(error));
+      }
     }
   }
 

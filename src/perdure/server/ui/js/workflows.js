@@ -127,7 +127,7 @@ export async function workflowsPage(params) {
       const listing = await get("/api/v1/workflows",
         { query: effective, page_size: size, next_page_token: page });
       results.replaceChildren(table(listing.workflows));
-      pager.replaceChildren(
+      clear(pager,
         page ? h("button", { class: "button", type: "button", text: "⏮ First page",
           onclick: () => go({ query, status, size }) }) : null,
         h("span", { class: "muted", text: `${listing.workflows.length} shown` }),
