@@ -21,10 +21,11 @@ def _token(role: str, tokens: str) -> str:
     return created.stdout.strip().split()[-1]
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`perdure server MODULE` (so it can replay histories) and `perdure worker` on a SQLite
-    file, shared by the UI's tests (each uses workflow ids of its own)."""
+    file, started once for the UI's tests (each uses workflow ids of its own); the
+    browser is per module, and closed with it (Playwright's sync API runs an event loop)."""
     cwd: Path = tmp_path_factory.mktemp("ui")
     (cwd / "ui_app.py").write_text(APP)
     db = f"sqlite:///{cwd / 'ui.db'}"
@@ -50,7 +51,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         stop(worker)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
     sync_playwright = browser_or_skip()
     from ui_support import CHROMIUM

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from playwright.sync_api import expect
-from ui_support import INJECTION, Served
+import pytest
+from ui_support import INJECTION, Served, expect
 
-pytestmark = __import__("pytest").mark.timeout(120)
+pytestmark = pytest.mark.timeout(120)
 
 
 def test_a_read_token_sees_no_action_and_may_not_post(read_page: Any, served: Served) -> None:

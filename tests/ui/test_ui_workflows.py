@@ -8,10 +8,10 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from playwright.sync_api import expect
-from ui_support import Served
+import pytest
+from ui_support import Served, expect
 
-pytestmark = __import__("pytest").mark.timeout(120)
+pytestmark = pytest.mark.timeout(120)
 
 
 def open_workflow(page: Any, served: Served, workflow_id: str) -> None:

@@ -19,6 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+try:  # the browser tests skip (or fail in CI) without it: see browser_or_skip
+    from playwright.sync_api import expect
+except ImportError:
+    expect = None
+
 PERDURE = str(Path(sys.executable).parent / "perdure")
 CHROMIUM = os.environ.get("PERDURE_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("PERDURE_REQUIRE_BROWSER") == "1"
