@@ -20,6 +20,11 @@ def test_a_read_token_sees_no_action_and_may_not_post(read_page: Any, served: Se
     expect(read_page.locator("#act-query")).to_be_visible()  # a query changes nothing
     for action in ("signal", "update", "cancel", "terminate", "reset"):
         expect(read_page.locator(f"#act-{action}")).to_have_count(0)
+    read_page.click("#act-query")
+    read_page.fill("dialog input[name=name]", "status")
+    read_page.click("dialog button[type=submit]")
+    expect(read_page.locator("dialog .query-answer pre")).to_have_text("waiting")
+    read_page.click("dialog button[value=cancel]")
     # The session may not change anything, even with a good CSRF header.
     status = read_page.evaluate(
         """async () => {

@@ -4,7 +4,9 @@ workflow task's stack, step through its history on the server's copy of the code
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -57,6 +59,13 @@ def test_a_signal_moves_the_workflow_on(page: Any, served: Served) -> None:
     expect(page.locator(".page-head .badge")).to_have_text("Completed")
     expect(page.locator("#result")).to_contain_text("approved by ada")
     expect(page.locator("svg.timeline .point.signal")).to_have_count(1)
+    # The history downloads as the document `perdure history export` writes.
+    with page.expect_download() as download:
+        page.click("#act-download")
+    document = json.loads(Path(download.value.path()).read_text())
+    assert document["format"] == "perdure.workflow-history"
+    assert document["workflow_id"] == "ui-signal"
+    assert document["events"][-1]["event_type"] == "WorkflowExecutionCompleted"
 
 
 def test_cancel_a_workflow(page: Any, served: Served) -> None:

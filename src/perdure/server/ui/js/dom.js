@@ -81,7 +81,7 @@ export function code(value, cls = "") {
 }
 
 export function field(label, ...value) {
-  return [h("dt", { text: label }), h("dd", {}, ...value)];
+  return h("div", { class: "f" }, h("dt", { text: label }), h("dd", {}, ...value));
 }
 
 export function card(title, ...children) {

@@ -2,7 +2,8 @@
 // forms to create, pause, unpause, trigger, backfill and delete one.
 import { canWrite, del, enc, get, post } from "./api.js";
 import {
-  card, clear, code, dialog, empty, field, fmtTime, h, input, main, parseArgs, select, toast,
+  card, clear, code, dialog, empty, field, fmtDuration, fmtTime, h, input, main, parseArgs,
+  select, toast,
 } from "./dom.js";
 import { workflowRef } from "./workflows.js";
 
@@ -12,7 +13,8 @@ const OVERLAPS = ["SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER", "TERMINATE
 function when(spec) {
   if (!spec) return "—";
   const parts = [...spec.calendars.map((c) => c.text),
-    ...spec.intervals.map((i) => `every ${i.every} s${i.offset ? ` + ${i.offset} s` : ""}`)];
+    ...spec.intervals.map((i) => `every ${fmtDuration(i.every * 1000)}` +
+      (i.offset ? ` + ${fmtDuration(i.offset * 1000)}` : ""))];
   return parts.join("; ") || "—";
 }
 

@@ -112,6 +112,7 @@ export function timeline(events, description, onPick) {
   svg.style.minWidth = "640px";
   for (const v of ticks(t0, t1, 8)) {
     const xx = x(t0 + v);
+    if (xx > W - 60) continue;
     svg.append(s("line", { x1: xx, x2: xx, y1: TOP - 6, y2: height, class: "grid" }),
       s("text", { x: xx + 3, y: 14, class: "tick", text: `+${fmtDuration(v)}` }));
   }

@@ -159,9 +159,10 @@ export async function workflowPage(params) {
   const tab = params.get("tab") || "history";
   const [desc, writable] = await Promise.all([get(base, { run_id: requested }), canWrite()]);
   const run = { id, runId: desc.run_id, base };
-  const [{ events, next }, outcome] = await Promise.all([loadHistory(base, desc.run_id),
+  const [{ events, next: firstNext }, outcome] = await Promise.all([loadHistory(base, desc.run_id),
     get(`${base}/result`, { run_id: desc.run_id }).catch(() => null)]);
   const open = desc.status === "RUNNING";
+  let next = firstNext;
   const reload = () => workflowPage(new URLSearchParams(location.search));
 
   const panels = {};
@@ -190,7 +191,14 @@ export async function workflowPage(params) {
             select("history");
           } })))),
     historyBox,
-    next ? h("p", { class: "muted", text: `The first ${events.length} events are shown.` }) : null));
+    next ? h("p", { class: "muted" }, `The first ${events.length} events are shown. `,
+      h("button", { type: "button", class: "button", id: "history-more", text: "Load more",
+        onclick: async () => {
+          const more = await loadHistory(base, desc.run_id, next);
+          events.push(...more.events);
+          next = more.next;
+          select("history");
+        } })) : null));
   panels.pending = () => card(null, pendingTable(desc));
   panels.stack = () => { const box = h("div"); stackPanel(run, desc).then((el) => box.append(el)); return card(null, box); };
   panels.travel = () => card(null, travel);
