@@ -46,6 +46,11 @@ def test_without_a_session_everything_is_401(served: Served) -> None:
         for path in ("/", "/workflow?id=x", "/ui/js/app.js", "/api/v1/workflows"):
             assert http.get(path).status_code == 401, path
         assert http.post("/api/v1/schedules/x/trigger", json={}).status_code == 401
+        # A browser is told how to log in.
+        page = http.get("/", headers={"Accept": "text/html"})
+        assert page.status_code == 401
+        assert "perdure server token create" in page.text
+        assert page.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_an_html_id_input_and_failure_render_as_text(page: Any, served: Served) -> None:
