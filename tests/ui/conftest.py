@@ -1,24 +1,15 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_support import APP, PERDURE, Served, browser_or_skip, spawn, stop
+from ui_support import APP, Served, browser_or_skip, spawn, stop
 
-
-def _token(role: str, tokens: str) -> str:
-    created = subprocess.run(
-        [PERDURE, "server", "token", "create", "--role", role, "--token-file", tokens],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
-    return created.stdout.strip().split()[-1]
+from perdure.server._tokens import Role, append_token
 
 
 @pytest.fixture(scope="session")
@@ -30,22 +21,45 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     (cwd / "ui_app.py").write_text(APP)
     db = f"sqlite:///{cwd / 'ui.db'}"
     tokens = str(cwd / "tokens")
-    made = {role: _token(role, tokens) for role in ("write", "read")}
-    worker, _ = spawn(["worker", "-q", "ui", "--log-level", "WARNING", "ui_app"], cwd, db, "worker")
-    try:
-        server, banner = spawn(
-            ["server", "--port", "0", "--log-level", "WARNING", "--token-file", tokens, "ui_app"],
-            cwd,
-            db,
-            "API docs at",
-        )
-    except BaseException:
-        stop(worker)
-        raise
+    write, _ = append_token(Path(tokens), Role.WRITE)
+    read, _ = append_token(Path(tokens), Role.READ)
+    # The worker and the server start side by side.
+    with ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(
+                spawn,
+                ["worker", "-q", "ui", "--log-level", "WARNING", "ui_app"],
+                cwd,
+                db,
+                "perdure worker",
+            ),
+            pool.submit(
+                spawn,
+                [
+                    "server",
+                    "--port",
+                    "0",
+                    "--log-level",
+                    "WARNING",
+                    "--token-file",
+                    tokens,
+                    "ui_app",
+                ],
+                cwd,
+                db,
+                "API docs at",
+            ),
+        ]
+    started = [f.result() for f in starting if f.exception() is None]
+    if len(started) < 2:
+        for process, _ in started:
+            stop(process)
+        raise next(f.exception() for f in starting if f.exception() is not None)  # type: ignore[misc]
+    (worker, _), (server, banner) = started
     try:
         url = re.search(r"listening on (http://\S+)", banner)
         assert url is not None, banner
-        yield Served(url.group(1), made["write"], made["read"])
+        yield Served(url.group(1), write, read)
     finally:
         stop(server)
         stop(worker)

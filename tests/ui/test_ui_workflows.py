@@ -80,6 +80,22 @@ def test_cancel_a_workflow(page: Any, served: Served) -> None:
     )
 
 
+def test_an_update_then_terminate(page: Any, served: Served) -> None:
+    served.start("Checkout", "ui-update", "ui-update")
+    open_workflow(page, served, "ui-update")
+    page.click("#act-update")
+    page.fill("dialog input[name=name]", "add_note")
+    page.fill("dialog textarea[name=args]", '"gift wrap"')  # one value: the only argument
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".toast")).to_have_text("Update answered: 1")
+    expect(page.locator('[data-event-type="WorkflowExecutionUpdateAccepted"]')).to_have_count(1)
+    page.click("#act-terminate")
+    page.fill("dialog input[name=reason]", "duplicate order")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".page-head .badge")).to_have_text("Terminated")
+    expect(page.locator("#act-signal")).to_have_count(0)  # nothing to act on any more
+
+
 def test_reset_a_workflow_to_its_first_task(page: Any, served: Served) -> None:
     first = served.start("Checkout", "ui-reset", "ui-reset")
     open_workflow(page, served, "ui-reset")
@@ -124,5 +140,6 @@ def test_step_through_the_history_on_the_servers_code(page: Any, served: Served)
     page.fill("#tt-event", "999")
     page.press("#tt-event", "Enter")
     expect(page.locator(".time-travel table")).to_contain_text("approved by bob")
+    expect(page.locator(".tt-out")).not_to_have_class(re.compile("loading"))
     page.click("#replay-check")
     expect(page.locator(".tt-check")).to_contain_text("the current code replays this history")

@@ -46,6 +46,7 @@ APP = textwrap.dedent(
     class Checkout:
         def __init__(self) -> None:
             self.approved_by = ""
+            self.notes: list[str] = []
 
         @workflow.run
         async def run(self, order_id: str) -> str:
@@ -62,6 +63,11 @@ APP = textwrap.dedent(
         @workflow.query
         def status(self) -> str:
             return f"approved by {self.approved_by}" if self.approved_by else "waiting"
+
+        @workflow.update
+        def add_note(self, text: str) -> int:
+            self.notes.append(text)
+            return len(self.notes)
 
 
     @workflow.defn

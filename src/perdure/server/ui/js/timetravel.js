@@ -68,8 +68,10 @@ export function timeTravel(run, events, onEvent) {
     } });
 
   const panel = h("div", { class: "time-travel" },
-    h("p", { class: "muted", text: "Step through the history: the server replays the run on " +
-      "the workflow code it was given, up to the chosen event." }),
+    h("div", { class: "tt-head" },
+      h("p", { class: "muted", text: "Step through the history: the server replays the run " +
+        "on the workflow code it was given, up to the chosen event." }), checkButton),
+    check,
     h("div", { class: "tt-controls" },
       h("button", { type: "button", class: "button", text: "◀", title: "Previous event",
         id: "tt-prev", onclick: () => step(-1) }),
@@ -77,7 +79,7 @@ export function timeTravel(run, events, onEvent) {
       h("button", { type: "button", class: "button", text: "▶", title: "Next event",
         id: "tt-next", onclick: () => step(1) }),
       number),
-    out, h("div", { class: "tt-check-row" }, checkButton), check);
+    out);
   panel.show = show;
   return panel;
 }

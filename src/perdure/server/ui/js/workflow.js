@@ -245,6 +245,6 @@ export async function workflowPage(params) {
           reload();
         }
       } catch { /* try again */ }
-    }, 1500);
+    }, 1000);
   }
 }
