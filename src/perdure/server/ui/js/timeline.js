@@ -1,6 +1,7 @@
 // The timeline: a horizontal SVG chart of the run's activities, timers, child workflows,
 // signals and updates over time, built from its history; retries show as attempts.
 import { fmtDuration, h, s } from "./dom.js";
+import { workflowRef } from "./workflows.js";
 
 const KINDS = [
   ["ActivityTask", "activity"],
@@ -123,8 +124,12 @@ export function timeline(events, description, onPick) {
       tabindex: "0" });
     const title = `${row.label} — ${row.state}${row.attempt > 1 ? `, attempt ${row.attempt}` : ""}` +
       ` (${fmtDuration(end - row.start)})${row.retrying ? `; last failure: ${row.retrying}` : ""}`;
-    g.append(s("title", { text: title }),
-      s("text", { x: 8, y: y + 16, class: "label", text: `${row.kind === "workflow" ? "▣" : "•"} ${row.label}` }));
+    const label = s("text", { x: 8, y: y + 16, class: "label",
+      text: `${row.kind === "workflow" ? "▣" : "•"} ${row.label}` });
+    g.append(s("title", { text: title }), row.kind === "child" && row.childId
+      ? s("a", { href: workflowRef({ workflow_id: row.childId, run_id: row.childRun }),
+        class: "child-link" }, label)
+      : label);
     const x0 = x(row.start), x1 = Math.max(x(end), x0 + 3);
     // Retries leave no event of their own: a retried activity's bar is marked, with its
     // attempt count (a pending one's last failure is in its tooltip).
@@ -137,6 +142,10 @@ export function timeline(events, description, onPick) {
     if (onPick) g.addEventListener("click", () => onPick(row.events[row.events.length - 1]));
     svg.append(g);
   });
+  if (!closed) {
+    const nx = x(t1);
+    svg.append(s("line", { x1: nx, x2: nx, y1: TOP - 6, y2: height, class: "now" }));
+  }
   if (points.length) {
     const y = TOP + all.length * ROW;
     svg.append(s("text", { x: 8, y: y + 16, class: "label", text: "◆ signals & events" }));
