@@ -52,6 +52,8 @@ def test_a_signal_moves_the_workflow_on(page: Any, served: Served) -> None:
     open_workflow(page, served, "ui-signal")
     expect(page.locator('[data-event-type="ActivityTaskCompleted"]')).to_have_count(1)
     page.click("#act-signal")
+    # The dialog offers the signals the workflow declares.
+    expect(page.locator("#names-signals option")).to_have_attribute("value", "approve")
     page.fill("dialog input[name=name]", "approve")
     page.fill("dialog textarea[name=args]", '["ada"]')
     page.click("dialog button[type=submit]")

@@ -8,11 +8,15 @@ function argsField() {
     { rows: 3, placeholder: '["ada"]', class: "mono", spellcheck: "false" });
 }
 
-function nameField(label, names) {
-  const listId = `names-${label.replace(/\W/g, "")}`;
+// The handler names the workflow declares, offered as the user types (asked of a worker
+// when a dialog first opens; without an answer the field still takes any name).
+function nameField(label, names, kind) {
+  const listId = `names-${kind}`;
+  const list = h("datalist", { id: listId });
+  names().then((found) => list.append(...found[kind].map((n) => h("option", { value: n }))),
+    () => {});
   return h("label", { class: "field" }, h("span", { text: label }),
-    h("input", { name: "name", required: true, list: listId, autocomplete: "off" }),
-    h("datalist", { id: listId }, names.map((n) => h("option", { value: n }))));
+    h("input", { name: "name", required: true, list: listId, autocomplete: "off" }), list);
 }
 
 async function downloadHistory(run) {
@@ -45,7 +49,7 @@ export function actionBar(run, { writable, open, events, names, reload }) {
   const buttons = [];
   if (writable && open) {
     buttons.push(button("Signal", "act-signal", () => dialog("Send a signal",
-      [nameField("Signal", names.signals), argsField()], "Send", async (form) => {
+      [nameField("Signal", names, "signals"), argsField()], "Send", async (form) => {
         await post(q(`signals/${encodeURIComponent(form.get("name"))}`),
           { args: parseArgs(form.get("args")) }, params);
         toast("Signal sent");
@@ -53,7 +57,7 @@ export function actionBar(run, { writable, open, events, names, reload }) {
       })));
     buttons.push(button("Update", "act-update", () => {
       const out = h("div");
-      dialog("Send an update", [nameField("Update", names.updates), argsField(), out], "Send",
+      dialog("Send an update", [nameField("Update", names, "updates"), argsField(), out], "Send",
         async (form) => {
           const answer = await post(q(`updates/${encodeURIComponent(form.get("name"))}`),
             { args: parseArgs(form.get("args")) }, params);
@@ -64,7 +68,7 @@ export function actionBar(run, { writable, open, events, names, reload }) {
   }
   buttons.push(button("Query", "act-query", () => {
     const out = h("div", { class: "query-answer" });
-    dialog("Ask a query", [nameField("Query", names.queries), argsField(), out],
+    dialog("Ask a query", [nameField("Query", names, "queries"), argsField(), out],
       "Ask", async (form) => {
         out.replaceChildren();
         const answer = await post(q(`queries/${encodeURIComponent(form.get("name"))}`),

@@ -136,18 +136,18 @@ async function stackPanel(run, desc) {
   return out;
 }
 
-async function names(run, desc) {
-  const found = { signals: [], queries: [], updates: [] };
-  // The handlers it has: answered by a worker, best effort.
-  post(`${run.base}/queries/__perdure_workflow_metadata`, { timeout: 5 }, { run_id: run.runId })
-    .then((a) => {
+function handlerNames(run) {
+  let asked = null;
+  return () => {
+    asked = asked || post(`${run.base}/queries/__perdure_workflow_metadata`, { timeout: 5 },
+      { run_id: run.runId }).then((a) => {
       const d = (a.result && a.result.definition) || {};
       const pick = (list) => (list || []).map((x) => x.name).filter(Boolean);
-      found.signals.push(...pick(d.signal_definitions));
-      found.queries.push(...pick(d.query_definitions));
-      found.updates.push(...pick(d.update_definitions));
-    }, () => {});
-  return found;
+      return { signals: pick(d.signal_definitions), queries: pick(d.query_definitions),
+        updates: pick(d.update_definitions) };
+    });
+    return asked;
+  };
 }
 
 export async function workflowPage(params) {
@@ -215,14 +215,13 @@ export async function workflowPage(params) {
       onclick: () => select(key) }, label, count ? h("span", { class: "count", text: count }) : null));
   }
 
-  const signalNames = await names(run, desc);
   clear(main(),
     h("nav", { class: "crumbs" }, h("a", { href: "./", text: "Workflows" }), " / ",
       h("span", { class: "mono", text: desc.workflow_type })),
     h("div", { class: "page-head" },
       h("h1", { class: "wf-id" }, h("span", { id: "workflow-id", text: desc.workflow_id })),
       badge(desc.status)),
-    actionBar(run, { writable, open, events, names: signalNames, reload }),
+    actionBar(run, { writable, open, events, names: handlerNames(run), reload }),
     taskFailure(desc),
     summaryCard(desc, events, outcome),
     tabBar, body);
