@@ -4,6 +4,7 @@ replaying the history up to that event, as a worker would."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,12 +99,23 @@ async def state_at(
         return ReplayedState(
             event_id, 0, [], None, f"No workflow task had completed by event {event_id}"
         )
+    # Replaying is CPU work: off the event loop, so the server answers others meanwhile.
+    return await asyncio.to_thread(_replay, defn, history, converter, events[:end], event_id)
+
+
+def _replay(
+    defn: WorkflowDefinition,
+    history: WorkflowHistory,
+    converter: DataConverter,
+    events: Sequence[Any],
+    event_id: int,
+) -> ReplayedState:
     runner = WorkflowRunner(
         defn, workflow_id=history.workflow_id, run_id=history.run_id, converter=converter
     )
-    at = events[end - 1].event_id
+    at = events[-1].event_id
     try:
-        runner.apply(events[:end], task_time=None)
+        runner.apply(events, task_time=None)
     except WorkflowTaskFailure as exc:
         cause = exc.cause
         return ReplayedState(event_id, at, [], None, f"{type(cause).__name__}: {cause}")
