@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from server_support import in_process
+from server_support import InProcess, in_process
 
 from perdure import workflow
 from perdure.worker import Worker
@@ -88,3 +88,9 @@ async def test_the_state_at_each_event_and_the_replay_check(db_url: str, tmp_pat
         ).json()
         assert check["ok"] is False
         assert check["error"].startswith("Workflow code issued StartTimer"), check
+
+
+async def test_replaying_needs_the_workflow_code(local: InProcess) -> None:
+    answer = await local.http.get("/api/v1/workflows/any/replay", headers=local.auth(local.read))
+    assert answer.status_code == 409
+    assert "perdure server --db URL myapp.workflows" in answer.json()["detail"]

@@ -106,9 +106,3 @@ async def test_a_read_token_sees_schedules_and_changes_nothing(local: InProcess)
         assert answer.status_code == 403, path
     assert (await http.delete("/api/v1/schedules/nightly", headers=read)).status_code == 403
     assert (await http.post("/api/v1/schedules", json=NIGHTLY, headers=read)).status_code == 403
-
-
-async def test_replaying_needs_the_workflow_code(local: InProcess) -> None:
-    answer = await local.http.get("/api/v1/workflows/any/replay", headers=local.auth(local.read))
-    assert answer.status_code == 409
-    assert "perdure server --db URL myapp.workflows" in answer.json()["detail"]
