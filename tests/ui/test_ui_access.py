@@ -90,3 +90,18 @@ def test_the_schedules_page(page: Any, served: Served) -> None:
     expect(page.locator(".page-head .badge")).to_have_text("Paused")
     page.click("#sched-unpause")
     expect(page.locator(".page-head .badge")).to_have_text("Active")
+    # A schedule made with the form.
+    page.goto(f"{served.url}/schedules")
+    page.click("#create-schedule")
+    for name, value in (
+        ("schedule_id", "ui-hourly"),
+        ("workflow_type", "Checkout"),
+        ("workflow_id", "hourly"),
+        ("task_queue", "ui"),
+        ("args", '["h"]'),
+        ("every", "3600"),
+    ):
+        page.fill(f"dialog [name={name}]", value)
+    page.click("dialog button[type=submit]")
+    expect(page.locator("h1")).to_have_text("ui-hourly")
+    expect(page.locator(".summary")).to_contain_text("every 1h")

@@ -46,10 +46,11 @@ export function fmtDuration(ms) {
   const sec = ms / 1000;
   if (sec < 60) return `${sec.toFixed(sec < 10 ? 2 : 1)} s`;
   const m = Math.floor(sec / 60), rs = Math.floor(sec % 60);
-  if (m < 60) return `${m}m ${rs}s`;
+  const both = (a, ua, b, ub) => `${a}${ua}${b ? ` ${b}${ub}` : ""}`;
+  if (m < 60) return both(m, "m", rs, "s");
   const hr = Math.floor(m / 60);
-  if (hr < 48) return `${hr}h ${m % 60}m`;
-  return `${Math.floor(hr / 24)}d ${hr % 24}h`;
+  if (hr < 48) return both(hr, "h", m % 60, "m");
+  return both(Math.floor(hr / 24), "d", hr % 24, "h");
 }
 
 export function duration(start, close) {
