@@ -110,6 +110,13 @@ APP = textwrap.dedent(
 
 
     @workflow.defn
+    class Invoice:
+        @workflow.run
+        async def run(self, order_id: str) -> str:
+            raise ApplicationError(f"{order_id}: no billing address", type="MissingAddress")
+
+
+    @workflow.defn
     class Report:
         @workflow.run
         async def run(self) -> str:
@@ -168,6 +175,7 @@ def demo(base: str, token: str) -> None:
         run("Checkout", f"order-{n}", f"order-{n}", 10.0 * n)
     run("Checkout", "order-6", "order-6", 60.0)
     run("Refund", "refund-3", "order-3")
+    run("Invoice", "invoice-4", "order-4")
     for n in range(1, 4):
         call(base, token, "POST", f"/api/v1/workflows/order-{n}/signals/approve", {"args": ["ada"]})
     call(base, token, "POST", "/api/v1/workflows/order-4/terminate", {"reason": "customer left"})

@@ -50,6 +50,7 @@ function createForm() {
 
 export async function schedulesPage() {
   const [{ schedules }, writable] = await Promise.all([get("/api/v1/schedules"), canWrite()]);
+  document.title = "Schedules · perdure";
   const rows = schedules.map((sc) => h("tr", {},
     h("td", { "data-label": "Schedule ID" },
       h("a", { href: scheduleRef(sc.schedule_id), class: "mono", text: sc.schedule_id })),
@@ -75,6 +76,7 @@ export async function schedulePage(params) {
   const id = params.get("id");
   const base = `/api/v1/schedules/${enc(id)}`;
   const [sc, writable] = await Promise.all([get(base), canWrite()]);
+  document.title = `${sc.schedule_id} · perdure`;
   const reload = () => schedulePage(params);
   const act = (text, path, body, danger) => h("button", { type: "button",
     class: danger ? "button danger" : "button", id: `sched-${path || "delete"}`, text,

@@ -159,6 +159,7 @@ export async function workflowPage(params) {
   const tab = params.get("tab") || "history";
   const [desc, writable] = await Promise.all([get(base, { run_id: requested }), canWrite()]);
   const run = { id, runId: desc.run_id, base };
+  document.title = `${desc.workflow_id} · perdure`;
   const [{ events, next: firstNext }, outcome] = await Promise.all([loadHistory(base, desc.run_id),
     get(`${base}/result`, { run_id: desc.run_id }).catch(() => null)]);
   const open = desc.status === "RUNNING";

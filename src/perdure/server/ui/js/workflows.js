@@ -80,8 +80,10 @@ function table(workflows) {
         h("a", { href: workflowRef(wf), class: "wf-link", text: wf.workflow_id }),
         h("div", { class: "sub mono", text: wf.run_id })),
       h("td", { "data-label": "Type", text: wf.workflow_type }),
-      h("td", { "data-label": "Start", class: "nowrap", text: fmtTime(wf.start_time) }),
-      h("td", { "data-label": "End", class: "nowrap", text: fmtTime(wf.close_time) }),
+      h("td", { "data-label": "Start", class: "nowrap", title: wf.start_time,
+        text: fmtTime(wf.start_time) }),
+      h("td", { "data-label": "End", class: "nowrap", title: wf.close_time,
+        text: fmtTime(wf.close_time) }),
       h("td", { "data-label": "Duration", class: "nowrap",
         text: fmtDuration(duration(wf.start_time, wf.close_time)) }))))));
 }
@@ -93,6 +95,7 @@ export async function workflowsPage(params) {
   const page = params.get("page") || "";
   const size = params.get("size") || "50";
   const effective = effectiveQuery(query, status);
+  document.title = "Workflows · perdure";
 
   const box = h("input", {
     id: "query", name: "query", class: "query-input", value: query, spellcheck: "false",
