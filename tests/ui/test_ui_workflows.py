@@ -145,3 +145,18 @@ def test_step_through_the_history_on_the_servers_code(page: Any, served: Served)
     expect(page.locator(".tt-out")).not_to_have_class(re.compile("loading"))
     page.click("#replay-check")
     expect(page.locator(".tt-check")).to_contain_text("the current code replays this history")
+
+
+def test_a_retrying_activity_shows_its_attempt_and_last_failure(page: Any, served: Served) -> None:
+    served.start("Flaky", "ui-flaky", "ui-flaky")
+    open_workflow(page, served, "ui-flaky")
+    page.click("#tab-pending")
+    row = page.locator("table.pending tbody tr")
+    expect(row).to_contain_text("call_the_bank")
+    expect(row).to_contain_text("RuntimeError: the bank is closed for ui-flaky")
+    attempt = int(row.locator('td[data-label="Attempt"]').inner_text())
+    assert attempt >= 2
+    page.click("#tab-history")
+    expect(page.locator("svg.timeline g.activity .bar.retried")).to_have_count(1)
+    with served.http(served.write) as http:  # stop it retrying
+        http.post("/api/v1/workflows/ui-flaky/terminate", json={"reason": "done"})

@@ -35,11 +35,29 @@ APP = textwrap.dedent(
     from datetime import timedelta
 
     from perdure import activity, workflow
+    from perdure.common import RetryPolicy
 
 
     @activity.defn
     async def charge(order_id: str) -> str:
         return f"receipt-{order_id}"
+
+
+    @activity.defn
+    async def call_the_bank(order_id: str) -> str:
+        activity.heartbeat("dialing")
+        raise RuntimeError(f"the bank is closed for {order_id}")
+
+
+    @workflow.defn
+    class Flaky:
+        @workflow.run
+        async def run(self, order_id: str) -> str:
+            return await workflow.execute_activity(
+                call_the_bank, order_id, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100),
+                                         backoff_coefficient=1.0),
+            )
 
 
     @workflow.defn

@@ -118,7 +118,7 @@ function pendingTable(desc) {
         a.heartbeat_details.length ? code(a.heartbeat_details) : null),
       h("td", { "data-label": "Next attempt", text: fmtTime(a.next_attempt_schedule_time) }),
       h("td", { "data-label": "Last failure" }, a.last_failure
-        ? h("details", {}, h("summary", { text: a.last_failure.message }),
+        ? h("details", {}, h("summary", { text: `${a.last_failure.type}: ${a.last_failure.message}` }),
           code(a.last_failure.stack_trace || "(no stack)", "stack")) : "—"))))));
 }
 
