@@ -68,6 +68,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[Any]:
     sync_playwright = browser_or_skip()
+    from playwright.sync_api import expect
+
+    # The suite runs in parallel on few cores: give a page time before calling it wrong.
+    expect.set_options(timeout=20_000)
     from ui_support import CHROMIUM
 
     with sync_playwright() as p:

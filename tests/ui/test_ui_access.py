@@ -9,7 +9,8 @@ from urllib.parse import quote
 import pytest
 from ui_support import INJECTION, Served, expect
 
-pytestmark = pytest.mark.timeout(120)
+# One group: under `--dist loadgroup` the UI tests share one server, worker and browser.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("ui")]
 
 
 def test_a_read_token_sees_no_action_and_may_not_post(read_page: Any, served: Served) -> None:

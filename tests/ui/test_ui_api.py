@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from ui_support import Served
 
-pytestmark = pytest.mark.timeout(120)
+# One group: under `--dist loadgroup` the UI tests share one server, worker and browser.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("ui")]
 
 
 def test_the_state_of_a_run_at_each_event(served: Served) -> None:

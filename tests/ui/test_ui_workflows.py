@@ -13,7 +13,8 @@ from urllib.parse import quote
 import pytest
 from ui_support import Served, expect
 
-pytestmark = pytest.mark.timeout(120)
+# One group: under `--dist loadgroup` the UI tests share one server, worker and browser.
+pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("ui")]
 
 
 def open_workflow(page: Any, served: Served, workflow_id: str) -> None:
