@@ -540,9 +540,15 @@ STEPS_INTRO = """## The routes
 | `POST /api/v1/workflows/{id}/updates/{name}` | update |
 | `POST /api/v1/workflows/{id}/cancel`, `/terminate`, `/reset` | cancel, terminate, reset |
 | `DELETE /api/v1/workflows/{id}` | delete a run |
+| `GET /api/v1/workflows/{id}/replay` | would the history replay on the server's code (`MODULE`) |
+| `GET /api/v1/workflows/{id}/replay/state?event_id=` | the state at an event: queries, stack |
+| `GET`, `POST /api/v1/schedules` | list, create schedules |
+| `GET`, `DELETE /api/v1/schedules/{id}` | describe, delete a schedule |
+| `POST /api/v1/schedules/{id}/pause`, `/unpause`, `/trigger`, `/backfill` | act on a schedule |
 | `POST /api/v1/activities/complete`, `/fail`, `/heartbeat` | finish an async activity |
 | `GET`, `DELETE /api/v1/session` | who is asking; log out |
 | `GET /api/v1/openapi.json`, `GET /api/v1/docs` | the OpenAPI document, its page |
+| `GET /`, `/workflow?id=`, `/schedules` | the web UI (docs/ui.md) |
 
 Every route on a workflow takes `?run_id=`.
 

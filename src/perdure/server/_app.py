@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from perdure.client import Client
-from perdure.server import _activities, _docs, _problems, _service, _workflow_actions, _workflows
+from perdure.server import (
+    _activities,
+    _docs,
+    _problems,
+    _schedules,
+    _service,
+    _time_travel,
+    _ui,
+    _workflow_actions,
+    _workflows,
+)
 from perdure.server._auth import AuthMiddleware
 from perdure.server._body import DEFAULT_MAX_BODY, BodyMiddleware
 from perdure.server._docs import OPENAPI_URL
@@ -89,7 +99,8 @@ def create_app(
     )
     app.state.perdure = ServerState(client=client, workflows=tuple(workflows))
     _problems.install(app)
-    for module in (_service, _workflows, _workflow_actions, _activities):
+    for module in (_service, _workflows, _workflow_actions, _time_travel, _schedules, _activities):
         app.include_router(module.router)
     _docs.install(app)
+    _ui.install(app)
     return app

@@ -35,6 +35,7 @@ from perdure.server._paths import API_PREFIX, route_path
 from perdure.server._problems import problem
 from perdure.server._session import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, issue, verify
 from perdure.server._tokens import Role, TokenFile
+from perdure.server._ui import login_page
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 # A page a browser opens (not an API call): the login URL may point at it.
@@ -119,6 +120,8 @@ class AuthMiddleware:
             return self._login(tokens, request, path)
         principal = self._authenticate(tokens, request, headers)
         if isinstance(principal, Response):
+            if not path.startswith(API_PREFIX) and "text/html" in headers.get("accept", ""):
+                return login_page(principal)  # a person at a browser: say how to log in
             return principal
         if principal.auth == "cookie" and method not in SAFE_METHODS:
             sent = headers.get(CSRF_HEADER, "")
