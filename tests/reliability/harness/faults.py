@@ -19,6 +19,7 @@ import asyncio
 import collections
 import functools
 import random
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,8 @@ def _wrapped(name: str, original: Callable[..., Any], plan: FaultPlan) -> Callab
         if kind == "before":
             raise InjectedFault(f"injected: {name} timed out before reaching the database")
         if kind == "busy":
-            raise PerdureError("SQLite transaction failed: database is locked (injected)")
+            locked = sqlite3.OperationalError("database is locked")
+            raise PerdureError(f"SQLite transaction failed: {locked} (injected)", cause=locked)
         if kind == "latency":
             await asyncio.sleep(plan._random.random() * plan.max_latency)
         result = await original(*args, **kwargs)
