@@ -21,10 +21,10 @@ from perdure import Client
 
 pytestmark = [pytest.mark.realtime, pytest.mark.timeout(120)]
 
-WORKFLOWS = 16
+WORKFLOWS = 12
 STEPS = 3
 WORKERS = 3
-KILLS = 3
+KILLS = 2
 # Generous for a loaded 2-core machine; the long tier holds the drain to RELIABILITY.md's
 # lease + 2 x poll interval + 10 s.
 DRAIN_S = 60.0

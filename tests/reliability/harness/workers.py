@@ -268,3 +268,18 @@ async def kill_in_flight(
                 f"(done={done})\n{workers.logs()}"
             )
         await asyncio.sleep(0.01)
+
+
+async def poll_until(what: str, predicate: Any, timeout_s: float = 30.0, logs: Any = None) -> None:
+    """Poll ``predicate()`` (every 10 ms) until it is true; AssertionError naming ``what``
+    (and the workers' logs, if given) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    for _ in iter(int, 1):
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout_s:.0f}s waiting until {what}\n"
+                + (logs.logs() if logs is not None else "")
+            )
+        await asyncio.sleep(0.01)
