@@ -29,7 +29,7 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import encode_within
-from perdure.worker._conversion import check_details, encode_result, failure_of
+from perdure.worker._conversion import check_details, encode_result, failure_of, loggable
 
 log = logging.getLogger("perdure.worker")
 
@@ -343,7 +343,7 @@ class Activities:
             if cancelled.is_set() and isinstance(exc, FailureCancelledError):
                 await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
             else:
-                _log_failed_attempt(task, exc)
+                _log_failed_attempt(task, exc, self._conv)
                 await self._report(task, "fail", self._failure(exc))
             if not isinstance(exc, Exception):
                 raise
@@ -430,18 +430,20 @@ class Activities:
         return None
 
 
-def _log_failed_attempt(task: ActivityTask, exc: BaseException) -> None:
+def _log_failed_attempt(task: ActivityTask, exc: BaseException, conv: DataConverter) -> None:
     """Temporal's worker logs each failed attempt at WARNING; an expected failure
     (``ApplicationErrorCategory.BENIGN``) at DEBUG."""
     benign = isinstance(exc, ApplicationError) and exc.category == ApplicationErrorCategory.BENIGN
+    what, exc_info = loggable(conv, exc)
     log.log(
         logging.DEBUG if benign else logging.WARNING,
-        "Activity %s (%s, attempt %d, workflow %s) failed",
+        "Activity %s (%s, attempt %d, workflow %s) failed: %s",
         task.activity_type,
         task.activity_id,
         task.attempt,
         task.token.workflow_id,
-        exc_info=exc,
+        what,
+        exc_info=exc_info,
     )
 
 
