@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -79,13 +78,23 @@ async def test_partitioned_worker_is_fenced(postgres_url: str, tmp_path: Path) -
             logs=workers,
         )
         proxy.hold()
-        held = time.monotonic()
-        workers.spawn("healthy")
-        await wait_all(client, inputs, 60.0, workers)
-        # Past the partitioned worker's leases (1 s) by now; heal, and its late outcomes
-        # arrive at the database.
-        await asyncio.sleep(max(0.0, 1.5 - (time.monotonic() - held)))
+        healthy = workers.spawn("healthy")
+
+        def taken_over() -> bool:
+            entries = ledger.entries()
+            mine = {(e.workflow_id, e.seq) for e in entries if e.pid == partitioned.pid}
+            return any(
+                (e.workflow_id, e.seq) in mine and e.phase == "after"
+                for e in entries
+                if e.pid == healthy.pid
+            )
+
+        # Past the partitioned worker's lease, the healthy worker runs its activity again.
+        await poll_until("the healthy worker takes over", taken_over, logs=workers)
+        # The partition heals: the held bytes reach the database, late. (Until then, a
+        # transaction of the partitioned worker may hold a run's row lock: that run waits.)
         proxy.heal()
+        await wait_all(client, inputs, 60.0, workers)
         await poll_until(
             "a late completion is refused by the fence",
             lambda: workers.count_in_logs(STOLEN_MARK) > 0,
