@@ -68,6 +68,9 @@ class FaultPlan:
     methods: tuple[str, ...] = WRITES + READS
     limit: int | None = None
     max_latency: float = 0.05
+    # A file each injected fault appends a line to ("method kind"), for the figures of a run
+    # whose faults were injected in worker processes.
+    record: str | None = None
     injected: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -89,14 +92,19 @@ class FaultPlan:
             return None
         kind = self._random.choice(self.kinds)
         self.injected[(method, kind)] += 1
+        if self.record is not None:
+            with open(self.record, "a", encoding="utf-8") as f:
+                f.write(f"{method} {kind}\n")
         return kind
 
     @staticmethod
     def parse(text: str, *, methods: Iterable[str] = WRITES + READS) -> FaultPlan:
-        """``SEED:RATE[:KIND,KIND...]``, as worker processes take it on their command line."""
-        parts = text.split(":")
-        kinds = tuple(parts[2].split(",")) if len(parts) > 2 else ("before", "after", "busy")
-        return FaultPlan(int(parts[0]), float(parts[1]), kinds, tuple(methods))
+        """``SEED:RATE[:KIND,KIND...[:RECORD_FILE]]``, as worker processes take it on their
+        command line."""
+        parts = text.split(":", 3)
+        kinds = tuple(parts[2].split(",")) if len(parts) > 2 and parts[2] else KINDS[:3]
+        record = parts[3] if len(parts) > 3 else None
+        return FaultPlan(int(parts[0]), float(parts[1]), kinds, tuple(methods), record=record)
 
 
 def inject(store: Any, plan: FaultPlan) -> Any:
