@@ -9,6 +9,7 @@ a point renamed in the engine cannot silently stop being tested.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,11 @@ async def test_every_crash_point(tmp_path: Path, seed: int) -> None:
                 lambda p=proc: p.poll() == crashpoints.EXIT_CODE,
                 logs=workers,
             )
-            workers.killed_pids.add(proc.pid)
+            workers.kill_times[proc.pid] = time.time()
         workers.spawn("after-1")
         workers.spawn("after-2")
         await wait_all(client, inputs, 60.0, workers)
-        report = await check_torture(client, inputs, 3, ledger, killed_pids=workers.killed_pids)
+        report = await check_torture(client, inputs, 3, ledger, kill_times=workers.kill_times)
         assert report.problems() == [], (rerun_hint(seed), report.figures(), workers.logs())
         assert sorted(crashpoints.hits(hits)) == sorted(crashpoints.POINTS)
         assert [n for n in workers.dead() if not n.startswith("crash-")] == [], workers.logs()

@@ -48,7 +48,7 @@ async def test_sigkill_storm(db_url: str, tmp_path: Path, seed: int) -> None:
             after = k * WORKFLOWS * STEPS // (KILLS + 2)
             interrupted += await kill_in_flight(workers, ledger, rng, after_done=after)
         await wait_all(client, inputs, DRAIN_S, workers)
-        report = await check_torture(client, inputs, STEPS, ledger, killed_pids=workers.killed_pids)
+        report = await check_torture(client, inputs, STEPS, ledger, kill_times=workers.kill_times)
         assert report.problems() == [], (
             rerun_hint(seed),
             report.figures(),

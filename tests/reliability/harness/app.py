@@ -29,7 +29,7 @@ from perdure import Client, Worker, activity, workflow
 TASK_QUEUE = "torture"
 # Short leases: a killed worker's tasks are taken over quickly.
 TASK_TIMEOUT = timedelta(seconds=1)
-ACTIVITY_TIMEOUT = timedelta(seconds=1)
+ACTIVITY_TIMEOUT = timedelta(seconds=float(os.environ.get("PERDURE_ACTIVITY_TIMEOUT_S", "1")))
 # How long an activity's side effect takes: U(MIN, MAX) seconds.
 ACTIVITY_MIN_S = float(os.environ.get("PERDURE_ACTIVITY_MIN_S", "0.005"))
 ACTIVITY_MAX_S = float(os.environ.get("PERDURE_ACTIVITY_MAX_S", "0.05"))

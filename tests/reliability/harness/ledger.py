@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 
 _SCHEMA = """
@@ -20,7 +21,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     seq INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
     pid INTEGER NOT NULL,
-    phase TEXT NOT NULL
+    phase TEXT NOT NULL,
+    at REAL NOT NULL
 )
 """
 
@@ -32,6 +34,7 @@ class Entry:
     attempt: int
     pid: int
     phase: str  # "before" | "after"
+    at: float = 0.0  # time.time() of the append
 
 
 class Ledger:
@@ -53,15 +56,16 @@ class Ledger:
 
     def append(self, workflow_id: str, seq: int, attempt: int, phase: str) -> None:
         self._connection().execute(
-            "INSERT INTO attempts (workflow_id, seq, attempt, pid, phase) VALUES (?, ?, ?, ?, ?)",
-            (workflow_id, seq, attempt, os.getpid(), phase),
+            "INSERT INTO attempts (workflow_id, seq, attempt, pid, phase, at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (workflow_id, seq, attempt, os.getpid(), phase, time.time()),
         )
 
     def entries(self) -> list[Entry]:
         if not os.path.exists(self.path):
             return []
         rows = self._connection().execute(
-            "SELECT workflow_id, seq, attempt, pid, phase FROM attempts ORDER BY id"
+            "SELECT workflow_id, seq, attempt, pid, phase, at FROM attempts ORDER BY id"
         )
         return [Entry(*row) for row in rows]
 

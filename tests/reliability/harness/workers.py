@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ class Workers:
         self.kills = 0
         self.spawned = 0
         self.killed_pids: set[int] = set()
+        # pid -> time.time() of its SIGKILL (or of its death at a crash point)
+        self.kill_times: dict[int, float] = {}
 
     def spawn(
         self,
@@ -67,6 +70,7 @@ class Workers:
             os.kill(proc.pid, signal.SIGKILL)
             self.kills += 1
             self.killed_pids.add(proc.pid)
+            self.kill_times[proc.pid] = time.time()
         proc.wait(timeout=30)
 
     def dead(self) -> list[str]:
@@ -98,8 +102,11 @@ class TortureReport:
     duplicate_completions: int = 0
     missing_executions: list[tuple[str, int]] = field(default_factory=list)
     extra_executions: int = 0
-    # Extra executions not explained by a kill of the process that ran them, each with why
-    # it is suspect (a lease that expired under a live worker explains one too, when asked).
+    # Why each extra execution happened: "killed" (its worker was killed before the next
+    # attempt began) or "lease expired" (the next attempt began while its worker lived: the
+    # attempt outlasted its start-to-close timeout).
+    extra_reasons: Counter[str] = field(default_factory=Counter)
+    # What no kill or lease explains: an attempt number that ran twice.
     unexplained_extra: list[str] = field(default_factory=list)
     interrupted: int = 0
     drain_seconds: float = 0.0
@@ -123,8 +130,9 @@ class TortureReport:
             f"workflows={self.workflows} completed={self.completed} lost={len(self.queue.lost)} "
             f"duplicated_results={len(self.queue.duplicated)} wrong={len(self.queue.wrong)} "
             f"duplicated_activity_completions={self.duplicate_completions} "
-            f"extra_executions={self.extra_executions} (attempts interrupted before their "
-            f"side effect was recorded done: {self.interrupted}) drain={self.drain_seconds:.1f}s"
+            f"extra_executions={self.extra_executions} {dict(self.extra_reasons)} (attempts "
+            f"interrupted before their side effect was done: {self.interrupted}) "
+            f"drain={self.drain_seconds:.1f}s"
         )
 
 
@@ -166,13 +174,13 @@ async def check_torture(
     ledger: Ledger,
     *,
     killed_pids: set[int] | None = None,
+    kill_times: dict[int, float] | None = None,
 ) -> TortureReport:
     """The pass criteria of a torture run: results against the reference, the history
     auditor on every run, each activity completed once in history and at least once in the
-    ledger, and the extra executions the ledger shows. With ``killed_pids``, every extra
-    execution (an attempt that did its side effect but is not the attempt history recorded)
-    must have run in a process that was killed; otherwise its reason is unknown and it is
-    reported."""
+    ledger, and the extra executions the ledger shows (an attempt that did its side effect
+    but is not the attempt history recorded), each with its reason: its worker was killed
+    (``kill_times``) before the next attempt began, or else its lease expired."""
     report = TortureReport(workflows=len(inputs))
     delivered: list[tuple[str, Any]] = []
     entries = ledger.entries()
@@ -206,12 +214,20 @@ async def check_torture(
             same = [pid for a, pid in runs if a == attempt]
             if len(same) > 1:
                 report.unexplained_extra.append(f"{wid} seq {seq}: attempt {attempt} ran twice")
+            began = {
+                e.attempt: e.at
+                for e in entries
+                if (e.workflow_id, e.seq) == (wid, seq) and e.phase == "before"
+            }
             for a, pid in runs:
-                if a != attempt and killed_pids is not None and pid not in killed_pids:
-                    report.unexplained_extra.append(
-                        f"{wid} seq {seq}: attempt {a} (pid {pid}, not killed) ran, attempt "
-                        f"{attempt} was recorded"
-                    )
+                if a == attempt:
+                    continue
+                next_began = min((t for n, t in began.items() if n > a), default=float("inf"))
+                killed_at = (kill_times or {}).get(pid)
+                if killed_at is not None and killed_at <= next_began:
+                    report.extra_reasons["killed"] += 1
+                else:
+                    report.extra_reasons["lease expired"] += 1
         completions = completed_activity_seqs(events)
         report.duplicate_completions += sum(n - 1 for n in completions.values() if n > 1)
         for seq in completions:
