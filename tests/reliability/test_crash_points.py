@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import crashpoints, rerun_hint
+from harness import app, crashpoints, rerun_hint
 from harness.ledger import Ledger
-from harness.workers import Workers, check_torture, poll_until, start_all, wait_all
+from harness.workers import Workers, check_torture, poll_until, wait_all
 
 from perdure import Client
 
@@ -32,22 +32,29 @@ async def test_every_crash_point(tmp_path: Path, seed: int) -> None:
     workers = Workers(tmp_path, url, ledger.path, env=SLOW_ACTIVITIES)
     client = await Client.connect(url)
     try:
-        inputs = {f"c-{i}": rng.randrange(1_000_000) for i in range(6)}
-        await start_all(client, inputs, 3)
-        # One point at a time, on the only worker running, so that it certainly gets there.
+        # Each point on a worker of its own queue, so that it certainly gets there; all at
+        # once (starting a process is what costs).
+        inputs: dict[str, int] = {}
+        procs = {}
         for point in crashpoints.POINTS:
             k = rng.randint(1, 2)
-            proc = workers.spawn(
+            for i in range(2):
+                wid = f"{point}-{i}"
+                inputs[wid] = rng.randrange(1_000_000)
+                await app.start(client, wid, inputs[wid], 3, task_queue=point)
+            procs[point] = workers.spawn(
                 f"crash-{point}",
                 env={crashpoints.CRASH_AT: f"{point}:{k}", crashpoints.CRASH_HITS: hits},
+                task_queue=point,
             )
+        for point, proc in procs.items():
             await poll_until(
-                f"the worker dies at {point}:{k}",
+                f"the worker dies at {point}",
                 lambda p=proc: p.poll() == crashpoints.EXIT_CODE,
                 logs=workers,
             )
             workers.kill_times[proc.pid] = time.time()
-        workers.spawn("after")
+            workers.spawn(f"after-{point}", task_queue=point)
         await wait_all(client, inputs, 60.0, workers)
         report = await check_torture(client, inputs, 3, ledger, kill_times=workers.kill_times)
         assert report.problems() == [], (rerun_hint(seed), report.figures(), workers.logs())

@@ -70,12 +70,14 @@ class Torture:
         return value
 
 
-async def start(client: Client, workflow_id: str, value: int, steps: int) -> None:
+async def start(
+    client: Client, workflow_id: str, value: int, steps: int, task_queue: str = TASK_QUEUE
+) -> None:
     await client.start_workflow(
         Torture.run,
         args=(value, steps),
         id=workflow_id,
-        task_queue=TASK_QUEUE,
+        task_queue=task_queue,
         task_timeout=TASK_TIMEOUT,
     )
 

@@ -46,6 +46,7 @@ class Workers:
         url: str | None = None,
         faults: str = "",
         env: dict[str, str] | None = None,
+        task_queue: str | None = None,
     ) -> subprocess.Popen[bytes]:
         environ = dict(os.environ)
         environ["PYTHONPATH"] = os.pathsep.join(
@@ -56,6 +57,8 @@ class Workers:
         command = [sys.executable, "-m", "harness.app", "worker", url or self.url, self.ledger]
         if faults:
             command += ["--faults", faults]
+        if task_queue:
+            command += ["--task-queue", task_queue]
         self.spawned += 1
         with open(self.directory / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
