@@ -40,6 +40,7 @@ from perdure._errors import (
     ChildWorkflowError,
     FailureError,
     NondeterminismError,
+    PayloadConverterError,
     WorkflowAlreadyStartedError,
 )
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
@@ -154,10 +155,19 @@ class WorkflowInstance:
         # __init__ runs in the first workflow task: workflow.now() there is that task's time.
         self.loop.set_time(started.event_time if now is None else now)
         payloads = attrs.get("input", [])
-        if definition.dynamic:  # one argument: the start's, unconverted
-            args = [self._payloads.from_payloads(payloads, [RawValue] * len(payloads))]
-        else:
-            args = self._payloads.from_payloads(payloads, definition.arg_types)
+        try:
+            if definition.dynamic:  # one argument: the start's, unconverted
+                args = [self._payloads.from_payloads(payloads, [RawValue] * len(payloads))]
+            else:
+                args = self._payloads.from_payloads(payloads, definition.arg_types)
+        except Exception as exc:
+            # The same on every attempt; the task fails visibly (WorkflowTaskFailed, kept for
+            # describe()), the run stays open for a fix of the converter or a reset.
+            raise WorkflowTaskError(
+                PayloadConverterError(
+                    f"The input of workflow {workflow_id!r} cannot be decoded: {exc}", cause=exc
+                )
+            ) from exc
         self._args = args
         self._obj: Any = None
         with self._running():

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from perdure._common.backoff import Retry
+from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
@@ -30,7 +30,7 @@ from perdure.common._priority import Priority
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import encode_within
-from perdure.worker._conversion import check_details, encode_result, failure_of
+from perdure.worker._conversion import check_details, encode_result, failure_of, loggable
 
 log = logging.getLogger("perdure.worker")
 
@@ -38,6 +38,9 @@ _REAL_CLOCK = Clock()
 
 # Without a heartbeat timeout, heartbeats are still sent (so details survive), this often.
 DEFAULT_HEARTBEAT_INTERVAL = 30.0
+# How long an outcome the database did not take is offered again, for an activity without a
+# start-to-close timeout (with one, until it runs out: then its fence refuses it anyway).
+OUTCOME_RETRY_SECONDS = 60.0
 
 
 def _utc(ts: float) -> datetime:
@@ -342,7 +345,7 @@ class Activities:
             if cancelled.is_set() and isinstance(exc, FailureCancelledError):
                 await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
             else:
-                _log_failed_attempt(task, exc)
+                _log_failed_attempt(task, exc, self._conv)
                 await self._report(task, "fail", self._failure(exc))
             if not isinstance(exc, Exception):
                 raise
@@ -370,7 +373,28 @@ class Activities:
             await self.crash_hook("after_activity_completes", task.activity_type, task)
 
     async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
-        offer = self.offer_workflow_task()
+        if outcome == "fail":
+            value = await encode_within(self._conv._store_codec, value)
+        error = await self._record(task, outcome, value, eager=True)
+        if error is None or not transient(error):
+            return
+        # The database did not answer: the outcome may or may not be recorded. Record it
+        # again (a recorded one is refused by its fence, harmlessly) rather than leave the
+        # attempt to run again once its lease runs out.
+        retry = Retry(log, f"Recording the outcome of activity {task.activity_id}")
+        give_up = _REAL_CLOCK.now() + (task.start_to_close_timeout or OUTCOME_RETRY_SECONDS)
+        while error is not None and transient(error) and _REAL_CLOCK.now() < give_up:
+            await asyncio.sleep(retry.delay(error))
+            error = await self._record(task, outcome, value, eager=False)
+        if error is None:
+            retry.recovered()
+
+    async def _record(
+        self, task: ActivityTask, outcome: str, value: Any, *, eager: bool
+    ) -> BaseException | None:
+        """Record the attempt's outcome once; the error that kept it from being recorded,
+        if it may be worth trying again (None: recorded, or refused for good)."""
+        offer = self.offer_workflow_task() if eager else None
         # A result may have the workflow's next task run and recorded in its own commit.
         then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
         committed = False
@@ -381,9 +405,8 @@ class Activities:
                     task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
-                failure = await encode_within(self._conv._store_codec, value)
                 await self._store.fail_activity(
-                    task.token, task.owner, failure, self._identity, offer
+                    task.token, task.owner, value, self._identity, offer
                 )
             else:
                 await self._store.activity_cancelled(
@@ -392,32 +415,37 @@ class Activities:
             committed = True
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
-        except Exception:
+        except Exception as exc:
             if self._store.closed:
                 log.warning(
                     "The outcome of activity %s was not recorded: its worker's client was "
                     "closed (it runs again once its lease runs out)",
                     task.activity_id,
                 )
+            elif transient(exc):
+                return exc
             else:
                 log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)
+        return None
 
 
-def _log_failed_attempt(task: ActivityTask, exc: BaseException) -> None:
+def _log_failed_attempt(task: ActivityTask, exc: BaseException, conv: DataConverter) -> None:
     """Temporal's worker logs each failed attempt at WARNING; an expected failure
     (``ApplicationErrorCategory.BENIGN``) at DEBUG."""
     benign = isinstance(exc, ApplicationError) and exc.category == ApplicationErrorCategory.BENIGN
+    what, exc_info = loggable(conv, exc)
     log.log(
         logging.DEBUG if benign else logging.WARNING,
-        "Activity %s (%s, attempt %d, workflow %s) failed",
+        "Activity %s (%s, attempt %d, workflow %s) failed: %s",
         task.activity_type,
         task.activity_id,
         task.attempt,
         task.token.workflow_id,
-        exc_info=exc,
+        what,
+        exc_info=exc_info,
     )
 
 

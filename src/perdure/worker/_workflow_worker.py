@@ -41,6 +41,7 @@ from perdure.converter._visitor import (
     encode_within,
 )
 from perdure.worker._activity_worker import CrashHook
+from perdure.worker._conversion import loggable
 from perdure.worker._local_activities import LocalActivities
 from perdure.workflow._definition import WorkflowDefinition
 
@@ -323,23 +324,22 @@ class WorkflowTasks:
             await self._store.extend_workflow_task(task)
 
     def _log_task_failure(self, task: WorkflowTask, cause: BaseException) -> None:
+        what, exc_info = loggable(self._converter, cause)
         if task.attempt == 1:
             log.error(
                 "Workflow task of %s (%s) failed; the workflow stays open and the task is "
-                "retried with backoff: %s: %s",
+                "retried with backoff: %s",
                 task.workflow_id,
                 task.workflow_type,
-                type(cause).__name__,
-                cause,
-                exc_info=cause,
+                what,
+                exc_info=exc_info,
             )
         else:
             log.warning(
-                "Workflow task of %s failed again (attempt %d): %s: %s",
+                "Workflow task of %s failed again (attempt %d): %s",
                 task.workflow_id,
                 task.attempt,
-                type(cause).__name__,
-                cause,
+                what,
             )
 
     async def answer(self, query: QueryTask) -> None:
