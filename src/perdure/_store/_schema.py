@@ -173,6 +173,15 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX schedules_due ON schedules (next_fire) WHERE next_fire IS NOT NULL",
     ],
+    [
+        # The store's gauges (metrics): open runs by type, read from the index alone (status
+        # in it so SQLite sees that), and the few whose last workflow task failed (stuck), in
+        # an index that holds only those.
+        "CREATE INDEX executions_open_by_type ON executions (namespace, workflow_type, status) "
+        "WHERE status = 1",
+        "CREATE INDEX executions_failing ON executions (namespace, workflow_type) "
+        "WHERE status = 1 AND wft_attempt > 1",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -212,3 +212,7 @@ class Tx(Protocol):
 
     async def open_workflow_ids(self, namespace: str, workflow_ids: Sequence[str]) -> set[str]:
         """Which of these workflow ids have an open run (read without locking them)."""
+
+    # the store's gauges (_gauges) -------------------------------------------------------------
+    async def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a read-only statement in portable SQL, ``?`` placeholders."""

@@ -12,6 +12,7 @@ from typing import Any
 from perdure._common import identifiers as ids
 from perdure._common.backoff import Retry
 from perdure._common.commands import Command, ScheduleActivity
+from perdure._common.metrics import MetricsSink
 from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
@@ -20,6 +21,7 @@ from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
+from perdure.worker._metrics import watch
 from perdure.worker._timers import timer_service
 from perdure.worker._workflow_worker import WorkflowTasks
 from perdure.workflow._definition import WorkflowDefinition
@@ -111,6 +113,8 @@ class Worker:
         archiver: archives histories before retention deletes them, for the namespaces
             whose ``archive_uri`` is its ``uri`` (``file://`` URIs need none: a
             :class:`~perdure.client.FileArchiver` is made for them).
+        metrics: where the worker reports its metrics (a
+            :class:`~perdure.contrib.prometheus.PrometheusMetrics`); by default the client's.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class Worker:
         deterministic_guard: bool = True,
         determinism_lint: DeterminismLint = "warn",
         archiver: Archiver | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         task_queue = ids.check_task_queue(task_queue)
         identity = ids.check_identity(identity)
@@ -238,6 +243,10 @@ class Worker:
             self._activities.settle_workflow_task = self.settle_workflow_task
             self._activities.continue_in_commit = self._workflows.continue_in_commit
         self._pollers: list[asyncio.Future[None]] = []
+        self._metrics = metrics if metrics is not None else client.metrics
+        for part in (self._workflows, self._activities):
+            if part is not None:
+                part.metrics = self._metrics
 
     @property
     def is_running(self) -> bool:
@@ -276,6 +285,7 @@ class Worker:
                 )
             )
         pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
+        unwatch = watch(self._metrics, self)
         local = self._store.local_workers.setdefault((self._namespace, self.task_queue), [])
         if self._workflows is not None:
             local.append(self)
@@ -293,6 +303,7 @@ class Worker:
             if self in local:
                 local.remove(self)
             unsubscribe()
+            unwatch()
             for p in pollers:
                 p.cancel()
             await asyncio.gather(*pollers, return_exceptions=True)
