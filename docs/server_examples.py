@@ -521,7 +521,7 @@ STEPS_INTRO = """## The routes
 | Route | What |
 | --- | --- |
 | `GET /healthz`, `GET /readyz` | up; reaches its database (no token) |
-| `GET /metrics` | Prometheus metrics: the store's gauges (a `read` token is enough; no token with `--public-metrics`; see [observability](observability.md#metrics)) |
+| `GET /metrics` | Prometheus metrics (a read token; see observability.md) |
 | `POST /api/v1/workflows` | start a workflow |
 | `GET /api/v1/workflows?query=&page_size=&next_page_token=` | list, a page at a time |
 | `GET /api/v1/workflows/count?query=` | count |

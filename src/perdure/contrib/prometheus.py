@@ -20,11 +20,12 @@ The names, their labels and meaning are listed in ``docs/observability.md``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from perdure._common.metrics import (
     StoreGauges,
@@ -34,8 +35,12 @@ from perdure._common.metrics import (
 )
 
 try:
-    from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client import REGISTRY, CollectorRegistry, Metric
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
     from prometheus_client.registry import Collector
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -63,6 +68,55 @@ _WF = ("namespace", "task_queue", "workflow_type")
 _ACT = ("namespace", "task_queue", "activity_type")
 
 
+class _Counter:
+    """A counter per label values, kept as plain numbers: every call comes from the event
+    loop's thread, and a scrape (perhaps from the HTTP server's thread) reads a copy."""
+
+    def __init__(self, name: str, doc: str, labels: tuple[str, ...]) -> None:
+        self.name, self.doc, self.labels = name, doc, labels
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, key: tuple[str, ...]) -> None:
+        values = self.values
+        values[key] = values.get(key, 0.0) + 1.0
+
+    def family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, value in self.values.copy().items():
+            family.add_metric(key, value)
+        return family
+
+
+class _Histogram:
+    """A histogram per label values: a count per bucket (not cumulative) and a sum."""
+
+    def __init__(
+        self, name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+    ) -> None:
+        self.name, self.doc, self.labels, self.buckets = name, doc, labels, buckets
+        self.values: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+
+    def observe(self, key: tuple[str, ...], value: float) -> None:
+        entry = self.values.get(key)
+        if entry is None:
+            entry = self.values[key] = ([0] * (len(self.buckets) + 1), [0.0])
+        # A value equal to a bound falls in that bucket (Prometheus's le: less or equal).
+        entry[0][bisect.bisect_left(self.buckets, value)] += 1
+        entry[1][0] += value
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        bounds = [*(_bound(b) for b in self.buckets), "+Inf"]
+        for key, (counts, total) in self.values.copy().items():
+            cumulative = list(itertools.accumulate(counts[:]))
+            family.add_metric(key, list(zip(bounds, cumulative, strict=True)), total[0])
+        return family
+
+
+def _bound(value: float) -> str:
+    return repr(float(value))
+
+
 class PrometheusMetrics:
     """A metrics sink on a ``prometheus_client`` registry.
 
@@ -78,99 +132,90 @@ class PrometheusMetrics:
     ) -> None:
         self.registry = REGISTRY if registry is None else registry
         self.store_interval = store_interval
-        r = self.registry
+        self._closed = {
+            close: _Counter(
+                f"perdure_workflow_{close.value}",
+                f"Runs a workflow task closed: {close.value.replace('_', ' ')}.",
+                _WF,
+            )
+            for close in WorkflowClose
+        }
+        self._endtoend = _Histogram(
+            "perdure_workflow_endtoend_latency",
+            "Seconds from a run's start to the workflow task that closed it.",
+            _WF,
+            _RUN_BUCKETS,
+        )
+        self._wft_latency = _Histogram(
+            "perdure_workflow_task_execution_latency",
+            "Seconds a worker took to run and record a workflow task.",
+            _WF,
+            _TASK_BUCKETS,
+        )
+        self._wft_failed = _Counter(
+            "perdure_workflow_task_execution_failed",
+            "Workflow tasks that failed (the run stays open; the task is retried).",
+            _WF,
+        )
+        self._act_latency = _Histogram(
+            "perdure_activity_execution_latency",
+            "Seconds from an activity attempt's start to its outcome (completed or failed).",
+            _ACT,
+            _TASK_BUCKETS,
+        )
+        self._act_s2s = _Histogram(
+            "perdure_activity_schedule_to_start_latency",
+            "Seconds from an activity attempt's scheduling to a worker starting it.",
+            _ACT,
+            _TASK_BUCKETS,
+        )
+        self._act_failed = _Counter(
+            "perdure_activity_execution_failed",
+            "Activity attempts that failed (retried or not).",
+            _ACT,
+        )
+        self._hit = _Counter(
+            "perdure_sticky_cache_hit", "Workflow tasks whose run was in the worker's cache.", _WF
+        )
+        self._miss = _Counter(
+            "perdure_sticky_cache_miss",
+            "Workflow tasks whose run was not in the worker's cache (replayed).",
+            _WF,
+        )
+        self._lock = threading.Lock()
+        self._workers: list[WorkerGauges] = []
+        self._stores: dict[int, _StoreWatch] = {}
+        self._snapshots: dict[int, StoreGauges] = {}
         try:
-            self._c = {
-                close: Counter(
-                    f"perdure_workflow_{close.value}",
-                    f"Runs a workflow task closed: {close.value.replace('_', ' ')}.",
-                    _WF,
-                    registry=r,
-                )
-                for close in WorkflowClose
-            }
-            self._endtoend = Histogram(
-                "perdure_workflow_endtoend_latency",
-                "Seconds from a run's start to the workflow task that closed it.",
-                _WF,
-                buckets=_RUN_BUCKETS,
-                registry=r,
-            )
-            self._wft_latency = Histogram(
-                "perdure_workflow_task_execution_latency",
-                "Seconds a worker took to run and record a workflow task.",
-                _WF,
-                buckets=_TASK_BUCKETS,
-                registry=r,
-            )
-            self._wft_failed = Counter(
-                "perdure_workflow_task_execution_failed",
-                "Workflow tasks that failed (the run stays open; the task is retried).",
-                _WF,
-                registry=r,
-            )
-            self._act_latency = Histogram(
-                "perdure_activity_execution_latency",
-                "Seconds from an activity attempt's start to its outcome (completed or failed).",
-                _ACT,
-                buckets=_TASK_BUCKETS,
-                registry=r,
-            )
-            self._act_s2s = Histogram(
-                "perdure_activity_schedule_to_start_latency",
-                "Seconds from an activity attempt's scheduling to a worker starting it.",
-                _ACT,
-                buckets=_TASK_BUCKETS,
-                registry=r,
-            )
-            self._act_failed = Counter(
-                "perdure_activity_execution_failed",
-                "Activity attempts that failed (retried or not).",
-                _ACT,
-                registry=r,
-            )
-            self._hit = Counter(
-                "perdure_sticky_cache_hit",
-                "Workflow tasks whose run was in the worker's cache.",
-                _WF,
-                registry=r,
-            )
-            self._miss = Counter(
-                "perdure_sticky_cache_miss",
-                "Workflow tasks whose run was not in the worker's cache (replayed).",
-                _WF,
-                registry=r,
-            )
-            self._gauges = _Gauges(self)
-            r.register(self._gauges)
+            self.registry.register(_Collector(self))
         except ValueError as exc:
             raise ValueError(
                 f"perdure's metrics are already registered on this registry ({exc}): make one "
                 "PrometheusMetrics per registry and share it, or give each a "
                 "CollectorRegistry() of its own"
             ) from exc
-        # Label children by label values: labels() takes a lock and builds a key each call.
-        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
-        self._lock = threading.Lock()
-        self._workers: list[WorkerGauges] = []
-        self._stores: dict[int, _StoreWatch] = {}
-        self._snapshots: dict[int, StoreGauges] = {}
 
-    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
-        key = (metric, labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def _events(self) -> list[_Counter | _Histogram]:
+        return [
+            *self._closed.values(),
+            self._endtoend,
+            self._wft_latency,
+            self._wft_failed,
+            self._act_latency,
+            self._act_s2s,
+            self._act_failed,
+            self._hit,
+            self._miss,
+        ]
 
     # -- the sink (perdure._common.metrics.MetricsSink) -----------------------------------------
     def workflow_task(
         self, namespace: str, task_queue: str, workflow_type: str, seconds: float
     ) -> None:
-        self._child(self._wft_latency, (namespace, task_queue, workflow_type)).observe(seconds)
+        self._wft_latency.observe((namespace, task_queue, workflow_type), seconds)
 
     def workflow_task_failed(self, namespace: str, task_queue: str, workflow_type: str) -> None:
-        self._child(self._wft_failed, (namespace, task_queue, workflow_type)).inc()
+        self._wft_failed.inc((namespace, task_queue, workflow_type))
 
     def workflow_closed(
         self,
@@ -180,26 +225,25 @@ class PrometheusMetrics:
         how: WorkflowClose,
         endtoend_seconds: float,
     ) -> None:
-        labels = (namespace, task_queue, workflow_type)
-        self._child(self._c[how], labels).inc()
-        self._child(self._endtoend, labels).observe(max(endtoend_seconds, 0.0))
+        key = (namespace, task_queue, workflow_type)
+        self._closed[how].inc(key)
+        self._endtoend.observe(key, max(endtoend_seconds, 0.0))
 
     def sticky_cache(self, namespace: str, task_queue: str, workflow_type: str, hit: bool) -> None:
-        self._child(self._hit if hit else self._miss, (namespace, task_queue, workflow_type)).inc()
+        (self._hit if hit else self._miss).inc((namespace, task_queue, workflow_type))
 
     def activity_started(
         self, namespace: str, task_queue: str, activity_type: str, schedule_to_start: float
     ) -> None:
-        labels = (namespace, task_queue, activity_type)
-        self._child(self._act_s2s, labels).observe(max(schedule_to_start, 0.0))
+        self._act_s2s.observe((namespace, task_queue, activity_type), max(schedule_to_start, 0.0))
 
     def activity_done(
         self, namespace: str, task_queue: str, activity_type: str, seconds: float, failed: bool
     ) -> None:
-        labels = (namespace, task_queue, activity_type)
-        self._child(self._act_latency, labels).observe(max(seconds, 0.0))
+        key = (namespace, task_queue, activity_type)
+        self._act_latency.observe(key, max(seconds, 0.0))
         if failed:
-            self._child(self._act_failed, labels).inc()
+            self._act_failed.inc(key)
 
     def watch_worker(self, gauges: WorkerGauges) -> Callable[[], None]:
         with self._lock:
@@ -273,20 +317,25 @@ class _StoreWatch:
         self._task.cancel()
 
 
-class _Gauges(Collector):
-    """The gauges that are a state, read when scraped: slots, cache, the store's."""
+class _Collector(Collector):
+    """What the registry collects: the counters and histograms, and the gauges that are a
+    state, read when scraped (slots, the cache, the store's)."""
 
     def __init__(self, metrics: PrometheusMetrics) -> None:
         self._metrics = metrics
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        yield from self._families()
+    def describe(self) -> Iterator[Metric]:
+        for event in self._metrics._events():
+            yield event.family()
+        yield from self._gauges()
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
+        for event in self._metrics._events():
+            yield event.family()
         workers, snapshots = self._metrics._state()
-        yield from self._families(workers, snapshots)
+        yield from self._gauges(workers, snapshots)
 
-    def _families(
+    def _gauges(
         self, workers: Sequence[WorkerGauges] = (), snapshots: Sequence[StoreGauges] = ()
     ) -> Iterator[GaugeMetricFamily]:
         q = ["namespace", "task_queue"]

@@ -47,11 +47,11 @@ def watch(metrics: MetricsSink | None, worker: Worker) -> Callable[[], None]:
         kinds.append(("ActivityWorker", worker._activity_slots))
 
     def slots() -> list[SlotGauge]:
-        out = []
-        for name, s in kinds:
-            used = len(s.inflight)
-            out.append(SlotGauge(name, max(s.limit - used - s.reserved, 0), used))
-        return out
+        # Used: tasks running. Slots a poller reserves for the length of a claim are still
+        # counted available (they would read as a flicker to zero at every claim).
+        return [
+            SlotGauge(name, max(s.limit - len(s.inflight), 0), len(s.inflight)) for name, s in kinds
+        ]
 
     store = worker.client.store
     unwatch_worker = metrics.watch_worker(
