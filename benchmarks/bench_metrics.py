@@ -6,6 +6,7 @@ Run it::
     python benchmarks/bench_metrics.py                 # 2,000 workflows, 5 runs of each
     python benchmarks/bench_metrics.py --workflows 200 --runs 1    # a smoke run
     python benchmarks/bench_metrics.py --postgres postgresql://postgres@127.0.0.1/test
+    python benchmarks/bench_metrics.py --profile       # the metrics code's share of CPU
 
 Each run is a fresh database (a temporary SQLite file, or a new PostgreSQL schema dropped
 afterwards) with a client and a worker on one event loop, as in ``bench_core.py`` (a). "on"
@@ -15,7 +16,9 @@ what the metrics recorded is checked, not assumed. The runs alternate off, on, o
 so drift of the machine (other load, the disk) falls on both alike, after a warm-up run. It
 prints each run, the medians, and the overhead: 1 - on/off (target: at most 5%); and the same
 for this process's CPU time per workflow, which other load on a shared machine disturbs less
-than throughput.
+than throughput. ``--profile`` runs one metered S1 under cProfile instead and prints the share
+of the time spent in the metrics code (the sink and the worker's hooks into it), which other
+load does not move at all.
 """
 
 from __future__ import annotations
@@ -100,8 +103,33 @@ async def _drop_schema(postgres: str, schema: str) -> None:
         await conn.close()
 
 
+async def profile(n: int, postgres: str | None) -> None:
+    import cProfile
+    import pstats
+
+    await s1(min(n, 200), True, postgres)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await s1(n, True, postgres)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
+    ours = {k: v for k, v in stats.items() if k[0].endswith(METRICS_CODE)}
+    spent = sum(v[2] for v in ours.values())
+    print(f"S1 with metrics on, {n:,} workflows under cProfile: {total:.2f} s in all")
+    print(f"metrics code: {spent * 1000:.1f} ms, {spent / total:.2%} of the time")
+    for (_, _, name), v in sorted(ours.items(), key=lambda kv: -kv[1][2])[:6]:
+        print(f"  {name:24s} {v[1]:7,d} calls {v[2] * 1000:7.1f} ms")
+
+
+METRICS_CODE = ("contrib/prometheus.py", "worker/_metrics.py")
+
+
 async def main(args: argparse.Namespace) -> int:
     print(machine_info())
+    if args.profile:
+        await profile(args.workflows, args.postgres)
+        return 0
     store = "PostgreSQL" if args.postgres else "SQLite"
     print(f"S1 on {store}: {args.workflows:,} workflows of one activity, {args.runs} runs each")
     await s1(min(args.workflows, 200), True, args.postgres)  # warm up: imports, caches
@@ -139,6 +167,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workflows", type=int, default=2000, help="workflows per run")
     parser.add_argument("--runs", type=int, default=5, help="runs with metrics off, and on")
     parser.add_argument("--postgres", help="a PostgreSQL server URL (default: SQLite)")
+    parser.add_argument("--profile", action="store_true", help="the metrics code's share")
     return parser.parse_args()
 
 
