@@ -227,7 +227,10 @@ class WorkflowTasks:
         try:
             if defn is None:
                 log.error(self._unregistered(task.workflow_type)["message"])
-                await self._fail_task(task, None, self._unregistered(task.workflow_type))
+                self._count_failure(task)
+                await self._store.fail_workflow_task(
+                    task, self._unregistered(task.workflow_type), self._identity
+                )
                 return
             cached = runner is not None and runner.next_event_id <= task.next_event_id
             if runner is None or not cached:
@@ -283,15 +286,15 @@ class WorkflowTasks:
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
 
-    async def _fail_task(
-        self, task: WorkflowTask, cause: BaseException | None, failure: dict[str, Any] | None = None
-    ) -> None:
+    async def _fail_task(self, task: WorkflowTask, cause: BaseException) -> None:
+        self._count_failure(task)
+        self._log_task_failure(task, cause)
+        failure = await self._converter.encode_failure(cause)
+        await self._store.fail_workflow_task(task, failure, self._identity)
+
+    def _count_failure(self, task: WorkflowTask) -> None:
         if self.metrics is not None:
             self.metrics.workflow_task_failed(task.namespace, task.task_queue, task.workflow_type)
-        if cause is not None:
-            self._log_task_failure(task, cause)
-            failure = await self._converter.encode_failure(cause)
-        await self._store.fail_workflow_task(task, failure or {}, self._identity)
 
     def _warn_if_large(self, task: WorkflowTask) -> None:
         events = task.next_event_id - 1
