@@ -511,6 +511,8 @@ Qm9vdHN0cmFwIGEgcmVhZC1vbmx5IHRva2VuIGhlcmU read
 - `--insecure-no-auth` serves everyone with every right and is refused unless the server
   listens on loopback only (`127.0.0.1`, `::1`, `localhost`); even then, requests to another
   host name are refused, so a web page cannot reach it through a DNS name of its own.
+- `GET /metrics` (Prometheus) needs a token too; a `read` token is enough. `--public-metrics`
+  serves it without one, for a scraper on a network you trust (see observability.md).
 
 Tokens never appear in the access log (the login URL's is redacted), and a database password
 is not printed.

@@ -97,6 +97,13 @@ class Continues:
 
 
 @workflow.defn
+class Waits:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+@workflow.defn
 class Stuck:
     @workflow.run
     async def run(self) -> None:
@@ -119,7 +126,7 @@ async def test_a_worker_reports_temporal_sdk_metrics_and_the_store_gauges(db_url
         async with Worker(
             client,
             task_queue=QUEUE,
-            workflows=[OneActivity, Fails, Continues, Stuck, Sleeper],
+            workflows=[OneActivity, Fails, Continues, Waits, Stuck, Sleeper],
             activities=[flaky],
             metrics=metrics,
             max_concurrent_activities=7,
@@ -134,6 +141,10 @@ async def test_a_worker_reports_temporal_sdk_metrics_and_the_store_gauges(db_url
             with pytest.raises(WorkflowFailureError):
                 await client.execute_workflow(Fails.run, id="fails", task_queue=QUEUE)
             assert await client.execute_workflow(Continues.run, 2, id="cont", task_queue=QUEUE) == 0
+            waits = await client.start_workflow(Waits.run, id="waits", task_queue=QUEUE)
+            await waits.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await waits.result()
             # Started, not awaited: no wait moves the virtual clock past the sleeper's timer.
             await client.start_workflow(Stuck.run, id="stuck", task_queue=QUEUE)
             await client.start_workflow(Sleeper.run, id="sleeper", task_queue=QUEUE)
@@ -163,7 +174,7 @@ async def test_a_worker_reports_temporal_sdk_metrics_and_the_store_gauges(db_url
                 value(s, "perdure_workflow_continue_as_new_total", workflow_type="Continues") == 2
             )
             assert value(s, "perdure_workflow_failed_total", workflow_type="Fails", **wf) == 1
-            assert value(s, "perdure_workflow_canceled_total") == 0
+            assert value(s, "perdure_workflow_canceled_total", workflow_type="Waits") == 1
             assert (
                 value(s, "perdure_workflow_endtoend_latency_count", workflow_type="OneActivity")
                 == 3

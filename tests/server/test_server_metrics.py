@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from server_support import InProcess, in_process
+
+from perdure import Worker, workflow
+from perdure.contrib.prometheus import PrometheusMetrics
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -43,3 +47,25 @@ async def test_public_metrics_need_no_token(tmp_path: Path) -> None:
         assert "# TYPE perdure_workflows_open gauge" in answer.text
         # Only /metrics is opened: the rest still needs a token.
         assert (await app.http.get("/api/v1/workflows")).status_code == 401
+
+
+@workflow.defn
+class Hello:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return f"hello {name}"
+
+
+async def test_an_app_serves_the_metrics_its_process_workers_report(tmp_path: Path) -> None:
+    metrics = PrometheusMetrics(CollectorRegistry())
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    async with in_process(db, tmp_path, metrics=metrics) as app:
+        async with Worker(app.client, task_queue="q", workflows=[Hello], metrics=metrics):
+            assert await app.client.execute_workflow(Hello.run, "x", id="h", task_queue="q")
+            answer = await app.http.get("/metrics", headers=app.auth(app.read))
+        got = samples(answer.text)
+        labels = {("namespace", "default"), ("task_queue", "q"), ("workflow_type", "Hello")}
+        assert got[("perdure_workflow_completed_total", frozenset(labels))] == 1
+        # The store gauges of the same registry, read at the scrape: none is open.
+        assert ("perdure_workflows_open", frozenset(labels - {("task_queue", "q")})) not in got
+        assert got[("perdure_timers_pending", frozenset())] == 0
