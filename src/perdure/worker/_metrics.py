@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence, Sized
 
 from perdure._common.commands import (
     CancelWorkflow,
@@ -13,9 +12,8 @@ from perdure._common.commands import (
     FailWorkflow,
 )
 from perdure._common.metrics import MetricsSink, SlotGauge, WorkerGauges, WorkflowClose
-
-if TYPE_CHECKING:
-    from perdure.worker._worker import Worker
+from perdure._store import Store
+from perdure.worker._slots import Slots
 
 _CLOSES: dict[type, WorkflowClose] = {
     CompleteWorkflow: WorkflowClose.COMPLETED,
@@ -34,33 +32,34 @@ def closing(commands: Sequence[Command]) -> WorkflowClose | None:
     return None
 
 
-def watch(metrics: MetricsSink | None, worker: Worker) -> Callable[[], None]:
-    """Report the worker's slots, cache and store gauges to ``metrics`` while it runs; the
-    function returned stops that."""
+def watch(
+    metrics: MetricsSink | None,
+    store: Store,
+    namespace: str,
+    task_queue: str,
+    workflow_slots: Slots | None,
+    activity_slots: Slots | None,
+    cache: Sized,
+) -> Callable[[], None]:
+    """Report a worker's slots (None: it runs no such tasks), the size of its ``cache`` and
+    its store's gauges to ``metrics`` while it runs; the function returned stops that."""
     if metrics is None:
         return lambda: None
-    wf = worker._workflows
-    kinds = []
-    if wf is not None:
-        kinds.append(("WorkflowWorker", worker._wft_slots))
-    if worker._activities is not None:
-        kinds.append(("ActivityWorker", worker._activity_slots))
+    slots = [
+        (name, s)
+        for name, s in (("WorkflowWorker", workflow_slots), ("ActivityWorker", activity_slots))
+        if s is not None
+    ]
 
-    def slots() -> list[SlotGauge]:
+    def slot_gauges() -> list[SlotGauge]:
         # Used: tasks running. Slots a poller reserves for the length of a claim are still
         # counted available (they would read as a flicker to zero at every claim).
         return [
-            SlotGauge(name, max(s.limit - len(s.inflight), 0), len(s.inflight)) for name, s in kinds
+            SlotGauge(name, max(s.limit - len(s.inflight), 0), len(s.inflight)) for name, s in slots
         ]
 
-    store = worker.client.store
     unwatch_worker = metrics.watch_worker(
-        WorkerGauges(
-            worker.client.namespace,
-            worker.task_queue,
-            slots,
-            (lambda: len(wf.cache)) if wf is not None else (lambda: 0),
-        )
+        WorkerGauges(namespace, task_queue, slot_gauges, lambda: len(cache))
     )
     unwatch_store = metrics.watch_store(store.gauges, store)
 
