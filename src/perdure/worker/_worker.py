@@ -237,10 +237,10 @@ class Worker:
                     acts.run,
                 )
             )
-        pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
         unwatch = watch(
             self._metrics, self._store, self._namespace, self.task_queue, *self._gauged()
         )
+        pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
         local = self._store.local_workers.setdefault((self._namespace, self.task_queue), [])
         if self._workflows is not None:
             local.append(self)
