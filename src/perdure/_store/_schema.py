@@ -174,13 +174,13 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX schedules_due ON schedules (next_fire) WHERE next_fire IS NOT NULL",
     ],
     [
-        # The store's gauges (metrics): open runs by type, read from the index alone (status
-        # in it so SQLite sees that), and the few whose last workflow task failed (stuck), in
-        # an index that holds only those.
+        # The store's gauges (metrics): open runs by type, and the few whose last workflow
+        # task failed (stuck) in an index that holds only those; both read from the index
+        # alone (the columns of their conditions in them, so that SQLite sees it).
         "CREATE INDEX executions_open_by_type ON executions (namespace, workflow_type, status) "
         "WHERE status = 1",
-        "CREATE INDEX executions_failing ON executions (namespace, workflow_type) "
-        "WHERE status = 1 AND wft_attempt > 1",
+        "CREATE INDEX executions_failing ON executions "
+        "(namespace, workflow_type, status, wft_attempt) WHERE status = 1 AND wft_attempt > 1",
     ],
 ]
 
