@@ -4,13 +4,18 @@ from real data, without Grafana.
 It runs a real load in this process (a SQLite file, workers with a ``PrometheusMetrics``:
 orders with a flaky payment activity, some orders refused, reminders sleeping on durable
 timers, a report queue whose worker starts late, a few workflows whose code is broken, a
-schedule), scrapes the registry every ``--interval`` seconds, then evaluates each panel's
-PromQL query over the scrapes (a small evaluator for the subset the dashboard uses: ``rate``,
-``sum``/``max`` ``by``, ``histogram_quantile``, ``clamp_min``, ``+`` and ``/``) and draws it
-with matplotlib. Needs ``pip install matplotlib``.
+schedule), then answers each panel's PromQL query over the load and draws it with matplotlib:
+
+- with a Prometheus server binary (``--prometheus PATH``, or ``prometheus`` on PATH), that
+  Prometheus scrapes the load every second and answers the queries itself (``query_range``);
+- without one, the script scrapes its registry every ``--interval`` seconds and a small
+  evaluator for the subset of PromQL the dashboard uses (``rate``, ``sum``/``max`` ``by``,
+  ``histogram_quantile``, ``clamp_min``, ``+``, ``/``) answers them.
+
+The image's title says which. Needs ``pip install matplotlib``.
 
     python docs/render_dashboard.py                 # about 70 s of load
-    python docs/render_dashboard.py --seconds 20    # quicker, fewer points
+    python docs/render_dashboard.py --seconds 20 --prometheus /usr/bin/prometheus
 """
 
 from __future__ import annotations
@@ -24,8 +29,14 @@ import logging
 import math
 import random
 import re
+import shutil
+import socket
+import subprocess
 import tempfile
 import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -136,8 +147,7 @@ def parse(text: str) -> dict[str, Vector]:
     return out
 
 
-async def run_load(seconds: float, interval: float) -> list[Scrape]:
-    registry = CollectorRegistry()
+async def run_load(registry: CollectorRegistry, seconds: float, interval: float) -> list[Scrape]:
     metrics = PrometheusMetrics(registry, store_interval=interval)
     scrapes: list[Scrape] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -371,7 +381,27 @@ def legend(fmt: str, labels: Labels) -> str:
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values.get(m.group(1), ""), fmt).strip() or fmt
 
 
-def render(scrapes: list[Scrape], out: Path, window: int) -> None:
+# One panel query's result over the load: the sample times, and a value per time (NaN where
+# the series has none) for each label set.
+Series = tuple[list[float], dict[Labels, list[float]]]
+
+
+def evaluated(scrapes: list[Scrape], window: int) -> Callable[[str], Series]:
+    """Panel queries answered by this script's evaluator over its own scrapes."""
+
+    def series(expr: str) -> Series:
+        query = Query(expr, scrapes, window)
+        lines: dict[Labels, list[float]] = {}
+        for i in range(len(scrapes)):
+            value = query.at(i)
+            for labels, v in value.items() if isinstance(value, dict) else []:
+                lines.setdefault(labels, [math.nan] * len(scrapes))[i] = v
+        return [s.t for s in scrapes], lines
+
+    return series
+
+
+def render(series: Callable[[str], Series], out: Path, source: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -385,7 +415,6 @@ def render(scrapes: list[Scrape], out: Path, window: int) -> None:
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(13, 2.3 * rows), dpi=72)
     fig.patch.set_facecolor("#111217")
-    times = [s.t for s in scrapes]
     for ax, panel in zip(axes.flat, panels, strict=False):
         ax.set_facecolor("#181b1f")
         ax.set_title(panel["title"], color="#d8d9da", fontsize=10, loc="left")
@@ -394,12 +423,7 @@ def render(scrapes: list[Scrape], out: Path, window: int) -> None:
             spine.set_color("#2c3235")
         ax.grid(color="#2c3235", linewidth=0.5)
         for target in panel["targets"]:
-            query = Query(target["expr"], scrapes, window)
-            lines: dict[Labels, list[float]] = {}
-            for i in range(len(scrapes)):
-                value = query.at(i)
-                for labels, v in value.items() if isinstance(value, dict) else []:
-                    lines.setdefault(labels, [math.nan] * len(scrapes))[i] = v
+            times, lines = series(target["expr"])
             for labels, ys in sorted(lines.items(), key=lambda kv: sorted(kv[0])):
                 ax.plot(times, ys, linewidth=1.2, label=legend(target["legendFormat"], labels))
         unit = panel["fieldConfig"]["defaults"]["unit"]
@@ -413,8 +437,8 @@ def render(scrapes: list[Scrape], out: Path, window: int) -> None:
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(
-        "perdure dashboard — panels of docs/grafana/perdure-dashboard.json, rendered by "
-        "docs/render_dashboard.py from real scrapes (not Grafana)",
+        "perdure-dashboard.json over a real load, its queries "
+        f"{source} (drawn by docs/render_dashboard.py, not Grafana)",
         color="#d8d9da", fontsize=11, x=0.01, ha="left",
     )  # fmt: skip
     fig.tight_layout(rect=(0, 0, 1, 0.98))
@@ -426,17 +450,108 @@ def render(scrapes: list[Scrape], out: Path, window: int) -> None:
     image.save(out, optimize=True)
 
 
+class Prometheus:
+    """A real Prometheus server (the binary at ``binary``) scraping this process every second,
+    for the panels' queries to be answered by Prometheus itself."""
+
+    def __init__(self, binary: str, registry: CollectorRegistry, tmp: Path) -> None:
+        from prometheus_client import start_http_server
+
+        self.exporter, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        config = tmp / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: perdure\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{self.exporter.server_port}']}}]\n"
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ]
+        )
+        # Ready once it has scraped the exporter (not merely started).
+        deadline = time.monotonic() + 30
+        while not self._scraped():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("Prometheus did not start scraping")
+            time.sleep(0.2)
+
+    def _scraped(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/query?query=up", timeout=1) as r:
+                return any(v["value"][1] == "1" for v in json.load(r)["data"]["result"])
+        except OSError:
+            return False
+
+    def series(self, start: float, end: float) -> Callable[[str], Series]:
+        times = [float(t) for t in range(int(end - start) + 1)]
+
+        def series(expr: str) -> Series:
+            query = (
+                expr.replace("$__rate_interval", "5s")
+                .replace("$namespace", ".*")
+                .replace("$task_queue", ".*")
+            )
+            args = urllib.parse.urlencode(
+                {"query": query, "start": start, "end": end, "step": "1s"}
+            )
+            with urllib.request.urlopen(f"{self.url}/api/v1/query_range?{args}") as answer:
+                result = json.load(answer)["data"]["result"]
+            lines: dict[Labels, list[float]] = {}
+            for item in result:
+                labels = frozenset((k, v) for k, v in item["metric"].items() if k != "__name__")
+                ys = lines.setdefault(labels, [math.nan] * len(times))
+                for t, v in item["values"]:
+                    i = round(float(t) - start)
+                    if 0 <= i < len(ys):
+                        ys[i] = float(v)
+            return times, lines
+
+        return series
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.exporter.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=70.0, help="how long the load runs")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--prometheus",
+        metavar="BINARY",
+        default=shutil.which("prometheus"),
+        help="a Prometheus server binary to scrape the load and answer the queries (default: "
+        "prometheus on PATH; without one, this script's own evaluator answers them)",
+    )
     args = parser.parse_args()
     random.seed(7)
     logging.getLogger("perdure").setLevel(logging.CRITICAL)  # the failures are on purpose
-    scrapes = asyncio.run(run_load(args.seconds, args.interval))
-    window = max(int(5 / args.interval), 1)  # rate over 5 s of scrapes
-    render(scrapes, args.out, window)
+    registry = CollectorRegistry()
+    with tempfile.TemporaryDirectory() as tmp:
+        prometheus = Prometheus(args.prometheus, registry, Path(tmp)) if args.prometheus else None
+        start = time.time()
+        scrapes = asyncio.run(run_load(registry, args.seconds, args.interval))
+        end = time.time()
+        if prometheus is not None:
+            time.sleep(2)  # its last scrape
+            render(prometheus.series(start, end), args.out, "answered by Prometheus")
+            prometheus.stop()
+        else:
+            window = max(int(5 / args.interval), 1)  # rate over 5 s of scrapes
+            render(evaluated(scrapes, window), args.out, "evaluated by the script")
     print(f"{args.out}: {len(scrapes)} scrapes, {args.out.stat().st_size // 1024} KiB")
 
 
