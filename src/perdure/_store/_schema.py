@@ -229,6 +229,15 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (namespace, task_queue)
         )""",
     ],
+    [
+        # The store's gauges (metrics): open runs by type, and the few whose last workflow
+        # task failed (stuck) in an index that holds only those; both read from the index
+        # alone (the columns of their conditions in them, so that SQLite sees it).
+        "CREATE INDEX executions_open_by_type ON executions (namespace, workflow_type, status) "
+        "WHERE status = 1",
+        "CREATE INDEX executions_failing ON executions "
+        "(namespace, workflow_type, status, wft_attempt) WHERE status = 1 AND wft_attempt > 1",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -253,3 +253,7 @@ class Tx(Protocol):
 
     async def claim_ids(self, task_ids: Sequence[int], owner: str, now: float) -> list[TaskRow]:
         """Lease these tasks (those still unleased), as ``claim_tasks`` does."""
+
+    # the store's gauges (_gauges) -------------------------------------------------------------
+    async def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a read-only statement in portable SQL, ``?`` placeholders."""

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -21,8 +21,12 @@ from perdure._common.backoff import Retry
 from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
 from perdure.cli._common import data_converter_option, load_data_converter
+from perdure.cli._metrics import metrics_server, prometheus_metrics
 from perdure.client import Client
 from perdure.converter import DataConverter
+
+if TYPE_CHECKING:
+    from perdure.contrib.prometheus import PrometheusMetrics
 from perdure.lint import DeterminismLintError
 from perdure.worker import Worker
 from perdure.worker._lint import DeterminismLint
@@ -107,8 +111,11 @@ async def run_worker(
     determinism_lint: DeterminismLint = "warn",
     data_converter: DataConverter | None = None,
     flow: dict[str, Any] | None = None,
+    metrics: PrometheusMetrics | None = None,
 ) -> None:
-    client = await Client.connect(db, namespace=namespace, data_converter=data_converter)
+    client = await Client.connect(
+        db, namespace=namespace, data_converter=data_converter, metrics=metrics
+    )
     try:
         worker = Worker(
             client,
@@ -225,6 +232,18 @@ async def _open_database(client: Client) -> None:
     "refuse to start, or skip the check.",
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (needs perdure[prometheus]).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on (0.0.0.0: every interface).",
+)
 @data_converter_option
 @click.argument("module")
 def worker_command(
@@ -241,6 +260,8 @@ def worker_command(
     graceful_shutdown: float,
     determinism_lint: DeterminismLint,
     log_level: str,
+    metrics_port: int | None,
+    metrics_host: str,
     data_converter: str | None,
     module: str,
 ) -> None:
@@ -253,22 +274,25 @@ def worker_command(
         sys.path.insert(0, "")
     workflows, activities = discover(_load(module), workflow_names, activity_names)
     converter = load_data_converter(data_converter)
-    asyncio.run(
-        run_worker(
-            db,
-            task_queue,
-            workflows,
-            activities,
-            namespace=namespace,
-            max_concurrent_activities=max_concurrent_activities,
-            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            graceful_shutdown=graceful_shutdown,
-            determinism_lint=determinism_lint,
-            data_converter=converter,
-            flow={
-                "max_task_queue_activities_per_second": max_task_queue_activities_per_second,
-                "max_activities_per_second": max_activities_per_second,
-                "max_concurrent_activities_per_key": max_concurrent_activities_per_key,
-            },
+    metrics = prometheus_metrics() if metrics_port is not None else None
+    with metrics_server(metrics, metrics_host, metrics_port):
+        asyncio.run(
+            run_worker(
+                db,
+                task_queue,
+                workflows,
+                activities,
+                namespace=namespace,
+                max_concurrent_activities=max_concurrent_activities,
+                max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+                graceful_shutdown=graceful_shutdown,
+                determinism_lint=determinism_lint,
+                data_converter=converter,
+                flow={
+                    "max_task_queue_activities_per_second": max_task_queue_activities_per_second,
+                    "max_activities_per_second": max_activities_per_second,
+                    "max_concurrent_activities_per_key": max_concurrent_activities_per_key,
+                },
+                metrics=metrics,
+            )
         )
-    )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from perdure._common import identifiers as ids
 from perdure._common.clock import Clock
+from perdure._common.metrics import MetricsSink
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import InvalidArgumentError
@@ -155,6 +156,7 @@ class ClientConfig(TypedDict):
     identity: str
     owns_store: bool
     time_skipper: TimeSkipper | None
+    metrics: MetricsSink | None
 
 
 class Client(NamespaceMethods, ScheduleClient):
@@ -176,8 +178,11 @@ class Client(NamespaceMethods, ScheduleClient):
         identity: str | None = None,
         owns_store: bool = True,
         time_skipper: TimeSkipper | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self._store = store
+        # Where workers built on this client report their metrics (None: nowhere).
+        self.metrics = metrics
         self.namespace = ids.check_namespace(namespace)
         self.data_converter = data_converter or DataConverter.default
         self.identity = ids.check_identity(identity) or default_identity()
@@ -198,9 +203,11 @@ class Client(NamespaceMethods, ScheduleClient):
         interceptors: Sequence[Any] = (),
         identity: str | None = None,
         clock: Clock | None = None,
+        metrics: MetricsSink | None = None,
     ) -> Client:
         """Open the database: ``sqlite:///app.db`` (created if missing; ``?mode=ro`` opens it
-        read-only), ``sqlite://:memory:``.
+        read-only), ``sqlite://:memory:``. ``metrics``: where this client's workers report
+        their metrics (a :class:`~perdure.contrib.prometheus.PrometheusMetrics`).
 
         Raises:
             InvalidURLError: the URL is malformed or not supported.
@@ -210,7 +217,13 @@ class Client(NamespaceMethods, ScheduleClient):
         if interceptors:
             raise ValueError("Client interceptors are not supported yet")
         store = open_store(target_url, clock)
-        return Client(store, namespace=namespace, data_converter=data_converter, identity=identity)
+        return Client(
+            store,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            metrics=metrics,
+        )
 
     def config(self) -> ClientConfig:
         """This client's keyword arguments, to build another like it with one changed.
@@ -232,6 +245,7 @@ class Client(NamespaceMethods, ScheduleClient):
             identity=self.identity,
             owns_store=False,
             time_skipper=self._time_skipper,
+            metrics=self.metrics,
         )
 
     @property

@@ -1,6 +1,7 @@
 """Who may do what, decided for every request before any route runs (deny by default).
 
-- ``/healthz`` and ``/readyz`` need nothing (and show no data).
+- ``/healthz`` and ``/readyz`` need nothing (and show no data); nor does ``/metrics`` if the
+  app was made with ``public_metrics=True``.
 - Otherwise a request needs ``Authorization: Bearer TOKEN`` with a token of the token file,
   or the UI's session cookie (:mod:`perdure.server._session`); without either: 401 with
   ``WWW-Authenticate: Bearer``.
@@ -81,8 +82,16 @@ def _unauthorized(detail: str, *, invalid: bool = False) -> Response:
 class AuthMiddleware:
     """Authenticate and authorize every HTTP request (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, tokens: TokenFile | None, session_max_age: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenFile | None,
+        session_max_age: float,
+        public: frozenset[str] = PUBLIC_PATHS,
+    ) -> None:
         self.app = app
+        self.public = public
         self.tokens = tokens
         self.session_max_age = session_max_age
 
@@ -91,7 +100,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         path = route_path(scope)
-        if scope["type"] == "http" and path in PUBLIC_PATHS:
+        if scope["type"] == "http" and path in self.public:
             await self.app(scope, receive, send)
             return
         decision = self._decide(scope, path)

@@ -12,6 +12,7 @@ from typing import Any
 
 from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
+from perdure._common.metrics import MetricsSink
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._store import Store
@@ -212,6 +213,7 @@ class Activities:
             [EagerWorkflowTask, bool, ContinueInCommit | None, int | None], Awaitable[None]
         ] = _nothing
         self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
+        self.metrics: MetricsSink | None = None
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
         ] = {}
@@ -227,6 +229,13 @@ class Activities:
 
     async def run(self, task: ActivityTask) -> None:
         token = task.token
+        if self.metrics is not None:
+            self.metrics.activity_started(
+                token.namespace,
+                task.task_queue,
+                task.activity_type,
+                task.started_time - task.scheduled_time,
+            )
         defn = self._defs.get(task.activity_type, self._dynamic)
         if defn is None:
             known = ", ".join(sorted(self._defs)) or "none"
@@ -373,6 +382,14 @@ class Activities:
             await self.crash_hook("after_activity_completes", task.activity_type, task)
 
     async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
+        if self.metrics is not None and outcome != "cancelled":
+            self.metrics.activity_done(
+                task.token.namespace,
+                task.task_queue,
+                task.activity_type,
+                self._store.clock.now() - task.started_time,
+                outcome == "fail",
+            )
         if outcome == "fail":
             value = await encode_within(self._conv._store_codec, value)
         error = await self._record(task, outcome, value, eager=True)
