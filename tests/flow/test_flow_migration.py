@@ -83,7 +83,7 @@ async def _make_old(url: str) -> None:
 
 
 async def test_an_old_database_migrates_and_keeps_its_queue(db_url: str) -> None:
-    assert LATEST_VERSION == BEFORE + 1
+    assert LATEST_VERSION > BEFORE  # flow control came with version 8; later ones follow
     await _make_old(db_url)
     store = open_store(db_url, VirtualClock(1_000_000.0))
     try:

@@ -31,6 +31,9 @@ def test_log_in_find_a_workflow_by_a_query_and_open_it(page: Any, served: Served
     page.press("#query", "Enter")
     expect(page.locator("a.wf-link")).to_have_text(["ui-find-2"])
     assert "query=WorkflowId" in page.url  # the view is in the URL
+    # The counts by status (capped, so that a big database stays quick) count the match.
+    expect(page.locator('[data-status="ALL"] .count')).to_have_text("1")
+    expect(page.locator('[data-status="RUNNING"] .count')).to_have_text("1")
     page.click("a.wf-link")
     expect(page.locator("#workflow-id")).to_have_text("ui-find-2")
     # The activity ran and the workflow waits: its events and its timeline show it.
