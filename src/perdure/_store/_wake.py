@@ -123,10 +123,10 @@ class PeerChannel:
                 sock.setblocking(False)
                 name = f"{os.getpid()}-{secrets.token_hex(4)}.sock"
                 sock.bind(os.path.join(directory, name))
-                return cls(loop, directory, name, sock, receive)
             except FileNotFoundError:
                 if sock is not None:
                     sock.close()
+                continue
             except OSError as exc:
                 if sock is not None:
                     sock.close()
@@ -135,6 +135,11 @@ class PeerChannel:
                     db_path,
                     exc,
                 )
+                return None
+            try:
+                return cls(loop, directory, name, sock, receive)
+            except NotImplementedError:  # a loop that cannot watch sockets (Windows' proactor)
+                _release(sock, os.path.join(directory, name), directory)
                 return None
         return None
 
@@ -156,9 +161,9 @@ class PeerChannel:
         self._retry: asyncio.TimerHandle | None = None
         self._retry_delay = 0.002
         self._rescan_at = 0.0
+        loop.add_reader(sock.fileno(), self._on_readable)
         path = os.path.join(directory, name)
         self._finalizer = weakref.finalize(self, _release, sock, path, directory)
-        loop.add_reader(sock.fileno(), self._on_readable)
         self._scan(time.monotonic())
         for peer in list(self._peers):
             self._send(peer, _HELLO)
