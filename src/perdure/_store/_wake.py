@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -208,8 +209,10 @@ class PeerChannel:
             self._forget(peer)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        except OSError:  # gone (closed), or not ours to write to
-            self._forget(peer)
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE and data != _EVERYTHING:  # a huge id: say less
+                return self._send(peer, _EVERYTHING)
+            self._forget(peer)  # gone (closed), or not ours to write to
         return False
 
     def _forget(self, peer: str) -> None:
