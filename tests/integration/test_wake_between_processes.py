@@ -29,7 +29,8 @@ HOUR = 3600.0
 # The worker process polls as seldom as this test process does.
 SLOW_POLLING = (
     "import perdure._store._base as b, perdure._store._wake as w; "
-    f"b.Store.poll_interval = w.FALLBACK_POLL_INTERVAL = {HOUR}; "
+    f"b.Store.poll_interval = b.Store.closed_poll_interval = {HOUR}; "
+    f"w.FALLBACK_POLL_INTERVAL = {HOUR}; "
     "from perdure.cli import main; main()"
 )
 
@@ -38,6 +39,7 @@ SLOW_POLLING = (
 def slow_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_wake, "FALLBACK_POLL_INTERVAL", HOUR)
     monkeypatch.setattr(_base.Store, "poll_interval", HOUR)
+    monkeypatch.setattr(_base.Store, "closed_poll_interval", HOUR)
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ async def test_without_a_channel_other_processes_changes_are_polled_for(
     starter = await Client.connect(url)
     runner = await Client.connect(url)
     try:
-        assert runner.store.poll_interval == _base.POLL_INTERVAL
+        assert runner.store.closed_poll_interval == _base.POLL_INTERVAL
         assert "No wake-up channel beside" in caplog.text
         async with Worker(
             runner, task_queue=app.TASK_QUEUE, workflows=[app.Double], activities=[app.double]

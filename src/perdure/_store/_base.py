@@ -61,8 +61,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("perdure.store")
 
-# How often pollers and waiters look for changes made by other processes, when nothing tells
-# this process of them (a store with a wake-up channel sets its own, slower, interval).
+# How often pollers and waiters look for changes made by other processes (a bounded
+# fallback: in-process changes, and other processes' through NOTIFY or the SQLite wake-up
+# channel, wake them at once).
 POLL_INTERVAL = 0.1
 _REAL = Clock()
 
@@ -96,8 +97,12 @@ async def _continue_in_commit(
 class Store(LifecycleOps, ScheduleOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
-    # How often task pollers and result waiters look for other processes' changes.
+    # How often task pollers look for work: a delayed task (a retry's backoff, a start delay)
+    # becomes claimable by time alone, with no commit to announce it, so this stays short.
     poll_interval = POLL_INTERVAL
+    # How often waiters on a run look for its close by another process (every close is a
+    # commit: a store told of other processes' commits can look seldom).
+    closed_poll_interval = POLL_INTERVAL
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -209,7 +214,7 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         # at once, when another process says anything may have changed).
         while self._closed_waiters and not self._closed:
             self._look_for_closed.clear()
-            await _REAL.wait(self._look_for_closed, _REAL.now() + self.poll_interval)
+            await _REAL.wait(self._look_for_closed, _REAL.now() + self.closed_poll_interval)
             waiting = list(self._closed_waiters)
             try:
                 for i in range(0, len(waiting), 500):

@@ -1,24 +1,22 @@
 """Wake-ups between the processes that share one SQLite file: a Unix datagram socket each.
 
-PostgreSQL carries a committed change's wake-ups to other processes with NOTIFY. A SQLite
-file has no server to carry them, so every process that opens the file binds a datagram
-socket in a directory beside it (``app.db-wake/<pid>-<random>.sock``, or, when that path
-would pass the ~104 bytes a socket address holds, ``$TMPDIR/perdure-wake-<hash of the
-file's real path>/``). After a commit that made work ready, closed runs, answered queries or
-settled updates, the store sends those wake-ups (the items NOTIFY carries, plus the earliest
-new timer) to every other socket there, without blocking; the receiver fires them in its
-own notifier, as if the change had been committed in process.
+PostgreSQL carries a commit's wake-ups to other processes with NOTIFY. A SQLite file has no
+server, so every process that opens one binds a datagram socket in a directory beside it
+(``app.db-wake/<pid>-<random>.sock``; ``$TMPDIR/perdure-wake-<hash of the file's real
+path>/`` when that would pass the ~104 bytes a socket address holds). After each commit the
+store sends its wake-ups (the items NOTIFY carries, plus a timer due within a second) to every
+other socket there, without blocking; the receiver fires them in its own notifier.
 
-Peers are found by listing the directory when the channel opens and at most once a second
-while sending; a process that opens the file says hello to the others, so they know it at
-once. A socket nobody listens on any more (its process was killed) is unlinked by the first
-sender to get ``ECONNREFUSED`` from it. A peer whose receive queue is full is owed
-"everything": once it has room it is sent one datagram that makes it look at all it polls.
+Peers are found by listing the directory on opening and at most once a second while sending;
+an opening process says hello, so the others know it at once. A socket nobody listens on (its
+process was killed) is unlinked by the first sender to get ``ECONNREFUSED``. A peer whose
+queue is full is owed "everything": once it has room, one datagram makes it look at all.
 
-Polling stays as the fallback: slower (``FALLBACK_POLL_INTERVAL``) while the channel is open,
-the store's usual interval when it cannot be (no ``AF_UNIX``, or a directory that cannot be
-created or written, said once in a debug log). An in-memory database and the time-skipping
-test environment have no other processes to hear and open none.
+Polling stays as the fallback. Task pollers keep their interval (a delayed task becomes
+claimable by time alone, which no commit announces); waiters on a run's close, which always
+comes with a commit, look only every ``FALLBACK_POLL_INTERVAL`` while the channel is open.
+Without one (no ``AF_UNIX``, or a directory that cannot be made or written: a debug log says
+so) both poll as before. In-memory and time-skipping stores have no peers and open none.
 """
 
 from __future__ import annotations
@@ -45,8 +43,8 @@ from perdure._store._effects import Effects
 
 log = logging.getLogger("perdure.store")
 
-# How often pollers look for other processes' changes while the channel is open: only what
-# the channel missed (a peer that could not be reached) waits this long.
+# How often result waiters look for runs closed by other processes while the channel is
+# open: only what it missed (a peer that could not be reached) waits this long.
 FALLBACK_POLL_INTERVAL = 1.0
 # How often the directory is listed again while sending (a hello may have been dropped).
 RESCAN_INTERVAL = 1.0
@@ -57,6 +55,9 @@ _EVERYTHING = b"*"
 # macOS caps a local datagram at 2 KB by default; Linux takes far more in one.
 _DATAGRAM = 2000 if sys.platform == "darwin" else 60_000
 _MAX_DATAGRAMS = 16  # more in one commit: send "everything" instead
+# A timer service looks at the database at least this often (worker/_timers.py): only what
+# falls due sooner is worth telling it of (not, say, every lease's deadline).
+_SOON = 1.0
 _NAME = re.compile(r"\d+-[0-9a-f]+\.sock")
 
 # What a peer's datagrams become: the wake-up items, or None for "anything may have changed".
@@ -80,7 +81,7 @@ def wake_items(fx: Effects) -> list[list[Any]]:
     items += [["query", query_id] for query_id in fx.queries]
     items += [list(key) for key in fx.keys]
     items += [["activity_cancel", run_id, seq] for run_id, seq in fx.activity_cancels]
-    if items and fx.wake_at is not None:
+    if fx.wake_at is not None and fx.wake_at < time.time() + _SOON:
         items.append(["wake_at", fx.wake_at])
     return items
 
