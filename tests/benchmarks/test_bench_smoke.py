@@ -66,3 +66,19 @@ def test_time_skipping_benchmark_prints_its_median() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"90 days, 4 reminders, time-skipping: median [\d.]+ ms", result.stdout)
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(120)
+def test_retention_benchmark_deletes_every_closed_run_and_prints_the_ratio() -> None:
+    bench = BENCH.parent / "bench_retention.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--quick", "--closed", "600", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert re.search(r"while retention deletes those runs +\d+ workflows/s +ratio [\d.]+", out)
+    assert re.search(r"run: deleted 600 \(\d+ during S1\); write lock per batch: median", out), out

@@ -404,11 +404,12 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         return count
 
     async def count_workflow_groups(
-        self, namespace: str, query: str | None
+        self, namespace: str, query: str | None, max_count: int | None = None
     ) -> tuple[int, list[tuple[int, int]]]:
-        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs."""
+        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs; with
+        ``max_count``, each count stops there."""
         return await self.read(
-            lambda tx: visibility.count_executions(tx, namespace, query, self.dialect)
+            lambda tx: visibility.count_executions(tx, namespace, query, self.dialect, max_count)
         )
 
     # -- workflow tasks ------------------------------------------------------------------------
