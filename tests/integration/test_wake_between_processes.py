@@ -20,6 +20,8 @@ import pytest
 import wake_app as app
 
 from perdure._store import _base, _wake
+from perdure._store._effects import Effects
+from perdure._store._types import TaskKind
 from perdure.client import Client
 
 pytestmark = [pytest.mark.realtime, pytest.mark.timeout(60)]
@@ -167,9 +169,6 @@ async def test_without_a_channel_other_processes_changes_are_polled_for(
 async def test_a_peer_with_a_full_queue_is_sent_everything_once_it_has_room(
     tmp_path: Path,
 ) -> None:
-    from perdure._store._effects import Effects
-    from perdure._store._types import TaskKind
-
     db = str(tmp_path / "app.db")
     received: list[list[object] | None] = []
     everything = asyncio.Event()
@@ -197,3 +196,30 @@ async def test_a_peer_with_a_full_queue_is_sent_everything_once_it_has_room(
     finally:
         sender.close()
         receiver.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reached through /proc (Linux)")
+async def test_a_path_too_long_for_a_socket_address_still_gets_a_channel(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    db = str(deep / "app.db")
+    heard: list[list[object] | None] = []
+    arrived = asyncio.Event()
+
+    def receive(items: list[object] | None) -> None:
+        heard.append(items)
+        arrived.set()
+
+    receiver = _wake.PeerChannel.open(db, receive)
+    sender = _wake.PeerChannel.open(db, lambda items: None)
+    assert receiver is not None and sender is not None
+    directory = Path(_wake.wake_dir(db))
+    assert names(directory) == {Path(receiver.path).name, Path(sender.path).name}
+    fx = Effects()
+    fx.closed.add("run-1")
+    sender.send(fx)
+    await asyncio.wait_for(arrived.wait(), 30)
+    assert heard == [[["closed", "run-1"]]]
+    sender.close()
+    receiver.close()
+    assert directory.name not in names(directory.parent)
