@@ -24,7 +24,7 @@ d. latency across processes: ``execute_workflow`` of a one-activity workflow fro
    process, run by a ``perdure worker`` process on the same database, one workflow at a time
    (200 runs after 2 warm-up runs); p50 and p95. On SQLite each run measures twice: with the
    wake-up channel between the processes, then with it off in both (polling only, as before
-   it existed).
+   it existed); then, for reference, the p50 of the same workflows run in process.
 
 With ``--workers N`` (PostgreSQL only) the workers are N separate ``perdure worker``
 processes on the same schema and this process only starts workflows and waits for results,
@@ -343,11 +343,25 @@ async def cross_process_once(sizes: Sizes, channel: bool) -> dict[str, float]:
     return {"p50 ms": cuts[49] * 1000, "p95 ms": cuts[94] * 1000}
 
 
+async def in_process_one_activity(sizes: Sizes) -> float:
+    """p50 of the same workflows with the worker in this process (the floor of d, which pays
+    two more commits: the worker's claim, and its workflow task's completion)."""
+    samples = []
+    async with engine() as client:
+        for i in range(2 + sizes.cross_runs):
+            t0 = time.perf_counter()
+            await client.execute_workflow(OneActivity.run, i, id=f"d-{i}", task_queue=TASK_QUEUE)
+            if i >= 2:
+                samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
 async def cross_process(sizes: Sizes) -> dict[str, float]:
     figures = await cross_process_once(sizes, channel=True)
     if POSTGRES is None:  # PostgreSQL's wake-ups are its NOTIFY, always on
         before = await cross_process_once(sizes, channel=False)
         figures.update({f"polling {k}": v for k, v in before.items()})
+    figures["in-process p50 ms"] = await in_process_one_activity(sizes)
     return figures
 
 

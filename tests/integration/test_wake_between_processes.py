@@ -20,6 +20,8 @@ import pytest
 import wake_app as app
 
 from perdure._store import _base, _wake
+from perdure._store._effects import Effects
+from perdure._store._types import TaskKind
 from perdure.client import Client
 
 pytestmark = [pytest.mark.realtime, pytest.mark.timeout(60)]
@@ -29,7 +31,8 @@ HOUR = 3600.0
 # The worker process polls as seldom as this test process does.
 SLOW_POLLING = (
     "import perdure._store._base as b, perdure._store._wake as w; "
-    f"b.Store.poll_interval = w.FALLBACK_POLL_INTERVAL = {HOUR}; "
+    f"b.Store.poll_interval = b.Store.closed_poll_interval = {HOUR}; "
+    f"w.FALLBACK_POLL_INTERVAL = {HOUR}; "
     "from perdure.cli import main; main()"
 )
 
@@ -38,6 +41,7 @@ SLOW_POLLING = (
 def slow_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_wake, "FALLBACK_POLL_INTERVAL", HOUR)
     monkeypatch.setattr(_base.Store, "poll_interval", HOUR)
+    monkeypatch.setattr(_base.Store, "closed_poll_interval", HOUR)
 
 
 @pytest.fixture
@@ -147,7 +151,7 @@ async def test_without_a_channel_other_processes_changes_are_polled_for(
     starter = await Client.connect(url)
     runner = await Client.connect(url)
     try:
-        assert runner.store.poll_interval == _base.POLL_INTERVAL
+        assert runner.store.closed_poll_interval == _base.POLL_INTERVAL
         assert "No wake-up channel beside" in caplog.text
         async with Worker(
             runner, task_queue=app.TASK_QUEUE, workflows=[app.Double], activities=[app.double]
@@ -165,9 +169,6 @@ async def test_without_a_channel_other_processes_changes_are_polled_for(
 async def test_a_peer_with_a_full_queue_is_sent_everything_once_it_has_room(
     tmp_path: Path,
 ) -> None:
-    from perdure._store._effects import Effects
-    from perdure._store._types import TaskKind
-
     db = str(tmp_path / "app.db")
     received: list[list[object] | None] = []
     everything = asyncio.Event()
@@ -195,3 +196,30 @@ async def test_a_peer_with_a_full_queue_is_sent_everything_once_it_has_room(
     finally:
         sender.close()
         receiver.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reached through /proc (Linux)")
+async def test_a_path_too_long_for_a_socket_address_still_gets_a_channel(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    db = str(deep / "app.db")
+    heard: list[list[object] | None] = []
+    arrived = asyncio.Event()
+
+    def receive(items: list[object] | None) -> None:
+        heard.append(items)
+        arrived.set()
+
+    receiver = _wake.PeerChannel.open(db, receive)
+    sender = _wake.PeerChannel.open(db, lambda items: None)
+    assert receiver is not None and sender is not None
+    directory = Path(_wake.wake_dir(db))
+    assert names(directory) == {Path(receiver.path).name, Path(sender.path).name}
+    fx = Effects()
+    fx.closed.add("run-1")
+    sender.send(fx)
+    await asyncio.wait_for(arrived.wait(), 30)
+    assert heard == [[["closed", "run-1"]]]
+    sender.close()
+    receiver.close()
+    assert directory.name not in names(directory.parent)

@@ -1,14 +1,19 @@
 """In-process wake-ups: a committed change wakes the pollers and waiters it concerns.
 
-Other processes see changes by polling (bounded by the poll interval) on SQLite, and by
-LISTEN/NOTIFY on PostgreSQL.
+Other processes hear of changes by LISTEN/NOTIFY on PostgreSQL and by the wake-up channel
+(``_wake``) on SQLite, both decoded by :func:`fire_peer_items`; polling is the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
+
+from perdure._store._types import TaskKind
+
+log = logging.getLogger("perdure.store")
 
 
 class Flag:
@@ -103,3 +108,28 @@ class Notifier:
     def publish(self, topic: str, item: Any) -> None:
         for callback in list(self._subscribers.get(topic, ())):
             callback(item)
+
+
+def fire_peer_items(notifier: Notifier, items: list[Any]) -> list[str]:
+    """Fire another process's wake-up items in ``notifier`` (``["queue", namespace, queue,
+    kind]``, ``["activity_cancel", run_id, seq]``, ``["wake_at", when]``, or a notifier key
+    such as ``["closed", run_id]``), and ``("changed",)``; returns the closed run ids."""
+    keys: list[Hashable] = []
+    closed: list[str] = []
+    try:
+        for item in items:
+            if item[0] == "queue":
+                keys.append(("queue", item[1], item[2], TaskKind(item[3])))
+            elif item[0] == "activity_cancel":
+                notifier.publish("activity_cancel", (item[1], item[2]))
+            elif item[0] == "wake_at":
+                notifier.wake_at(float(item[1]))
+            else:
+                keys.append(tuple(item))
+                if item[0] == "closed":
+                    closed.append(item[1])
+    except Exception:  # another perdure version's message: polling will find the change
+        log.warning("Ignoring a malformed perdure wake-up: %r", items)
+    keys.append(("changed",))
+    notifier.fire(keys)
+    return closed

@@ -97,7 +97,7 @@ class SQLiteStore(Store):
         if not memory and not clock.virtual:
             self._peers = PeerChannel.open(path, self.woken_by_peer)
             if self._peers is not None:
-                self.poll_interval = FALLBACK_POLL_INTERVAL
+                self.closed_poll_interval = FALLBACK_POLL_INTERVAL
 
     def _use_wal(self, busy_timeout: float) -> None:
         """Switch the file to WAL (a no-op once it is). Connections switching a new file

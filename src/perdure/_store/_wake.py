@@ -1,41 +1,39 @@
 """Wake-ups between the processes that share one SQLite file: a Unix datagram socket each.
 
-PostgreSQL carries a committed change's wake-ups to other processes with NOTIFY. A SQLite
-file has no server to carry them, so every process that opens the file binds a datagram
-socket in a directory beside it (``app.db-wake/<pid>-<random>.sock``, or, when that path
-would pass the ~104 bytes a socket address holds, ``$TMPDIR/perdure-wake-<hash of the
-file's real path>/``). After a commit that made work ready, closed runs, answered queries or
-settled updates, the store sends those wake-ups (the items NOTIFY carries, plus the earliest
-new timer) to every other socket there, without blocking; the receiver fires them in its
-own notifier, as if the change had been committed in process.
+PostgreSQL carries a commit's wake-ups to other processes with NOTIFY. A SQLite file has no
+server, so every process that opens one binds a datagram socket beside it, in
+``app.db-wake/<pid>-<random>.sock`` (a path too long for a socket address is reached through
+``/proc/self/fd``). After each commit the store sends its wake-ups (the items NOTIFY carries,
+plus a timer due within a second) to every other socket there, without blocking; the
+receiver fires them in its own notifier.
 
-Peers are found by listing the directory when the channel opens and at most once a second
-while sending; a process that opens the file says hello to the others, so they know it at
-once. A socket nobody listens on any more (its process was killed) is unlinked by the first
-sender to get ``ECONNREFUSED`` from it. A peer whose receive queue is full is owed
-"everything": once it has room it is sent one datagram that makes it look at all it polls.
+Peers are found by listing the directory on opening and at most once a second while sending;
+an opening process says hello, so the others know it at once. A socket nobody listens on (its
+process was killed) is unlinked by the first sender to get ``ECONNREFUSED``. A peer whose
+queue is full is owed "everything": once it has room, one datagram makes it look at all.
 
-Polling stays as the fallback: slower (``FALLBACK_POLL_INTERVAL``) while the channel is open,
-the store's usual interval when it cannot be (no ``AF_UNIX``, or a directory that cannot be
-created or written, said once in a debug log). An in-memory database and the time-skipping
-test environment have no other processes to hear and open none.
+Polling stays as the fallback. Task pollers keep their interval (a delayed task becomes
+claimable by time alone, which no commit announces); waiters on a run's close, which always
+comes with a commit, look only every ``FALLBACK_POLL_INTERVAL`` while the channel is open.
+Without one (no ``AF_UNIX``, or a directory that cannot be made or written: a debug log says
+so) both poll as before. In-memory and time-skipping stores have no peers and open none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import errno
 import logging
 import os
 import re
 import secrets
 import socket
 import sys
-import tempfile
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -44,18 +42,19 @@ from perdure._store._effects import Effects
 
 log = logging.getLogger("perdure.store")
 
-# How often pollers look for other processes' changes while the channel is open: only what
-# the channel missed (a peer that could not be reached) waits this long.
+# How often result waiters look for runs closed by other processes while the channel is
+# open: only what it missed (a peer that could not be reached) waits this long.
 FALLBACK_POLL_INTERVAL = 1.0
 # How often the directory is listed again while sending (a hello may have been dropped).
 RESCAN_INTERVAL = 1.0
 # The longest socket path: sockaddr_un holds 108 bytes on Linux, 104 on macOS and the BSDs.
 _MAX_PATH = 100
-_HELLO = b"+"
-_EVERYTHING = b"*"
+_HELLO, _EVERYTHING = b"+", b"*"
 # macOS caps a local datagram at 2 KB by default; Linux takes far more in one.
 _DATAGRAM = 2000 if sys.platform == "darwin" else 60_000
 _MAX_DATAGRAMS = 16  # more in one commit: send "everything" instead
+# A timer service reads the database this often anyway (worker/_timers.py): only sooner counts.
+_SOON = 1.0
 _NAME = re.compile(r"\d+-[0-9a-f]+\.sock")
 
 # What a peer's datagrams become: the wake-up items, or None for "anything may have changed".
@@ -64,12 +63,7 @@ Receiver = Callable[[list[Any] | None], None]
 
 def wake_dir(db_path: str) -> str:
     """The directory of the sockets of the processes that share ``db_path``."""
-    real = os.path.realpath(db_path)
-    beside = real + "-wake"
-    if len(os.fsencode(beside)) + 1 + 24 <= _MAX_PATH:  # room for "<pid>-<hex>.sock"
-        return beside
-    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"perdure-wake-{digest}")
+    return os.path.realpath(db_path) + "-wake"
 
 
 def wake_items(fx: Effects) -> list[list[Any]]:
@@ -79,7 +73,7 @@ def wake_items(fx: Effects) -> list[list[Any]]:
     items += [["query", query_id] for query_id in fx.queries]
     items += [list(key) for key in fx.keys]
     items += [["activity_cancel", run_id, seq] for run_id, seq in fx.activity_cancels]
-    if items and fx.wake_at is not None:
+    if fx.wake_at is not None and fx.wake_at < time.time() + _SOON:
         items.append(["wake_at", fx.wake_at])
     return items
 
@@ -116,38 +110,47 @@ class PeerChannel:
             return None
         directory = wake_dir(db_path)
         for _ in range(3):  # a closing peer may remove the directory as it empties
-            sock = None
+            sock = fd = None
             try:
                 os.makedirs(directory, exist_ok=True)
+                at = directory
+                if len(os.fsencode(directory)) + 25 > _MAX_PATH:  # no room for "<pid>-<hex>.sock"
+                    if not os.path.isdir("/proc/self/fd"):
+                        raise OSError(f"{directory!r} is too long for a socket address")
+                    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                    at = f"/proc/self/fd/{fd}"  # the same directory, by a short path (Linux)
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 sock.setblocking(False)
                 name = f"{os.getpid()}-{secrets.token_hex(4)}.sock"
-                sock.bind(os.path.join(directory, name))
-                return cls(loop, directory, name, sock, receive)
-            except FileNotFoundError:
-                if sock is not None:
-                    sock.close()
+                sock.bind(os.path.join(at, name))
+                place = _Place(at, directory, fd)
             except OSError as exc:
                 if sock is not None:
                     sock.close()
-                log.debug(
-                    "No wake-up channel beside %s (%s): changes of other processes are polled for",
-                    db_path,
-                    exc,
-                )
+                if fd is not None:
+                    os.close(fd)
+                if isinstance(exc, FileNotFoundError):
+                    continue
+                log.debug("No wake-up channel beside %s (%s): polling instead", db_path, exc)
+                return None
+            try:
+                return cls(loop, place, name, sock, receive)
+            except NotImplementedError:  # a loop that cannot watch sockets (Windows' proactor)
+                _release(sock, name, place)
                 return None
         return None
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        directory: str,
+        place: _Place,
         name: str,
         sock: socket.socket,
         receive: Receiver,
     ) -> None:
         self._loop = loop
-        self._dir = directory
+        self._dir = place.at
+        self._real_dir = place.directory
         self._name = name
         self._sock = sock
         self._receive = receive
@@ -156,16 +159,15 @@ class PeerChannel:
         self._retry: asyncio.TimerHandle | None = None
         self._retry_delay = 0.002
         self._rescan_at = 0.0
-        path = os.path.join(directory, name)
-        self._finalizer = weakref.finalize(self, _release, sock, path, directory)
         loop.add_reader(sock.fileno(), self._on_readable)
+        self._finalizer = weakref.finalize(self, _release, sock, name, place)
         self._scan(time.monotonic())
         for peer in list(self._peers):
             self._send(peer, _HELLO)
 
     @property
     def path(self) -> str:
-        return os.path.join(self._dir, self._name)
+        return os.path.join(self._real_dir, self._name)
 
     def peers(self) -> list[str]:
         """The other processes' sockets this one sends to (their file names)."""
@@ -203,8 +205,10 @@ class PeerChannel:
             self._forget(peer)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        except OSError:  # gone (closed), or not ours to write to
-            self._forget(peer)
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE and data != _EVERYTHING:  # a huge id: say less
+                return self._send(peer, _EVERYTHING)
+            self._forget(peer)  # gone (closed), or not ours to write to
         return False
 
     def _forget(self, peer: str) -> None:
@@ -221,11 +225,9 @@ class PeerChannel:
         owed, self._owed = self._owed, set()
         for peer in owed:
             self._send(peer, _EVERYTHING)  # owed again if still full
+        self._retry_delay = min(self._retry_delay * 2, 0.1) if self._owed else 0.002
         if self._owed:
-            self._retry_delay = min(self._retry_delay * 2, 0.1)
             self._retry = self._loop.call_later(self._retry_delay, self._pay)
-        else:
-            self._retry_delay = 0.002
 
     def _scan(self, now: float) -> None:
         self._rescan_at = now + RESCAN_INTERVAL
@@ -253,10 +255,8 @@ class PeerChannel:
                 peer = os.path.basename(sender)
                 if peer not in self._peers and peer != self._name and _NAME.fullmatch(peer):
                     self._peers[peer] = os.path.join(self._dir, peer)
-            if data == _HELLO:
-                continue
-            if data == _EVERYTHING:
-                everything = True
+            everything = everything or data == _EVERYTHING
+            if data in (_HELLO, _EVERYTHING):
                 continue
             try:
                 decoded = orjson.loads(data)
@@ -280,10 +280,19 @@ class PeerChannel:
         self._finalizer()
 
 
-def _release(sock: socket.socket, path: str, directory: str) -> None:
+@dataclass(frozen=True)
+class _Place:
+    """The sockets' directory, and the path that reaches it (``/proc/self/fd/<fd>``)."""
+
+    at: str
+    directory: str
+    fd: int | None
+
+
+def _release(sock: socket.socket, name: str, place: _Place) -> None:
     sock.close()
-    try:
-        os.unlink(path)
-        os.rmdir(directory)  # fails while other processes' sockets are in it
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(place.at, name))
+        os.rmdir(place.directory)  # fails while other processes' sockets are in it
+    if place.fd is not None:
+        os.close(place.fd)
