@@ -531,7 +531,7 @@ STEPS_INTRO = """## The routes
 | `GET /healthz`, `GET /readyz` | up; reaches its database (no token) |
 | `POST /api/v1/workflows` | start a workflow |
 | `GET /api/v1/workflows?query=&page_size=&next_page_token=` | list, a page at a time |
-| `GET /api/v1/workflows/count?query=&max_count=` | count (`GROUP BY ExecutionStatus`) |
+| `GET /api/v1/workflows/count?query=&max_count=` | count (per status: `GROUP BY ExecutionStatus`) |
 | `GET /api/v1/workflows/{id}` | describe |
 | `GET /api/v1/workflows/{id}/history?decode=&page_size=&next_page_token=&wait=` | history |
 | `GET /api/v1/workflows/{id}/result?wait=` | how it ended (a long poll) |
