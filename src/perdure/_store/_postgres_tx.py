@@ -32,6 +32,7 @@ from perdure._store._types import (
     UpdateRow,
     UpdateState,
 )
+from perdure._store._visibility_driver import Driver
 
 TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
@@ -379,6 +380,7 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         params: list[Any],
         order_by: str,
         limit: int,
+        among: Driver | None = None,  # PostgreSQL's planner chooses where to start itself
     ) -> list[Execution]:
         # ``where`` numbers its placeholders from $2: the namespace is $1.
         n = len(params) + 2
@@ -393,7 +395,12 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         return [execution_row(r) for r in rows]
 
     async def count_executions(
-        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        limit: int | None = None,
+        among: Driver | None = None,
     ) -> int:
         # ``where`` numbers its placeholders from $2 (the namespace is $1); the limit follows.
         rows = f"SELECT 1 FROM executions e WHERE e.namespace = $1 AND ({where})"
