@@ -219,5 +219,9 @@ async def test_listing_by_a_custom_attribute_pages_in_order_and_counts(db_url: s
         ]
         count, _ = await store.count_workflow_groups("default", "CustomerId = 'c-1'", 2)
         assert count == 2
+        # c-1 runs: r0, r6 open (i % 3 == 0), r2, r4, r8 closed (completed).
+        query = "CustomerId = 'c-1' GROUP BY ExecutionStatus"
+        assert await store.count_workflow_groups("default", query) == (5, [(1, 2), (2, 3)])
+        assert await store.count_workflow_groups("default", query, 2) == (4, [(1, 2), (2, 2)])
     finally:
         await store.close()

@@ -411,7 +411,12 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         return int(count)
 
     async def count_executions_by(
-        self, namespace: str, where: str, params: list[Any], column: str
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        column: str,
+        among: Driver | None = None,
     ) -> list[tuple[Any, int]]:
         rows = await self._fetch(
             _VISIBILITY,

@@ -331,12 +331,16 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
         return f"FROM executions e WHERE e.namespace = ? AND ({where})", [namespace, *params], False
 
     async def count_executions_by(
-        self, namespace: str, where: str, params: list[Any], column: str
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        column: str,
+        among: Driver | None = None,
     ) -> list[tuple[Any, int]]:
+        matching, bound, _ = self._matching(namespace, where, params, among)
         rows = self.c.execute(
-            f"SELECT {column}, COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where}) "
-            f"GROUP BY {column}",
-            [namespace, *params],
+            f"SELECT {column}, COUNT(*) {matching} GROUP BY {column}", bound
         ).fetchall()
         return [(r[0], int(r[1])) for r in rows]
 

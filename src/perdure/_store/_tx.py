@@ -145,9 +145,15 @@ class Tx(Protocol):
         count stops there: its cost is bounded). ``among`` as for ``list_executions``."""
 
     async def count_executions_by(
-        self, namespace: str, where: str, params: list[Any], column: str
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        column: str,
+        among: Driver | None = None,
     ) -> list[tuple[Any, int]]:
-        """(value, count) of each value of ``column`` among the matching executions."""
+        """(value, count) of each value of ``column`` among the matching executions
+        (``among`` as for ``list_executions``)."""
 
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None: ...
 

@@ -129,15 +129,15 @@ async def count_executions(
     sql: Any = dialect
     types = await tx.search_attribute_types(namespace)
     compiled = compile_query(query or "", types, dialect=sql, first_param_index=2, for_count=True)
+    among = driver(query, types) if dialect == "sqlite" and query else None
     if compiled.group_by is None:
-        among = driver(query, types) if dialect == "sqlite" and query else None
         count = await tx.count_executions(
             namespace, compiled.where, compiled.params, max_count, among
         )
         return count, []
     if max_count is None:
         groups = await tx.count_executions_by(
-            namespace, compiled.where, compiled.params, compiled.group_by
+            namespace, compiled.where, compiled.params, compiled.group_by, among
         )
         groups.sort()
         return sum(n for _, n in groups), groups
@@ -147,7 +147,9 @@ async def count_executions(
     where = f"({compiled.where}) AND {compiled.group_by} = {mark}"
     groups = []
     for status in STATUS_NAMES:
-        n = await tx.count_executions(namespace, where, [*compiled.params, status], max_count)
+        n = await tx.count_executions(
+            namespace, where, [*compiled.params, status], max_count, among
+        )
         if n:
             groups.append((status, n))
     return sum(n for _, n in groups), groups
