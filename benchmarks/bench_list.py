@@ -75,8 +75,12 @@ class Database:
 # --- preparing the database -----------------------------------------------------------------
 
 
+# Bumped when the fill changes, so that an older cached database is not reused.
+FILL_VERSION = 2
+
+
 def _sizes(args: argparse.Namespace) -> str:
-    return f"{args.closed}-{args.open}-{args.history}"
+    return f"v{FILL_VERSION}-{args.closed}-{args.open}-{args.history}"
 
 
 async def sqlite_database(args: argparse.Namespace) -> Database:
@@ -159,10 +163,10 @@ async def drop_postgres(args: argparse.Namespace) -> None:
 # --- the cases ------------------------------------------------------------------------------
 
 
-async def deep_row(client: Client, db: Database, offset: int) -> tuple[bytes, str] | None:
+async def deep_row(client: Client, db: Database, offset: int) -> tuple[bytes, str, str] | None:
     """The token ``list_workflows()`` hands out after the row ``offset`` rows deep (newest
     first), what paging that deep from the first page would arrive with; and that row's
-    workflow id."""
+    workflow id and customer."""
     sql = (
         "SELECT run_id FROM executions WHERE namespace = 'default' "
         f"ORDER BY start_time DESC, run_id DESC LIMIT 1 OFFSET {offset}"
@@ -189,14 +193,16 @@ async def deep_row(client: Client, db: Database, offset: int) -> tuple[bytes, st
     assert ex is not None
     dialect: Any = "sqlite" if db.url.startswith("sqlite") else "postgresql"
     compiled = compile_query("", {}, dialect=dialect)
-    return page_token("default", compiled.fingerprint, compiled.sort, ex), ex.workflow_id
+    customer = (ex.search_attributes or {})[filling.CUSTOMER.name]["values"][0]
+    return page_token("default", compiled.fingerprint, compiled.sort, ex), ex.workflow_id, customer
 
 
 def cases(
-    client: Client, db: Database, args: argparse.Namespace, deep: tuple[bytes, str] | None
+    client: Client, db: Database, args: argparse.Namespace, deep: tuple[bytes, str, str] | None
 ) -> list[Case]:
     size = args.page_size
     some_id = deep[1] if deep else "order-0000001"
+    customer = f"{filling.CUSTOMER.name} = '{deep[2] if deep else 'c-00001'}'"
 
     def listing(query: str | None, token: bytes | None = None) -> Callable[[], Awaitable[int]]:
         async def call() -> int:
@@ -237,6 +243,8 @@ def cases(
         ("StartTime > a day ago", "StartTime > '" + _day_ago() + "'"),
         ("ORDER BY StartTime (oldest first)", "ORDER BY StartTime"),
         ("ORDER BY CloseTime DESC", "ORDER BY CloseTime DESC"),
+        (f"{customer} (custom, 1 in {filling.CUSTOMERS:,})", customer),
+        (f"{customer} AND WorkflowType = 'Order'", f"{customer} AND WorkflowType = 'Order'"),
         ("Failed ORDER BY CloseTime DESC", "ExecutionStatus = 'Failed' ORDER BY CloseTime DESC"),
     ]
     found = [
@@ -260,6 +268,7 @@ def cases(
         ("count Completed", "ExecutionStatus = 'Completed'"),
         ("count GROUP BY ExecutionStatus", "GROUP BY ExecutionStatus"),
         (f"count WorkflowType = '{filling.RARE_TYPE}'", f"WorkflowType = '{filling.RARE_TYPE}'"),
+        (f"count {customer}", customer),
     ]:
         found.append(Case(label, "/api/v1/workflows/count", _params(query), counting(query)))
     for label, query in [

@@ -6,7 +6,9 @@ target database (one completed, one failed, one cancelled, one terminated, one l
 waiting, and one that runs activities until its history is ``--history`` events long), and
 their ``executions`` rows, read back through the store, are the templates. Each bulk row is
 a template's row as ``execution_values`` writes it (the store's own row writer), with the
-columns that differ between runs (ids, type, task queue, times) replaced by name, then
+columns that differ between runs (ids, type, task queue, times, the customer) replaced by
+name; each run's customer, a Keyword search attribute, also gets its index row as the
+store's ``index_rows`` makes it, then
 inserted with one ``executemany`` (SQLite) or ``COPY`` (PostgreSQL). The bulk runs have no
 history rows: listing and counting read the ``executions`` table only. SQLite gets no
 ``ANALYZE`` (perdure never runs one); PostgreSQL gets the ``VACUUM ANALYZE`` its autovacuum
@@ -29,9 +31,11 @@ from typing import Any
 
 from perdure import Client, Worker, activity, workflow
 from perdure._common.status import WorkflowExecutionStatus
-from perdure._store._rows import EXEC_COLS, execution_values
+from perdure._store._rows import EXEC_COLS, execution_values, json_or_none
 from perdure._store._types import Execution, WftState
+from perdure._store._visibility import index_rows
 from perdure.client import WorkflowFailureError
+from perdure.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from perdure.exceptions import ApplicationError
 
 TASK_QUEUE = "bench-list"
@@ -49,6 +53,10 @@ CLOSED_SHARES = (
     (WorkflowExecutionStatus.CANCELED, 0.03),
 )
 HISTORY_WORKFLOW_ID = "long-history"
+# Every run has a customer (a Keyword search attribute), one of CUSTOMERS.
+CUSTOMER = SearchAttributeKey.for_keyword("CustomerId")
+CUSTOMERS = 20_000
+SA_COLUMNS = ["run_id", "name", "value_text", "value_num", "value_bool"]
 
 
 @activity.defn
@@ -105,23 +113,25 @@ async def make_templates(client: Client, history_events: int) -> Templates:
     """Run the template workflows on ``client``'s database through a real worker."""
     width = max(1, min(100, (history_events - 6) // 3))
     rounds = max(1, -(-(history_events - 6) // (3 * width + 3)))
+    customer = TypedSearchAttributes([SearchAttributePair(CUSTOMER, "c-template")])
+
+    async def start(args: list[Any], workflow_id: str) -> Any:
+        return await client.start_workflow(
+            Order.run,
+            args=args,
+            id=workflow_id,
+            task_queue=TASK_QUEUE,
+            search_attributes=customer,
+        )
+
     async with Worker(client, task_queue=TASK_QUEUE, workflows=[Order], activities=[step]):
-        big = await client.start_workflow(
-            Order.run, args=[rounds, width, False], id=HISTORY_WORKFLOW_ID, task_queue=TASK_QUEUE
-        )
-        done = await client.start_workflow(
-            Order.run, args=[1, 1, False], id="template-completed", task_queue=TASK_QUEUE
-        )
-        failed = await client.start_workflow(
-            Order.run, args=[0, 0, True], id="template-failed", task_queue=TASK_QUEUE
-        )
-        waiting = []
-        for name in ("open", "canceled", "terminated"):
-            waiting.append(
-                await client.start_workflow(
-                    Order.run, args=[-1, 0, False], id=f"template-{name}", task_queue=TASK_QUEUE
-                )
-            )
+        big = await start([rounds, width, False], HISTORY_WORKFLOW_ID)
+        done = await start([1, 1, False], "template-completed")
+        failed = await start([0, 0, True], "template-failed")
+        waiting = [
+            await start([-1, 0, False], f"template-{name}")
+            for name in ("open", "canceled", "terminated")
+        ]
         await done.result()
         with contextlib.suppress(WorkflowFailureError):
             await failed.result()
@@ -152,9 +162,12 @@ COLUMNS = [c.strip() for c in EXEC_COLS.split(",")]
 _AT = {name: i for i, name in enumerate(COLUMNS)}
 
 
-def bulk_rows(templates: Templates, closed: int, open_: int, now: float) -> list[tuple[Any, ...]]:
-    """The executions rows of ``closed`` closed and ``open_`` open runs, oldest first:
-    closed ones started over the 30 days before ``now``, open ones over the last 3."""
+def bulk_rows(
+    templates: Templates, closed: int, open_: int, now: float
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The executions rows of ``closed`` closed and ``open_`` open runs, oldest first
+    (closed ones started over the 30 days before ``now``, open ones over the last 3), and
+    their search_attributes rows (a customer each)."""
     rng = random.Random(14)
     base = {status: execution_values(ex) for status, ex in templates.by_status.items()}
     statuses = [s for s, _ in CLOSED_SHARES]
@@ -167,7 +180,10 @@ def bulk_rows(templates: Templates, closed: int, open_: int, now: float) -> list
     runs += [(now - rng.random() * 3 * DAY, WorkflowExecutionStatus.RUNNING) for _ in range(open_)]
     runs.sort(key=lambda r: r[0])
     kinds = rng.choices(types, type_weights, k=len(runs))
+    entry = dict(templates.by_status[WorkflowExecutionStatus.COMPLETED].search_attributes or {})
+    entry = entry[CUSTOMER.name]
     rows = []
+    sa_rows = []
     for i, ((start, status), kind) in enumerate(zip(runs, kinds, strict=True)):
         row = list(base[status])
         run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -179,8 +195,11 @@ def bulk_rows(templates: Templates, closed: int, open_: int, now: float) -> list
         row[_AT["start_time"]] = start
         if status is not WorkflowExecutionStatus.RUNNING:
             row[_AT["close_time"]] = min(now, start + rng.expovariate(1 / 30))
+        value = {**entry, "values": [f"c-{rng.randrange(CUSTOMERS):05d}"]}
+        row[_AT["search_attributes"]] = json_or_none({CUSTOMER.name: value})
+        sa_rows += [(run_id, CUSTOMER.name, *r) for r in index_rows(value)]
         rows.append(tuple(row))
-    return rows
+    return rows, sa_rows
 
 
 async def fill(client: Client, url: str, closed: int, open_: int, history: int) -> Templates:
@@ -188,12 +207,12 @@ async def fill(client: Client, url: str, closed: int, open_: int, history: int) 
     t0 = time.perf_counter()
     templates = await make_templates(client, history)
     t1 = time.perf_counter()
-    rows = bulk_rows(templates, closed, open_, client.store.clock.now())
+    rows, sa_rows = bulk_rows(templates, closed, open_, client.store.clock.now())
     t2 = time.perf_counter()
     if url.startswith("sqlite"):
-        _insert_sqlite(url, rows)
+        _insert_sqlite(url, rows, sa_rows)
     else:
-        await _insert_postgres(url, rows)
+        await _insert_postgres(url, rows, sa_rows)
     t3 = time.perf_counter()
     print(
         f"  filled: templates {t1 - t0:.1f} s, rows {t2 - t1:.1f} s, insert {t3 - t2:.1f} s",
@@ -202,7 +221,7 @@ async def fill(client: Client, url: str, closed: int, open_: int, history: int) 
     return templates
 
 
-def _insert_sqlite(url: str, rows: list[tuple[Any, ...]]) -> None:
+def _insert_sqlite(url: str, rows: list[tuple[Any, ...]], sa_rows: list[tuple[Any, ...]]) -> None:
     import sqlite3
 
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
@@ -210,6 +229,10 @@ def _insert_sqlite(url: str, rows: list[tuple[Any, ...]]) -> None:
         marks = ", ".join("?" * len(COLUMNS))
         with conn:
             conn.executemany(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", rows)
+            conn.executemany(
+                f"INSERT INTO search_attributes ({', '.join(SA_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
+                sa_rows,
+            )
         # No ANALYZE: perdure never runs it, so a real database has no statistics either.
     finally:
         conn.close()
@@ -228,7 +251,9 @@ def split_pg_url(url: str) -> tuple[str, str]:
     return (server + ("?" + "&".join(rest) if rest else "")), schema
 
 
-async def _insert_postgres(url: str, rows: list[tuple[Any, ...]]) -> None:
+async def _insert_postgres(
+    url: str, rows: list[tuple[Any, ...]], sa_rows: list[tuple[Any, ...]]
+) -> None:
     import asyncpg  # type: ignore[import-untyped]
 
     server, schema = split_pg_url(url)
@@ -237,7 +262,11 @@ async def _insert_postgres(url: str, rows: list[tuple[Any, ...]]) -> None:
         await conn.copy_records_to_table(
             "executions", records=rows, columns=COLUMNS, schema_name=schema
         )
+        await conn.copy_records_to_table(
+            "search_attributes", records=sa_rows, columns=SA_COLUMNS, schema_name=schema
+        )
         # What autovacuum does soon after a bulk load (statistics, the visibility map).
         await conn.execute(f'VACUUM ANALYZE "{schema}".executions')
+        await conn.execute(f'VACUUM ANALYZE "{schema}".search_attributes')
     finally:
         await conn.close()

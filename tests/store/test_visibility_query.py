@@ -374,6 +374,7 @@ def test_custom_values_convert(query: str, param: Any) -> None:
 # --- SQL ----------------------------------------------------------------------------------
 
 EXISTS = "EXISTS (SELECT 1 FROM search_attributes sa WHERE sa.run_id = e.run_id AND sa.name = "
+EXISTS_SQLITE = EXISTS.replace(" sa ", " sa INDEXED BY search_attributes_by_run ")
 
 
 def sql(
@@ -396,7 +397,7 @@ def test_sql_for_the_readme_example_sqlite() -> None:
     assert c.where == (
         "(((e.workflow_id >= ? AND e.workflow_id < ?)"
         " OR e.workflow_type IN (?, ?))"
-        f" AND {EXISTS}? AND sa.value_text = ?))"
+        f" AND {EXISTS_SQLITE}? AND sa.value_text = ?))"
     )
     assert c.params == ["cart-", "cart.", "A", "B", "CustomerTier", "gold"]
     assert c.order_by == "e.start_time DESC, e.run_id DESC"
@@ -464,54 +465,54 @@ def test_sql_for_the_readme_example_postgresql() -> None:
         ),
         (
             "CustomerTier != 'gold'",
-            f"{EXISTS}? AND sa.value_text <> ?)",
+            f"{EXISTS_SQLITE}? AND sa.value_text <> ?)",
             f"{EXISTS}$1 AND sa.value_text <> $2)",
         ),
         (
             "Amount >= 100.5",
-            f"{EXISTS}? AND sa.value_num >= ?)",
+            f"{EXISTS_SQLITE}? AND sa.value_num >= ?)",
             f"{EXISTS}$1 AND sa.value_num >= $2)",
         ),
         (
             "IsVip = true",
-            f"{EXISTS}? AND sa.value_bool = ?)",
+            f"{EXISTS_SQLITE}? AND sa.value_bool = ?)",
             f"{EXISTS}$1 AND sa.value_bool = $2)",
         ),
         (
             "PaidAt BETWEEN '2026-01-01' AND '2026-02-01'",
-            f"{EXISTS}? AND sa.value_num BETWEEN ? AND ?)",
+            f"{EXISTS_SQLITE}? AND sa.value_num BETWEEN ? AND ?)",
             f"{EXISTS}$1 AND sa.value_num BETWEEN $2 AND $3)",
         ),
         (
             "Count NOT IN (1, 2)",
-            f"{EXISTS}? AND sa.value_num NOT IN (?, ?))",
+            f"{EXISTS_SQLITE}? AND sa.value_num NOT IN (?, ?))",
             f"{EXISTS}$1 AND sa.value_num NOT IN ($2, $3))",
         ),
         (
             "Tags = 'x'",
-            f"{EXISTS}? AND sa.value_text = ?)",
+            f"{EXISTS_SQLITE}? AND sa.value_text = ?)",
             f"{EXISTS}$1 AND sa.value_text = $2)",
         ),
         (
             "Tags IN ('x', 'y')",
-            f"{EXISTS}? AND sa.value_text IN (?, ?))",
+            f"{EXISTS_SQLITE}? AND sa.value_text IN (?, ?))",
             f"{EXISTS}$1 AND sa.value_text IN ($2, $3))",
         ),
         (
             "Tags != 'x'",
-            f"({EXISTS}?) AND NOT {EXISTS}? AND sa.value_text IN (?)))",
+            f"({EXISTS_SQLITE}?) AND NOT {EXISTS_SQLITE}? AND sa.value_text IN (?)))",
             f"({EXISTS}$1) AND NOT {EXISTS}$2 AND sa.value_text IN ($3)))",
         ),
         (
             "Tags NOT IN ('x', 'y')",
-            f"({EXISTS}?) AND NOT {EXISTS}? AND sa.value_text IN (?, ?)))",
+            f"({EXISTS_SQLITE}?) AND NOT {EXISTS_SQLITE}? AND sa.value_text IN (?, ?)))",
             f"({EXISTS}$1) AND NOT {EXISTS}$2 AND sa.value_text IN ($3, $4)))",
         ),
-        ("Tags IS NULL", f"NOT {EXISTS}?)", f"NOT {EXISTS}$1)"),
-        ("Tags IS NOT NULL", f"{EXISTS}?)", f"{EXISTS}$1)"),
+        ("Tags IS NULL", f"NOT {EXISTS_SQLITE}?)", f"NOT {EXISTS}$1)"),
+        ("Tags IS NOT NULL", f"{EXISTS_SQLITE}?)", f"{EXISTS}$1)"),
         (
             "Note STARTS_WITH 'he'",
-            f"{EXISTS}? AND (sa.value_text >= ? AND sa.value_text < ?))",
+            f"{EXISTS_SQLITE}? AND (sa.value_text >= ? AND sa.value_text < ?))",
             f"{EXISTS}$1 AND sa.value_text LIKE $2 ESCAPE '\\')",
         ),
     ],
@@ -635,6 +636,7 @@ def db() -> Iterator[sqlite3.Connection]:
         CREATE TABLE search_attributes (
             run_id TEXT, name TEXT, value_text TEXT, value_num REAL, value_bool INTEGER
         );
+        CREATE INDEX search_attributes_by_run ON search_attributes (run_id, name);
         """
     )
     for run_id, wid, wtype, queue, status, next_id, start, close, attrs in RUNS:

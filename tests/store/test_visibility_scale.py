@@ -5,16 +5,20 @@ index range on SQLite matching exactly the ids Python's ``startswith`` does."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from pgutil import postgres_admin
 
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import open_store
+from perdure._store._effects import Effects
 from perdure._store._postgres_schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from perdure._store._rows import EXEC_COLS, execution_values
 from perdure._store._schema import LATEST_VERSION
 from perdure._store._schema import MIGRATIONS as SQLITE_MIGRATIONS
+from perdure._store._tx import Tx
 from perdure._store._types import Execution
+from perdure._store._visibility import set_attributes
 
 LISTING_INDEXES = {
     "executions_by_start",
@@ -184,5 +188,62 @@ async def test_starts_with_matches_exactly_the_ids_with_that_prefix(db_url: str)
                 found = sorted(ex.workflow_id for ex in page.executions)
                 expected = sorted(i for i in IDS if i.startswith(prefix) != negated)
                 assert found == expected, query
+    finally:
+        await store.close()
+
+
+async def test_listing_by_a_custom_attribute_pages_in_order_and_counts(db_url: str) -> None:
+    # On SQLite a positive condition on a custom attribute held by few runs is read from the
+    # attribute's index (then sorted): the same pages, order and counts as reading in order.
+    store = open_store(db_url)
+    customers = ["c-1", "c-2", "c-1", "c-3", "c-1", "c-2", "c-1", None, "c-1", "c-10"]
+    try:
+
+        async def insert(tx: Tx, fx: Effects) -> None:
+            for i, customer in enumerate(customers):
+                ex = _run(f"r{i}", f"wf-{i}", 1000.0 + (i * 7) % 10, closed=i % 3 != 0)
+                await tx.insert_execution(ex)
+                if customer is not None:
+                    entry = {"type": "Keyword", "values": [customer]}
+                    await set_attributes(tx, ex, {"CustomerId": entry})
+                    await tx.update_execution(ex)
+
+        await store.transact(insert)
+
+        newest_first = sorted(range(len(customers)), key=lambda i: -(1000.0 + (i * 7) % 10))
+        cases: dict[str, Callable[[int, str], bool]] = {
+            "CustomerId = 'c-1'": lambda i, c: c == "c-1",
+            "CustomerId = 'c-1' AND WorkflowType = 'Order'": lambda i, c: c == "c-1" and i % 3 != 0,
+            "CustomerId IN ('c-2', 'c-3') OR WorkflowId = 'wf-0'": lambda i, c: (
+                c in ("c-2", "c-3") or i == 0
+            ),
+            "CustomerId STARTS_WITH 'c-1'": lambda i, c: c.startswith("c-1"),
+            "CustomerId > 'c-2'": lambda i, c: c > "c-2",
+        }
+        for query, test in cases.items():
+            pages: list[str] = []
+            token = None
+            while True:
+                page = await store.list_workflows("default", query, 2, token)
+                pages += [ex.run_id for ex in page.executions]
+                token = page.next_page_token
+                if token is None:
+                    break
+            matching = {i for i, c in enumerate(customers) if c is not None and test(i, c)}
+            assert pages == [f"r{i}" for i in newest_first if i in matching], query
+            assert await store.count_workflows("default", query) == len(pages), query
+        closed_first = await store.list_workflows(
+            "default", "CustomerId = 'c-1' ORDER BY CloseTime DESC", 10
+        )
+        closes = [ex.close_time for ex in closed_first.executions]
+        assert closes == sorted((t for t in closes if t is not None), reverse=True) + [
+            None for t in closes if t is None
+        ]
+        count, _ = await store.count_workflow_groups("default", "CustomerId = 'c-1'", 2)
+        assert count == 2
+        # c-1 runs: r0, r6 open (i % 3 == 0), r2, r4, r8 closed (completed).
+        query = "CustomerId = 'c-1' GROUP BY ExecutionStatus"
+        assert await store.count_workflow_groups("default", query) == (5, [(1, 2), (2, 3)])
+        assert await store.count_workflow_groups("default", query, 2) == (4, [(1, 2), (2, 2)])
     finally:
         await store.close()

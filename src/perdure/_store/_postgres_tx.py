@@ -34,6 +34,7 @@ from perdure._store._types import (
     UpdateState,
     claim_order,
 )
+from perdure._store._visibility_driver import Driver
 
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
@@ -374,6 +375,7 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, Tx):
         params: list[Any],
         order_by: str,
         limit: int,
+        among: Driver | None = None,  # PostgreSQL's planner chooses where to start itself
     ) -> list[Execution]:
         # ``where`` numbers its placeholders from $2: the namespace is $1.
         n = len(params) + 2
@@ -388,7 +390,12 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, Tx):
         return [execution_row(r) for r in rows]
 
     async def count_executions(
-        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        limit: int | None = None,
+        among: Driver | None = None,
     ) -> int:
         # ``where`` numbers its placeholders from $2 (the namespace is $1); the limit follows.
         rows = f"SELECT 1 FROM executions e WHERE e.namespace = $1 AND ({where})"
@@ -399,7 +406,12 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, Tx):
         return int(count)
 
     async def count_executions_by(
-        self, namespace: str, where: str, params: list[Any], column: str
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        column: str,
+        among: Driver | None = None,
     ) -> list[tuple[Any, int]]:
         rows = await self._fetch(
             _VISIBILITY,

@@ -39,6 +39,7 @@ from perdure._store._types import (
     UpdateState,
     claim_order,
 )
+from perdure._store._visibility_driver import DRIVER_LIMIT, Driver
 
 _INSERT_TASK = (
     f"INSERT INTO tasks ({', '.join(TASK_INSERT_COLS)}) "
@@ -279,34 +280,68 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         params: list[Any],
         order_by: str,
         limit: int,
+        among: Driver | None = None,
     ) -> list[Execution]:
         cols = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
+        matching, bound, driven = self._matching(namespace, where, params, among)
+        if driven:  # read from the attribute's index, then sorted
+            order_by = ", ".join(f"+{term.strip()}" for term in order_by.split(","))
         rows = self.c.execute(
-            f"SELECT {cols} FROM executions e WHERE e.namespace = ? AND ({where}) "
-            f"ORDER BY {order_by} LIMIT ?",
-            [namespace, *params, limit],
+            f"SELECT {cols} {matching} ORDER BY {order_by} LIMIT ?", [*bound, limit]
         ).fetchall()
         return [execution_row(r) for r in rows]
 
     async def count_executions(
-        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        limit: int | None = None,
+        among: Driver | None = None,
     ) -> int:
-        matching = f"FROM executions e WHERE e.namespace = ? AND ({where})"
+        matching, bound, _ = self._matching(namespace, where, params, among)
         if limit is None:
-            row = self.c.execute(f"SELECT COUNT(*) {matching}", [namespace, *params]).fetchone()
+            row = self.c.execute(f"SELECT COUNT(*) {matching}", bound).fetchone()
         else:
             row = self.c.execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 {matching} LIMIT ?)", [namespace, *params, limit]
+                f"SELECT COUNT(*) FROM (SELECT 1 {matching} LIMIT ?)", [*bound, limit]
             ).fetchone()
         return int(row[0])
 
+    def _matching(
+        self, namespace: str, where: str, params: list[Any], among: Driver | None
+    ) -> tuple[str, list[Any], bool]:
+        """``FROM ... WHERE ...`` of the matching runs, its parameters, and whether it
+        starts from the attribute index's rows: when ``among`` holds for few (the namespace
+        is then not indexed on, nor, by the caller, the order); else the namespace's indexes
+        are."""
+        if among is not None:
+            few = self.c.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM search_attributes sa "
+                f"WHERE {among.where} LIMIT ?)",
+                [*among.params, DRIVER_LIMIT + 1],
+            ).fetchone()[0]
+            if few <= DRIVER_LIMIT:
+                return (
+                    "FROM executions e WHERE +e.namespace = ? AND e.run_id IN "
+                    f"(SELECT sa.run_id FROM search_attributes sa WHERE {among.where}) "
+                    f"AND ({where})",
+                    [namespace, *among.params, *params],
+                    True,
+                )
+        return f"FROM executions e WHERE e.namespace = ? AND ({where})", [namespace, *params], False
+
     async def count_executions_by(
-        self, namespace: str, where: str, params: list[Any], column: str
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        column: str,
+        among: Driver | None = None,
     ) -> list[tuple[Any, int]]:
+        matching, bound, _ = self._matching(namespace, where, params, among)
         rows = self.c.execute(
-            f"SELECT {column}, COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where}) "
-            f"GROUP BY {column}",
-            [namespace, *params],
+            f"SELECT {column}, COUNT(*) {matching} GROUP BY {column}", bound
         ).fetchall()
         return [(r[0], int(r[1])) for r in rows]
 

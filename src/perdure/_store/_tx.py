@@ -20,6 +20,7 @@ from perdure._store._types import (
     UpdateRow,
     UpdateState,
 )
+from perdure._store._visibility_driver import Driver
 
 
 class Tx(Protocol):
@@ -125,20 +126,34 @@ class Tx(Protocol):
         params: list[Any],
         order_by: str,
         limit: int,
+        among: Driver | None = None,
     ) -> list[Execution]:
         """The first ``limit`` executions matching a compiled visibility query, in order
-        (``where`` uses alias ``e``)."""
+        (``where`` uses alias ``e``). ``among`` is a hint: a condition on a custom attribute
+        that the matching runs all satisfy, which a store may start from (SQLite does when
+        few rows satisfy it; see ``_visibility_driver``)."""
 
     async def count_executions(
-        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        limit: int | None = None,
+        among: Driver | None = None,
     ) -> int:
         """The number of matching executions; with ``limit``, at most that many (the
-        count stops there: its cost is bounded)."""
+        count stops there: its cost is bounded). ``among`` as for ``list_executions``."""
 
     async def count_executions_by(
-        self, namespace: str, where: str, params: list[Any], column: str
+        self,
+        namespace: str,
+        where: str,
+        params: list[Any],
+        column: str,
+        among: Driver | None = None,
     ) -> list[tuple[Any, int]]:
-        """(value, count) of each value of ``column`` among the matching executions."""
+        """(value, count) of each value of ``column`` among the matching executions
+        (``among`` as for ``list_executions``)."""
 
     async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None: ...
 

@@ -9,6 +9,7 @@ from typing import Any
 from perdure._errors import InvalidArgumentError, SearchAttributeTypeError
 from perdure._store._tx import Tx
 from perdure._store._types import Execution
+from perdure._store._visibility_driver import driver
 from perdure._store._visibility_keys import ExecutionPage, page_token, token_key
 from perdure._store._visibility_query import STATUS_NAMES, compile_query
 
@@ -97,9 +98,10 @@ async def list_executions(
     if next_page_token is not None:
         after = token_key(next_page_token, namespace, compiled.fingerprint, compiled.sort)
         compiled = compile_query(query or "", types, dialect=sql, first_param_index=2, after=after)
+    among = driver(query, types) if dialect == "sqlite" and query else None
     # One row more than the page tells whether another page follows.
     rows = await tx.list_executions(
-        namespace, compiled.where, compiled.params, compiled.order_by, page_size + 1
+        namespace, compiled.where, compiled.params, compiled.order_by, page_size + 1, among
     )
     if len(rows) <= page_size:
         return ExecutionPage(rows, None)
@@ -125,19 +127,17 @@ async def count_executions(
     if max_count is not None and max_count < 1:
         raise InvalidArgumentError(f"max_count must be at least 1, got {max_count}")
     sql: Any = dialect
-    compiled = compile_query(
-        query or "",
-        await tx.search_attribute_types(namespace),
-        dialect=sql,
-        first_param_index=2,
-        for_count=True,
-    )
+    types = await tx.search_attribute_types(namespace)
+    compiled = compile_query(query or "", types, dialect=sql, first_param_index=2, for_count=True)
+    among = driver(query, types) if dialect == "sqlite" and query else None
     if compiled.group_by is None:
-        count = await tx.count_executions(namespace, compiled.where, compiled.params, max_count)
+        count = await tx.count_executions(
+            namespace, compiled.where, compiled.params, max_count, among
+        )
         return count, []
     if max_count is None:
         groups = await tx.count_executions_by(
-            namespace, compiled.where, compiled.params, compiled.group_by
+            namespace, compiled.where, compiled.params, compiled.group_by, among
         )
         groups.sort()
         return sum(n for _, n in groups), groups
@@ -147,7 +147,9 @@ async def count_executions(
     where = f"({compiled.where}) AND {compiled.group_by} = {mark}"
     groups = []
     for status in STATUS_NAMES:
-        n = await tx.count_executions(namespace, where, [*compiled.params, status], max_count)
+        n = await tx.count_executions(
+            namespace, where, [*compiled.params, status], max_count, among
+        )
         if n:
             groups.append((status, n))
     return sum(n for _, n in groups), groups
