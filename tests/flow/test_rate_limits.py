@@ -105,3 +105,17 @@ def test_perdure_worker_takes_the_limits_and_refuses_a_bad_one(tmp_path: Path) -
     )
     assert result.exit_code == 1
     assert "max_task_queue_activities_per_second must be a positive number" in result.output
+
+
+async def test_a_rate_limit_under_the_time_skipping_clock_says_what_to_do() -> None:
+    env = await WorkflowEnvironment.start_time_skipping()
+    try:
+        with pytest.raises(ValueError, match=r"start_local\(\) \(real time\)"):
+            Worker(
+                env.client,
+                task_queue="q",
+                activities=[app.paced_call],
+                max_task_queue_activities_per_second=5,
+            )
+    finally:
+        await env.shutdown()

@@ -65,6 +65,14 @@ def activity_claim(
     limits = ClaimLimits(queue_rate, per_key) if queue_rate or per_key else None
     if limits is None and worker_rate is None:
         return store.claim_activity_tasks
+    if (queue_rate or worker_rate) and store.clock.virtual:
+        # The time-skipping clock stands still while tasks wait: the bucket would never
+        # refill, and the test would hang.
+        raise ValueError(
+            "Activity rate limits follow the store's clock, which stands still in the "
+            "time-skipping test environment while tasks wait: test a rate-limited worker "
+            "with WorkflowEnvironment.start_local() (real time), or leave the rate out here"
+        )
     local = _LocalRate(store, worker_rate) if worker_rate is not None else None
     rates = [r for r in (queue_rate, worker_rate) if r is not None]
     pacer = _Pacer(store, 1 / min(rates)) if rates else None
