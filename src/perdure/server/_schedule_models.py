@@ -1,5 +1,5 @@
-"""The bodies of the schedule routes, and of the routes that replay a history against the
-workflow code the server was given (OpenAPI models: FastAPI writes the document from them)."""
+"""The bodies of the schedule routes (OpenAPI models: FastAPI writes the document from
+them)."""
 
 from __future__ import annotations
 
@@ -132,35 +132,3 @@ class ScheduleDescription(BaseModel):
 class ScheduleDone(BaseModel):
     schedule_id: str
     result: Literal["paused", "unpaused", "triggered", "backfilled", "deleted"]
-
-
-class ReplayCheck(BaseModel):
-    """Whether the history replays on the server's workflow code; ``error`` says why not."""
-
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    ok: bool
-    error: str | None
-
-
-class QueryAnswer(BaseModel):
-    """A query's answer at that point, or why it could not answer."""
-
-    name: str
-    result: Any = None
-    error: str | None = None
-
-
-class ReplayedState(BaseModel):
-    """The workflow as it stood at ``event_id``: replayed up to the end of the last workflow
-    task completed by then (``at_event_id``), its queries' answers (those that take no
-    argument), and where its code waited (``__stack_trace``)."""
-
-    workflow_id: str
-    run_id: str
-    event_id: int
-    at_event_id: int
-    queries: list[QueryAnswer]
-    stack_trace: str | None
-    error: str | None

@@ -4,9 +4,10 @@ state at a chosen event, and whether it replays on the current code at all."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from perdure._operate.replay import workflow_type
@@ -15,9 +16,41 @@ from perdure.server._models import Problem
 from perdure.server._openapi_params import RunIdQuery, WorkflowIdPath, problems
 from perdure.server._paths import UnquotedRoute
 from perdure.server._problems import problem
-from perdure.server._schedule_models import ReplayCheck, ReplayedState
 from perdure.server._state import JSON, server_state
 from perdure.worker import Replayer
+
+
+class ReplayCheck(BaseModel):
+    """Whether the history replays on the server's workflow code; ``error`` says why not."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    ok: bool
+    error: str | None
+
+
+class QueryAnswer(BaseModel):
+    """A query's answer at that point, or why it could not answer."""
+
+    name: str
+    result: Any = None
+    error: str | None = None
+
+
+class ReplayedState(BaseModel):
+    """The workflow as it stood at ``event_id``: replayed up to the end of the last workflow
+    task completed by then (``at_event_id``), its queries' answers (those that take no
+    argument), and where its code waited (``__stack_trace``)."""
+
+    workflow_id: str
+    run_id: str
+    event_id: int
+    at_event_id: int
+    queries: list[QueryAnswer]
+    stack_trace: str | None
+    error: str | None
+
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["replay"], route_class=UnquotedRoute)
 
