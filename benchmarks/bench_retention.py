@@ -24,7 +24,7 @@ from perdure._common.events import EventType, HistoryEvent
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store._types import Execution, NamespaceRow
 from perdure.client import Client
-from perdure.worker._retention import RetentionSweeper
+from perdure.worker._timers import timer_service
 
 DAY = 86400.0
 
@@ -69,7 +69,9 @@ async def s1(sizes: bench_core.Sizes, closed: int, retention: bool) -> dict[str,
     with ``retention`` a paced sweep (what a worker does with a backlog) deletes meanwhile."""
     n = sizes.throughput_workflows
     async with bench_core.engine() as client:
-        sweeper = RetentionSweeper(client.store)
+        # The workers' own sweeper: their timer service may start a round too, and the
+        # stats count both.
+        sweeper = timer_service(client.store).sweeper
         sweeping = None
         if closed:
             await seed(client, closed)
