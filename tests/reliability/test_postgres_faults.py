@@ -115,3 +115,18 @@ async def test_partitioned_worker_is_fenced(postgres_url: str, tmp_path: Path) -
         proxy.stop()
         await client.close()
         ledger.close()
+
+
+async def test_sessions_end_a_transaction_left_idle(postgres_url: str) -> None:
+    """A session of perdure's left inside a transaction (its worker cut off from the server
+    mid-transaction) is ended by the server after a minute, which releases the run's row
+    lock it held: without it, the run would wait until TCP gives up on the connection."""
+    client = await Client.connect(postgres_url)
+    try:
+        await client.count_workflows()  # opens the pool
+        pool = client.store._pool  # type: ignore[attr-defined]
+        async with pool.acquire() as conn:
+            shown = await conn.fetchval("SHOW idle_in_transaction_session_timeout")
+        assert shown == "1min"
+    finally:
+        await client.close()

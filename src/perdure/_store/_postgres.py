@@ -68,6 +68,7 @@ from perdure._store._postgres_support import (
     _reason,
     _Server,
     _server_of,
+    _session_settings,
     _settle,
     _unreachable,
 )
@@ -173,7 +174,7 @@ class PostgresStore(Store):
                 min_size=0,
                 max_size=self._pool_size[1],
                 timeout=CONNECT_TIMEOUT,
-                server_settings={"search_path": _quote(schema)} if schema else {},
+                server_settings=_session_settings(schema),
                 init=self._init_connection,
                 reset=_keep_session,
             )

@@ -63,6 +63,22 @@ def _parse_url(url: str) -> _Target:
     return _Target(dsn, schemas[0] if schemas else None, shown)
 
 
+# A session left inside a transaction this long is ended by the server, which releases its
+# row locks: a worker cut off mid-transaction (a network partition that neither heals nor
+# resets) would otherwise hold its run's row lock, and stall that run, until TCP gives up on
+# the connection (hours, by default). perdure's transactions wait on nothing but their own
+# statements (a workflow task run in a commit takes milliseconds).
+IDLE_IN_TRANSACTION_SECONDS = 60
+
+
+def _session_settings(schema: str | None) -> dict[str, str]:
+    """The settings of every session of the store's pool."""
+    settings = {"idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_SECONDS}s"}
+    if schema:
+        settings["search_path"] = _quote(schema)
+    return settings
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
