@@ -79,6 +79,7 @@ class Activities:
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
+        header: dict[str, Payload] | None = None,
     ) -> ActivityHandle[Any]:
         self._seq += 1
         seq = self._seq
@@ -94,6 +95,7 @@ class Activities:
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy,
             cancellation_type=cancellation_type,
+            header=header,
         )
         self._add_command(command)
         act = _Activity(
@@ -118,6 +120,7 @@ class Activities:
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
+        header: dict[str, Payload] | None = None,
     ) -> ActivityHandle[Any]:
         self._local_seq += 1
         seq = self._local_seq
@@ -147,6 +150,7 @@ class Activities:
                     schedule_to_close_timeout=schedule_to_close_timeout,
                     start_to_close_timeout=start_to_close_timeout,
                     retry_policy=retry_policy,
+                    header=header,
                 )
             )
         return self._handle(act)

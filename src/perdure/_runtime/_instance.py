@@ -46,11 +46,30 @@ from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
+from perdure._runtime._intercept import (
+    RootOutbound,
+    chain,
+    run_sync,
+    start_activity_input,
+    start_child_input,
+    start_local_activity_input,
+)
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import Info, ParentInfo, duration
+from perdure.workflow._interceptor import (
+    ContinueAsNewInput,
+    ExecuteWorkflowInput,
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
+    SignalChildWorkflowInput,
+    SignalExternalWorkflowInput,
+    WorkflowInboundInterceptor,
+    WorkflowOutboundInterceptor,
+)
 
 log = logging.getLogger("perdure.runtime")
 
@@ -81,6 +100,7 @@ class WorkflowInstance:
         history_size: Callable[[], int] = lambda: 0,
         continue_as_new_suggested: Callable[[], bool] = lambda: False,
         now: float | None = None,
+        interceptors: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
         attrs = started.attributes
         self.definition = definition
@@ -109,6 +129,8 @@ class WorkflowInstance:
             _continue_as_new_suggested=continue_as_new_suggested,
             _search_attributes=lambda: self._search_attributes,
         )
+        self.outbound: WorkflowOutboundInterceptor = RootOutbound(self)
+        self._start_header = dict(attrs.get("header") or {})
         self.loop = WorkflowEventLoop(self, self)  # type: ignore[abstract]
         self._replaying = False
         self._commands: list[Command] = []
@@ -127,7 +149,7 @@ class WorkflowInstance:
             signals=lambda: self._signal_handlers,
         )
         self._dynamic_signal: Callable[..., Any] | None = None
-        self._buffered_signals: dict[str, list[list[Payload]]] = {}
+        self._buffered_signals: dict[str, list[tuple[list[Payload], Any]]] = {}
         self._task_failure: BaseException | None = None
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
@@ -158,7 +180,11 @@ class WorkflowInstance:
             args = self._payloads.from_payloads(payloads, definition.arg_types)
         self._args = args
         self._obj: Any = None
+        self._query_fn: Callable[..., Any] | None = None
+        self.children.signal_child = self._signal_child
+        self._inbound = chain(self, interceptors)
         with self._running():
+            self._inbound.init(self.outbound)
             self._obj = definition.cls(*args) if definition.init_takes_args else definition.cls()
         for name, handler in definition.signals.items():
             self._signal_handlers[name] = getattr(self._obj, handler.fn.__name__)
@@ -194,7 +220,9 @@ class WorkflowInstance:
             elif event.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 a = event.attributes
                 self._run_once_blocked()
-                self._start_update(a["update_id"], a["name"], a.get("input", []), validate=False)
+                self._start_update(
+                    a["update_id"], a["name"], a.get("input", []), a.get("header"), validate=False
+                )
                 self._run_once_blocked()
             else:
                 self._apply(event)
@@ -205,7 +233,7 @@ class WorkflowInstance:
             self._run_once_blocked()
             if any(isinstance(c, CLOSE_COMMANDS) for c in self._commands):
                 break  # closing: the rest are not seen (they go on to a continued run)
-            if self._start_update(update_id, name, payloads, validate=True):
+            if self._start_update(update_id, name, payloads, None, validate=True):
                 self._run_once_blocked()
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
@@ -289,7 +317,7 @@ class WorkflowInstance:
             if handle is not None and not handle.cancelled():
                 self.loop.enqueue(handle)
         elif kind is EventType.WORKFLOW_EXECUTION_SIGNALED:
-            self._signal(a["signal_name"], a.get("input", []))
+            self._signal(a["signal_name"], a.get("input", []), a.get("header"))
         elif kind in CHILD_EVENTS or kind in EXTERNAL_EVENTS:
             self.children.resolve(event)
         elif kind is EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED:
@@ -301,7 +329,11 @@ class WorkflowInstance:
     async def _run_main(self) -> None:
         what = f"the result of workflow {self.definition.name!r}"
         try:
-            result = await self.definition.run_fn(self._obj, *self._args)
+            run_fn = self.definition.run_fn.__get__(self._obj)
+            call = ExecuteWorkflowInput(
+                self.definition.cls, run_fn, self._args, dict(self._start_header)
+            )
+            result = await self._inbound.execute_workflow(call)
             # A result that cannot be converted fails the task, as a plain exception does.
             payload = _to_payload(self._payloads, result, what)
         except BaseException as exc:
@@ -309,16 +341,14 @@ class WorkflowInstance:
             return
         self._add_command(CompleteWorkflow(payload))
 
-    async def _run_signal(self, name: str, handler: Callable[..., Any], args: list[Any]) -> None:
+    async def _run_signal(self, name: str, args: list[Any], header: Any) -> None:
         try:
-            result = handler(*args)
-            if asyncio.iscoroutine(result):
-                await result
+            await self._inbound.handle_signal(HandleSignalInput(name, args, dict(header or {})))
         except BaseException as exc:
             self._on_error(exc)
 
     def _start_update(
-        self, update_id: str, name: str, payloads: list[Payload], *, validate: bool
+        self, update_id: str, name: str, payloads: list[Payload], header: Any, *, validate: bool
     ) -> bool:
         handler = self.definition.updates.get(name) or self.definition.dynamic_update
         if handler is None:
@@ -337,32 +367,27 @@ class WorkflowInstance:
                 args = self._payloads.from_payloads(payloads, handler.arg_types)
             else:
                 args = dynamic_args(name, payloads, self._payloads)
-            if validate and handler.validator is not None:
+            call = HandleUpdateInput(update_id, name, args, dict(header or {}))
+            if validate:
                 with self._running():
-                    handler.validator(self._obj, *args)
+                    self._inbound.handle_update_validator(call)
         except Exception as exc:
             self._add_command(
                 RejectUpdate(update_id, self._failures.to_failure(exc, self._payloads))
             )
             return False
         if validate:
-            self._add_command(AcceptUpdate(update_id, name, payloads))
-        method = getattr(self._obj, handler.fn.__name__)
-        task = self.loop.create_task(
-            self._run_update(update_id, name, method, args), name=f"update:{name}"
-        )
+            self._add_command(AcceptUpdate(update_id, name, payloads, header or None))
+        task = self.loop.create_task(self._run_update(update_id, call), name=f"update:{name}")
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
         return True
 
-    async def _run_update(
-        self, update_id: str, name: str, method: Callable[..., Any], args: list[Any]
-    ) -> None:
+    async def _run_update(self, update_id: str, call: HandleUpdateInput) -> None:
         try:
-            result = method(*args)
-            if asyncio.iscoroutine(result):
-                result = await result
-            payload = _to_payload(self._payloads, result, f"the result of update {name!r}")
+            result = await self._inbound.handle_update_handler(call)
+            what = f"the result of update {call.update!r}"
+            payload = _to_payload(self._payloads, result, what)
         except BaseException as exc:
             if isinstance(exc, FailureError | asyncio.CancelledError) or (
                 self._failure_types and isinstance(exc, self._failure_types)
@@ -410,6 +435,7 @@ class WorkflowInstance:
                         if exc.memo is not None
                         else dict(self._memo)
                     ),
+                    header=exc.header,
                 )
             )
         elif self._cancel_requested and _is_cancellation(exc):
@@ -433,14 +459,14 @@ class WorkflowInstance:
             return
         self._commands.append(command)
 
-    def _signal(self, name: str, payloads: list[Payload]) -> None:
+    def _signal(self, name: str, payloads: list[Payload], header: Any = None) -> None:
         handler = self._signal_handlers.get(name)
         if handler is not None:
             args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
         elif self._dynamic_signal is not None:
             handler, args = self._dynamic_signal, dynamic_args(name, payloads, self._payloads)
         else:
-            self._buffered_signals.setdefault(name, []).append(payloads)
+            self._buffered_signals.setdefault(name, []).append((payloads, header))
             if not self._replaying:
                 log.warning(
                     "Workflow %s (%s) has no handler for signal %r; it is kept until one is "
@@ -450,13 +476,44 @@ class WorkflowInstance:
                     name,
                 )
             return
-        task = self.loop.create_task(self._run_signal(name, handler, args), name=f"signal:{name}")
+        task = self.loop.create_task(self._run_signal(name, args, header), name=f"signal:{name}")
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
 
+    # -- what the ends of the interceptor chains call -----------------------------------------
+    def own_info(self) -> Info:
+        return self._info
+
+    def signal_handler(self, name: str) -> Callable[..., Any] | None:
+        return self._signal_handlers.get(name) or self._dynamic_signal
+
+    def update_validator(self, name: str) -> Callable[..., Any] | None:
+        handler = self.definition.updates.get(name) or self.definition.dynamic_update
+        if handler is None or handler.validator is None:
+            return None
+        validator: Callable[..., Any] = handler.validator.__get__(self._obj)
+        return validator
+
+    def update_method(self, name: str) -> Callable[..., Any]:
+        handler = self.definition.updates.get(name) or self.definition.dynamic_update
+        if handler is None:
+            raise KeyError(name)
+        method: Callable[..., Any] = getattr(self._obj, handler.fn.__name__)
+        return method
+
+    def query_fn(self, name: str) -> Callable[..., Any]:
+        if self._query_fn is None:
+            raise RuntimeError(f"No query {name!r} is being answered")
+        return self._query_fn
+
+    def _signal_child(self, workflow_id: str, name: str, args: list[Any]) -> Awaitable[None]:
+        return self.outbound.signal_child_workflow(
+            SignalChildWorkflowInput(name, list(args), workflow_id, {})
+        )
+
     # -- the WorkflowContext the authoring API calls -------------------------------------------
     def info(self) -> Info:
-        return self._info
+        return self.outbound.info()
 
     def now(self) -> float:
         return self.loop.time()
@@ -468,20 +525,27 @@ class WorkflowInstance:
         return self._replaying
 
     def start_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
-        return self.activities.start(activity_type, args, **options)
+        return self.outbound.start_activity(start_activity_input(activity_type, args, options))
 
     def start_local_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
-        return self.activities.start_local(activity_type, args, **options)
+        call = start_local_activity_input(activity_type, args, options)
+        return self.outbound.start_local_activity(call)
 
     def start_child_workflow(
         self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
     ) -> Awaitable[Any]:
-        return self.children.start_child_workflow(workflow_type, args, options)
+        return self.outbound.start_child_workflow(start_child_input(workflow_type, args, options))
 
     def signal_external(
         self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
     ) -> Awaitable[None]:
-        return self.children.signal_external(workflow_id, run_id, name, args)
+        call = SignalExternalWorkflowInput(
+            name, list(args), self._info.namespace, workflow_id, run_id, {}
+        )
+        return self.outbound.signal_external_workflow(call)
+
+    def continue_as_new(self, call: ContinueAsNewInput) -> None:
+        self.outbound.continue_as_new(call)
 
     def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]:
         return self.children.cancel_external(workflow_id, run_id)
@@ -522,8 +586,8 @@ class WorkflowInstance:
             return
         self._signal_handlers[name] = handler
         self._signal_types[name] = arg_types(handler)
-        for payloads in self._buffered_signals.pop(name, []):
-            self._signal(name, payloads)
+        for payloads, header in self._buffered_signals.pop(name, []):
+            self._signal(name, payloads, header)
 
     def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
         self._queries.set_handler(name, handler)
@@ -589,11 +653,14 @@ class WorkflowInstance:
             return self._payloads.to_payload(call.fn(*call.args))
         before = len(self._commands)
         self._active = True
+        self._query_fn = call.fn
         try:
             with self._running():
-                result = call.fn(*call.args)
+                handled = self._inbound.handle_query(HandleQueryInput("", name, call.args, {}))
+                result = run_sync(handled, f"Query {name!r}")
         finally:
             self._active = False
+            self._query_fn = None
         if len(self._commands) != before or asyncio.iscoroutine(result):
             del self._commands[before:]
             raise TypeError(f"Query {name!r} must only read state: it issued commands")

@@ -26,6 +26,7 @@ from perdure._errors import NondeterminismError
 from perdure._runtime._instance import WorkflowInstance, WorkflowTaskError
 from perdure.converter import DataConverter
 from perdure.workflow._definition import WorkflowDefinition
+from perdure.workflow._interceptor import WorkflowInboundInterceptor
 
 
 class WorkflowTaskFailure(Exception):
@@ -57,8 +58,10 @@ class WorkflowRunner:
         converter: DataConverter = DataConverter.default,
         failure_exception_types: Sequence[type[BaseException]] = (),
         guard: bool = True,
+        interceptors: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
         self.definition = definition
+        self._interceptors = interceptors
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.namespace = namespace
@@ -198,6 +201,7 @@ class WorkflowRunner:
                 history_size=lambda: self._task_size,
                 continue_as_new_suggested=lambda: self._task_suggested,
                 now=now,
+                interceptors=self._interceptors,
             )
         return self.instance.activate(
             pending,

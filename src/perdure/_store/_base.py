@@ -277,10 +277,20 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         name: str,
         payloads: list[Payload],
         identity: str,
+        header: dict[str, Payload] | None = None,
     ) -> None:
         await self.transact(
             lambda tx, fx: executions.signal(
-                tx, namespace, workflow_id, run_id, name, payloads, identity, self.clock.now(), fx
+                tx,
+                namespace,
+                workflow_id,
+                run_id,
+                name,
+                payloads,
+                identity,
+                self.clock.now(),
+                fx,
+                header,
             )
         )
 

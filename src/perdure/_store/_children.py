@@ -38,6 +38,7 @@ async def start_child(
         memo=attrs.get("memo"),
         retry_policy=attrs.get("retry_policy"),
         search_attributes=attrs.get("search_attributes"),
+        header=attrs.get("header"),
         parent={
             "namespace": parent.namespace,
             "workflow_id": parent.workflow_id,
@@ -87,6 +88,7 @@ async def signal_external(
             f"workflow {source.workflow_id}",
             now,
             fx,
+            attrs.get("header"),
         )
     except WorkflowNotFoundError as exc:
         return (

@@ -292,6 +292,7 @@ async def create_run(
     search_attributes: dict[str, Any] | None = None,
     parent: dict[str, Any] | None = None,
     execution_timeout: float | None = None,
+    header: dict[str, Any] | None = None,
 ) -> Execution:
     """Create a run with its start event and its first workflow task (after ``delay``).
 
@@ -340,6 +341,8 @@ async def create_run(
         "start_delay": delay or None,
         "identity": identity,
     }
+    if header:
+        started["header"] = header
     new = await append(
         tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now
     )
@@ -382,11 +385,14 @@ async def start_workflow(
         signal_inputs.append(
             (
                 EventType.WORKFLOW_EXECUTION_SIGNALED,
-                {
-                    "signal_name": req.start_signal,
-                    "input": req.start_signal_input,
-                    "identity": req.identity,
-                },
+                _with_header(
+                    req.header,
+                    {
+                        "signal_name": req.start_signal,
+                        "input": req.start_signal_input,
+                        "identity": req.identity,
+                    },
+                ),
             )
         )
     if running is not None:
@@ -443,6 +449,7 @@ async def start_workflow(
         inputs=signal_inputs,
         search_attributes=req.search_attributes,
         parent=req.parent,
+        header=req.header,
     )
     return StartResult(ex.run_id, started=True)
 
@@ -474,6 +481,7 @@ async def start_continued(
         execution_timeout=await _execution_timeout(tx, ex),
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
         parent=ex.parent,
+        header=attrs.get("header"),
     )
     if not ex.updates_requested:
         return
@@ -540,6 +548,7 @@ async def start_retry(
         search_attributes=ex.search_attributes,
         parent=ex.parent,
         execution_timeout=started.attributes.get("execution_timeout"),
+        header=started.attributes.get("header"),
     )
 
 
@@ -590,9 +599,10 @@ async def signal(
     identity: str,
     now: float,
     fx: Effects,
+    header: dict[str, Any] | None = None,
 ) -> None:
     ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    attrs = {"signal_name": name, "input": payloads, "identity": identity}
+    attrs = _with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
 
 
@@ -633,3 +643,9 @@ async def terminate(
     await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_TERMINATED, attrs)], now)
     await close(tx, ex, EventType.WORKFLOW_EXECUTION_TERMINATED, attrs, now, fx)
     await tx.update_execution(ex)
+
+
+def _with_header(header: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any]:
+    if header:
+        attrs["header"] = header
+    return attrs

@@ -184,6 +184,8 @@ class StartWorkflowRequest:
     start_signal_input: list[Payload] = field(default_factory=list)
     search_attributes: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
+    # Interceptors' headers, recorded on the start event (and a start signal's).
+    header: dict[str, Payload] | None = None
 
 
 @dataclass(slots=True)
@@ -276,6 +278,7 @@ class ActivityTask:
     heartbeat_timeout: float | None
     heartbeat_details: list[Payload]
     owner: str
+    header: dict[str, Payload] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

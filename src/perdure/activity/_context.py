@@ -67,6 +67,9 @@ class ActivityContext:
     worker_shutdown: threading.Event
     cancel_waiter: Callable[[], asyncio.Future[None]] | None = None
     payload_converter: PayloadConverter = DataConverter.default.payload_converter
+    # The outbound interceptor chain (an ActivityOutboundInterceptor) when the worker has
+    # interceptors: info() and heartbeat() go through it.
+    outbound: Any = None
 
 
 _current: contextvars.ContextVar[ActivityContext | None] = contextvars.ContextVar(
@@ -119,7 +122,11 @@ def in_activity() -> bool:
 
 def info() -> Info:
     """About the running activity: ids, type, attempt, timeouts, last heartbeat details."""
-    return _ctx().info
+    ctx = _ctx()
+    if ctx.outbound is not None:
+        result: Info = ctx.outbound.info()
+        return result
+    return ctx.info
 
 
 def payload_converter() -> PayloadConverter:
@@ -146,7 +153,11 @@ def heartbeat(*details: Any) -> None:
             waiting for it (it shut down, its graceful timeout passed), so that the function
             ends instead of running on unseen.
     """
-    _ctx().heartbeat(details)
+    ctx = _ctx()
+    if ctx.outbound is not None:
+        ctx.outbound.heartbeat(*details)
+    else:
+        ctx.heartbeat(details)
 
 
 def is_cancelled() -> bool:

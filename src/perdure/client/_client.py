@@ -26,8 +26,14 @@ from perdure._store._types import (
 )
 from perdure._store._visibility_query import STATUS_NAMES
 from perdure.client._async_activity import AsyncActivityHandle
+from perdure.client._interceptor import (
+    CountWorkflowsInput,
+    ListWorkflowsInput,
+    StartWorkflowInput,
+)
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
+from perdure.client._outbound import build_chain
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -154,6 +160,7 @@ class ClientConfig(TypedDict):
     identity: str
     owns_store: bool
     time_skipper: TimeSkipper | None
+    interceptors: Sequence[Any]
 
 
 class Client(NamespaceMethods, ScheduleClient):
@@ -175,6 +182,7 @@ class Client(NamespaceMethods, ScheduleClient):
         identity: str | None = None,
         owns_store: bool = True,
         time_skipper: TimeSkipper | None = None,
+        interceptors: Sequence[Any] = (),
     ) -> None:
         self._store = store
         self.namespace = ids.check_namespace(namespace)
@@ -187,6 +195,10 @@ class Client(NamespaceMethods, ScheduleClient):
         # test kit's replay of every workflow a test completed.
         self._worker_workflows: dict[str, type] = {}
         self._worker_failure_types: set[type[BaseException]] = set()
+        # Every call goes through the interceptors' chain, which ends in ClientRoot; those
+        # that are also worker interceptors are used by every worker of this client.
+        self.interceptors: Sequence[Any] = list(interceptors)
+        self._outbound = build_chain(self, self.interceptors)
 
     @staticmethod
     async def connect(
@@ -206,10 +218,14 @@ class Client(NamespaceMethods, ScheduleClient):
             SchemaVersionError: the database was written by a newer perdure.
             SchemaError: the database's perdure tables were changed by hand.
         """
-        if interceptors:
-            raise ValueError("Client interceptors are not supported yet")
         store = open_store(target_url, clock)
-        return Client(store, namespace=namespace, data_converter=data_converter, identity=identity)
+        return Client(
+            store,
+            namespace=namespace,
+            data_converter=data_converter,
+            identity=identity,
+            interceptors=interceptors,
+        )
 
     def config(self) -> ClientConfig:
         """This client's keyword arguments, to build another like it with one changed.
@@ -231,6 +247,7 @@ class Client(NamespaceMethods, ScheduleClient):
             identity=self.identity,
             owns_store=False,
             time_skipper=self._time_skipper,
+            interceptors=self.interceptors,
         )
 
     @property
@@ -288,36 +305,38 @@ class Client(NamespaceMethods, ScheduleClient):
         Raises:
             WorkflowAlreadyStartedError: a run with this id is open (``id_conflict_policy``).
         """
-        from perdure.client._handle import WorkflowHandle
-
-        request, result_type = await self._start_request(
-            workflow,
-            arg,
-            args=args,
-            id=id,
-            task_queue=task_queue,
-            result_type=result_type,
-            execution_timeout=execution_timeout,
-            run_timeout=run_timeout,
-            task_timeout=task_timeout,
-            id_reuse_policy=id_reuse_policy,
-            id_conflict_policy=id_conflict_policy,
-            retry_policy=retry_policy,
-            memo=memo,
-            search_attributes=search_attributes,
-            start_delay=start_delay,
-            start_signal=start_signal,
-            start_signal_args=start_signal_args,
-        )
-        started = await self._start(request)
-        # As in Temporal, the handle follows the latest run of the id (signals, queries,
-        # cancel); result() starts from the run it started and follows its successors.
-        return WorkflowHandle(
-            self,
-            request.workflow_id,
-            result_run_id=started.run_id,
-            first_execution_run_id=started.run_id,
-            result_type=result_type,
+        if isinstance(workflow, str):
+            workflow_type = workflow
+        else:
+            defn = WorkflowDefinition.from_run_fn(workflow)
+            workflow_type = defn.name
+            if result_type is None:
+                result_type = defn.ret_type
+        if arg is not _ARG_UNSET:
+            if args:
+                raise ValueError("Give either arg or args, not both")
+            args = (arg,)
+        return await self._outbound.start_workflow(
+            StartWorkflowInput(
+                workflow=workflow_type,
+                args=list(args),
+                id=id,
+                task_queue=task_queue,
+                execution_timeout=execution_timeout,
+                run_timeout=run_timeout,
+                task_timeout=task_timeout,
+                id_reuse_policy=id_reuse_policy,
+                id_conflict_policy=id_conflict_policy,
+                retry_policy=retry_policy,
+                memo=memo,
+                search_attributes=search_attributes,
+                start_delay=start_delay,
+                headers={},
+                start_signal=start_signal,
+                start_signal_args=list(start_signal_args),
+                ret_type=result_type,
+                request_eager_start=request_eager_start,
+            )
         )
 
     async def _start(self, request: StartWorkflowRequest) -> StartResult:
@@ -598,7 +617,9 @@ class Client(NamespaceMethods, ScheduleClient):
         """
         if page_size < 1:
             raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
-        return WorkflowExecutionAsyncIterator(self, query, page_size, next_page_token, limit)
+        return self._outbound.list_workflows(
+            ListWorkflowsInput(query, page_size, next_page_token, limit)
+        )
 
     async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
         """How many executions match a visibility query; with ``GROUP BY ExecutionStatus`` at
@@ -612,6 +633,9 @@ class Client(NamespaceMethods, ScheduleClient):
         Raises:
             VisibilityQueryError: a malformed query, or ``GROUP BY`` another field.
         """
+        return await self._outbound.count_workflows(CountWorkflowsInput(query))
+
+    async def _count_workflows(self, query: str | None) -> WorkflowExecutionCount:
         count, groups = await self._store.count_workflow_groups(self.namespace, query)
         return WorkflowExecutionCount(
             count,

@@ -18,6 +18,7 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
+from perdure.worker._interceptor import Interceptor, workflow_classes
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._timers import timer_service
@@ -136,8 +137,6 @@ class Worker:
         identity = ids.check_identity(identity)
         if not workflows and not activities:
             raise ValueError("Worker needs at least one workflow or activity to run")
-        if interceptors:
-            raise ValueError("Worker interceptors are not supported yet")
         for name, value in (
             ("max_concurrent_activities", max_concurrent_activities),
             ("max_concurrent_workflow_tasks", max_concurrent_workflow_tasks),
@@ -238,6 +237,26 @@ class Worker:
             self._activities.settle_workflow_task = self.settle_workflow_task
             self._activities.continue_in_commit = self._workflows.continue_in_commit
         self._pollers: list[asyncio.Future[None]] = []
+        self._use_interceptors(client, interceptors)
+
+    def _use_interceptors(self, client: Client, interceptors: Sequence[Any]) -> None:
+        """The client's worker interceptors first, then the worker's own (Temporal's order)."""
+        chosen = [i for i in client.interceptors if isinstance(i, Interceptor)]
+        for interceptor in interceptors:
+            if not isinstance(interceptor, Interceptor):
+                raise TypeError(
+                    f"Worker interceptors must subclass perdure.worker.Interceptor, got "
+                    f"{type(interceptor).__name__}"
+                )
+            chosen.append(interceptor)
+        if not chosen:
+            return
+        if self._workflows is not None:
+            self._workflows.interceptor_classes = workflow_classes(chosen)
+            if self._workflows._local is not None:
+                self._workflows._local.interceptors = chosen
+        if self._activities is not None:
+            self._activities.interceptors = chosen
 
     @property
     def is_running(self) -> bool:

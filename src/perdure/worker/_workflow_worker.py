@@ -43,6 +43,7 @@ from perdure.converter._visitor import (
 from perdure.worker._activity_worker import CrashHook
 from perdure.worker._local_activities import LocalActivities
 from perdure.workflow._definition import WorkflowDefinition
+from perdure.workflow._interceptor import WorkflowInboundInterceptor
 
 log = logging.getLogger("perdure.worker")
 
@@ -94,6 +95,8 @@ class WorkflowTasks:
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._local = local_activities
+        # The worker's workflow interceptor classes (set by it), for each run it builds.
+        self.interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = ()
         # The test kit's crash injection (see _activity_worker.CrashHook).
         self.crash_hook: CrashHook | None = None
         self._warned: set[str] = set()
@@ -195,6 +198,7 @@ class WorkflowTasks:
             converter=self._converter,
             failure_exception_types=self._failure_types,
             guard=self._guard,
+            interceptors=self.interceptor_classes,
         )
 
     def _unregistered(self, workflow_type: str) -> dict[str, Any]:

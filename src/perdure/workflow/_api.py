@@ -20,7 +20,6 @@ from perdure.common._search_attributes import encode_pairs as encode_search_pair
 from perdure.common._search_attributes import encode_value as encode_search_attribute
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import WorkflowDefinition, handler_name
-from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
     ActivityCancellationType,
     ActivityHandle,
@@ -30,6 +29,7 @@ from perdure.workflow._info import (
     Info,
     ParentClosePolicy,
 )
+from perdure.workflow._interceptor import ContinueAsNewInput
 
 
 class _ArgUnset:
@@ -318,7 +318,7 @@ def continue_as_new(
     Raises:
         ContinueAsNewError: always; let it propagate out of the run method.
     """
-    current()  # only inside a workflow
+    ctx = current()  # only inside a workflow
     if arg is not _ARG_UNSET:
         if args:
             raise ValueError("Give either arg or args, not both")
@@ -331,14 +331,22 @@ def continue_as_new(
     if workflow_type is not None:
         workflow_type = ids.check_workflow_type(workflow_type)
     task_queue = ids.check_optional_task_queue(task_queue)
-    raise ContinueAsNewError(
-        args,
-        workflow_type=workflow_type,
-        task_queue=task_queue,
-        run_timeout=_seconds(run_timeout, "run_timeout"),
-        task_timeout=_seconds(task_timeout, "task_timeout"),
-        memo=memo,
+    run_seconds = _seconds(run_timeout, "run_timeout")
+    task_seconds = _seconds(task_timeout, "task_timeout")
+    ctx.continue_as_new(
+        ContinueAsNewInput(
+            workflow=workflow_type,
+            args=list(args),
+            task_queue=task_queue,
+            run_timeout=None if run_seconds is None else timedelta(seconds=run_seconds),
+            task_timeout=None if task_seconds is None else timedelta(seconds=task_seconds),
+            memo=memo,
+            headers={},
+        )
     )
+    # The outbound interceptors end in raising ContinueAsNewError; one that returned
+    # instead must not let the run go on as if nothing happened.
+    raise RuntimeError("A workflow outbound interceptor's continue_as_new returned")
 
 
 async def start_child_workflow(

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perdure._errors import PerdureError
 from perdure.converter import PayloadConverter
 from perdure.workflow._info import ActivityHandle, Info
+
+if TYPE_CHECKING:
+    from perdure.workflow._interceptor import ContinueAsNewInput
 
 
 class WorkflowContext(Protocol):
@@ -74,6 +77,8 @@ class WorkflowContext(Protocol):
     ) -> Awaitable[None]: ...
 
     def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]: ...
+
+    def continue_as_new(self, call: ContinueAsNewInput) -> None: ...
 
     def memo(self) -> dict[str, Any]: ...
 

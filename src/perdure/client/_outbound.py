@@ -1,0 +1,200 @@
+"""The end of a client's interceptor chain: what its calls do once every interceptor has
+had them. Without interceptors this is the whole chain, so every call takes one path."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from perdure._errors import RPCTimeoutOrCancelledError, WorkflowQueryFailedError
+from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
+from perdure.client._interceptor import (
+    CancelWorkflowInput,
+    CountWorkflowsInput,
+    CreateScheduleInput,
+    DescribeWorkflowInput,
+    FetchWorkflowHistoryEventsInput,
+    Interceptor,
+    ListWorkflowsInput,
+    OutboundInterceptor,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateInput,
+    TerminateWorkflowInput,
+)
+from perdure.client._listing import WorkflowExecutionAsyncIterator
+from perdure.client._schedule_handle import ScheduleHandle
+from perdure.client._update import WorkflowUpdateHandle, send_update
+from perdure.converter._limits import check_payloads
+from perdure.converter._visitor import encode_within
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from perdure._common.payload import Payload
+    from perdure.client._client import Client, WorkflowExecutionCount
+    from perdure.client._handle import WorkflowExecutionDescription, WorkflowHandle
+
+log = logging.getLogger("perdure.client")
+
+
+def _seconds(value: timedelta | None, default: float) -> float:
+    return default if value is None else value.total_seconds()
+
+
+def build_chain(client: Client, interceptors: Sequence[Any]) -> OutboundInterceptor:
+    """The client's outbound chain, the first interceptor outermost (Temporal's order).
+    Worker-only interceptors are kept for the client's workers and skipped here."""
+    outbound: OutboundInterceptor = ClientRoot(client)
+    for interceptor in reversed(interceptors):
+        if isinstance(interceptor, Interceptor):
+            outbound = interceptor.intercept_client(outbound)
+        elif not hasattr(interceptor, "workflow_interceptor_class"):
+            raise TypeError(
+                "Client interceptors must subclass perdure.client.Interceptor (or "
+                f"perdure.worker.Interceptor, for its workers), got {type(interceptor).__name__}"
+            )
+    return outbound
+
+
+class ClientRoot(OutboundInterceptor):
+    """What each client call does."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def _header(self, headers: Mapping[str, Payload]) -> dict[str, Payload] | None:
+        if not headers:
+            return None
+        return await encode_within(self._client.data_converter._store_codec, dict(headers))
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+        from perdure.client._handle import WorkflowHandle
+
+        c = self._client
+        request, _ = await c._start_request(
+            input.workflow,
+            args=input.args,
+            id=input.id,
+            task_queue=input.task_queue,
+            execution_timeout=input.execution_timeout,
+            run_timeout=input.run_timeout,
+            task_timeout=input.task_timeout,
+            id_reuse_policy=input.id_reuse_policy,
+            id_conflict_policy=input.id_conflict_policy,
+            retry_policy=input.retry_policy,
+            memo=dict(input.memo) if input.memo is not None else None,
+            search_attributes=input.search_attributes,
+            start_delay=input.start_delay,
+            start_signal=input.start_signal,
+            start_signal_args=input.start_signal_args,
+        )
+        request.header = await self._header(input.headers)
+        started = await c._start(request)
+        # As in Temporal, the handle follows the latest run of the id (signals, queries,
+        # cancel); result() starts from the run it started and follows its successors.
+        return WorkflowHandle(
+            c,
+            request.workflow_id,
+            result_run_id=started.run_id,
+            first_execution_run_id=started.run_id,
+            result_type=input.ret_type,
+        )
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        c = self._client
+        payloads = await c.data_converter.encode(list(input.args))
+        check_payloads(payloads, f"the arguments of signal {input.signal!r}", logger=log)
+        header = await self._header(input.headers)
+        await c._store.signal(
+            c.namespace, input.id, input.run_id, input.signal, payloads, c.identity, header
+        )
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        c = self._client
+        name = input.query
+        rpc_timeout = _seconds(input.rpc_timeout, 30.0)
+        payloads = await c.data_converter.encode(list(input.args))
+        check_payloads(payloads, f"the arguments of query {name!r}", logger=log)
+        ex = await c._settled(input.id, input.run_id, rpc_timeout)
+        answer = await c._run_query(ex, name, payloads, rpc_timeout)
+        if answer is None:
+            raise RPCTimeoutOrCancelledError(
+                f"No worker answered query {name!r} of workflow {input.id!r} within "
+                f"{rpc_timeout:g}s: is a worker running for task queue {ex.task_queue!r}?"
+            )
+        if not answer.ok or answer.result is None:
+            raise WorkflowQueryFailedError(answer.error or f"Query {name!r} failed")
+        return (await c.data_converter.decode([answer.result], [input.ret_type]))[0]
+
+    async def start_workflow_update(
+        self, input: StartWorkflowUpdateInput
+    ) -> WorkflowUpdateHandle[Any]:
+        from perdure.client._handle import WorkflowHandle
+
+        handle: WorkflowHandle[Any] = WorkflowHandle(
+            self._client,
+            input.id,
+            run_id=input.run_id,
+            first_execution_run_id=input.first_execution_run_id,
+        )
+        return await send_update(
+            handle,
+            input.update,
+            input.args,
+            id=input.update_id,
+            wait_for_stage=input.wait_for_stage,
+            result_type=input.ret_type,
+            rpc_timeout=None if input.rpc_timeout is None else input.rpc_timeout.total_seconds(),
+        )
+
+    async def cancel_workflow(self, input: CancelWorkflowInput) -> None:
+        c = self._client
+        await c._store.request_cancel(c.namespace, input.id, input.run_id, input.reason, c.identity)
+
+    async def terminate_workflow(self, input: TerminateWorkflowInput) -> None:
+        c = self._client
+        await c._store.terminate(
+            c.namespace, input.id, input.run_id, input.reason or "", c.identity
+        )
+
+    async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
+        from perdure.client._handle import WorkflowHandle
+
+        handle: WorkflowHandle[Any] = WorkflowHandle(self._client, input.id, run_id=input.run_id)
+        return await handle._describe()
+
+    def fetch_workflow_history_events(
+        self, input: FetchWorkflowHistoryEventsInput
+    ) -> WorkflowHistoryEventAsyncIterator:
+        from perdure.client._handle import WorkflowHandle
+        from perdure.client._history_events import DEFAULT_PAGE_SIZE
+
+        handle: WorkflowHandle[Any] = WorkflowHandle(self._client, input.id, run_id=input.run_id)
+        return WorkflowHistoryEventAsyncIterator(
+            handle,
+            page_size=input.page_size or DEFAULT_PAGE_SIZE,
+            next_page_token=input.next_page_token,
+            wait_new_event=input.wait_new_event,
+            after_event_id=input.after_event_id,
+        )
+
+    def list_workflows(self, input: ListWorkflowsInput) -> WorkflowExecutionAsyncIterator:
+        return WorkflowExecutionAsyncIterator(
+            self._client, input.query, input.page_size, input.next_page_token, input.limit
+        )
+
+    async def count_workflows(self, input: CountWorkflowsInput) -> WorkflowExecutionCount:
+        return await self._client._count_workflows(input.query)
+
+    async def create_schedule(self, input: CreateScheduleInput) -> ScheduleHandle:
+        return await self._client._create_schedule(
+            input.id,
+            input.schedule,
+            trigger_immediately=input.trigger_immediately,
+            backfill=input.backfill,
+            memo=dict(input.memo) if input.memo is not None else None,
+            search_attributes=input.search_attributes,
+        )
