@@ -75,10 +75,12 @@ class _ClientOut(OutboundInterceptor):
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         CALLS.append(("client", "query_workflow", input.query))
+        input.headers = _with(input.headers, "query")
         return await super().query_workflow(input)
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> Any:
         CALLS.append(("client", "start_workflow_update", input.update))
+        input.headers = _with(input.headers, "update")
         return await super().start_workflow_update(input)
 
 
@@ -95,15 +97,15 @@ class _WorkflowIn(WorkflowInboundInterceptor):
         await super().handle_signal(input)
 
     async def handle_query(self, input: HandleQueryInput) -> Any:
-        CALLS.append(("query", "handle_query", input.query))
+        CALLS.append(("query", "handle_query", (input.query, _tag(input.headers))))
         return await super().handle_query(input)
 
     def handle_update_validator(self, input: HandleUpdateInput) -> None:
-        _record("handle_update_validator", input.update)
+        _record("handle_update_validator", (input.update, _tag(input.headers)))
         super().handle_update_validator(input)
 
     async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
-        _record("handle_update_handler", input.update)
+        _record("handle_update_handler", (input.update, _tag(input.headers)))
         return await super().handle_update_handler(input)
 
 
@@ -287,7 +289,7 @@ async def test_every_hook_sees_its_call_and_headers_reach_every_side(
         ("query_workflow", "seen"),
         ("signal_workflow", "start"),
     ]
-    assert ("query", "handle_query", "seen") in CALLS
+    assert ("query", "handle_query", ("seen", "query")) in CALLS
     activity_calls = [(h, d) for k, h, d in CALLS if k == "activity"]
     assert activity_calls == [
         ("execute_activity", ("shout", "activity-of:wf")),
@@ -297,8 +299,8 @@ async def test_every_hook_sees_its_call_and_headers_reach_every_side(
     parent = [(h, d[1]) for k, h, d in CALLS if k == "workflow" and d[0] == "wf"]
     assert parent == [
         ("execute_workflow", "client:wf"),
-        ("handle_update_validator", "add"),
-        ("handle_update_handler", "add"),
+        ("handle_update_validator", ("add", "update")),
+        ("handle_update_handler", ("add", "update")),
         ("handle_signal", ("start", "signal")),
         ("start_activity", "shout"),
         ("start_local_activity", "count_letters"),

@@ -199,7 +199,7 @@ class WorkflowInstance:
         *,
         replaying: bool,
         patches: frozenset[str] = frozenset(),
-        updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        updates: Sequence[tuple[str, str, list[Payload], Any]] = (),
         local_markers: dict[int, dict[str, Any]] | None = None,
     ) -> list[Command]:
         """Apply input events, run the code until it blocks, return the commands it issued.
@@ -229,11 +229,11 @@ class WorkflowInstance:
         # Updates are applied one at a time, after the signals delivered with them have run:
         # each validator sees what the handlers before it did. Replay redelivers accepted
         # ones at the same points (above), running the same handlers first.
-        for update_id, name, payloads in updates:
+        for update_id, name, payloads, header in updates:
             self._run_once_blocked()
             if any(isinstance(c, CLOSE_COMMANDS) for c in self._commands):
                 break  # closing: the rest are not seen (they go on to a continued run)
-            if self._start_update(update_id, name, payloads, None, validate=True):
+            if self._start_update(update_id, name, payloads, header, validate=True):
                 self._run_once_blocked()
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
@@ -642,7 +642,9 @@ class WorkflowInstance:
         self._add_command(UpsertSearchAttributes(updates))
 
     # -- queries --------------------------------------------------------------------------------
-    def query(self, name: str, payloads: list[Payload]) -> Payload:
+    def query(
+        self, name: str, payloads: list[Payload], header: dict[str, Payload] | None = None
+    ) -> Payload:
         """Run a query handler against the current state; it must not issue commands.
 
         Raises:
@@ -656,7 +658,8 @@ class WorkflowInstance:
         self._query_fn = call.fn
         try:
             with self._running():
-                handled = self._inbound.handle_query(HandleQueryInput("", name, call.args, {}))
+                call_input = HandleQueryInput("", name, call.args, dict(header or {}))
+                handled = self._inbound.handle_query(call_input)
                 result = run_sync(handled, f"Query {name!r}")
         finally:
             self._active = False

@@ -92,7 +92,7 @@ class WorkflowRunner:
         *,
         task_time: float | None,
         history_size: int = 0,
-        updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        updates: Sequence[tuple[str, str, list[Payload], Any]] = (),
     ) -> list[Command]:
         """Feed new events; replay the recorded tasks and, when ``task_time`` is given, run
         the current task and return its commands.
@@ -181,7 +181,7 @@ class WorkflowRunner:
         *,
         replaying: bool,
         patches: frozenset[str] = frozenset(),
-        updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        updates: Sequence[tuple[str, str, list[Payload], Any]] = (),
         local_markers: dict[int, dict[str, Any]] | None = None,
     ) -> list[Command]:
         pending, self._pending = self._pending, []
@@ -231,7 +231,9 @@ class WorkflowRunner:
         """The current task's commands are in history; the next event will be this one."""
         self.next_event_id = next_event_id
 
-    def query(self, name: str, payloads: list[Payload]) -> Payload:
+    def query(
+        self, name: str, payloads: list[Payload], header: dict[str, Payload] | None = None
+    ) -> Payload:
         """Answer a query from the current state.
 
         Raises:
@@ -240,7 +242,7 @@ class WorkflowRunner:
         if self.instance is None:
             raise QueryFailed("The workflow has not started running yet")
         try:
-            return self.instance.query(name, payloads)
+            return self.instance.query(name, payloads, header)
         except KeyError as exc:
             raise QueryFailed(str(exc.args[0])) from None
         except Exception as exc:

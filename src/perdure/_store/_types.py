@@ -45,6 +45,7 @@ class UpdateRow:
     input: list[Payload]
     state: UpdateState
     outcome: dict[str, Any] | None
+    header: dict[str, Payload] | None = None  # interceptors' headers
 
 
 class StaleTaskError(PerdureError):
@@ -291,6 +292,7 @@ class QueryTask:
     query_type: str
     args: list[Payload]
     owner: str
+    header: dict[str, Payload] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

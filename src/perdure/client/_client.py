@@ -700,10 +700,15 @@ class Client(NamespaceMethods, ScheduleClient):
         return ex
 
     async def _run_query(
-        self, ex: Execution, name: str, payloads: list[Payload], timeout: float
+        self,
+        ex: Execution,
+        name: str,
+        payloads: list[Payload],
+        timeout: float,
+        header: dict[str, Payload] | None = None,
     ) -> QueryResult | None:
         store = self._store
-        query_id = await store.insert_query(ex, name, payloads)
+        query_id = await store.insert_query(ex, name, payloads, header)
         key = ("query", query_id)
         event = store.notifier.listen(key)
         loop_deadline = time.monotonic() + timeout

@@ -119,7 +119,8 @@ class ClientRoot(OutboundInterceptor):
         payloads = await c.data_converter.encode(list(input.args))
         check_payloads(payloads, f"the arguments of query {name!r}", logger=log)
         ex = await c._settled(input.id, input.run_id, rpc_timeout)
-        answer = await c._run_query(ex, name, payloads, rpc_timeout)
+        header = await self._header(input.headers)
+        answer = await c._run_query(ex, name, payloads, rpc_timeout, header)
         if answer is None:
             raise RPCTimeoutOrCancelledError(
                 f"No worker answered query {name!r} of workflow {input.id!r} within "
@@ -148,6 +149,7 @@ class ClientRoot(OutboundInterceptor):
             wait_for_stage=input.wait_for_stage,
             result_type=input.ret_type,
             rpc_timeout=None if input.rpc_timeout is None else input.rpc_timeout.total_seconds(),
+            header=dict(input.headers) or None,
         )
 
     async def cancel_workflow(self, input: CancelWorkflowInput) -> None:

@@ -238,12 +238,13 @@ class WorkflowTasks:
             events = await decode_events(codec, events)
             for row in requested:
                 row.input = await decode_within(codec, row.input)
+                row.header = await decode_within(codec, row.header)
             try:
                 commands = runner.apply(
                     events,
                     task_time=task.started_time,
                     history_size=task.history_size,
-                    updates=[(r.update_id, r.name, r.input) for r in requested],
+                    updates=[(r.update_id, r.name, r.input, r.header) for r in requested],
                 )
                 commands = await self._run_local_activities(runner, task, commands)
             except WorkflowTaskFailure as failure:
@@ -360,7 +361,8 @@ class WorkflowTasks:
                 runner.apply(events, task_time=None)
             codec = self._converter._store_codec
             args = await decode_within(codec, query.args)
-            payload = await encode_within(codec, runner.query(query.query_type, args))
+            header = await decode_within(codec, query.header)
+            payload = await encode_within(codec, runner.query(query.query_type, args, header))
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
             result = QueryResult(ok=False, result=None, error=storable_text(str(exc)))
