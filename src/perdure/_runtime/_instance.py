@@ -128,6 +128,7 @@ class WorkflowInstance:
             _history_size=history_size,
             _continue_as_new_suggested=continue_as_new_suggested,
             _search_attributes=lambda: self._search_attributes,
+            headers=dict(attrs.get("header") or {}),
         )
         self.outbound: WorkflowOutboundInterceptor = RootOutbound(self)
         self._start_header = dict(attrs.get("header") or {})
