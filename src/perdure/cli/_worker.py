@@ -21,6 +21,7 @@ from perdure._common.backoff import Retry
 from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
 from perdure.cli._common import data_converter_option, load_data_converter
+from perdure.cli._logs import configure as configure_logging
 from perdure.client import Client
 from perdure.converter import DataConverter
 from perdure.lint import DeterminismLintError
@@ -208,6 +209,13 @@ async def _open_database(client: Client) -> None:
     "refuse to start, or skip the check.",
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log record, with the workflow's and activity's ids as fields.",
+)
 @data_converter_option
 @click.argument("module")
 def worker_command(
@@ -221,14 +229,13 @@ def worker_command(
     graceful_shutdown: float,
     determinism_lint: DeterminismLint,
     log_level: str,
+    log_format: str,
     data_converter: str | None,
     module: str,
 ) -> None:
     """Run a worker for the workflows and activities defined in MODULE (e.g. myapp.workflows)
     until SIGTERM or Ctrl-C, then shut down gracefully."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
     if "" not in sys.path:
         sys.path.insert(0, "")
     workflows, activities = discover(_load(module), workflow_names, activity_names)

@@ -7,11 +7,12 @@ import contextlib
 import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from perdure._common import identifiers as ids
+from perdure.activity._context import with_details
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
@@ -563,7 +564,10 @@ class unsafe:
 
 
 class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """``workflow.logger``: silent during replay, and tags records with the workflow's ids."""
+    """``workflow.logger``: silent during replay, and tags records with the workflow's ids, as
+    Temporal's does: ``workflow_id``, ``run_id``, ``workflow_type``, ``namespace``,
+    ``task_queue`` and ``attempt`` as fields of the record (and all of them in the dict
+    ``temporal_workflow``), and appended to the message."""
 
     def isEnabledFor(self, level: int) -> bool:
         if in_workflow() and current().is_replaying():
@@ -571,19 +575,22 @@ class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         enabled: bool = self.logger.isEnabledFor(level)
         return enabled
 
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
         if in_workflow():
             i = current().info()
-            extra: Mapping[str, Any] = {
-                "workflow_id": i.workflow_id,
+            details: dict[str, Any] = {
+                "attempt": i.attempt,
+                "namespace": i.namespace,
                 "run_id": i.run_id,
+                "task_queue": i.task_queue,
+                "workflow_id": i.workflow_id,
                 "workflow_type": i.workflow_type,
             }
-            kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
-            msg = f"{msg} ({i.workflow_type} {i.workflow_id})"
-        return msg, kwargs
+            msg, kwargs = with_details(msg, args, kwargs, details, "temporal_workflow")
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller's line, not ours
+        self.logger.log(level, msg, *args, **kwargs)
 
 
 logger = _WorkflowLogger(logging.getLogger("perdure.workflow"), {})
