@@ -43,6 +43,7 @@ from perdure._errors import (
     WorkflowAlreadyStartedError,
 )
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
+from perdure._runtime._calls import InterceptedCalls
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
@@ -50,9 +51,6 @@ from perdure._runtime._intercept import (
     RootOutbound,
     chain,
     run_sync,
-    start_activity_input,
-    start_child_input,
-    start_local_activity_input,
 )
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
 from perdure.converter import DataConverter, PayloadConverter
@@ -60,13 +58,10 @@ from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import Info, ParentInfo, duration
 from perdure.workflow._interceptor import (
-    ContinueAsNewInput,
     ExecuteWorkflowInput,
     HandleQueryInput,
     HandleSignalInput,
     HandleUpdateInput,
-    SignalChildWorkflowInput,
-    SignalExternalWorkflowInput,
     WorkflowInboundInterceptor,
     WorkflowOutboundInterceptor,
 )
@@ -82,7 +77,7 @@ class WorkflowTaskError(Exception):
         self.cause = cause
 
 
-class WorkflowInstance:
+class WorkflowInstance(InterceptedCalls):
     """Runs one workflow run's code on its own deterministic loop."""
 
     def __init__(
@@ -481,41 +476,7 @@ class WorkflowInstance:
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
 
-    # -- what the ends of the interceptor chains call -----------------------------------------
-    def own_info(self) -> Info:
-        return self._info
-
-    def signal_handler(self, name: str) -> Callable[..., Any] | None:
-        return self._signal_handlers.get(name) or self._dynamic_signal
-
-    def update_validator(self, name: str) -> Callable[..., Any] | None:
-        handler = self.definition.updates.get(name) or self.definition.dynamic_update
-        if handler is None or handler.validator is None:
-            return None
-        validator: Callable[..., Any] = handler.validator.__get__(self._obj)
-        return validator
-
-    def update_method(self, name: str) -> Callable[..., Any]:
-        handler = self.definition.updates.get(name) or self.definition.dynamic_update
-        if handler is None:
-            raise KeyError(name)
-        method: Callable[..., Any] = getattr(self._obj, handler.fn.__name__)
-        return method
-
-    def query_fn(self, name: str) -> Callable[..., Any]:
-        if self._query_fn is None:
-            raise RuntimeError(f"No query {name!r} is being answered")
-        return self._query_fn
-
-    def _signal_child(self, workflow_id: str, name: str, args: list[Any]) -> Awaitable[None]:
-        return self.outbound.signal_child_workflow(
-            SignalChildWorkflowInput(name, list(args), workflow_id, {})
-        )
-
-    # -- the WorkflowContext the authoring API calls -------------------------------------------
-    def info(self) -> Info:
-        return self.outbound.info()
-
+    # -- the WorkflowContext the authoring API calls (and InterceptedCalls) ------------------
     def now(self) -> float:
         return self.loop.time()
 
@@ -524,29 +485,6 @@ class WorkflowInstance:
 
     def is_replaying(self) -> bool:
         return self._replaying
-
-    def start_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
-        return self.outbound.start_activity(start_activity_input(activity_type, args, options))
-
-    def start_local_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
-        call = start_local_activity_input(activity_type, args, options)
-        return self.outbound.start_local_activity(call)
-
-    def start_child_workflow(
-        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-    ) -> Awaitable[Any]:
-        return self.outbound.start_child_workflow(start_child_input(workflow_type, args, options))
-
-    def signal_external(
-        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
-    ) -> Awaitable[None]:
-        call = SignalExternalWorkflowInput(
-            name, list(args), self._info.namespace, workflow_id, run_id, {}
-        )
-        return self.outbound.signal_external_workflow(call)
-
-    def continue_as_new(self, call: ContinueAsNewInput) -> None:
-        self.outbound.continue_as_new(call)
 
     def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]:
         return self.children.cancel_external(workflow_id, run_id)

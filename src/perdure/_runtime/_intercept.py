@@ -15,15 +15,11 @@ from typing import Any, NoReturn, Protocol
 from perdure._common.payload import Payload
 from perdure._runtime._activities import Activities
 from perdure._runtime._children import Children
-from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
-    ActivityCancellationType,
     ActivityHandle,
-    ChildWorkflowCancellationType,
     Info,
-    ParentClosePolicy,
 )
 from perdure.workflow._interceptor import (
     ContinueAsNewInput,
@@ -41,8 +37,9 @@ from perdure.workflow._interceptor import (
 )
 
 
-class WorkflowInstance(Protocol):
-    """What the ends of the chains need of the running workflow (``_instance``)."""
+class RunningWorkflow(Protocol):
+    """What the ends of the chains need of the running workflow (``_instance``, through
+    ``_calls.InterceptedCalls``)."""
 
     activities: Activities
     children: Children
@@ -75,7 +72,7 @@ def _s(value: timedelta | None) -> float | None:
 class RootInbound(WorkflowInboundInterceptor):
     """The end of the inbound chain: the workflow's own code."""
 
-    def __init__(self, instance: WorkflowInstance) -> None:
+    def __init__(self, instance: RunningWorkflow) -> None:
         self._instance = instance
 
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
@@ -110,7 +107,7 @@ class RootInbound(WorkflowInboundInterceptor):
 class RootOutbound(WorkflowOutboundInterceptor):
     """The end of the outbound chain: the runtime's activities, children and commands."""
 
-    def __init__(self, instance: WorkflowInstance) -> None:
+    def __init__(self, instance: RunningWorkflow) -> None:
         self._instance = instance
 
     def info(self) -> Info:
@@ -192,74 +189,13 @@ class RootOutbound(WorkflowOutboundInterceptor):
 
 
 def chain(
-    instance: WorkflowInstance, classes: Sequence[type[WorkflowInboundInterceptor]]
+    instance: RunningWorkflow, classes: Sequence[type[WorkflowInboundInterceptor]]
 ) -> WorkflowInboundInterceptor:
     """The inbound chain, the first class outermost (as Temporal orders them)."""
     inbound: WorkflowInboundInterceptor = RootInbound(instance)
     for cls in reversed(classes):
         inbound = cls(inbound)
     return inbound
-
-
-# -- the inputs of the outbound calls, from what the authoring API hands the runtime ----------
-def start_activity_input(
-    activity_type: str, args: Sequence[Any], options: dict[str, Any]
-) -> StartActivityInput:
-    policy = options.get("retry_policy")
-    return StartActivityInput(
-        activity=activity_type,
-        args=list(args),
-        activity_id=options.get("activity_id"),
-        task_queue=options.get("task_queue"),
-        schedule_to_close_timeout=_td(options.get("schedule_to_close_timeout")),
-        schedule_to_start_timeout=_td(options.get("schedule_to_start_timeout")),
-        start_to_close_timeout=_td(options.get("start_to_close_timeout")),
-        heartbeat_timeout=_td(options.get("heartbeat_timeout")),
-        retry_policy=RetryPolicy.from_dict(policy) if policy else None,
-        cancellation_type=ActivityCancellationType(options.get("cancellation_type", 0)),
-        headers={},
-        ret_type=options.get("result_type"),
-    )
-
-
-def start_local_activity_input(
-    activity_type: str, args: Sequence[Any], options: dict[str, Any]
-) -> StartLocalActivityInput:
-    policy = options.get("retry_policy")
-    return StartLocalActivityInput(
-        activity=activity_type,
-        args=list(args),
-        activity_id=options.get("activity_id"),
-        schedule_to_close_timeout=_td(options.get("schedule_to_close_timeout")),
-        start_to_close_timeout=_td(options.get("start_to_close_timeout")),
-        retry_policy=RetryPolicy.from_dict(policy) if policy else None,
-        cancellation_type=ActivityCancellationType(options.get("cancellation_type", 0)),
-        headers={},
-        ret_type=options.get("result_type"),
-    )
-
-
-def start_child_input(
-    workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-) -> StartChildWorkflowInput:
-    policy = options.get("retry_policy")
-    return StartChildWorkflowInput(
-        workflow=workflow_type,
-        args=list(args),
-        id=options["id"],
-        task_queue=options.get("task_queue"),
-        cancellation_type=ChildWorkflowCancellationType(options["cancellation_type"]),
-        parent_close_policy=ParentClosePolicy(options["parent_close_policy"]),
-        execution_timeout=_td(options.get("execution_timeout")),
-        run_timeout=_td(options.get("run_timeout")),
-        task_timeout=_td(options.get("task_timeout")),
-        id_reuse_policy=WorkflowIDReusePolicy(options["id_reuse_policy"]),
-        retry_policy=RetryPolicy.from_dict(policy) if policy else None,
-        memo=options.get("memo"),
-        search_attributes=options.get("search_attributes"),
-        headers={},
-        ret_type=options.get("result_type"),
-    )
 
 
 def run_sync(coro: Awaitable[Any], what: str) -> Any:

@@ -5,7 +5,6 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,12 +32,12 @@ from perdure.client._interceptor import (
 )
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
-from perdure.client._outbound import build_chain
+from perdure.client._outbound import build_chain, start_request
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._retry import RetryPolicy
-from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
+from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import decode_within
@@ -141,10 +140,6 @@ class TimeSkipper(Protocol):
         """While a client waits for this run to close: once it has, the clock holds still
         until the waiter has seen it (or time would run on past the awaited result)."""
         ...
-
-
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
 
 
 def default_identity() -> str:
@@ -361,72 +356,6 @@ class Client(NamespaceMethods, ScheduleClient):
         await worker.settle_workflow_task(offer, True, then, started.continued)
         return started
 
-    async def _start_request(
-        self,
-        workflow: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        args: Sequence[Any] = (),
-        id: str,
-        task_queue: str,
-        result_type: Any = None,
-        execution_timeout: timedelta | None = None,
-        run_timeout: timedelta | None = None,
-        task_timeout: timedelta | None = None,
-        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
-        retry_policy: RetryPolicy | None = None,
-        memo: dict[str, Any] | None = None,
-        search_attributes: TypedSearchAttributes | None = None,
-        start_delay: timedelta | None = None,
-        start_signal: str | None = None,
-        start_signal_args: Sequence[Any] = (),
-    ) -> tuple[StartWorkflowRequest, Any]:
-        """The request a start sends, its arguments serialized (and checked) up front."""
-        if isinstance(workflow, str):
-            workflow_type = workflow
-        else:
-            defn = WorkflowDefinition.from_run_fn(workflow)
-            workflow_type = defn.name
-            if result_type is None:
-                result_type = defn.ret_type
-        workflow_type = ids.check_workflow_type(workflow_type)
-        id = ids.check_workflow_id(id)
-        task_queue = ids.check_task_queue(task_queue)
-        if start_signal is not None:
-            start_signal = ids.check_handler_name(start_signal, "signal", "start_signal")
-        if arg is not _ARG_UNSET:
-            if args:
-                raise ValueError("Give either arg or args, not both")
-            args = (arg,)
-        payloads = await self.data_converter.encode(list(args))
-        check_payloads(payloads, f"the arguments of workflow {workflow_type!r}", logger=log)
-        signal_payloads = await self.data_converter.encode(list(start_signal_args))
-        check_payloads(signal_payloads, f"the arguments of signal {start_signal!r}", logger=log)
-        memo_payloads = await self._encode_memo(memo)
-        request = StartWorkflowRequest(
-            namespace=self.namespace,
-            workflow_id=id,
-            workflow_type=workflow_type,
-            task_queue=task_queue,
-            input=payloads,
-            run_id=str(uuid.uuid4()),
-            randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
-            task_timeout=_seconds(task_timeout) or 10.0,
-            execution_timeout=_seconds(execution_timeout),
-            run_timeout=_seconds(run_timeout),
-            id_reuse_policy=id_reuse_policy,
-            id_conflict_policy=id_conflict_policy,
-            memo=memo_payloads,
-            identity=self.identity,
-            start_delay=_seconds(start_delay) or 0.0,
-            retry_policy=retry_policy.to_dict() if retry_policy is not None else None,
-            start_signal=start_signal,
-            start_signal_input=signal_payloads,
-            search_attributes=encode_pairs(search_attributes) if search_attributes else None,
-        )
-        return request, result_type
-
     async def start_update_with_start_workflow(
         self,
         update: str | Callable[..., Any],
@@ -453,7 +382,12 @@ class Client(NamespaceMethods, ScheduleClient):
         from perdure.client._update import send_update
 
         op = start_workflow_operation
-        request, result_type_wf = await self._start_request(op.workflow, op.arg, **op.options)
+        options = dict(op.options)
+        if op.arg is not _ARG_UNSET:
+            if options.get("args"):
+                raise ValueError("Give either arg or args, not both")
+            options["args"] = (op.arg,)
+        request, result_type_wf = await start_request(self, op.workflow, **options)
         handle: WorkflowHandle[Any] = WorkflowHandle(
             self, request.workflow_id, result_type=result_type_wf
         )

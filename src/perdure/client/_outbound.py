@@ -4,10 +4,14 @@ had them. Without interceptors this is the whole chain, so every call takes one 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from perdure._common import identifiers as ids
 from perdure._errors import RPCTimeoutOrCancelledError, WorkflowQueryFailedError
+from perdure._store._types import StartWorkflowRequest
 from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
 from perdure.client._interceptor import (
     CancelWorkflowInput,
@@ -27,11 +31,15 @@ from perdure.client._interceptor import (
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._schedule_handle import ScheduleHandle
 from perdure.client._update import WorkflowUpdateHandle, send_update
+from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._retry import RetryPolicy
+from perdure.common._search_attributes import TypedSearchAttributes, encode_pairs
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import encode_within
+from perdure.workflow._definition import WorkflowDefinition
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from perdure._common.payload import Payload
     from perdure.client._client import Client, WorkflowExecutionCount
@@ -42,6 +50,10 @@ log = logging.getLogger("perdure.client")
 
 def _seconds(value: timedelta | None, default: float) -> float:
     return default if value is None else value.total_seconds()
+
+
+def _opt_seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
 
 
 def build_chain(client: Client, interceptors: Sequence[Any]) -> OutboundInterceptor:
@@ -59,6 +71,68 @@ def build_chain(client: Client, interceptors: Sequence[Any]) -> OutboundIntercep
     return outbound
 
 
+async def start_request(
+    client: Client,
+    workflow: str | Callable[..., Any],
+    *,
+    args: Sequence[Any] = (),
+    id: str,
+    task_queue: str,
+    result_type: Any = None,
+    execution_timeout: timedelta | None = None,
+    run_timeout: timedelta | None = None,
+    task_timeout: timedelta | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
+    retry_policy: RetryPolicy | None = None,
+    memo: dict[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | None = None,
+    start_delay: timedelta | None = None,
+    start_signal: str | None = None,
+    start_signal_args: Sequence[Any] = (),
+) -> tuple[StartWorkflowRequest, Any]:
+    """The request a start sends, its arguments serialized (and checked) up front."""
+    if isinstance(workflow, str):
+        workflow_type = workflow
+    else:
+        defn = WorkflowDefinition.from_run_fn(workflow)
+        workflow_type = defn.name
+        if result_type is None:
+            result_type = defn.ret_type
+    workflow_type = ids.check_workflow_type(workflow_type)
+    id = ids.check_workflow_id(id)
+    task_queue = ids.check_task_queue(task_queue)
+    if start_signal is not None:
+        start_signal = ids.check_handler_name(start_signal, "signal", "start_signal")
+    payloads = await client.data_converter.encode(list(args))
+    check_payloads(payloads, f"the arguments of workflow {workflow_type!r}", logger=log)
+    signal_payloads = await client.data_converter.encode(list(start_signal_args))
+    check_payloads(signal_payloads, f"the arguments of signal {start_signal!r}", logger=log)
+    memo_payloads = await client._encode_memo(memo)
+    request = StartWorkflowRequest(
+        namespace=client.namespace,
+        workflow_id=id,
+        workflow_type=workflow_type,
+        task_queue=task_queue,
+        input=payloads,
+        run_id=str(uuid.uuid4()),
+        randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
+        task_timeout=_opt_seconds(task_timeout) or 10.0,
+        execution_timeout=_opt_seconds(execution_timeout),
+        run_timeout=_opt_seconds(run_timeout),
+        id_reuse_policy=id_reuse_policy,
+        id_conflict_policy=id_conflict_policy,
+        memo=memo_payloads,
+        identity=client.identity,
+        start_delay=_opt_seconds(start_delay) or 0.0,
+        retry_policy=retry_policy.to_dict() if retry_policy is not None else None,
+        start_signal=start_signal,
+        start_signal_input=signal_payloads,
+        search_attributes=encode_pairs(search_attributes) if search_attributes else None,
+    )
+    return request, result_type
+
+
 class ClientRoot(OutboundInterceptor):
     """What each client call does."""
 
@@ -74,7 +148,8 @@ class ClientRoot(OutboundInterceptor):
         from perdure.client._handle import WorkflowHandle
 
         c = self._client
-        request, _ = await c._start_request(
+        request, _ = await start_request(
+            c,
             input.workflow,
             args=input.args,
             id=input.id,

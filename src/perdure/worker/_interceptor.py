@@ -102,6 +102,22 @@ def activity_chain(
     return inbound
 
 
+def worker_interceptors(
+    of_client: Sequence[object], of_worker: Sequence[object]
+) -> list[Interceptor]:
+    """A worker's interceptors: its client's worker interceptors first, then its own
+    (Temporal's order)."""
+    chosen = [i for i in of_client if isinstance(i, Interceptor)]
+    for interceptor in of_worker:
+        if not isinstance(interceptor, Interceptor):
+            raise TypeError(
+                f"Worker interceptors must subclass perdure.worker.Interceptor, got "
+                f"{type(interceptor).__name__}"
+            )
+        chosen.append(interceptor)
+    return chosen
+
+
 def workflow_classes(
     interceptors: Sequence[Interceptor],
 ) -> list[type[WorkflowInboundInterceptor]]:

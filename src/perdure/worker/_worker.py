@@ -18,7 +18,7 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
-from perdure.worker._interceptor import Interceptor, workflow_classes
+from perdure.worker._interceptor import worker_interceptors, workflow_classes
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._timers import timer_service
@@ -240,18 +240,8 @@ class Worker:
         self._use_interceptors(client, interceptors)
 
     def _use_interceptors(self, client: Client, interceptors: Sequence[Any]) -> None:
-        """The client's worker interceptors first, then the worker's own (Temporal's order)."""
-        chosen = [i for i in client.interceptors if isinstance(i, Interceptor)]
-        for interceptor in interceptors:
-            if not isinstance(interceptor, Interceptor):
-                raise TypeError(
-                    f"Worker interceptors must subclass perdure.worker.Interceptor, got "
-                    f"{type(interceptor).__name__}"
-                )
-            chosen.append(interceptor)
-        if not chosen:
-            return
-        if self._workflows is not None:
+        chosen = worker_interceptors(client.interceptors, interceptors)
+        if self._workflows is not None and chosen:
             self._workflows.interceptor_classes = workflow_classes(chosen)
             if self._workflows._local is not None:
                 self._workflows._local.interceptors = chosen
