@@ -287,6 +287,10 @@ PUBLIC["perdure.client"] |= {
     "StartWorkflowUpdateInput",
     "TerminateWorkflowInput",
 }
+PUBLIC["perdure.contrib.opentelemetry"] = {
+    "TracingInterceptor",
+    "TracingWorkflowInboundInterceptor",
+}
 PUBLIC["perdure.worker"] |= {
     "ActivityInboundInterceptor",
     "ActivityOutboundInterceptor",
