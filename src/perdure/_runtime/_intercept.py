@@ -61,6 +61,14 @@ def header(headers: Mapping[str, Payload]) -> dict[str, Payload] | None:
     return dict(headers) if headers else None
 
 
+# What an activity without a retry policy retries with (Temporal's default).
+_DEFAULT_RETRY = RetryPolicy().to_dict()
+
+
+def _policy(policy: RetryPolicy | None) -> dict[str, Any]:
+    return policy.to_dict() if policy is not None else dict(_DEFAULT_RETRY)
+
+
 def _td(seconds: float | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
 
@@ -122,7 +130,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             schedule_to_start_timeout=_s(input.schedule_to_start_timeout),
             start_to_close_timeout=_s(input.start_to_close_timeout),
             heartbeat_timeout=_s(input.heartbeat_timeout),
-            retry_policy=(input.retry_policy or RetryPolicy()).to_dict(),
+            retry_policy=_policy(input.retry_policy),
             cancellation_type=int(input.cancellation_type),
             activity_id=input.activity_id,
             result_type=input.ret_type,
@@ -135,7 +143,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             input.args,
             schedule_to_close_timeout=_s(input.schedule_to_close_timeout),
             start_to_close_timeout=_s(input.start_to_close_timeout),
-            retry_policy=(input.retry_policy or RetryPolicy()).to_dict(),
+            retry_policy=_policy(input.retry_policy),
             cancellation_type=int(input.cancellation_type),
             activity_id=input.activity_id,
             result_type=input.ret_type,

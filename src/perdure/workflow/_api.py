@@ -145,7 +145,6 @@ def start_activity(
             "schedule_to_close_timeout: without one, a lost worker would leave it waiting "
             "forever"
         )
-    policy = retry_policy if retry_policy is not None else RetryPolicy()
     return ctx.start_activity(
         activity_type,
         list(args),
@@ -154,7 +153,7 @@ def start_activity(
         schedule_to_start_timeout=_seconds(schedule_to_start_timeout, "schedule_to_start"),
         start_to_close_timeout=_seconds(start_to_close_timeout, "start_to_close_timeout"),
         heartbeat_timeout=_seconds(heartbeat_timeout, "heartbeat_timeout"),
-        retry_policy=policy.to_dict(),
+        retry_policy=retry_policy,  # None: the default policy
         cancellation_type=int(cancellation_type),
         activity_id=activity_id,
         result_type=result_type,
@@ -240,13 +239,12 @@ def start_local_activity(
             f"Local activity {activity_type!r} needs start_to_close_timeout or "
             "schedule_to_close_timeout"
         )
-    policy = retry_policy if retry_policy is not None else RetryPolicy()
     return ctx.start_local_activity(
         activity_type,
         list(args),
         schedule_to_close_timeout=_seconds(schedule_to_close_timeout, "schedule_to_close"),
         start_to_close_timeout=_seconds(start_to_close_timeout, "start_to_close_timeout"),
-        retry_policy=policy.to_dict(),
+        retry_policy=retry_policy,  # None: the default policy
         cancellation_type=int(cancellation_type),
         activity_id=activity_id,
         result_type=result_type,
@@ -401,7 +399,7 @@ async def start_child_workflow(
         "run_timeout": _seconds(run_timeout, "run_timeout"),
         "task_timeout": _seconds(task_timeout, "task_timeout"),
         "id_reuse_policy": int(id_reuse_policy),
-        "retry_policy": retry_policy.to_dict() if retry_policy is not None else None,
+        "retry_policy": retry_policy,
         "memo": memo,
         "search_attributes": encode_search_pairs(search_attributes) if search_attributes else None,
     }

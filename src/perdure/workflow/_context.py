@@ -16,6 +16,7 @@ from perdure.converter import PayloadConverter
 from perdure.workflow._info import ActivityHandle, Info
 
 if TYPE_CHECKING:
+    from perdure.common._retry import RetryPolicy
     from perdure.workflow._interceptor import ContinueAsNewInput
 
 
@@ -42,7 +43,7 @@ class WorkflowContext(Protocol):
         schedule_to_start_timeout: float | None,
         start_to_close_timeout: float | None,
         heartbeat_timeout: float | None,
-        retry_policy: dict[str, Any],
+        retry_policy: RetryPolicy | None,
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
