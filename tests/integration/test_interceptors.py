@@ -358,3 +358,14 @@ async def test_a_worker_given_an_object_that_is_no_interceptor_says_so(
         Worker(env.client, task_queue="q", workflows=[Child], interceptors=[object()])
     with pytest.raises(TypeError, match=r"perdure\.client\.Interceptor"):
         Client(**{**env.client.config(), "interceptors": [object()]})
+
+
+async def test_the_test_environment_takes_interceptors() -> None:
+    CALLS.clear()
+    async with await WorkflowEnvironment.start_time_skipping(interceptors=[Everything()]) as env:
+        async with Worker(env.client, task_queue="q", workflows=[Child]):
+            handle = await env.client.start_workflow(Child.run, 0, id="te", task_queue="q")
+            await handle.signal(Child.ping)
+            assert await handle.result() == "child done"
+    assert ("client", "start_workflow", "Child") in CALLS
+    assert ("workflow", "execute_workflow", ("te", "client:te")) in CALLS
