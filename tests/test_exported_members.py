@@ -285,7 +285,10 @@ PUBLIC["perdure.client"] |= {
     "SignalWorkflowInput",
     "StartWorkflowInput",
     "StartWorkflowUpdateInput",
+    "StartWorkflowUpdateWithStartInput",
     "TerminateWorkflowInput",
+    "UpdateWithStartStartWorkflowInput",
+    "UpdateWithStartUpdateWorkflowInput",
 }
 PUBLIC["perdure.contrib.opentelemetry"] = {
     "TracingInterceptor",

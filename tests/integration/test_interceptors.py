@@ -21,7 +21,10 @@ from perdure.client import (
     SignalWorkflowInput,
     StartWorkflowInput,
     StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
+    WithStartWorkflowOperation,
 )
+from perdure.common import WorkflowIDConflictPolicy
 from perdure.converter import DataConverter, Payload
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import (
@@ -82,6 +85,17 @@ class _ClientOut(OutboundInterceptor):
         CALLS.append(("client", "start_workflow_update", input.update))
         input.headers = _with(input.headers, "update")
         return await super().start_workflow_update(input)
+
+    async def start_update_with_start_workflow(
+        self, input: StartWorkflowUpdateWithStartInput
+    ) -> Any:
+        start, update = input.start_workflow_input, input.update_workflow_input
+        CALLS.append(
+            ("client", "start_update_with_start_workflow", (start.workflow, update.update))
+        )
+        start.headers = _with(start.headers, f"client:{start.id}")
+        update.headers = _with(update.headers, "with-start")
+        return await super().start_update_with_start_workflow(input)
 
 
 class _WorkflowIn(WorkflowInboundInterceptor):
@@ -362,10 +376,37 @@ async def test_a_worker_given_an_object_that_is_no_interceptor_says_so(
 
 async def test_the_test_environment_takes_interceptors() -> None:
     CALLS.clear()
-    async with await WorkflowEnvironment.start_time_skipping(interceptors=[Everything()]) as env:
-        async with Worker(env.client, task_queue="q", workflows=[Child]):
-            handle = await env.client.start_workflow(Child.run, 0, id="te", task_queue="q")
-            await handle.signal(Child.ping)
-            assert await handle.result() == "child done"
+    env = await WorkflowEnvironment.start_time_skipping(interceptors=[Everything()])
+    async with env, Worker(env.client, task_queue="q", workflows=[Child]):
+        handle = await env.client.start_workflow(Child.run, 0, id="te", task_queue="q")
+        await handle.signal(Child.ping)
+        assert await handle.result() == "child done"
     assert ("client", "start_workflow", "Child") in CALLS
     assert ("workflow", "execute_workflow", ("te", "client:te")) in CALLS
+
+
+async def test_update_with_start_goes_through_the_interceptors(env: WorkflowEnvironment) -> None:
+    CALLS.clear()
+    client = Client(**{**env.client.config(), "interceptors": [Everything()]})
+    async with Worker(client, task_queue="q", workflows=[Parent, Child], activities=[shout]):
+        start = WithStartWorkflowOperation(
+            Parent.run,
+            "hey",
+            id="ws",
+            task_queue="q",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        count = await client.execute_update_with_start_workflow(
+            Parent.add, "first", start_workflow_operation=start
+        )
+        assert count == 1
+        handle = await start.workflow_handle()
+        assert handle.id == "ws" and handle.first_execution_run_id is not None
+        await handle.terminate()
+    assert ("client", "start_update_with_start_workflow", ("Parent", "add")) in CALLS
+    seen = [(h, d[1]) for k, h, d in CALLS if k == "workflow" and d[0] == "ws"]
+    assert seen[:3] == [
+        ("handle_update_validator", ("add", "with-start")),
+        ("handle_update_handler", ("add", "with-start")),
+        ("execute_workflow", "client:ws"),
+    ]

@@ -22,6 +22,8 @@ from tracing_app import TASK_QUEUE, Order, Ship, charge, span_record
 
 from perdure import Client, Worker
 from perdure._common.events import EventType
+from perdure.client import WithStartWorkflowOperation
+from perdure.common import WorkflowIDConflictPolicy
 from perdure.contrib.opentelemetry import TracingInterceptor
 from perdure.testing import WorkflowEnvironment
 
@@ -92,6 +94,29 @@ async def test_one_trace_through_workflow_activity_and_child(
     _check_one_trace(spans)
     query = spans["QueryWorkflow:status"]
     assert spans["HandleQuery:status"]["parent_id"] == query["span_id"]
+
+
+async def test_update_with_start_is_one_trace(env: WorkflowEnvironment) -> None:
+    exporter, tracing = _tracing()
+    client = Client(**{**env.client.config(), "interceptors": [tracing]})
+    async with Worker(client, task_queue=TASK_QUEUE, workflows=[Order, Ship], activities=[charge]):
+        start = WithStartWorkflowOperation(
+            Order.run,
+            "tea",
+            id="uws",
+            task_queue=TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        noted = await client.execute_update_with_start_workflow(
+            Order.note, "hi", start_workflow_operation=start
+        )
+        assert noted == "noted hi"
+        await (await start.workflow_handle()).terminate()
+    spans = _by_name([span_record(s) for s in exporter.get_finished_spans()])
+    start_span = spans["StartUpdateWithStartWorkflow:Order"]
+    assert spans["RunWorkflow:Order"]["parent_id"] == start_span["span_id"]
+    assert spans["HandleUpdate:note"]["parent_id"] == start_span["span_id"]
+    assert spans["HandleUpdate:note"]["links"] == [start_span["span_id"]]
 
 
 @pytest.mark.realtime

@@ -54,6 +54,10 @@ class Order:
     def approve(self) -> None:
         self.approved = True
 
+    @workflow.update
+    def note(self, text: str) -> str:
+        return f"noted {text}"
+
     @workflow.query
     def status(self) -> str:
         return self.charged or "new"

@@ -59,7 +59,10 @@ from perdure.client._interceptor import (
     SignalWorkflowInput,
     StartWorkflowInput,
     StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
     TerminateWorkflowInput,
+    UpdateWithStartStartWorkflowInput,
+    UpdateWithStartUpdateWorkflowInput,
 )
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import Archiver, FileArchiver, NamespaceDescription
@@ -143,7 +146,10 @@ __all__ = [
     "SignalWorkflowInput",
     "StartWorkflowInput",
     "StartWorkflowUpdateInput",
+    "StartWorkflowUpdateWithStartInput",
     "TerminateWorkflowInput",
+    "UpdateWithStartStartWorkflowInput",
+    "UpdateWithStartUpdateWorkflowInput",
     "VisibilityQueryError",
     "WithStartWorkflowOperation",
     "WorkflowAlreadyStartedError",

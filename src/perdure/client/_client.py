@@ -29,10 +29,12 @@ from perdure.client._interceptor import (
     CountWorkflowsInput,
     ListWorkflowsInput,
     StartWorkflowInput,
+    StartWorkflowUpdateWithStartInput,
+    UpdateWithStartUpdateWorkflowInput,
 )
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
-from perdure.client._outbound import build_chain, start_request
+from perdure.client._outbound import build_chain, with_start_input
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -41,7 +43,7 @@ from perdure.common._search_attributes import TypedSearchAttributes, decode_pair
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import decode_within
-from perdure.workflow._definition import WorkflowDefinition
+from perdure.workflow._definition import WorkflowDefinition, _arg_and_return_types, handler_name
 
 if TYPE_CHECKING:
     from perdure.client._handle import WorkflowHandle
@@ -124,6 +126,9 @@ class WithStartWorkflowOperation:
         self.arg = arg
         self.options = {"id_conflict_policy": id_conflict_policy, **options}
         self._handle: Any = None
+
+    def _started(self, handle: Any) -> None:
+        self._handle = handle
 
     async def workflow_handle(self) -> Any:
         if self._handle is None:
@@ -378,33 +383,21 @@ class Client(NamespaceMethods, ScheduleClient):
             total = await client.execute_update_with_start_workflow(
                 Cart.add_item, item, start_workflow_operation=start)
         """
-        from perdure.client._handle import WorkflowHandle
-        from perdure.client._update import send_update
-
         op = start_workflow_operation
-        options = dict(op.options)
-        if op.arg is not _ARG_UNSET:
-            if options.get("args"):
-                raise ValueError("Give either arg or args, not both")
-            options["args"] = (op.arg,)
-        request, result_type_wf = await start_request(self, op.workflow, **options)
-        handle: WorkflowHandle[Any] = WorkflowHandle(
-            self, request.workflow_id, result_type=result_type_wf
-        )
         if arg is not _ARG_UNSET:
             args = (arg,)
-        update_handle = await send_update(
-            handle,
-            update,
-            args,
-            id=id,
-            wait_for_stage=wait_for_stage,
-            result_type=result_type,
-            rpc_timeout=rpc_timeout,
-            start=request,
+        name = handler_name(update, "update")
+        if result_type is None and callable(update):
+            result_type = _arg_and_return_types(update, skip_self=True)[1]
+        call = StartWorkflowUpdateWithStartInput(
+            start_workflow_input=with_start_input(op.workflow, op.arg, op.options, _ARG_UNSET),
+            update_workflow_input=UpdateWithStartUpdateWorkflowInput(
+                id, name, list(args), wait_for_stage, {}, result_type
+            ),
+            rpc_timeout=None if rpc_timeout is None else timedelta(seconds=rpc_timeout),
+            _on_start=op._started,
         )
-        op._handle = handle
-        return update_handle
+        return await self._outbound.start_update_with_start_workflow(call)
 
     async def execute_update_with_start_workflow(
         self,

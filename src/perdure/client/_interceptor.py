@@ -8,7 +8,7 @@ the call (the start event, the signal event) and reach the workflow's inbound in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,50 @@ class StartWorkflowUpdateInput:
     headers: Mapping[str, Payload]
     ret_type: type | None
     rpc_timeout: timedelta | None
+
+
+@dataclass
+class UpdateWithStartUpdateWorkflowInput:
+    """The update half of :class:`StartWorkflowUpdateWithStartInput`."""
+
+    update_id: str | None
+    update: str
+    args: Sequence[Any]
+    wait_for_stage: WorkflowUpdateStage
+    headers: Mapping[str, Payload]
+    ret_type: type | None
+
+
+@dataclass
+class UpdateWithStartStartWorkflowInput:
+    """The start half of :class:`StartWorkflowUpdateWithStartInput`."""
+
+    workflow: str
+    args: Sequence[Any]
+    id: str
+    task_queue: str
+    execution_timeout: timedelta | None
+    run_timeout: timedelta | None
+    task_timeout: timedelta | None
+    id_reuse_policy: WorkflowIDReusePolicy
+    id_conflict_policy: WorkflowIDConflictPolicy
+    retry_policy: RetryPolicy | None
+    memo: Mapping[str, Any] | None
+    search_attributes: TypedSearchAttributes | None
+    start_delay: timedelta | None
+    headers: Mapping[str, Payload]
+    ret_type: type | None
+
+
+@dataclass
+class StartWorkflowUpdateWithStartInput:
+    """Input for :meth:`OutboundInterceptor.start_update_with_start_workflow`."""
+
+    start_workflow_input: UpdateWithStartStartWorkflowInput
+    update_workflow_input: UpdateWithStartUpdateWorkflowInput
+    rpc_timeout: timedelta | None
+    # Called with the workflow's handle once it has started (or been found running).
+    _on_start: Callable[[WorkflowHandle[Any]], None]
 
 
 @dataclass
@@ -204,6 +248,12 @@ class OutboundInterceptor:
     ) -> WorkflowUpdateHandle[Any]:
         """``WorkflowHandle.start_update`` / ``execute_update``."""
         return await self.next.start_workflow_update(input)
+
+    async def start_update_with_start_workflow(
+        self, input: StartWorkflowUpdateWithStartInput
+    ) -> WorkflowUpdateHandle[Any]:
+        """``Client.start_update_with_start_workflow`` / ``execute_update_with_start_workflow``."""
+        return await self.next.start_update_with_start_workflow(input)
 
     async def cancel_workflow(self, input: CancelWorkflowInput) -> None:
         """``WorkflowHandle.cancel``."""

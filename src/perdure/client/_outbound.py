@@ -26,7 +26,9 @@ from perdure.client._interceptor import (
     SignalWorkflowInput,
     StartWorkflowInput,
     StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
     TerminateWorkflowInput,
+    UpdateWithStartStartWorkflowInput,
 )
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._schedule_handle import ScheduleHandle
@@ -133,6 +135,45 @@ async def start_request(
     return request, result_type
 
 
+def with_start_input(
+    workflow: str | Callable[..., Any], arg: Any, options: dict[str, Any], unset: Any
+) -> UpdateWithStartStartWorkflowInput:
+    """The start half of an update-with-start, from its ``WithStartWorkflowOperation``."""
+    options = dict(options)
+    args = options.pop("args", ())
+    if arg is not unset:
+        if args:
+            raise ValueError("Give either arg or args, not both")
+        args = (arg,)
+    result_type = options.pop("result_type", None)
+    if isinstance(workflow, str):
+        workflow_type = workflow
+    else:
+        defn = WorkflowDefinition.from_run_fn(workflow)
+        workflow_type = defn.name
+        result_type = result_type or defn.ret_type
+    call = UpdateWithStartStartWorkflowInput(
+        workflow=workflow_type,
+        args=list(args),
+        id=options.pop("id"),
+        task_queue=options.pop("task_queue"),
+        execution_timeout=options.pop("execution_timeout", None),
+        run_timeout=options.pop("run_timeout", None),
+        task_timeout=options.pop("task_timeout", None),
+        id_reuse_policy=options.pop("id_reuse_policy", WorkflowIDReusePolicy.ALLOW_DUPLICATE),
+        id_conflict_policy=options.pop("id_conflict_policy"),
+        retry_policy=options.pop("retry_policy", None),
+        memo=options.pop("memo", None),
+        search_attributes=options.pop("search_attributes", None),
+        start_delay=options.pop("start_delay", None),
+        headers={},
+        ret_type=result_type,
+    )
+    if options:
+        raise TypeError(f"WithStartWorkflowOperation got unexpected options: {sorted(options)}")
+    return call
+
+
 class ClientRoot(OutboundInterceptor):
     """What each client call does."""
 
@@ -226,6 +267,48 @@ class ClientRoot(OutboundInterceptor):
             rpc_timeout=None if input.rpc_timeout is None else input.rpc_timeout.total_seconds(),
             header=dict(input.headers) or None,
         )
+
+    async def start_update_with_start_workflow(
+        self, input: StartWorkflowUpdateWithStartInput
+    ) -> WorkflowUpdateHandle[Any]:
+        from perdure.client._handle import WorkflowHandle
+
+        c = self._client
+        start, update = input.start_workflow_input, input.update_workflow_input
+        request, _ = await start_request(
+            c,
+            start.workflow,
+            args=start.args,
+            id=start.id,
+            task_queue=start.task_queue,
+            execution_timeout=start.execution_timeout,
+            run_timeout=start.run_timeout,
+            task_timeout=start.task_timeout,
+            id_reuse_policy=start.id_reuse_policy,
+            id_conflict_policy=start.id_conflict_policy,
+            retry_policy=start.retry_policy,
+            memo=dict(start.memo) if start.memo is not None else None,
+            search_attributes=start.search_attributes,
+            start_delay=start.start_delay,
+        )
+        request.header = await self._header(start.headers)
+        handle: WorkflowHandle[Any] = WorkflowHandle(
+            c, request.workflow_id, result_type=start.ret_type
+        )
+        rpc_timeout = input.rpc_timeout
+        update_handle = await send_update(
+            handle,
+            update.update,
+            update.args,
+            id=update.update_id,
+            wait_for_stage=update.wait_for_stage,
+            result_type=update.ret_type,
+            rpc_timeout=None if rpc_timeout is None else rpc_timeout.total_seconds(),
+            start=request,
+            header=dict(update.headers) or None,
+        )
+        input._on_start(handle)
+        return update_handle
 
     async def cancel_workflow(self, input: CancelWorkflowInput) -> None:
         c = self._client

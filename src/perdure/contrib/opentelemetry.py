@@ -14,7 +14,7 @@ Example::
 Spans:
 
 - client: ``StartWorkflow:Type`` (``SignalWithStartWorkflow:Type``), ``SignalWorkflow:Name``,
-  ``QueryWorkflow:Name``, ``StartWorkflowUpdate:Name``;
+  ``QueryWorkflow:Name``, ``StartWorkflowUpdate:Name``, ``StartUpdateWithStartWorkflow:Type``;
 - workflow: ``RunWorkflow:Type``, ``HandleSignal:Name``, ``HandleQuery:Name``,
   ``ValidateUpdate:Name``, ``HandleUpdate:Name``, ``StartActivity:Type``,
   ``StartChildWorkflow:Type``, ``SignalChildWorkflow:Name``, ``SignalExternalWorkflow:Name``,
@@ -189,6 +189,23 @@ class _ClientOutbound(client.OutboundInterceptor):
             headers_of=input,
         ):
             return await super().start_workflow_update(input)
+
+    async def start_update_with_start_workflow(
+        self, input: client.StartWorkflowUpdateWithStartInput
+    ) -> Any:
+        start, update = input.start_workflow_input, input.update_workflow_input
+        with self.root.span(
+            f"StartUpdateWithStartWorkflow:{start.workflow}",
+            attributes={"temporalWorkflowID": start.id},
+            kind=SpanKind.CLIENT,
+            headers_of=start,
+        ):
+            if self.root.header_key in start.headers:
+                update.headers = {
+                    **update.headers,
+                    self.root.header_key: start.headers[self.root.header_key],
+                }
+            return await super().start_update_with_start_workflow(input)
 
 
 class _ActivityInbound(worker.ActivityInboundInterceptor):
