@@ -20,6 +20,11 @@ c. per-step cost in a long workflow: one workflow of 2,000 sequential activities
    activity records ``time.perf_counter()``, and the mean gap between consecutive activities
    over steps 1-100 is compared with steps 1,901-2,000 (ratio last/first: history growth
    should not slow a workflow down).
+d. latency across processes: ``execute_workflow`` of a one-activity workflow from this
+   process, run by a ``perdure worker`` process on the same database, one workflow at a time
+   (200 runs after 2 warm-up runs); p50 and p95. On SQLite each run measures twice: with the
+   wake-up channel between the processes, then with it off in both (polling only, as before
+   it existed).
 
 With ``--workers N`` (PostgreSQL only) the workers are N separate ``perdure worker``
 processes on the same schema and this process only starts workflows and waits for results,
@@ -147,13 +152,19 @@ async def engine() -> AsyncIterator[Client]:
                 await _drop_schema(schema)
 
 
+# Run in a worker process to turn the SQLite wake-up channel off (scenario d's "before").
+NO_CHANNEL = "import perdure._store._wake as w; w.PeerChannel.open = lambda *a: None; "
+
+
 @asynccontextmanager
-async def worker_processes(client: Client, url: str, n: int) -> AsyncIterator[None]:
+async def worker_processes(
+    client: Client, url: str, n: int, prelude: str = ""
+) -> AsyncIterator[None]:
     """``n`` ``perdure worker`` processes running this module's workflows on ``url``, started
     and warmed up before the scenario's clock starts, stopped (SIGTERM) after it."""
     await client.count_workflows()  # create the schema here, before the workers race for it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
-    command = [sys.executable, "-c", "from perdure.cli import main; main()", "worker"]
+    command = [sys.executable, "-c", prelude + "from perdure.cli import main; main()", "worker"]
     options = ["--db", url, "--task-queue", TASK_QUEUE, "--log-level", "WARNING", "bench_core"]
     procs = [
         await asyncio.create_subprocess_exec(
@@ -225,13 +236,24 @@ class Sizes:
     latency_runs: int
     long_steps: int
     window: int
+    cross_runs: int  # d (after 2 warm-up runs)
 
 
 FULL = Sizes(
-    throughput_workflows=2000, latency_warmup=20, latency_runs=200, long_steps=2000, window=100
+    throughput_workflows=2000,
+    latency_warmup=20,
+    latency_runs=200,
+    long_steps=2000,
+    window=100,
+    cross_runs=200,
 )
 QUICK = Sizes(
-    throughput_workflows=200, latency_warmup=5, latency_runs=30, long_steps=300, window=50
+    throughput_workflows=200,
+    latency_warmup=5,
+    latency_runs=30,
+    long_steps=300,
+    window=50,
+    cross_runs=10,
 )
 
 
@@ -284,6 +306,51 @@ async def long_workflow(sizes: Sizes) -> dict[str, float]:
     return {"first ms": first * 1000, "last ms": last * 1000, "ratio": last / first}
 
 
+async def cross_process_once(sizes: Sizes, channel: bool) -> dict[str, float]:
+    """Scenario d with the wake-up channel on or off (in both processes)."""
+    from perdure._store import _wake
+
+    samples = []
+    opener = _wake.PeerChannel.open
+    with tempfile.TemporaryDirectory(prefix="perdure-bench-") as tmp:
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        if POSTGRES is None:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        else:
+            url = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
+        if not channel:
+            _wake.PeerChannel.open = lambda *a: None  # type: ignore[method-assign,assignment]
+        try:
+            client = await Client.connect(url)
+        finally:
+            _wake.PeerChannel.open = opener  # type: ignore[method-assign]
+        try:
+            async with worker_processes(client, url, 1, "" if channel else NO_CHANNEL):
+                for i in range(2 + sizes.cross_runs):
+                    t0 = time.perf_counter()
+                    result = await client.execute_workflow(
+                        OneActivity.run, i, id=f"d-{i}", task_queue=TASK_QUEUE
+                    )
+                    if i >= 2:
+                        samples.append(time.perf_counter() - t0)
+                    if result != i:
+                        raise RuntimeError("cross-process latency: wrong result")
+        finally:
+            await client.close()
+            if POSTGRES is not None:
+                await _drop_schema(schema)
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50 ms": cuts[49] * 1000, "p95 ms": cuts[94] * 1000}
+
+
+async def cross_process(sizes: Sizes) -> dict[str, float]:
+    figures = await cross_process_once(sizes, channel=True)
+    if POSTGRES is None:  # PostgreSQL's wake-ups are its NOTIFY, always on
+        before = await cross_process_once(sizes, channel=False)
+        figures.update({f"polling {k}": v for k, v in before.items()})
+    return figures
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
@@ -293,6 +360,7 @@ class Scenario:
     target: str
     meets: Callable[[float], bool]
     one_workflow: bool = False  # keeps one workflow in flight: run with at most one worker
+    own_worker: bool = False  # starts its own worker process: run in the in-process setting
 
 
 SCENARIOS = [
@@ -324,6 +392,19 @@ SCENARIOS = [
         "ratio <= 1.2",
         lambda v: v <= 1.2,
         one_workflow=True,
+    ),
+    Scenario(
+        "d",
+        lambda s: (
+            f"latency across processes, one-activity workflow, {s.cross_runs} sequential "
+            "runs from this process to a perdure worker process"
+        ),
+        cross_process,
+        "p50 ms",
+        "p50 <= 5 ms",
+        lambda v: v <= 5,
+        one_workflow=True,
+        own_worker=True,
     ),
 ]
 
@@ -409,7 +490,7 @@ async def main(args: argparse.Namespace) -> int:
         for scenario in SCENARIOS:
             if args.only and scenario.key not in args.only:
                 continue
-            if scenario.one_workflow and workers > 1:
+            if (scenario.one_workflow and workers > 1) or (scenario.own_worker and workers):
                 continue
             print(f"({scenario.key}) {scenario.title(sizes)}", flush=True)
             runs = []

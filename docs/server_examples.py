@@ -189,7 +189,15 @@ STEPS = [
         "GET",
         f"{W}?page_size=1&query=WorkflowType%20%3D%20%27Checkout%27",
     ),
-    Step("Count", "", "GET", f"{W}/count?query=ExecutionStatus%20%3D%20%27Running%27"),
+    Step(
+        "Count",
+        "With `GROUP BY ExecutionStatus` at the end of the query, the count of each status too. "
+        "A count reads an index entry per matching run (a million take 100 to 300 ms): "
+        "`max_count` stops each count there, and `capped` says whether one did (show it as "
+        "`10,000+`).",
+        "GET",
+        f"{W}/count?query=GROUP%20BY%20ExecutionStatus&max_count=10000",
+    ),
     Step(
         "Read a history",
         "`WorkflowHistory.to_json()`'s document, a page at a time (`page_size`, at most and "
@@ -523,7 +531,7 @@ STEPS_INTRO = """## The routes
 | `GET /healthz`, `GET /readyz` | up; reaches its database (no token) |
 | `POST /api/v1/workflows` | start a workflow |
 | `GET /api/v1/workflows?query=&page_size=&next_page_token=` | list, a page at a time |
-| `GET /api/v1/workflows/count?query=` | count |
+| `GET /api/v1/workflows/count?query=&max_count=` | count (per status: `GROUP BY ExecutionStatus`) |
 | `GET /api/v1/workflows/{id}` | describe |
 | `GET /api/v1/workflows/{id}/history?decode=&page_size=&next_page_token=&wait=` | history |
 | `GET /api/v1/workflows/{id}/result?wait=` | how it ended (a long poll) |

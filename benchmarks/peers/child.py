@@ -2,6 +2,7 @@
 
     python -m benchmarks.peers.child SYSTEM SCENARIO --scale quick|full
     python -m benchmarks.peers.child SYSTEM s5-worker --phase start|resume --target T --n N
+    python -m benchmarks.peers.child SYSTEM s7-worker --target T
 
 The last line printed is ``RESULT {json}``: ``{"figures": {...}, "notes": [...]}``, or
 ``{"na": reason}`` when the scenario cannot be run fairly on the system.
@@ -39,7 +40,8 @@ def load(system: str) -> tuple[ModuleType, str]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("system", choices=sorted(SYSTEMS))
-    parser.add_argument("scenario", choices=["s1", "s2", "s3", "s4", "s5", "s6", "s5-worker"])
+    scenarios = ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s5-worker", "s7-worker"]
+    parser.add_argument("scenario", choices=scenarios)
     parser.add_argument("--scale", choices=sorted(SCALES), default="quick")
     parser.add_argument("--phase", choices=["start", "resume"])
     parser.add_argument("--target", help="s5-worker: the database URL or server address")
@@ -49,6 +51,9 @@ def main() -> int:
     module, variant = load(args.system)
     if args.scenario == "s5-worker":
         asyncio.run(module.s5_worker(variant, args.phase, args.target, args.n))
+        return 0
+    if args.scenario == "s7-worker":
+        asyncio.run(module.s7_worker(variant, args.target))
         return 0
     try:
         result = asyncio.run(getattr(module, args.scenario)(variant, SCALES[args.scale]))

@@ -2,8 +2,9 @@
 figures' arithmetic, and the kill-and-recover choreography of S5.
 
 A system module (``perdure_peer``, ``temporal_peer``, ``dbos_peer``) defines one coroutine per
-scenario, ``s1(variant, scale) ... s6(variant, scale)``, each returning a :class:`Result`, and
-``s5_worker(variant, phase, target, n)`` for the worker processes S5 kills and replaces. The
+scenario, ``s1(variant, scale) ... s7(variant, scale)``, each returning a :class:`Result`,
+``s5_worker(variant, phase, target, n)`` for the worker processes S5 kills and replaces, and
+``s7_worker(variant, target)`` for the worker process S7's client talks to. The
 runner calls them through ``child.py``, one fresh process per (system, scenario, run).
 """
 
@@ -15,7 +16,8 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,6 +231,54 @@ async def kill_and_recover(
             second.send_signal(signal.SIGKILL)
         await second.wait()
     return Result({"s after kill": done_at - killed_at})
+
+
+# ------------------------------------------------------------------------------------------
+# S7: a client process and a worker process
+# ------------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def worker_process(system: str, target: str) -> AsyncIterator[None]:
+    """S7: a process running ``system``'s worker on ``target`` (the module's ``s7_worker``),
+    until it is sent SIGTERM; entered once the worker says it runs."""
+    command = [sys.executable, "-m", "benchmarks.peers.child", system, "s7-worker"]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "--target", target, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        if not line.startswith(b"ready"):
+            raise RuntimeError(f"S7 worker process did not start: {line!r}")
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def sequential_latency(
+    execute: Callable[[int], Awaitable[object]], warmup: int, runs: int
+) -> Result:
+    """S7's figures: ``execute(i)`` (start a workflow, wait for its result ``i``) one at a time,
+    ``runs`` times after ``warmup``; p50, p95 and p99."""
+    samples = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        result = await execute(i)
+        if i >= warmup:
+            samples.append(time.perf_counter() - t0)
+        check_results("S7", [result], [i])
+    return Result(percentiles_ms(samples))
+
+
+def report_ready() -> None:
+    print("ready", flush=True)
 
 
 def report_started() -> None:

@@ -239,3 +239,39 @@ async def s6(variant: str, scale: Scale) -> Result:
         elapsed = time.perf_counter() - t0
     common.check_results("S6", results, range(n))
     return Result({"peak RSS MB": common.peak_rss_mb(), "s total": elapsed})
+
+
+S7_QUEUE = "peers-s7"
+
+
+async def s7(variant: str, scale: Scale) -> Result:
+    """A ``DBOSClient`` in this process enqueues each workflow on a queue that a DBOS process
+    of its own runs (DBOS's way to start work in another process), and awaits its result."""
+    from dbos import DBOSClient, EnqueueOptions
+
+    async with database(variant) as target, common.worker_process(f"dbos-{variant}", target):
+        url, _, schema = target.partition("#")
+        client = DBOSClient(system_database_url=url, dbos_system_schema=schema or "dbos")
+
+        async def execute(i: int) -> object:
+            options: EnqueueOptions = {
+                "queue_name": S7_QUEUE,
+                "workflow_name": one_activity.__qualname__,
+                "workflow_id": f"s7-{i}",
+            }
+            handle = await client.enqueue_async(options, i)
+            return await handle.get_result()
+
+        try:
+            result = await common.sequential_latency(execute, scale.s2_warmup, scale.s2_runs)
+        finally:
+            client.destroy()
+    result.notes.append("dbos: DBOSClient.enqueue to a queue of default settings, run elsewhere")
+    return result
+
+
+async def s7_worker(variant: str, target: str) -> None:
+    with launched(target):
+        await DBOS.register_queue_async(S7_QUEUE)  # default settings: polled once a second
+        common.report_ready()
+        await asyncio.Event().wait()  # until SIGTERM

@@ -7,6 +7,8 @@ Variants:
   default ``postgresql://postgres@127.0.0.1:5432/test``), dropped afterwards.
 - ``postgres-2w``: S1 only, with two ``perdure worker`` processes on the schema and this
   process only starting workflows and waiting for results.
+
+S7 (either database) runs the worker as one ``perdure worker`` process and the client here.
 """
 
 from __future__ import annotations
@@ -320,3 +322,24 @@ async def s6(variant: str, scale: Scale) -> Result:
         elapsed = time.perf_counter() - t0
     common.check_results("S6", results, range(n))
     return Result({"peak RSS MB": common.peak_rss_mb(), "s total": elapsed})
+
+
+async def s7(variant: str, scale: Scale) -> Result:
+    """A client in this process, a ``perdure worker`` process (the CLI) on the same database:
+    the shape of a web app beside its worker."""
+    _single_worker_only(variant)
+    async with database(variant) as url:
+        client = await Client.connect(url)
+        try:
+            async with worker_processes(client, url, 1):
+                result = await common.sequential_latency(
+                    lambda i: client.execute_workflow(
+                        OneActivity.run, i, id=f"s7-{i}", task_queue=TASK_QUEUE
+                    ),
+                    scale.s2_warmup,
+                    scale.s2_runs,
+                )
+        finally:
+            await client.close()
+    result.notes.append("perdure: the worker process is `perdure worker` (the CLI)")
+    return result

@@ -24,6 +24,9 @@ hours.
   until a new worker process has finished them all.
 - S6 memory: 100,000 workflows waiting on a signal (every one seen waiting), then signalled
   and finished; the peak RSS of the process running them.
+- S7 across processes: one workflow of one activity at a time, started and awaited by a
+  client in one process and run by a worker in another (the shape of a web app beside its
+  worker; sizes of S2); p50, p95.
 
 Systems (``--systems``, in this order by default):
 
@@ -86,7 +89,7 @@ SHORT = {
     "dbos-sqlite": "dbos sqlite",
     "dbos-postgres": "dbos pg",
 }
-ALL_SCENARIOS = ["S1", "S2", "S3", "S4", "S5", "S6"]
+ALL_SCENARIOS = ["S1", "S2", "S3", "S4", "S5", "S6", "S7"]
 # Python packages each system needs, and whether it needs the PostgreSQL server.
 NEEDS = {
     "perdure": ([], False),
@@ -121,6 +124,8 @@ FIGURES = [
     Figure("S6", "peak RSS MB", "S6 peak RSS of the worker, MB", False),
     Figure("S6", "server peak RSS MB", "S6 + server peak RSS, MB", False, ratio=False),
     Figure("S6", "s total", "S6 s to start, wait, signal, finish", False),
+    Figure("S7", "p50 ms", "S7 client → worker process, p50 ms", False),
+    Figure("S7", "p95 ms", "S7 client → worker process, p95 ms", False),
 ]
 
 
@@ -318,7 +323,8 @@ def settings(scale: Scale, args: argparse.Namespace) -> list[str]:
         f"after {scale.s2_warmup} warm-up; S3 {scale.s3_steps:,} steps, windows of "
         f"{scale.s3_window}; S4 {scale.s4_workflows:,} workflows sleeping 2 s; S5 "
         f"{scale.s5_workflows:,} workflows, SIGKILL 0.5 s after the last start; S6 "
-        f"{scale.s6_workflows:,} workflows",
+        f"{scale.s6_workflows:,} workflows; S7 {scale.s2_runs} runs after {scale.s2_warmup} "
+        "warm-up, the client in one process and the worker in another",
         f"runs per figure: {args.runs} (median); each run a fresh process and a fresh database "
         "(SQLite file, PostgreSQL schema, Temporal dev server), dropped after",
         "perdure: Client + Worker (default limits, determinism guard on) in one process; "

@@ -292,3 +292,23 @@ async def s6(variant: str, scale: Scale) -> Result:
         {"peak RSS MB": common.peak_rss_mb(), "server peak RSS MB": server_rss, "s total": elapsed},
         ["peak RSS of the worker process (client and worker); the server's is given beside it"],
     )
+
+
+async def s7(variant: str, scale: Scale) -> Result:
+    """A client in this process, the worker in a process of its own, the dev server a third."""
+    _only(variant)
+    async with dev_server() as server, common.worker_process("temporal", server.address):
+        client = await Client.connect(server.address)
+        return await common.sequential_latency(
+            lambda i: client.execute_workflow(
+                OneActivity.run, i, id=f"s7-{i}", task_queue=TASK_QUEUE
+            ),
+            scale.s2_warmup,
+            scale.s2_runs,
+        )
+
+
+async def s7_worker(variant: str, address: str) -> None:
+    async with running(address):
+        common.report_ready()
+        await asyncio.Event().wait()  # until SIGTERM

@@ -1,4 +1,4 @@
-"""The core benchmark still runs: a quick pass prints its three figures (no timing checks),
+"""The core benchmark still runs: a quick pass prints its four figures (no timing checks),
 and on PostgreSQL it runs the throughput scenario with worker processes and leaves no schema
 behind."""
 
@@ -18,7 +18,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_core.py"
 
 @pytest.mark.realtime
 @pytest.mark.timeout(120)
-def test_quick_run_prints_the_three_figures() -> None:
+def test_quick_run_prints_the_four_figures() -> None:
     result = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--runs", "1"],
         capture_output=True,
@@ -28,7 +28,12 @@ def test_quick_run_prints_the_three_figures() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert re.search(r"cores .*\n.*python .*SQLite \d", out), out
-    for figure in (r"workflows/s [\d,.]+", r"p50 ms [\d,.]+, p99 ms [\d,.]+", r"ratio [\d.]+"):
+    for figure in (
+        r"workflows/s [\d,.]+",
+        r"p50 ms [\d,.]+, p99 ms [\d,.]+",
+        r"ratio [\d.]+",
+        r"p50 ms [\d,.]+, p95 ms [\d,.]+, polling p50 ms [\d,.]+, polling p95 ms [\d,.]+",
+    ):
         assert re.search(rf"median: .*{figure}.*\[target ", out), out
 
 
@@ -61,3 +66,19 @@ def test_time_skipping_benchmark_prints_its_median() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"90 days, 4 reminders, time-skipping: median [\d.]+ ms", result.stdout)
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(120)
+def test_retention_benchmark_deletes_every_closed_run_and_prints_the_ratio() -> None:
+    bench = BENCH.parent / "bench_retention.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--quick", "--closed", "600", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert re.search(r"while retention deletes those runs +\d+ workflows/s +ratio [\d.]+", out)
+    assert re.search(r"run: deleted 600 \(\d+ during S1\); write lock per batch: median", out), out

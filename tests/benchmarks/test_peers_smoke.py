@@ -42,6 +42,7 @@ def test_perdure_column_prints_every_scenario() -> None:
         r"S4 timers, s until all done ↓",
         r"S5 recovery, s from kill to all done ↓",
         r"S6 peak RSS of the worker, MB ↓",
+        r"S7 client → worker process, p50 ms ↓",
     ):
         assert re.search(rf"\| {label} +\| +[\d,.]+( \[\d+\])? \|", out), (label, out)
 

@@ -394,11 +394,11 @@ def test_sql_for_the_readme_example_sqlite() -> None:
         "AND CustomerTier = 'gold' ORDER BY StartTime DESC"
     )
     assert c.where == (
-        "(((e.workflow_id LIKE ? ESCAPE '\\' AND substr(e.workflow_id, 1, ?) = ?)"
+        "(((e.workflow_id >= ? AND e.workflow_id < ?)"
         " OR e.workflow_type IN (?, ?))"
         f" AND {EXISTS}? AND sa.value_text = ?))"
     )
-    assert c.params == ["cart-%", 5, "cart-", "A", "B", "CustomerTier", "gold"]
+    assert c.params == ["cart-", "cart.", "A", "B", "CustomerTier", "gold"]
     assert c.order_by == "e.start_time DESC, e.run_id DESC"
 
 
@@ -459,7 +459,7 @@ def test_sql_for_the_readme_example_postgresql() -> None:
         ),
         (
             "WorkflowId NOT STARTS_WITH 'a'",
-            "NOT (e.workflow_id LIKE ? ESCAPE '\\' AND substr(e.workflow_id, 1, ?) = ?)",
+            "NOT (e.workflow_id >= ? AND e.workflow_id < ?)",
             "NOT e.workflow_id LIKE $1 ESCAPE '\\'",
         ),
         (
@@ -511,8 +511,7 @@ def test_sql_for_the_readme_example_postgresql() -> None:
         ("Tags IS NOT NULL", f"{EXISTS}?)", f"{EXISTS}$1)"),
         (
             "Note STARTS_WITH 'he'",
-            f"{EXISTS}? AND (sa.value_text LIKE ? ESCAPE '\\'"
-            " AND substr(sa.value_text, 1, ?) = ?))",
+            f"{EXISTS}? AND (sa.value_text >= ? AND sa.value_text < ?))",
             f"{EXISTS}$1 AND sa.value_text LIKE $2 ESCAPE '\\')",
         ),
     ],
@@ -529,7 +528,30 @@ def test_sql(query: str, sqlite: str, postgresql: str) -> None:
 def test_starts_with_escapes_like_wildcards(prefix: str, pattern: str) -> None:
     literal = prefix.replace("'", "''")
     assert sql(f"WorkflowId STARTS_WITH '{literal}'", "postgresql").params == [pattern]
-    assert sql(f"WorkflowId STARTS_WITH '{literal}'").params == [pattern, len(prefix), prefix]
+    if prefix:  # SQLite: the range from the prefix to the next string, not a pattern
+        assert sql(f"WorkflowId STARTS_WITH '{literal}'").params[0] == prefix
+    else:
+        assert sql(f"WorkflowId STARTS_WITH '{literal}'").params == [pattern, 0, ""]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "end"),
+    [
+        ("cart-", "cart."),
+        ("a\U0010ffff", "b"),
+        ("\ud7ff", "\ue000"),
+        ("\U0010ffff\U0010ffff", None),
+    ],
+)
+def test_sqlite_starts_with_is_the_range_up_to_the_next_string(
+    prefix: str, end: str | None
+) -> None:
+    compiled = sql(f"WorkflowId STARTS_WITH '{prefix}'")
+    if end is None:  # no string follows them all: the exact LIKE form
+        assert compiled.params == [prefix + "%", len(prefix), prefix]
+    else:
+        assert compiled.where == "(e.workflow_id >= ? AND e.workflow_id < ?)"
+        assert compiled.params == [prefix, end]
 
 
 def test_postgresql_placeholders_number_the_params_in_order() -> None:

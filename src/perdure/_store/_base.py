@@ -9,8 +9,9 @@ in its own savepoint so one failing never undoes another) and a ``Tx`` for its S
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
@@ -37,7 +38,7 @@ from perdure._store._eager import (
 )
 from perdure._store._effects import Effects
 from perdure._store._lifecycle_ops import LifecycleOps
-from perdure._store._notify import Notifier
+from perdure._store._notify import Flag, Notifier
 from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
@@ -58,8 +59,12 @@ from perdure._store._visibility_keys import ExecutionPage
 
 T = TypeVar("T")
 
-# How often runs closed by other processes are looked for, while someone waits on one.
-CLOSED_POLL_INTERVAL = 0.1
+log = logging.getLogger("perdure.store")
+
+# How often pollers and waiters look for changes made by other processes, when nothing tells
+# this process of them (a store with a wake-up channel sets its own, slower, interval).
+POLL_INTERVAL = 0.1
+_REAL = Clock()
 
 
 def _count(limit: int | Callable[[], int]) -> int:
@@ -91,10 +96,14 @@ async def _continue_in_commit(
 class Store(LifecycleOps, ScheduleOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
+    # How often task pollers and result waiters look for other processes' changes.
+    poll_interval = POLL_INTERVAL
+
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.notifier = Notifier()
         self._closed_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._look_for_closed = Flag()
         self._closed_poller: asyncio.Task[None] | None = None
         self._closed = False
         # Running workers of this process by (namespace, task queue), for eager start.
@@ -196,9 +205,11 @@ class Store(LifecycleOps, ScheduleOps, ABC):
                     future.set_result(None)
 
     async def _poll_closed(self) -> None:
-        # One query per interval for every waiter, to see runs closed by other processes.
+        # One query per interval for every waiter, to see runs closed by other processes (or
+        # at once, when another process says anything may have changed).
         while self._closed_waiters and not self._closed:
-            await asyncio.sleep(CLOSED_POLL_INTERVAL)
+            self._look_for_closed.clear()
+            await _REAL.wait(self._look_for_closed, _REAL.now() + self.poll_interval)
             waiting = list(self._closed_waiters)
             try:
                 for i in range(0, len(waiting), 500):
@@ -222,6 +233,39 @@ class Store(LifecycleOps, ScheduleOps, ABC):
             self.notifier.wake_at(fx.wake_at)
         for run_id, seq in fx.activity_cancels:
             self.notifier.publish("activity_cancel", (run_id, seq))
+
+    def woken_by_peer(self, items: list[Any] | None) -> None:
+        """Wake what another process's committed change concerns: its wake-up items (a
+        NOTIFY payload on PostgreSQL, a datagram on SQLite: ``["queue", namespace, queue,
+        kind]``, ``["closed", run_id]``, ``["activity_cancel", run_id, seq]``, ``["wake_at",
+        when]`` or a notifier key), or None when anything may have changed."""
+        if self._closed:
+            return
+        if items is None:
+            self.notifier.fire(self.notifier.listened())
+            self.notifier.wake_at(float("-inf"))
+            self._look_for_closed.set()
+            return
+        keys: list[Hashable] = []
+        closed: list[str] = []
+        try:
+            for item in items:
+                if item[0] == "queue":
+                    keys.append(("queue", item[1], item[2], TaskKind(item[3])))
+                elif item[0] == "activity_cancel":
+                    self.notifier.publish("activity_cancel", (item[1], item[2]))
+                elif item[0] == "wake_at":
+                    self.notifier.wake_at(float(item[1]))
+                else:
+                    keys.append(tuple(item))
+                    if item[0] == "closed":
+                        closed.append(item[1])
+        except Exception:  # another perdure version's message: polling will find the change
+            log.warning("Ignoring a malformed perdure wake-up: %r", items)
+        if closed and self._closed_waiters:
+            self._resolve_closed(closed)
+        keys.append(("changed",))
+        self.notifier.fire(keys)
 
     # -- executions ----------------------------------------------------------------------------
     async def start_workflow(
@@ -394,11 +438,12 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         return count
 
     async def count_workflow_groups(
-        self, namespace: str, query: str | None
+        self, namespace: str, query: str | None, max_count: int | None = None
     ) -> tuple[int, list[tuple[int, int]]]:
-        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs."""
+        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs; with
+        ``max_count``, each count stops there."""
         return await self.read(
-            lambda tx: visibility.count_executions(tx, namespace, query, self.dialect)
+            lambda tx: visibility.count_executions(tx, namespace, query, self.dialect, max_count)
         )
 
     # -- workflow tasks ------------------------------------------------------------------------

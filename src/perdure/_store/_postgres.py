@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import asyncpg  # type: ignore[import-untyped]
@@ -276,24 +276,12 @@ class PostgresStore(Store):
     def _on_notification(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         if pid in self._own_pids or self._closed:
             return
-        keys: list[Hashable] = []
-        closed: list[str] = []
         try:
-            for item in orjson.loads(payload):
-                if item[0] == "queue":
-                    keys.append(("queue", item[1], item[2], TaskKind(item[3])))
-                elif item[0] == "activity_cancel":
-                    self.notifier.publish("activity_cancel", (item[1], item[2]))
-                else:
-                    keys.append(tuple(item))
-                    if item[0] == "closed":
-                        closed.append(item[1])
-        except Exception:  # another perdure version's message: polling will find the change
+            items = orjson.loads(payload)
+        except orjson.JSONDecodeError:  # another perdure version's: polling will find it
             log.warning("Ignoring a malformed perdure notification: %r", payload)
-        if closed and self._closed_waiters:
-            self._resolve_closed(closed)
-        keys.append(("changed",))
-        self.notifier.fire(keys)
+            items = []
+        self.woken_by_peer(items if isinstance(items, list) else [])
 
     # -- transactions --------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T:

@@ -392,13 +392,15 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         )
         return [execution_row(r) for r in rows]
 
-    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
-        count = await self._fetchval(
-            _VISIBILITY,
-            f"SELECT COUNT(*) FROM executions e WHERE e.namespace = $1 AND ({where})",
-            namespace,
-            *params,
-        )
+    async def count_executions(
+        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+    ) -> int:
+        # ``where`` numbers its placeholders from $2 (the namespace is $1); the limit follows.
+        rows = f"SELECT 1 FROM executions e WHERE e.namespace = $1 AND ({where})"
+        if limit is not None:
+            rows += f" LIMIT ${len(params) + 2}"
+        bound = [namespace, *params, *([] if limit is None else [limit])]
+        count = await self._fetchval(_VISIBILITY, f"SELECT COUNT(*) FROM ({rows}) t", *bound)
         return int(count)
 
     async def count_executions_by(

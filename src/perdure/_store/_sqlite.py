@@ -29,6 +29,7 @@ from perdure._store._types import (
     QueryResult,
     TaskKind,
 )
+from perdure._store._wake import FALLBACK_POLL_INTERVAL, PeerChannel
 
 T = TypeVar("T")
 
@@ -90,6 +91,13 @@ class SQLiteStore(Store):
         self._queue: list[tuple[Callable[[Tx, Effects], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._flush_pending = False
         self._closed = False
+        # Wake-ups to and from the other processes on this file (none share memory, and a
+        # virtual clock's environment is this process's alone).
+        self._peers: PeerChannel | None = None
+        if not memory and not clock.virtual:
+            self._peers = PeerChannel.open(path, self.woken_by_peer)
+            if self._peers is not None:
+                self.poll_interval = FALLBACK_POLL_INTERVAL
 
     def _use_wal(self, busy_timeout: float) -> None:
         """Switch the file to WAL (a no-op once it is). Connections switching a new file
@@ -189,6 +197,8 @@ class SQLiteStore(Store):
             else:
                 future.set_result(result)
         self.after_commit(effects)
+        if self._peers is not None:
+            self._peers.send(effects)
 
     def _attempt(
         self,
@@ -337,6 +347,8 @@ class SQLiteStore(Store):
             self._flush()
         self._closed = True
         self._conn.close()
+        if self._peers is not None:
+            self._peers.close()
         self._wake_on_close()
 
 

@@ -287,11 +287,16 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
         ).fetchall()
         return [execution_row(r) for r in rows]
 
-    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int:
-        row = self.c.execute(
-            f"SELECT COUNT(*) FROM executions e WHERE e.namespace = ? AND ({where})",
-            [namespace, *params],
-        ).fetchone()
+    async def count_executions(
+        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+    ) -> int:
+        matching = f"FROM executions e WHERE e.namespace = ? AND ({where})"
+        if limit is None:
+            row = self.c.execute(f"SELECT COUNT(*) {matching}", [namespace, *params]).fetchone()
+        else:
+            row = self.c.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 {matching} LIMIT ?)", [namespace, *params, limit]
+            ).fetchone()
         return int(row[0])
 
     async def count_executions_by(

@@ -129,7 +129,11 @@ class Tx(Protocol):
         """The first ``limit`` executions matching a compiled visibility query, in order
         (``where`` uses alias ``e``)."""
 
-    async def count_executions(self, namespace: str, where: str, params: list[Any]) -> int: ...
+    async def count_executions(
+        self, namespace: str, where: str, params: list[Any], limit: int | None = None
+    ) -> int:
+        """The number of matching executions; with ``limit``, at most that many (the
+        count stops there: its cost is bounded)."""
 
     async def count_executions_by(
         self, namespace: str, where: str, params: list[Any], column: str

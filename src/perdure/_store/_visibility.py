@@ -10,7 +10,7 @@ from perdure._errors import InvalidArgumentError, SearchAttributeTypeError
 from perdure._store._tx import Tx
 from perdure._store._types import Execution
 from perdure._store._visibility_keys import ExecutionPage, page_token, token_key
-from perdure._store._visibility_query import compile_query
+from perdure._store._visibility_query import STATUS_NAMES, compile_query
 
 Row = tuple[str | None, float | None, int | None]
 
@@ -109,10 +109,21 @@ async def list_executions(
 
 
 async def count_executions(
-    tx: Tx, namespace: str, query: str | None, dialect: str
+    tx: Tx, namespace: str, query: str | None, dialect: str, max_count: int | None = None
 ) -> tuple[int, list[tuple[int, int]]]:
     """The number of runs matching ``query`` and, for ``GROUP BY ExecutionStatus``, the
-    (status, count) of each status that has runs, in status order."""
+    (status, count) of each status that has runs, in status order.
+
+    With ``max_count``, each count stops at ``max_count`` (each group's, with ``GROUP BY``;
+    the total is then their sum): a count of a million runs reads a million index entries,
+    a capped one at most ``max_count`` per group.
+
+    Raises:
+        VisibilityQueryError: the query is malformed.
+        InvalidArgumentError: ``max_count`` < 1.
+    """
+    if max_count is not None and max_count < 1:
+        raise InvalidArgumentError(f"max_count must be at least 1, got {max_count}")
     sql: Any = dialect
     compiled = compile_query(
         query or "",
@@ -122,9 +133,21 @@ async def count_executions(
         for_count=True,
     )
     if compiled.group_by is None:
-        return await tx.count_executions(namespace, compiled.where, compiled.params), []
-    groups = await tx.count_executions_by(
-        namespace, compiled.where, compiled.params, compiled.group_by
-    )
-    groups.sort()
+        count = await tx.count_executions(namespace, compiled.where, compiled.params, max_count)
+        return count, []
+    if max_count is None:
+        groups = await tx.count_executions_by(
+            namespace, compiled.where, compiled.params, compiled.group_by
+        )
+        groups.sort()
+        return sum(n for _, n in groups), groups
+    # One capped count per status: each reads at most max_count entries of an index on
+    # (namespace, status, ...).
+    mark = "?" if dialect == "sqlite" else f"${len(compiled.params) + 2}"
+    where = f"({compiled.where}) AND {compiled.group_by} = {mark}"
+    groups = []
+    for status in STATUS_NAMES:
+        n = await tx.count_executions(namespace, where, [*compiled.params, status], max_count)
+        if n:
+            groups.append((status, n))
     return sum(n for _, n in groups), groups

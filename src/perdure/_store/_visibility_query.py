@@ -15,8 +15,9 @@ Semantics, where a choice had to be made:
   while ``NOT (X = 'a')`` matches every run ``X = 'a'`` does not, unset ones included.
 * ``KeywordList = 'x'`` means the list contains ``'x'``; ``IN`` means it contains any of the
   values; ``!=`` / ``NOT IN`` mean the list is set and contains none of them.
-* ``STARTS_WITH`` is case-sensitive on both databases (SQLite's ``LIKE`` ignores ASCII case,
-  so its SQL adds an exact prefix check).
+* ``STARTS_WITH`` is case-sensitive on both databases: on SQLite it is the range of strings
+  from the prefix up to the next one in byte order (which an index finds; SQLite's ``LIKE``
+  ignores ASCII case), on PostgreSQL a ``LIKE 'prefix%'``.
 * Datetimes are ISO 8601 strings; one without a zone is UTC. They compare as epoch seconds.
 * ``ORDER BY`` takes built-in fields only; ``e.run_id`` is appended as a tie-breaker, in the
   direction of the last term, so that the order is total and pages are stable; runs without a
@@ -177,6 +178,19 @@ def _convert(query: str, field: str, type_: str, value: Value) -> Any:
     raise wrong("an ISO 8601 datetime string such as '2026-01-01T00:00:00Z'")
 
 
+def _prefix_end(prefix: str) -> str | None:
+    """The least string after every string that starts with ``prefix`` (in code point
+    order, which is UTF-8's byte order), or ``None`` if there is none (an empty prefix)."""
+    chars = list(prefix)
+    while chars:
+        after = ord(chars.pop()) + 1
+        if 0xD800 <= after <= 0xDFFF:  # surrogates are not characters of a stored string
+            after = 0xE000
+        if after <= 0x10FFFF:
+            return "".join(chars) + chr(after)
+    return None
+
+
 def _show(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -318,6 +332,13 @@ class _Compiler:
             return f"{col} {'NOT ' if node.negated else ''}BETWEEN {low} AND {high}"
         if isinstance(node, StartsWith):
             prefix = convert(node.prefix)
+            end = _prefix_end(prefix)
+            if self.dialect == "sqlite" and end is not None:
+                # The strings with this prefix are a range in byte order (SQLite's, for
+                # TEXT), which an index on the column finds; LIKE, which ignores ASCII case,
+                # would scan.
+                sql = f"({col} >= {self.bind(prefix)} AND {col} < {self.bind(end)})"
+                return f"NOT {sql}" if node.negated else sql
             pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
             sql = f"{col} LIKE {self.bind(pattern)} ESCAPE '\\'"
             if self.dialect == "sqlite":  # SQLite's LIKE ignores ASCII case; make it exact

@@ -548,9 +548,14 @@ class Client(NamespaceMethods, ScheduleClient):
             ListWorkflowsInput(query, page_size, next_page_token, limit)
         )
 
-    async def count_workflows(self, query: str | None = None) -> WorkflowExecutionCount:
+    async def count_workflows(
+        self, query: str | None = None, *, max_count: int | None = None
+    ) -> WorkflowExecutionCount:
         """How many executions match a visibility query; with ``GROUP BY ExecutionStatus`` at
         its end (as in Temporal), also how many of each status, in ``.groups``.
+
+        A count reads an index entry per matching run; ``max_count`` stops it (each group's,
+        with ``GROUP BY``) there: a count equal to it means "at least that many" ("10,000+").
 
         Example::
 
@@ -559,11 +564,14 @@ class Client(NamespaceMethods, ScheduleClient):
 
         Raises:
             VisibilityQueryError: a malformed query, or ``GROUP BY`` another field.
+            InvalidArgumentError: ``max_count`` is less than 1.
         """
-        return await self._outbound.count_workflows(CountWorkflowsInput(query))
+        return await self._outbound.count_workflows(CountWorkflowsInput(query, max_count))
 
-    async def _count_workflows(self, query: str | None) -> WorkflowExecutionCount:
-        count, groups = await self._store.count_workflow_groups(self.namespace, query)
+    async def _count_workflows(
+        self, query: str | None, max_count: int | None = None
+    ) -> WorkflowExecutionCount:
+        count, groups = await self._store.count_workflow_groups(self.namespace, query, max_count)
         return WorkflowExecutionCount(
             count,
             [WorkflowExecutionCountAggregationGroup(n, [STATUS_NAMES[s]]) for s, n in groups],

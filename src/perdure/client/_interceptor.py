@@ -193,6 +193,7 @@ class CountWorkflowsInput:
     """Input for :meth:`OutboundInterceptor.count_workflows`."""
 
     query: str | None
+    max_count: int | None = None  # perdure's: stop counting there
 
 
 @dataclass

@@ -347,7 +347,7 @@ class ClientRoot(OutboundInterceptor):
         )
 
     async def count_workflows(self, input: CountWorkflowsInput) -> WorkflowExecutionCount:
-        return await self._client._count_workflows(input.query)
+        return await self._client._count_workflows(input.query, input.max_count)
 
     async def create_schedule(self, input: CreateScheduleInput) -> ScheduleHandle:
         return await self._client._create_schedule(

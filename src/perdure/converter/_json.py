@@ -40,13 +40,13 @@ from typing import Any
 
 import orjson
 
-from perdure.converter._json_decode import (
+from perdure.converter._json_decode import decode_value
+from perdure.converter._json_finite import find_non_finite
+from perdure.converter._json_shapes import (
     _UNSUPPORTED_HINT,
     _is_pydantic_model_class,
     _type_name,
-    decode_value,
 )
-from perdure.converter._json_finite import find_non_finite
 
 __all__ = ["decode_value", "encode_value"]
 

@@ -15,7 +15,7 @@ import enum
 import math
 from typing import Any
 
-from perdure.converter._json_decode import _is_pydantic_model_class
+from perdure.converter._json_shapes import _is_pydantic_model_class
 
 _isfinite = math.isfinite
 # Types that hold no float, whatever their value (the ones payloads are mostly made of).

@@ -226,8 +226,21 @@ class WorkflowPage(BaseModel):
     )
 
 
-class WorkflowCount(BaseModel):
+class WorkflowCountGroup(BaseModel):
+    status: str = Field(description="RUNNING, COMPLETED, ...")
     count: int
+
+
+class WorkflowCount(BaseModel):
+    count: int = Field(description="With GROUP BY ExecutionStatus, the sum of the groups'.")
+    groups: list[WorkflowCountGroup] | None = Field(
+        None, description="With GROUP BY ExecutionStatus: each status that has runs."
+    )
+    capped: bool | None = Field(
+        None,
+        description="With max_count: true when a count stopped at max_count (there are at "
+        "least that many).",
+    )
 
 
 class HistoryEvent(BaseModel):

@@ -8,6 +8,7 @@ the offloaded payloads that no run refers to any more, and gives SQLite's freed 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ log = logging.getLogger("perdure.worker")
 
 # Offloaded payloads looked at by one round of garbage collection.
 GARBAGE_BATCH = 200
+# While it works through a backlog the sweep keeps to this share of the time (it takes the
+# same write lock and event loop as the workers), pausing at least SWEEP_PAUSE (seconds)
+# between rounds.
+SWEEP_SHARE = 0.05
+SWEEP_PAUSE = 0.02
 
 
 @dataclass
@@ -34,6 +40,7 @@ class SweepStats:
     deleted: int = 0
     blobs_deleted: int = 0
     batch_seconds: list[float] = field(default_factory=list)
+    reclaim_seconds: list[float] = field(default_factory=list)
 
 
 class RetentionSweeper:
@@ -62,7 +69,19 @@ class RetentionSweeper:
         for storage in self.storages:
             self.stats.blobs_deleted += await collect_garbage(self.store, storage)
         if deleted:
+            began = time.perf_counter()
             await self.store.reclaim_space()
+            self.stats.reclaim_seconds.append(time.perf_counter() - began)
+        return deleted
+
+    async def sweep_paced(self) -> int:
+        """One round, then a pause long enough that rounds take at most ``SWEEP_SHARE`` of
+        the time: the workers' transactions go between them. Returns the runs deleted."""
+        began = time.perf_counter()
+        deleted = await self.sweep()
+        if deleted:
+            spent = time.perf_counter() - began
+            await asyncio.sleep(max(SWEEP_PAUSE, spent * (1 - SWEEP_SHARE) / SWEEP_SHARE))
         return deleted
 
     async def sweep_all(self) -> int:

@@ -20,11 +20,9 @@ log = logging.getLogger("perdure.worker")
 
 # Bounded fallback for timers set by other processes (in-process ones wake it at once).
 TIMER_POLL_INTERVAL = 1.0
-# How often the retention sweep looks for closed runs to delete (store clock), and the real
-# pause between its batches while it works through a backlog: the workers' own
-# transactions go between them.
+# How often the retention sweep looks for closed runs to delete (store clock); through a
+# backlog it paces itself (RetentionSweeper.sweep_paced).
 SWEEP_INTERVAL = 60.0
-SWEEP_PAUSE = 0.02
 
 
 class TimerService:
@@ -69,16 +67,14 @@ class TimerService:
         never = Flag()
         while not store.closed:
             try:
-                deleted = await self.sweeper.sweep()
+                deleted = await self.sweeper.sweep_paced()
             except Exception as exc:
                 if store.closed:
                     return
                 await retry.pause(exc)
                 continue
             retry.recovered()
-            if deleted:
-                await asyncio.sleep(SWEEP_PAUSE)
-            else:
+            if not deleted:
                 await store.clock.wait(never, store.clock.now() + SWEEP_INTERVAL)
 
     def _on_wake_at(self, when: float) -> None:

@@ -27,9 +27,6 @@ from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
 
-# Bounded fallback for changes made by other processes (in-process changes wake at once).
-POLL_INTERVAL = 0.1
-
 
 class _Slots:
     """The tasks of one kind a worker runs at once: those its poller claimed and those handed
@@ -347,7 +344,7 @@ class Worker:
                 if len(tasks) < limit.taken:
                     # The queue is drained: wait for a wake-up rather than claim again (an
                     # empty claim still takes the write lock).
-                    await store.clock.wait(ready, store.clock.now() + POLL_INTERVAL)
+                    await store.clock.wait(ready, store.clock.now() + store.poll_interval)
         finally:
             store.notifier.forget(key)
 
