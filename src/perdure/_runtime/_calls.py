@@ -11,6 +11,7 @@ from typing import Any
 
 from perdure._runtime._activities import Activities
 from perdure._runtime._children import Children
+from perdure._runtime._intercept import retry_dict
 from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._info import (
@@ -42,6 +43,7 @@ class InterceptedCalls:
     _signal_handlers: dict[str, Callable[..., Any]]
     _dynamic_signal: Callable[..., Any] | None
     _query_fn: Callable[..., Any] | None
+    _intercepted: bool  # the worker has workflow interceptors
 
     def own_info(self) -> Info:
         return self._info
@@ -77,9 +79,15 @@ class InterceptedCalls:
         return self.outbound.info()
 
     def start_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
+        if not self._intercepted:  # the hot path: no *Input to build for nobody
+            options["retry_policy"] = retry_dict(options["retry_policy"])
+            return self.activities.start(activity_type, args, **options)
         return self.outbound.start_activity(start_activity_input(activity_type, args, options))
 
     def start_local_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
+        if not self._intercepted:
+            options["retry_policy"] = retry_dict(options["retry_policy"])
+            return self.activities.start_local(activity_type, args, **options)
         call = start_local_activity_input(activity_type, args, options)
         return self.outbound.start_local_activity(call)
 

@@ -65,7 +65,8 @@ def header(headers: Mapping[str, Payload]) -> dict[str, Payload] | None:
 _DEFAULT_RETRY = RetryPolicy().to_dict()
 
 
-def _policy(policy: RetryPolicy | None) -> dict[str, Any]:
+def retry_dict(policy: RetryPolicy | None) -> dict[str, Any]:
+    """A retry policy as a command records it (``None``: the default)."""
     return policy.to_dict() if policy is not None else dict(_DEFAULT_RETRY)
 
 
@@ -130,7 +131,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             schedule_to_start_timeout=_s(input.schedule_to_start_timeout),
             start_to_close_timeout=_s(input.start_to_close_timeout),
             heartbeat_timeout=_s(input.heartbeat_timeout),
-            retry_policy=_policy(input.retry_policy),
+            retry_policy=retry_dict(input.retry_policy),
             cancellation_type=int(input.cancellation_type),
             activity_id=input.activity_id,
             result_type=input.ret_type,
@@ -143,7 +144,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             input.args,
             schedule_to_close_timeout=_s(input.schedule_to_close_timeout),
             start_to_close_timeout=_s(input.start_to_close_timeout),
-            retry_policy=_policy(input.retry_policy),
+            retry_policy=retry_dict(input.retry_policy),
             cancellation_type=int(input.cancellation_type),
             activity_id=input.activity_id,
             result_type=input.ret_type,
