@@ -519,6 +519,8 @@ Qm9vdHN0cmFwIGEgcmVhZC1vbmx5IHRva2VuIGhlcmU read
 - `--insecure-no-auth` serves everyone with every right and is refused unless the server
   listens on loopback only (`127.0.0.1`, `::1`, `localhost`); even then, requests to another
   host name are refused, so a web page cannot reach it through a DNS name of its own.
+- `GET /metrics` (Prometheus) needs a token too; a `read` token is enough. `--public-metrics`
+  serves it without one, for a scraper on a network you trust (see observability.md).
 
 Tokens never appear in the access log (the login URL's is redacted), and a database password
 is not printed.
@@ -529,6 +531,7 @@ STEPS_INTRO = """## The routes
 | Route | What |
 | --- | --- |
 | `GET /healthz`, `GET /readyz` | up; reaches its database (no token) |
+| `GET /metrics` | Prometheus metrics (a read token; see observability.md) |
 | `POST /api/v1/workflows` | start a workflow |
 | `GET /api/v1/workflows?query=&page_size=&next_page_token=` | list, a page at a time |
 | `GET /api/v1/workflows/count?query=&max_count=` | count (per status: `GROUP BY ExecutionStatus`) |
@@ -540,9 +543,15 @@ STEPS_INTRO = """## The routes
 | `POST /api/v1/workflows/{id}/updates/{name}` | update |
 | `POST /api/v1/workflows/{id}/cancel`, `/terminate`, `/reset` | cancel, terminate, reset |
 | `DELETE /api/v1/workflows/{id}` | delete a run |
+| `GET /api/v1/workflows/{id}/replay` | would the history replay on the server's code (`MODULE`) |
+| `GET /api/v1/workflows/{id}/replay/state?event_id=` | the state at an event: queries, stack |
+| `GET`, `POST /api/v1/schedules` | list, create schedules |
+| `GET`, `DELETE /api/v1/schedules/{id}` | describe, delete a schedule |
+| `POST /api/v1/schedules/{id}/pause`, `/unpause`, `/trigger`, `/backfill` | act on a schedule |
 | `POST /api/v1/activities/complete`, `/fail`, `/heartbeat` | finish an async activity |
 | `GET`, `DELETE /api/v1/session` | who is asking; log out |
 | `GET /api/v1/openapi.json`, `GET /api/v1/docs` | the OpenAPI document, its page |
+| `GET /`, `/workflow?id=`, `/schedules` | the web UI (docs/ui.md) |
 
 Every route on a workflow takes `?run_id=`.
 

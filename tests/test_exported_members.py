@@ -208,6 +208,7 @@ PUBLIC = {
         "WorkflowEnvironment",
     },
     "perdure.common": {
+        "Priority",
         "RawValue",
         "RetryPolicy",
         "RetryState",

@@ -41,6 +41,17 @@ def _run(run_id: str, workflow_id: str, start: float, closed: bool = False) -> E
     )
 
 
+def _only(
+    columns: list[str], args: list[tuple[object, ...]]
+) -> tuple[str, list[tuple[object, ...]]]:
+    """The INSERT's columns and values cut to those the older table has (later versions
+    add columns, such as flow control's ``priority``)."""
+    all_columns = [c.strip() for c in EXEC_COLS.split(",")]
+    keep = [i for i, c in enumerate(all_columns) if c in columns]
+    names = ", ".join(all_columns[i] for i in keep)
+    return names, [tuple(row[i] for i in keep) for row in args]
+
+
 async def _sql(url: str, statements: list[str], args: list[tuple[object, ...]]) -> None:
     """Statements (then an INSERT of executions rows, ``args``) run as a person would."""
     if url.startswith("sqlite:"):
@@ -48,8 +59,10 @@ async def _sql(url: str, statements: list[str], args: list[tuple[object, ...]]) 
         try:
             for statement in statements:
                 conn.execute(statement)
-            marks = ", ".join("?" * len(EXEC_COLS.split(",")))
-            conn.executemany(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", args)
+            present = [r[1] for r in conn.execute("PRAGMA table_info(executions)")]
+            names, rows = _only(present, args)
+            marks = ", ".join("?" * len(names.split(",")))
+            conn.executemany(f"INSERT INTO executions ({names}) VALUES ({marks})", rows)
             conn.commit()
         finally:
             conn.close()
@@ -61,8 +74,17 @@ async def _sql(url: str, statements: list[str], args: list[tuple[object, ...]]) 
         await admin.execute(f'SET search_path TO "{schema}"')
         for statement in statements:
             await admin.execute(statement)
-        marks = ", ".join(f"${i + 1}" for i in range(len(EXEC_COLS.split(","))))
-        await admin.executemany(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", args)
+        present = [
+            r["column_name"]
+            for r in await admin.fetch(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = $1 AND table_name = 'executions'",
+                schema,
+            )
+        ]
+        names, rows = _only(present, args)
+        marks = ", ".join(f"${i + 1}" for i in range(len(names.split(","))))
+        await admin.executemany(f"INSERT INTO executions ({names}) VALUES ({marks})", rows)
     finally:
         await admin.close()
 

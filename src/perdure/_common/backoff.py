@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 
 from perdure._errors import ClientClosedError, DatabaseUnavailableError
@@ -34,6 +35,18 @@ def backoff(failures: int, *, base: float = BASE, cap: float = CAP) -> float:
     duration between zero and ``base * 2 ** (failures - 1)``, at most ``cap``."""
     bound = min(cap, base * 2.0 ** min(max(failures - 1, 0), 64))
     return random.uniform(0.0, bound)
+
+
+def transient(error: BaseException) -> bool:
+    """The database did not answer, or was busy: the same call may work if tried again
+    (a ``DatabaseUnavailableError``, or SQLite's "database is locked" after its busy
+    timeout)."""
+    if isinstance(error, DatabaseUnavailableError):
+        return True
+    cause = getattr(error, "cause", None)
+    return isinstance(cause, sqlite3.OperationalError) and (
+        "locked" in str(cause) or "busy" in str(cause)
+    )
 
 
 def explains_itself(error: BaseException) -> bool:

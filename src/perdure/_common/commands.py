@@ -21,6 +21,16 @@ def _with_header(header: dict[str, Payload] | None, attrs: dict[str, Any]) -> di
     return attrs
 
 
+def _with_flow(
+    priority: dict[str, Any] | None, concurrency_key: str | None, attrs: dict[str, Any]
+) -> dict[str, Any]:
+    if priority is not None:
+        attrs["priority"] = priority
+    if concurrency_key is not None:
+        attrs["concurrency_key"] = concurrency_key
+    return attrs
+
+
 @dataclass(slots=True)
 class ScheduleActivity:
     seq: int
@@ -35,24 +45,31 @@ class ScheduleActivity:
     retry_policy: dict[str, Any]
     cancellation_type: int
     header: dict[str, Payload] | None = None
+    # Flow control (recorded only when set, so histories without it stay as they were).
+    priority: dict[str, Any] | None = None
+    concurrency_key: str | None = None
 
     event_type = EventType.ACTIVITY_TASK_SCHEDULED
 
     def attributes(self) -> dict[str, Any]:
         return _with_header(
             self.header,
-            {
-                "seq": self.seq,
-                "activity_id": self.activity_id,
-                "activity_type": self.activity_type,
-                "task_queue": self.task_queue,
-                "input": self.input,
-                "schedule_to_close_timeout": self.schedule_to_close_timeout,
-                "schedule_to_start_timeout": self.schedule_to_start_timeout,
-                "start_to_close_timeout": self.start_to_close_timeout,
-                "heartbeat_timeout": self.heartbeat_timeout,
-                "retry_policy": self.retry_policy,
-            },
+            _with_flow(
+                self.priority,
+                self.concurrency_key,
+                {
+                    "seq": self.seq,
+                    "activity_id": self.activity_id,
+                    "activity_type": self.activity_type,
+                    "task_queue": self.task_queue,
+                    "input": self.input,
+                    "schedule_to_close_timeout": self.schedule_to_close_timeout,
+                    "schedule_to_start_timeout": self.schedule_to_start_timeout,
+                    "start_to_close_timeout": self.start_to_close_timeout,
+                    "heartbeat_timeout": self.heartbeat_timeout,
+                    "retry_policy": self.retry_policy,
+                },
+            ),
         )
 
     def describe(self) -> str:
@@ -276,27 +293,32 @@ class StartChildWorkflow:
     memo: dict[str, Any] | None
     search_attributes: dict[str, Any] | None
     header: dict[str, Payload] | None = None
+    priority: dict[str, Any] | None = None
 
     event_type = EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED
 
     def attributes(self) -> dict[str, Any]:
         return _with_header(
             self.header,
-            {
-                "seq": self.seq,
-                "workflow_id": self.workflow_id,
-                "workflow_type": self.workflow_type,
-                "task_queue": self.task_queue,
-                "input": self.input,
-                "parent_close_policy": self.parent_close_policy,
-                "execution_timeout": self.execution_timeout,
-                "run_timeout": self.run_timeout,
-                "task_timeout": self.task_timeout,
-                "retry_policy": self.retry_policy,
-                "id_reuse_policy": self.id_reuse_policy,
-                "memo": self.memo,
-                "search_attributes": self.search_attributes,
-            },
+            _with_flow(
+                self.priority,
+                None,
+                {
+                    "seq": self.seq,
+                    "workflow_id": self.workflow_id,
+                    "workflow_type": self.workflow_type,
+                    "task_queue": self.task_queue,
+                    "input": self.input,
+                    "parent_close_policy": self.parent_close_policy,
+                    "execution_timeout": self.execution_timeout,
+                    "run_timeout": self.run_timeout,
+                    "task_timeout": self.task_timeout,
+                    "retry_policy": self.retry_policy,
+                    "id_reuse_policy": self.id_reuse_policy,
+                    "memo": self.memo,
+                    "search_attributes": self.search_attributes,
+                },
+            ),
         )
 
     def describe(self) -> str:

@@ -234,7 +234,11 @@ def encode_attributes(attributes: dict[str, Any]) -> bytes:
 
 
 def decode_attributes(data: bytes | str) -> dict[str, Any]:
-    """Read attributes written by :func:`encode_attributes`."""
+    """Read attributes written by :func:`encode_attributes`.
+
+    Raises:
+        ValueError: the data is not what ``encode_attributes`` writes (a corrupted row).
+    """
     value: dict[str, Any] = orjson.loads(data)
     # Most events hold no payload: then there is nothing to look for. (A key spelled with
     # escapes, which orjson never writes, would hide "metadata" from this test: walk then too.)
@@ -244,7 +248,14 @@ def decode_attributes(data: bytes | str) -> dict[str, Any]:
             return value
     elif isinstance(data, bytes) and b"metadata" not in data and b"\\" not in data:
         return value
-    revived: dict[str, Any] = _revive_payloads(value)
+    try:
+        revived: dict[str, Any] = _revive_payloads(value)
+    except (TypeError, AttributeError, ValueError) as exc:
+        # Only a row changed outside perdure holds a payload of the wrong shape.
+        raise ValueError(
+            f"A stored event holds a malformed payload ({type(exc).__name__}: {exc}); the "
+            "database row was changed outside perdure"
+        ) from exc
     return revived
 
 

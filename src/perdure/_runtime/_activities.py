@@ -80,6 +80,8 @@ class Activities:
         activity_id: str | None,
         result_type: Any,
         header: dict[str, Payload] | None = None,
+        priority: dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
     ) -> ActivityHandle[Any]:
         self._seq += 1
         seq = self._seq
@@ -96,6 +98,8 @@ class Activities:
             retry_policy=retry_policy,
             cancellation_type=cancellation_type,
             header=header,
+            priority=priority,
+            concurrency_key=concurrency_key,
         )
         self._add_command(command)
         act = _Activity(

@@ -13,6 +13,7 @@ from perdure._runtime._activities import Activities
 from perdure._runtime._children import Children
 from perdure._runtime._intercept import retry_dict
 from perdure.common._enums import WorkflowIDReusePolicy
+from perdure.common._priority import Priority
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._info import (
     ActivityCancellationType,
@@ -116,6 +117,10 @@ def _td(seconds: float | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
 
 
+def _priority(stored: dict[str, Any] | None) -> Priority | None:
+    return None if stored is None else Priority.from_dict(stored)
+
+
 # -- the inputs of the outbound calls, from what the authoring API hands the runtime ----------
 def start_activity_input(
     activity_type: str, args: Sequence[Any], options: dict[str, Any]
@@ -133,6 +138,8 @@ def start_activity_input(
         cancellation_type=_CANCELLATION[options.get("cancellation_type", 0)],
         headers={},
         ret_type=options.get("result_type"),
+        priority=_priority(options.get("priority")),
+        concurrency_key=options.get("concurrency_key"),
     )
 
 
@@ -171,4 +178,5 @@ def start_child_input(
         search_attributes=options.get("search_attributes"),
         headers={},
         ret_type=options.get("result_type"),
+        priority=_priority(options.get("priority")),
     )

@@ -176,6 +176,7 @@ class Children:
             memo=({k: self._payloads.to_payload(v) for k, v in memo.items()} if memo else None),
             search_attributes=options.get("search_attributes"),
             header=options.get("header"),
+            priority=options.get("priority"),
         )
         self._add_command(command)
         child = _Child(

@@ -40,6 +40,7 @@ from perdure._errors import (
     ChildWorkflowError,
     FailureError,
     NondeterminismError,
+    PayloadConverterError,
     WorkflowAlreadyStartedError,
 )
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
@@ -53,6 +54,7 @@ from perdure._runtime._intercept import (
     run_sync,
 )
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
+from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
@@ -119,6 +121,7 @@ class WorkflowInstance(InterceptedCalls):
             run_timeout=duration(attrs.get("run_timeout")),
             execution_timeout=duration(attrs.get("execution_timeout")),
             task_timeout=duration(attrs.get("task_timeout")) or timedelta(seconds=10),
+            priority=Priority.from_dict(attrs.get("priority")),
             _history_length=history_length,
             _history_size=history_size,
             _continue_as_new_suggested=continue_as_new_suggested,
@@ -170,10 +173,19 @@ class WorkflowInstance(InterceptedCalls):
         # __init__ runs in the first workflow task: workflow.now() there is that task's time.
         self.loop.set_time(started.event_time if now is None else now)
         payloads = attrs.get("input", [])
-        if definition.dynamic:  # one argument: the start's, unconverted
-            args = [self._payloads.from_payloads(payloads, [RawValue] * len(payloads))]
-        else:
-            args = self._payloads.from_payloads(payloads, definition.arg_types)
+        try:
+            if definition.dynamic:  # one argument: the start's, unconverted
+                args = [self._payloads.from_payloads(payloads, [RawValue] * len(payloads))]
+            else:
+                args = self._payloads.from_payloads(payloads, definition.arg_types)
+        except Exception as exc:
+            # The same on every attempt; the task fails visibly (WorkflowTaskFailed, kept for
+            # describe()), the run stays open for a fix of the converter or a reset.
+            raise WorkflowTaskError(
+                PayloadConverterError(
+                    f"The input of workflow {workflow_id!r} cannot be decoded: {exc}", cause=exc
+                )
+            ) from exc
         self._args = args
         self._obj: Any = None
         self._query_fn: Callable[..., Any] | None = None

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, Protocol
 from perdure._common.payload import Payload
 from perdure._runtime._activities import Activities
 from perdure._runtime._children import Children
+from perdure.common._priority import priority_dict
 from perdure.common._retry import RetryPolicy
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
@@ -136,6 +137,8 @@ class RootOutbound(WorkflowOutboundInterceptor):
             activity_id=input.activity_id,
             result_type=input.ret_type,
             header=header(input.headers),
+            priority=priority_dict(input.priority),
+            concurrency_key=input.concurrency_key,
         )
 
     def start_local_activity(self, input: StartLocalActivityInput) -> ActivityHandle[Any]:
@@ -166,6 +169,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
             "memo": dict(input.memo) if input.memo is not None else None,
             "search_attributes": input.search_attributes,
             "header": header(input.headers),
+            "priority": priority_dict(input.priority),
         }
         return await self._instance.children.start_child_workflow(
             input.workflow, input.args, options

@@ -11,9 +11,11 @@ from perdure._errors import RetryState, TimeoutType
 from perdure._store import _executions as executions
 from perdure._store._eager import EagerWorkflowTask
 from perdure._store._effects import Effects
+from perdure._store._flow import apply_priority, claim_limited
 from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
+    ClaimLimits,
     Execution,
     PendingActivity,
     StaleTaskError,
@@ -21,13 +23,26 @@ from perdure._store._types import (
     TaskRow,
     TaskToken,
 )
+from perdure.common._priority import merge_priority
 from perdure.common._retry import RetryPolicy
 
 
 async def claim(
-    tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
+    tx: Tx,
+    namespace: str,
+    task_queue: str,
+    owner: str,
+    now: float,
+    limit: int,
+    fx: Effects,
+    limits: ClaimLimits | None = None,
 ) -> list[ActivityTask]:
-    rows = await tx.claim_tasks(TaskKind.ACTIVITY, namespace, task_queue, owner, now, limit)
+    if limits is None:
+        rows = await tx.claim_tasks(TaskKind.ACTIVITY, namespace, task_queue, owner, now, limit)
+    else:
+        rows = await claim_limited(
+            tx, TaskKind.ACTIVITY, namespace, task_queue, owner, now, limit, limits
+        )
     for row in rows:
         fx.wake(row.deadline)
     return [activity_task(row, owner, now) for row in rows]
@@ -42,7 +57,8 @@ def new_task(ex: Execution, attrs: dict[str, Any], event_id: int, now: float) ->
     final = now + s2c if s2c else None
     start_deadline = now + s2s if s2s else None
     deadlines = [d for d in (start_deadline, final) if d is not None]
-    return TaskRow(
+    priority = merge_priority(attrs.get("priority"), ex.priority)
+    row = TaskRow(
         task_id=0,
         kind=TaskKind.ACTIVITY,
         namespace=ex.namespace,
@@ -68,8 +84,11 @@ def new_task(ex: Execution, attrs: dict[str, Any], event_id: int, now: float) ->
             "schedule_to_close_timeout": s2c,
             "retry_policy": attrs.get("retry_policy"),
             **({"header": attrs["header"]} if attrs.get("header") else {}),
+            "priority": priority,
         },
+        concurrency_key=attrs.get("concurrency_key"),
     )
+    return apply_priority(row, priority)
 
 
 def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:
@@ -91,6 +110,7 @@ def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:
         heartbeat_details=d.get("heartbeat_details", []),
         owner=owner,
         header=d.get("header") or {},
+        priority=d.get("priority"),
     )
 
 
@@ -138,6 +158,13 @@ async def _held(tx: Tx, token: TaskToken, owner: str | None) -> TaskRow:
     return row
 
 
+def _slot_freed(row: TaskRow, fx: Effects) -> None:
+    """An attempt of a concurrency key settled: the tasks its key held back may be claimed
+    now, so the queue's pollers are woken (no other wake-up would tell them)."""
+    if row.concurrency_key is not None:
+        fx.task_ready(row.namespace, row.task_queue, TaskKind.ACTIVITY)
+
+
 async def _finish(
     tx: Tx,
     row: TaskRow,
@@ -149,6 +176,7 @@ async def _finish(
     eager: EagerWorkflowTask | None = None,
 ) -> None:
     await tx.delete_task(row.task_id)
+    _slot_freed(row, fx)
     ex = await tx.get_execution(row.run_id)
     if ex is None or not ex.is_open:
         return
@@ -236,6 +264,7 @@ async def _fail_attempt(
         row.deadline = row.final_deadline
         await tx.update_task(row)
         fx.wake(row.visible_at)
+        _slot_freed(row, fx)
         return
     attrs = {"failure": failure, "retry_state": int(state)}
     await _finish(tx, row, final_event, attrs, identity, now, fx, eager)

@@ -42,6 +42,7 @@ from perdure._store._notify import Flag, Notifier
 from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
+    ClaimLimits,
     Execution,
     PendingWork,
     QueryResult,
@@ -489,11 +490,16 @@ class Store(LifecycleOps, ScheduleOps, ABC):
 
     # -- activity tasks ------------------------------------------------------------------------
     async def claim_activity_tasks(
-        self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
+        self,
+        namespace: str,
+        task_queue: str,
+        owner: str,
+        limit: int | Callable[[], int],
+        limits: ClaimLimits | None = None,
     ) -> list[ActivityTask]:
         return await self.transact(
             lambda tx, fx: activities.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx
+                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx, limits
             )
         )
 

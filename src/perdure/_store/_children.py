@@ -13,6 +13,7 @@ from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import Execution, PendingChild, StartWorkflowRequest
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._priority import merge_priority
 
 Input = tuple[EventType, dict[str, Any]]
 
@@ -39,6 +40,7 @@ async def start_child(
         retry_policy=attrs.get("retry_policy"),
         search_attributes=attrs.get("search_attributes"),
         header=attrs.get("header"),
+        priority=merge_priority(attrs.get("priority"), parent.priority),
         parent={
             "namespace": parent.namespace,
             "workflow_id": parent.workflow_id,

@@ -16,6 +16,7 @@ from perdure._store import _schedule_watch as schedule_watch
 from perdure._store import _visibility as visibility
 from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
+from perdure._store._flow import apply_priority
 from perdure._store._tx import Tx
 from perdure._store._types import (
     Execution,
@@ -78,6 +79,7 @@ async def schedule_workflow_task(
         lease_seconds=ex.task_timeout,
         attempt=max(ex.wft_attempt, 1),
     )
+    apply_priority(row, ex.priority)
     if (
         eager is not None
         and eager.granted is None
@@ -293,6 +295,7 @@ async def create_run(
     parent: dict[str, Any] | None = None,
     execution_timeout: float | None = None,
     header: dict[str, Any] | None = None,
+    priority: dict[str, Any] | None = None,
 ) -> Execution:
     """Create a run with its start event and its first workflow task (after ``delay``).
 
@@ -317,6 +320,7 @@ async def create_run(
         retry_policy=retry_policy,
         first_run_id=first_run_id or run_id,
         parent=parent,
+        priority=priority,
     )
     await visibility.set_attributes(tx, ex, search_attributes or {})
     started = {
@@ -340,6 +344,7 @@ async def create_run(
         "first_execution_run_id": ex.first_run_id,
         "start_delay": delay or None,
         "identity": identity,
+        "priority": priority,
     }
     if header:
         started["header"] = header
@@ -450,6 +455,7 @@ async def start_workflow(
         search_attributes=req.search_attributes,
         parent=req.parent,
         header=req.header,
+        priority=req.priority,
     )
     return StartResult(ex.run_id, started=True)
 
@@ -482,6 +488,7 @@ async def start_continued(
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
         parent=ex.parent,
         header=attrs.get("header"),
+        priority=ex.priority,
     )
     if not ex.updates_requested:
         return
@@ -549,6 +556,7 @@ async def start_retry(
         parent=ex.parent,
         execution_timeout=started.attributes.get("execution_timeout"),
         header=started.attributes.get("header"),
+        priority=ex.priority,
     )
 
 

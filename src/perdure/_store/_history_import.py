@@ -64,6 +64,7 @@ async def import_history(
         attempt=started.get("attempt") or 1,
         first_run_id=started.get("first_execution_run_id") or run_id,
         parent=started.get("parent"),
+        priority=started.get("priority"),
     )
     memo = dict(ex.memo or {})
     attributes: dict[str, Any] = dict(started.get("search_attributes") or {})

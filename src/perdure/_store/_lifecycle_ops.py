@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from perdure._common.metrics import StoreGauges
+from perdure._store import _gauges as gauges
 from perdure._store import _retention as retention
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
@@ -25,6 +27,10 @@ class LifecycleOps:
         async def transact(self, fn: Callable[[Tx, Effects], Awaitable[T]]) -> T: ...
 
         async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T: ...
+
+    async def gauges(self) -> StoreGauges:
+        """What is waiting in the store right now (the metrics' store gauges)."""
+        return await self.read(lambda tx: gauges.read(tx, self.clock.now()))
 
     async def get_namespace(self, name: str) -> NamespaceRow:
         """A namespace's settings (the defaults, if never updated)."""

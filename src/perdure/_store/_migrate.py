@@ -5,7 +5,8 @@ production history locally.
 Both databases have the same logical schema (``_schema.py`` and ``_postgres_schema.py`` make
 the same tables at each version), so every row is copied as it is, table by table, in
 batches: executions with their histories, inboxes, tasks, timers, search attributes,
-updates, namespaces and the references to offloaded payloads. The source is opened
+updates, namespaces, the references to offloaded payloads, schedules and the flow-control
+state (each fairness key's pass, each rate-limited queue's tokens). The source is opened
 read-only and left as it was; a target that holds any perdure row is refused. Once copied,
 each table's row count and a checksum of its rows (the sum of each row's SHA-256, so the
 order rows come in does not matter) are compared on both sides. Only then are the leases
@@ -46,6 +47,8 @@ TABLES = (
     "payload_refs",
     "payload_garbage",
     "schedules",
+    "fairness",
+    "rate_limits",
 )
 # Rows whose insertion order the store reads are copied in that order (SQLite's rowid,
 # PostgreSQL's seq column: the latest run of an id started in one instant, updates).

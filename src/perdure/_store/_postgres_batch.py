@@ -22,6 +22,7 @@ from perdure._store._postgres_support import (
     _retryable,
 )
 from perdure._store._tx import Tx
+from perdure._store._types import TaskRow
 
 # Parameters $1 to $5: one array per column.
 _INSERT_HISTORY = (
@@ -78,6 +79,11 @@ class _BatchTx:
         self._held: list[_Held] = []
         # The (run, kind, ref) of the task rows read so far, by task id.
         self._task_keys: dict[int, tuple[str, int, int]] = {}
+
+    def _seen(self, task: TaskRow) -> TaskRow:
+        """Note which row a task id is, for the holding back of writes to it."""
+        self._task_keys[task.task_id] = (task.run_id, int(task.kind), task.ref)
+        return task
 
     async def run_batch(self, run: _BatchRun, channel: str) -> None:
         """Run the operations of a group-committed batch in a new transaction, recording each

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from perdure._common.external import keys_in_rows
 from perdure._store._postgres_batch import _BatchTx
@@ -16,6 +17,7 @@ _NAMESPACES = frozenset({"namespaces"})
 _EXECUTIONS = frozenset({"executions"})
 _PAYLOAD_REFS = frozenset({"payload_refs"})
 _PAYLOAD_GARBAGE = frozenset({"payload_garbage"})
+_GAUGED = frozenset({"tasks", "executions", "timers", "schedules"})
 
 
 def _numbered(sql: str) -> str:
@@ -108,3 +110,6 @@ class _PostgresLifecycleTx(_BatchTx):
             "DELETE FROM payload_garbage WHERE key = ANY($1::text[])",
             list(keys),
         )
+
+    async def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self._fetch(_GAUGED, _numbered(sql), *params)]

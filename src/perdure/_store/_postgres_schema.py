@@ -203,6 +203,53 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX executions_by_id_prefix ON executions "
         "(namespace, workflow_id text_pattern_ops)",
     ],
+    [
+        # Flow control. A task's priority (1 runs first; 3 when none is given) and, for a
+        # task of a fairness key, its pass: the virtual time its key reaches with it
+        # (stride scheduling, see _store/_flow.py); tasks of no fairness key keep pass 0.
+        # The claim reads the queue in (priority_key, fair_pass, visible_at, task_id) order,
+        # so it stays one ordered scan of one index, with no sort.
+        "ALTER TABLE tasks ADD COLUMN priority_key INTEGER NOT NULL DEFAULT 3",
+        "ALTER TABLE tasks ADD COLUMN fair_pass DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN concurrency_key TEXT",
+        "DROP INDEX tasks_ready",
+        "CREATE INDEX tasks_ready ON tasks "
+        "(namespace, task_queue, kind, priority_key, fair_pass, visible_at, task_id) "
+        "WHERE lease_owner IS NULL",
+        # The running attempts of each concurrency key (max_concurrent_activities_per_key).
+        "CREATE INDEX tasks_running_by_key ON tasks (namespace, task_queue, concurrency_key) "
+        "WHERE concurrency_key IS NOT NULL AND lease_owner IS NOT NULL",
+        # A run's priority (Temporal's Priority as JSON), which its workflow tasks and, by
+        # default, its activities and children take.
+        "ALTER TABLE executions ADD COLUMN priority BYTEA",
+        # The pass each fairness key of a queue has reached ('' holds the queue's highest).
+        """CREATE TABLE fairness (
+            namespace TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            priority_key INTEGER NOT NULL,
+            fairness_key TEXT NOT NULL,
+            fair_pass DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (namespace, task_queue, kind, priority_key, fairness_key)
+        )""",
+        # A token bucket per queue for max_task_queue_activities_per_second.
+        """CREATE TABLE rate_limits (
+            namespace TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            tokens DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (namespace, task_queue)
+        )""",
+    ],
+    [
+        # The store's gauges (metrics): open runs by type, and the few whose last workflow
+        # task failed (stuck) in an index that holds only those; both read from the index
+        # alone (the columns of their conditions in them, so that SQLite sees it).
+        "CREATE INDEX executions_open_by_type ON executions (namespace, workflow_type, status) "
+        "WHERE status = 1",
+        "CREATE INDEX executions_failing ON executions "
+        "(namespace, workflow_type, status, wft_attempt) WHERE status = 1 AND wft_attempt > 1",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
+from perdure._store._postgres_flow import CLAIM_SQL, _PostgresFlowTx
 from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
 from perdure._store._postgres_schedules import _ScheduleTx
 from perdure._store._rows import (
@@ -31,9 +32,9 @@ from perdure._store._types import (
     TaskRow,
     UpdateRow,
     UpdateState,
+    claim_order,
 )
 
-TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 _TASK_WIDTH = len(TASK_COLS.split(","))
@@ -65,18 +66,13 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
+class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, Tx):
     """The ``Tx`` primitives in PostgreSQL's SQL, on one connection (what ``_BatchTx`` holds
     back and when is described there).
 
     In a write transaction (``lock=True``) the reads of rows the rules go on to change lock
     them, so two processes working on one run take turns; reads outside one take no locks.
     """
-
-    def _seen(self, task: TaskRow) -> TaskRow:
-        """Note which row a task id is, for the holding back of writes to it."""
-        self._task_keys[task.task_id] = (task.run_id, int(task.kind), task.ref)
-        return task
 
     async def get_execution(self, run_id: str) -> Execution | None:
         row = await self._one(
@@ -187,6 +183,11 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         )
 
     async def insert_task(self, task: TaskRow) -> int:
+        if task.fairness is not None:
+            key, weight = task.fairness
+            task.fair_pass = await self.next_fair_pass(
+                task.namespace, task.task_queue, task.kind, task.priority_key, key, 1 / weight
+            )
         self.changed = True
         await self._before(_TASKS, insert=(task.run_id, int(task.kind), task.ref))
         task_id = await self.c.fetchval(_INSERT_TASK, *task_insert_values(task))
@@ -267,22 +268,16 @@ class _PostgresTx(_PostgresLifecycleTx, _ScheduleTx, Tx):
         self.changed = True
         rows = await self._fetch(
             _TASKS,
-            "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $1 "
-            "AND task_queue = $2 AND kind = $3 AND lease_owner IS NULL AND visible_at <= $4 "
-            "ORDER BY visible_at, task_id LIMIT $5 FOR UPDATE SKIP LOCKED) "
-            "UPDATE tasks t SET lease_owner = $6, lease_expires = $4 + t.lease_seconds, "
-            "started_at = $4, async_pending = 0, deadline = LEAST($4 + t.lease_seconds, "
-            "t.final_deadline, $4 + t.heartbeat_timeout) "
-            f"FROM picked WHERE t.task_id = picked.task_id RETURNING {TASK_COLS_T}",
+            CLAIM_SQL,
+            owner,
+            now,
             namespace,
             task_queue,
             int(kind),
-            now,
             limit,
-            owner,
         )
         tasks = [self._seen(task_row(r)) for r in rows]
-        tasks.sort(key=lambda t: (t.visible_at, t.task_id))
+        tasks.sort(key=claim_order)
         return tasks
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:

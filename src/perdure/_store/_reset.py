@@ -284,6 +284,7 @@ async def _start_reset_run(
         parent=parent,
         updates_requested=updates,
         reset_points={"from": info},
+        priority=base.priority,
     )
     await visibility.set_attributes(
         tx, ex, {k: v for k, v in carried.search_attributes.items() if v is not None}

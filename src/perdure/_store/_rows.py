@@ -17,12 +17,12 @@ EXEC_COLS = (
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
     "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
-    "updates_requested, reset_points"
+    "updates_requested, reset_points, priority"
 )
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
     "lease_seconds, attempt, lease_owner, lease_expires, deadline, final_deadline, "
-    "heartbeat_timeout, started_at, data"
+    "heartbeat_timeout, started_at, data, priority_key, fair_pass, concurrency_key"
 )
 FAR = 1e18
 # The tables whose rows belong to one run, by its run_id column.
@@ -105,6 +105,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         parent=from_json(row[23]),
         updates_requested=bool(row[25]),
         reset_points=from_json(row[26]),
+        priority=from_json(row[27]),
     )
 
 
@@ -127,6 +128,9 @@ def task_row(row: tuple[Any, ...]) -> TaskRow:
         heartbeat_timeout=row[14],
         started_at=row[15],
         data=decode_attributes(row[16]),
+        priority_key=row[17],
+        fair_pass=row[18],
+        concurrency_key=row[19],
     )
 
 
@@ -173,6 +177,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         ex.parent["run_id"] if ex.parent else None,
         int(ex.updates_requested),
         json_or_none(ex.reset_points),
+        json_or_none(ex.priority),
     )
 
 
@@ -232,6 +237,9 @@ TASK_INSERT_COLS = (
     "heartbeat_timeout",
     "started_at",
     "data",
+    "priority_key",
+    "fair_pass",
+    "concurrency_key",
 )
 # The columns of a tasks row that change after it is created.
 TASK_MUTABLE_COLS = (
@@ -264,6 +272,9 @@ def task_insert_values(task: TaskRow) -> tuple[Any, ...]:
         task.heartbeat_timeout,
         task.started_at,
         encode_attributes(task.data),
+        task.priority_key,
+        task.fair_pass,
+        task.concurrency_key,
     )
 
 

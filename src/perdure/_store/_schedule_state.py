@@ -39,6 +39,7 @@ class StartAction:
     retry_policy: dict[str, Any] | None = None
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = None
+    priority: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -131,6 +132,7 @@ class ScheduleRow:
                 "retry_policy": a.retry_policy,
                 "memo": a.memo,
                 "search_attributes": a.search_attributes,
+                **({"priority": a.priority} if a.priority else {}),
             },
             "spec": spec_to_dict(self.spec),
             "policy": [self.overlap, self.catchup_window, self.pause_on_failure],

@@ -315,6 +315,7 @@ async def _start(
         identity=_identity(row),
         retry_policy=a.retry_policy,
         search_attributes=attributes,
+        priority=a.priority,
     )
     try:
         started = await executions.start_workflow(tx, request, now, fx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from perdure._common.external import keys_in_rows
 from perdure._store._rows import EXPIRED_RUNS
@@ -70,3 +71,6 @@ class _SQLiteLifecycleTx:
 
     async def forget_payload_garbage(self, keys: Sequence[str]) -> None:
         self.c.executemany("DELETE FROM payload_garbage WHERE key = ?", [(k,) for k in keys])
+
+    async def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.c.execute(sql, params).fetchall()]

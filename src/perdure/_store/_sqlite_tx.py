@@ -27,6 +27,7 @@ from perdure._store._rows import (
     update_row,
 )
 from perdure._store._schedule_state import ScheduleRow
+from perdure._store._sqlite_flow import CLAIM_SQL, _SQLiteFlowTx
 from perdure._store._sqlite_lifecycle import _SQLiteLifecycleTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -36,6 +37,7 @@ from perdure._store._types import (
     TaskRow,
     UpdateRow,
     UpdateState,
+    claim_order,
 )
 
 _INSERT_TASK = (
@@ -50,7 +52,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _SQLiteTx(_SQLiteLifecycleTx, Tx):
+class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
     """The ``Tx`` primitives in SQLite's SQL. Methods are async only to share the protocol
     with asynchronous backends: none of them suspends."""
 
@@ -142,6 +144,11 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
         return int(row[0])
 
     async def insert_task(self, task: TaskRow) -> int:
+        if task.fairness is not None:
+            key, weight = task.fairness
+            task.fair_pass = await self.next_fair_pass(
+                task.namespace, task.task_queue, task.kind, task.priority_key, key, 1 / weight
+            )
         cur = self.c.execute(_INSERT_TASK, task_insert_values(task))
         task.task_id = int(cur.lastrowid or 0)
         return task.task_id
@@ -187,13 +194,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
         limit: int,
     ) -> list[TaskRow]:
         rows = self.c.execute(
-            "UPDATE tasks SET lease_owner = :owner, lease_expires = :now + lease_seconds, "
-            "started_at = :now, async_pending = 0, deadline = MIN(:now + lease_seconds, "
-            "COALESCE(final_deadline, :far), COALESCE(:now + heartbeat_timeout, :far)) "
-            "WHERE task_id IN (SELECT task_id FROM tasks WHERE namespace = :ns "
-            "AND task_queue = :queue AND kind = :kind AND lease_owner IS NULL "
-            "AND visible_at <= :now ORDER BY visible_at, task_id LIMIT :limit) "
-            f"RETURNING {TASK_COLS}",
+            CLAIM_SQL,
             {
                 "owner": owner,
                 "now": now,
@@ -205,7 +206,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, Tx):
             },
         ).fetchall()
         tasks = [task_row(r) for r in rows]
-        tasks.sort(key=lambda t: (t.visible_at, t.task_id))
+        tasks.sort(key=claim_order)
         return tasks
 
     async def due_tasks(self, now: float, limit: int) -> list[TaskRow]:

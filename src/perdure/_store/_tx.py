@@ -216,3 +216,44 @@ class Tx(Protocol):
 
     async def open_workflow_ids(self, namespace: str, workflow_ids: Sequence[str]) -> set[str]:
         """Which of these workflow ids have an open run (read without locking them)."""
+
+    # flow control (see _flow) -------------------------------------------------------------
+    async def next_fair_pass(
+        self,
+        namespace: str,
+        task_queue: str,
+        kind: TaskKind,
+        priority_key: int,
+        fairness_key: str,
+        stride: float,
+    ) -> float:
+        """Advance a fairness key's pass by ``stride`` from where it is, or from the queue's
+        virtual time if that is further; returns the new pass."""
+
+    async def lock_queue(self, namespace: str, task_queue: str) -> None:
+        """Take the queue's lock for the rest of the transaction (limited claims)."""
+
+    async def get_rate_bucket(self, namespace: str, task_queue: str) -> tuple[float, float] | None:
+        """(tokens, updated_at) of the queue's rate limit, or None if it has none yet."""
+
+    async def put_rate_bucket(
+        self, namespace: str, task_queue: str, tokens: float, updated_at: float
+    ) -> None: ...
+
+    async def claim_candidates(
+        self, kind: TaskKind, namespace: str, task_queue: str, now: float, limit: int, per_key: int
+    ) -> list[tuple[int, str | None]]:
+        """(task_id, concurrency_key) of up to ``limit`` claimable tasks, in claim order,
+        leaving out the concurrency keys that have ``per_key`` attempts running."""
+
+    async def running_by_key(
+        self, namespace: str, task_queue: str, keys: Sequence[str]
+    ) -> dict[str, int]:
+        """The number of running attempts of each of these concurrency keys (if any)."""
+
+    async def claim_ids(self, task_ids: Sequence[int], owner: str, now: float) -> list[TaskRow]:
+        """Lease these tasks (those still unleased), as ``claim_tasks`` does."""
+
+    # the store's gauges (_gauges) -------------------------------------------------------------
+    async def select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a read-only statement in portable SQL, ``?`` placeholders."""

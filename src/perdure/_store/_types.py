@@ -86,6 +86,8 @@ class Execution:
     # Resets this run took part in: "from" (it was made by resetting another run) and "to"
     # (it was reset, or ended by a reset, into another), each a ``ResetPoint.to_dict()``.
     reset_points: dict[str, Any] | None = None
+    # Temporal's Priority as a dict (priority_key, fairness_key, fairness_weight), or None.
+    priority: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -122,6 +124,25 @@ class TaskRow:
     heartbeat_timeout: float | None = None
     started_at: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # Flow control (see _store/_flow.py): claimed by (priority_key, fair_pass) first.
+    priority_key: int = 3
+    fair_pass: float = 0.0
+    concurrency_key: str | None = None
+    # Set only on a task about to be inserted: the fairness key its pass is taken for.
+    fairness: tuple[str, float] | None = None
+
+
+def claim_order(task: TaskRow) -> tuple[int, float, float, int]:
+    """The order a queue's tasks are claimed in (the tasks_ready index's)."""
+    return (task.priority_key, task.fair_pass, task.visible_at, task.task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    """What a worker's activity claims must respect beyond its free slots (see _flow)."""
+
+    queue_rate: float | None = None  # max_task_queue_activities_per_second
+    per_key: int | None = None  # max_concurrent_activities_per_key
 
 
 @dataclass(slots=True)
@@ -187,6 +208,7 @@ class StartWorkflowRequest:
     parent: dict[str, Any] | None = None
     # Interceptors' headers, recorded on the start event (and a start signal's).
     header: dict[str, Payload] | None = None
+    priority: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -280,6 +302,7 @@ class ActivityTask:
     heartbeat_details: list[Payload]
     owner: str
     header: dict[str, Payload] = field(default_factory=dict)
+    priority: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -304,6 +327,7 @@ class QueryResult:
 
 __all__ = [
     "ActivityTask",
+    "ClaimLimits",
     "Execution",
     "PendingActivity",
     "PendingChild",

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from perdure._errors import PerdureError
+from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
 
 _P = ParamSpec("_P")
@@ -39,6 +40,8 @@ class Info:
     scheduled_time: datetime
     started_time: datetime
     is_local: bool = False
+    priority: Priority = Priority.default
+    """The activity's priority (as scheduled, unset fields taken from its workflow's)."""
 
     @property
     def idempotency_key(self) -> str:

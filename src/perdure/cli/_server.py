@@ -114,6 +114,11 @@ def token_create_command(role: str, token_file: Path | None, db: str | None) -> 
     is_flag=True,
     help="Serve everyone with every right, without tokens: only on a loopback --host.",
 )
+@click.option(
+    "--public-metrics",
+    is_flag=True,
+    help="Serve /metrics without a token (it shows queue and type names and counts).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 @click.argument("module", required=False)
 def server_command(
@@ -123,13 +128,15 @@ def server_command(
     port: int,
     token_file: Path | None,
     insecure_no_auth: bool,
+    public_metrics: bool,
     log_level: str,
     module: str | None,
 ) -> None:
     """Serve the HTTP API (JSON under /api/v1/, docs at /api/v1/docs) and the web UI of a
     database until SIGTERM or Ctrl-C.
 
-    Every route but /healthz and /readyz needs a token of the token file. At the first start
+    Every route but /healthz and /readyz needs a token of the token file (/metrics too,
+    a read token is enough, unless --public-metrics). At the first start
     the file is created with a write token, and a login URL is printed. `perdure server token
     create [--role read]` adds a token. MODULE (e.g. myapp.workflows), if given, is the
     application's workflow code.
@@ -165,6 +172,7 @@ def server_command(
         token_file=token_file,
         workflows=workflows,
         log_level=log_level,
+        public_metrics=public_metrics,
     )
 
     def ready(url: str) -> None:

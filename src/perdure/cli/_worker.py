@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -22,8 +22,12 @@ from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
 from perdure.cli._common import data_converter_option, load_data_converter
 from perdure.cli._logs import configure as configure_logging
+from perdure.cli._metrics import metrics_server, prometheus_metrics
 from perdure.client import Client
 from perdure.converter import DataConverter
+
+if TYPE_CHECKING:
+    from perdure.contrib.prometheus import PrometheusMetrics
 from perdure.lint import DeterminismLintError
 from perdure.worker import Worker
 from perdure.worker._lint import DeterminismLint
@@ -107,8 +111,12 @@ async def run_worker(
     graceful_shutdown: float,
     determinism_lint: DeterminismLint = "warn",
     data_converter: DataConverter | None = None,
+    flow: dict[str, Any] | None = None,
+    metrics: PrometheusMetrics | None = None,
 ) -> None:
-    client = await Client.connect(db, namespace=namespace, data_converter=data_converter)
+    client = await Client.connect(
+        db, namespace=namespace, data_converter=data_converter, metrics=metrics
+    )
     try:
         worker = Worker(
             client,
@@ -119,8 +127,9 @@ async def run_worker(
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             determinism_lint=determinism_lint,
+            **(flow or {}),
         )
-    except DeterminismLintError as exc:
+    except (DeterminismLintError, ValueError) as exc:
         await client.close()
         raise click.ClickException(str(exc)) from exc
     loop = asyncio.get_running_loop()
@@ -194,6 +203,21 @@ async def _open_database(client: Client) -> None:
 @click.option("--max-concurrent-activities", default=100, show_default=True, type=int)
 @click.option("--max-concurrent-workflow-tasks", default=100, show_default=True, type=int)
 @click.option(
+    "--max-task-queue-activities-per-second",
+    type=float,
+    help="Activity starts per second across every worker of the queue (default: no limit).",
+)
+@click.option(
+    "--max-activities-per-second",
+    type=float,
+    help="Activity starts per second of this worker (default: no limit).",
+)
+@click.option(
+    "--max-concurrent-activities-per-key",
+    type=int,
+    help="Activities of one concurrency_key running at once across the queue's workers.",
+)
+@click.option(
     "--graceful-shutdown",
     default=10.0,
     show_default=True,
@@ -216,6 +240,18 @@ async def _open_database(client: Client) -> None:
     show_default=True,
     help="json: one JSON object per log record, with the workflow's and activity's ids as fields.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (needs perdure[prometheus]).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on (0.0.0.0: every interface).",
+)
 @data_converter_option
 @click.argument("module")
 def worker_command(
@@ -226,10 +262,15 @@ def worker_command(
     namespace: str,
     max_concurrent_activities: int,
     max_concurrent_workflow_tasks: int,
+    max_task_queue_activities_per_second: float | None,
+    max_activities_per_second: float | None,
+    max_concurrent_activities_per_key: int | None,
     graceful_shutdown: float,
     determinism_lint: DeterminismLint,
     log_level: str,
     log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
     data_converter: str | None,
     module: str,
 ) -> None:
@@ -240,17 +281,25 @@ def worker_command(
         sys.path.insert(0, "")
     workflows, activities = discover(_load(module), workflow_names, activity_names)
     converter = load_data_converter(data_converter)
-    asyncio.run(
-        run_worker(
-            db,
-            task_queue,
-            workflows,
-            activities,
-            namespace=namespace,
-            max_concurrent_activities=max_concurrent_activities,
-            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            graceful_shutdown=graceful_shutdown,
-            determinism_lint=determinism_lint,
-            data_converter=converter,
+    metrics = prometheus_metrics() if metrics_port is not None else None
+    with metrics_server(metrics, metrics_host, metrics_port):
+        asyncio.run(
+            run_worker(
+                db,
+                task_queue,
+                workflows,
+                activities,
+                namespace=namespace,
+                max_concurrent_activities=max_concurrent_activities,
+                max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+                graceful_shutdown=graceful_shutdown,
+                determinism_lint=determinism_lint,
+                data_converter=converter,
+                flow={
+                    "max_task_queue_activities_per_second": max_task_queue_activities_per_second,
+                    "max_activities_per_second": max_activities_per_second,
+                    "max_concurrent_activities_per_key": max_concurrent_activities_per_key,
+                },
+                metrics=metrics,
+            )
         )
-    )

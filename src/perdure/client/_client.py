@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from perdure._common import identifiers as ids
 from perdure._common.clock import Clock
+from perdure._common.metrics import MetricsSink
 from perdure._common.payload import Payload
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import InvalidArgumentError
@@ -38,6 +39,7 @@ from perdure.client._outbound import build_chain, with_start_input
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._priority import Priority
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter import DataConverter
@@ -161,6 +163,7 @@ class ClientConfig(TypedDict):
     owns_store: bool
     time_skipper: TimeSkipper | None
     interceptors: Sequence[Any]
+    metrics: MetricsSink | None
 
 
 class Client(NamespaceMethods, ScheduleClient):
@@ -183,8 +186,11 @@ class Client(NamespaceMethods, ScheduleClient):
         owns_store: bool = True,
         time_skipper: TimeSkipper | None = None,
         interceptors: Sequence[Any] = (),
+        metrics: MetricsSink | None = None,
     ) -> None:
         self._store = store
+        # Where workers built on this client report their metrics (None: nowhere).
+        self.metrics = metrics
         self.namespace = ids.check_namespace(namespace)
         self.data_converter = data_converter or DataConverter.default
         self.identity = ids.check_identity(identity) or default_identity()
@@ -209,9 +215,11 @@ class Client(NamespaceMethods, ScheduleClient):
         interceptors: Sequence[Any] = (),
         identity: str | None = None,
         clock: Clock | None = None,
+        metrics: MetricsSink | None = None,
     ) -> Client:
         """Open the database: ``sqlite:///app.db`` (created if missing; ``?mode=ro`` opens it
-        read-only), ``sqlite://:memory:``.
+        read-only), ``sqlite://:memory:``. ``metrics``: where this client's workers report
+        their metrics (a :class:`~perdure.contrib.prometheus.PrometheusMetrics`).
 
         Raises:
             InvalidURLError: the URL is malformed or not supported.
@@ -225,6 +233,7 @@ class Client(NamespaceMethods, ScheduleClient):
             data_converter=data_converter,
             identity=identity,
             interceptors=interceptors,
+            metrics=metrics,
         )
 
     def config(self) -> ClientConfig:
@@ -248,6 +257,7 @@ class Client(NamespaceMethods, ScheduleClient):
             owns_store=False,
             time_skipper=self._time_skipper,
             interceptors=self.interceptors,
+            metrics=self.metrics,
         )
 
     @property
@@ -288,6 +298,7 @@ class Client(NamespaceMethods, ScheduleClient):
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
         request_eager_start: bool = False,
+        priority: Priority | None = None,
     ) -> WorkflowHandle[Any]:
         """Start a workflow and return its ``WorkflowHandle``.
 
@@ -295,6 +306,7 @@ class Client(NamespaceMethods, ScheduleClient):
         signalled, else it is started with the signal already delivered, atomically.
         ``start_delay`` holds the first workflow task back. A ``retry_policy`` retries the
         whole workflow when a run fails or times out (a workflow has none by default).
+        ``priority`` orders its tasks in the task queue (and is its activities' default).
         ``request_eager_start`` is accepted as Temporal's hint: perdure always runs the first
         workflow task at once, in the start's own transaction, when a worker of this client's
         process polls the task queue.
@@ -336,6 +348,7 @@ class Client(NamespaceMethods, ScheduleClient):
                 start_signal_args=list(start_signal_args),
                 ret_type=result_type,
                 request_eager_start=request_eager_start,
+                priority=priority,
             )
         )
 
@@ -444,6 +457,7 @@ class Client(NamespaceMethods, ScheduleClient):
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
         request_eager_start: bool = False,
+        priority: Priority | None = None,
     ) -> Any:
         """Start a workflow and wait for its result (``start_workflow``, then ``result()``)."""
         handle = await self.start_workflow(
@@ -464,6 +478,7 @@ class Client(NamespaceMethods, ScheduleClient):
             start_delay=start_delay,
             start_signal=start_signal,
             start_signal_args=start_signal_args,
+            priority=priority,
         )
         return await handle.result()
 

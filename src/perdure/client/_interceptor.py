@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from perdure.client._schedule import Schedule, ScheduleBackfill
     from perdure.client._schedule_handle import ScheduleHandle
     from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
+    from perdure.common._priority import Priority
     from perdure.common._search_attributes import TypedSearchAttributes
 
 
@@ -50,6 +51,7 @@ class StartWorkflowInput:
     start_signal_args: Sequence[Any]
     ret_type: type | None
     request_eager_start: bool = False
+    priority: Priority | None = None
 
 
 @dataclass

@@ -34,6 +34,7 @@ from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._schedule_handle import ScheduleHandle
 from perdure.client._update import WorkflowUpdateHandle, send_update
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common._priority import priority_dict
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, encode_pairs
 from perdure.converter._limits import check_payloads
@@ -208,6 +209,7 @@ class ClientRoot(OutboundInterceptor):
             start_signal_args=input.start_signal_args,
         )
         request.header = await self._header(input.headers)
+        request.priority = priority_dict(input.priority)
         started = await c._start(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.

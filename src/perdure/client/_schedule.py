@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from perdure._common.schedule_spec import ScheduleOverlapPolicy, ScheduleSpec
 from perdure._store import Store
+from perdure.common._priority import Priority
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes
 from perdure.converter import DataConverter
@@ -73,6 +74,7 @@ class ScheduleActionStartWorkflow(ScheduleAction):
         retry_policy: RetryPolicy | None = None,
         memo: Mapping[str, Any] | None = None,
         typed_search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty,
+        priority: Priority | None = None,
     ) -> None:
         if not isinstance(workflow, str):
             workflow = WorkflowDefinition.from_run_fn(workflow).name
@@ -90,6 +92,7 @@ class ScheduleActionStartWorkflow(ScheduleAction):
         self.retry_policy = retry_policy
         self.memo = memo
         self.typed_search_attributes = typed_search_attributes
+        self.priority = priority
 
     def __repr__(self) -> str:
         return (

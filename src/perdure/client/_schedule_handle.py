@@ -36,6 +36,7 @@ from perdure.client._schedule import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from perdure.common._priority import Priority, priority_dict
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
 
@@ -212,6 +213,7 @@ async def schedule_row(
                 if action.typed_search_attributes
                 else None
             ),
+            priority=priority_dict(action.priority),
         ),
         spec=canonical(schedule.spec),
         overlap=int(policy.overlap),
@@ -239,6 +241,7 @@ def _action(row: ScheduleRow) -> ScheduleActionStartWorkflow:
         retry_policy=RetryPolicy.from_dict(a.retry_policy) if a.retry_policy else None,
         memo=dict(a.memo) if a.memo else None,
         typed_search_attributes=decode_pairs(a.search_attributes),
+        priority=Priority.from_dict(a.priority) if a.priority else None,
     )
 
 

@@ -7,19 +7,34 @@ import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from perdure.client import Client
-from perdure.server import _activities, _docs, _problems, _service, _workflow_actions, _workflows
-from perdure.server._auth import AuthMiddleware
+from perdure.server import (
+    _activities,
+    _docs,
+    _metrics,
+    _problems,
+    _schedules,
+    _service,
+    _time_travel,
+    _ui,
+    _workflow_actions,
+    _workflows,
+)
+from perdure.server._auth import PUBLIC_PATHS, AuthMiddleware
 from perdure.server._body import DEFAULT_MAX_BODY, BodyMiddleware
 from perdure.server._docs import OPENAPI_URL
 from perdure.server._headers import SecurityHeadersMiddleware
 from perdure.server._paths import RawPathMiddleware
 from perdure.server._state import ServerState
 from perdure.server._tokens import TokenFile
+
+if TYPE_CHECKING:
+    from perdure.contrib.prometheus import PrometheusMetrics
 
 
 def create_app(
@@ -30,6 +45,8 @@ def create_app(
     workflows: Sequence[type] = (),
     max_request_size: int = DEFAULT_MAX_BODY,
     session_max_age: timedelta = timedelta(days=7),
+    metrics: PrometheusMetrics | None = None,
+    public_metrics: bool = False,
 ) -> FastAPI:
     """The HTTP API (and, with it, the web UI) of the database ``client`` is connected to,
     as an ASGI application.
@@ -54,6 +71,11 @@ def create_app(
             histories against the code).
         max_request_size: the largest request body accepted, in bytes (413 beyond).
         session_max_age: how long a login lasts.
+        metrics: what ``GET /metrics`` serves, after reading the store gauges into it; by
+            default a ``PrometheusMetrics`` on a registry of the app's own (if
+            ``prometheus_client`` is installed).
+        public_metrics: serve ``/metrics`` without a token (it shows queue and type names
+            and counts, no data); by default it needs one, a ``read`` token is enough.
 
     Raises:
         ValueError: neither ``token_file`` nor ``insecure_no_auth``, or both; a malformed
@@ -83,13 +105,27 @@ def create_app(
                 AuthMiddleware,
                 tokens=tokens,
                 session_max_age=session_max_age.total_seconds(),
+                public=PUBLIC_PATHS | {"/metrics"} if public_metrics else PUBLIC_PATHS,
             ),
             Middleware(BodyMiddleware, max_body=max_request_size),
         ],
     )
-    app.state.perdure = ServerState(client=client, workflows=tuple(workflows))
+    app.state.perdure = ServerState(
+        client=client,
+        workflows=tuple(workflows),
+        metrics=metrics if metrics is not None else _metrics.server_metrics(),
+    )
     _problems.install(app)
-    for module in (_service, _workflows, _workflow_actions, _activities):
+    for module in (
+        _service,
+        _metrics,
+        _workflows,
+        _workflow_actions,
+        _time_travel,
+        _schedules,
+        _activities,
+    ):
         app.include_router(module.router)
     _docs.install(app)
+    _ui.install(app)
     return app

@@ -1,6 +1,7 @@
 """Who may do what, decided for every request before any route runs (deny by default).
 
-- ``/healthz`` and ``/readyz`` need nothing (and show no data).
+- ``/healthz`` and ``/readyz`` need nothing (and show no data); nor does ``/metrics`` if the
+  app was made with ``public_metrics=True``.
 - Otherwise a request needs ``Authorization: Bearer TOKEN`` with a token of the token file,
   or the UI's session cookie (:mod:`perdure.server._session`); without either: 401 with
   ``WWW-Authenticate: Bearer``.
@@ -35,6 +36,7 @@ from perdure.server._paths import API_PREFIX, route_path
 from perdure.server._problems import problem
 from perdure.server._session import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, issue, verify
 from perdure.server._tokens import Role, TokenFile
+from perdure.server._ui import login_page
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 # A page a browser opens (not an API call): the login URL may point at it.
@@ -80,8 +82,16 @@ def _unauthorized(detail: str, *, invalid: bool = False) -> Response:
 class AuthMiddleware:
     """Authenticate and authorize every HTTP request (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, tokens: TokenFile | None, session_max_age: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenFile | None,
+        session_max_age: float,
+        public: frozenset[str] = PUBLIC_PATHS,
+    ) -> None:
         self.app = app
+        self.public = public
         self.tokens = tokens
         self.session_max_age = session_max_age
 
@@ -90,7 +100,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         path = route_path(scope)
-        if scope["type"] == "http" and path in PUBLIC_PATHS:
+        if scope["type"] == "http" and path in self.public:
             await self.app(scope, receive, send)
             return
         decision = self._decide(scope, path)
@@ -119,6 +129,8 @@ class AuthMiddleware:
             return self._login(tokens, request, path)
         principal = self._authenticate(tokens, request, headers)
         if isinstance(principal, Response):
+            if not path.startswith(API_PREFIX) and "text/html" in headers.get("accept", ""):
+                return login_page(principal)  # a person at a browser: say how to log in
             return principal
         if principal.auth == "cookie" and method not in SAFE_METHODS:
             sent = headers.get(CSRF_HEADER, "")

@@ -16,6 +16,7 @@ WorkflowIdPath = Annotated[
     ),
 ]
 NamePath = Annotated[str, Path(min_length=1, description="The handler's name, percent-encoded.")]
+ScheduleIdPath = Annotated[str, Path(min_length=1, description="The schedule id, percent-encoded.")]
 RunIdQuery = Annotated[
     str | None,
     Query(
@@ -29,8 +30,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     a request that does not match the schema, 401, 403: see the app's OpenAPI hook)."""
     descriptions = {
         400: "Bad request (a problem document)",
-        404: "No such workflow run (or activity)",
-        409: "A run with this workflow id is open",
+        404: "No such workflow run (or activity, or schedule)",
+        409: "A run with this workflow id is open (or a schedule has this id)",
         413: "A payload over the size limit",
         422: "The workflow refused: the query or update failed",
         503: "The database is not reachable",

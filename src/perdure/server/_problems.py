@@ -27,6 +27,8 @@ from perdure._errors import (
     PayloadSizeError,
     PerdureError,
     RPCTimeoutOrCancelledError,
+    ScheduleAlreadyRunningError,
+    ScheduleNotFoundError,
     SearchAttributeTypeError,
     WorkflowAlreadyStartedError,
     WorkflowNotFoundError,
@@ -94,6 +96,10 @@ def problem_for(exc: Exception) -> Response:
     detail = str(exc) or name
     if isinstance(exc, WorkflowNotFoundError):
         return problem(404, detail, title="Workflow not found", error=name)
+    if isinstance(exc, ScheduleNotFoundError):
+        return problem(404, detail, title="Schedule not found", error=name)
+    if isinstance(exc, ScheduleAlreadyRunningError):
+        return problem(409, detail, title="Schedule already exists", error=name)
     if isinstance(exc, AsyncActivityNotFoundError):
         return problem(404, detail, title="Activity not found", error=name)
     if isinstance(exc, WorkflowAlreadyStartedError):

@@ -55,6 +55,7 @@ class ServeOptions:
     token_file: Path | None
     workflows: Sequence[type]
     log_level: str
+    public_metrics: bool = False
 
 
 class _RedactTokens(logging.Filter):
@@ -112,6 +113,7 @@ async def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
             token_file=options.token_file,
             insecure_no_auth=options.token_file is None,
             workflows=options.workflows,
+            public_metrics=options.public_metrics,
         )
         sock = bind(options.host, options.port)
         url = base_url(options.host, sock.getsockname()[1])

@@ -24,6 +24,8 @@ class ServerState:
 
     client: Client
     workflows: Sequence[type]
+    # A perdure.contrib.prometheus.PrometheusMetrics for GET /metrics (None: not installed).
+    metrics: Any = None
 
 
 def server_state(request: Request) -> ServerState:

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from perdure._common.backoff import Retry
+from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
+from perdure._common.metrics import MetricsSink
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._store import Store
@@ -26,10 +27,11 @@ from perdure.activity._context import (
     run_async_activity,
 )
 from perdure.activity._definition import ActivityDefinition
+from perdure.common._priority import Priority
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import decode_within, encode_within
-from perdure.worker._conversion import check_details, encode_result, failure_of
+from perdure.worker._conversion import check_details, encode_result, failure_of, loggable
 from perdure.worker._interceptor import Interceptor, execute_activity
 
 log = logging.getLogger("perdure.worker")
@@ -38,6 +40,9 @@ _REAL_CLOCK = Clock()
 
 # Without a heartbeat timeout, heartbeats are still sent (so details survive), this often.
 DEFAULT_HEARTBEAT_INTERVAL = 30.0
+# How long an outcome the database did not take is offered again, for an activity without a
+# start-to-close timeout (with one, until it runs out: then its fence refuses it anyway).
+OUTCOME_RETRY_SECONDS = 60.0
 
 
 def _utc(ts: float) -> datetime:
@@ -211,6 +216,7 @@ class Activities:
             [EagerWorkflowTask, bool, ContinueInCommit | None, int | None], Awaitable[None]
         ] = _nothing
         self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
+        self.metrics: MetricsSink | None = None
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
         ] = {}
@@ -226,6 +232,13 @@ class Activities:
 
     async def run(self, task: ActivityTask) -> None:
         token = task.token
+        if self.metrics is not None:
+            self.metrics.activity_started(
+                token.namespace,
+                task.task_queue,
+                task.activity_type,
+                task.started_time - task.scheduled_time,
+            )
         defn = self._defs.get(task.activity_type, self._dynamic)
         if defn is None:
             known = ", ".join(sorted(self._defs)) or "none"
@@ -300,6 +313,7 @@ class Activities:
             start_to_close_timeout=_td(task.start_to_close_timeout),
             scheduled_time=_utc(task.scheduled_time),
             started_time=_utc(task.started_time),
+            priority=Priority.from_dict(task.priority),
         )
         ctx = ActivityContext(
             info,
@@ -360,7 +374,7 @@ class Activities:
             if cancelled.is_set() and isinstance(exc, FailureCancelledError):
                 await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
             else:
-                _log_failed_attempt(task, exc)
+                _log_failed_attempt(task, exc, self._conv)
                 await self._report(task, "fail", self._failure(exc))
             if not isinstance(exc, Exception):
                 raise
@@ -388,7 +402,36 @@ class Activities:
             await self.crash_hook("after_activity_completes", task.activity_type, task)
 
     async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
-        offer = self.offer_workflow_task()
+        if self.metrics is not None and outcome != "cancelled":
+            self.metrics.activity_done(
+                task.token.namespace,
+                task.task_queue,
+                task.activity_type,
+                self._store.clock.now() - task.started_time,
+                outcome == "fail",
+            )
+        if outcome == "fail":
+            value = await encode_within(self._conv._store_codec, value)
+        error = await self._record(task, outcome, value, eager=True)
+        if error is None or not transient(error):
+            return
+        # The database did not answer: the outcome may or may not be recorded. Record it
+        # again (a recorded one is refused by its fence, harmlessly) rather than leave the
+        # attempt to run again once its lease runs out.
+        retry = Retry(log, f"Recording the outcome of activity {task.activity_id}")
+        give_up = _REAL_CLOCK.now() + (task.start_to_close_timeout or OUTCOME_RETRY_SECONDS)
+        while error is not None and transient(error) and _REAL_CLOCK.now() < give_up:
+            await asyncio.sleep(retry.delay(error))
+            error = await self._record(task, outcome, value, eager=False)
+        if error is None:
+            retry.recovered()
+
+    async def _record(
+        self, task: ActivityTask, outcome: str, value: Any, *, eager: bool
+    ) -> BaseException | None:
+        """Record the attempt's outcome once; the error that kept it from being recorded,
+        if it may be worth trying again (None: recorded, or refused for good)."""
+        offer = self.offer_workflow_task() if eager else None
         # A result may have the workflow's next task run and recorded in its own commit.
         then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
         committed = False
@@ -399,9 +442,8 @@ class Activities:
                     task.token, task.owner, value, self._identity, offer, then
                 )
             elif outcome == "fail":
-                failure = await encode_within(self._conv._store_codec, value)
                 await self._store.fail_activity(
-                    task.token, task.owner, failure, self._identity, offer
+                    task.token, task.owner, value, self._identity, offer
                 )
             else:
                 await self._store.activity_cancelled(
@@ -410,32 +452,37 @@ class Activities:
             committed = True
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
-        except Exception:
+        except Exception as exc:
             if self._store.closed:
                 log.warning(
                     "The outcome of activity %s was not recorded: its worker's client was "
                     "closed (it runs again once its lease runs out)",
                     task.activity_id,
                 )
+            elif transient(exc):
+                return exc
             else:
                 log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)
+        return None
 
 
-def _log_failed_attempt(task: ActivityTask, exc: BaseException) -> None:
+def _log_failed_attempt(task: ActivityTask, exc: BaseException, conv: DataConverter) -> None:
     """Temporal's worker logs each failed attempt at WARNING; an expected failure
     (``ApplicationErrorCategory.BENIGN``) at DEBUG."""
     benign = isinstance(exc, ApplicationError) and exc.category == ApplicationErrorCategory.BENIGN
+    what, exc_info = loggable(conv, exc)
     log.log(
         logging.DEBUG if benign else logging.WARNING,
-        "Activity %s (%s, attempt %d, workflow %s) failed",
+        "Activity %s (%s, attempt %d, workflow %s) failed: %s",
         task.activity_type,
         task.activity_id,
         task.attempt,
         task.token.workflow_id,
-        exc_info=exc,
+        what,
+        exc_info=exc_info,
     )
 
 

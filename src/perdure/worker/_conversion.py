@@ -70,3 +70,16 @@ def failure_of(conv: DataConverter, exc: BaseException) -> dict[str, Any]:
             f"payload: {err}"
         )
         return failures.to_failure(refused, payloads)
+
+
+def loggable(converter: DataConverter, exc: BaseException) -> tuple[str, BaseException | None]:
+    """What a worker may log of an error, and the exception to log the traceback of: with
+    failure attributes encoded (``encode_common_attributes``), messages and stack traces may
+    hold secrets, kept out of the database by the codec: the log says the type only."""
+    if getattr(converter.failure_converter, "encode_common_attributes", False):
+        return (
+            f"{type(exc).__name__} (message and stack trace not logged: the data converter "
+            "encodes failure attributes)",
+            None,
+        )
+    return f"{type(exc).__name__}: {exc}", exc

@@ -5,75 +5,31 @@ import concurrent.futures
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence, Sized
 from datetime import timedelta
 from typing import Any
 
 from perdure._common import identifiers as ids
 from perdure._common.backoff import Retry
 from perdure._common.commands import Command, ScheduleActivity
+from perdure._common.metrics import MetricsSink
 from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
+from perdure.worker._flow import activity_claim, check_limits
 from perdure.worker._interceptor import worker_interceptors, workflow_classes
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
+from perdure.worker._metrics import watch
+from perdure.worker._slots import Slots
 from perdure.worker._timers import timer_service
 from perdure.worker._workflow_worker import WorkflowTasks
 from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
-
-
-class _Slots:
-    """The tasks of one kind a worker runs at once: those its poller claimed and those handed
-    to it eagerly (a slot is reserved for each before the transaction that leases it)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.inflight: set[asyncio.Task[None]] = set()
-        self.reserved = 0
-        self.freed = asyncio.Event()
-
-    def free(self) -> int:
-        return self.limit - len(self.inflight) - self.reserved
-
-    def claim_limit(self) -> _ClaimLimit:
-        return _ClaimLimit(self)
-
-    def launch(self, coro: Coroutine[Any, Any, None]) -> None:
-        t = asyncio.get_running_loop().create_task(coro)
-        self.inflight.add(t)
-        t.add_done_callback(self._done)
-
-    def _done(self, t: asyncio.Task[None]) -> None:
-        self.inflight.discard(t)
-        self.freed.set()
-
-    def release(self, n: int) -> None:
-        self.reserved -= n
-        if n:
-            self.freed.set()
-
-
-class _ClaimLimit:
-    """How many a poller's claim may take, decided inside its transaction (so that a task
-    handed over eagerly earlier in the same batch is counted) and reserved there, until the
-    poller releases ``taken`` after the claim returns."""
-
-    def __init__(self, slots: _Slots) -> None:
-        self._slots = slots
-        self.taken = 0
-
-    def __call__(self) -> int:
-        slots = self._slots
-        slots.reserved -= self.taken  # the operation runs again: decide afresh
-        self.taken = max(slots.free(), 0)
-        slots.reserved += self.taken
-        return self.taken
 
 
 class Worker:
@@ -109,6 +65,13 @@ class Worker:
         archiver: archives histories before retention deletes them, for the namespaces
             whose ``archive_uri`` is its ``uri`` (``file://`` URIs need none: a
             :class:`~perdure.client.FileArchiver` is made for them).
+        max_task_queue_activities_per_second: activity attempts started per second by all
+            the workers of the task queue together (give them all the same value).
+        max_activities_per_second: activity attempts this worker starts per second.
+        max_concurrent_activities_per_key: attempts of one ``concurrency_key`` running at
+            once across the queue's workers (see docs/patterns.md, "Flow control").
+        metrics: where the worker reports its metrics (a
+            :class:`~perdure.contrib.prometheus.PrometheusMetrics`); by default the client's.
     """
 
     def __init__(
@@ -129,6 +92,10 @@ class Worker:
         deterministic_guard: bool = True,
         determinism_lint: DeterminismLint = "warn",
         archiver: Archiver | None = None,
+        max_task_queue_activities_per_second: float | None = None,
+        max_activities_per_second: float | None = None,
+        max_concurrent_activities_per_key: int | None = None,
+        metrics: MetricsSink | None = None,
     ) -> None:
         task_queue = ids.check_task_queue(task_queue)
         identity = ids.check_identity(identity)
@@ -140,6 +107,11 @@ class Worker:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")
+        flow = check_limits(
+            max_task_queue_activities_per_second,
+            max_activities_per_second,
+            max_concurrent_activities_per_key,
+        )
         if max_cached_workflows < 0:
             raise ValueError("max_cached_workflows must not be negative")
         if client.store.read_only:
@@ -222,8 +194,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._running = False
         self._run_task: asyncio.Task[None] | None = None
-        self._wft_slots = _Slots(max_concurrent_workflow_tasks)
-        self._activity_slots = _Slots(max_concurrent_activities)
+        self._wft_slots = Slots(max_concurrent_workflow_tasks)
+        self._activity_slots = Slots(max_concurrent_activities)
         # Dynamic activities are not handed over eagerly: they are claimed from the queue.
         self._activity_types = frozenset(d.name for d in act_defs if not d.dynamic)
         if self._workflows is not None and self._activities is not None:
@@ -234,6 +206,13 @@ class Worker:
             self._activities.settle_workflow_task = self.settle_workflow_task
             self._activities.continue_in_commit = self._workflows.continue_in_commit
         self._pollers: list[asyncio.Future[None]] = []
+        self._claim_activities = activity_claim(self._store, *flow)
+        # Activities handed over eagerly would not be counted against the limits.
+        self._paced = self._claim_activities != self._store.claim_activity_tasks
+        self._metrics = metrics if metrics is not None else client.metrics
+        for part in (self._workflows, self._activities):
+            if part is not None:
+                part.metrics = self._metrics
         self._use_interceptors(client, interceptors)
 
     def _use_interceptors(self, client: Client, interceptors: Sequence[Any]) -> None:
@@ -269,7 +248,7 @@ class Worker:
                 )
             )
             loops.append(
-                self._poll(TaskKind.QUERY, _Slots(10), self._store.claim_queries, wf.answer)
+                self._poll(TaskKind.QUERY, Slots(10), self._store.claim_queries, wf.answer)
             )
         if self._activities is not None:
             acts = self._activities
@@ -277,10 +256,13 @@ class Worker:
                 self._poll(
                     TaskKind.ACTIVITY,
                     self._activity_slots,
-                    self._store.claim_activity_tasks,
+                    self._claim_activities,
                     acts.run,
                 )
             )
+        unwatch = watch(
+            self._metrics, self._store, self._namespace, self.task_queue, *self._gauged()
+        )
         pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
         local = self._store.local_workers.setdefault((self._namespace, self.task_queue), [])
         if self._workflows is not None:
@@ -299,6 +281,7 @@ class Worker:
             if self in local:
                 local.remove(self)
             unsubscribe()
+            unwatch()
             for p in pollers:
                 p.cancel()
             await asyncio.gather(*pollers, return_exceptions=True)
@@ -308,10 +291,19 @@ class Worker:
                 self._own_executor.shutdown(wait=False, cancel_futures=True)
             self._running = False
 
+    def _gauged(self) -> tuple[Slots | None, Slots | None, Sized]:
+        """What the metrics read of this worker: its slots of each kind, and its cache."""
+        wf, acts = self._workflows, self._activities
+        return (
+            None if wf is None else self._wft_slots,
+            None if acts is None else self._activity_slots,
+            {} if wf is None else wf.cache,
+        )
+
     async def _poll(
         self,
         kind: TaskKind,
-        slots: _Slots,
+        slots: Slots,
         claim: Callable[[str, str, str, Callable[[], int]], Coroutine[Any, Any, Sequence[Any]]],
         handle: Callable[[Any], Coroutine[Any, Any, None]],
     ) -> None:
@@ -362,7 +354,7 @@ class Worker:
     def _offer_activities(self, commands: Sequence[Command]) -> EagerActivities | None:
         """Before a workflow task's commands are recorded: slots for the activities they
         schedule that this worker runs, leased to it in the same transaction."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self._paced:
             return None
         wanted = sum(
             1

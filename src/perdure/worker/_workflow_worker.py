@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from perdure._common.commands import (
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
 from perdure._common.identifiers import storable_text
+from perdure._common.metrics import MetricsSink, WorkflowClose
 from perdure._errors import (
     ClientClosedError,
     DatabaseUnavailableError,
@@ -41,7 +43,9 @@ from perdure.converter._visitor import (
     encode_within,
 )
 from perdure.worker._activity_worker import CrashHook
+from perdure.worker._conversion import loggable
 from perdure.worker._local_activities import LocalActivities
+from perdure.worker._metrics import closing
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._interceptor import WorkflowInboundInterceptor
 
@@ -105,6 +109,7 @@ class WorkflowTasks:
             lambda commands: None
         )
         self.settle_activities: Callable[[EagerActivities, bool], None] = lambda o, ok: None
+        self.metrics: MetricsSink | None = None
 
     def runs_type(self, workflow_type: str) -> bool:
         return workflow_type in self._defs or self._dynamic is not None
@@ -125,6 +130,7 @@ class WorkflowTasks:
         if defn is None or task.updates_requested:
             return None
         runner = self.cache.get(task.run_id)
+        cont.cached = runner is not None
         if runner is None:
             if not cont.start:
                 return None
@@ -134,6 +140,7 @@ class WorkflowTasks:
             return None
         self.cache.pop(task.run_id, None)  # this transaction's now: dropped unless it commits
         self._warn_if_large(task)
+        cont.started = time.perf_counter()
         try:
             commands = runner.apply(
                 events, task_time=task.started_time, history_size=task.history_size, updates=[]
@@ -144,6 +151,7 @@ class WorkflowTasks:
         if not all(isinstance(c, _IN_COMMIT) for c in commands):
             return None  # likewise
         cont.runner, cont.task = runner, task
+        cont.closes = closing(commands) if self.metrics is not None else None
         cont.offer = self.offer_activities(commands)
         return commands, cont.offer
 
@@ -159,6 +167,8 @@ class WorkflowTasks:
             cont.spoil()
             return committed
         cont.offer = None
+        if self.metrics is not None:
+            _report(self.metrics, task, runner, cont.started, cont.cached, cont.closes)
         await self._recorded(task, runner, next_event_id, offer)
         return True
 
@@ -216,16 +226,19 @@ class WorkflowTasks:
         }
 
     async def process(self, task: WorkflowTask) -> None:
+        started = time.perf_counter()
         runner = self.cache.pop(task.run_id, None)
         defn = self._defs.get(task.workflow_type, self._dynamic)
         try:
             if defn is None:
                 log.error(self._unregistered(task.workflow_type)["message"])
+                self._count_failure(task)
                 await self._store.fail_workflow_task(
                     task, self._unregistered(task.workflow_type), self._identity
                 )
                 return
-            if runner is None or runner.next_event_id > task.next_event_id:
+            cached = runner is not None and runner.next_event_id <= task.next_event_id
+            if runner is None or not cached:
                 runner = self._new_runner(defn, task.workflow_id, task.run_id)
             self._warn_if_large(task)
             events = _handed_over(task, runner.next_event_id)
@@ -265,6 +278,8 @@ class WorkflowTasks:
                 if offer is not None:
                     self.settle_activities(offer, False)
                 raise
+            if self.metrics is not None and next_event_id is not None:
+                _report(self.metrics, task, runner, started, cached, closing(commands))
             await self._recorded(task, runner, next_event_id, offer)
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
@@ -278,9 +293,14 @@ class WorkflowTasks:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
 
     async def _fail_task(self, task: WorkflowTask, cause: BaseException) -> None:
+        self._count_failure(task)
         self._log_task_failure(task, cause)
         failure = await self._converter.encode_failure(cause)
         await self._store.fail_workflow_task(task, failure, self._identity)
+
+    def _count_failure(self, task: WorkflowTask) -> None:
+        if self.metrics is not None:
+            self.metrics.workflow_task_failed(task.namespace, task.task_queue, task.workflow_type)
 
     def _warn_if_large(self, task: WorkflowTask) -> None:
         events = task.next_event_id - 1
@@ -328,23 +348,22 @@ class WorkflowTasks:
             await self._store.extend_workflow_task(task)
 
     def _log_task_failure(self, task: WorkflowTask, cause: BaseException) -> None:
+        what, exc_info = loggable(self._converter, cause)
         if task.attempt == 1:
             log.error(
                 "Workflow task of %s (%s) failed; the workflow stays open and the task is "
-                "retried with backoff: %s: %s",
+                "retried with backoff: %s",
                 task.workflow_id,
                 task.workflow_type,
-                type(cause).__name__,
-                cause,
-                exc_info=cause,
+                what,
+                exc_info=exc_info,
             )
         else:
             log.warning(
-                "Workflow task of %s failed again (attempt %d): %s: %s",
+                "Workflow task of %s failed again (attempt %d): %s",
                 task.workflow_id,
                 task.attempt,
-                type(cause).__name__,
-                cause,
+                what,
             )
 
     async def answer(self, query: QueryTask) -> None:
@@ -376,6 +395,24 @@ class WorkflowTasks:
             log.exception("Could not record the answer to query %s", query.query_id)
 
 
+def _report(
+    metrics: MetricsSink,
+    task: WorkflowTask,
+    runner: WorkflowRunner,
+    started: float,
+    cached: bool,
+    closes: WorkflowClose | None,
+) -> None:
+    """A workflow task was recorded: its latency, whether its run's instance was in the
+    cache, and how it closed the run if it did."""
+    ns, queue, wtype = task.namespace, task.task_queue, task.workflow_type
+    metrics.workflow_task(ns, queue, wtype, time.perf_counter() - started)
+    metrics.sticky_cache(ns, queue, wtype, cached)
+    if closes is not None and runner.instance is not None:
+        start = runner.instance.info().start_time.timestamp()
+        metrics.workflow_closed(ns, queue, wtype, closes, task.started_time - start)
+
+
 def _handed_over(task: WorkflowTask, first: int) -> list[HistoryEvent] | None:
     """The events a task handed over eagerly brought, if they are all the runner lacks:
     passed through the stored form, so the code sees what a replay reading them will."""
@@ -403,6 +440,11 @@ class _InCommit:
         self.runner: WorkflowRunner | None = None
         self.task: WorkflowTask | None = None
         self.offer: EagerActivities | None = None
+        # For the metrics: when the task began, whether its instance was cached, and how it
+        # closes the run.
+        self.started = 0.0
+        self.cached = False
+        self.closes: WorkflowClose | None = None
 
     def __call__(self, task: WorkflowTask) -> tuple[list[Command], EagerActivities | None] | None:
         self._calls += 1

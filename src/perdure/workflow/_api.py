@@ -15,6 +15,7 @@ from perdure._common import identifiers as ids
 from perdure.activity._context import with_details
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._enums import WorkflowIDReusePolicy
+from perdure.common._priority import Priority, priority_dict
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import SearchAttributeUpdate, TypedSearchAttributes
 from perdure.common._search_attributes import encode_pairs as encode_search_pairs
@@ -118,11 +119,15 @@ def start_activity(
     retry_policy: RetryPolicy | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     activity_id: str | None = None,
+    priority: Priority | None = None,
+    concurrency_key: str | None = None,
 ) -> ActivityHandle[Any]:
     """Schedule an activity and return its handle (await it for the result).
 
     One of ``start_to_close_timeout`` or ``schedule_to_close_timeout`` is required.
     Activities retry by default (1 s, doubling, at most 100 s apart, no attempt limit).
+    ``priority`` orders it in its task queue (unset fields come from the workflow's);
+    ``concurrency_key`` counts it against the workers' ``max_concurrent_activities_per_key``.
     """
     ctx = current()
     if isinstance(activity, str):
@@ -157,7 +162,18 @@ def start_activity(
         cancellation_type=int(cancellation_type),
         activity_id=activity_id,
         result_type=result_type,
+        priority=priority_dict(priority),
+        concurrency_key=_concurrency_key(concurrency_key),
     )
+
+
+def _concurrency_key(key: str | None) -> str | None:
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+        raise ValueError(
+            f"concurrency_key must be a non-empty string of at most 255 characters, or None; "
+            f"got {key!r}"
+        )
+    return key
 
 
 async def execute_activity(
@@ -174,6 +190,8 @@ async def execute_activity(
     retry_policy: RetryPolicy | None = None,
     cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     activity_id: str | None = None,
+    priority: Priority | None = None,
+    concurrency_key: str | None = None,
 ) -> Any:
     """Run an activity and return its result (:func:`start_activity`, then await).
 
@@ -198,6 +216,8 @@ async def execute_activity(
         retry_policy=retry_policy,
         cancellation_type=cancellation_type,
         activity_id=activity_id,
+        priority=priority,
+        concurrency_key=concurrency_key,
     )
 
 
@@ -367,6 +387,7 @@ async def start_child_workflow(
     retry_policy: RetryPolicy | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | None = None,
+    priority: Priority | None = None,
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return its handle once it has started.
 
@@ -402,6 +423,7 @@ async def start_child_workflow(
         "retry_policy": retry_policy,
         "memo": memo,
         "search_attributes": encode_search_pairs(search_attributes) if search_attributes else None,
+        "priority": priority_dict(priority),
     }
     handle: ChildWorkflowHandle[Any] = await current().start_child_workflow(
         workflow_type, list(args), options
@@ -428,6 +450,7 @@ async def execute_child_workflow(
     retry_policy: RetryPolicy | None = None,
     memo: dict[str, Any] | None = None,
     search_attributes: TypedSearchAttributes | None = None,
+    priority: Priority | None = None,
 ) -> Any:
     """Start a child workflow and wait for its result.
 
@@ -451,6 +474,7 @@ async def execute_child_workflow(
         retry_policy=retry_policy,
         memo=memo,
         search_attributes=search_attributes,
+        priority=priority,
     )
     return await handle
 

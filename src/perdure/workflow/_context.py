@@ -47,6 +47,8 @@ class WorkflowContext(Protocol):
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
+        priority: dict[str, Any] | None = None,
+        concurrency_key: str | None = None,
     ) -> ActivityHandle[Any]: ...
 
     def start_local_activity(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from perdure._common.payload import Payload
 from perdure.common._enums import WorkflowIDReusePolicy
+from perdure.common._priority import Priority
 from perdure.common._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class StartActivityInput:
     cancellation_type: Any  # ActivityCancellationType
     headers: Mapping[str, Payload]
     ret_type: type | None = None
+    priority: Priority | None = None
+    concurrency_key: str | None = None
 
 
 @dataclass
@@ -118,6 +121,7 @@ class StartChildWorkflowInput:
     search_attributes: Any
     headers: Mapping[str, Payload]
     ret_type: type | None = None
+    priority: Priority | None = None
 
 
 @dataclass

@@ -1,0 +1,215 @@
+"""The reliability suite's long tier (RELIABILITY.md sections 1-4): crash torture with store
+faults, on SQLite and PostgreSQL, and the figures a release is held to.
+
+Usage::
+
+    python -m benchmarks.torture --tier long                 # both stores, the full figures
+    python -m benchmarks.torture --tier long --backend sqlite --seed 7
+    python -m benchmarks.torture --tier ci                   # a quick run of the same
+
+A run: ``--workflows`` workflows of ``--steps`` sequential activities (each appends to a
+ledger outside the store, sleeps 5-50 ms, appends again, returns a pure function of its
+input) on ``--workers`` worker processes; a killer SIGKILLs a random worker (one with an
+activity in flight, when there is one) every U(0.5, 3) s and starts it again, ``--kills``
+times; each worker fails ``--fault-rate`` of its store calls (before the call, after it
+committed, or as a busy database); on PostgreSQL, a throwaway cluster of the run's own (never
+the shared server) is crash-restarted (``pg_ctl restart -m immediate``) ``--restarts``
+times. Then the checks of the CI tier: every result against the reference, the history
+auditor on every run, each activity completed once in history and at least once in the
+ledger, every extra execution explained by a kill; and the drain time after the last fault.
+
+The seed is printed; ``--seed`` runs it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests" / "reliability"), str(ROOT / "tests")]
+
+from harness.ledger import Ledger  # noqa: E402
+from harness.workers import Workers, check_torture, in_flight, start_all  # noqa: E402
+
+from perdure import Client  # noqa: E402
+
+TIERS = {
+    "long": {"workflows": 1000, "steps": 5, "workers": 3, "kills": 20, "restarts": 5},
+    "ci": {"workflows": 100, "steps": 5, "workers": 3, "kills": 5, "restarts": 2},
+}
+# The activities' start-to-close timeout (their lease): long enough that an attempt on a
+# loaded machine does not outlast it (each takes 5-50 ms, but waits its turn on a busy
+# worker), short enough that a killed worker's attempts are soon run again.
+LEASE_S = 5.0
+# RELIABILITY.md's drain bound: lease + 2 x poll interval (0.1 s) + 10 s.
+DRAIN_BOUND_S = LEASE_S + 2 * 0.1 + 10.0
+
+
+@contextlib.contextmanager
+def database(backend: str, directory: Path) -> Iterator[tuple[str, Any]]:
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'torture.db'}", None
+        return
+    from pgserver import private_server
+
+    with private_server() as server:
+        yield server.url, server
+
+
+async def count_running(client: Client) -> int:
+    return (await client.count_workflows("ExecutionStatus = 'Running'")).count
+
+
+async def run_backend(backend: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    directory = Path(tempfile.mkdtemp(prefix=f"perdure-torture-{backend}-"))
+    faults_file = directory / "faults.txt"
+    with database(backend, directory) as (url, server):
+        ledger = Ledger(str(directory / "ledger.db"))
+        workers = Workers(
+            directory, url, ledger.path, env={"PERDURE_ACTIVITY_TIMEOUT_S": str(LEASE_S)}
+        )
+        client = await Client.connect(url)
+        restarts = 0
+        began = time.monotonic()
+        try:
+            for i in range(args.workers):
+                workers.spawn(f"w{i}", faults=f"{seed + i}:{args.fault_rate}::{faults_file}")
+            inputs = {f"t-{i}": rng.randrange(1_000_000) for i in range(args.workflows)}
+            await start_all(client, inputs, args.steps)
+            # The faults to come, in order: kills and (on PostgreSQL) restarts.
+            plan = ["kill"] * args.kills + (["restart"] * args.restarts if server else [])
+            rng.shuffle(plan)
+            for what in plan:
+                await asyncio.sleep(rng.uniform(0.5, 3.0))
+                if what == "restart":
+                    await asyncio.to_thread(server.restart, "immediate")
+                    restarts += 1
+                    continue
+                flying = in_flight(ledger)
+                live = {n: p for n, p in workers.procs.items() if p.poll() is None}
+                busy = sorted(n for n, p in live.items() if flying.get(p.pid, 0) > 0)
+                victim = rng.choice(busy or sorted(live))
+                workers.kill(victim)
+                workers.spawn(
+                    victim, faults=f"{rng.randrange(2**31)}:{args.fault_rate}::{faults_file}"
+                )
+            last_fault = time.monotonic()
+            busy_at_last_fault = await count_running(client)
+            while True:
+                with contextlib.suppress(Exception):
+                    if await count_running(client) == 0:
+                        break
+                if time.monotonic() - last_fault > args.deadline:
+                    break
+                await asyncio.sleep(0.2)
+            drain = time.monotonic() - last_fault
+            report = await check_torture(
+                client, inputs, args.steps, ledger, kill_times=workers.kill_times
+            )
+            report.drain_seconds = drain
+            faults = (
+                Counter(
+                    line.split()[1] for line in faults_file.read_text().splitlines() if line.strip()
+                )
+                if faults_file.exists()
+                else Counter()
+            )
+            return {
+                "backend": backend,
+                "seed": seed,
+                "workflows": report.workflows,
+                "completed": report.completed,
+                "activities": report.workflows * args.steps,
+                "kills": workers.kills,
+                "restarts": restarts,
+                "faults": dict(faults),
+                "lost": len(report.queue.lost),
+                "duplicated_results": len(report.queue.duplicated),
+                "wrong_results": len(report.queue.wrong),
+                "duplicated_activity_completions": report.duplicate_completions,
+                "history_problems": len(report.history_problems),
+                "extra_executions": report.extra_executions,
+                "extra_reasons": dict(report.extra_reasons),
+                "extra_unexplained": len(report.unexplained_extra),
+                "interrupted": report.interrupted,
+                "drain_s": round(drain, 1),
+                "running_at_last_fault": busy_at_last_fault,
+                "drain_bound_s": DRAIN_BOUND_S,
+                "seconds": round(time.monotonic() - began, 1),
+                "dead_workers": workers.dead(),
+                "problems": report.problems()[:10],
+                "directory": str(directory),
+            }
+        finally:
+            workers.stop_all()
+            await client.close()
+            ledger.close()
+
+
+def show(r: dict[str, Any]) -> str:
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
+    return "\n".join(
+        [
+            f"{r['backend']} (seed {r['seed']}, {r['seconds']} s):",
+            f"  workflows {r['workflows']} ({r['activities']} activities), completed "
+            f"{r['completed']}",
+            f"  SIGKILLs {r['kills']}, PostgreSQL immediate restarts {r['restarts']}, store "
+            f"faults injected {sum(r['faults'].values())} ({faults})",
+            f"  lost {r['lost']}, duplicated results {r['duplicated_results']}, wrong results "
+            f"{r['wrong_results']}, duplicated activity completions "
+            f"{r['duplicated_activity_completions']}, history invariant violations "
+            f"{r['history_problems']}",
+            f"  extra executions {r['extra_executions']} (why: {r['extra_reasons'] or 'none'}; "
+            f"an attempt number run twice: {r['extra_unexplained']}), attempts killed before "
+            f"their side effect finished {r['interrupted']}",
+            f"  drain after the last fault {r['drain_s']} s ({r['running_at_last_fault']} "
+            f"workflows were still running then; bound {r['drain_bound_s']} s), "
+            f"workers that died on their own: {r['dead_workers'] or 'none'}",
+            *(f"  PROBLEM: {p}" for p in r["problems"]),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.torture", description=__doc__)
+    parser.add_argument("--tier", choices=sorted(TIERS), default="long")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--workflows", type=int)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--kills", type=int)
+    parser.add_argument("--restarts", type=int)
+    parser.add_argument("--fault-rate", type=float, default=0.01)
+    parser.add_argument("--deadline", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    for key, value in TIERS[args.tier].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    print(f"torture tier {args.tier}, seed {seed} (re-run: --seed {seed})", flush=True)
+    ok = True
+    for backend in backends:
+        r = asyncio.run(run_backend(backend, args, seed))
+        print(show(r), flush=True)
+        ok = ok and not r["problems"] and not r["dead_workers"] and r["extra_unexplained"] == 0
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

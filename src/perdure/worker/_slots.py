@@ -1,0 +1,56 @@
+"""A worker's task slots: how many tasks of one kind it runs at once, and the claim limit
+that reserves them inside the claiming transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+class Slots:
+    """The tasks of one kind a worker runs at once: those its poller claimed and those handed
+    to it eagerly (a slot is reserved for each before the transaction that leases it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.reserved = 0
+        self.freed = asyncio.Event()
+
+    def free(self) -> int:
+        return self.limit - len(self.inflight) - self.reserved
+
+    def claim_limit(self) -> ClaimLimit:
+        return ClaimLimit(self)
+
+    def launch(self, coro: Coroutine[Any, Any, None]) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self.inflight.add(t)
+        t.add_done_callback(self._done)
+
+    def _done(self, t: asyncio.Task[None]) -> None:
+        self.inflight.discard(t)
+        self.freed.set()
+
+    def release(self, n: int) -> None:
+        self.reserved -= n
+        if n:
+            self.freed.set()
+
+
+class ClaimLimit:
+    """How many a poller's claim may take, decided inside its transaction (so that a task
+    handed over eagerly earlier in the same batch is counted) and reserved there, until the
+    poller releases ``taken`` after the claim returns."""
+
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
+        self.taken = 0
+
+    def __call__(self) -> int:
+        slots = self._slots
+        slots.reserved -= self.taken  # the operation runs again: decide afresh
+        self.taken = max(slots.free(), 0)
+        slots.reserved += self.taken
+        return self.taken
