@@ -272,6 +272,49 @@ PUBLIC = {
     "perdure.api.common.v1": {"Payload"},
 }
 
+# Interceptors, in Temporal's shapes and where Temporal keeps them.
+PUBLIC["perdure.client"] |= {
+    "CancelWorkflowInput",
+    "CountWorkflowsInput",
+    "CreateScheduleInput",
+    "DescribeWorkflowInput",
+    "FetchWorkflowHistoryEventsInput",
+    "Interceptor",
+    "ListWorkflowsInput",
+    "OutboundInterceptor",
+    "QueryWorkflowInput",
+    "SignalWorkflowInput",
+    "StartWorkflowInput",
+    "StartWorkflowUpdateInput",
+    "StartWorkflowUpdateWithStartInput",
+    "TerminateWorkflowInput",
+    "UpdateWithStartStartWorkflowInput",
+    "UpdateWithStartUpdateWorkflowInput",
+}
+PUBLIC["perdure.contrib.opentelemetry"] = {
+    "TracingInterceptor",
+    "TracingWorkflowInboundInterceptor",
+}
+PUBLIC["perdure.worker"] |= {
+    "ActivityInboundInterceptor",
+    "ActivityOutboundInterceptor",
+    "ContinueAsNewInput",
+    "ExecuteActivityInput",
+    "ExecuteWorkflowInput",
+    "HandleQueryInput",
+    "HandleSignalInput",
+    "HandleUpdateInput",
+    "Interceptor",
+    "SignalChildWorkflowInput",
+    "SignalExternalWorkflowInput",
+    "StartActivityInput",
+    "StartChildWorkflowInput",
+    "StartLocalActivityInput",
+    "WorkflowInboundInterceptor",
+    "WorkflowInterceptorClassInput",
+    "WorkflowOutboundInterceptor",
+}
+
 
 @pytest.mark.parametrize("module_name", sorted(PUBLIC))
 def test_exported_names_are_pinned(module_name: str) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, NoReturn
 
-from perdure import ApplicationError, RetryPolicy, activity, workflow
+from perdure import ApplicationError, RetryPolicy, activity, client, worker, workflow
 from perdure.common import SearchAttributeKey
+from perdure.converter import DataConverter
 
 STEP = timedelta(seconds=30)
 FAST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -163,6 +165,57 @@ class ParentGolden:
         if generation == 0:
             workflow.continue_as_new(args=[names[:1], 1])
         return results
+
+
+class Stamping(client.Interceptor, worker.Interceptor):
+    """Puts a ``golden`` header on every call it can (the ``headers`` scenario): histories
+    with headers on their start, signals, update, activities, children and continue-as-new."""
+
+    def intercept_client(self, next: client.OutboundInterceptor) -> client.OutboundInterceptor:
+        return _StampingClient(next)
+
+    def workflow_interceptor_class(
+        self, input: worker.WorkflowInterceptorClassInput
+    ) -> type[worker.WorkflowInboundInterceptor]:
+        return _StampingWorkflow
+
+
+def _stamp(input: Any, value: str) -> None:
+    payload = DataConverter.default.payload_converter.to_payload(value)
+    input.headers = {**input.headers, "golden": payload}
+
+
+class _StampingClient(client.OutboundInterceptor):
+    async def start_workflow(self, input: client.StartWorkflowInput) -> Any:
+        _stamp(input, f"start {input.id}")
+        return await super().start_workflow(input)
+
+    async def signal_workflow(self, input: client.SignalWorkflowInput) -> None:
+        _stamp(input, f"signal {input.signal}")
+        await super().signal_workflow(input)
+
+    async def start_workflow_update(self, input: client.StartWorkflowUpdateInput) -> Any:
+        _stamp(input, f"update {input.update}")
+        return await super().start_workflow_update(input)
+
+
+class _StampingWorkflow(worker.WorkflowInboundInterceptor):
+    def init(self, outbound: worker.WorkflowOutboundInterceptor) -> None:
+        super().init(_StampingOutbound(outbound))
+
+
+class _StampingOutbound(worker.WorkflowOutboundInterceptor):
+    def start_activity(self, input: worker.StartActivityInput) -> Any:
+        _stamp(input, f"activity {input.activity}")
+        return super().start_activity(input)
+
+    async def start_child_workflow(self, input: worker.StartChildWorkflowInput) -> Any:
+        _stamp(input, f"child {input.id}")
+        return await super().start_child_workflow(input)
+
+    def continue_as_new(self, input: worker.ContinueAsNewInput) -> NoReturn:
+        _stamp(input, "continued")
+        super().continue_as_new(input)
 
 
 GOLDEN_WORKFLOWS = [SagaGolden, SignalsTimersGolden, ChildGolden, ParentGolden]

@@ -18,6 +18,7 @@ from golden_workflows import (
     ParentGolden,
     SagaGolden,
     SignalsTimersGolden,
+    Stamping,
 )
 
 from perdure.client import Client
@@ -51,10 +52,25 @@ async def parent(client: Client) -> list[str]:
     return ["parent", "parent-0-ann", "parent-0-bob", "parent-1-ann"]
 
 
+async def headers(client: Client) -> list[str]:
+    """Signals, an update, activities, children and continue-as-new, each with a header."""
+    stamped = Client(**{**client.config(), "interceptors": [Stamping()]})
+    handle = await stamped.start_workflow(SignalsTimersGolden.run, id="hdr", task_queue=QUEUE)
+    await handle.signal(SignalsTimersGolden.add, "fig")
+    await handle.execute_update(SignalsTimersGolden.rename, args=[0, "date"])
+    await handle.signal(SignalsTimersGolden.close)
+    await handle.result()
+    await stamped.execute_workflow(
+        ParentGolden.run, args=[["cy"], 0], id="hdr-parent", task_queue=QUEUE
+    )
+    return ["hdr", "hdr-parent", "hdr-parent-0-cy", "hdr-parent-1-cy"]
+
+
 SCENARIOS: dict[str, Callable[[Client], Awaitable[list[str]]]] = {
     "saga": saga,
     "signals_timers": signals_timers,
     "parent_children": parent,
+    "headers": headers,
 }
 
 
@@ -67,6 +83,7 @@ async def record(names: list[str]) -> None:
                 task_queue=QUEUE,
                 workflows=GOLDEN_WORKFLOWS,
                 activities=GOLDEN_ACTIVITIES,
+                interceptors=[Stamping()] if name == "headers" else [],
             )
             async with worker:
                 await SCENARIOS[name](env.client)

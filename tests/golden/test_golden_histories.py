@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from golden_workflows import GOLDEN_WORKFLOWS, Order, refund, ship
 
-from perdure import workflow
+from perdure import worker, workflow
 from perdure.client import WorkflowHistory
+from perdure.converter import DataConverter
 from perdure.worker import Replayer
 from perdure.workflow import NondeterminismError
 
@@ -68,3 +70,45 @@ async def test_a_changed_workflow_fails_to_replay_its_golden_history() -> None:
 def test_reading_what_is_not_a_history_says_why(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WorkflowHistory.from_json(None, text)
+
+
+class _Seen(worker.Interceptor):
+    """Records the headers each inbound call of a replayed workflow carries."""
+
+    seen: list[tuple[str, str]] = []
+
+    def workflow_interceptor_class(
+        self, input: worker.WorkflowInterceptorClassInput
+    ) -> type[worker.WorkflowInboundInterceptor]:
+        return _SeenInbound
+
+
+def _golden(headers: Any) -> str:
+    return str(DataConverter.default.payload_converter.from_payload(headers["golden"], str))
+
+
+class _SeenInbound(worker.WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: worker.ExecuteWorkflowInput) -> Any:
+        _Seen.seen.append(("run", _golden(input.headers)))
+        return await super().execute_workflow(input)
+
+    async def handle_signal(self, input: worker.HandleSignalInput) -> None:
+        _Seen.seen.append(("signal", _golden(input.headers)))
+        await super().handle_signal(input)
+
+    async def handle_update_handler(self, input: worker.HandleUpdateInput) -> Any:
+        _Seen.seen.append(("update", _golden(input.headers)))
+        return await super().handle_update_handler(input)
+
+
+async def test_recorded_headers_reach_the_interceptors_on_replay() -> None:
+    (path,) = [p for p in HISTORIES if p.name.startswith("headers.hdr.")]
+    history = WorkflowHistory.from_json(None, path.read_bytes().decode())
+    _Seen.seen = []
+    await Replayer(workflows=GOLDEN_WORKFLOWS, interceptors=[_Seen()]).replay_workflow(history)
+    assert _Seen.seen == [
+        ("run", "start hdr"),
+        ("signal", "signal add"),
+        ("update", "update rename"),
+        ("signal", "signal close"),
+    ]

@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 
 from perdure import Worker, activity, workflow
+from perdure.client import Client
+from perdure.client import Interceptor as ClientInterceptor
 from perdure.common import Priority
 from perdure.testing import WorkflowEnvironment
+from perdure.worker import Interceptor as WorkerInterceptor
+from perdure.worker import WorkflowInboundInterceptor, WorkflowInterceptorClassInput
 
 
 def fields(p: Priority) -> list[Any]:
@@ -53,11 +57,26 @@ class Prioritized:
         }
 
 
-async def test_priority_is_recorded_seen_and_inherited(env: WorkflowEnvironment) -> None:
+class PassThrough(ClientInterceptor, WorkerInterceptor):
+    """Intercepts every call and changes nothing: the calls go through the *Input path."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return WorkflowInboundInterceptor
+
+
+@pytest.mark.parametrize("intercepted", [False, True], ids=["plain", "intercepted"])
+async def test_priority_is_recorded_seen_and_inherited(
+    env: WorkflowEnvironment, intercepted: bool
+) -> None:
+    client = env.client
+    if intercepted:  # priorities survive the interceptors' chains (their *Input fields)
+        client = Client(**{**env.client.config(), "interceptors": [PassThrough()]})
     async with Worker(
-        env.client, task_queue="q", workflows=[Prioritized, Child], activities=[my_priority]
+        client, task_queue="q", workflows=[Prioritized, Child], activities=[my_priority]
     ):
-        handle = await env.client.start_workflow(
+        handle = await client.start_workflow(
             Prioritized.run,
             id="p",
             task_queue="q",

@@ -13,6 +13,14 @@ from perdure._common.events import EventType
 from perdure._common.payload import Payload
 
 
+def _with_header(header: dict[str, Payload] | None, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` with the interceptors' headers, if any: an event without headers is written
+    as it was before headers existed, so old and new histories read alike."""
+    if header:
+        attrs["header"] = header
+    return attrs
+
+
 def _with_flow(
     priority: dict[str, Any] | None, concurrency_key: str | None, attrs: dict[str, Any]
 ) -> dict[str, Any]:
@@ -36,6 +44,7 @@ class ScheduleActivity:
     heartbeat_timeout: float | None
     retry_policy: dict[str, Any]
     cancellation_type: int
+    header: dict[str, Payload] | None = None
     # Flow control (recorded only when set, so histories without it stay as they were).
     priority: dict[str, Any] | None = None
     concurrency_key: str | None = None
@@ -43,21 +52,24 @@ class ScheduleActivity:
     event_type = EventType.ACTIVITY_TASK_SCHEDULED
 
     def attributes(self) -> dict[str, Any]:
-        return _with_flow(
-            self.priority,
-            self.concurrency_key,
-            {
-                "seq": self.seq,
-                "activity_id": self.activity_id,
-                "activity_type": self.activity_type,
-                "task_queue": self.task_queue,
-                "input": self.input,
-                "schedule_to_close_timeout": self.schedule_to_close_timeout,
-                "schedule_to_start_timeout": self.schedule_to_start_timeout,
-                "start_to_close_timeout": self.start_to_close_timeout,
-                "heartbeat_timeout": self.heartbeat_timeout,
-                "retry_policy": self.retry_policy,
-            },
+        return _with_header(
+            self.header,
+            _with_flow(
+                self.priority,
+                self.concurrency_key,
+                {
+                    "seq": self.seq,
+                    "activity_id": self.activity_id,
+                    "activity_type": self.activity_type,
+                    "task_queue": self.task_queue,
+                    "input": self.input,
+                    "schedule_to_close_timeout": self.schedule_to_close_timeout,
+                    "schedule_to_start_timeout": self.schedule_to_start_timeout,
+                    "start_to_close_timeout": self.start_to_close_timeout,
+                    "heartbeat_timeout": self.heartbeat_timeout,
+                    "retry_policy": self.retry_policy,
+                },
+            ),
         )
 
     def describe(self) -> str:
@@ -151,18 +163,22 @@ class ContinueAsNew:
     run_timeout: float | None
     task_timeout: float | None
     memo: dict[str, Any] | None
+    header: dict[str, Payload] | None = None
 
     event_type = EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW
 
     def attributes(self) -> dict[str, Any]:
-        return {
-            "workflow_type": self.workflow_type,
-            "task_queue": self.task_queue,
-            "input": self.input,
-            "run_timeout": self.run_timeout,
-            "task_timeout": self.task_timeout,
-            "memo": self.memo,
-        }
+        return _with_header(
+            self.header,
+            {
+                "workflow_type": self.workflow_type,
+                "task_queue": self.task_queue,
+                "input": self.input,
+                "run_timeout": self.run_timeout,
+                "task_timeout": self.task_timeout,
+                "memo": self.memo,
+            },
+        )
 
     def describe(self) -> str:
         return f"ContinueAsNew(type={self.workflow_type!r})"
@@ -215,11 +231,14 @@ class AcceptUpdate:
     update_id: str
     name: str
     input: list[Payload]
+    header: dict[str, Payload] | None = None
 
     event_type = EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
 
     def attributes(self) -> dict[str, Any]:
-        return {"update_id": self.update_id, "name": self.name, "input": self.input}
+        return _with_header(
+            self.header, {"update_id": self.update_id, "name": self.name, "input": self.input}
+        )
 
     def describe(self) -> str:
         return f"AcceptUpdate({self.update_id!r})"
@@ -273,29 +292,33 @@ class StartChildWorkflow:
     id_reuse_policy: int
     memo: dict[str, Any] | None
     search_attributes: dict[str, Any] | None
+    header: dict[str, Payload] | None = None
     priority: dict[str, Any] | None = None
 
     event_type = EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED
 
     def attributes(self) -> dict[str, Any]:
-        return _with_flow(
-            self.priority,
-            None,
-            {
-                "seq": self.seq,
-                "workflow_id": self.workflow_id,
-                "workflow_type": self.workflow_type,
-                "task_queue": self.task_queue,
-                "input": self.input,
-                "parent_close_policy": self.parent_close_policy,
-                "execution_timeout": self.execution_timeout,
-                "run_timeout": self.run_timeout,
-                "task_timeout": self.task_timeout,
-                "retry_policy": self.retry_policy,
-                "id_reuse_policy": self.id_reuse_policy,
-                "memo": self.memo,
-                "search_attributes": self.search_attributes,
-            },
+        return _with_header(
+            self.header,
+            _with_flow(
+                self.priority,
+                None,
+                {
+                    "seq": self.seq,
+                    "workflow_id": self.workflow_id,
+                    "workflow_type": self.workflow_type,
+                    "task_queue": self.task_queue,
+                    "input": self.input,
+                    "parent_close_policy": self.parent_close_policy,
+                    "execution_timeout": self.execution_timeout,
+                    "run_timeout": self.run_timeout,
+                    "task_timeout": self.task_timeout,
+                    "retry_policy": self.retry_policy,
+                    "id_reuse_policy": self.id_reuse_policy,
+                    "memo": self.memo,
+                    "search_attributes": self.search_attributes,
+                },
+            ),
         )
 
     def describe(self) -> str:
@@ -309,17 +332,21 @@ class SignalExternalWorkflow:
     run_id: str | None
     signal_name: str
     input: list[Payload]
+    header: dict[str, Payload] | None = None
 
     event_type = EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
 
     def attributes(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "workflow_id": self.workflow_id,
-            "run_id": self.run_id,
-            "signal_name": self.signal_name,
-            "input": self.input,
-        }
+        return _with_header(
+            self.header,
+            {
+                "seq": self.seq,
+                "workflow_id": self.workflow_id,
+                "run_id": self.run_id,
+                "signal_name": self.signal_name,
+                "input": self.input,
+            },
+        )
 
     def describe(self) -> str:
         return f"SignalExternalWorkflow(seq={self.seq}, {self.signal_name!r})"
@@ -352,6 +379,7 @@ class ScheduleLocalActivity:
     schedule_to_close_timeout: float | None
     start_to_close_timeout: float | None
     retry_policy: dict[str, Any]
+    header: dict[str, Payload] | None = None  # for the activity's interceptors, not recorded
 
     event_type = None
 

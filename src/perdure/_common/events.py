@@ -12,7 +12,11 @@ workflow task is in flight are buffered and appended after that task's commands,
 sees exactly what the first run saw. ``WorkflowTaskCompleted`` also records the activation's
 time, which is what ``workflow.now()`` returns, on replay as on the first run.
 
-Attributes by type (``seq`` numbers a workflow's commands of one kind, from 1):
+Attributes by type (``seq`` numbers a workflow's commands of one kind, from 1). The events
+that carry a call across (workflow started, signaled, activity scheduled, child initiated,
+external signal initiated, continued as new, update accepted) also hold ``header`` (name ->
+payload, Temporal's headers, what interceptors put on a call) when it is not empty; events
+written before headers existed simply have none.
 
 ========================================  ===============================================
 WorkflowExecutionStarted                  workflow_type, task_queue, input, workflow_id,

@@ -79,6 +79,7 @@ class Activities:
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
+        header: dict[str, Payload] | None = None,
         priority: dict[str, Any] | None = None,
         concurrency_key: str | None = None,
     ) -> ActivityHandle[Any]:
@@ -96,6 +97,7 @@ class Activities:
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=retry_policy,
             cancellation_type=cancellation_type,
+            header=header,
             priority=priority,
             concurrency_key=concurrency_key,
         )
@@ -122,6 +124,7 @@ class Activities:
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
+        header: dict[str, Payload] | None = None,
     ) -> ActivityHandle[Any]:
         self._local_seq += 1
         seq = self._local_seq
@@ -151,6 +154,7 @@ class Activities:
                     schedule_to_close_timeout=schedule_to_close_timeout,
                     start_to_close_timeout=start_to_close_timeout,
                     retry_policy=retry_policy,
+                    header=header,
                 )
             )
         return self._handle(act)

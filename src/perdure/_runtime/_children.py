@@ -83,6 +83,10 @@ class Children:
         self._externals: dict[int, asyncio.Future[None]] = {}
         self._child_seq = 0
         self._external_seq = 0
+        # How a child's handle signals it: through the workflow's outbound interceptors.
+        self.signal_child: Callable[[str, str, list[Any]], Awaitable[None]] = (
+            lambda workflow_id, name, args: self.signal_external(workflow_id, None, name, args)
+        )
 
     def resolve(self, event: HistoryEvent) -> None:
         """Apply an event about a child or a request to another workflow."""
@@ -171,6 +175,7 @@ class Children:
             id_reuse_policy=options["id_reuse_policy"],
             memo=({k: self._payloads.to_payload(v) for k, v in memo.items()} if memo else None),
             search_attributes=options.get("search_attributes"),
+            header=options.get("header"),
             priority=options.get("priority"),
         )
         self._add_command(command)
@@ -195,9 +200,7 @@ class Children:
         handle.id = child.workflow_id
         handle.first_execution_run_id = child.run_id
 
-        handle._signaller = lambda name, values: self.signal_external(
-            child.workflow_id, None, name, values
-        )
+        handle._signaller = lambda name, values: self.signal_child(child.workflow_id, name, values)
         return handle
 
     async def _await_child(self, child: _Child) -> Any:
@@ -229,13 +232,18 @@ class Children:
         return True
 
     def signal_external(
-        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
+        self,
+        workflow_id: str,
+        run_id: str | None,
+        name: str,
+        args: Sequence[Any],
+        header: dict[str, Payload] | None = None,
     ) -> asyncio.Future[None]:
         self._external_seq += 1
         seq = self._external_seq
         self._add_command(
             SignalExternalWorkflow(
-                seq, workflow_id, run_id, name, self._payloads.to_payloads(list(args))
+                seq, workflow_id, run_id, name, self._payloads.to_payloads(list(args)), header
             )
         )
         future: asyncio.Future[None] = self._loop.create_future()

@@ -36,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import _random
+import contextlib
 import datetime
 import gc
 import importlib
@@ -48,14 +49,14 @@ import sysconfig
 import threading
 import types
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 from perdure._common.nondeterminism import CLOCK_CLASSMETHODS, DATE, FORBIDDEN, RANDOM
 from perdure._errors import RestrictedWorkflowAccessError
 
-__all__ = ["DeterminismGuard"]
+__all__ = ["DeterminismGuard", "suspended"]
 
 
 class DeterminismGuard:
@@ -133,6 +134,25 @@ def _gc_resume(phase: str, info: dict[str, Any]) -> None:
     guard = getattr(_active, "guard", None)
     if phase == "stop" and guard is not None:
         sys.setprofile(guard._profile)
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """No guard for a block of perdure's own (a tracing integration creating a span inside a
+    workflow: its ids are random and its clock real, and neither decides anything the
+    workflow does); the guard, if any, is back after it."""
+    guard = getattr(_active, "guard", None)
+    if guard is None:
+        yield
+        return
+    previous = sys.getprofile()
+    _active.guard = None
+    sys.setprofile(None)
+    try:
+        yield
+    finally:
+        _active.guard = guard
+        sys.setprofile(previous)
 
 
 def _keep_gc_callbacks_outermost() -> None:

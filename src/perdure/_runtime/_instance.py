@@ -44,15 +44,29 @@ from perdure._errors import (
     WorkflowAlreadyStartedError,
 )
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
+from perdure._runtime._calls import InterceptedCalls
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
+from perdure._runtime._intercept import (
+    RootOutbound,
+    chain,
+    run_sync,
+)
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
 from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import Info, ParentInfo, duration
+from perdure.workflow._interceptor import (
+    ExecuteWorkflowInput,
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
+    WorkflowInboundInterceptor,
+    WorkflowOutboundInterceptor,
+)
 
 log = logging.getLogger("perdure.runtime")
 
@@ -65,7 +79,7 @@ class WorkflowTaskError(Exception):
         self.cause = cause
 
 
-class WorkflowInstance:
+class WorkflowInstance(InterceptedCalls):
     """Runs one workflow run's code on its own deterministic loop."""
 
     def __init__(
@@ -83,6 +97,7 @@ class WorkflowInstance:
         history_size: Callable[[], int] = lambda: 0,
         continue_as_new_suggested: Callable[[], bool] = lambda: False,
         now: float | None = None,
+        interceptors: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
         attrs = started.attributes
         self.definition = definition
@@ -111,7 +126,10 @@ class WorkflowInstance:
             _history_size=history_size,
             _continue_as_new_suggested=continue_as_new_suggested,
             _search_attributes=lambda: self._search_attributes,
+            headers=dict(attrs.get("header") or {}),
         )
+        self.outbound: WorkflowOutboundInterceptor = RootOutbound(self)
+        self._start_header = dict(attrs.get("header") or {})
         self.loop = WorkflowEventLoop(self, self)  # type: ignore[abstract]
         self._replaying = False
         self._commands: list[Command] = []
@@ -130,7 +148,7 @@ class WorkflowInstance:
             signals=lambda: self._signal_handlers,
         )
         self._dynamic_signal: Callable[..., Any] | None = None
-        self._buffered_signals: dict[str, list[list[Payload]]] = {}
+        self._buffered_signals: dict[str, list[tuple[list[Payload], Any]]] = {}
         self._task_failure: BaseException | None = None
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
@@ -170,7 +188,12 @@ class WorkflowInstance:
             ) from exc
         self._args = args
         self._obj: Any = None
+        self._query_fn: Callable[..., Any] | None = None
+        self.children.signal_child = self._signal_child
+        self._inbound = chain(self, interceptors)
+        self._intercepted = bool(interceptors)
         with self._running():
+            self._inbound.init(self.outbound)
             self._obj = definition.cls(*args) if definition.init_takes_args else definition.cls()
         for name, handler in definition.signals.items():
             self._signal_handlers[name] = getattr(self._obj, handler.fn.__name__)
@@ -185,7 +208,7 @@ class WorkflowInstance:
         *,
         replaying: bool,
         patches: frozenset[str] = frozenset(),
-        updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        updates: Sequence[tuple[str, str, list[Payload], Any]] = (),
         local_markers: dict[int, dict[str, Any]] | None = None,
     ) -> list[Command]:
         """Apply input events, run the code until it blocks, return the commands it issued.
@@ -206,18 +229,20 @@ class WorkflowInstance:
             elif event.event_type is EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 a = event.attributes
                 self._run_once_blocked()
-                self._start_update(a["update_id"], a["name"], a.get("input", []), validate=False)
+                self._start_update(
+                    a["update_id"], a["name"], a.get("input", []), a.get("header"), validate=False
+                )
                 self._run_once_blocked()
             else:
                 self._apply(event)
         # Updates are applied one at a time, after the signals delivered with them have run:
         # each validator sees what the handlers before it did. Replay redelivers accepted
         # ones at the same points (above), running the same handlers first.
-        for update_id, name, payloads in updates:
+        for update_id, name, payloads, header in updates:
             self._run_once_blocked()
             if any(isinstance(c, CLOSE_COMMANDS) for c in self._commands):
                 break  # closing: the rest are not seen (they go on to a continued run)
-            if self._start_update(update_id, name, payloads, validate=True):
+            if self._start_update(update_id, name, payloads, header, validate=True):
                 self._run_once_blocked()
         if start:
             self._main = self.loop.create_task(self._run_main(), name="workflow.run")
@@ -301,7 +326,7 @@ class WorkflowInstance:
             if handle is not None and not handle.cancelled():
                 self.loop.enqueue(handle)
         elif kind is EventType.WORKFLOW_EXECUTION_SIGNALED:
-            self._signal(a["signal_name"], a.get("input", []))
+            self._signal(a["signal_name"], a.get("input", []), a.get("header"))
         elif kind in CHILD_EVENTS or kind in EXTERNAL_EVENTS:
             self.children.resolve(event)
         elif kind is EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED:
@@ -313,7 +338,14 @@ class WorkflowInstance:
     async def _run_main(self) -> None:
         what = f"the result of workflow {self.definition.name!r}"
         try:
-            result = await self.definition.run_fn(self._obj, *self._args)
+            if self._intercepted:
+                run_fn = self.definition.run_fn.__get__(self._obj)
+                call = ExecuteWorkflowInput(
+                    self.definition.cls, run_fn, self._args, dict(self._start_header)
+                )
+                result = await self._inbound.execute_workflow(call)
+            else:  # the same call, one frame less in the workflow's stack trace
+                result = await self.definition.run_fn(self._obj, *self._args)
             # A result that cannot be converted fails the task, as a plain exception does.
             payload = _to_payload(self._payloads, result, what)
         except BaseException as exc:
@@ -321,16 +353,14 @@ class WorkflowInstance:
             return
         self._add_command(CompleteWorkflow(payload))
 
-    async def _run_signal(self, name: str, handler: Callable[..., Any], args: list[Any]) -> None:
+    async def _run_signal(self, name: str, args: list[Any], header: Any) -> None:
         try:
-            result = handler(*args)
-            if asyncio.iscoroutine(result):
-                await result
+            await self._inbound.handle_signal(HandleSignalInput(name, args, dict(header or {})))
         except BaseException as exc:
             self._on_error(exc)
 
     def _start_update(
-        self, update_id: str, name: str, payloads: list[Payload], *, validate: bool
+        self, update_id: str, name: str, payloads: list[Payload], header: Any, *, validate: bool
     ) -> bool:
         handler = self.definition.updates.get(name) or self.definition.dynamic_update
         if handler is None:
@@ -349,32 +379,27 @@ class WorkflowInstance:
                 args = self._payloads.from_payloads(payloads, handler.arg_types)
             else:
                 args = dynamic_args(name, payloads, self._payloads)
-            if validate and handler.validator is not None:
+            call = HandleUpdateInput(update_id, name, args, dict(header or {}))
+            if validate:
                 with self._running():
-                    handler.validator(self._obj, *args)
+                    self._inbound.handle_update_validator(call)
         except Exception as exc:
             self._add_command(
                 RejectUpdate(update_id, self._failures.to_failure(exc, self._payloads))
             )
             return False
         if validate:
-            self._add_command(AcceptUpdate(update_id, name, payloads))
-        method = getattr(self._obj, handler.fn.__name__)
-        task = self.loop.create_task(
-            self._run_update(update_id, name, method, args), name=f"update:{name}"
-        )
+            self._add_command(AcceptUpdate(update_id, name, payloads, header or None))
+        task = self.loop.create_task(self._run_update(update_id, call), name=f"update:{name}")
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
         return True
 
-    async def _run_update(
-        self, update_id: str, name: str, method: Callable[..., Any], args: list[Any]
-    ) -> None:
+    async def _run_update(self, update_id: str, call: HandleUpdateInput) -> None:
         try:
-            result = method(*args)
-            if asyncio.iscoroutine(result):
-                result = await result
-            payload = _to_payload(self._payloads, result, f"the result of update {name!r}")
+            result = await self._inbound.handle_update_handler(call)
+            what = f"the result of update {call.update!r}"
+            payload = _to_payload(self._payloads, result, what)
         except BaseException as exc:
             if isinstance(exc, FailureError | asyncio.CancelledError) or (
                 self._failure_types and isinstance(exc, self._failure_types)
@@ -422,6 +447,7 @@ class WorkflowInstance:
                         if exc.memo is not None
                         else dict(self._memo)
                     ),
+                    header=exc.header,
                 )
             )
         elif self._cancel_requested and _is_cancellation(exc):
@@ -445,14 +471,14 @@ class WorkflowInstance:
             return
         self._commands.append(command)
 
-    def _signal(self, name: str, payloads: list[Payload]) -> None:
+    def _signal(self, name: str, payloads: list[Payload], header: Any = None) -> None:
         handler = self._signal_handlers.get(name)
         if handler is not None:
             args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
         elif self._dynamic_signal is not None:
             handler, args = self._dynamic_signal, dynamic_args(name, payloads, self._payloads)
         else:
-            self._buffered_signals.setdefault(name, []).append(payloads)
+            self._buffered_signals.setdefault(name, []).append((payloads, header))
             if not self._replaying:
                 log.warning(
                     "Workflow %s (%s) has no handler for signal %r; it is kept until one is "
@@ -462,14 +488,11 @@ class WorkflowInstance:
                     name,
                 )
             return
-        task = self.loop.create_task(self._run_signal(name, handler, args), name=f"signal:{name}")
+        task = self.loop.create_task(self._run_signal(name, args, header), name=f"signal:{name}")
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
 
-    # -- the WorkflowContext the authoring API calls -------------------------------------------
-    def info(self) -> Info:
-        return self._info
-
+    # -- the WorkflowContext the authoring API calls (and InterceptedCalls) ------------------
     def now(self) -> float:
         return self.loop.time()
 
@@ -478,22 +501,6 @@ class WorkflowInstance:
 
     def is_replaying(self) -> bool:
         return self._replaying
-
-    def start_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
-        return self.activities.start(activity_type, args, **options)
-
-    def start_local_activity(self, activity_type: str, args: Sequence[Any], **options: Any) -> Any:
-        return self.activities.start_local(activity_type, args, **options)
-
-    def start_child_workflow(
-        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-    ) -> Awaitable[Any]:
-        return self.children.start_child_workflow(workflow_type, args, options)
-
-    def signal_external(
-        self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
-    ) -> Awaitable[None]:
-        return self.children.signal_external(workflow_id, run_id, name, args)
 
     def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]:
         return self.children.cancel_external(workflow_id, run_id)
@@ -534,8 +541,8 @@ class WorkflowInstance:
             return
         self._signal_handlers[name] = handler
         self._signal_types[name] = arg_types(handler)
-        for payloads in self._buffered_signals.pop(name, []):
-            self._signal(name, payloads)
+        for payloads, header in self._buffered_signals.pop(name, []):
+            self._signal(name, payloads, header)
 
     def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
         self._queries.set_handler(name, handler)
@@ -590,7 +597,9 @@ class WorkflowInstance:
         self._add_command(UpsertSearchAttributes(updates))
 
     # -- queries --------------------------------------------------------------------------------
-    def query(self, name: str, payloads: list[Payload]) -> Payload:
+    def query(
+        self, name: str, payloads: list[Payload], header: dict[str, Payload] | None = None
+    ) -> Payload:
         """Run a query handler against the current state; it must not issue commands.
 
         Raises:
@@ -601,11 +610,15 @@ class WorkflowInstance:
             return self._payloads.to_payload(call.fn(*call.args))
         before = len(self._commands)
         self._active = True
+        self._query_fn = call.fn
         try:
             with self._running():
-                result = call.fn(*call.args)
+                call_input = HandleQueryInput("", name, call.args, dict(header or {}))
+                handled = self._inbound.handle_query(call_input)
+                result = run_sync(handled, f"Query {name!r}")
         finally:
             self._active = False
+            self._query_fn = None
         if len(self._commands) != before or asyncio.iscoroutine(result):
             del self._commands[before:]
             raise TypeError(f"Query {name!r} must only read state: it issued commands")

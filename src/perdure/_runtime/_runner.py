@@ -26,6 +26,7 @@ from perdure._errors import NondeterminismError
 from perdure._runtime._instance import WorkflowInstance, WorkflowTaskError
 from perdure.converter import DataConverter
 from perdure.workflow._definition import WorkflowDefinition
+from perdure.workflow._interceptor import WorkflowInboundInterceptor
 
 
 class WorkflowTaskFailure(Exception):
@@ -57,8 +58,10 @@ class WorkflowRunner:
         converter: DataConverter = DataConverter.default,
         failure_exception_types: Sequence[type[BaseException]] = (),
         guard: bool = True,
+        interceptors: Sequence[type[WorkflowInboundInterceptor]] = (),
     ) -> None:
         self.definition = definition
+        self._interceptors = interceptors
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.namespace = namespace
@@ -89,7 +92,7 @@ class WorkflowRunner:
         *,
         task_time: float | None,
         history_size: int = 0,
-        updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        updates: Sequence[tuple[str, str, list[Payload], Any]] = (),
     ) -> list[Command]:
         """Feed new events; replay the recorded tasks and, when ``task_time`` is given, run
         the current task and return its commands.
@@ -178,7 +181,7 @@ class WorkflowRunner:
         *,
         replaying: bool,
         patches: frozenset[str] = frozenset(),
-        updates: Sequence[tuple[str, str, list[Payload]]] = (),
+        updates: Sequence[tuple[str, str, list[Payload], Any]] = (),
         local_markers: dict[int, dict[str, Any]] | None = None,
     ) -> list[Command]:
         pending, self._pending = self._pending, []
@@ -198,6 +201,7 @@ class WorkflowRunner:
                 history_size=lambda: self._task_size,
                 continue_as_new_suggested=lambda: self._task_suggested,
                 now=now,
+                interceptors=self._interceptors,
             )
         return self.instance.activate(
             pending,
@@ -227,7 +231,9 @@ class WorkflowRunner:
         """The current task's commands are in history; the next event will be this one."""
         self.next_event_id = next_event_id
 
-    def query(self, name: str, payloads: list[Payload]) -> Payload:
+    def query(
+        self, name: str, payloads: list[Payload], header: dict[str, Payload] | None = None
+    ) -> Payload:
         """Answer a query from the current state.
 
         Raises:
@@ -236,7 +242,7 @@ class WorkflowRunner:
         if self.instance is None:
             raise QueryFailed("The workflow has not started running yet")
         try:
-            return self.instance.query(name, payloads)
+            return self.instance.query(name, payloads, header)
         except KeyError as exc:
             raise QueryFailed(str(exc.args[0])) from None
         except Exception as exc:

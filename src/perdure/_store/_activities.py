@@ -83,6 +83,7 @@ def new_task(ex: Execution, attrs: dict[str, Any], event_id: int, now: float) ->
             "start_to_close_timeout": attrs.get("start_to_close_timeout"),
             "schedule_to_close_timeout": s2c,
             "retry_policy": attrs.get("retry_policy"),
+            **({"header": attrs["header"]} if attrs.get("header") else {}),
             "priority": priority,
         },
         concurrency_key=attrs.get("concurrency_key"),
@@ -108,6 +109,7 @@ def activity_task(row: TaskRow, owner: str, now: float) -> ActivityTask:
         heartbeat_timeout=row.heartbeat_timeout,
         heartbeat_details=d.get("heartbeat_details", []),
         owner=owner,
+        header=d.get("header") or {},
         priority=d.get("priority"),
     )
 

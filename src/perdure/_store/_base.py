@@ -299,10 +299,20 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         name: str,
         payloads: list[Payload],
         identity: str,
+        header: dict[str, Payload] | None = None,
     ) -> None:
         await self.transact(
             lambda tx, fx: executions.signal(
-                tx, namespace, workflow_id, run_id, name, payloads, identity, self.clock.now(), fx
+                tx,
+                namespace,
+                workflow_id,
+                run_id,
+                name,
+                payloads,
+                identity,
+                self.clock.now(),
+                fx,
+                header,
             )
         )
 
@@ -356,6 +366,7 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         name: str,
         payloads: list[Payload],
         start: StartWorkflowRequest | None = None,
+        header: dict[str, Payload] | None = None,
     ) -> tuple[UpdateRow, StartResult | None]:
         """Request an update (deduplicated by id), starting the workflow first in the same
         transaction when ``start`` is given (update-with-start)."""
@@ -368,7 +379,7 @@ class Store(LifecycleOps, ScheduleOps, ABC):
                 started = await executions.start_workflow(tx, start, now, fx)
                 target_run = started.run_id
             row = await updates.request(
-                tx, namespace, workflow_id, target_run, update_id, name, payloads, now, fx
+                tx, namespace, workflow_id, target_run, update_id, name, payloads, now, fx, header
             )
             return row, started
 
@@ -567,9 +578,15 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         )
 
     # -- queries -------------------------------------------------------------------------------
-    async def insert_query(self, ex: Execution, query_type: str, args: list[Payload]) -> int:
+    async def insert_query(
+        self,
+        ex: Execution,
+        query_type: str,
+        args: list[Payload],
+        header: dict[str, Payload] | None = None,
+    ) -> int:
         return await self.transact(
-            lambda tx, fx: queries.insert(tx, ex, query_type, args, self.clock.now(), fx)
+            lambda tx, fx: queries.insert(tx, ex, query_type, args, self.clock.now(), fx, header)
         )
 
     async def claim_queries(

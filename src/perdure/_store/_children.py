@@ -39,6 +39,7 @@ async def start_child(
         memo=attrs.get("memo"),
         retry_policy=attrs.get("retry_policy"),
         search_attributes=attrs.get("search_attributes"),
+        header=attrs.get("header"),
         priority=merge_priority(attrs.get("priority"), parent.priority),
         parent={
             "namespace": parent.namespace,
@@ -89,6 +90,7 @@ async def signal_external(
             f"workflow {source.workflow_id}",
             now,
             fx,
+            attrs.get("header"),
         )
     except WorkflowNotFoundError as exc:
         return (

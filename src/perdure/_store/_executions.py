@@ -294,6 +294,7 @@ async def create_run(
     search_attributes: dict[str, Any] | None = None,
     parent: dict[str, Any] | None = None,
     execution_timeout: float | None = None,
+    header: dict[str, Any] | None = None,
     priority: dict[str, Any] | None = None,
 ) -> Execution:
     """Create a run with its start event and its first workflow task (after ``delay``).
@@ -345,6 +346,8 @@ async def create_run(
         "identity": identity,
         "priority": priority,
     }
+    if header:
+        started["header"] = header
     new = await append(
         tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now
     )
@@ -387,11 +390,14 @@ async def start_workflow(
         signal_inputs.append(
             (
                 EventType.WORKFLOW_EXECUTION_SIGNALED,
-                {
-                    "signal_name": req.start_signal,
-                    "input": req.start_signal_input,
-                    "identity": req.identity,
-                },
+                _with_header(
+                    req.header,
+                    {
+                        "signal_name": req.start_signal,
+                        "input": req.start_signal_input,
+                        "identity": req.identity,
+                    },
+                ),
             )
         )
     if running is not None:
@@ -448,6 +454,7 @@ async def start_workflow(
         inputs=signal_inputs,
         search_attributes=req.search_attributes,
         parent=req.parent,
+        header=req.header,
         priority=req.priority,
     )
     return StartResult(ex.run_id, started=True)
@@ -480,6 +487,7 @@ async def start_continued(
         execution_timeout=await _execution_timeout(tx, ex),
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
         parent=ex.parent,
+        header=attrs.get("header"),
         priority=ex.priority,
     )
     if not ex.updates_requested:
@@ -547,6 +555,7 @@ async def start_retry(
         search_attributes=ex.search_attributes,
         parent=ex.parent,
         execution_timeout=started.attributes.get("execution_timeout"),
+        header=started.attributes.get("header"),
         priority=ex.priority,
     )
 
@@ -598,9 +607,10 @@ async def signal(
     identity: str,
     now: float,
     fx: Effects,
+    header: dict[str, Any] | None = None,
 ) -> None:
     ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    attrs = {"signal_name": name, "input": payloads, "identity": identity}
+    attrs = _with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
 
 
@@ -641,3 +651,9 @@ async def terminate(
     await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_TERMINATED, attrs)], now)
     await close(tx, ex, EventType.WORKFLOW_EXECUTION_TERMINATED, attrs, now, fx)
     await tx.update_execution(ex)
+
+
+def _with_header(header: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any]:
+    if header:
+        attrs["header"] = header
+    return attrs

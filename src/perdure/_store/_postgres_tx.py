@@ -432,7 +432,9 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
-        blob = encode_attributes({"input": row.input})
+        blob = encode_attributes(
+            {"input": row.input, "header": row.header} if row.header else {"input": row.input}
+        )
         await self._note_payload_refs(row.run_id, [blob])
         await self._hold(
             "updates",

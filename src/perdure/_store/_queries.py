@@ -13,7 +13,13 @@ QUERY_LEASE_SECONDS = 10.0
 
 
 async def insert(
-    tx: Tx, ex: Execution, query_type: str, args: list[Payload], now: float, fx: Effects
+    tx: Tx,
+    ex: Execution,
+    query_type: str,
+    args: list[Payload],
+    now: float,
+    fx: Effects,
+    header: dict[str, Payload] | None = None,
 ) -> int:
     task = TaskRow(
         task_id=0,
@@ -27,6 +33,8 @@ async def insert(
         lease_seconds=QUERY_LEASE_SECONDS,
         data={"query_type": query_type, "args": args, "workflow_type": ex.workflow_type},
     )
+    if header:
+        task.data["header"] = header
     query_id = await tx.insert_task(task)
     fx.task_ready(ex.namespace, ex.task_queue, TaskKind.QUERY)
     return query_id
@@ -48,6 +56,7 @@ async def claim(
             query_type=r.data["query_type"],
             args=r.data["args"],
             owner=owner,
+            header=r.data.get("header") or {},
         )
         for r in rows
     ]

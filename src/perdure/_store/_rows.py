@@ -135,13 +135,15 @@ def task_row(row: tuple[Any, ...]) -> TaskRow:
 
 
 def update_row(row: tuple[Any, ...]) -> UpdateRow:
+    blob = decode_attributes(row[3])
     return UpdateRow(
         run_id=row[0],
         update_id=row[1],
         name=row[2],
-        input=decode_attributes(row[3])["input"],
+        input=blob["input"],
         state=UpdateState(row[4]),
         outcome=decode_attributes(row[5]) if row[5] is not None else None,
+        header=blob.get("header"),
     )
 
 

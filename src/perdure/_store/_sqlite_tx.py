@@ -354,7 +354,9 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
-        blob = encode_attributes({"input": row.input})
+        blob = encode_attributes(
+            {"input": row.input, "header": row.header} if row.header else {"input": row.input}
+        )
         self._note_payload_refs(row.run_id, [blob])
         self.c.execute(
             "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "

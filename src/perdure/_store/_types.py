@@ -45,6 +45,7 @@ class UpdateRow:
     input: list[Payload]
     state: UpdateState
     outcome: dict[str, Any] | None
+    header: dict[str, Payload] | None = None  # interceptors' headers
 
 
 class StaleTaskError(PerdureError):
@@ -205,6 +206,8 @@ class StartWorkflowRequest:
     start_signal_input: list[Payload] = field(default_factory=list)
     search_attributes: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
+    # Interceptors' headers, recorded on the start event (and a start signal's).
+    header: dict[str, Payload] | None = None
     priority: dict[str, Any] | None = None
 
 
@@ -298,6 +301,7 @@ class ActivityTask:
     heartbeat_timeout: float | None
     heartbeat_details: list[Payload]
     owner: str
+    header: dict[str, Payload] = field(default_factory=dict)
     priority: dict[str, Any] | None = None
 
 
@@ -311,6 +315,7 @@ class QueryTask:
     query_type: str
     args: list[Payload]
     owner: str
+    header: dict[str, Payload] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ async def request(
     payloads: list[Payload],
     now: float,
     fx: Effects,
+    header: dict[str, Payload] | None = None,
 ) -> UpdateRow:
     """Ask the workflow to run an update; returns its row (an existing one for a repeated
     update id, whatever its state, so retried calls never apply an update twice)."""
@@ -35,7 +36,7 @@ async def request(
             f"Workflow execution {workflow_id!r} (run {ex.run_id}) is already closed "
             f"({ex.status.name}): it cannot take update {name!r}"
         )
-    row = UpdateRow(ex.run_id, update_id, name, payloads, UpdateState.REQUESTED, None)
+    row = UpdateRow(ex.run_id, update_id, name, payloads, UpdateState.REQUESTED, None, header)
     await tx.insert_update(row, now)
     ex.updates_requested = True
     await executions.schedule_workflow_task(tx, ex, now, fx)

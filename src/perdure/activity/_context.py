@@ -7,7 +7,7 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, ParamSpec, TypeVar
@@ -70,6 +70,9 @@ class ActivityContext:
     worker_shutdown: threading.Event
     cancel_waiter: Callable[[], asyncio.Future[None]] | None = None
     payload_converter: PayloadConverter = DataConverter.default.payload_converter
+    # The outbound interceptor chain (an ActivityOutboundInterceptor) when the worker has
+    # interceptors: info() and heartbeat() go through it.
+    outbound: Any = None
 
 
 _current: contextvars.ContextVar[ActivityContext | None] = contextvars.ContextVar(
@@ -122,7 +125,11 @@ def in_activity() -> bool:
 
 def info() -> Info:
     """About the running activity: ids, type, attempt, timeouts, last heartbeat details."""
-    return _ctx().info
+    ctx = _ctx()
+    if ctx.outbound is not None:
+        result: Info = ctx.outbound.info()
+        return result
+    return ctx.info
 
 
 def payload_converter() -> PayloadConverter:
@@ -149,7 +156,11 @@ def heartbeat(*details: Any) -> None:
             waiting for it (it shut down, its graceful timeout passed), so that the function
             ends instead of running on unseen.
     """
-    _ctx().heartbeat(details)
+    ctx = _ctx()
+    if ctx.outbound is not None:
+        ctx.outbound.heartbeat(*details)
+    else:
+        ctx.heartbeat(details)
 
 
 def is_cancelled() -> bool:
@@ -184,23 +195,43 @@ def raise_complete_async() -> NoReturn:
 
 
 class _ActivityLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """``activity.logger``: tags records with the activity's ids."""
+    """``activity.logger``: tags records with the activity's ids, as Temporal's does:
+    ``activity_id``, ``activity_type``, ``attempt``, ``namespace``, ``task_queue``,
+    ``workflow_id``, ``workflow_run_id`` (also as ``run_id``) and ``workflow_type`` as fields
+    of the record (and in the dict ``temporal_activity``), and appended to the message."""
 
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
         ctx = _current.get()
         if ctx is not None:
             i = ctx.info
-            kwargs["extra"] = {
+            details = {
                 "activity_id": i.activity_id,
                 "activity_type": i.activity_type,
                 "attempt": i.attempt,
+                "namespace": i.workflow_namespace,
+                "task_queue": i.task_queue,
                 "workflow_id": i.workflow_id,
-                **(kwargs.get("extra") or {}),
+                "workflow_run_id": i.workflow_run_id,
+                "workflow_type": i.workflow_type,
             }
-            msg = f"{msg} ({i.activity_type} {i.activity_id}, workflow {i.workflow_id})"
-        return msg, kwargs
+            kwargs["extra"] = {"run_id": i.workflow_run_id, **(kwargs.get("extra") or {})}
+            msg, kwargs = with_details(msg, args, kwargs, details, "temporal_activity")
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller's line, not ours
+        self.logger.log(level, msg, *args, **kwargs)
+
+
+def with_details(
+    msg: Any, args: tuple[Any, ...], kwargs: dict[str, Any], details: dict[str, Any], key: str
+) -> tuple[Any, dict[str, Any]]:
+    """A log call's message and keyword arguments with ``details`` (the ids of the running
+    workflow or activity) as fields of the record, as a dict under ``key`` (Temporal's
+    ``temporal_workflow`` / ``temporal_activity``), and at the end of the message."""
+    kwargs["extra"] = {**details, key: details, **(kwargs.get("extra") or {})}
+    suffix = f" ({details})"
+    # With arguments the message is %-formatted: a "%" in an id must not be read as a field.
+    return f"{msg}{suffix.replace('%', '%%') if args else suffix}", kwargs
 
 
 logger = _ActivityLogger(logging.getLogger("perdure.activity"), {})

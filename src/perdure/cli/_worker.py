@@ -21,6 +21,7 @@ from perdure._common.backoff import Retry
 from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
 from perdure.cli._common import data_converter_option, load_data_converter
+from perdure.cli._logs import configure as configure_logging
 from perdure.cli._metrics import metrics_server, prometheus_metrics
 from perdure.client import Client
 from perdure.converter import DataConverter
@@ -233,6 +234,13 @@ async def _open_database(client: Client) -> None:
 )
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log record, with the workflow's and activity's ids as fields.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
     default=None,
@@ -260,6 +268,7 @@ def worker_command(
     graceful_shutdown: float,
     determinism_lint: DeterminismLint,
     log_level: str,
+    log_format: str,
     metrics_port: int | None,
     metrics_host: str,
     data_converter: str | None,
@@ -267,9 +276,7 @@ def worker_command(
 ) -> None:
     """Run a worker for the workflows and activities defined in MODULE (e.g. myapp.workflows)
     until SIGTERM or Ctrl-C, then shut down gracefully."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
     if "" not in sys.path:
         sys.path.insert(0, "")
     workflows, activities = discover(_load(module), workflow_names, activity_names)

@@ -5,7 +5,6 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,18 +26,26 @@ from perdure._store._types import (
 )
 from perdure._store._visibility_query import STATUS_NAMES
 from perdure.client._async_activity import AsyncActivityHandle
+from perdure.client._interceptor import (
+    CountWorkflowsInput,
+    ListWorkflowsInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateWithStartInput,
+    UpdateWithStartUpdateWorkflowInput,
+)
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
+from perdure.client._outbound import build_chain, with_start_input
 from perdure.client._schedule_client import ScheduleClient
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from perdure.common._priority import Priority, priority_dict
+from perdure.common._priority import Priority
 from perdure.common._retry import RetryPolicy
-from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs, encode_pairs
+from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import decode_within
-from perdure.workflow._definition import WorkflowDefinition
+from perdure.workflow._definition import WorkflowDefinition, _arg_and_return_types, handler_name
 
 if TYPE_CHECKING:
     from perdure.client._handle import WorkflowHandle
@@ -122,6 +129,9 @@ class WithStartWorkflowOperation:
         self.options = {"id_conflict_policy": id_conflict_policy, **options}
         self._handle: Any = None
 
+    def _started(self, handle: Any) -> None:
+        self._handle = handle
+
     async def workflow_handle(self) -> Any:
         if self._handle is None:
             raise RuntimeError("The operation has not been run by the client yet")
@@ -139,10 +149,6 @@ class TimeSkipper(Protocol):
         ...
 
 
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
-
-
 def default_identity() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
@@ -156,6 +162,7 @@ class ClientConfig(TypedDict):
     identity: str
     owns_store: bool
     time_skipper: TimeSkipper | None
+    interceptors: Sequence[Any]
     metrics: MetricsSink | None
 
 
@@ -178,6 +185,7 @@ class Client(NamespaceMethods, ScheduleClient):
         identity: str | None = None,
         owns_store: bool = True,
         time_skipper: TimeSkipper | None = None,
+        interceptors: Sequence[Any] = (),
         metrics: MetricsSink | None = None,
     ) -> None:
         self._store = store
@@ -193,6 +201,10 @@ class Client(NamespaceMethods, ScheduleClient):
         # test kit's replay of every workflow a test completed.
         self._worker_workflows: dict[str, type] = {}
         self._worker_failure_types: set[type[BaseException]] = set()
+        # Every call goes through the interceptors' chain, which ends in ClientRoot; those
+        # that are also worker interceptors are used by every worker of this client.
+        self.interceptors: Sequence[Any] = list(interceptors)
+        self._outbound = build_chain(self, self.interceptors)
 
     @staticmethod
     async def connect(
@@ -214,14 +226,13 @@ class Client(NamespaceMethods, ScheduleClient):
             SchemaVersionError: the database was written by a newer perdure.
             SchemaError: the database's perdure tables were changed by hand.
         """
-        if interceptors:
-            raise ValueError("Client interceptors are not supported yet")
         store = open_store(target_url, clock)
         return Client(
             store,
             namespace=namespace,
             data_converter=data_converter,
             identity=identity,
+            interceptors=interceptors,
             metrics=metrics,
         )
 
@@ -245,6 +256,7 @@ class Client(NamespaceMethods, ScheduleClient):
             identity=self.identity,
             owns_store=False,
             time_skipper=self._time_skipper,
+            interceptors=self.interceptors,
             metrics=self.metrics,
         )
 
@@ -305,37 +317,39 @@ class Client(NamespaceMethods, ScheduleClient):
         Raises:
             WorkflowAlreadyStartedError: a run with this id is open (``id_conflict_policy``).
         """
-        from perdure.client._handle import WorkflowHandle
-
-        request, result_type = await self._start_request(
-            workflow,
-            arg,
-            args=args,
-            id=id,
-            task_queue=task_queue,
-            result_type=result_type,
-            execution_timeout=execution_timeout,
-            run_timeout=run_timeout,
-            task_timeout=task_timeout,
-            id_reuse_policy=id_reuse_policy,
-            id_conflict_policy=id_conflict_policy,
-            retry_policy=retry_policy,
-            memo=memo,
-            search_attributes=search_attributes,
-            start_delay=start_delay,
-            start_signal=start_signal,
-            start_signal_args=start_signal_args,
-        )
-        request.priority = priority_dict(priority)
-        started = await self._start(request)
-        # As in Temporal, the handle follows the latest run of the id (signals, queries,
-        # cancel); result() starts from the run it started and follows its successors.
-        return WorkflowHandle(
-            self,
-            request.workflow_id,
-            result_run_id=started.run_id,
-            first_execution_run_id=started.run_id,
-            result_type=result_type,
+        if isinstance(workflow, str):
+            workflow_type = workflow
+        else:
+            defn = WorkflowDefinition.from_run_fn(workflow)
+            workflow_type = defn.name
+            if result_type is None:
+                result_type = defn.ret_type
+        if arg is not _ARG_UNSET:
+            if args:
+                raise ValueError("Give either arg or args, not both")
+            args = (arg,)
+        return await self._outbound.start_workflow(
+            StartWorkflowInput(
+                workflow=workflow_type,
+                args=list(args),
+                id=id,
+                task_queue=task_queue,
+                execution_timeout=execution_timeout,
+                run_timeout=run_timeout,
+                task_timeout=task_timeout,
+                id_reuse_policy=id_reuse_policy,
+                id_conflict_policy=id_conflict_policy,
+                retry_policy=retry_policy,
+                memo=memo,
+                search_attributes=search_attributes,
+                start_delay=start_delay,
+                headers={},
+                start_signal=start_signal,
+                start_signal_args=list(start_signal_args),
+                ret_type=result_type,
+                request_eager_start=request_eager_start,
+                priority=priority,
+            )
         )
 
     async def _start(self, request: StartWorkflowRequest) -> StartResult:
@@ -360,72 +374,6 @@ class Client(NamespaceMethods, ScheduleClient):
         await worker.settle_workflow_task(offer, True, then, started.continued)
         return started
 
-    async def _start_request(
-        self,
-        workflow: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        args: Sequence[Any] = (),
-        id: str,
-        task_queue: str,
-        result_type: Any = None,
-        execution_timeout: timedelta | None = None,
-        run_timeout: timedelta | None = None,
-        task_timeout: timedelta | None = None,
-        id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
-        retry_policy: RetryPolicy | None = None,
-        memo: dict[str, Any] | None = None,
-        search_attributes: TypedSearchAttributes | None = None,
-        start_delay: timedelta | None = None,
-        start_signal: str | None = None,
-        start_signal_args: Sequence[Any] = (),
-    ) -> tuple[StartWorkflowRequest, Any]:
-        """The request a start sends, its arguments serialized (and checked) up front."""
-        if isinstance(workflow, str):
-            workflow_type = workflow
-        else:
-            defn = WorkflowDefinition.from_run_fn(workflow)
-            workflow_type = defn.name
-            if result_type is None:
-                result_type = defn.ret_type
-        workflow_type = ids.check_workflow_type(workflow_type)
-        id = ids.check_workflow_id(id)
-        task_queue = ids.check_task_queue(task_queue)
-        if start_signal is not None:
-            start_signal = ids.check_handler_name(start_signal, "signal", "start_signal")
-        if arg is not _ARG_UNSET:
-            if args:
-                raise ValueError("Give either arg or args, not both")
-            args = (arg,)
-        payloads = await self.data_converter.encode(list(args))
-        check_payloads(payloads, f"the arguments of workflow {workflow_type!r}", logger=log)
-        signal_payloads = await self.data_converter.encode(list(start_signal_args))
-        check_payloads(signal_payloads, f"the arguments of signal {start_signal!r}", logger=log)
-        memo_payloads = await self._encode_memo(memo)
-        request = StartWorkflowRequest(
-            namespace=self.namespace,
-            workflow_id=id,
-            workflow_type=workflow_type,
-            task_queue=task_queue,
-            input=payloads,
-            run_id=str(uuid.uuid4()),
-            randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
-            task_timeout=_seconds(task_timeout) or 10.0,
-            execution_timeout=_seconds(execution_timeout),
-            run_timeout=_seconds(run_timeout),
-            id_reuse_policy=id_reuse_policy,
-            id_conflict_policy=id_conflict_policy,
-            memo=memo_payloads,
-            identity=self.identity,
-            start_delay=_seconds(start_delay) or 0.0,
-            retry_policy=retry_policy.to_dict() if retry_policy is not None else None,
-            start_signal=start_signal,
-            start_signal_input=signal_payloads,
-            search_attributes=encode_pairs(search_attributes) if search_attributes else None,
-        )
-        return request, result_type
-
     async def start_update_with_start_workflow(
         self,
         update: str | Callable[..., Any],
@@ -448,28 +396,21 @@ class Client(NamespaceMethods, ScheduleClient):
             total = await client.execute_update_with_start_workflow(
                 Cart.add_item, item, start_workflow_operation=start)
         """
-        from perdure.client._handle import WorkflowHandle
-        from perdure.client._update import send_update
-
         op = start_workflow_operation
-        request, result_type_wf = await self._start_request(op.workflow, op.arg, **op.options)
-        handle: WorkflowHandle[Any] = WorkflowHandle(
-            self, request.workflow_id, result_type=result_type_wf
-        )
         if arg is not _ARG_UNSET:
             args = (arg,)
-        update_handle = await send_update(
-            handle,
-            update,
-            args,
-            id=id,
-            wait_for_stage=wait_for_stage,
-            result_type=result_type,
-            rpc_timeout=rpc_timeout,
-            start=request,
+        name = handler_name(update, "update")
+        if result_type is None and callable(update):
+            result_type = _arg_and_return_types(update, skip_self=True)[1]
+        call = StartWorkflowUpdateWithStartInput(
+            start_workflow_input=with_start_input(op.workflow, op.arg, op.options, _ARG_UNSET),
+            update_workflow_input=UpdateWithStartUpdateWorkflowInput(
+                id, name, list(args), wait_for_stage, {}, result_type
+            ),
+            rpc_timeout=None if rpc_timeout is None else timedelta(seconds=rpc_timeout),
+            _on_start=op._started,
         )
-        op._handle = handle
-        return update_handle
+        return await self._outbound.start_update_with_start_workflow(call)
 
     async def execute_update_with_start_workflow(
         self,
@@ -618,7 +559,9 @@ class Client(NamespaceMethods, ScheduleClient):
         """
         if page_size < 1:
             raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
-        return WorkflowExecutionAsyncIterator(self, query, page_size, next_page_token, limit)
+        return self._outbound.list_workflows(
+            ListWorkflowsInput(query, page_size, next_page_token, limit)
+        )
 
     async def count_workflows(
         self, query: str | None = None, *, max_count: int | None = None
@@ -638,6 +581,11 @@ class Client(NamespaceMethods, ScheduleClient):
             VisibilityQueryError: a malformed query, or ``GROUP BY`` another field.
             InvalidArgumentError: ``max_count`` is less than 1.
         """
+        return await self._outbound.count_workflows(CountWorkflowsInput(query, max_count))
+
+    async def _count_workflows(
+        self, query: str | None, max_count: int | None = None
+    ) -> WorkflowExecutionCount:
         count, groups = await self._store.count_workflow_groups(self.namespace, query, max_count)
         return WorkflowExecutionCount(
             count,
@@ -702,10 +650,15 @@ class Client(NamespaceMethods, ScheduleClient):
         return ex
 
     async def _run_query(
-        self, ex: Execution, name: str, payloads: list[Payload], timeout: float
+        self,
+        ex: Execution,
+        name: str,
+        payloads: list[Payload],
+        timeout: float,
+        header: dict[str, Payload] | None = None,
     ) -> QueryResult | None:
         store = self._store
-        query_id = await store.insert_query(ex, name, payloads)
+        query_id = await store.insert_query(ex, name, payloads, header)
         key = ("query", query_id)
         event = store.notifier.listen(key)
         loop_deadline = time.monotonic() + timeout

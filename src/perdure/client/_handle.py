@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
@@ -14,11 +14,9 @@ from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import (
     CancelledError,
     InvalidArgumentError,
-    RPCTimeoutOrCancelledError,
     TerminatedError,
     TimeoutError,
     WorkflowFailureError,
-    WorkflowQueryFailedError,
 )
 from perdure._store._types import Execution, ResetRequest
 from perdure.client._description import (
@@ -28,13 +26,21 @@ from perdure.client._description import (
     WorkflowResetInfo,
     pending_infos,
 )
-from perdure.client._history_events import DEFAULT_PAGE_SIZE, WorkflowHistoryEventAsyncIterator
-from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage, send_update
+from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
+from perdure.client._interceptor import (
+    CancelWorkflowInput,
+    DescribeWorkflowInput,
+    FetchWorkflowHistoryEventsInput,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowUpdateInput,
+    TerminateWorkflowInput,
+)
+from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import ResetType
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._external import resolve_events
-from perdure.converter._limits import check_payloads
-from perdure.workflow._definition import handler_name
+from perdure.workflow._definition import _arg_and_return_types, handler_name
 
 if TYPE_CHECKING:
     from perdure.client._client import Client
@@ -263,12 +269,11 @@ class WorkflowHandle(Generic[ReturnType]):
         self, signal: str | Callable[..., Any], arg: Any = None, *, args: Sequence[Any] = ()
     ) -> None:
         """Send a signal: recorded in history and delivered to the handler exactly once."""
-        c = self._client
         name = handler_name(signal, "signal")
         values = [arg] if arg is not None and not args else list(args)
-        payloads = await c.data_converter.encode(values)
-        check_payloads(payloads, f"the arguments of signal {name!r}", logger=log)
-        await c._store.signal(c.namespace, self.id, self.run_id, name, payloads, c.identity)
+        await self._client._outbound.signal_workflow(
+            SignalWorkflowInput(self.id, self.run_id, name, values, {})
+        )
 
     async def query(
         self,
@@ -286,25 +291,21 @@ class WorkflowHandle(Generic[ReturnType]):
             WorkflowQueryFailedError: unknown query name, or the handler raised.
             RPCTimeoutOrCancelledError: no worker answered within ``rpc_timeout`` seconds.
         """
-        c = self._client
         name = handler_name(query, "query")
         if result_type is None and callable(query):
-            from perdure.workflow._definition import _arg_and_return_types
-
             result_type = _arg_and_return_types(query, skip_self=True)[1]
         values = [arg] if arg is not None and not args else list(args)
-        payloads = await c.data_converter.encode(values)
-        check_payloads(payloads, f"the arguments of query {name!r}", logger=log)
-        ex = await c._settled(self.id, self.run_id, rpc_timeout)
-        answer = await c._run_query(ex, name, payloads, rpc_timeout)
-        if answer is None:
-            raise RPCTimeoutOrCancelledError(
-                f"No worker answered query {name!r} of workflow {self.id!r} within "
-                f"{rpc_timeout:g}s: is a worker running for task queue {ex.task_queue!r}?"
-            )
-        if not answer.ok or answer.result is None:
-            raise WorkflowQueryFailedError(answer.error or f"Query {name!r} failed")
-        return (await c.data_converter.decode([answer.result], [result_type]))[0]
+        call = QueryWorkflowInput(
+            self.id,
+            self.run_id,
+            name,
+            values,
+            None,
+            {},
+            result_type,
+            timedelta(seconds=rpc_timeout),
+        )
+        return await self._client._outbound.query_workflow(call)
 
     async def start_update(
         self,
@@ -326,15 +327,22 @@ class WorkflowHandle(Generic[ReturnType]):
             WorkflowUpdateFailedError: the validator rejected it.
         """
         values = [arg] if arg is not None and not args else list(args)
-        return await send_update(
-            self,
-            update,
-            values,
-            id=id,
+        name = handler_name(update, "update")
+        if result_type is None and callable(update):
+            result_type = _arg_and_return_types(update, skip_self=True)[1]
+        call = StartWorkflowUpdateInput(
+            id=self.id,
+            run_id=self.run_id,
+            first_execution_run_id=self.first_execution_run_id,
+            update_id=id,
+            update=name,
+            args=values,
             wait_for_stage=wait_for_stage,
-            result_type=result_type,
-            rpc_timeout=rpc_timeout,
+            headers={},
+            ret_type=result_type,
+            rpc_timeout=None if rpc_timeout is None else timedelta(seconds=rpc_timeout),
         )
+        return await self._client._outbound.start_workflow_update(call)
 
     async def execute_update(
         self,
@@ -379,13 +387,15 @@ class WorkflowHandle(Generic[ReturnType]):
     async def cancel(self, *, reason: str = "") -> None:
         """Request cancellation: it reaches the workflow as ``asyncio.CancelledError`` at its
         await points; the workflow may clean up (run compensations) before it ends."""
-        c = self._client
-        await c._store.request_cancel(c.namespace, self.id, self.run_id, reason, c.identity)
+        await self._client._outbound.cancel_workflow(
+            CancelWorkflowInput(self.id, self.run_id, self.first_execution_run_id, reason)
+        )
 
     async def terminate(self, reason: str | None = None) -> None:
         """End the workflow at once, running none of its code."""
-        c = self._client
-        await c._store.terminate(c.namespace, self.id, self.run_id, reason or "", c.identity)
+        await self._client._outbound.terminate_workflow(
+            TerminateWorkflowInput(self.id, self.run_id, self.first_execution_run_id, [], reason)
+        )
 
     async def reset(
         self,
@@ -449,6 +459,11 @@ class WorkflowHandle(Generic[ReturnType]):
     async def describe(self) -> WorkflowExecutionDescription:
         """Status, type, times, history length, the failure of a stuck workflow task, and
         the activities and children an open run waits on."""
+        return await self._client._outbound.describe_workflow(
+            DescribeWorkflowInput(self.id, self.run_id)
+        )
+
+    async def _describe(self) -> WorkflowExecutionDescription:
         c = self._client
         ex, work = await c._store.describe_pending(c.namespace, self.id, self.run_id)
         failure = None
@@ -523,10 +538,8 @@ class WorkflowHandle(Generic[ReturnType]):
         """
         if page_size is not None and page_size < 1:
             raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
-        return WorkflowHistoryEventAsyncIterator(
-            self,
-            page_size=page_size or DEFAULT_PAGE_SIZE,
-            next_page_token=next_page_token,
-            wait_new_event=wait_new_event,
-            after_event_id=after_event_id,
+        return self._client._outbound.fetch_workflow_history_events(
+            FetchWorkflowHistoryEventsInput(
+                self.id, self.run_id, page_size, next_page_token, wait_new_event, after_event_id
+            )
         )

@@ -35,6 +35,9 @@ class ClientLike(Protocol):
 
     async def _encode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any] | None: ...
 
+    @property
+    def _outbound(self) -> Any: ...
+
 
 class ScheduleAction:
     """What a schedule does at each time: :class:`ScheduleActionStartWorkflow`."""

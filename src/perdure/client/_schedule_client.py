@@ -37,6 +37,24 @@ class ScheduleClient:
             ScheduleAlreadyRunningError: a schedule of that id exists.
             InvalidArgumentError: the spec or action is malformed.
         """
+        from perdure.client._interceptor import CreateScheduleInput
+
+        call = CreateScheduleInput(
+            id, schedule, trigger_immediately, backfill, memo, search_attributes
+        )
+        handle: ScheduleHandle = await self._outbound.create_schedule(call)
+        return handle
+
+    async def _create_schedule(
+        self: ClientLike,
+        id: str,
+        schedule: Schedule,
+        *,
+        trigger_immediately: bool = False,
+        backfill: Sequence[ScheduleBackfill] = (),
+        memo: dict[str, Any] | None = None,
+        search_attributes: TypedSearchAttributes | None = None,
+    ) -> ScheduleHandle:
         row = await schedule_row(self, id, schedule, memo, search_attributes)
         handle = ScheduleHandle(self, id)
         periods = [

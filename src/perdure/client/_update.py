@@ -12,6 +12,7 @@ from perdure._common.clock import Clock
 from perdure._common.identifiers import check_optional_update_id
 from perdure._errors import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from perdure._store._types import UpdateRow, UpdateState
+from perdure.converter._visitor import encode_within
 from perdure.workflow._definition import _arg_and_return_types, handler_name
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ async def send_update(
     result_type: Any,
     rpc_timeout: float | None,
     start: Any = None,
+    header: dict[str, Any] | None = None,
 ) -> WorkflowUpdateHandle[Any]:
     """Request an update on ``handle``'s workflow and wait for ``wait_for_stage``."""
     client = handle._client
@@ -156,8 +158,10 @@ async def send_update(
         result_type = _arg_and_return_types(update, skip_self=True)[1]
     update_id = check_optional_update_id(id) or str(uuid.uuid4())
     payloads = await client.data_converter.encode(list(args))
+    if header:
+        header = await encode_within(client.data_converter._store_codec, header)
     row, started = await client._store.request_update(
-        client.namespace, handle.id, handle.run_id, update_id, name, payloads, start
+        client.namespace, handle.id, handle.run_id, update_id, name, payloads, start, header
     )
     if started is not None:
         handle.result_run_id = handle.first_execution_run_id = started.run_id

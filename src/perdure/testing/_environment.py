@@ -4,8 +4,9 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from perdure._common.backoff import Retry
 from perdure._common.clock import Clock, VirtualClock
@@ -186,19 +187,25 @@ class WorkflowEnvironment:
         namespace: str = "default",
         start_time: datetime | None = None,
         url: str | None = None,
+        interceptors: Sequence[Any] = (),
     ) -> WorkflowEnvironment:
         """An environment on a virtual clock, starting at ``start_time`` (default: now).
 
         The store is an in-memory SQLite database unless ``url`` names another (a file, or a
         PostgreSQL schema of the test's own: the clock is this process's, so no other process
-        may share that database)."""
+        may share that database). ``interceptors`` are the client's (as in Temporal), and its
+        workers' for those that are worker interceptors too."""
         clock = VirtualClock(start_time.timestamp() if start_time else None)
         store = open_store(url or "sqlite://:memory:", clock)
         skipper = _TimeSkipper(store, clock)
         if data_converter is not None:
             skipper.sweeper.use(data_converter.external_storage, None)
         client = Client(
-            store, namespace=namespace, data_converter=data_converter, time_skipper=skipper
+            store,
+            namespace=namespace,
+            data_converter=data_converter,
+            time_skipper=skipper,
+            interceptors=interceptors,
         )
         return WorkflowEnvironment(client, skipper)
 
@@ -208,12 +215,15 @@ class WorkflowEnvironment:
         *,
         data_converter: DataConverter | None = None,
         namespace: str = "default",
+        interceptors: Sequence[Any] = (),
     ) -> WorkflowEnvironment:
-        """An environment on real time, on ``url`` (default: an in-memory database)."""
+        """An environment on real time, on ``url`` (default: an in-memory database), its
+        client with ``interceptors``."""
         store = open_store(url or "sqlite://:memory:", Clock())
-        return WorkflowEnvironment(
-            Client(store, namespace=namespace, data_converter=data_converter), None
+        client = Client(
+            store, namespace=namespace, data_converter=data_converter, interceptors=interceptors
         )
+        return WorkflowEnvironment(client, None)
 
     @property
     def client(self) -> Client:

@@ -30,8 +30,9 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.common._priority import Priority
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
-from perdure.converter._visitor import encode_within
+from perdure.converter._visitor import decode_within, encode_within
 from perdure.worker._conversion import check_details, encode_result, failure_of, loggable
+from perdure.worker._interceptor import Interceptor, execute_activity
 
 log = logging.getLogger("perdure.worker")
 
@@ -202,6 +203,8 @@ class Activities:
         self._identity = identity
         self._executor = executor
         self.worker_shutdown = threading.Event()
+        # The worker's interceptors (set by it): each attempt runs through them.
+        self.interceptors: Sequence[Interceptor] = ()
         # The test kit's crash injection: called at points where a crash is interesting.
         self.crash_hook: CrashHook | None = None
         # Attempts handed to an outside system (async completion): a crash leaves them be.
@@ -322,7 +325,24 @@ class Activities:
         )
         self.running[key] = (None, cancelled, beat)
         try:
-            if defn.is_async:
+            if self.interceptors:
+                headers = await decode_within(self._conv._store_codec, task.header)
+                inner = loop.create_task(
+                    execute_activity(
+                        self.interceptors,
+                        ctx,
+                        defn.fn,
+                        args,
+                        is_async=defn.is_async,
+                        executor=self._executor,
+                        headers=headers,
+                    )
+                )
+                if defn.is_async:  # a sync one learns of cancellation through its heartbeats
+                    current["task"] = inner
+                    self.running[key] = (inner, cancelled, beat)
+                result = await inner
+            elif defn.is_async:
                 inner = loop.create_task(run_async_activity(ctx, defn.fn, *args))
                 current["task"] = inner
                 self.running[key] = (inner, cancelled, beat)

@@ -27,6 +27,7 @@ from perdure.activity._definition import ActivityDefinition
 from perdure.common._retry import RetryPolicy
 from perdure.converter import DataConverter
 from perdure.worker._conversion import convert_result, failure_of
+from perdure.worker._interceptor import Interceptor, execute_activity
 
 log = logging.getLogger("perdure.worker")
 
@@ -48,6 +49,8 @@ class LocalActivities:
         self._conv = converter
         self._executor = executor
         self._shutdown = threading.Event()
+        # The worker's interceptors (set by it): each attempt runs through them.
+        self.interceptors: Sequence[Interceptor] = ()
 
     async def run_all(
         self, commands: Sequence[ScheduleLocalActivity], task: WorkflowTask
@@ -149,6 +152,16 @@ class LocalActivities:
             self._shutdown,
             payload_converter=self._conv.payload_converter,
         )
+        if self.interceptors:
+            return await execute_activity(
+                self.interceptors,
+                ctx,
+                defn.fn,
+                args,
+                is_async=defn.is_async,
+                executor=self._executor,
+                headers=command.header or {},
+            )
         if defn.is_async:
             return await run_async_activity(ctx, defn.fn, *args)
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from perdure._runtime import WorkflowRunner, WorkflowTaskFailure
 from perdure.client._handle import WorkflowHistory
 from perdure.converter import DataConverter
 from perdure.converter._visitor import decode_events
+from perdure.worker._interceptor import Interceptor, workflow_classes
 from perdure.workflow._definition import WorkflowDefinition
 
 
@@ -37,8 +38,11 @@ class Replayer:
         namespace: str = "default",
         data_converter: DataConverter | None = None,
         workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         defs = [WorkflowDefinition.from_class(w) for w in workflows]
+        # Workflow interceptors replay with the code they wrapped (activity ones never run).
+        self._interceptor_classes = workflow_classes(interceptors)
         self._defs = {d.name: d for d in defs if not d.dynamic}
         self._dynamic = next((d for d in defs if d.dynamic), None)
         self._namespace = namespace
@@ -81,6 +85,7 @@ class Replayer:
             namespace=self._namespace,
             converter=self._converter,
             failure_exception_types=self._failure_types,
+            interceptors=self._interceptor_classes,
         )
         try:
             runner.apply(events, task_time=None)

@@ -20,6 +20,7 @@ from perdure.client._client import Client
 from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
 from perdure.worker._flow import activity_claim, check_limits
+from perdure.worker._interceptor import worker_interceptors, workflow_classes
 from perdure.worker._lint import DeterminismLint, check_determinism
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._metrics import watch
@@ -100,8 +101,6 @@ class Worker:
         identity = ids.check_identity(identity)
         if not workflows and not activities:
             raise ValueError("Worker needs at least one workflow or activity to run")
-        if interceptors:
-            raise ValueError("Worker interceptors are not supported yet")
         for name, value in (
             ("max_concurrent_activities", max_concurrent_activities),
             ("max_concurrent_workflow_tasks", max_concurrent_workflow_tasks),
@@ -214,6 +213,16 @@ class Worker:
         for part in (self._workflows, self._activities):
             if part is not None:
                 part.metrics = self._metrics
+        self._use_interceptors(client, interceptors)
+
+    def _use_interceptors(self, client: Client, interceptors: Sequence[Any]) -> None:
+        chosen = worker_interceptors(client.interceptors, interceptors)
+        if self._workflows is not None and chosen:
+            self._workflows.interceptor_classes = workflow_classes(chosen)
+            if self._workflows._local is not None:
+                self._workflows._local.interceptors = chosen
+        if self._activities is not None:
+            self._activities.interceptors = chosen
 
     @property
     def is_running(self) -> bool:

@@ -47,6 +47,7 @@ from perdure.worker._conversion import loggable
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._metrics import closing
 from perdure.workflow._definition import WorkflowDefinition
+from perdure.workflow._interceptor import WorkflowInboundInterceptor
 
 log = logging.getLogger("perdure.worker")
 
@@ -98,6 +99,8 @@ class WorkflowTasks:
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
         self._local = local_activities
+        # The worker's workflow interceptor classes (set by it), for each run it builds.
+        self.interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = ()
         # The test kit's crash injection (see _activity_worker.CrashHook).
         self.crash_hook: CrashHook | None = None
         self._warned: set[str] = set()
@@ -205,6 +208,7 @@ class WorkflowTasks:
             converter=self._converter,
             failure_exception_types=self._failure_types,
             guard=self._guard,
+            interceptors=self.interceptor_classes,
         )
 
     def _unregistered(self, workflow_type: str) -> dict[str, Any]:
@@ -247,12 +251,13 @@ class WorkflowTasks:
             events = await decode_events(codec, events)
             for row in requested:
                 row.input = await decode_within(codec, row.input)
+                row.header = await decode_within(codec, row.header)
             try:
                 commands = runner.apply(
                     events,
                     task_time=task.started_time,
                     history_size=task.history_size,
-                    updates=[(r.update_id, r.name, r.input) for r in requested],
+                    updates=[(r.update_id, r.name, r.input, r.header) for r in requested],
                 )
                 commands = await self._run_local_activities(runner, task, commands)
             except WorkflowTaskFailure as failure:
@@ -375,7 +380,8 @@ class WorkflowTasks:
                 runner.apply(events, task_time=None)
             codec = self._converter._store_codec
             args = await decode_within(codec, query.args)
-            payload = await encode_within(codec, runner.query(query.query_type, args))
+            header = await decode_within(codec, query.header)
+            payload = await encode_within(codec, runner.query(query.query_type, args, header))
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
             result = QueryResult(ok=False, result=None, error=storable_text(str(exc)))

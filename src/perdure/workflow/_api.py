@@ -7,11 +7,12 @@ import contextlib
 import logging
 import random as _random
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from perdure._common import identifiers as ids
+from perdure.activity._context import with_details
 from perdure.activity._definition import ActivityDefinition
 from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._priority import Priority, priority_dict
@@ -21,7 +22,6 @@ from perdure.common._search_attributes import encode_pairs as encode_search_pair
 from perdure.common._search_attributes import encode_value as encode_search_attribute
 from perdure.workflow._context import current, in_workflow
 from perdure.workflow._definition import WorkflowDefinition, handler_name
-from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import (
     ActivityCancellationType,
     ActivityHandle,
@@ -31,6 +31,7 @@ from perdure.workflow._info import (
     Info,
     ParentClosePolicy,
 )
+from perdure.workflow._interceptor import ContinueAsNewInput
 
 
 class _ArgUnset:
@@ -149,7 +150,6 @@ def start_activity(
             "schedule_to_close_timeout: without one, a lost worker would leave it waiting "
             "forever"
         )
-    policy = retry_policy if retry_policy is not None else RetryPolicy()
     return ctx.start_activity(
         activity_type,
         list(args),
@@ -158,7 +158,7 @@ def start_activity(
         schedule_to_start_timeout=_seconds(schedule_to_start_timeout, "schedule_to_start"),
         start_to_close_timeout=_seconds(start_to_close_timeout, "start_to_close_timeout"),
         heartbeat_timeout=_seconds(heartbeat_timeout, "heartbeat_timeout"),
-        retry_policy=policy.to_dict(),
+        retry_policy=retry_policy,  # None: the default policy
         cancellation_type=int(cancellation_type),
         activity_id=activity_id,
         result_type=result_type,
@@ -259,13 +259,12 @@ def start_local_activity(
             f"Local activity {activity_type!r} needs start_to_close_timeout or "
             "schedule_to_close_timeout"
         )
-    policy = retry_policy if retry_policy is not None else RetryPolicy()
     return ctx.start_local_activity(
         activity_type,
         list(args),
         schedule_to_close_timeout=_seconds(schedule_to_close_timeout, "schedule_to_close"),
         start_to_close_timeout=_seconds(start_to_close_timeout, "start_to_close_timeout"),
-        retry_policy=policy.to_dict(),
+        retry_policy=retry_policy,  # None: the default policy
         cancellation_type=int(cancellation_type),
         activity_id=activity_id,
         result_type=result_type,
@@ -338,7 +337,7 @@ def continue_as_new(
     Raises:
         ContinueAsNewError: always; let it propagate out of the run method.
     """
-    current()  # only inside a workflow
+    ctx = current()  # only inside a workflow
     if arg is not _ARG_UNSET:
         if args:
             raise ValueError("Give either arg or args, not both")
@@ -351,14 +350,22 @@ def continue_as_new(
     if workflow_type is not None:
         workflow_type = ids.check_workflow_type(workflow_type)
     task_queue = ids.check_optional_task_queue(task_queue)
-    raise ContinueAsNewError(
-        args,
-        workflow_type=workflow_type,
-        task_queue=task_queue,
-        run_timeout=_seconds(run_timeout, "run_timeout"),
-        task_timeout=_seconds(task_timeout, "task_timeout"),
-        memo=memo,
+    run_seconds = _seconds(run_timeout, "run_timeout")
+    task_seconds = _seconds(task_timeout, "task_timeout")
+    ctx.continue_as_new(
+        ContinueAsNewInput(
+            workflow=workflow_type,
+            args=list(args),
+            task_queue=task_queue,
+            run_timeout=None if run_seconds is None else timedelta(seconds=run_seconds),
+            task_timeout=None if task_seconds is None else timedelta(seconds=task_seconds),
+            memo=memo,
+            headers={},
+        )
     )
+    # The outbound interceptors end in raising ContinueAsNewError; one that returned
+    # instead must not let the run go on as if nothing happened.
+    raise RuntimeError("A workflow outbound interceptor's continue_as_new returned")
 
 
 async def start_child_workflow(
@@ -413,7 +420,7 @@ async def start_child_workflow(
         "run_timeout": _seconds(run_timeout, "run_timeout"),
         "task_timeout": _seconds(task_timeout, "task_timeout"),
         "id_reuse_policy": int(id_reuse_policy),
-        "retry_policy": retry_policy.to_dict() if retry_policy is not None else None,
+        "retry_policy": retry_policy,
         "memo": memo,
         "search_attributes": encode_search_pairs(search_attributes) if search_attributes else None,
         "priority": priority_dict(priority),
@@ -579,7 +586,10 @@ class unsafe:
 
 
 class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """``workflow.logger``: silent during replay, and tags records with the workflow's ids."""
+    """``workflow.logger``: silent during replay, and tags records with the workflow's ids, as
+    Temporal's does: ``workflow_id``, ``run_id``, ``workflow_type``, ``namespace``,
+    ``task_queue`` and ``attempt`` as fields of the record (and all of them in the dict
+    ``temporal_workflow``), and appended to the message."""
 
     def isEnabledFor(self, level: int) -> bool:
         if in_workflow() and current().is_replaying():
@@ -587,19 +597,22 @@ class _WorkflowLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         enabled: bool = self.logger.isEnabledFor(level)
         return enabled
 
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
         if in_workflow():
             i = current().info()
-            extra: Mapping[str, Any] = {
-                "workflow_id": i.workflow_id,
+            details: dict[str, Any] = {
+                "attempt": i.attempt,
+                "namespace": i.namespace,
                 "run_id": i.run_id,
+                "task_queue": i.task_queue,
+                "workflow_id": i.workflow_id,
                 "workflow_type": i.workflow_type,
             }
-            kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
-            msg = f"{msg} ({i.workflow_type} {i.workflow_id})"
-        return msg, kwargs
+            msg, kwargs = with_details(msg, args, kwargs, details, "temporal_workflow")
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller's line, not ours
+        self.logger.log(level, msg, *args, **kwargs)
 
 
 logger = _WorkflowLogger(logging.getLogger("perdure.workflow"), {})

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perdure._errors import PerdureError
 from perdure.converter import PayloadConverter
 from perdure.workflow._info import ActivityHandle, Info
+
+if TYPE_CHECKING:
+    from perdure.common._retry import RetryPolicy
+    from perdure.workflow._interceptor import ContinueAsNewInput
 
 
 class WorkflowContext(Protocol):
@@ -39,7 +43,7 @@ class WorkflowContext(Protocol):
         schedule_to_start_timeout: float | None,
         start_to_close_timeout: float | None,
         heartbeat_timeout: float | None,
-        retry_policy: dict[str, Any],
+        retry_policy: RetryPolicy | None,
         cancellation_type: int,
         activity_id: str | None,
         result_type: Any,
@@ -76,6 +80,8 @@ class WorkflowContext(Protocol):
     ) -> Awaitable[None]: ...
 
     def cancel_external(self, workflow_id: str, run_id: str | None) -> Awaitable[None]: ...
+
+    def continue_as_new(self, call: ContinueAsNewInput) -> None: ...
 
     def memo(self) -> dict[str, Any]: ...
 

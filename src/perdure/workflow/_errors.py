@@ -18,8 +18,10 @@ class ContinueAsNewError(BaseException):
         run_timeout: float | None,
         task_timeout: float | None,
         memo: dict[str, Any] | None,
+        header: dict[str, Any] | None = None,
     ) -> None:
         super().__init__("Continue as new")
+        self.header = header
         self.args_ = list(args)
         self.workflow_type = workflow_type
         self.task_queue = task_queue

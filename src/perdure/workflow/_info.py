@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from perdure._common.payload import Payload
 from perdure.common._priority import Priority
 from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.workflow._definition import handler_name
@@ -75,6 +76,8 @@ class Info:
     """How long the whole execution, its continued runs and retries included, may take."""
     task_timeout: timedelta = timedelta(seconds=10)
     """How long a worker has to run one workflow task before another may take it."""
+    headers: Mapping[str, Payload] = field(default_factory=dict)
+    """The headers the run was started with (what interceptors put on the start)."""
     priority: Priority = Priority.default
     """The priority the workflow was started with (its activities' and children's default)."""
     _history_length: Callable[[], int] = field(default=lambda: 0, repr=False, compare=False)
