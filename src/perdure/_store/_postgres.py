@@ -241,10 +241,14 @@ class PostgresStore(Store):
                 try:
                     conn = await self._connect()
                     await conn.add_listener(self._channel, self._on_notification)
-                except Exception as exc:
+                except BaseException as exc:
+                    # Closed (cancelled) between connecting and listening, too: the new
+                    # connection is this task's to end.
                     if conn is not None:
                         conn.terminate()
                         conn = None
+                    if not isinstance(exc, Exception):
+                        raise
                     self._outage.lost(_reason(exc))
                     await asyncio.sleep(_backoff(failures))
                     failures += 1
