@@ -14,29 +14,24 @@ from perdure._store import Store, open_store
 from perdure.client._async_activity import AsyncActivityHandle
 from perdure.client._connection import POLL_INTERVAL, Connection, TimeSkipper
 from perdure.client._handle import WorkflowHandle
-from perdure.client._inputs import (
-    CountWorkflowsInput,
-    ListWorkflowsInput,
-    StartWorkflowInput,
-    StartWorkflowUpdateWithStartInput,
-    UpdateWithStartUpdateWorkflowInput,
-)
+from perdure.client._inputs import CountWorkflowsInput, ListWorkflowsInput, StartWorkflowInput
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
-from perdure.client._outbound import build_chain, with_start_input
+from perdure.client._outbound import build_chain
 from perdure.client._records import (
     WorkflowExecution,
     WorkflowExecutionCount,
     WorkflowExecutionCountAggregationGroup,
 )
 from perdure.client._schedule_client import ScheduleClient
-from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
+from perdure.client._with_start import ARG_UNSET as _ARG_UNSET
+from perdure.client._with_start import UpdateWithStartMethods, WithStartWorkflowOperation
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._priority import Priority
 from perdure.common._retry import RetryPolicy
 from perdure.common._search_attributes import TypedSearchAttributes
 from perdure.converter import DataConverter
-from perdure.workflow._definition import WorkflowDefinition, _arg_and_return_types, handler_name
+from perdure.workflow._definition import WorkflowDefinition
 
 __all__ = [
     "POLL_INTERVAL",
@@ -49,37 +44,6 @@ __all__ = [
     "WorkflowExecutionCountAggregationGroup",
     "default_identity",
 ]
-
-_ARG_UNSET: Any = object()
-
-
-class WithStartWorkflowOperation:
-    """The start half of update-with-start: the same arguments as ``start_workflow``
-    (``id_conflict_policy`` is required: usually ``USE_EXISTING``).
-
-    After the operation, ``await op.workflow_handle()`` gives the workflow's handle.
-    """
-
-    def __init__(
-        self,
-        workflow: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        id_conflict_policy: WorkflowIDConflictPolicy,
-        **options: Any,
-    ) -> None:
-        self.workflow = workflow
-        self.arg = arg
-        self.options = {"id_conflict_policy": id_conflict_policy, **options}
-        self._handle: Any = None
-
-    def _started(self, handle: Any) -> None:
-        self._handle = handle
-
-    async def workflow_handle(self) -> Any:
-        if self._handle is None:
-            raise RuntimeError("The operation has not been run by the client yet")
-        return self._handle
 
 
 def default_identity() -> str:
@@ -99,7 +63,7 @@ class ClientConfig(TypedDict):
     metrics: MetricsSink | None
 
 
-class Client(NamespaceMethods, ScheduleClient):
+class Client(NamespaceMethods, ScheduleClient, UpdateWithStartMethods):
     """Starts workflows and talks to them, through the store a database URL names.
 
     Example::
@@ -325,68 +289,6 @@ class Client(NamespaceMethods, ScheduleClient):
                 priority=priority,
             )
         )
-
-    async def start_update_with_start_workflow(
-        self,
-        update: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        start_workflow_operation: WithStartWorkflowOperation,
-        args: Sequence[Any] = (),
-        id: str | None = None,
-        wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
-        result_type: Any = None,
-        rpc_timeout: float | None = None,
-    ) -> WorkflowUpdateHandle[Any]:
-        """Start the workflow (or use the running one, per the operation's
-        ``id_conflict_policy``) and send it an update, in one transaction.
-
-        Example::
-
-            start = WithStartWorkflowOperation(Cart.run, id="cart-7", task_queue="shop",
-                                               id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-            total = await client.execute_update_with_start_workflow(
-                Cart.add_item, item, start_workflow_operation=start)
-        """
-        op = start_workflow_operation
-        if arg is not _ARG_UNSET:
-            args = (arg,)
-        name = handler_name(update, "update")
-        if result_type is None and callable(update):
-            result_type = _arg_and_return_types(update, skip_self=True)[1]
-        call = StartWorkflowUpdateWithStartInput(
-            start_workflow_input=with_start_input(op.workflow, op.arg, op.options, _ARG_UNSET),
-            update_workflow_input=UpdateWithStartUpdateWorkflowInput(
-                id, name, list(args), wait_for_stage, {}, result_type
-            ),
-            rpc_timeout=None if rpc_timeout is None else timedelta(seconds=rpc_timeout),
-            _on_start=op._started,
-        )
-        return await self._outbound.start_update_with_start_workflow(call)
-
-    async def execute_update_with_start_workflow(
-        self,
-        update: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        start_workflow_operation: WithStartWorkflowOperation,
-        args: Sequence[Any] = (),
-        id: str | None = None,
-        result_type: Any = None,
-        rpc_timeout: float | None = None,
-    ) -> Any:
-        """:meth:`start_update_with_start_workflow`, waiting for the update's result."""
-        handle = await self.start_update_with_start_workflow(
-            update,
-            arg,
-            start_workflow_operation=start_workflow_operation,
-            args=args,
-            id=id,
-            wait_for_stage=WorkflowUpdateStage.COMPLETED,
-            result_type=result_type,
-            rpc_timeout=rpc_timeout,
-        )
-        return await handle.result()
 
     async def execute_workflow(
         self,
