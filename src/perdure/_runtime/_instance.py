@@ -18,12 +18,9 @@ from perdure._common.commands import (
     CLOSE_COMMANDS,
     AcceptUpdate,
     CancelTimer,
-    CancelWorkflow,
     Command,
     CompleteUpdate,
     CompleteWorkflow,
-    ContinueAsNew,
-    FailWorkflow,
     RecordPatch,
     RejectUpdate,
     ScheduleLocalActivity,
@@ -34,14 +31,10 @@ from perdure._common.commands import (
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload, RawValue
 from perdure._errors import (
-    ActivityError,
     ApplicationError,
-    CancelledError,
-    ChildWorkflowError,
     FailureError,
     NondeterminismError,
     PayloadConverterError,
-    WorkflowAlreadyStartedError,
 )
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._calls import InterceptedCalls
@@ -54,10 +47,10 @@ from perdure._runtime._intercept import (
     run_sync,
 )
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
+from perdure._runtime._outcome import closing_outcome, fails_workflow, to_payload
 from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
-from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import Info, ParentInfo, duration
 from perdure.workflow._interceptor import (
     ExecuteWorkflowInput,
@@ -347,7 +340,7 @@ class WorkflowInstance(InterceptedCalls):
             else:  # the same call, one frame less in the workflow's stack trace
                 result = await self.definition.run_fn(self._obj, *self._args)
             # A result that cannot be converted fails the task, as a plain exception does.
-            payload = _to_payload(self._payloads, result, what)
+            payload = to_payload(self._payloads, result, what)
         except BaseException as exc:
             self._on_error(exc)
             return
@@ -399,7 +392,7 @@ class WorkflowInstance(InterceptedCalls):
         try:
             result = await self._inbound.handle_update_handler(call)
             what = f"the result of update {call.update!r}"
-            payload = _to_payload(self._payloads, result, what)
+            payload = to_payload(self._payloads, result, what)
         except BaseException as exc:
             if isinstance(exc, FailureError | asyncio.CancelledError) or (
                 self._failure_types and isinstance(exc, self._failure_types)
@@ -417,52 +410,31 @@ class WorkflowInstance(InterceptedCalls):
     def fails_workflow(self, exc: BaseException) -> bool:
         """Whether ``exc``, raised out of the workflow's code, fails the workflow (a
         ``FailureError`` or a listed failure type) rather than only its workflow task."""
-        if isinstance(exc, NondeterminismError | ContinueAsNewError):
-            return False
-        return isinstance(exc, FailureError | WorkflowAlreadyStartedError) or bool(
-            self._failure_types and isinstance(exc, self._failure_types)
-        )
+        return fails_workflow(exc, self._failure_types)
 
     def _on_error(self, exc: BaseException) -> None:
         try:
-            self._close_on_error(exc)
+            outcome = closing_outcome(
+                exc,
+                cancel_requested=self._cancel_requested,
+                failure_types=self._failure_types,
+                payloads=self._payloads,
+                failures=self._failures,
+                workflow_type=self._info.workflow_type,
+                task_queue=self._info.task_queue,
+                memo=self._memo,
+            )
         except Exception as err:  # its details or continue-as-new's arguments do not convert
             self._task_failure = TypeError(
                 f"workflow {self.definition.name!r} ended with {type(exc).__name__}, which "
                 f"cannot be converted to a payload: {err}"
             )
             self._task_failure.__cause__ = err
-
-    def _close_on_error(self, exc: BaseException) -> None:
-        if isinstance(exc, ContinueAsNewError):
-            self._add_command(
-                ContinueAsNew(
-                    workflow_type=exc.workflow_type or self._info.workflow_type,
-                    task_queue=exc.task_queue or self._info.task_queue,
-                    input=self._payloads.to_payloads(list(exc.args_)),
-                    run_timeout=exc.run_timeout,
-                    task_timeout=exc.task_timeout,
-                    memo=(
-                        {k: self._payloads.to_payload(v) for k, v in exc.memo.items()}
-                        if exc.memo is not None
-                        else dict(self._memo)
-                    ),
-                    header=exc.header,
-                )
-            )
-        elif self._cancel_requested and _is_cancellation(exc):
-            self._add_command(CancelWorkflow())
-        elif isinstance(exc, NondeterminismError):
-            self._task_failure = exc
-        elif self.fails_workflow(exc):
-            self._add_command(FailWorkflow(self._failures.to_failure(exc, self._payloads)))
-        elif isinstance(exc, asyncio.CancelledError):
-            self._task_failure = RuntimeError(
-                "Workflow code was cancelled without a cancellation request (a task "
-                "cancelled the workflow's own run)"
-            )
+            return
+        if isinstance(outcome, BaseException):
+            self._task_failure = outcome
         else:
-            self._task_failure = exc
+            self._add_command(outcome)
 
     def _add_command(self, command: Command) -> None:
         # Outside an activation nothing may be decided: an evicted instance being garbage
@@ -623,18 +595,3 @@ class WorkflowInstance(InterceptedCalls):
             del self._commands[before:]
             raise TypeError(f"Query {name!r} must only read state: it issued commands")
         return self._payloads.to_payload(result)
-
-
-def _to_payload(converter: PayloadConverter, value: Any, what: str) -> Payload:
-    try:
-        return converter.to_payload(value)
-    except Exception as exc:
-        raise TypeError(f"{what} cannot be converted to a payload: {exc}") from exc
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    if isinstance(exc, asyncio.CancelledError | CancelledError):
-        return True
-    if isinstance(exc, ActivityError | ChildWorkflowError):
-        return isinstance(exc.cause, CancelledError | asyncio.CancelledError)
-    return False

@@ -24,6 +24,7 @@ from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
 from perdure._store import _queries as queries
 from perdure._store import _reset as resets
+from perdure._store import _starts as starts
 from perdure._store import _timers as timers
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
@@ -260,7 +261,7 @@ class Store(LifecycleOps, ScheduleOps, ABC):
             if eager is not None:
                 eager.granted = None  # the operation may run again after a lost connection
             now = self.clock.now()
-            result = await executions.start_workflow(tx, req, now, fx, eager)
+            result = await starts.start_workflow(tx, req, now, fx, eager)
             result.continued = await _continue_in_commit(tx, eager, then, now, fx)
             return result
 
@@ -376,7 +377,7 @@ class Store(LifecycleOps, ScheduleOps, ABC):
             started = None
             target_run = run_id
             if start is not None:
-                started = await executions.start_workflow(tx, start, now, fx)
+                started = await starts.start_workflow(tx, start, now, fx)
                 target_run = started.run_id
             row = await updates.request(
                 tx, namespace, workflow_id, target_run, update_id, name, payloads, now, fx, header
