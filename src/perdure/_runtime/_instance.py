@@ -16,13 +16,10 @@ from typing import Any
 
 from perdure._common.commands import (
     CLOSE_COMMANDS,
-    AcceptUpdate,
     CancelTimer,
     Command,
-    CompleteUpdate,
     CompleteWorkflow,
     RecordPatch,
-    RejectUpdate,
     ScheduleLocalActivity,
     StartTimer,
     UpsertMemo,
@@ -30,23 +27,15 @@ from perdure._common.commands import (
 )
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload, RawValue
-from perdure._errors import (
-    ApplicationError,
-    FailureError,
-    NondeterminismError,
-    PayloadConverterError,
-)
+from perdure._errors import NondeterminismError, PayloadConverterError
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._calls import InterceptedCalls
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
-from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
-from perdure._runtime._intercept import (
-    RootOutbound,
-    chain,
-    run_sync,
-)
+from perdure._runtime._handlers import Queries, bound
+from perdure._runtime._intercept import RootOutbound, chain
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
+from perdure._runtime._messages import MessageHandling
 from perdure._runtime._outcome import closing_outcome, fails_workflow, to_payload
 from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
@@ -54,9 +43,6 @@ from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._info import Info, ParentInfo, duration
 from perdure.workflow._interceptor import (
     ExecuteWorkflowInput,
-    HandleQueryInput,
-    HandleSignalInput,
-    HandleUpdateInput,
     WorkflowInboundInterceptor,
     WorkflowOutboundInterceptor,
 )
@@ -72,7 +58,7 @@ class WorkflowTaskError(Exception):
         self.cause = cause
 
 
-class WorkflowInstance(InterceptedCalls):
+class WorkflowInstance(MessageHandling, InterceptedCalls):
     """Runs one workflow run's code on its own deterministic loop."""
 
     def __init__(
@@ -346,64 +332,6 @@ class WorkflowInstance(InterceptedCalls):
             return
         self._add_command(CompleteWorkflow(payload))
 
-    async def _run_signal(self, name: str, args: list[Any], header: Any) -> None:
-        try:
-            await self._inbound.handle_signal(HandleSignalInput(name, args, dict(header or {})))
-        except BaseException as exc:
-            self._on_error(exc)
-
-    def _start_update(
-        self, update_id: str, name: str, payloads: list[Payload], header: Any, *, validate: bool
-    ) -> bool:
-        handler = self.definition.updates.get(name) or self.definition.dynamic_update
-        if handler is None:
-            known = ", ".join(sorted(self.definition.updates)) or "none"
-            error = ApplicationError(
-                f"Workflow {self._info.workflow_type} has no update {name!r} (known updates: "
-                f"{known})",
-                type="UnknownUpdate",
-            )
-            self._add_command(
-                RejectUpdate(update_id, self._failures.to_failure(error, self._payloads))
-            )
-            return False
-        try:
-            if handler.name:
-                args = self._payloads.from_payloads(payloads, handler.arg_types)
-            else:
-                args = dynamic_args(name, payloads, self._payloads)
-            call = HandleUpdateInput(update_id, name, args, dict(header or {}))
-            if validate:
-                with self._running():
-                    self._inbound.handle_update_validator(call)
-        except Exception as exc:
-            self._add_command(
-                RejectUpdate(update_id, self._failures.to_failure(exc, self._payloads))
-            )
-            return False
-        if validate:
-            self._add_command(AcceptUpdate(update_id, name, payloads, header or None))
-        task = self.loop.create_task(self._run_update(update_id, call), name=f"update:{name}")
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
-        return True
-
-    async def _run_update(self, update_id: str, call: HandleUpdateInput) -> None:
-        try:
-            result = await self._inbound.handle_update_handler(call)
-            what = f"the result of update {call.update!r}"
-            payload = to_payload(self._payloads, result, what)
-        except BaseException as exc:
-            if isinstance(exc, FailureError | asyncio.CancelledError) or (
-                self._failure_types and isinstance(exc, self._failure_types)
-            ):
-                failure = self._failures.to_failure(exc, self._payloads)
-                self._add_command(CompleteUpdate(update_id, None, failure))
-            else:
-                self._on_error(exc)
-            return
-        self._add_command(CompleteUpdate(update_id, payload, None))
-
     def all_handlers_finished(self) -> bool:
         return not self._handlers
 
@@ -442,27 +370,6 @@ class WorkflowInstance(InterceptedCalls):
         if self._closed or not self._active:
             return
         self._commands.append(command)
-
-    def _signal(self, name: str, payloads: list[Payload], header: Any = None) -> None:
-        handler = self._signal_handlers.get(name)
-        if handler is not None:
-            args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
-        elif self._dynamic_signal is not None:
-            handler, args = self._dynamic_signal, dynamic_args(name, payloads, self._payloads)
-        else:
-            self._buffered_signals.setdefault(name, []).append((payloads, header))
-            if not self._replaying:
-                log.warning(
-                    "Workflow %s (%s) has no handler for signal %r; it is kept until one is "
-                    "registered",
-                    self._info.workflow_id,
-                    self.definition.name,
-                    name,
-                )
-            return
-        task = self.loop.create_task(self._run_signal(name, args, header), name=f"signal:{name}")
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
 
     # -- the WorkflowContext the authoring API calls (and InterceptedCalls) ------------------
     def now(self) -> float:
@@ -506,15 +413,6 @@ class WorkflowInstance(InterceptedCalls):
         future: asyncio.Future[None] = self.loop.create_future()
         self._conditions.append((fn, future))
         return future
-
-    def set_signal_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
-        if handler is None:
-            self._signal_handlers.pop(name, None)
-            return
-        self._signal_handlers[name] = handler
-        self._signal_types[name] = arg_types(handler)
-        for payloads, header in self._buffered_signals.pop(name, []):
-            self._signal(name, payloads, header)
 
     def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
         self._queries.set_handler(name, handler)
@@ -567,31 +465,3 @@ class WorkflowInstance(InterceptedCalls):
             else:
                 self._search_attributes[name] = entry
         self._add_command(UpsertSearchAttributes(updates))
-
-    # -- queries --------------------------------------------------------------------------------
-    def query(
-        self, name: str, payloads: list[Payload], header: dict[str, Payload] | None = None
-    ) -> Payload:
-        """Run a query handler against the current state; it must not issue commands.
-
-        Raises:
-            KeyError: no handler takes the query.
-        """
-        call = self._queries.find(name, payloads)
-        if not call.user_code:
-            return self._payloads.to_payload(call.fn(*call.args))
-        before = len(self._commands)
-        self._active = True
-        self._query_fn = call.fn
-        try:
-            with self._running():
-                call_input = HandleQueryInput("", name, call.args, dict(header or {}))
-                handled = self._inbound.handle_query(call_input)
-                result = run_sync(handled, f"Query {name!r}")
-        finally:
-            self._active = False
-            self._query_fn = None
-        if len(self._commands) != before or asyncio.iscoroutine(result):
-            del self._commands[before:]
-            raise TypeError(f"Query {name!r} must only read state: it issued commands")
-        return self._payloads.to_payload(result)
