@@ -214,14 +214,14 @@ async def test_the_next_workflow_task_can_be_recorded_in_the_commit_of_an_activi
 async def test_a_workflow_task_run_in_an_undone_commit_is_left_to_run_again(
     store: Store,
 ) -> None:
-    from perdure._store import _executions as executions
+    from perdure._store import _starts as starts
     from perdure._store._effects import Effects
     from perdure._store._tx import Tx
 
     task, act = await running_activity(store)
 
     async def write_then_fail(tx: Tx, fx: Effects) -> None:
-        await executions.start_workflow(tx, request("other"), store.clock.now(), fx)
+        await starts.start_workflow(tx, request("other"), store.clock.now(), fx)
         raise RuntimeError("fails after writing")
 
     offer, then = cached(task), Continue()

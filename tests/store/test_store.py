@@ -192,12 +192,12 @@ async def test_one_failing_operation_does_not_undo_its_batch(store: Store) -> No
 
 
 async def test_an_operation_failing_after_it_wrote_is_undone_alone(store: Store) -> None:
-    from perdure._store import _executions as executions
+    from perdure._store import _starts as starts
     from perdure._store._effects import Effects
     from perdure._store._tx import Tx
 
     async def start_then_fail(tx: Tx, fx: Effects) -> None:
-        await executions.start_workflow(tx, request("half"), store.clock.now(), fx)
+        await starts.start_workflow(tx, request("half"), store.clock.now(), fx)
         raise RuntimeError("fails after writing")
 
     results = await asyncio.gather(

@@ -16,16 +16,10 @@ from typing import Any
 
 from perdure._common.commands import (
     CLOSE_COMMANDS,
-    AcceptUpdate,
     CancelTimer,
-    CancelWorkflow,
     Command,
-    CompleteUpdate,
     CompleteWorkflow,
-    ContinueAsNew,
-    FailWorkflow,
     RecordPatch,
-    RejectUpdate,
     ScheduleLocalActivity,
     StartTimer,
     UpsertMemo,
@@ -33,37 +27,22 @@ from perdure._common.commands import (
 )
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.payload import Payload, RawValue
-from perdure._errors import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    ChildWorkflowError,
-    FailureError,
-    NondeterminismError,
-    PayloadConverterError,
-    WorkflowAlreadyStartedError,
-)
+from perdure._errors import NondeterminismError, PayloadConverterError
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._calls import InterceptedCalls
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
 from perdure._runtime._guard import DeterminismGuard
-from perdure._runtime._handlers import Queries, arg_types, bound, dynamic_args
-from perdure._runtime._intercept import (
-    RootOutbound,
-    chain,
-    run_sync,
-)
+from perdure._runtime._handlers import Queries, bound
+from perdure._runtime._intercept import RootOutbound, chain
 from perdure._runtime._loop import DurableTimerHandle, Running, WorkflowEventLoop
+from perdure._runtime._messages import MessageHandling
+from perdure._runtime._outcome import closing_outcome, fails_workflow, to_payload
 from perdure.common._priority import Priority
 from perdure.converter import DataConverter, PayloadConverter
 from perdure.workflow._definition import WorkflowDefinition
-from perdure.workflow._errors import ContinueAsNewError
 from perdure.workflow._info import Info, ParentInfo, duration
 from perdure.workflow._interceptor import (
     ExecuteWorkflowInput,
-    HandleQueryInput,
-    HandleSignalInput,
-    HandleUpdateInput,
     WorkflowInboundInterceptor,
     WorkflowOutboundInterceptor,
 )
@@ -79,7 +58,7 @@ class WorkflowTaskError(Exception):
         self.cause = cause
 
 
-class WorkflowInstance(InterceptedCalls):
+class WorkflowInstance(MessageHandling, InterceptedCalls):
     """Runs one workflow run's code on its own deterministic loop."""
 
     def __init__(
@@ -347,69 +326,11 @@ class WorkflowInstance(InterceptedCalls):
             else:  # the same call, one frame less in the workflow's stack trace
                 result = await self.definition.run_fn(self._obj, *self._args)
             # A result that cannot be converted fails the task, as a plain exception does.
-            payload = _to_payload(self._payloads, result, what)
+            payload = to_payload(self._payloads, result, what)
         except BaseException as exc:
             self._on_error(exc)
             return
         self._add_command(CompleteWorkflow(payload))
-
-    async def _run_signal(self, name: str, args: list[Any], header: Any) -> None:
-        try:
-            await self._inbound.handle_signal(HandleSignalInput(name, args, dict(header or {})))
-        except BaseException as exc:
-            self._on_error(exc)
-
-    def _start_update(
-        self, update_id: str, name: str, payloads: list[Payload], header: Any, *, validate: bool
-    ) -> bool:
-        handler = self.definition.updates.get(name) or self.definition.dynamic_update
-        if handler is None:
-            known = ", ".join(sorted(self.definition.updates)) or "none"
-            error = ApplicationError(
-                f"Workflow {self._info.workflow_type} has no update {name!r} (known updates: "
-                f"{known})",
-                type="UnknownUpdate",
-            )
-            self._add_command(
-                RejectUpdate(update_id, self._failures.to_failure(error, self._payloads))
-            )
-            return False
-        try:
-            if handler.name:
-                args = self._payloads.from_payloads(payloads, handler.arg_types)
-            else:
-                args = dynamic_args(name, payloads, self._payloads)
-            call = HandleUpdateInput(update_id, name, args, dict(header or {}))
-            if validate:
-                with self._running():
-                    self._inbound.handle_update_validator(call)
-        except Exception as exc:
-            self._add_command(
-                RejectUpdate(update_id, self._failures.to_failure(exc, self._payloads))
-            )
-            return False
-        if validate:
-            self._add_command(AcceptUpdate(update_id, name, payloads, header or None))
-        task = self.loop.create_task(self._run_update(update_id, call), name=f"update:{name}")
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
-        return True
-
-    async def _run_update(self, update_id: str, call: HandleUpdateInput) -> None:
-        try:
-            result = await self._inbound.handle_update_handler(call)
-            what = f"the result of update {call.update!r}"
-            payload = _to_payload(self._payloads, result, what)
-        except BaseException as exc:
-            if isinstance(exc, FailureError | asyncio.CancelledError) or (
-                self._failure_types and isinstance(exc, self._failure_types)
-            ):
-                failure = self._failures.to_failure(exc, self._payloads)
-                self._add_command(CompleteUpdate(update_id, None, failure))
-            else:
-                self._on_error(exc)
-            return
-        self._add_command(CompleteUpdate(update_id, payload, None))
 
     def all_handlers_finished(self) -> bool:
         return not self._handlers
@@ -417,52 +338,31 @@ class WorkflowInstance(InterceptedCalls):
     def fails_workflow(self, exc: BaseException) -> bool:
         """Whether ``exc``, raised out of the workflow's code, fails the workflow (a
         ``FailureError`` or a listed failure type) rather than only its workflow task."""
-        if isinstance(exc, NondeterminismError | ContinueAsNewError):
-            return False
-        return isinstance(exc, FailureError | WorkflowAlreadyStartedError) or bool(
-            self._failure_types and isinstance(exc, self._failure_types)
-        )
+        return fails_workflow(exc, self._failure_types)
 
     def _on_error(self, exc: BaseException) -> None:
         try:
-            self._close_on_error(exc)
+            outcome = closing_outcome(
+                exc,
+                cancel_requested=self._cancel_requested,
+                failure_types=self._failure_types,
+                payloads=self._payloads,
+                failures=self._failures,
+                workflow_type=self._info.workflow_type,
+                task_queue=self._info.task_queue,
+                memo=self._memo,
+            )
         except Exception as err:  # its details or continue-as-new's arguments do not convert
             self._task_failure = TypeError(
                 f"workflow {self.definition.name!r} ended with {type(exc).__name__}, which "
                 f"cannot be converted to a payload: {err}"
             )
             self._task_failure.__cause__ = err
-
-    def _close_on_error(self, exc: BaseException) -> None:
-        if isinstance(exc, ContinueAsNewError):
-            self._add_command(
-                ContinueAsNew(
-                    workflow_type=exc.workflow_type or self._info.workflow_type,
-                    task_queue=exc.task_queue or self._info.task_queue,
-                    input=self._payloads.to_payloads(list(exc.args_)),
-                    run_timeout=exc.run_timeout,
-                    task_timeout=exc.task_timeout,
-                    memo=(
-                        {k: self._payloads.to_payload(v) for k, v in exc.memo.items()}
-                        if exc.memo is not None
-                        else dict(self._memo)
-                    ),
-                    header=exc.header,
-                )
-            )
-        elif self._cancel_requested and _is_cancellation(exc):
-            self._add_command(CancelWorkflow())
-        elif isinstance(exc, NondeterminismError):
-            self._task_failure = exc
-        elif self.fails_workflow(exc):
-            self._add_command(FailWorkflow(self._failures.to_failure(exc, self._payloads)))
-        elif isinstance(exc, asyncio.CancelledError):
-            self._task_failure = RuntimeError(
-                "Workflow code was cancelled without a cancellation request (a task "
-                "cancelled the workflow's own run)"
-            )
+            return
+        if isinstance(outcome, BaseException):
+            self._task_failure = outcome
         else:
-            self._task_failure = exc
+            self._add_command(outcome)
 
     def _add_command(self, command: Command) -> None:
         # Outside an activation nothing may be decided: an evicted instance being garbage
@@ -470,27 +370,6 @@ class WorkflowInstance(InterceptedCalls):
         if self._closed or not self._active:
             return
         self._commands.append(command)
-
-    def _signal(self, name: str, payloads: list[Payload], header: Any = None) -> None:
-        handler = self._signal_handlers.get(name)
-        if handler is not None:
-            args = self._payloads.from_payloads(payloads, self._signal_types.get(name))
-        elif self._dynamic_signal is not None:
-            handler, args = self._dynamic_signal, dynamic_args(name, payloads, self._payloads)
-        else:
-            self._buffered_signals.setdefault(name, []).append((payloads, header))
-            if not self._replaying:
-                log.warning(
-                    "Workflow %s (%s) has no handler for signal %r; it is kept until one is "
-                    "registered",
-                    self._info.workflow_id,
-                    self.definition.name,
-                    name,
-                )
-            return
-        task = self.loop.create_task(self._run_signal(name, args, header), name=f"signal:{name}")
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
 
     # -- the WorkflowContext the authoring API calls (and InterceptedCalls) ------------------
     def now(self) -> float:
@@ -534,15 +413,6 @@ class WorkflowInstance(InterceptedCalls):
         future: asyncio.Future[None] = self.loop.create_future()
         self._conditions.append((fn, future))
         return future
-
-    def set_signal_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
-        if handler is None:
-            self._signal_handlers.pop(name, None)
-            return
-        self._signal_handlers[name] = handler
-        self._signal_types[name] = arg_types(handler)
-        for payloads, header in self._buffered_signals.pop(name, []):
-            self._signal(name, payloads, header)
 
     def set_query_handler(self, name: str, handler: Callable[..., Any] | None) -> None:
         self._queries.set_handler(name, handler)
@@ -595,46 +465,3 @@ class WorkflowInstance(InterceptedCalls):
             else:
                 self._search_attributes[name] = entry
         self._add_command(UpsertSearchAttributes(updates))
-
-    # -- queries --------------------------------------------------------------------------------
-    def query(
-        self, name: str, payloads: list[Payload], header: dict[str, Payload] | None = None
-    ) -> Payload:
-        """Run a query handler against the current state; it must not issue commands.
-
-        Raises:
-            KeyError: no handler takes the query.
-        """
-        call = self._queries.find(name, payloads)
-        if not call.user_code:
-            return self._payloads.to_payload(call.fn(*call.args))
-        before = len(self._commands)
-        self._active = True
-        self._query_fn = call.fn
-        try:
-            with self._running():
-                call_input = HandleQueryInput("", name, call.args, dict(header or {}))
-                handled = self._inbound.handle_query(call_input)
-                result = run_sync(handled, f"Query {name!r}")
-        finally:
-            self._active = False
-            self._query_fn = None
-        if len(self._commands) != before or asyncio.iscoroutine(result):
-            del self._commands[before:]
-            raise TypeError(f"Query {name!r} must only read state: it issued commands")
-        return self._payloads.to_payload(result)
-
-
-def _to_payload(converter: PayloadConverter, value: Any, what: str) -> Payload:
-    try:
-        return converter.to_payload(value)
-    except Exception as exc:
-        raise TypeError(f"{what} cannot be converted to a payload: {exc}") from exc
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    if isinstance(exc, asyncio.CancelledError | CancelledError):
-        return True
-    if isinstance(exc, ActivityError | ChildWorkflowError):
-        return isinstance(exc.cause, CancelledError | asyncio.CancelledError)
-    return False

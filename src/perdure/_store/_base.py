@@ -19,15 +19,14 @@ from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import ClientClosedError
 from perdure._store import _activities as activities
-from perdure._store import _children as children
 from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
-from perdure._store import _queries as queries
 from perdure._store import _reset as resets
+from perdure._store import _starts as starts
 from perdure._store import _timers as timers
-from perdure._store import _updates as updates
-from perdure._store import _visibility as visibility
 from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._base_messages import MessageOps, claim_count
+from perdure._store._base_reads import ReadOps
 from perdure._store._base_schedules import ScheduleOps
 from perdure._store._eager import (
     ContinueInCommit,
@@ -42,31 +41,19 @@ from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
     ClaimLimits,
-    Execution,
-    PendingWork,
     QueryResult,
-    QueryTask,
     ResetRequest,
     StartResult,
     StartWorkflowRequest,
-    TaskKind,
     TaskToken,
-    UpdateRow,
-    UpdateState,
     WorkflowTask,
 )
-from perdure._store._visibility_keys import ExecutionPage
 
 T = TypeVar("T")
 
 # How often pollers and waiters look for other processes' changes if nothing told them.
 POLL_INTERVAL = 0.1
 _REAL = Clock()
-
-
-def _count(limit: int | Callable[[], int]) -> int:
-    """A claim's limit: a number, or a function deciding it inside the transaction."""
-    return limit() if callable(limit) else limit
 
 
 async def _continue_in_commit(
@@ -90,7 +77,7 @@ async def _continue_in_commit(
     return await workflow_tasks.complete(tx, eager.granted, commands, then.identity, now, fx, offer)
 
 
-class Store(LifecycleOps, ScheduleOps, ABC):
+class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
     # Task pollers' interval stays short: a delayed task becomes claimable by time alone. A
@@ -260,36 +247,11 @@ class Store(LifecycleOps, ScheduleOps, ABC):
             if eager is not None:
                 eager.granted = None  # the operation may run again after a lost connection
             now = self.clock.now()
-            result = await executions.start_workflow(tx, req, now, fx, eager)
+            result = await starts.start_workflow(tx, req, now, fx, eager)
             result.continued = await _continue_in_commit(tx, eager, then, now, fx)
             return result
 
         return await self.transact(op)
-
-    async def describe(self, namespace: str, workflow_id: str, run_id: str | None) -> Execution:
-        return await self.read(
-            lambda tx: executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
-        )
-
-    async def describe_pending(
-        self, namespace: str, workflow_id: str, run_id: str | None
-    ) -> tuple[Execution, PendingWork]:
-        """``describe`` and, for an open run, the activities and children it waits on, as
-        they stand now: in one read."""
-
-        async def op(tx: Tx) -> tuple[Execution, PendingWork]:
-            ex = await executions.find(tx, namespace, workflow_id, run_id, must_be_open=False)
-            if not ex.is_open:
-                return ex, PendingWork(activities=[], children=[])
-            rows = await tx.run_tasks(ex.run_id, TaskKind.ACTIVITY)
-            kids = await tx.open_children(ex.run_id)
-            now = self.clock.now()
-            return ex, PendingWork(
-                activities=[activities.pending(row, now) for row in rows],
-                children=[children.pending(child) for child in kids],
-            )
-
-        return await self.read(op)
 
     async def signal(
         self,
@@ -356,81 +318,13 @@ class Store(LifecycleOps, ScheduleOps, ABC):
     dialect = "sqlite"
     read_only = False  # opened read-only (sqlite:///path?mode=ro): every change is refused
 
-    # -- updates -------------------------------------------------------------------------------
-    async def request_update(
-        self,
-        namespace: str,
-        workflow_id: str,
-        run_id: str | None,
-        update_id: str,
-        name: str,
-        payloads: list[Payload],
-        start: StartWorkflowRequest | None = None,
-        header: dict[str, Payload] | None = None,
-    ) -> tuple[UpdateRow, StartResult | None]:
-        """Request an update (deduplicated by id), starting the workflow first in the same
-        transaction when ``start`` is given (update-with-start)."""
-
-        async def op(tx: Tx, fx: Effects) -> tuple[UpdateRow, StartResult | None]:
-            now = self.clock.now()
-            started = None
-            target_run = run_id
-            if start is not None:
-                started = await executions.start_workflow(tx, start, now, fx)
-                target_run = started.run_id
-            row = await updates.request(
-                tx, namespace, workflow_id, target_run, update_id, name, payloads, now, fx, header
-            )
-            return row, started
-
-        return await self.transact(op)
-
-    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
-        return await self.read(lambda tx: tx.get_update(run_id, update_id))
-
-    async def requested_updates(self, run_id: str) -> list[UpdateRow]:
-        return await self.read(lambda tx: tx.updates_in_state(run_id, (UpdateState.REQUESTED,)))
-
-    async def list_workflows(
-        self,
-        namespace: str,
-        query: str | None,
-        page_size: int,
-        next_page_token: bytes | None = None,
-    ) -> ExecutionPage:
-        """Executions matching a visibility query, a page at a time: the first page, or the
-        one after ``next_page_token`` (from the previous page of the same query).
-
-        Raises:
-            VisibilityQueryError: the query is malformed (the message points at the token).
-            InvalidArgumentError: the token belongs to another query, or ``page_size`` < 1.
-        """
-        return await self.read(
-            lambda tx: visibility.list_executions(
-                tx, namespace, query, self.dialect, page_size, next_page_token
-            )
-        )
-
-    async def count_workflows(self, namespace: str, query: str | None) -> int:
-        count, _ = await self.count_workflow_groups(namespace, query)
-        return count
-
-    async def count_workflow_groups(
-        self, namespace: str, query: str | None, max_count: int | None = None
-    ) -> tuple[int, list[tuple[int, int]]]:
-        """The count, and for ``GROUP BY ExecutionStatus`` the (status, count) pairs; with
-        ``max_count``, each count stops there."""
-        return await self.read(
-            lambda tx: visibility.count_executions(tx, namespace, query, self.dialect, max_count)
-        )
-
     # -- workflow tasks ------------------------------------------------------------------------
     async def claim_workflow_tasks(
         self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
     ) -> list[WorkflowTask]:
         return await self.transact(
             lambda tx, fx: workflow_tasks.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx
+                tx, namespace, task_queue, owner, self.clock.now(), claim_count(limit), fx
             )
         )
 
@@ -476,7 +370,7 @@ class Store(LifecycleOps, ScheduleOps, ABC):
     ) -> list[ActivityTask]:
         return await self.transact(
             lambda tx, fx: activities.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx, limits
+                tx, namespace, task_queue, owner, self.clock.now(), claim_count(limit), fx, limits
             )
         )
 
@@ -576,34 +470,3 @@ class Store(LifecycleOps, ScheduleOps, ABC):
         return await self.transact(
             lambda tx, fx: timers.expire_leases(tx, owner, keep, self.clock.now(), fx)
         )
-
-    # -- queries -------------------------------------------------------------------------------
-    async def insert_query(
-        self,
-        ex: Execution,
-        query_type: str,
-        args: list[Payload],
-        header: dict[str, Payload] | None = None,
-    ) -> int:
-        return await self.transact(
-            lambda tx, fx: queries.insert(tx, ex, query_type, args, self.clock.now(), fx, header)
-        )
-
-    async def claim_queries(
-        self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
-    ) -> list[QueryTask]:
-        return await self.transact(
-            lambda tx, fx: queries.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), _count(limit), fx
-            )
-        )
-
-    async def delete_query(self, query_id: int) -> None:
-        await self.transact(lambda tx, fx: tx.delete_query(query_id))
-
-    async def answer_query(self, query_id: int, result: QueryResult) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
-            await tx.put_query_result(query_id, result)
-            fx.queries.add(query_id)
-
-        await self.transact(op)

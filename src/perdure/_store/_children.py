@@ -9,6 +9,7 @@ from typing import Any
 from perdure._common.events import EventType
 from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
 from perdure._store import _executions as executions
+from perdure._store import _starts as starts
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import Execution, PendingChild, StartWorkflowRequest
@@ -51,7 +52,7 @@ async def start_child(
         },
     )
     try:
-        started = await executions.start_workflow(tx, request, now, fx)
+        started = await starts.start_workflow(tx, request, now, fx)
     except WorkflowAlreadyStartedError:
         return (
             EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED,

@@ -1,35 +1,30 @@
-"""The rules for workflow executions: start, signal, cancel, terminate, close.
+"""The rules for a workflow execution's life once it runs: its history and workflow tasks,
+signal, cancel, terminate, close (telling its parent, its children's parent close policy).
+Starts, continue-as-new and retries are in ``_starts``.
 
 Written once against the ``Tx`` protocol; every function runs inside one transaction.
 """
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.status import WorkflowExecutionStatus
-from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
+from perdure._errors import WorkflowNotFoundError
 from perdure._store import _schedule_watch as schedule_watch
-from perdure._store import _visibility as visibility
 from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
 from perdure._store._flow import apply_priority
 from perdure._store._tx import Tx
 from perdure._store._types import (
     Execution,
-    StartResult,
-    StartWorkflowRequest,
     TaskKind,
     TaskRow,
     UpdateState,
     WftState,
     WorkflowTask,
 )
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from perdure.common._retry import RetryPolicy
 
 _CLOSE_STATUS = {
     EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW: WorkflowExecutionStatus.CONTINUED_AS_NEW,
@@ -268,313 +263,6 @@ HISTORY_EVENT_LIMIT = 51_200
 HISTORY_BYTES_LIMIT = 50 * 1024 * 1024
 
 
-async def create_run(
-    tx: Tx,
-    *,
-    namespace: str,
-    workflow_id: str,
-    workflow_type: str,
-    task_queue: str,
-    input: list[Any],
-    task_timeout: float,
-    run_timeout: float | None,
-    execution_deadline: float | None,
-    retry_policy: dict[str, Any] | None,
-    attempt: int,
-    memo: dict[str, Any] | None,
-    first_run_id: str | None,
-    continued_run_id: str | None,
-    identity: str,
-    now: float,
-    fx: Effects,
-    run_id: str | None = None,
-    delay: float = 0.0,
-    eager: EagerWorkflowTask | None = None,
-    inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
-    search_attributes: dict[str, Any] | None = None,
-    parent: dict[str, Any] | None = None,
-    execution_timeout: float | None = None,
-    header: dict[str, Any] | None = None,
-    priority: dict[str, Any] | None = None,
-) -> Execution:
-    """Create a run with its start event and its first workflow task (after ``delay``).
-
-    ``execution_timeout`` is what the execution was started with (its continued runs and
-    retries carry it on), recorded for ``workflow.info().execution_timeout``; the deadline it
-    set is ``execution_deadline``."""
-    run_id = run_id or str(uuid.uuid4())
-    ex = Execution(
-        run_id=run_id,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        workflow_type=workflow_type,
-        task_queue=task_queue,
-        status=WorkflowExecutionStatus.RUNNING,
-        next_event_id=1,
-        start_time=now,
-        task_timeout=task_timeout,
-        memo=memo,
-        attempt=attempt,
-        execution_deadline=execution_deadline,
-        run_timeout=run_timeout,
-        retry_policy=retry_policy,
-        first_run_id=first_run_id or run_id,
-        parent=parent,
-        priority=priority,
-    )
-    await visibility.set_attributes(tx, ex, search_attributes or {})
-    started = {
-        "workflow_type": workflow_type,
-        "workflow_id": workflow_id,
-        "task_queue": task_queue,
-        "input": input,
-        "attempt": attempt,
-        "randomness_seed": secrets.randbits(63),
-        "task_timeout": task_timeout,
-        "run_timeout": run_timeout,
-        "execution_timeout": execution_timeout,
-        "execution_deadline": execution_deadline,
-        "retry_policy": retry_policy,
-        "memo": memo,
-        "search_attributes": search_attributes,
-        "parent": (
-            {k: parent[k] for k in ("namespace", "workflow_id", "run_id")} if parent else None
-        ),
-        "continued_run_id": continued_run_id,
-        "first_execution_run_id": ex.first_run_id,
-        "start_delay": delay or None,
-        "identity": identity,
-        "priority": priority,
-    }
-    if header:
-        started["header"] = header
-    new = await append(
-        tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now
-    )
-    await schedule_workflow_task(tx, ex, now, fx, delay=delay, eager=eager, appended=new)
-    deadlines = [
-        d
-        for d in (now + delay + run_timeout if run_timeout else None, execution_deadline)
-        if d is not None
-    ]
-    if deadlines:
-        await tx.insert_timer(run_id, RUN_TIMEOUT_SEQ, min(deadlines), 1)
-        fx.wake(min(deadlines))
-    if delay:
-        fx.wake(now + delay)
-    # Written once it is complete: one statement rather than an insert and an update.
-    await tx.insert_execution(ex)
-    return ex
-
-
-async def _dispatch_now(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:
-    """A signal-with-start reached a run still waiting out its start delay: as in Temporal,
-    the delay is cut short and the run starts now."""
-    task = await tx.find_task(ex.run_id, TaskKind.WORKFLOW, 0)
-    if task is not None and task.lease_owner is None and task.visible_at > now:
-        task.visible_at = now
-        await tx.update_task(task)
-        fx.task_ready(ex.namespace, ex.task_queue, TaskKind.WORKFLOW)
-
-
-async def start_workflow(
-    tx: Tx,
-    req: StartWorkflowRequest,
-    now: float,
-    fx: Effects,
-    eager: EagerWorkflowTask | None = None,
-) -> StartResult:
-    running = await tx.get_open_execution(req.namespace, req.workflow_id)
-    signal_inputs: list[tuple[EventType, dict[str, Any]]] = []
-    if req.start_signal is not None:
-        signal_inputs.append(
-            (
-                EventType.WORKFLOW_EXECUTION_SIGNALED,
-                _with_header(
-                    req.header,
-                    {
-                        "signal_name": req.start_signal,
-                        "input": req.start_signal_input,
-                        "identity": req.identity,
-                    },
-                ),
-            )
-        )
-    if running is not None:
-        policy = req.id_conflict_policy
-        if req.start_signal is not None:  # signal-with-start: signal the running one
-            policy = WorkflowIDConflictPolicy.USE_EXISTING
-        elif req.id_reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
-            policy = WorkflowIDConflictPolicy.TERMINATE_EXISTING
-        if policy == WorkflowIDConflictPolicy.USE_EXISTING:
-            if signal_inputs:
-                await deliver(tx, running, signal_inputs, now, fx)
-                await _dispatch_now(tx, running, now, fx)
-            return StartResult(running.run_id, started=False)
-        if policy == WorkflowIDConflictPolicy.FAIL:
-            raise WorkflowAlreadyStartedError(
-                req.workflow_id, running.workflow_type, run_id=running.run_id
-            )
-        await terminate(tx, running, "Terminated by a new start (TERMINATE_EXISTING)", "", now, fx)
-    elif req.id_reuse_policy in (
-        WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-    ):
-        latest = await tx.get_latest_execution(req.namespace, req.workflow_id)
-        if latest is not None and (
-            req.id_reuse_policy == WorkflowIDReusePolicy.REJECT_DUPLICATE
-            or latest.status
-            in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
-        ):
-            raise WorkflowAlreadyStartedError(
-                req.workflow_id, latest.workflow_type, run_id=latest.run_id
-            )
-    ex = await create_run(
-        tx,
-        namespace=req.namespace,
-        workflow_id=req.workflow_id,
-        workflow_type=req.workflow_type,
-        task_queue=req.task_queue,
-        input=req.input,
-        task_timeout=req.task_timeout,
-        run_timeout=req.run_timeout,
-        execution_deadline=now + req.execution_timeout if req.execution_timeout else None,
-        execution_timeout=req.execution_timeout,
-        retry_policy=req.retry_policy,
-        attempt=1,
-        memo=req.memo,
-        first_run_id=None,
-        continued_run_id=None,
-        identity=req.identity,
-        now=now,
-        fx=fx,
-        run_id=req.run_id,
-        delay=req.start_delay,
-        eager=eager,
-        inputs=signal_inputs,
-        search_attributes=req.search_attributes,
-        parent=req.parent,
-        header=req.header,
-        priority=req.priority,
-    )
-    return StartResult(ex.run_id, started=True)
-
-
-async def start_continued(
-    tx: Tx, ex: Execution, attrs: dict[str, Any], now: float, fx: Effects
-) -> None:
-    """Start the run that ``ex`` (now closed) continued as new into (``attrs`` are its
-    continued-as-new event's, with the new run id)."""
-    await create_run(
-        tx,
-        namespace=ex.namespace,
-        workflow_id=ex.workflow_id,
-        workflow_type=attrs["workflow_type"],
-        task_queue=attrs["task_queue"],
-        input=attrs["input"],
-        task_timeout=attrs.get("task_timeout") or ex.task_timeout,
-        run_timeout=attrs.get("run_timeout") or ex.run_timeout,
-        execution_deadline=ex.execution_deadline,
-        retry_policy=ex.retry_policy,
-        attempt=1,
-        memo=attrs.get("memo"),
-        first_run_id=ex.first_run_id,
-        continued_run_id=ex.run_id,
-        identity="",
-        now=now,
-        fx=fx,
-        run_id=attrs["new_run_id"],
-        execution_timeout=await _execution_timeout(tx, ex),
-        search_attributes=attrs.get("search_attributes", ex.search_attributes),
-        parent=ex.parent,
-        header=attrs.get("header"),
-        priority=ex.priority,
-    )
-    if not ex.updates_requested:
-        return
-    await tx.move_requested_updates(ex.run_id, attrs["new_run_id"])
-    new = await tx.get_execution(attrs["new_run_id"])
-    if new is not None and await tx.updates_in_state(new.run_id, (UpdateState.REQUESTED,)):
-        new.updates_requested = True
-        await schedule_workflow_task(tx, new, now, fx)
-        await tx.update_execution(new)
-
-
-async def _execution_timeout(tx: Tx, ex: Execution) -> float | None:
-    """The execution timeout ``ex``'s execution was started with (its start event's)."""
-    if ex.execution_deadline is None:
-        return None
-    started = await tx.get_history_events(ex.run_id, 0, 1)
-    return started[0].attributes.get("execution_timeout") if started else None
-
-
-def retry_delay(ex: Execution, failure: dict[str, Any] | None, now: float) -> float | None:
-    """Seconds until the next attempt of a failed (or timed-out) run, if its retry policy
-    allows one; None if not."""
-    if not ex.retry_policy:
-        return None
-    policy = RetryPolicy.from_dict(ex.retry_policy)
-    if failure is not None and (
-        failure.get("non_retryable")
-        or failure.get("type") in (policy.non_retryable_error_types or ())
-    ):
-        return None
-    if policy.maximum_attempts and ex.attempt >= policy.maximum_attempts:
-        return None
-    delay = policy.backoff(ex.attempt)
-    if ex.execution_deadline is not None and now + delay >= ex.execution_deadline:
-        return None
-    return delay
-
-
-async def start_retry(
-    tx: Tx, ex: Execution, new_run_id: str, delay: float, now: float, fx: Effects
-) -> None:
-    """Start the next attempt of ``ex`` (now closed) with its original input."""
-    started = (await tx.get_history_events(ex.run_id, 0, 1))[0]
-    await create_run(
-        tx,
-        namespace=ex.namespace,
-        workflow_id=ex.workflow_id,
-        workflow_type=ex.workflow_type,
-        task_queue=ex.task_queue,
-        input=started.attributes.get("input", []),
-        task_timeout=ex.task_timeout,
-        run_timeout=ex.run_timeout,
-        execution_deadline=ex.execution_deadline,
-        retry_policy=ex.retry_policy,
-        attempt=ex.attempt + 1,
-        memo=ex.memo,
-        first_run_id=ex.first_run_id,
-        continued_run_id=ex.run_id,
-        identity="",
-        now=now,
-        fx=fx,
-        run_id=new_run_id,
-        delay=delay,
-        search_attributes=ex.search_attributes,
-        parent=ex.parent,
-        execution_timeout=started.attributes.get("execution_timeout"),
-        header=started.attributes.get("header"),
-        priority=ex.priority,
-    )
-
-
-async def timed_out(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:
-    """The run (or execution) timeout passed: end the run, retrying it if its policy says."""
-    await flush_inbox(tx, ex, now)
-    execution = ex.execution_deadline is not None and now >= ex.execution_deadline
-    delay = None if execution else retry_delay(ex, None, now)
-    attrs: dict[str, Any] = {"timeout": "execution" if execution else "run"}
-    if delay is not None:
-        attrs["new_run_id"] = str(uuid.uuid4())
-    await append(tx, ex, [(EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs)], now)
-    await close(tx, ex, EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs, now, fx)
-    await tx.update_execution(ex)
-    if delay is not None:
-        await start_retry(tx, ex, attrs["new_run_id"], delay, now, fx)
-
-
 async def find(
     tx: Tx, namespace: str, workflow_id: str, run_id: str | None, *, must_be_open: bool
 ) -> Execution:
@@ -610,7 +298,7 @@ async def signal(
     header: dict[str, Any] | None = None,
 ) -> None:
     ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    attrs = _with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
+    attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
 
 
@@ -653,7 +341,7 @@ async def terminate(
     await tx.update_execution(ex)
 
 
-def _with_header(header: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any]:
+def with_header(header: dict[str, Any] | None, attrs: dict[str, Any]) -> dict[str, Any]:
     if header:
         attrs["header"] = header
     return attrs

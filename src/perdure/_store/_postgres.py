@@ -73,6 +73,7 @@ from perdure._store._postgres_support import (
     _unreachable,
 )
 from perdure._store._postgres_tx import _PostgresTx
+from perdure._store._postgres_xid import commit_outcome
 from perdure._store._schema_check import VERSION_TABLE, check_schema
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -88,22 +89,6 @@ CONNECT_TIMEOUT = 10.0
 MAX_BATCH = 256
 # How often the listening connection is checked when no notification arrives.
 LISTENER_PING_INTERVAL = 30.0
-# Whether a transaction whose COMMIT got no reply committed. A crash loses a transaction
-# none of whose WAL was written, and hands its id out again: an id not handed out yet is
-# such a transaction's, and so, when the server restarted (on the same timeline) since the
-# transaction ran, is an id not below the next id of the checkpoint recovery ended with
-# (recovery's nextXid is past every id in the WAL, a committed transaction's too). Either is
-# aborted, and not to be looked up: the id may be another transaction's now.
-_XID_STATUS = (
-    "SELECT CASE WHEN $1 >= txid_snapshot_xmax(txid_current_snapshot()) THEN 'aborted' "
-    "ELSE txid_status($1) END"
-)
-_XID_STATUS_SINCE = (
-    "SELECT CASE WHEN $1 >= txid_snapshot_xmax(txid_current_snapshot()) "
-    "OR ($1 >= (split_part(next_xid, ':', 1)::bigint << 32) + split_part(next_xid, ':', 2)::bigint "
-    "AND pg_postmaster_start_time() <> $2 AND timeline_id = $3) THEN 'aborted' "
-    "ELSE txid_status($1) END FROM pg_control_checkpoint()"
-)
 
 
 class PostgresStore(Store):
@@ -345,7 +330,9 @@ class PostgresStore(Store):
                 self._outage.lost(_reason(exc))
             outcome: str | None = "aborted"
             if run.committing and run.xid is not None:
-                outcome = await self._outcome(run.xid, run.server)
+                outcome = await commit_outcome(
+                    self._read, run.xid, run.server, self._reconnect_seconds
+                )
             elif run.committing:
                 outcome = "committed"  # it wrote nothing: what it read stands
             if outcome == "aborted":
@@ -383,28 +370,6 @@ class PostgresStore(Store):
                     if not conn.is_closed() and conn.is_in_transaction():
                         await conn.execute("ROLLBACK")
             raise
-
-    async def _outcome(self, xid: int, server: _Server | None) -> str | None:
-        """Whether the transaction ``xid``, run on ``server``, whose COMMIT got no reply,
-        committed (``"committed"``, ``"aborted"``), or None if that cannot be learned. Asked
-        until the server answers, and while the transaction is still in progress there."""
-        query: tuple[Any, ...] = (_XID_STATUS, xid)
-        if server is not None and server.timeline is not None:
-            query = (_XID_STATUS_SINCE, xid, server.started, server.timeline)
-        began = time.monotonic()
-        failures = 0
-        while True:
-            try:
-                status = await self._read(lambda tx: cast(_PostgresTx, tx).c.fetchval(*query))
-            except Exception as exc:
-                log.warning("Cannot learn whether a PostgreSQL transaction committed: %s", exc)
-                return None
-            if status != "in progress":  # None: too old to be known, not one just sent
-                return None if status is None else str(status)
-            if time.monotonic() - began >= self._reconnect_seconds():
-                return None
-            await asyncio.sleep(_backoff(failures))
-            failures += 1
 
     async def read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         if self._closed:

@@ -25,6 +25,7 @@ from perdure._errors import (
 )
 from perdure._store import _executions as executions
 from perdure._store import _schedule_buffer as buffering
+from perdure._store import _starts as starts
 from perdure._store._effects import Effects
 from perdure._store._schedule_state import (
     NEXT_ACTION_TIMES,
@@ -318,7 +319,7 @@ async def _start(
         priority=a.priority,
     )
     try:
-        started = await executions.start_workflow(tx, request, now, fx)
+        started = await starts.start_workflow(tx, request, now, fx)
     except WorkflowAlreadyStartedError:
         log.warning(
             "Schedule %r did not start workflow %r: that id is already taken",

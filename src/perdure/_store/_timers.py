@@ -5,6 +5,7 @@ from __future__ import annotations
 from perdure._common.events import EventType
 from perdure._store import _activities as activities
 from perdure._store import _executions as executions
+from perdure._store import _starts as starts
 from perdure._store import _workflow_tasks as workflow_tasks
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
@@ -21,7 +22,7 @@ async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
         if ex is None or not ex.is_open:
             continue
         if seq == executions.RUN_TIMEOUT_SEQ:
-            await executions.timed_out(tx, ex, now, fx)
+            await starts.timed_out(tx, ex, now, fx)
             continue
         attrs = {"seq": seq, "started_event_id": started_event_id}
         await executions.deliver(tx, ex, [(EventType.TIMER_FIRED, attrs)], now, fx)

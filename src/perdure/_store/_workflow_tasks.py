@@ -29,6 +29,7 @@ from perdure._common.events import INPUT_EVENTS, EventType, continue_as_new_sugg
 from perdure._store import _activities as activities
 from perdure._store import _children as children
 from perdure._store import _executions as executions
+from perdure._store import _starts as starts
 from perdure._store import _updates as updates
 from perdure._store import _visibility as visibility
 from perdure._store._eager import EagerActivities, lease
@@ -169,7 +170,7 @@ async def complete(
         if isinstance(command, ContinueAsNew):
             attrs["new_run_id"] = str(uuid.uuid4())
         elif isinstance(command, FailWorkflow):
-            retry_in = executions.retry_delay(ex, command.failure, now)
+            retry_in = starts.retry_delay(ex, command.failure, now)
             if retry_in is not None:
                 attrs["new_run_id"] = str(uuid.uuid4())
         event_type = command.event_type
@@ -181,9 +182,9 @@ async def complete(
                 await act(tx, ex, act_attrs, now, fx)
             await executions.close(tx, ex, command.event_type, attrs, now, fx)  # writes ex
             if isinstance(command, ContinueAsNew):
-                await executions.start_continued(tx, ex, attrs, now, fx)
+                await starts.start_continued(tx, ex, attrs, now, fx)
             elif retry_in is not None:
-                await executions.start_retry(tx, ex, attrs["new_run_id"], retry_in, now, fx)
+                await starts.start_retry(tx, ex, attrs["new_run_id"], retry_in, now, fx)
             closed_next: int = ex.next_event_id
             return closed_next
     if (

@@ -10,7 +10,7 @@ from perdure._errors import InvalidArgumentError, PerdureError
 from perdure._store._types import StaleTaskError, TaskToken
 
 if TYPE_CHECKING:
-    from perdure.client._client import Client
+    from perdure.client._connection import Connection
 
 
 class AsyncActivityCancelledError(PerdureError):
@@ -35,7 +35,7 @@ class AsyncActivityHandle:
         await client.get_async_activity_handle(task_token=token).complete("approved")
     """
 
-    def __init__(self, client: Client, task_token: bytes) -> None:
+    def __init__(self, connection: Connection, task_token: bytes) -> None:
         if not isinstance(task_token, bytes):
             raise InvalidArgumentError(
                 f"task_token: an activity task token is bytes (activity.info().task_token), "
@@ -45,7 +45,7 @@ class AsyncActivityHandle:
         check_namespace(token.namespace)
         check_workflow_id(token.workflow_id, "task_token")
         check_run_id(token.run_id, "task_token")
-        self._client = client
+        self._connection = connection
         self._token = token
         self.task_token = task_token
 
@@ -57,18 +57,22 @@ class AsyncActivityHandle:
 
     async def complete(self, result: Any = None) -> None:
         """Complete the activity with ``result``."""
-        payload = (await self._client.data_converter.encode([result]))[0]
+        payload = (await self._connection.data_converter.encode([result]))[0]
         await self._call(
-            self._client._store.complete_activity(self._token, None, payload, self._client.identity)
+            self._connection.store.complete_activity(
+                self._token, None, payload, self._connection.identity
+            )
         )
 
     async def fail(self, error: Exception, *, last_heartbeat_details: Sequence[Any] = ()) -> None:
         """Fail this attempt with ``error``; the retry policy decides what comes next."""
         if last_heartbeat_details:
             await self.heartbeat(*last_heartbeat_details)
-        failure = await self._client.data_converter.encode_failure(error)
+        failure = await self._connection.data_converter.encode_failure(error)
         await self._call(
-            self._client._store.fail_activity(self._token, None, failure, self._client.identity)
+            self._connection.store.fail_activity(
+                self._token, None, failure, self._connection.identity
+            )
         )
 
     async def heartbeat(self, *details: Any) -> None:
@@ -78,18 +82,18 @@ class AsyncActivityHandle:
             AsyncActivityCancelledError: the workflow asked to cancel the activity; call
                 :meth:`report_cancellation` once it has stopped.
         """
-        payloads = await self._client.data_converter.encode(list(details))
+        payloads = await self._connection.data_converter.encode(list(details))
         cancel = await self._call(
-            self._client._store.heartbeat_activity(self._token, None, payloads)
+            self._connection.store.heartbeat_activity(self._token, None, payloads)
         )
         if cancel:
             raise AsyncActivityCancelledError("Cancellation of this activity was requested")
 
     async def report_cancellation(self, *details: Any) -> None:
         """Tell the workflow the activity stopped because it was asked to cancel."""
-        payloads = await self._client.data_converter.encode(list(details))
+        payloads = await self._connection.data_converter.encode(list(details))
         await self._call(
-            self._client._store.activity_cancelled(
-                self._token, None, payloads, self._client.identity
+            self._connection.store.activity_cancelled(
+                self._token, None, payloads, self._connection.identity
             )
         )

@@ -1,152 +1,49 @@
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import socket
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypedDict
 
 from perdure._common import identifiers as ids
 from perdure._common.clock import Clock
 from perdure._common.metrics import MetricsSink
-from perdure._common.payload import Payload
-from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import InvalidArgumentError
 from perdure._store import Store, open_store
-from perdure._store._types import (
-    Execution,
-    QueryResult,
-    StartResult,
-    StartWorkflowRequest,
-    WftState,
-)
-from perdure._store._visibility_query import STATUS_NAMES
 from perdure.client._async_activity import AsyncActivityHandle
-from perdure.client._interceptor import (
-    CountWorkflowsInput,
-    ListWorkflowsInput,
-    StartWorkflowInput,
-    StartWorkflowUpdateWithStartInput,
-    UpdateWithStartUpdateWorkflowInput,
-)
+from perdure.client._connection import POLL_INTERVAL, Connection, TimeSkipper
+from perdure.client._handle import WorkflowHandle
+from perdure.client._inputs import CountWorkflowsInput, ListWorkflowsInput, StartWorkflowInput
 from perdure.client._listing import WorkflowExecutionAsyncIterator
 from perdure.client._namespace import NamespaceMethods
-from perdure.client._outbound import build_chain, with_start_input
+from perdure.client._outbound import build_chain
+from perdure.client._records import (
+    WorkflowExecution,
+    WorkflowExecutionCount,
+    WorkflowExecutionCountAggregationGroup,
+)
 from perdure.client._schedule_client import ScheduleClient
-from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
+from perdure.client._with_start import ARG_UNSET as _ARG_UNSET
+from perdure.client._with_start import UpdateWithStartMethods, WithStartWorkflowOperation
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from perdure.common._priority import Priority
 from perdure.common._retry import RetryPolicy
-from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
+from perdure.common._search_attributes import TypedSearchAttributes
 from perdure.converter import DataConverter
-from perdure.converter._limits import check_payloads
-from perdure.converter._visitor import decode_within
-from perdure.workflow._definition import WorkflowDefinition, _arg_and_return_types, handler_name
+from perdure.workflow._definition import WorkflowDefinition
 
-if TYPE_CHECKING:
-    from perdure.client._handle import WorkflowHandle
-
-log = logging.getLogger("perdure.client")
-
-
-@dataclass(frozen=True)
-class WorkflowExecution:
-    """One execution, as ``list_workflows`` returns it."""
-
-    id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    namespace: str
-    status: WorkflowExecutionStatus
-    start_time: datetime
-    close_time: datetime | None
-    history_length: int
-    memo: dict[str, Any]
-    typed_search_attributes: TypedSearchAttributes
-    parent_id: str | None = None
-    parent_run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class WorkflowExecutionCountAggregationGroup:
-    """One group of a ``count_workflows(... GROUP BY ExecutionStatus)``.
-
-    Attributes:
-        count: the matching runs in this group.
-        group_values: the group's value of each grouped field: the status as the query
-            language names it (``"Running"``, ``"Completed"``, ...).
-    """
-
-    count: int
-    group_values: Sequence[Any]
-
-
-@dataclass(frozen=True)
-class WorkflowExecutionCount:
-    """What ``count_workflows`` returns.
-
-    Attributes:
-        count: the matching runs (with ``GROUP BY``, the sum of the groups' counts).
-        groups: with ``GROUP BY ExecutionStatus``, one group per status that has runs, in
-            status order; empty otherwise.
-    """
-
-    count: int
-    groups: Sequence[WorkflowExecutionCountAggregationGroup] = ()
-
-
-# Queries are answered by workers on real time, whatever clock the store runs on.
-_REAL = Clock()
-
-# How often a waiter re-reads the database for changes made by other processes.
-POLL_INTERVAL = 0.1
-
-_ARG_UNSET: Any = object()
-
-
-class WithStartWorkflowOperation:
-    """The start half of update-with-start: the same arguments as ``start_workflow``
-    (``id_conflict_policy`` is required: usually ``USE_EXISTING``).
-
-    After the operation, ``await op.workflow_handle()`` gives the workflow's handle.
-    """
-
-    def __init__(
-        self,
-        workflow: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        id_conflict_policy: WorkflowIDConflictPolicy,
-        **options: Any,
-    ) -> None:
-        self.workflow = workflow
-        self.arg = arg
-        self.options = {"id_conflict_policy": id_conflict_policy, **options}
-        self._handle: Any = None
-
-    def _started(self, handle: Any) -> None:
-        self._handle = handle
-
-    async def workflow_handle(self) -> Any:
-        if self._handle is None:
-            raise RuntimeError("The operation has not been run by the client yet")
-        return self._handle
-
-
-class TimeSkipper(Protocol):
-    """Moves a virtual clock while a client waits (set by the testing environment)."""
-
-    def auto_skip(self) -> contextlib.AbstractAsyncContextManager[None]: ...
-
-    def awaiting(self, run_id: str) -> contextlib.AbstractContextManager[None]:
-        """While a client waits for this run to close: once it has, the clock holds still
-        until the waiter has seen it (or time would run on past the awaited result)."""
-        ...
+__all__ = [
+    "POLL_INTERVAL",
+    "Client",
+    "ClientConfig",
+    "TimeSkipper",
+    "WithStartWorkflowOperation",
+    "WorkflowExecution",
+    "WorkflowExecutionCount",
+    "WorkflowExecutionCountAggregationGroup",
+    "default_identity",
+]
 
 
 def default_identity() -> str:
@@ -166,7 +63,7 @@ class ClientConfig(TypedDict):
     metrics: MetricsSink | None
 
 
-class Client(NamespaceMethods, ScheduleClient):
+class Client(NamespaceMethods, ScheduleClient, UpdateWithStartMethods):
     """Starts workflows and talks to them, through the store a database URL names.
 
     Example::
@@ -188,15 +85,17 @@ class Client(NamespaceMethods, ScheduleClient):
         interceptors: Sequence[Any] = (),
         metrics: MetricsSink | None = None,
     ) -> None:
-        self._store = store
+        # What this client's handles and interceptor chain share.
+        self.connection = Connection(
+            store,
+            namespace=ids.check_namespace(namespace),
+            data_converter=data_converter or DataConverter.default,
+            identity=ids.check_identity(identity) or default_identity(),
+            time_skipper=time_skipper,
+        )
         # Where workers built on this client report their metrics (None: nowhere).
         self.metrics = metrics
-        self.namespace = ids.check_namespace(namespace)
-        self.data_converter = data_converter or DataConverter.default
-        self.identity = ids.check_identity(identity) or default_identity()
         self._owns_store = owns_store
-        # Set by the time-skipping test environment: waits on this client move its clock.
-        self._time_skipper = time_skipper
         # The workflow classes (and failure types) workers on this client were given, for the
         # test kit's replay of every workflow a test completed.
         self._worker_workflows: dict[str, type] = {}
@@ -204,7 +103,46 @@ class Client(NamespaceMethods, ScheduleClient):
         # Every call goes through the interceptors' chain, which ends in ClientRoot; those
         # that are also worker interceptors are used by every worker of this client.
         self.interceptors: Sequence[Any] = list(interceptors)
-        self._outbound = build_chain(self, self.interceptors)
+        self._outbound = build_chain(self.connection, self, self.interceptors)
+
+    @property
+    def namespace(self) -> str:
+        return self.connection.namespace
+
+    @namespace.setter
+    def namespace(self, value: str) -> None:
+        self.connection.namespace = value
+
+    @property
+    def data_converter(self) -> DataConverter:
+        return self.connection.data_converter
+
+    @data_converter.setter
+    def data_converter(self, value: DataConverter) -> None:
+        self.connection.data_converter = value
+
+    @property
+    def identity(self) -> str:
+        return self.connection.identity
+
+    @identity.setter
+    def identity(self, value: str) -> None:
+        self.connection.identity = value
+
+    @property
+    def _store(self) -> Store:
+        return self.connection.store
+
+    @property
+    def _time_skipper(self) -> TimeSkipper | None:
+        return self.connection.time_skipper
+
+    @_time_skipper.setter
+    def _time_skipper(self, value: TimeSkipper | None) -> None:
+        self.connection.time_skipper = value
+
+    async def _encode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any] | None:
+        return await self.connection.encode_memo(memo)
 
     @staticmethod
     async def connect(
@@ -352,90 +290,6 @@ class Client(NamespaceMethods, ScheduleClient):
             )
         )
 
-    async def _start(self, request: StartWorkflowRequest) -> StartResult:
-        """Start the run; a worker of this process polling its queue (with a free slot) is
-        leased its first workflow task in the same transaction and runs it at once."""
-        offer = None
-        worker = None
-        if request.start_signal is None and not request.start_delay:
-            local = self._store.local_workers.get((request.namespace, request.task_queue), ())
-            for worker in local:
-                offer = worker.offer_start(request.workflow_type)
-                if offer is not None:
-                    break
-        if offer is None or worker is None:
-            return await self._store.start_workflow(request)
-        then = worker.continue_start()
-        try:
-            started = await self._store.start_workflow(request, offer, then)
-        except BaseException:
-            await worker.settle_workflow_task(offer, False, then)
-            raise
-        await worker.settle_workflow_task(offer, True, then, started.continued)
-        return started
-
-    async def start_update_with_start_workflow(
-        self,
-        update: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        start_workflow_operation: WithStartWorkflowOperation,
-        args: Sequence[Any] = (),
-        id: str | None = None,
-        wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
-        result_type: Any = None,
-        rpc_timeout: float | None = None,
-    ) -> WorkflowUpdateHandle[Any]:
-        """Start the workflow (or use the running one, per the operation's
-        ``id_conflict_policy``) and send it an update, in one transaction.
-
-        Example::
-
-            start = WithStartWorkflowOperation(Cart.run, id="cart-7", task_queue="shop",
-                                               id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-            total = await client.execute_update_with_start_workflow(
-                Cart.add_item, item, start_workflow_operation=start)
-        """
-        op = start_workflow_operation
-        if arg is not _ARG_UNSET:
-            args = (arg,)
-        name = handler_name(update, "update")
-        if result_type is None and callable(update):
-            result_type = _arg_and_return_types(update, skip_self=True)[1]
-        call = StartWorkflowUpdateWithStartInput(
-            start_workflow_input=with_start_input(op.workflow, op.arg, op.options, _ARG_UNSET),
-            update_workflow_input=UpdateWithStartUpdateWorkflowInput(
-                id, name, list(args), wait_for_stage, {}, result_type
-            ),
-            rpc_timeout=None if rpc_timeout is None else timedelta(seconds=rpc_timeout),
-            _on_start=op._started,
-        )
-        return await self._outbound.start_update_with_start_workflow(call)
-
-    async def execute_update_with_start_workflow(
-        self,
-        update: str | Callable[..., Any],
-        arg: Any = _ARG_UNSET,
-        *,
-        start_workflow_operation: WithStartWorkflowOperation,
-        args: Sequence[Any] = (),
-        id: str | None = None,
-        result_type: Any = None,
-        rpc_timeout: float | None = None,
-    ) -> Any:
-        """:meth:`start_update_with_start_workflow`, waiting for the update's result."""
-        handle = await self.start_update_with_start_workflow(
-            update,
-            arg,
-            start_workflow_operation=start_workflow_operation,
-            args=args,
-            id=id,
-            wait_for_stage=WorkflowUpdateStage.COMPLETED,
-            result_type=result_type,
-            rpc_timeout=rpc_timeout,
-        )
-        return await handle.result()
-
     async def execute_workflow(
         self,
         workflow: str | Callable[..., Any],
@@ -491,13 +345,12 @@ class Client(NamespaceMethods, ScheduleClient):
         result_type: Any = None,
     ) -> WorkflowHandle[Any]:
         """A handle to an existing workflow (its latest run unless ``run_id`` is given)."""
-        from perdure.client._handle import WorkflowHandle
-
         workflow_id = ids.check_workflow_id(workflow_id, "workflow_id")
         run_id = ids.check_run_id(run_id)
         first_execution_run_id = ids.check_run_id(first_execution_run_id, "first_execution_run_id")
         return WorkflowHandle(
-            self,
+            self.connection,
+            self._outbound,
             workflow_id,
             run_id=run_id,
             result_run_id=run_id,
@@ -519,7 +372,7 @@ class Client(NamespaceMethods, ScheduleClient):
         Raises:
             ValueError: the token is not a perdure activity task token.
         """
-        return AsyncActivityHandle(self, task_token)
+        return AsyncActivityHandle(self.connection, task_token)
 
     # -- visibility --------------------------------------------------------------------------
     def list_workflows(
@@ -582,118 +435,3 @@ class Client(NamespaceMethods, ScheduleClient):
             InvalidArgumentError: ``max_count`` is less than 1.
         """
         return await self._outbound.count_workflows(CountWorkflowsInput(query, max_count))
-
-    async def _count_workflows(
-        self, query: str | None, max_count: int | None = None
-    ) -> WorkflowExecutionCount:
-        count, groups = await self._store.count_workflow_groups(self.namespace, query, max_count)
-        return WorkflowExecutionCount(
-            count,
-            [WorkflowExecutionCountAggregationGroup(n, [STATUS_NAMES[s]]) for s, n in groups],
-        )
-
-    async def _execution_info(self, ex: Execution) -> WorkflowExecution:
-        return WorkflowExecution(
-            id=ex.workflow_id,
-            run_id=ex.run_id,
-            workflow_type=ex.workflow_type,
-            task_queue=ex.task_queue,
-            namespace=ex.namespace,
-            status=ex.status,
-            start_time=datetime.fromtimestamp(ex.start_time, UTC),
-            close_time=(
-                datetime.fromtimestamp(ex.close_time, UTC) if ex.close_time is not None else None
-            ),
-            history_length=ex.next_event_id - 1,
-            memo=await self._decode_memo(ex.memo),
-            typed_search_attributes=decode_pairs(ex.search_attributes),
-            parent_id=ex.parent["workflow_id"] if ex.parent else None,
-            parent_run_id=ex.parent["run_id"] if ex.parent else None,
-        )
-
-    # -- internals shared by handles -------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def _auto_time_skipping(self) -> AsyncIterator[None]:
-        if self._time_skipper is None:
-            yield
-        else:
-            async with self._time_skipper.auto_skip():
-                yield
-
-    async def _wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
-        store = self._store
-        ex = await store.describe(self.namespace, workflow_id, run_id)
-        skipper = self._time_skipper
-        while ex.is_open:
-            with skipper.awaiting(ex.run_id) if skipper else contextlib.nullcontext():
-                await store.wait_closed(ex.run_id)
-                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
-        return ex
-
-    async def _settled(self, workflow_id: str, run_id: str | None, timeout: float) -> Execution:
-        """The run once its pending workflow task (if any) is done, so that a query sees the
-        signals and updates sent before it (Temporal's rule). A task that keeps failing is
-        not waited for: the query reads the last good state."""
-        store = self._store
-        ex = await store.describe(self.namespace, workflow_id, run_id)
-        if not _task_pending(ex):
-            return ex
-        flag = store.notifier.listen(("changed",))
-        deadline = time.monotonic() + timeout
-        try:
-            while _task_pending(ex) and time.monotonic() < deadline:
-                flag.clear()
-                await _REAL.wait(flag, _REAL.now() + POLL_INTERVAL)
-                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
-        finally:
-            store.notifier.forget(("changed",))
-        return ex
-
-    async def _run_query(
-        self,
-        ex: Execution,
-        name: str,
-        payloads: list[Payload],
-        timeout: float,
-        header: dict[str, Payload] | None = None,
-    ) -> QueryResult | None:
-        store = self._store
-        query_id = await store.insert_query(ex, name, payloads, header)
-        key = ("query", query_id)
-        event = store.notifier.listen(key)
-        loop_deadline = time.monotonic() + timeout
-        try:
-            async with self._auto_time_skipping():
-                while True:
-                    event.clear()
-                    answer = await store.get_query_result(query_id)
-                    if answer is not None:
-                        return answer
-                    if time.monotonic() >= loop_deadline:
-                        return None
-                    await _REAL.wait(event, _REAL.now() + min(POLL_INTERVAL, timeout))
-        finally:
-            store.notifier.forget(key)
-            await store.delete_query(query_id)
-
-    async def _encode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any] | None:
-        if memo is None:
-            return None
-        keys = list(memo)
-        payloads = await self.data_converter.encode([memo[k] for k in keys])
-        check_payloads(payloads, "the memo", logger=log)
-        return dict(zip(keys, payloads, strict=True))
-
-    async def _decode_memo(self, memo: dict[str, Any] | None) -> dict[str, Any]:
-        if not memo:
-            return {}
-        keys = list(memo)
-        values = await self.data_converter.decode([memo[k] for k in keys])
-        return dict(zip(keys, values, strict=True))
-
-    async def _decode_failure(self, failure: dict[str, Any]) -> dict[str, Any]:
-        return await decode_within(self.data_converter._store_codec, failure)
-
-
-def _task_pending(ex: Execution) -> bool:
-    return ex.is_open and ex.wft_state != WftState.NONE and ex.wft_attempt <= 1

@@ -1,21 +1,21 @@
-"""What ``describe()`` shows of the work an open workflow waits on: its pending activities and
-children, under the names of Temporal's ``PendingActivityInfo`` and
-``PendingChildExecutionInfo``; and the resets a run took part in."""
+"""What ``describe()`` shows: the run (``WorkflowExecutionDescription``, read by
+``describe_run``), the work an open workflow waits on (its pending activities and children,
+under the names of Temporal's ``PendingActivityInfo`` and ``PendingChildExecutionInfo``) and
+the resets a run took part in."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from perdure._common.status import PendingActivityState
+from perdure._common.status import PendingActivityState, WorkflowExecutionStatus
 from perdure._errors import FailureError
 from perdure._store._types import PendingActivity, PendingChild, PendingWork
+from perdure.client._connection import Connection
+from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.workflow._info import ParentClosePolicy
-
-if TYPE_CHECKING:
-    from perdure.client._client import Client
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ def _identity(lease_owner: str | None) -> str:
     return (lease_owner or "").rpartition("/")[0] or (lease_owner or "")
 
 
-async def _activity_info(client: Client, act: PendingActivity) -> PendingActivityInfo:
+async def _activity_info(client: Connection, act: PendingActivity) -> PendingActivityInfo:
     conv = client.data_converter
     last_failure = None
     if act.last_failure is not None:
-        failure = await client._decode_failure(act.last_failure)
+        failure = await client.decode_failure(act.last_failure)
         last_failure = conv.failure_converter.from_failure(failure, conv.payload_converter)
     return PendingActivityInfo(
         activity_id=act.activity_id,
@@ -135,7 +135,7 @@ def _child_info(child: PendingChild) -> PendingChildInfo:
 
 
 async def pending_infos(
-    client: Client, work: PendingWork
+    client: Connection, work: PendingWork
 ) -> tuple[tuple[PendingActivityInfo, ...], tuple[PendingChildInfo, ...]]:
     """What a run waits on, decoded with the client's data converter."""
     activities = tuple([await _activity_info(client, act) for act in work.activities])
@@ -167,3 +167,104 @@ class WorkflowResetInfo:
             reason=info.get("reason", ""),
             time=datetime.fromtimestamp(info["time"], UTC),
         )
+
+
+@dataclass(frozen=True)
+class WorkflowTaskFailureInfo:
+    """Why the workflow's current task keeps failing (the workflow itself stays open)."""
+
+    message: str
+    type: str
+    stack_trace: str
+    attempt: int
+    time: datetime
+
+
+@dataclass(frozen=True)
+class WorkflowExecutionDescription:
+    """What ``WorkflowHandle.describe()`` returns.
+
+    ``pending_activities`` and ``pending_children`` list what an open run waits on (empty
+    once it has closed); ``raw_description`` holds the same lists, where Temporal's
+    describe response keeps them.
+    """
+
+    id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    namespace: str
+    status: WorkflowExecutionStatus
+    start_time: datetime
+    close_time: datetime | None
+    history_length: int
+    history_size: int
+    memo: dict[str, Any]
+    last_workflow_task_failure: WorkflowTaskFailureInfo | None
+    workflow_task_attempt: int
+    attempt: int = 1
+    first_execution_run_id: str = ""
+    typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
+    parent_id: str | None = None
+    parent_run_id: str | None = None
+    pending_activities: Sequence[PendingActivityInfo] = ()
+    pending_children: Sequence[PendingChildInfo] = ()
+    reset_from: WorkflowResetInfo | None = None
+    """The reset that made this run, if one did."""
+    reset_to: WorkflowResetInfo | None = None
+    """The latest reset that went back into this run's history (or ended it), if any."""
+
+    @property
+    def raw_description(self) -> WorkflowExecutionRawDescription:
+        """The pending lists, as ``desc.raw_description.pending_activities`` reads them on
+        Temporal."""
+        return WorkflowExecutionRawDescription(self.pending_activities, self.pending_children)
+
+
+def _when(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+async def describe_run(
+    conn: Connection, workflow_id: str, run_id: str | None
+) -> WorkflowExecutionDescription:
+    """What ``WorkflowHandle.describe()`` returns, read and decoded."""
+    ex, work = await conn.store.describe_pending(conn.namespace, workflow_id, run_id)
+    failure = None
+    if ex.last_failure is not None and ex.is_open:
+        lf = ex.last_failure
+        # Its message and stack trace may be encoded (a failure converter with encoded
+        # attributes): read them back as the worker wrote them.
+        decoded = await conn.data_converter.decode_failure(lf)
+        failure = WorkflowTaskFailureInfo(
+            message=decoded.message,
+            type=lf.get("type", ""),
+            stack_trace=(decoded.failure or {}).get("stack_trace", ""),
+            attempt=lf.get("attempt", 0),
+            time=_when(lf.get("time", 0.0)),
+        )
+    activities, children = await pending_infos(conn, work)
+    return WorkflowExecutionDescription(
+        id=ex.workflow_id,
+        run_id=ex.run_id,
+        workflow_type=ex.workflow_type,
+        task_queue=ex.task_queue,
+        namespace=ex.namespace,
+        status=ex.status,
+        start_time=_when(ex.start_time),
+        close_time=_utc(ex.close_time),
+        history_length=ex.next_event_id - 1,
+        history_size=ex.history_size,
+        memo=await conn.decode_memo(ex.memo),
+        last_workflow_task_failure=failure,
+        workflow_task_attempt=ex.wft_attempt,
+        attempt=ex.attempt,
+        first_execution_run_id=ex.first_run_id,
+        typed_search_attributes=decode_pairs(ex.search_attributes),
+        parent_id=ex.parent["workflow_id"] if ex.parent else None,
+        parent_run_id=ex.parent["run_id"] if ex.parent else None,
+        pending_activities=activities,
+        pending_children=children,
+        reset_from=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("from")),
+        reset_to=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("to")),
+    )

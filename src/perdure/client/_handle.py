@@ -2,15 +2,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-import orjson
-
-from perdure._common.events import EventType, HistoryEvent
+from perdure._common.events import EventType
 from perdure._common.identifiers import check_run_id, check_update_id
-from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import (
     CancelledError,
     InvalidArgumentError,
@@ -19,15 +15,14 @@ from perdure._errors import (
     WorkflowFailureError,
 )
 from perdure._store._types import Execution, ResetRequest
+from perdure.client._connection import Connection
 from perdure.client._description import (
-    PendingActivityInfo,
-    PendingChildInfo,
-    WorkflowExecutionRawDescription,
-    WorkflowResetInfo,
-    pending_infos,
+    WorkflowExecutionDescription,
+    WorkflowTaskFailureInfo,
 )
+from perdure.client._history import WorkflowHistory
 from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
-from perdure.client._interceptor import (
+from perdure.client._inputs import (
     CancelWorkflowInput,
     DescribeWorkflowInput,
     FetchWorkflowHistoryEventsInput,
@@ -38,139 +33,47 @@ from perdure.client._interceptor import (
 )
 from perdure.client._update import WorkflowUpdateHandle, WorkflowUpdateStage
 from perdure.common._enums import ResetType
-from perdure.common._search_attributes import TypedSearchAttributes, decode_pairs
 from perdure.converter._external import resolve_events
 from perdure.workflow._definition import _arg_and_return_types, handler_name
 
-if TYPE_CHECKING:
-    from perdure.client._client import Client
-
 ReturnType = TypeVar("ReturnType")
 
+__all__ = [
+    "HandleCalls",
+    "WorkflowExecutionDescription",
+    "WorkflowHandle",
+    "WorkflowHistory",
+    "WorkflowTaskFailureInfo",
+]
+
+
+class HandleCalls(Protocol):
+    """The calls of the client's interceptor chain a handle makes (the chain's
+    ``OutboundInterceptor`` has them all): a handle goes through the whole chain, as the
+    client does, without knowing the client."""
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None: ...
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any: ...
+
+    async def start_workflow_update(
+        self, input: StartWorkflowUpdateInput
+    ) -> WorkflowUpdateHandle[Any]: ...
+
+    async def cancel_workflow(self, input: CancelWorkflowInput) -> None: ...
+
+    async def terminate_workflow(self, input: TerminateWorkflowInput) -> None: ...
+
+    async def describe_workflow(
+        self, input: DescribeWorkflowInput
+    ) -> WorkflowExecutionDescription: ...
+
+    def fetch_workflow_history_events(
+        self, input: FetchWorkflowHistoryEventsInput
+    ) -> WorkflowHistoryEventAsyncIterator: ...
+
+
 log = logging.getLogger("perdure.client")
-
-
-@dataclass(frozen=True)
-class WorkflowTaskFailureInfo:
-    """Why the workflow's current task keeps failing (the workflow itself stays open)."""
-
-    message: str
-    type: str
-    stack_trace: str
-    attempt: int
-    time: datetime
-
-
-@dataclass(frozen=True)
-class WorkflowExecutionDescription:
-    """What ``WorkflowHandle.describe()`` returns.
-
-    ``pending_activities`` and ``pending_children`` list what an open run waits on (empty
-    once it has closed); ``raw_description`` holds the same lists, where Temporal's
-    describe response keeps them.
-    """
-
-    id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    namespace: str
-    status: WorkflowExecutionStatus
-    start_time: datetime
-    close_time: datetime | None
-    history_length: int
-    history_size: int
-    memo: dict[str, Any]
-    last_workflow_task_failure: WorkflowTaskFailureInfo | None
-    workflow_task_attempt: int
-    attempt: int = 1
-    first_execution_run_id: str = ""
-    typed_search_attributes: TypedSearchAttributes = field(default_factory=TypedSearchAttributes)
-    parent_id: str | None = None
-    parent_run_id: str | None = None
-    pending_activities: Sequence[PendingActivityInfo] = ()
-    pending_children: Sequence[PendingChildInfo] = ()
-    reset_from: WorkflowResetInfo | None = None
-    """The reset that made this run, if one did."""
-    reset_to: WorkflowResetInfo | None = None
-    """The latest reset that went back into this run's history (or ended it), if any."""
-
-    @property
-    def raw_description(self) -> WorkflowExecutionRawDescription:
-        """The pending lists, as ``desc.raw_description.pending_activities`` reads them on
-        Temporal."""
-        return WorkflowExecutionRawDescription(self.pending_activities, self.pending_children)
-
-
-HISTORY_FORMAT = "perdure.workflow-history"
-HISTORY_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class WorkflowHistory:
-    """A run's events, as ``fetch_history()`` returns them; JSON round-trips exactly.
-
-    The JSON form (``to_json``) is stable and versioned: ``{"format":
-    "perdure.workflow-history", "version": 1, "workflow_id", "run_id", "events": [...]}``,
-    each event ``{"event_id", "event_type", "event_time", "attributes"}`` with payloads as
-    ``{"metadata": {key: base64}, "data": base64}``. docs/testing.md describes it; a file
-    written by this version is read by every later one.
-    """
-
-    workflow_id: str
-    events: Sequence[HistoryEvent]
-    run_id: str = ""
-
-    def to_json(self) -> str:
-        """The history as JSON, in the versioned format above."""
-        return orjson.dumps(self.to_json_dict(), option=orjson.OPT_INDENT_2).decode()
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "format": HISTORY_FORMAT,
-            "version": HISTORY_FORMAT_VERSION,
-            "workflow_id": self.workflow_id,
-            "run_id": self.run_id,
-            "events": [e.to_json_dict() for e in self.events],
-        }
-
-    @staticmethod
-    def from_json(
-        workflow_id: str | None, history: str | bytes | dict[str, Any]
-    ) -> WorkflowHistory:
-        """Read a history written by :meth:`to_json` (``workflow_id`` overrides the file's).
-
-        Raises:
-            ValueError: the text is not a perdure workflow history, or one written by a newer
-                perdure than this one.
-        """
-        try:
-            obj = orjson.loads(history) if isinstance(history, str | bytes) else history
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"Not a workflow history: invalid JSON ({exc})") from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get("events"), list):
-            raise ValueError(
-                'Not a workflow history: expected a JSON object with an "events" list, as '
-                "WorkflowHistory.to_json() writes"
-            )
-        fmt = obj.get("format", HISTORY_FORMAT)
-        version = obj.get("version", HISTORY_FORMAT_VERSION)
-        if fmt != HISTORY_FORMAT:
-            raise ValueError(f"Not a perdure workflow history: format is {fmt!r}")
-        if not isinstance(version, int) or version > HISTORY_FORMAT_VERSION:
-            raise ValueError(
-                f"This history is in format version {version!r}; this perdure reads versions "
-                f"up to {HISTORY_FORMAT_VERSION}. Upgrade perdure to read it."
-            )
-        try:
-            events = [HistoryEvent.from_json_dict(e) for e in obj["events"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"Not a workflow history: a malformed event ({exc!r})") from exc
-        return WorkflowHistory(
-            workflow_id=workflow_id or obj.get("workflow_id", ""),
-            run_id=obj.get("run_id", ""),
-            events=events,
-        )
 
 
 def _utc(value: float) -> datetime:
@@ -199,7 +102,8 @@ class WorkflowHandle(Generic[ReturnType]):
 
     def __init__(
         self,
-        client: Client,
+        connection: Connection,
+        calls: HandleCalls,
         id: str,
         *,
         run_id: str | None = None,
@@ -207,7 +111,8 @@ class WorkflowHandle(Generic[ReturnType]):
         first_execution_run_id: str | None = None,
         result_type: Any = None,
     ) -> None:
-        self._client = client
+        self._connection = connection
+        self._calls = calls
         self.id = id
         self.run_id = run_id
         self.result_run_id = result_run_id
@@ -215,8 +120,8 @@ class WorkflowHandle(Generic[ReturnType]):
         self._result_type = result_type
 
     async def _execution(self, run_id: str | None = None) -> Execution:
-        c = self._client
-        return await c._store.describe(c.namespace, self.id, run_id or self.run_id)
+        c = self._connection
+        return await c.execution(self.id, run_id or self.run_id)
 
     async def result(self, *, follow_runs: bool = True) -> ReturnType:
         """Wait for the workflow to close and return its result.
@@ -225,11 +130,11 @@ class WorkflowHandle(Generic[ReturnType]):
             WorkflowFailureError: it failed, was cancelled, terminated or timed out; ``.cause``
                 says which.
         """
-        c = self._client
+        c = self._connection
         run_id = self.result_run_id or self.run_id
         while True:
-            async with c._auto_time_skipping():
-                ex = await c._wait_closed(self.id, run_id)
+            async with c.auto_time_skipping():
+                ex = await c.wait_closed(self.id, run_id)
             event = ex.close_event or {}
             attrs = event.get("attributes", {})
             kind = event.get("event_type")
@@ -245,7 +150,7 @@ class WorkflowHandle(Generic[ReturnType]):
             result: ReturnType = values[0]
             return result
         if kind == EventType.WORKFLOW_EXECUTION_FAILED.value:
-            failure = await c._decode_failure(attrs["failure"])
+            failure = await c.decode_failure(attrs["failure"])
             cause: BaseException = conv.failure_converter.from_failure(
                 failure, conv.payload_converter
             )
@@ -271,7 +176,7 @@ class WorkflowHandle(Generic[ReturnType]):
         """Send a signal: recorded in history and delivered to the handler exactly once."""
         name = handler_name(signal, "signal")
         values = [arg] if arg is not None and not args else list(args)
-        await self._client._outbound.signal_workflow(
+        await self._calls.signal_workflow(
             SignalWorkflowInput(self.id, self.run_id, name, values, {})
         )
 
@@ -305,7 +210,7 @@ class WorkflowHandle(Generic[ReturnType]):
             result_type,
             timedelta(seconds=rpc_timeout),
         )
-        return await self._client._outbound.query_workflow(call)
+        return await self._calls.query_workflow(call)
 
     async def start_update(
         self,
@@ -342,7 +247,7 @@ class WorkflowHandle(Generic[ReturnType]):
             ret_type=result_type,
             rpc_timeout=None if rpc_timeout is None else timedelta(seconds=rpc_timeout),
         )
-        return await self._client._outbound.start_workflow_update(call)
+        return await self._calls.start_workflow_update(call)
 
     async def execute_update(
         self,
@@ -381,19 +286,24 @@ class WorkflowHandle(Generic[ReturnType]):
         if run_id is None:
             raise ValueError("get_update_handle needs the run id of the workflow")
         return WorkflowUpdateHandle(
-            self._client, update_id, self.id, "", workflow_run_id=run_id, result_type=result_type
+            self._connection,
+            update_id,
+            self.id,
+            "",
+            workflow_run_id=run_id,
+            result_type=result_type,
         )
 
     async def cancel(self, *, reason: str = "") -> None:
         """Request cancellation: it reaches the workflow as ``asyncio.CancelledError`` at its
         await points; the workflow may clean up (run compensations) before it ends."""
-        await self._client._outbound.cancel_workflow(
+        await self._calls.cancel_workflow(
             CancelWorkflowInput(self.id, self.run_id, self.first_execution_run_id, reason)
         )
 
     async def terminate(self, reason: str | None = None) -> None:
         """End the workflow at once, running none of its code."""
-        await self._client._outbound.terminate_workflow(
+        await self._calls.terminate_workflow(
             TerminateWorkflowInput(self.id, self.run_id, self.first_execution_run_id, [], reason)
         )
 
@@ -431,8 +341,8 @@ class WorkflowHandle(Generic[ReturnType]):
                 run has no completed workflow task, or a child workflow was still running at
                 that point (not supported yet).
         """
-        c = self._client
-        return await c._store.reset_workflow(
+        c = self._connection
+        return await c.store.reset_workflow(
             ResetRequest(
                 namespace=c.namespace,
                 workflow_id=self.id,
@@ -453,63 +363,19 @@ class WorkflowHandle(Generic[ReturnType]):
         Raises:
             WorkflowNotFoundError: no such workflow run.
         """
-        c = self._client
-        await c._store.delete_workflow(c.namespace, self.id, self.run_id, c.identity)
+        c = self._connection
+        await c.store.delete_workflow(c.namespace, self.id, self.run_id, c.identity)
 
     async def describe(self) -> WorkflowExecutionDescription:
         """Status, type, times, history length, the failure of a stuck workflow task, and
         the activities and children an open run waits on."""
-        return await self._client._outbound.describe_workflow(
-            DescribeWorkflowInput(self.id, self.run_id)
-        )
-
-    async def _describe(self) -> WorkflowExecutionDescription:
-        c = self._client
-        ex, work = await c._store.describe_pending(c.namespace, self.id, self.run_id)
-        failure = None
-        if ex.last_failure is not None and ex.is_open:
-            lf = ex.last_failure
-            # Its message and stack trace may be encoded (a failure converter with encoded
-            # attributes): read them back as the worker wrote them.
-            decoded = await self._client.data_converter.decode_failure(lf)
-            failure = WorkflowTaskFailureInfo(
-                message=decoded.message,
-                type=lf.get("type", ""),
-                stack_trace=(decoded.failure or {}).get("stack_trace", ""),
-                attempt=lf.get("attempt", 0),
-                time=_utc(lf.get("time", 0.0)),
-            )
-        activities, children = await pending_infos(c, work)
-        return WorkflowExecutionDescription(
-            id=ex.workflow_id,
-            run_id=ex.run_id,
-            workflow_type=ex.workflow_type,
-            task_queue=ex.task_queue,
-            namespace=ex.namespace,
-            status=ex.status,
-            start_time=_utc(ex.start_time),
-            close_time=_utc(ex.close_time) if ex.close_time is not None else None,
-            history_length=ex.next_event_id - 1,
-            history_size=ex.history_size,
-            memo=await self._client._decode_memo(ex.memo),
-            last_workflow_task_failure=failure,
-            workflow_task_attempt=ex.wft_attempt,
-            attempt=ex.attempt,
-            first_execution_run_id=ex.first_run_id,
-            typed_search_attributes=decode_pairs(ex.search_attributes),
-            parent_id=ex.parent["workflow_id"] if ex.parent else None,
-            parent_run_id=ex.parent["run_id"] if ex.parent else None,
-            pending_activities=activities,
-            pending_children=children,
-            reset_from=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("from")),
-            reset_to=WorkflowResetInfo._from_dict((ex.reset_points or {}).get("to")),
-        )
+        return await self._calls.describe_workflow(DescribeWorkflowInput(self.id, self.run_id))
 
     async def fetch_history(self) -> WorkflowHistory:
         """The run's full event history."""
         ex = await self._execution()
-        events = await self._client._store.get_history(ex.run_id)
-        events = await resolve_events(self._client.data_converter.external_storage, events)
+        events = await self._connection.store.get_history(ex.run_id)
+        events = await resolve_events(self._connection.data_converter.external_storage, events)
         return WorkflowHistory(workflow_id=self.id, run_id=ex.run_id, events=events)
 
     def fetch_history_events(
@@ -538,7 +404,7 @@ class WorkflowHandle(Generic[ReturnType]):
         """
         if page_size is not None and page_size < 1:
             raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
-        return self._client._outbound.fetch_workflow_history_events(
+        return self._calls.fetch_workflow_history_events(
             FetchWorkflowHistoryEventsInput(
                 self.id, self.run_id, page_size, next_page_token, wait_new_event, after_event_id
             )

@@ -4,17 +4,14 @@ returns."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from perdure._common.clock import Clock
 from perdure._common.events import HistoryEvent
 from perdure._errors import InvalidArgumentError
+from perdure.client._connection import Connection
 from perdure.converter._external import resolve_events
-
-if TYPE_CHECKING:
-    from perdure.client._handle import WorkflowHandle
 
 # Following a history waits on the real clock, whatever clock the store runs on.
 _REAL = Clock()
@@ -41,7 +38,9 @@ class WorkflowHistoryEventAsyncIterator:
 
     def __init__(
         self,
-        handle: WorkflowHandle[Any],
+        connection: Connection,
+        workflow_id: str,
+        run_id: str | None,
         *,
         page_size: int,
         next_page_token: bytes | None,
@@ -49,14 +48,15 @@ class WorkflowHistoryEventAsyncIterator:
         after_event_id: int,
     ) -> None:
         """Made by :meth:`WorkflowHandle.fetch_history_events`, not directly."""
-        self._handle = handle
+        self._connection = connection
+        self._workflow_id = workflow_id
         self._page_size = page_size
         self._wait = wait_new_event
-        self._run_id = handle.run_id
+        self._run_id = run_id
         self._last = after_event_id
         self._next_page_token = next_page_token
         if next_page_token is not None:
-            self._run_id, self._last = _read_token(next_page_token, handle.id, handle.run_id)
+            self._run_id, self._last = _read_token(next_page_token, workflow_id, run_id)
         self._current_page: Sequence[HistoryEvent] | None = None
         self._current_page_index = 0
 
@@ -86,20 +86,20 @@ class WorkflowHistoryEventAsyncIterator:
             WorkflowNotFoundError: no such workflow run.
         """
         page_size = page_size or self._page_size
-        c = self._handle._client
+        c = self._connection
         if self._run_id is None:  # the latest run, as it is at the first page
-            self._run_id = (await self._handle._execution()).run_id
+            self._run_id = (await c.execution(self._workflow_id, None)).run_id
         elif self._current_page is None:
-            await self._handle._execution(self._run_id)  # raises for a run of another id
+            await c.execution(self._workflow_id, self._run_id)  # raises for a run of another id
         # One event more than the page tells whether another page follows.
-        events = await c._store.get_history(self._run_id, self._last, page_size + 1)
+        events = await c.store.get_history(self._run_id, self._last, page_size + 1)
         page = await resolve_events(c.data_converter.external_storage, events[:page_size])
         if page:
             self._last = page[-1].event_id
         self._current_page = page
         self._current_page_index = 0
         self._next_page_token = (
-            orjson.dumps({"w": self._handle.id, "r": self._run_id, "e": self._last})
+            orjson.dumps({"w": self._workflow_id, "r": self._run_id, "e": self._last})
             if len(events) > page_size
             else None
         )
@@ -122,7 +122,7 @@ class WorkflowHistoryEventAsyncIterator:
     async def _wait_new_event(self) -> None:
         """Fetch the next page once the run has a new event (polling for those recorded by
         other processes); the iteration ends after the run's closing event."""
-        store = self._handle._client._store
+        store = self._connection.store
         flag = store.notifier.listen(("changed",))
         try:
             while True:
@@ -130,7 +130,7 @@ class WorkflowHistoryEventAsyncIterator:
                 await self.fetch_next_page()
                 if self._current_page:
                     return
-                ex = await self._handle._execution(self._run_id)
+                ex = await self._connection.execution(self._workflow_id, self._run_id)
                 if not ex.is_open and self._last >= ex.next_event_id - 1:
                     raise StopAsyncIteration
                 # Woken at once by a commit of this process; another's is seen by polling.

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from perdure._store._types import Execution
-    from perdure.client._client import Client, WorkflowExecution
-    from perdure.client._handle import WorkflowHistory
+from perdure._store._types import Execution
+from perdure.client._connection import Connection
+from perdure.client._history import WorkflowHistory
+from perdure.client._records import WorkflowExecution
 
 
 class WorkflowExecutionAsyncIterator:
@@ -35,14 +34,14 @@ class WorkflowExecutionAsyncIterator:
 
     def __init__(
         self,
-        client: Client,
+        connection: Connection,
         query: str | None,
         page_size: int,
         next_page_token: bytes | None,
         limit: int | None,
     ) -> None:
         """Made by :meth:`Client.list_workflows`, not directly."""
-        self._client = client
+        self._connection = connection
         self._query = query
         self._page_size = page_size
         self._next_page_token = next_page_token
@@ -78,15 +77,15 @@ class WorkflowExecutionAsyncIterator:
             InvalidArgumentError: the token belongs to another query.
         """
         rows = await self._fetch_rows(page_size)
-        self._current_page = [await self._client._execution_info(ex) for ex in rows]
+        self._current_page = [await self._connection.execution_info(ex) for ex in rows]
         self._current_page_index = 0
 
     async def _fetch_rows(self, page_size: int | None) -> list[Execution]:
         page_size = page_size or self._page_size
         if self._limit is not None:
             page_size = max(1, min(page_size, self._limit - self._yielded))
-        c = self._client
-        page = await c._store.list_workflows(
+        c = self._connection
+        page = await c.store.list_workflows(
             c.namespace, self._query, page_size, self._next_page_token
         )
         self._next_page_token = page.next_page_token
@@ -109,9 +108,7 @@ class WorkflowExecutionAsyncIterator:
 
     async def map_histories(self) -> AsyncIterator[WorkflowHistory]:
         """The full history of each matching execution (each run, for continued runs)."""
-        from perdure.client._handle import WorkflowHistory
-
-        store = self._client._store
+        store = self._connection.store
         # The rows themselves: a memo the data converter cannot decode does not stop a replay.
         while self._limit is None or self._yielded < self._limit:
             for ex in await self._fetch_rows(None):

@@ -19,7 +19,7 @@ from perdure._store._types import NamespaceRow
 
 if TYPE_CHECKING:
     from perdure._store import Store
-    from perdure.client._handle import WorkflowHistory
+    from perdure.client._history import WorkflowHistory
 
 _UNSET: Any = object()
 

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 from perdure._common import identifiers as ids
 from perdure._errors import RPCTimeoutOrCancelledError, WorkflowQueryFailedError
 from perdure._store._types import StartWorkflowRequest
-from perdure.client._history_events import WorkflowHistoryEventAsyncIterator
-from perdure.client._interceptor import (
+from perdure.client._connection import Connection
+from perdure.client._description import describe_run
+from perdure.client._handle import WorkflowHandle
+from perdure.client._history_events import DEFAULT_PAGE_SIZE, WorkflowHistoryEventAsyncIterator
+from perdure.client._inputs import (
     CancelWorkflowInput,
     CountWorkflowsInput,
     CreateScheduleInput,
     DescribeWorkflowInput,
     FetchWorkflowHistoryEventsInput,
-    Interceptor,
     ListWorkflowsInput,
-    OutboundInterceptor,
     QueryWorkflowInput,
     SignalWorkflowInput,
     StartWorkflowInput,
@@ -30,7 +31,10 @@ from perdure.client._interceptor import (
     TerminateWorkflowInput,
     UpdateWithStartStartWorkflowInput,
 )
+from perdure.client._interceptor import Interceptor, OutboundInterceptor
 from perdure.client._listing import WorkflowExecutionAsyncIterator
+from perdure.client._schedule import ClientLike
+from perdure.client._schedule_client import create_schedule
 from perdure.client._schedule_handle import ScheduleHandle
 from perdure.client._update import WorkflowUpdateHandle, send_update
 from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -45,8 +49,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from perdure._common.payload import Payload
-    from perdure.client._client import Client, WorkflowExecutionCount
-    from perdure.client._handle import WorkflowExecutionDescription, WorkflowHandle
+    from perdure.client._description import WorkflowExecutionDescription
+    from perdure.client._records import WorkflowExecutionCount
 
 log = logging.getLogger("perdure.client")
 
@@ -59,10 +63,13 @@ def _opt_seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
 
-def build_chain(client: Client, interceptors: Sequence[Any]) -> OutboundInterceptor:
+def build_chain(
+    connection: Connection, schedules: ClientLike, interceptors: Sequence[Any]
+) -> OutboundInterceptor:
     """The client's outbound chain, the first interceptor outermost (Temporal's order).
     Worker-only interceptors are kept for the client's workers and skipped here."""
-    outbound: OutboundInterceptor = ClientRoot(client)
+    root = ClientRoot(connection, schedules)
+    outbound: OutboundInterceptor = root
     for interceptor in reversed(interceptors):
         if isinstance(interceptor, Interceptor):
             outbound = interceptor.intercept_client(outbound)
@@ -71,11 +78,12 @@ def build_chain(client: Client, interceptors: Sequence[Any]) -> OutboundIntercep
                 "Client interceptors must subclass perdure.client.Interceptor (or "
                 f"perdure.worker.Interceptor, for its workers), got {type(interceptor).__name__}"
             )
+    root.chain = outbound
     return outbound
 
 
 async def start_request(
-    client: Client,
+    client: Connection,
     workflow: str | Callable[..., Any],
     *,
     args: Sequence[Any] = (),
@@ -111,7 +119,7 @@ async def start_request(
     check_payloads(payloads, f"the arguments of workflow {workflow_type!r}", logger=log)
     signal_payloads = await client.data_converter.encode(list(start_signal_args))
     check_payloads(signal_payloads, f"the arguments of signal {start_signal!r}", logger=log)
-    memo_payloads = await client._encode_memo(memo)
+    memo_payloads = await client.encode_memo(memo)
     request = StartWorkflowRequest(
         namespace=client.namespace,
         workflow_id=id,
@@ -178,18 +186,20 @@ def with_start_input(
 class ClientRoot(OutboundInterceptor):
     """What each client call does."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, connection: Connection, schedules: ClientLike) -> None:
+        self._connection = connection
+        self._schedules = schedules
+        # The whole chain, outermost first, which the handles this makes call (set by
+        # build_chain once the interceptors have wrapped this).
+        self.chain: OutboundInterceptor = self
 
     async def _header(self, headers: Mapping[str, Payload]) -> dict[str, Payload] | None:
         if not headers:
             return None
-        return await encode_within(self._client.data_converter._store_codec, dict(headers))
+        return await encode_within(self._connection.data_converter._store_codec, dict(headers))
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
-        from perdure.client._handle import WorkflowHandle
-
-        c = self._client
+        c = self._connection
         request, _ = await start_request(
             c,
             input.workflow,
@@ -210,11 +220,12 @@ class ClientRoot(OutboundInterceptor):
         )
         request.header = await self._header(input.headers)
         request.priority = priority_dict(input.priority)
-        started = await c._start(request)
+        started = await c.start(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
             c,
+            self.chain,
             request.workflow_id,
             result_run_id=started.run_id,
             first_execution_run_id=started.run_id,
@@ -222,23 +233,23 @@ class ClientRoot(OutboundInterceptor):
         )
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
-        c = self._client
+        c = self._connection
         payloads = await c.data_converter.encode(list(input.args))
         check_payloads(payloads, f"the arguments of signal {input.signal!r}", logger=log)
         header = await self._header(input.headers)
-        await c._store.signal(
+        await c.store.signal(
             c.namespace, input.id, input.run_id, input.signal, payloads, c.identity, header
         )
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
-        c = self._client
+        c = self._connection
         name = input.query
         rpc_timeout = _seconds(input.rpc_timeout, 30.0)
         payloads = await c.data_converter.encode(list(input.args))
         check_payloads(payloads, f"the arguments of query {name!r}", logger=log)
-        ex = await c._settled(input.id, input.run_id, rpc_timeout)
+        ex = await c.settled(input.id, input.run_id, rpc_timeout)
         header = await self._header(input.headers)
-        answer = await c._run_query(ex, name, payloads, rpc_timeout, header)
+        answer = await c.run_query(ex, name, payloads, rpc_timeout, header)
         if answer is None:
             raise RPCTimeoutOrCancelledError(
                 f"No worker answered query {name!r} of workflow {input.id!r} within "
@@ -251,16 +262,10 @@ class ClientRoot(OutboundInterceptor):
     async def start_workflow_update(
         self, input: StartWorkflowUpdateInput
     ) -> WorkflowUpdateHandle[Any]:
-        from perdure.client._handle import WorkflowHandle
-
-        handle: WorkflowHandle[Any] = WorkflowHandle(
-            self._client,
-            input.id,
-            run_id=input.run_id,
-            first_execution_run_id=input.first_execution_run_id,
-        )
         return await send_update(
-            handle,
+            self._connection,
+            input.id,
+            input.run_id,
             input.update,
             input.args,
             id=input.update_id,
@@ -273,9 +278,7 @@ class ClientRoot(OutboundInterceptor):
     async def start_update_with_start_workflow(
         self, input: StartWorkflowUpdateWithStartInput
     ) -> WorkflowUpdateHandle[Any]:
-        from perdure.client._handle import WorkflowHandle
-
-        c = self._client
+        c = self._connection
         start, update = input.start_workflow_input, input.update_workflow_input
         request, _ = await start_request(
             c,
@@ -295,11 +298,13 @@ class ClientRoot(OutboundInterceptor):
         )
         request.header = await self._header(start.headers)
         handle: WorkflowHandle[Any] = WorkflowHandle(
-            c, request.workflow_id, result_type=start.ret_type
+            c, self.chain, request.workflow_id, result_type=start.ret_type
         )
         rpc_timeout = input.rpc_timeout
         update_handle = await send_update(
-            handle,
+            c,
+            handle.id,
+            handle.run_id,
             update.update,
             update.args,
             id=update.update_id,
@@ -308,35 +313,29 @@ class ClientRoot(OutboundInterceptor):
             rpc_timeout=None if rpc_timeout is None else rpc_timeout.total_seconds(),
             start=request,
             header=dict(update.headers) or None,
+            on_started=lambda run_id: _started(handle, run_id),
         )
         input._on_start(handle)
         return update_handle
 
     async def cancel_workflow(self, input: CancelWorkflowInput) -> None:
-        c = self._client
-        await c._store.request_cancel(c.namespace, input.id, input.run_id, input.reason, c.identity)
+        c = self._connection
+        await c.store.request_cancel(c.namespace, input.id, input.run_id, input.reason, c.identity)
 
     async def terminate_workflow(self, input: TerminateWorkflowInput) -> None:
-        c = self._client
-        await c._store.terminate(
-            c.namespace, input.id, input.run_id, input.reason or "", c.identity
-        )
+        c = self._connection
+        await c.store.terminate(c.namespace, input.id, input.run_id, input.reason or "", c.identity)
 
     async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
-        from perdure.client._handle import WorkflowHandle
-
-        handle: WorkflowHandle[Any] = WorkflowHandle(self._client, input.id, run_id=input.run_id)
-        return await handle._describe()
+        return await describe_run(self._connection, input.id, input.run_id)
 
     def fetch_workflow_history_events(
         self, input: FetchWorkflowHistoryEventsInput
     ) -> WorkflowHistoryEventAsyncIterator:
-        from perdure.client._handle import WorkflowHandle
-        from perdure.client._history_events import DEFAULT_PAGE_SIZE
-
-        handle: WorkflowHandle[Any] = WorkflowHandle(self._client, input.id, run_id=input.run_id)
         return WorkflowHistoryEventAsyncIterator(
-            handle,
+            self._connection,
+            input.id,
+            input.run_id,
             page_size=input.page_size or DEFAULT_PAGE_SIZE,
             next_page_token=input.next_page_token,
             wait_new_event=input.wait_new_event,
@@ -345,14 +344,15 @@ class ClientRoot(OutboundInterceptor):
 
     def list_workflows(self, input: ListWorkflowsInput) -> WorkflowExecutionAsyncIterator:
         return WorkflowExecutionAsyncIterator(
-            self._client, input.query, input.page_size, input.next_page_token, input.limit
+            self._connection, input.query, input.page_size, input.next_page_token, input.limit
         )
 
     async def count_workflows(self, input: CountWorkflowsInput) -> WorkflowExecutionCount:
-        return await self._client._count_workflows(input.query, input.max_count)
+        return await self._connection.count_workflows(input.query, input.max_count)
 
     async def create_schedule(self, input: CreateScheduleInput) -> ScheduleHandle:
-        return await self._client._create_schedule(
+        return await create_schedule(
+            self._schedules,
             input.id,
             input.schedule,
             trigger_immediately=input.trigger_immediately,
@@ -360,3 +360,8 @@ class ClientRoot(OutboundInterceptor):
             memo=dict(input.memo) if input.memo is not None else None,
             search_attributes=input.search_attributes,
         )
+
+
+def _started(handle: WorkflowHandle[Any], run_id: str) -> None:
+    """An update-with-start started the run: its handle's result starts from it."""
+    handle.result_run_id = handle.first_execution_run_id = run_id

@@ -8,6 +8,7 @@ from typing import Any
 
 from perdure._common import identifiers as ids
 from perdure._store import _schedules as rules
+from perdure.client._inputs import CreateScheduleInput
 from perdure.client._schedule import ClientLike, Schedule, ScheduleBackfill
 from perdure.client._schedule_handle import ScheduleAsyncIterator, ScheduleHandle, schedule_row
 from perdure.common._search_attributes import TypedSearchAttributes
@@ -37,35 +38,10 @@ class ScheduleClient:
             ScheduleAlreadyRunningError: a schedule of that id exists.
             InvalidArgumentError: the spec or action is malformed.
         """
-        from perdure.client._interceptor import CreateScheduleInput
-
         call = CreateScheduleInput(
             id, schedule, trigger_immediately, backfill, memo, search_attributes
         )
         handle: ScheduleHandle = await self._outbound.create_schedule(call)
-        return handle
-
-    async def _create_schedule(
-        self: ClientLike,
-        id: str,
-        schedule: Schedule,
-        *,
-        trigger_immediately: bool = False,
-        backfill: Sequence[ScheduleBackfill] = (),
-        memo: dict[str, Any] | None = None,
-        search_attributes: TypedSearchAttributes | None = None,
-    ) -> ScheduleHandle:
-        row = await schedule_row(self, id, schedule, memo, search_attributes)
-        handle = ScheduleHandle(self, id)
-        periods = [
-            rules.Backfill(
-                _aware(b.start_at).timestamp(),
-                _aware(b.end_at).timestamp(),
-                rules.overlap_value(b.overlap),
-            )
-            for b in backfill
-        ]
-        await self.store.create_schedule(row, trigger_immediately, periods)
         return handle
 
     def get_schedule_handle(self: ClientLike, id: str) -> ScheduleHandle:
@@ -84,3 +60,28 @@ class ScheduleClient:
             VisibilityQueryError: a malformed query.
         """
         return ScheduleAsyncIterator(self, page_size, query)
+
+
+async def create_schedule(
+    client: ClientLike,
+    id: str,
+    schedule: Schedule,
+    *,
+    trigger_immediately: bool = False,
+    backfill: Sequence[ScheduleBackfill] = (),
+    memo: dict[str, Any] | None = None,
+    search_attributes: TypedSearchAttributes | None = None,
+) -> ScheduleHandle:
+    """What the end of the interceptor chain does for ``Client.create_schedule``."""
+    row = await schedule_row(client, id, schedule, memo, search_attributes)
+    handle = ScheduleHandle(client, id)
+    periods = [
+        rules.Backfill(
+            _aware(b.start_at).timestamp(),
+            _aware(b.end_at).timestamp(),
+            rules.overlap_value(b.overlap),
+        )
+        for b in backfill
+    ]
+    await client.store.create_schedule(row, trigger_immediately, periods)
+    return handle

@@ -6,18 +6,15 @@ import enum
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from perdure._common.clock import Clock
 from perdure._common.identifiers import check_optional_update_id
 from perdure._errors import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from perdure._store._types import UpdateRow, UpdateState
+from perdure.client._connection import Connection
 from perdure.converter._visitor import encode_within
 from perdure.workflow._definition import _arg_and_return_types, handler_name
-
-if TYPE_CHECKING:
-    from perdure.client._client import Client
-    from perdure.client._handle import WorkflowHandle
 
 T = TypeVar("T")
 _REAL = Clock()
@@ -40,7 +37,7 @@ class WorkflowUpdateHandle(Generic[T]):
 
     def __init__(
         self,
-        client: Client,
+        connection: Connection,
         id: str,
         workflow_id: str,
         name: str,
@@ -48,7 +45,7 @@ class WorkflowUpdateHandle(Generic[T]):
         workflow_run_id: str,
         result_type: Any = None,
     ) -> None:
-        self._client = client
+        self._connection = connection
         self.id = id
         self.workflow_id = workflow_id
         self.workflow_run_id = workflow_run_id
@@ -65,11 +62,11 @@ class WorkflowUpdateHandle(Generic[T]):
         """
         row = await self._wait(UpdateState.COMPLETED, rpc_timeout)
         outcome = row.outcome or {}
-        conv = self._client.data_converter
+        conv = self._connection.data_converter
         if "result" in outcome:
             value: T = (await conv.decode([outcome["result"]], [self._result_type]))[0]
             return value
-        failure = await self._client._decode_failure(outcome.get("failure") or {})
+        failure = await self._connection.decode_failure(outcome.get("failure") or {})
         raise WorkflowUpdateFailedError(
             cause=conv.failure_converter.from_failure(failure, conv.payload_converter)
         )
@@ -81,7 +78,7 @@ class WorkflowUpdateHandle(Generic[T]):
         return row
 
     async def _wait(self, stage: UpdateState, timeout: float | None) -> UpdateRow:
-        store = self._client._store
+        store = self._connection.store
         key = ("update", self.workflow_run_id, self.id)
         flag = store.notifier.listen(key)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -110,10 +107,10 @@ async def _moved_update(handle: WorkflowUpdateHandle[Any]) -> UpdateRow:
     """Find an update that is no longer on its handle's run: a run that continues as new
     hands the updates it has not seen to the next one, which may continue as new in turn
     before this looks. Follow the runs from the handle's, not only to the latest run."""
-    store = handle._client._store
+    store = handle._connection.store
     run_id = handle.workflow_run_id
     while True:
-        ex = await store.describe(handle._client.namespace, handle.workflow_id, run_id)
+        ex = await store.describe(handle._connection.namespace, handle.workflow_id, run_id)
         attrs = (ex.close_event or {}).get("attributes") or {}
         next_run_id = attrs.get("new_run_id")
         if not next_run_id:
@@ -140,7 +137,9 @@ _STAGE_STATE = {
 
 
 async def send_update(
-    handle: WorkflowHandle[Any],
+    connection: Connection,
+    workflow_id: str,
+    run_id: str | None,
     update: str | Callable[..., Any],
     args: Sequence[Any],
     *,
@@ -150,9 +149,11 @@ async def send_update(
     rpc_timeout: float | None,
     start: Any = None,
     header: dict[str, Any] | None = None,
+    on_started: Callable[[str], None] | None = None,
 ) -> WorkflowUpdateHandle[Any]:
-    """Request an update on ``handle``'s workflow and wait for ``wait_for_stage``."""
-    client = handle._client
+    """Request an update on the workflow and wait for ``wait_for_stage``; ``on_started`` is
+    told the run id if the request (with ``start``) started the workflow."""
+    client = connection
     name = handler_name(update, "update")
     if result_type is None and callable(update):
         result_type = _arg_and_return_types(update, skip_self=True)[1]
@@ -160,15 +161,15 @@ async def send_update(
     payloads = await client.data_converter.encode(list(args))
     if header:
         header = await encode_within(client.data_converter._store_codec, header)
-    row, started = await client._store.request_update(
-        client.namespace, handle.id, handle.run_id, update_id, name, payloads, start, header
+    row, started = await client.store.request_update(
+        client.namespace, workflow_id, run_id, update_id, name, payloads, start, header
     )
-    if started is not None:
-        handle.result_run_id = handle.first_execution_run_id = started.run_id
+    if started is not None and on_started is not None:
+        on_started(started.run_id)
     result: WorkflowUpdateHandle[Any] = WorkflowUpdateHandle(
         client,
         update_id,
-        handle.id,
+        workflow_id,
         name,
         workflow_run_id=row.run_id,
         result_type=result_type,

@@ -14,15 +14,21 @@ Example::
 """
 
 from perdure._errors import NondeterminismError, RestrictedWorkflowAccessError
+from perdure.workflow._activities import (
+    execute_activity,
+    execute_activity_method,
+    execute_local_activity,
+    execute_local_activity_method,
+    start_activity,
+    start_activity_method,
+    start_local_activity,
+    start_local_activity_method,
+)
 from perdure.workflow._api import (
     all_handlers_finished,
     continue_as_new,
     deprecate_patch,
-    execute_activity,
-    execute_activity_method,
     execute_child_workflow,
-    execute_local_activity,
-    execute_local_activity_method,
     get_external_workflow_handle,
     get_external_workflow_handle_for,
     info,
@@ -35,11 +41,7 @@ from perdure.workflow._api import (
     set_query_handler,
     set_signal_handler,
     sleep,
-    start_activity,
-    start_activity_method,
     start_child_workflow,
-    start_local_activity,
-    start_local_activity_method,
     time,
     time_ns,
     unsafe,
