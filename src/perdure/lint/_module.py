@@ -123,6 +123,12 @@ def _lint_class(cls: type) -> tuple[Finding, ...]:
     except (SyntaxError, ValueError, RecursionError) as exc:  # changed on disk, say
         log.debug("Not linting %s: %s", cls.__qualname__, exc)
         return ()
+    except SystemError as exc:
+        # CPython 3.11's ast module, once a RecursionError went through it anywhere in the
+        # process, may refuse every later parse ("AST constructor recursion depth
+        # mismatch"): not this source's fault, and nothing a worker should warn about.
+        log.debug("Not linting %s: Python could not parse it (%s)", cls.__qualname__, exc)
+        return ()
     except Exception:
         # The lint is advice: a bug in it must not keep a worker from starting.
         log.warning("Could not lint %s (a perdure bug)", cls.__qualname__, exc_info=True)
