@@ -226,9 +226,7 @@ class PostgresStore(Store):
                 try:
                     conn = await self._connect()
                     await conn.add_listener(self._channel, self._on_notification)
-                except BaseException as exc:
-                    # Closed (cancelled) between connecting and listening, too: the new
-                    # connection is this task's to end.
+                except BaseException as exc:  # cancelled by close() too: end the connection
                     if conn is not None:
                         conn.terminate()
                         conn = None
