@@ -121,6 +121,7 @@ class PostgresStore(Store):
         # This process's connections, by backend pid.
         self._own_pids: dict[int, _Server] = {}
         self._listener_task: asyncio.Task[None] | None = None
+        self._listen_conn: Any = None
         self._closed = False
         self._outage = _Outage(self._target.shown)
 
@@ -151,9 +152,7 @@ class PostgresStore(Store):
             await self._migrate(conn)
             await conn.add_listener(self._channel, self._on_notification)
             schema = self._target.schema
-            # No floor for asyncpg to keep: it would reconnect and log a traceback every
-            # time it failed while the server is down. A lost connection is replaced when
-            # the next operation needs one.
+            # No floor: asyncpg would log each failed reconnect; a lost one is replaced on use.
             pool = await asyncpg.create_pool(
                 self._target.dsn,
                 min_size=0,
@@ -179,13 +178,14 @@ class PostgresStore(Store):
             raise error(
                 f"Cannot open the perdure database at {self._target.shown}: {exc}", cause=exc
             ) from exc
+        self._listen_conn = conn  # closed here if the task is cancelled before it starts
         self._listener_task = asyncio.get_running_loop().create_task(
             self._keep_listening(conn), name="perdure.postgres.listener"
         )
 
     async def _init_connection(self, conn: Any) -> None:
-        # Notifications sent from this process's connections were acted on at commit. A
-        # closed connection's pid may be another process's after a restart.
+        # This process's notifications were acted on at commit (a closed connection's pid
+        # may be another process's after a restart).
         pid = conn.get_server_pid()
         self._own_pids[pid] = await _server_of(conn)
         conn.add_termination_listener(lambda _conn: self._own_pids.pop(pid, None))
@@ -356,8 +356,7 @@ class PostgresStore(Store):
 
     async def _run(self, conn: Any, run: _BatchRun) -> None:
         try:
-            # Its last statement also wakes the other processes at commit (NOTIFY) and learns
-            # the transaction id, by which a commit whose reply is lost can be looked up.
+            # Its last statement NOTIFYs other processes and reads the xid (for a lost COMMIT).
             await _PostgresTx(conn, lock=True).run_batch(run, self._channel)
             run.committing = True
             await conn.execute("COMMIT")
@@ -430,8 +429,7 @@ class PostgresStore(Store):
     async def is_idle(self) -> bool:
         if self._queue or self._in_flight:
             return False
-        # One statement, so one snapshot: separate reads could miss a task that moved from
-        # ready to held (or held to done, with what it made) between them.
+        # One statement, one snapshot: no task can move between separate reads unseen.
         rows = await self._fetch(
             "SELECT 'held', NULL, NULL WHERE EXISTS (SELECT 1 FROM tasks WHERE lease_owner IS "
             "NOT NULL AND async_pending = 0) "
@@ -447,8 +445,8 @@ class PostgresStore(Store):
         # otherwise, and its deadlines (schedule-to-start) must still come due.
         polled = self.notifier.listened()
         ready = [k for r in rows if (k := ("queue", r[0], r[1], TaskKind(int(r[2])))) in polled]
-        # Wake their pollers: a poller that polled just before the virtual clock moved would
-        # otherwise sleep until a virtual deadline that, with this task ready, never comes.
+        # Wake their pollers: one that polled just before the virtual clock moved would sleep
+        # until a virtual deadline that, with this task ready, never comes.
         self.notifier.fire(ready)
         return not ready
 
@@ -492,6 +490,8 @@ class PostgresStore(Store):
             self._listener_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener_task
+            if not self._listen_conn.is_closed():
+                self._listen_conn.terminate()
         if self._pool is not None:
             try:
                 await asyncio.wait_for(self._pool.close(), CONNECT_TIMEOUT)
