@@ -146,6 +146,13 @@ STEPS = [
     ),
     Step("Count", "", "perdure workflow count -q \"WorkflowType = 'Checkout'\""),
     Step(
+        "Count by status",
+        "End the query with `GROUP BY ExecutionStatus` for the count of each status. On a big "
+        "database `--max-count N` stops each count at N (shown as `N+`): an exact count reads "
+        "every matching run.",
+        "perdure workflow count -q 'GROUP BY ExecutionStatus' --max-count 1000",
+    ),
+    Step(
         "Look at a history",
         "`workflow show` prints the events with their inputs and results decoded; `--follow` "
         "keeps printing until the workflow closes; `-o json` prints the history document "

@@ -175,6 +175,14 @@ def test_batch_terminate_and_signal_by_query(perdure_sqlite: Perdure) -> None:
     assert refused.returncode == 1 and "12 workflow(s) match the query" in refused.stderr
     assert "Aborted" in refused.stderr
     assert perdure.json("workflow", "count", "-q", "ExecutionStatus = 'Running'") == {"count": 13}
+    # On a big database: counts that stop at --max-count, by status with GROUP BY.
+    capped = perdure.json("workflow", "count", "-q", query, "--max-count", "5")
+    assert capped == {"count": 5, "capped": True}
+    grouped = perdure.ok(
+        "workflow", "count", "-q", "GROUP BY ExecutionStatus", "--max-count", "20"
+    ).splitlines()
+    assert grouped == ["Total: 13", "  RUNNING: 13"]
+    assert perdure.ok("workflow", "count", "--max-count", "10").strip() == "Total: 10+"
 
     report = perdure.json(
         "workflow", "signal", "-q", query, "--name", "approve", "-i", '"x"', "--yes"

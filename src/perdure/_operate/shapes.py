@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._common.schedule_spec import ScheduleCalendarSpec, ScheduleSpec, describe_calendar
+from perdure._store._visibility_query import STATUS_NAMES, parse_query
 from perdure.client import (
     PendingActivityInfo,
     ScheduleActionResult,
@@ -18,7 +19,9 @@ from perdure.client import (
     ScheduleDescription,
     ScheduleListDescription,
     WorkflowExecution,
+    WorkflowExecutionCount,
     WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
     WorkflowResetInfo,
 )
 from perdure.common import TypedSearchAttributes
@@ -63,6 +66,27 @@ def workflow_json(wf: WorkflowExecution | WorkflowExecutionDescription) -> dict[
             {"workflow_id": wf.parent_id, "run_id": wf.parent_run_id} if wf.parent_id else None
         ),
     }
+
+
+# "Running" as the query language names a status, to "RUNNING" as the JSON shapes do.
+_STATUS_JSON = {name: WorkflowExecutionStatus(i).name for i, name in STATUS_NAMES.items()}
+
+
+def count_json(
+    count: WorkflowExecutionCount, query: str | None, max_count: int | None
+) -> dict[str, Any]:
+    """``{count}``; with ``GROUP BY ExecutionStatus`` the ``groups`` too; with ``max_count``,
+    ``capped``: whether a count (a group's) stopped there."""
+    body: dict[str, Any] = {"count": count.count}
+    if query and parse_query(query).group_by is not None:
+        body["groups"] = [
+            {"status": _STATUS_JSON[g.group_values[0]], "count": g.count} for g in count.groups
+        ]
+    if max_count is not None:
+        body["capped"] = any(g.count >= max_count for g in count.groups) or (
+            not count.groups and count.count >= max_count
+        )
+    return body
 
 
 def description_json(desc: WorkflowExecutionDescription) -> dict[str, Any]:

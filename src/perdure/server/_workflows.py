@@ -9,9 +9,13 @@ from starlette.responses import Response
 
 from perdure._operate.history_page import read_history_page
 from perdure._operate.outcome import outcome
-from perdure._operate.shapes import description_json, events_json, outcome_json, workflow_json
-from perdure._store._visibility_query import STATUS_NAMES, parse_query
-from perdure.client import WorkflowExecutionStatus
+from perdure._operate.shapes import (
+    count_json,
+    description_json,
+    events_json,
+    outcome_json,
+    workflow_json,
+)
 from perdure.server._models import (
     HistoryPage,
     WorkflowCount,
@@ -22,9 +26,6 @@ from perdure.server._models import (
 from perdure.server._openapi_params import RunIdQuery, WorkflowIdPath, problems
 from perdure.server._paths import UnquotedRoute
 from perdure.server._state import JSON, decode_page_token, encode_page_token, server_state
-
-# The statuses as the query language names them ('Running') and as JSON does ("RUNNING").
-_STATUS_JSON = {name: WorkflowExecutionStatus(i).name for i, name in STATUS_NAMES.items()}
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], route_class=UnquotedRoute)
 
@@ -81,16 +82,7 @@ async def count_workflows(
     max_count: Annotated[int | None, Query(ge=1, le=10_000_000)] = None,
 ) -> Response:
     count = await server_state(request).client.count_workflows(query or None, max_count=max_count)
-    body: dict[str, object] = {"count": count.count}
-    if query and parse_query(query).group_by is not None:
-        body["groups"] = [
-            {"status": _STATUS_JSON[g.group_values[0]], "count": g.count} for g in count.groups
-        ]
-    if max_count is not None:
-        body["capped"] = any(g.count >= max_count for g in count.groups) or (
-            not count.groups and count.count >= max_count
-        )
-    return JSON(body)
+    return JSON(count_json(count, query or None, max_count))
 
 
 @router.get(
