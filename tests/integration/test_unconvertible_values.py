@@ -5,6 +5,7 @@ and a NUL inside a string, which JSON escapes, round-trips on every store."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -101,7 +102,8 @@ ACTIVITIES = [
 
 
 async def call(env: WorkflowEnvironment, name: str, *, local: bool = False) -> str:
-    workflow_id = f"{name}-{local}-{id(env)}"
+    # A fresh id: ATTEMPTS outlives the test, and id(env) may be an earlier env's again.
+    workflow_id = f"{name}-{local}-{uuid.uuid4().hex}"
     async with Worker(env.client, task_queue="q", workflows=[Calls], activities=ACTIVITIES):
         result = await env.client.execute_workflow(
             Calls.run, args=[name, local], id=workflow_id, task_queue="q"
