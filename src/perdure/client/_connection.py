@@ -54,7 +54,6 @@ class TimeSkipper(Protocol):
     def awaiting(self, run_id: str) -> contextlib.AbstractContextManager[None]:
         """While a client waits for this run to close: once it has, the clock holds still
         until the waiter has seen it (or time would run on past the awaited result)."""
-        ...
 
 
 class Connection:

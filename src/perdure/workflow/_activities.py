@@ -42,18 +42,7 @@ def start_activity(
     ``concurrency_key`` counts it against the workers' ``max_concurrent_activities_per_key``.
     """
     ctx = current()
-    if isinstance(activity, str):
-        activity_type = activity
-    else:
-        defn = ActivityDefinition.from_callable(activity)
-        activity_type = defn.name
-        if result_type is None:
-            result_type = defn.ret_type
-    if arg is not _ARG_UNSET:
-        if args:
-            raise ValueError("Give either arg or args, not both")
-        args = (arg,)
-    activity_type = ids.check_activity_type(activity_type)
+    activity_type, args, result_type = _resolve(activity, arg, args, result_type)
     task_queue = ids.check_optional_task_queue(task_queue)
     activity_id = ids.check_activity_id(activity_id)
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -153,18 +142,7 @@ def start_local_activity(
     ``schedule_to_close_timeout`` is required.
     """
     ctx = current()
-    if isinstance(activity, str):
-        activity_type = activity
-    else:
-        defn = ActivityDefinition.from_callable(activity)
-        activity_type = defn.name
-        if result_type is None:
-            result_type = defn.ret_type
-    if arg is not _ARG_UNSET:
-        if args:
-            raise ValueError("Give either arg or args, not both")
-        args = (arg,)
-    activity_type = ids.check_activity_type(activity_type)
+    activity_type, args, result_type = _resolve(activity, arg, args, result_type)
     activity_id = ids.check_activity_id(activity_id)
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
         raise ValueError(
@@ -215,3 +193,22 @@ start_activity_method = start_activity
 execute_activity_method = execute_activity
 start_local_activity_method = start_local_activity
 execute_local_activity_method = execute_local_activity
+
+
+def _resolve(
+    activity: Any, arg: Any, args: Sequence[Any], result_type: Any
+) -> tuple[str, Sequence[Any], Any]:
+    """An activity call's checked type name, its arguments (``arg`` or ``args``) and the
+    result type (the function's return annotation unless one is given)."""
+    if isinstance(activity, str):
+        activity_type = activity
+    else:
+        defn = ActivityDefinition.from_callable(activity)
+        activity_type = defn.name
+        if result_type is None:
+            result_type = defn.ret_type
+    if arg is not _ARG_UNSET:
+        if args:
+            raise ValueError("Give either arg or args, not both")
+        args = (arg,)
+    return ids.check_activity_type(activity_type), args, result_type
