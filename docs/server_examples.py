@@ -131,8 +131,8 @@ STEPS = [
         "By type name, with the arguments as a JSON array; the other start options of "
         "`client.start_workflow` are fields too (`execution_timeout` and the other durations "
         "in seconds, `id_reuse_policy`, `id_conflict_policy`, `retry_policy`, `memo`, "
-        "`search_attributes`, `start_delay`, `start_signal`). The answer is the workflow, as "
-        "`perdure workflow list -o json` prints it; 409 if a run of the id is open.",
+        "`search_attributes`, `start_delay`, `start_signal`, `priority`). The answer is the "
+        "workflow, as `perdure workflow list -o json` prints it; 409 if a run of the id is open.",
         "POST",
         W,
         start("Checkout", "orders/7", "orders/7", 42.5),
