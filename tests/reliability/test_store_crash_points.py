@@ -20,10 +20,7 @@ renamed in the engine cannot silently stop being tested. Both stores.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,7 +30,7 @@ import pytest
 from harness import app, crashpoints, rerun_hint, scenarios
 from harness.auditor import audit, child_problems, signals
 from harness.ledger import Ledger
-from harness.workers import HERE, Workers, check_torture, poll_until, wait_all
+from harness.workers import Workers, check_torture, poll_until, wait_all
 from pgutil import fresh_schema
 
 from perdure import Client
@@ -104,18 +101,8 @@ class Point:
             self.doomed = self.workers.spawn("crash-worker", env=self.crash_env)
 
     def sender(self, name: str, env: dict[str, str]) -> Any:
-        """A signal-sending process, logged and killed at the end like the workers."""
-        environ = dict(os.environ)
-        environ["PYTHONPATH"] = os.pathsep.join(
-            [str(HERE), *filter(None, [environ.get("PYTHONPATH")])]
-        )
-        environ.update(env)
-        command = [sys.executable, "-m", "harness.app", "signal", self.url, self.listener]
-        command += ["0", str(SIGNALS), self.acks]
-        with open(self.workers.directory / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environ)
-        self.workers.procs[name] = proc
-        return proc
+        stream = scenarios.Stream(self.listener, 0, SIGNALS, self.acks)
+        return self.workers.spawn_sender(name, [stream], env)
 
     async def recover(self) -> None:
         """Once the doomed process died at its point, start it again without the point."""

@@ -3,7 +3,7 @@
 Usage::
 
     python -m harness.app worker URL LEDGER [--faults SEED:RATE[:KINDS]] [--task-queue Q]
-    python -m harness.app signal URL WORKFLOW_ID FIRST N ACKS
+    python -m harness.app signal URL [WORKFLOW_ID FIRST N ACKS]...
 
 ``Torture(value, steps)`` runs ``steps`` activities one after the other; each appends
 ``before`` to the ledger, sleeps a little (the window in which a kill leaves it in flight),
@@ -109,7 +109,12 @@ async def _signal(args: argparse.Namespace) -> None:
     from harness import scenarios
 
     crashpoints.hook_from_environment()
-    await scenarios.send_signals(args.url, args.workflow_id, args.first, args.n, args.acks)
+    spec = args.streams
+    streams = [
+        scenarios.Stream(spec[i], int(spec[i + 1]), int(spec[i + 2]), spec[i + 3])
+        for i in range(0, len(spec), 4)
+    ]
+    await scenarios.send_signals(args.url, streams)
 
 
 def main(argv: list[str]) -> None:
@@ -122,10 +127,7 @@ def main(argv: list[str]) -> None:
     w.add_argument("--task-queue", default=TASK_QUEUE)
     s = sub.add_parser("signal")
     s.add_argument("url")
-    s.add_argument("workflow_id")
-    s.add_argument("first", type=int)
-    s.add_argument("n", type=int)
-    s.add_argument("acks")
+    s.add_argument("streams", nargs="+", help="WORKFLOW_ID FIRST N ACKS, repeated")
     args = parser.parse_args(argv)
     asyncio.run(_worker(args) if args.command == "worker" else _signal(args))
 

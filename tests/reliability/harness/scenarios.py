@@ -4,21 +4,26 @@ sender process.
 
 * ``Sleeper(value, timers, seconds)``: ``timers`` durable timers one after the other, a step
   of the value after each; returns ``app.reference(value, timers)``.
+* ``Alarms(value, delays)``: one durable timer per delay, all at once; returns
+  ``app.reference(value, len(delays))`` once every one fired.
 * ``Listener(n)``: returns the ``n`` values it was signalled (``add``), in arrival order.
 * ``Parent(value, children)``: runs ``children`` children one after the other, each a
   one-activity ``Torture`` on the parent's queue with the id ``<parent id>/child-<i>``;
   returns ``parent_reference(value, children)``.
 
-The sender (``python -m harness.app signal URL WORKFLOW_ID FIRST N ACKS``) signals
-``FIRST .. FIRST+N-1`` to a ``Listener``, appending each value to the file ``ACKS`` (fsync'd)
-once ``signal()`` returned: started again after a crash, it goes on after the last one
-acknowledged. A value acknowledged must be in history once; one not acknowledged was in a
-transaction that died with the process, and is sent again.
+The sender (``python -m harness.app signal URL [WORKFLOW_ID FIRST N ACKS]...``) signals
+``FIRST .. FIRST+N-1`` to each ``Listener`` named (the streams concurrently, each in order),
+appending each value to its file ``ACKS`` (fsync'd) once ``signal()`` returned: started
+again after a crash, it goes on after the last one acknowledged. A value acknowledged must be
+in history once; one not acknowledged was in a transaction that died with the process, and
+is sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from dataclasses import dataclass
 
 from harness import app
 from perdure import Client, workflow
@@ -34,6 +39,14 @@ class Sleeper:
             await workflow.sleep(seconds)
             value = app.step(seq, value)
         return value
+
+
+@workflow.defn
+class Alarms:
+    @workflow.run
+    async def run(self, value: int, delays: list[float]) -> int:
+        await asyncio.gather(*(workflow.sleep(d) for d in delays))
+        return app.reference(value, len(delays))
 
 
 @workflow.defn
@@ -65,7 +78,7 @@ class Parent:
         return value
 
 
-WORKFLOWS = [Sleeper, Listener, Parent]
+WORKFLOWS = [Sleeper, Alarms, Listener, Parent]
 
 
 def child_id(parent_id: str, i: int) -> str:
@@ -116,20 +129,38 @@ def acknowledged(path: str) -> list[int]:
         return []
 
 
-async def send_signals(url: str, workflow_id: str, first: int, n: int, acks: str) -> None:
-    """Signal ``first .. first+n-1`` (after those ``acks`` already holds), each acknowledged
-    in ``acks`` once ``signal()`` returned."""
-    done = acknowledged(acks)
+@dataclass(frozen=True)
+class Stream:
+    """Values ``first .. first+n-1`` signalled to ``workflow_id`` one after the other, each
+    acknowledged in the file ``acks`` once ``signal()`` returned."""
+
+    workflow_id: str
+    first: int
+    n: int
+    acks: str
+
+    def args(self) -> list[str]:
+        return [self.workflow_id, str(self.first), str(self.n), self.acks]
+
+
+async def send_signals(url: str, streams: list[Stream]) -> None:
+    """Send the streams, concurrently (one client: their commits are grouped), each going
+    on after the values its ``acks`` already holds."""
     client = await Client.connect(url)
     try:
-        handle = client.get_workflow_handle(workflow_id)
-        fd = os.open(acks, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            for value in range(first + len(done), first + n):
-                await handle.signal(SIGNAL, value)
-                os.write(fd, f"{value}\n".encode())
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        await asyncio.gather(*(_send(client, s) for s in streams))
     finally:
         await client.close()
+
+
+async def _send(client: Client, stream: Stream) -> None:
+    done = acknowledged(stream.acks)
+    handle = client.get_workflow_handle(stream.workflow_id)
+    fd = os.open(stream.acks, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for value in range(stream.first + len(done), stream.first + stream.n):
+            await handle.signal(SIGNAL, value)
+            os.write(fd, f"{value}\n".encode())
+            os.fsync(fd)
+    finally:
+        os.close(fd)
