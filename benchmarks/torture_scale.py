@@ -30,10 +30,13 @@ SIGNALS = {"workflows": 5, "senders": 10, "per_sender": 200, "kills": 3, "proces
 CLAIMERS = {"tasks": 100_000, "processes": 8, "batch": 100}
 
 
-async def run(scenario: str, backend: str, seed: int, args: argparse.Namespace) -> tuple[bool, str]:
+async def run(
+    scenario: str, backend: str, seed: int, args: argparse.Namespace
+) -> tuple[bool, str]:
     """Run one scenario on one store; whether it passed, and its figures."""
-    from benchmarks.torture import database
     from harness.scale import signal_burst, timer_storm
+
+    from benchmarks.torture import database
 
     rng = random.Random(seed)
     directory = Path(tempfile.mkdtemp(prefix=f"perdure-{scenario}-{backend}-"))
