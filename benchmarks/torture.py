@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks.torture --tier long                 # both stores, the full figures
     python -m benchmarks.torture --tier long --backend sqlite --seed 7
     python -m benchmarks.torture --tier ci                   # a quick run of the same
+    python -m benchmarks.torture --tier long --scenario timers   # or signals, claimers
 
 A run: ``--workflows`` workflows of ``--steps`` sequential activities (each appends to a
 ledger outside the store, sleeps 5-50 ms, appends again, returns a pure function of its
@@ -42,6 +43,7 @@ sys.path[:0] = [str(ROOT / "tests" / "reliability"), str(ROOT / "tests")]
 from harness.ledger import Ledger  # noqa: E402
 from harness.workers import Workers, check_torture, in_flight, start_all  # noqa: E402
 
+from benchmarks import torture_scale  # noqa: E402
 from perdure import Client  # noqa: E402
 
 TIERS = {
@@ -194,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int)
     parser.add_argument("--fault-rate", type=float, default=0.01)
     parser.add_argument("--deadline", type=float, default=300.0)
+    parser.add_argument(
+        "--scenario",
+        choices=["all", "crash", *torture_scale.SCENARIOS],
+        default="all",
+        help="the long tier runs them all: crash torture, then torture_scale's",
+    )
     args = parser.parse_args(argv)
     for key, value in TIERS[args.tier].items():
         if getattr(args, key) is None:
@@ -202,10 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(f"torture tier {args.tier}, seed {seed} (re-run: --seed {seed})", flush=True)
     ok = True
-    for backend in backends:
+    for backend in backends if args.scenario in ("all", "crash") else []:
         r = asyncio.run(run_backend(backend, args, seed))
         print(show(r), flush=True)
         ok = ok and not r["problems"] and not r["dead_workers"] and r["extra_unexplained"] == 0
+    for scenario in torture_scale.SCENARIOS if args.tier == "long" else []:
+        for backend in backends if args.scenario in ("all", scenario) else []:
+            passed, figures = asyncio.run(torture_scale.run(scenario, backend, seed, args))
+            print(figures, flush=True)
+            ok = ok and passed
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
