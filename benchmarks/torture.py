@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks.torture --tier long                 # both stores, the full figures
     python -m benchmarks.torture --tier long --backend sqlite --seed 7
     python -m benchmarks.torture --tier ci                   # a quick run of the same
+    python -m benchmarks.torture --tier suite-faults --seed 7   # the whole suite, 1% faults
 
 A run: ``--workflows`` workflows of ``--steps`` sequential activities (each appends to a
 ledger outside the store, sleeps 5-50 ms, appends again, returns a pure function of its
@@ -182,9 +183,20 @@ def show(r: dict[str, Any]) -> str:
     )
 
 
+def suite_faults(seed: int, rate: float, pytest_args: list[str]) -> int:
+    """RELIABILITY.md section 2: the whole functional suite with ``rate`` of the store calls
+    the engine's workers make failing (tests/reliability/harness/suite_faults.py); the
+    figures are pytest's summary and the plugin's ("store faults")."""
+    import subprocess
+
+    command = [sys.executable, "-m", "pytest", f"--store-faults={seed}:{rate}", "-q"]
+    print("running:", " ".join(command + pytest_args), flush=True)
+    return subprocess.call(command + pytest_args, cwd=ROOT)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.torture", description=__doc__)
-    parser.add_argument("--tier", choices=sorted(TIERS), default="long")
+    parser.add_argument("--tier", choices=[*sorted(TIERS), "suite-faults"], default="long")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workflows", type=int)
@@ -194,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int)
     parser.add_argument("--fault-rate", type=float, default=0.01)
     parser.add_argument("--deadline", type=float, default=300.0)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.tier == "suite-faults":
+        seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+        print(f"torture tier suite-faults, seed {seed} (re-run: --seed {seed})", flush=True)
+        return suite_faults(seed, args.fault_rate, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     for key, value in TIERS[args.tier].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
