@@ -136,6 +136,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         f.write(f"- calls {calls} pid {os.getpid()}\n")
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A failure is written down as it happens (next to the record: ``.failures``), so that a
+    long run can be triaged while it goes on."""
+    record = os.environ.get(RECORD_VARIABLE)
+    if record is None or not report.failed or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    with open(record + ".failures", "a", encoding="utf-8") as f:
+        f.write(f"=== {report.nodeid} ({report.when})\n{report.longreprtext[-4000:]}\n")
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     faults = config.stash.get(_KEY, None)
     if faults is None or hasattr(config, "workerinput"):
