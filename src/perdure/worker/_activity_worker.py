@@ -12,6 +12,7 @@ from typing import Any
 
 from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
+from perdure._common.failure import EngineFailure
 from perdure._common.metrics import MetricsSink
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
@@ -248,19 +249,7 @@ class Activities:
                 "Worker(activities=[...])."
             )
             log.error(message)
-            await self._report(
-                task,
-                "fail",
-                {
-                    "message": message,
-                    "kind": "application",
-                    "type": "NotRegisteredError",
-                    "non_retryable": False,
-                    "details": [],
-                    "cause": None,
-                    "stack_trace": "",
-                },
-            )
+            await self._report(task, "fail", EngineFailure(message, "NotRegisteredError").to_dict())
             return
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
