@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import enum
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,6 +53,15 @@ def _utc(ts: float) -> datetime:
 
 def _td(seconds: float | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
+
+
+class Outcome(enum.Enum):
+    """How an attempt ended, with its value: a result payload (completed), a failure dict
+    (failed), or the cancellation's details payloads (cancelled)."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class _Heartbeater:
@@ -249,7 +259,9 @@ class Activities:
                 "Worker(activities=[...])."
             )
             log.error(message)
-            await self._report(task, "fail", EngineFailure(message, "NotRegisteredError").to_dict())
+            await self._report(
+                task, Outcome.FAILED, EngineFailure(message, "NotRegisteredError").to_dict()
+            )
             return
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
@@ -275,7 +287,7 @@ class Activities:
             )
             details = await self._conv.decode(task.heartbeat_details)
         except Exception as exc:
-            await self._report(task, "fail", self._failure(exc))
+            await self._report(task, Outcome.FAILED, self._failure(exc))
             return
 
         def cancel_waiter() -> asyncio.Future[None]:
@@ -348,11 +360,11 @@ class Activities:
         except asyncio.CancelledError:
             await beat.final_details()
             if cancelled.is_set():
-                await self._report(task, "cancelled", [])
+                await self._report(task, Outcome.CANCELLED, [])
             elif self.worker_shutdown.is_set():
                 await self._report(
                     task,
-                    "fail",
+                    Outcome.FAILED,
                     self._failure(RuntimeError("Worker shut down while the activity ran")),
                 )
             else:
@@ -361,10 +373,12 @@ class Activities:
         except BaseException as exc:
             await beat.final_details()
             if cancelled.is_set() and isinstance(exc, FailureCancelledError):
-                await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
+                await self._report(
+                    task, Outcome.CANCELLED, await self._conv.encode(list(exc.details))
+                )
             else:
                 _log_failed_attempt(task, exc, self._conv)
-                await self._report(task, "fail", self._failure(exc))
+                await self._report(task, Outcome.FAILED, self._failure(exc))
             if not isinstance(exc, Exception):
                 raise
             return
@@ -379,27 +393,27 @@ class Activities:
             # Retrying would produce the same oversized result: fail for good.
             failure = self._failure(exc)
             failure["non_retryable"] = True
-            await self._report(task, "fail", failure)
+            await self._report(task, Outcome.FAILED, failure)
             return
         except Exception as exc:
-            await self._report(task, "fail", self._failure(exc))
+            await self._report(task, Outcome.FAILED, self._failure(exc))
             return
         if self.crash_hook is not None:
             await self.crash_hook("before_activity_completes", task.activity_type, task)
-        await self._report(task, "complete", payload)
+        await self._report(task, Outcome.COMPLETED, payload)
         if self.crash_hook is not None:
             await self.crash_hook("after_activity_completes", task.activity_type, task)
 
-    async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
-        if self.metrics is not None and outcome != "cancelled":
+    async def _report(self, task: ActivityTask, outcome: Outcome, value: Any) -> None:
+        if self.metrics is not None and outcome is not Outcome.CANCELLED:
             self.metrics.activity_done(
                 task.token.namespace,
                 task.task_queue,
                 task.activity_type,
                 self._store.clock.now() - task.started_time,
-                outcome == "fail",
+                outcome is Outcome.FAILED,
             )
-        if outcome == "fail":
+        if outcome is Outcome.FAILED:
             value = await encode_within(self._conv._store_codec, value)
         error = await self._record(task, outcome, value, eager=True)
         if error is None or not transient(error):
@@ -416,21 +430,25 @@ class Activities:
             retry.recovered()
 
     async def _record(
-        self, task: ActivityTask, outcome: str, value: Any, *, eager: bool
+        self, task: ActivityTask, outcome: Outcome, value: Any, *, eager: bool
     ) -> BaseException | None:
         """Record the attempt's outcome once; the error that kept it from being recorded,
         if it may be worth trying again (None: recorded, or refused for good)."""
         offer = self.offer_workflow_task() if eager else None
         # A result may have the workflow's next task run and recorded in its own commit.
-        then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
+        then = (
+            self.continue_in_commit()
+            if offer is not None and outcome is Outcome.COMPLETED
+            else None
+        )
         committed = False
         next_event_id = None
         try:
-            if outcome == "complete":
+            if outcome is Outcome.COMPLETED:
                 next_event_id = await self._store.complete_activity(
                     task.token, task.owner, value, self._identity, offer, then
                 )
-            elif outcome == "fail":
+            elif outcome is Outcome.FAILED:
                 await self._store.fail_activity(
                     task.token, task.owner, value, self._identity, offer
                 )
