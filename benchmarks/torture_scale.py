@@ -30,9 +30,7 @@ SIGNALS = {"workflows": 5, "senders": 10, "per_sender": 200, "kills": 3, "proces
 CLAIMERS = {"tasks": 100_000, "processes": 8, "batch": 100}
 
 
-async def run(
-    scenario: str, backend: str, seed: int, args: argparse.Namespace
-) -> tuple[bool, str]:
+async def run(scenario: str, backend: str, seed: int, args: argparse.Namespace) -> tuple[bool, str]:
     """Run one scenario on one store; whether it passed, and its figures."""
     from harness.scale import signal_burst, timer_storm
 

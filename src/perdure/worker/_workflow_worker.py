@@ -21,6 +21,7 @@ from perdure._common.commands import (
     UpsertMemo,
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
+from perdure._common.failure import EngineFailure
 from perdure._common.identifiers import storable_text
 from perdure._common.metrics import MetricsSink, WorkflowClose
 from perdure._errors import (
@@ -211,19 +212,15 @@ class WorkflowTasks:
             interceptors=self.interceptor_classes,
         )
 
-    def _unregistered(self, workflow_type: str) -> dict[str, Any]:
+    def _unregistered(self, workflow_type: str) -> EngineFailure:
         known = ", ".join(sorted(self._defs)) or "none"
-        return {
-            "message": f"Workflow type {workflow_type!r} is not registered on this worker (task "
+        return EngineFailure(
+            f"Workflow type {workflow_type!r} is not registered on this worker (task "
             f"queue {self._task_queue!r}; registered: {known}). Register it with "
             "Worker(workflows=[...]) on a worker polling this queue.",
-            "kind": "server",
-            "type": "NotRegisteredError",
-            "non_retryable": False,
-            "details": [],
-            "cause": None,
-            "stack_trace": "",
-        }
+            "NotRegisteredError",
+            kind="server",
+        )
 
     async def process(self, task: WorkflowTask) -> None:
         started = time.perf_counter()
@@ -231,10 +228,10 @@ class WorkflowTasks:
         defn = self._defs.get(task.workflow_type, self._dynamic)
         try:
             if defn is None:
-                log.error(self._unregistered(task.workflow_type)["message"])
+                log.error(self._unregistered(task.workflow_type).message)
                 self._count_failure(task)
                 await self._store.fail_workflow_task(
-                    task, self._unregistered(task.workflow_type), self._identity
+                    task, self._unregistered(task.workflow_type).to_dict(), self._identity
                 )
                 return
             cached = runner is not None and runner.next_event_id <= task.next_event_id
@@ -389,7 +386,7 @@ class WorkflowTasks:
             if runner is None:
                 defn = self._defs.get(query.workflow_type, self._dynamic)
                 if defn is None:
-                    raise QueryFailed(self._unregistered(query.workflow_type)["message"])
+                    raise QueryFailed(self._unregistered(query.workflow_type).message)
                 runner = self._new_runner(defn, query.workflow_id, query.run_id)
                 events = await self._store.get_history(query.run_id)
                 events = await decode_events(self._converter._store_codec, events)
