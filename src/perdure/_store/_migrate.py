@@ -5,7 +5,7 @@ production history locally.
 Both databases have the same logical schema (``_schema.py`` and ``_postgres_schema.py`` make
 the same tables at each version), so every row is copied as it is, table by table, in
 batches: executions with their histories, inboxes, tasks, timers, search attributes,
-updates, namespaces, the references to offloaded payloads, schedules and the flow-control
+updates, signal idempotency keys, namespaces, the references to offloaded payloads, schedules and the flow-control
 state (each fairness key's pass, each rate-limited queue's tokens). The source is opened
 read-only and left as it was; a target that holds any perdure row is refused. Once copied,
 each table's row count and a checksum of its rows (the sum of each row's SHA-256, so the
@@ -46,6 +46,7 @@ TABLES = (
     "updates",
     "payload_refs",
     "payload_garbage",
+    "signal_requests",
     "schedules",
     "fairness",
     "rate_limits",
