@@ -5,9 +5,9 @@ production history locally.
 Both databases have the same logical schema (``_schema.py`` and ``_postgres_schema.py`` make
 the same tables at each version), so every row is copied as it is, table by table, in
 batches: executions with their histories, inboxes, tasks, timers, search attributes,
-updates, signal idempotency keys, namespaces, the references to offloaded payloads, schedules and the flow-control
-state (each fairness key's pass, each rate-limited queue's tokens). The source is opened
-read-only and left as it was; a target that holds any perdure row is refused. Once copied,
+updates, signal idempotency keys, namespaces, the references to offloaded payloads,
+schedules and the flow-control state (each fairness key's pass, each rate-limited queue's
+tokens). The source is opened read-only and left as it was; a target that holds any perdure row is refused. Once copied,
 each table's row count and a checksum of its rows (the sum of each row's SHA-256, so the
 order rows come in does not matter) are compared on both sides. Only then are the leases
 the source's workers held released in the target, by the store's own rules (a workflow task

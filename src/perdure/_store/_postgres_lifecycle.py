@@ -1,5 +1,6 @@
 """PostgreSQL's SQL for the data lifecycle's primitives: namespaces, the runs retention may
-delete, the references to offloaded payloads, and signals' idempotency keys (part of the ``Tx`` protocol)."""
+delete, the references to offloaded payloads, and signals' idempotency keys (part of the
+``Tx`` protocol)."""
 
 from __future__ import annotations
 
