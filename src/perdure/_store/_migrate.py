@@ -7,12 +7,13 @@ the same tables at each version), so every row is copied as it is, table by tabl
 batches: executions with their histories, inboxes, tasks, timers, search attributes,
 updates, signal idempotency keys, namespaces, the references to offloaded payloads,
 schedules and the flow-control state (each fairness key's pass, each rate-limited queue's
-tokens). The source is opened read-only and left as it was; a target that holds any perdure row is refused. Once copied,
-each table's row count and a checksum of its rows (the sum of each row's SHA-256, so the
-order rows come in does not matter) are compared on both sides. Only then are the leases
-the source's workers held released in the target, by the store's own rules (a workflow task
-goes back to its queue; an activity attempt that was running counts as timed out and is
-retried by its policy), so the target's workers take every task up.
+tokens). The source is opened read-only and left as it was; a target that holds any perdure
+row is refused. Once copied, each table's row count and a checksum of its rows (the sum of
+each row's SHA-256, so the order rows come in does not matter) are compared on both sides.
+Only then are the leases the source's workers held released in the target, by the store's
+own rules (a workflow task goes back to its queue; an activity attempt that was running
+counts as timed out and is retried by its policy), so the target's workers take every task
+up.
 
 A table added to the schema is copied by adding its name to ``TABLES``: its columns are
 read from the schema itself.
