@@ -157,10 +157,13 @@ STEPS = [
     ),
     Step(
         "Send a signal",
-        "Every route on a workflow takes `?run_id=` for one run; without it, the latest.",
+        "Every route on a workflow takes `?run_id=` for one run; without it, the latest. "
+        "`request_id` is the signal's idempotency key: a client that retries the request "
+        "(after a timeout, say) with the same one gets a 200 and the workflow records the "
+        "signal once, across continue-as-new too. Without it each request is a new signal.",
         "POST",
         f"{W}/orders%2F7/signals/approve",
-        {"args": ["ada"]},
+        {"args": ["ada"], "request_id": "approve-7"},
     ),
     Step(
         "Wait for the result",

@@ -262,7 +262,10 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         payloads: list[Payload],
         identity: str,
         header: dict[str, Payload] | None = None,
+        request_id: str | None = None,
     ) -> None:
+        """Signal a run; one whose ``request_id`` the workflow id took already records
+        nothing (see ``executions.signal``)."""
         await self.transact(
             lambda tx, fx: executions.signal(
                 tx,
@@ -275,6 +278,7 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
                 self.clock.now(),
                 fx,
                 header,
+                request_id,
             )
         )
 

@@ -295,11 +295,38 @@ async def signal(
     now: float,
     fx: Effects,
     header: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> None:
-    ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
+    """Signal the run (the open one without ``run_id``). A signal with a ``request_id`` (its
+    idempotency key) that a run of the workflow id already took is accepted and records
+    nothing, even once that run has closed or continued as new.
+
+    Raises:
+        WorkflowNotFoundError: no such run, or it is closed (and did not take the key).
+    """
+    try:
+        ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
+    except WorkflowNotFoundError:
+        if request_id and await tx.signal_request_run(namespace, workflow_id, request_id):
+            return  # a retry of a signal taken before the run closed
+        raise
+    if request_id and not await tx.add_signal_request(
+        namespace, workflow_id, request_id, ex.run_id
+    ):
+        return
+    attrs = with_header(header, signal_attributes(name, payloads, identity, request_id))
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
     crash.reached("during_signal_append")
+
+
+def signal_attributes(
+    name: str, payloads: list[Any], identity: str, request_id: str | None
+) -> dict[str, Any]:
+    """A ``WorkflowExecutionSignaled`` event's attributes (its key too, as Temporal's)."""
+    attrs = {"signal_name": name, "input": payloads, "identity": identity}
+    if request_id:
+        attrs["request_id"] = request_id
+    return attrs
 
 
 async def request_cancel(

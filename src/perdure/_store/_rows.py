@@ -34,6 +34,7 @@ RUN_TABLES = (
     "search_attributes",
     "updates",
     "payload_refs",
+    "signal_requests",
     "executions",
 )
 

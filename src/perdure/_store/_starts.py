@@ -147,17 +147,18 @@ async def start_workflow(
 ) -> StartResult:
     running = await tx.get_open_execution(req.namespace, req.workflow_id)
     signal_inputs: list[tuple[EventType, dict[str, Any]]] = []
+    # The start signal's idempotency key: one the workflow id took already (a retried
+    # signal-with-start) signals and starts nothing.
+    key = req.start_signal_request_id if req.start_signal is not None else None
     if req.start_signal is not None:
         signal_inputs.append(
             (
                 EventType.WORKFLOW_EXECUTION_SIGNALED,
                 executions.with_header(
                     req.header,
-                    {
-                        "signal_name": req.start_signal,
-                        "input": req.start_signal_input,
-                        "identity": req.identity,
-                    },
+                    executions.signal_attributes(
+                        req.start_signal, req.start_signal_input, req.identity, key
+                    ),
                 ),
             )
         )
@@ -168,6 +169,10 @@ async def start_workflow(
         elif req.id_reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
             policy = WorkflowIDConflictPolicy.TERMINATE_EXISTING
         if policy == WorkflowIDConflictPolicy.USE_EXISTING:
+            if key and not await tx.add_signal_request(
+                req.namespace, req.workflow_id, key, running.run_id
+            ):
+                signal_inputs = []
             if signal_inputs:
                 await executions.deliver(tx, running, signal_inputs, now, fx)
                 await _dispatch_now(tx, running, now, fx)
@@ -179,6 +184,8 @@ async def start_workflow(
         await executions.terminate(
             tx, running, "Terminated by a new start (TERMINATE_EXISTING)", "", now, fx
         )
+    elif key and (took := await tx.signal_request_run(req.namespace, req.workflow_id, key)):
+        return StartResult(took, started=False)
     elif req.id_reuse_policy in (
         WorkflowIDReusePolicy.REJECT_DUPLICATE,
         WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -220,6 +227,8 @@ async def start_workflow(
         header=req.header,
         priority=req.priority,
     )
+    if key:
+        await tx.add_signal_request(req.namespace, req.workflow_id, key, ex.run_id)
     return StartResult(ex.run_id, started=True)
 
 

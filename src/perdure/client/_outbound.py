@@ -220,6 +220,8 @@ class ClientRoot(OutboundInterceptor):
         )
         request.header = await self._header(input.headers)
         request.priority = priority_dict(input.priority)
+        if input.start_signal is not None:
+            request.start_signal_request_id = input.start_signal_request_id or str(uuid.uuid4())
         started = await c.start(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.
@@ -238,7 +240,14 @@ class ClientRoot(OutboundInterceptor):
         check_payloads(payloads, f"the arguments of signal {input.signal!r}", logger=log)
         header = await self._header(input.headers)
         await c.store.signal(
-            c.namespace, input.id, input.run_id, input.signal, payloads, c.identity, header
+            c.namespace,
+            input.id,
+            input.run_id,
+            input.signal,
+            payloads,
+            c.identity,
+            header,
+            input.request_id,
         )
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
