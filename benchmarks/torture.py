@@ -7,6 +7,7 @@ Usage::
     python -m benchmarks.torture --tier long --backend sqlite --seed 7
     python -m benchmarks.torture --tier ci                   # a quick run of the same
     python -m benchmarks.torture --tier long --scenario timers   # or signals, claimers
+    python -m benchmarks.torture --tier soak --minutes 20    # steady load, periodic faults
 
 A run: ``--workflows`` workflows of ``--steps`` sequential activities (each appends to a
 ledger outside the store, sleeps 5-50 ms, appends again, returns a pure function of its
@@ -43,12 +44,14 @@ sys.path[:0] = [str(ROOT / "tests" / "reliability"), str(ROOT / "tests")]
 from harness.ledger import Ledger  # noqa: E402
 from harness.workers import Workers, check_torture, in_flight, start_all  # noqa: E402
 
-from benchmarks import torture_scale  # noqa: E402
+from benchmarks import torture_scale, torture_soak  # noqa: E402
 from perdure import Client  # noqa: E402
 
 TIERS = {
     "long": {"workflows": 1000, "steps": 5, "workers": 3, "kills": 20, "restarts": 5},
     "ci": {"workflows": 100, "steps": 5, "workers": 3, "kills": 5, "restarts": 2},
+    # benchmarks/torture_soak.py: its load and faults have options of their own
+    "soak": {"workflows": 0, "steps": 3, "workers": 3, "kills": 0, "restarts": 0},
 }
 # The activities' start-to-close timeout (their lease): long enough that an attempt on a
 # loaded machine does not outlast it (each takes 5-50 ms, but waits its turn on a busy
@@ -202,11 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="the long tier runs them all: crash torture, then torture_scale's",
     )
+    parser.add_argument("--minutes", type=float, default=20.0, help="the soak's length")
+    parser.add_argument("--rate", type=float, default=3.0, help="soak: workflows a second")
+    parser.add_argument("--fault-every", type=float, default=60.0, help="soak: seconds")
     args = parser.parse_args(argv)
     for key, value in TIERS[args.tier].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if args.tier == "soak":
+        return torture_soak.main(args, seed)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(f"torture tier {args.tier}, seed {seed} (re-run: --seed {seed})", flush=True)
     ok = True
