@@ -202,7 +202,8 @@ async def _tell_parent(
         if key in attrs:
             outcome[key] = attrs[key]
     await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
-    crash.reached("during_child_completion_delivery")
+    if crash.hook is not None:
+        crash.hook("during_child_completion_delivery")
 
 
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
@@ -302,7 +303,8 @@ async def signal(
     ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
     attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
-    crash.reached("during_signal_append")
+    if crash.hook is not None:
+        crash.hook("during_signal_append")
 
 
 async def request_cancel(

@@ -58,8 +58,8 @@ async def claim(
     tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
 ) -> list[WorkflowTask]:
     rows = await tx.claim_tasks(TaskKind.WORKFLOW, namespace, task_queue, owner, now, limit)
-    if rows:
-        crash.reached("after_lease_claim")
+    if crash.hook is not None and rows:
+        crash.hook("after_lease_claim")
     runs = await tx.get_executions([row.run_id for row in rows])
     out = []
     started = []
@@ -189,7 +189,8 @@ async def complete(
             elif retry_in is not None:
                 await starts.start_retry(tx, ex, attrs["new_run_id"], retry_in, now, fx)
             closed_next: int = ex.next_event_id
-            crash.reached("before_workflow_task_commit")
+            if crash.hook is not None:
+                crash.hook("before_workflow_task_commit")
             return closed_next
     if (
         ex.next_event_id - 1 > executions.HISTORY_EVENT_LIMIT
@@ -217,7 +218,8 @@ async def complete(
     if arrived or inputs or await updates.pending_count(tx, ex):
         await executions.schedule_workflow_task(tx, ex, now, fx)
     await tx.update_execution(ex)
-    crash.reached("before_workflow_task_commit")
+    if crash.hook is not None:
+        crash.hook("before_workflow_task_commit")
     return next_event_id
 
 
