@@ -203,7 +203,8 @@ async def _tell_parent(
         if key in attrs:
             outcome[key] = attrs[key]
     await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
-    crash.reached("during_child_completion_delivery")
+    if crash.hook is not None:
+        crash.hook("during_child_completion_delivery")
 
 
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
@@ -316,7 +317,8 @@ async def signal(
         return
     attrs = with_header(header, signal_attributes(name, payloads, identity, request_id))
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
-    crash.reached("during_signal_append")
+    if crash.hook is not None:
+        crash.hook("during_signal_append")
 
 
 def signal_attributes(
