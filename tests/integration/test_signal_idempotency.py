@@ -79,16 +79,14 @@ async def test_a_key_sent_twice_is_recorded_once_and_different_keys_both(
         await handle.signal(Chain.add, "a", request_id="k1")
         await handle.signal(Chain.add, "a", request_id="k1")  # a retry: accepted, nothing new
         await handle.signal(Chain.add, "b", request_id="k2")
-        await handle.signal(Chain.add, "c")  # no key: one of its own, each call
+        await handle.signal(Chain.add, "c")  # no key: no deduplication
         await handle.signal(Chain.add, "c")
         await handle.signal(Chain.add, "d", request_id="k1")  # the key decides, not the value
         await env.sleep(0)
         assert await handle.query(Chain.seen) == ["a", "b", "c", "c"]
         await handle.signal(Chain.finish)
         assert await handle.result() == ["a", "b", "c", "c"]
-    keys = await signal_keys(handle)
-    assert keys[:2] == ["k1", "k2"]
-    assert len(keys) == 5 and len(set(keys)) == 5 and None not in keys
+    assert await signal_keys(handle) == ["k1", "k2", None, None, None]
 
 
 async def test_a_key_holds_across_continue_as_new(env: WorkflowEnvironment) -> None:
@@ -203,8 +201,7 @@ async def test_signal_with_start_key(env: WorkflowEnvironment) -> None:
         late = await signal_with_start()
         assert late.result_run_id == first.result_run_id
         assert (await late.describe()).run_id == first.result_run_id  # no new run
-    keys = await signal_keys(first)
-    assert keys[0] == "sws-1" and len(keys) == 2  # the start signal, then finish
+    assert await signal_keys(first) == ["sws-1", None]  # the start signal, then finish
 
 
 class _Keys(Interceptor):
@@ -222,7 +219,20 @@ class _Keys(Interceptor):
         return Outbound(next)
 
 
-async def test_interceptors_see_the_key_one_is_made_per_call_without_one(
+class _SendsTwice(Interceptor):
+    """Sends each signal twice, as a retrying interceptor would, with a key it sets."""
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        class Outbound(OutboundInterceptor):
+            async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+                input.request_id = input.request_id or "retry-key"
+                await super().signal_workflow(input)
+                await super().signal_workflow(input)
+
+        return Outbound(next)
+
+
+async def test_interceptors_see_the_key_and_one_they_set_deduplicates(
     env: WorkflowEnvironment,
 ) -> None:
     keys = _Keys()
@@ -232,9 +242,11 @@ async def test_interceptors_see_the_key_one_is_made_per_call_without_one(
     handle = await client.start_workflow(Chain.run, [], id="i", task_queue="q")
     await handle.signal(Chain.add, "a", request_id="mine")
     await handle.signal(Chain.add, "b")
-    await handle.signal(Chain.add, "c")
-    assert keys.seen[0] == "mine"
-    assert len(set(keys.seen)) == 3 and None not in keys.seen
+    assert keys.seen == ["mine", None]
+    retrying = env.client.config()
+    retrying["interceptors"] = [_SendsTwice()]
+    await Client(**retrying).get_workflow_handle("i").signal(Chain.add, "c")
+    assert await signal_keys(handle) == ["mine", None, "retry-key"]
 
 
 async def test_a_bad_key_is_refused(env: WorkflowEnvironment) -> None:

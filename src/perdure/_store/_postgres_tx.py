@@ -381,7 +381,7 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
         self.changed = True
         self.rows.clear()
         await self.flush()  # the held writes and history events first: they may be the runs'
-        for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 9 round trips
+        for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 11 round trips
             await self.c.execute(sql, list(run_ids))
 
     async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:

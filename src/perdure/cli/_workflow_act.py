@@ -217,7 +217,7 @@ async def delete_command(cli: Cli, client: Client, **target: Any) -> None:
     "--request-id",
     default=None,
     help="The signal's idempotency key: run the command again with it (after a timeout, "
-    "say) and the signal is recorded once. Default: a random one.",
+    "say) and the signal is recorded once. Default: none (each run is a new signal).",
 )
 @connected()
 async def signal_command(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -184,12 +183,12 @@ class WorkflowHandle(Generic[ReturnType]):
         ``request_id`` is its idempotency key (Temporal's name): send a signal again with the
         key it had (after a timeout, a lost connection, a crash) and it is accepted and
         recorded once, by whichever run of the workflow id took it first, across
-        continue-as-new too, and even if that run has closed since. Without one, each call
-        makes its own.
+        continue-as-new too, and even if that run has closed since. Without one, nothing is
+        deduplicated: each call is a signal of its own.
         """
         name = handler_name(signal, "signal")
         values = [arg] if arg is not None and not args else list(args)
-        key = check_request_id(request_id) or str(uuid.uuid4())
+        key = check_request_id(request_id)
         await self._calls.signal_workflow(
             SignalWorkflowInput(self.id, self.run_id, name, values, {}, request_id=key)
         )

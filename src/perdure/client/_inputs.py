@@ -57,7 +57,8 @@ class SignalWorkflowInput:
     args: Sequence[Any]
     headers: Mapping[str, Payload]
     # The signal's idempotency key: a signal whose key the workflow id already took is
-    # accepted and records nothing. The handle makes one per call when none is given.
+    # accepted and records nothing. None: no deduplication (an interceptor that sends a
+    # signal again sets one first).
     request_id: str | None = None
 
 

@@ -221,7 +221,7 @@ class ClientRoot(OutboundInterceptor):
         request.header = await self._header(input.headers)
         request.priority = priority_dict(input.priority)
         if input.start_signal is not None:
-            request.start_signal_request_id = input.start_signal_request_id or str(uuid.uuid4())
+            request.start_signal_request_id = input.start_signal_request_id
         started = await c.start(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.

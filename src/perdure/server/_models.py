@@ -110,7 +110,7 @@ class SignalBody(ArgsBody):
         max_length=1000,
         description="The signal's idempotency key: a retried request with the key of one the "
         "workflow id took already (across continue-as-new too) is accepted and records "
-        "nothing. Default: a random one (no deduplication across requests).",
+        "nothing. Default: none (each request is a signal of its own).",
     )
 
 
