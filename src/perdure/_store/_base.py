@@ -29,10 +29,12 @@ from perdure._store._base_messages import MessageOps, claim_count
 from perdure._store._base_reads import ReadOps
 from perdure._store._base_schedules import ScheduleOps
 from perdure._store._eager import (
-    ContinueInCommit,
+    ActivityOffer,
     EagerActivities,
+    EagerOwner,
     EagerWorkflowTask,
-    LocalWorker,
+    Recorded,
+    WorkflowTaskOffer,
 )
 from perdure._store._effects import Effects
 from perdure._store._lifecycle_ops import LifecycleOps
@@ -56,25 +58,29 @@ POLL_INTERVAL = 0.1
 _REAL = Clock()
 
 
+def _grant(offer: WorkflowTaskOffer | None) -> EagerWorkflowTask | None:
+    return None if offer is None else EagerWorkflowTask(offer)
+
+
 async def _continue_in_commit(
-    tx: Tx,
-    eager: EagerWorkflowTask | None,
-    then: ContinueInCommit | None,
-    now: float,
-    fx: Effects,
-) -> int | None:
+    tx: Tx, eager: EagerWorkflowTask | None, now: float, fx: Effects
+) -> EagerWorkflowTask | None:
     """Run and record, in the operation's transaction, the workflow task it leased to the
-    worker offering ``eager``, if ``then`` runs it: the id of the first event after its
-    commands, or None when it was left for after the commit."""
+    offering worker, if the offer's ``then`` runs it (``eager.continued`` is then the id of
+    the first event after its commands). Returns ``eager``."""
+    then = None if eager is None else eager.offer.then
     if then is None or eager is None or eager.granted is None:
-        return None
+        return eager
     follow = then(eager.granted)
     if follow is None:
-        return None
+        return eager
     commands, offer = follow
-    if offer is not None:
-        offer.granted.clear()
-    return await workflow_tasks.complete(tx, eager.granted, commands, then.identity, now, fx, offer)
+    acts = None if offer is None else EagerActivities(offer)
+    eager.continued = await workflow_tasks.complete(
+        tx, eager.granted, commands, then.identity, now, fx, acts
+    )
+    eager.activities = acts
+    return eager
 
 
 class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
@@ -92,7 +98,7 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         self._closed_poller: asyncio.Task[None] | None = None
         self._closed = False
         # Running workers of this process by (namespace, task queue), for eager start.
-        self.local_workers: dict[tuple[str, str], list[LocalWorker]] = {}
+        self._eager_owners: dict[tuple[str, str], list[EagerOwner]] = {}
 
     # -- what a database backend provides ------------------------------------------------------
     @abstractmethod
@@ -233,23 +239,50 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             self._resolve_closed(closed)
 
     # -- executions ----------------------------------------------------------------------------
-    async def start_workflow(
-        self,
-        req: StartWorkflowRequest,
-        eager: EagerWorkflowTask | None = None,
-        then: ContinueInCommit | None = None,
-    ) -> StartResult:
-        """Start a run. Its first workflow task may be leased to the worker offering
-        ``eager`` (``eager.granted`` is then set once this returns) and, with ``then``, run
-        and recorded in the same transaction (``StartResult.continued``)."""
+    def register_eager(self, namespace: str, task_queue: str, owner: EagerOwner) -> None:
+        """A worker of this process polls ``task_queue``: offer it the starts made here."""
+        self._eager_owners.setdefault((namespace, task_queue), []).append(owner)
 
-        async def op(tx: Tx, fx: Effects) -> StartResult:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
+    def unregister_eager(self, namespace: str, task_queue: str, owner: EagerOwner) -> None:
+        owners = self._eager_owners.get((namespace, task_queue), [])
+        if owner in owners:
+            owners.remove(owner)
+
+    async def start_workflow(self, req: StartWorkflowRequest) -> StartResult:
+        """Start a run. A worker of this process polling its queue (with a free slot) is
+        leased its first workflow task in the same transaction, and may run and record it
+        there too (eager workflow start); a delayed start or a signal-with-start is not."""
+        ticket = None
+        if req.start_signal is None and not req.start_delay:
+            for owner in self._eager_owners.get((req.namespace, req.task_queue), ()):
+                ticket = owner.offer_start(req.workflow_type)
+                if ticket is not None:
+                    break
+        if ticket is None:
+            return await self.transact(
+                lambda tx, fx: starts.start_workflow(tx, req, self.clock.now(), fx)
+            )
+        try:
+            result, handed = await self.start_workflow_eagerly(req, ticket.offer)
+        except BaseException:
+            await ticket.settle(None)
+            raise
+        await ticket.settle(handed)
+        return result
+
+    async def start_workflow_eagerly(
+        self, req: StartWorkflowRequest, offer: WorkflowTaskOffer
+    ) -> tuple[StartResult, EagerWorkflowTask]:
+        """Start a run, its first workflow task leased to the worker offering ``offer`` if it
+        takes it (and, with ``offer.then``, run and recorded in the same transaction): the
+        result, and what the transaction handed the worker."""
+
+        async def op(tx: Tx, fx: Effects) -> tuple[StartResult, EagerWorkflowTask]:
             now = self.clock.now()
+            eager = EagerWorkflowTask(offer)  # afresh: the operation may run again
             result = await starts.start_workflow(tx, req, now, fx, eager)
-            result.continued = await _continue_in_commit(tx, eager, then, now, fx)
-            return result
+            await _continue_in_commit(tx, eager, now, fx)
+            return result, eager
 
         return await self.transact(op)
 
@@ -333,17 +366,17 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         task: WorkflowTask,
         commands: Sequence[Command],
         identity: str,
-        eager: EagerActivities | None = None,
-    ) -> int | None:
-        """Record a task's commands; the activities leased to the worker offering ``eager``
-        are in ``eager.granted`` once this returns."""
+        offer: ActivityOffer | None = None,
+    ) -> Recorded:
+        """Record a task's commands, the activities they schedule leased to the worker
+        offering ``offer`` if it takes them."""
 
-        async def op(tx: Tx, fx: Effects) -> int | None:
-            if eager is not None:
-                eager.granted.clear()  # the operation may run again after a lost connection
-            return await workflow_tasks.complete(
+        async def op(tx: Tx, fx: Effects) -> Recorded:
+            eager = None if offer is None else EagerActivities(offer)  # afresh on a rerun
+            next_event_id = await workflow_tasks.complete(
                 tx, task, commands, identity, self.clock.now(), fx, eager
             )
+            return Recorded(next_event_id, eager)
 
         return await self.transact(op)
 
@@ -380,20 +413,17 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         owner: str | None,
         result: Payload,
         identity: str,
-        eager: EagerWorkflowTask | None = None,
-        then: ContinueInCommit | None = None,
-    ) -> int | None:
-        """Record an activity's result. With ``eager``, the workflow task it schedules may be
-        leased to the offering worker (``eager.granted``); with ``then`` too, that task may
-        be run and its commands recorded in the same transaction: returns the id of the first
-        event after them then, else None."""
+        offer: WorkflowTaskOffer | None = None,
+    ) -> EagerWorkflowTask | None:
+        """Record an activity's result. With ``offer``, the workflow task it schedules may be
+        leased to the offering worker and, with ``offer.then``, run and its commands recorded
+        in the same transaction: returns what was handed over so."""
 
-        async def op(tx: Tx, fx: Effects) -> int | None:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
+        async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
+            eager = _grant(offer)  # afresh: the operation may run again
             now = self.clock.now()
             await activities.complete(tx, token, owner, result, identity, now, fx, eager)
-            return await _continue_in_commit(tx, eager, then, now, fx)
+            return await _continue_in_commit(tx, eager, now, fx)
 
         return await self.transact(op)
 
@@ -403,14 +433,14 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         owner: str | None,
         failure: dict[str, Any],
         identity: str,
-        eager: EagerWorkflowTask | None = None,
-    ) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
+        offer: WorkflowTaskOffer | None = None,
+    ) -> EagerWorkflowTask | None:
+        async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
+            eager = _grant(offer)
             await activities.fail(tx, token, owner, failure, identity, self.clock.now(), fx, eager)
+            return eager
 
-        await self.transact(op)
+        return await self.transact(op)
 
     async def activity_cancelled(
         self,
@@ -418,15 +448,15 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         owner: str | None,
         details: list[Payload],
         identity: str,
-        eager: EagerWorkflowTask | None = None,
-    ) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
+        offer: WorkflowTaskOffer | None = None,
+    ) -> EagerWorkflowTask | None:
+        async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
+            eager = _grant(offer)
             now = self.clock.now()
             await activities.cancelled(tx, token, owner, details, identity, now, fx, eager)
+            return eager
 
-        await self.transact(op)
+        return await self.transact(op)
 
     async def activity_completes_async(self, token: TaskToken) -> None:
         """The attempt called ``raise_complete_async``: it waits for an outside completion."""

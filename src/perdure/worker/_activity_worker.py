@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
@@ -16,7 +16,6 @@ from perdure._common.metrics import MetricsSink
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._store import Store
-from perdure._store._eager import ContinueInCommit, EagerWorkflowTask
 from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
@@ -43,6 +42,15 @@ DEFAULT_HEARTBEAT_INTERVAL = 30.0
 # How long an outcome the database did not take is offered again, for an activity without a
 # start-to-close timeout (with one, until it runs out: then its fence refuses it anyway).
 OUTCOME_RETRY_SECONDS = 60.0
+
+
+class OutcomeRecorder(Protocol):
+    """Records an attempt's outcome (the worker's eager dispatch, ``worker/_eager``: with
+    ``eager``, the workflow task it schedules may go straight back to the worker)."""
+
+    async def record_outcome(
+        self, task: ActivityTask, outcome: str, value: Any, *, eager: bool
+    ) -> None: ...
 
 
 def _utc(ts: float) -> datetime:
@@ -194,8 +202,10 @@ class Activities:
         task_queue: str,
         identity: str,
         executor: concurrent.futures.Executor | None,
+        recorder: OutcomeRecorder,
     ) -> None:
         self._store = store
+        self._recorder = recorder
         self._defs = {d.name: d for d in definitions if not d.dynamic}
         self._dynamic = next((d for d in definitions if d.dynamic), None)
         self._conv = converter
@@ -209,13 +219,6 @@ class Activities:
         self.crash_hook: CrashHook | None = None
         # Attempts handed to an outside system (async completion): a crash leaves them be.
         self.handed_off: set[tuple[str, int]] = set()
-        # Set by the worker when it also runs workflows: the workflow task an outcome
-        # schedules goes straight back to it (eager dispatch).
-        self.offer_workflow_task: Callable[[], EagerWorkflowTask | None] = lambda: None
-        self.settle_workflow_task: Callable[
-            [EagerWorkflowTask, bool, ContinueInCommit | None, int | None], Awaitable[None]
-        ] = _nothing
-        self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
         self.metrics: MetricsSink | None = None
         self.running: dict[
             tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
@@ -431,25 +434,8 @@ class Activities:
     ) -> BaseException | None:
         """Record the attempt's outcome once; the error that kept it from being recorded,
         if it may be worth trying again (None: recorded, or refused for good)."""
-        offer = self.offer_workflow_task() if eager else None
-        # A result may have the workflow's next task run and recorded in its own commit.
-        then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
-        committed = False
-        next_event_id = None
         try:
-            if outcome == "complete":
-                next_event_id = await self._store.complete_activity(
-                    task.token, task.owner, value, self._identity, offer, then
-                )
-            elif outcome == "fail":
-                await self._store.fail_activity(
-                    task.token, task.owner, value, self._identity, offer
-                )
-            else:
-                await self._store.activity_cancelled(
-                    task.token, task.owner, value, self._identity, offer
-                )
-            committed = True
+            await self._recorder.record_outcome(task, outcome, value, eager=eager)
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception as exc:
@@ -463,9 +449,6 @@ class Activities:
                 return exc
             else:
                 log.exception("Could not record the outcome of activity %s", task.activity_id)
-        finally:
-            if offer is not None:
-                await self.settle_workflow_task(offer, committed, then, next_event_id)
         return None
 
 
@@ -484,10 +467,6 @@ def _log_failed_attempt(task: ActivityTask, exc: BaseException, conv: DataConver
         what,
         exc_info=exc_info,
     )
-
-
-async def _nothing(*args: Any) -> None:
-    return None
 
 
 # (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity
