@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
-from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import ClientClosedError
@@ -22,20 +21,13 @@ from perdure._store import _activities as activities
 from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
 from perdure._store import _reset as resets
-from perdure._store import _starts as starts
 from perdure._store import _timers as timers
 from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._base_eager import EagerOps
 from perdure._store._base_messages import MessageOps, claim_count
 from perdure._store._base_reads import ReadOps
 from perdure._store._base_schedules import ScheduleOps
-from perdure._store._eager import (
-    ActivityOffer,
-    EagerActivities,
-    EagerOwner,
-    EagerWorkflowTask,
-    Recorded,
-    WorkflowTaskOffer,
-)
+from perdure._store._eager import EagerOwner
 from perdure._store._effects import Effects
 from perdure._store._lifecycle_ops import LifecycleOps
 from perdure._store._notify import Flag, Notifier, fire_peer_items
@@ -45,8 +37,6 @@ from perdure._store._types import (
     ClaimLimits,
     QueryResult,
     ResetRequest,
-    StartResult,
-    StartWorkflowRequest,
     TaskToken,
     WorkflowTask,
 )
@@ -58,32 +48,7 @@ POLL_INTERVAL = 0.1
 _REAL = Clock()
 
 
-def _grant(offer: WorkflowTaskOffer | None) -> EagerWorkflowTask | None:
-    return None if offer is None else EagerWorkflowTask(offer)
-
-
-async def _continue_in_commit(
-    tx: Tx, eager: EagerWorkflowTask | None, now: float, fx: Effects
-) -> EagerWorkflowTask | None:
-    """Run and record, in the operation's transaction, the workflow task it leased to the
-    offering worker, if the offer's ``then`` runs it (``eager.continued`` is then the id of
-    the first event after its commands). Returns ``eager``."""
-    then = None if eager is None else eager.offer.then
-    if then is None or eager is None or eager.granted is None:
-        return eager
-    follow = then(eager.granted)
-    if follow is None:
-        return eager
-    commands, offer = follow
-    acts = None if offer is None else EagerActivities(offer)
-    eager.continued = await workflow_tasks.complete(
-        tx, eager.granted, commands, then.identity, now, fx, acts
-    )
-    eager.activities = acts
-    return eager
-
-
-class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
+class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
     # Task pollers' interval stays short: a delayed task becomes claimable by time alone. A
@@ -238,54 +203,7 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         if closed and self._closed_waiters:
             self._resolve_closed(closed)
 
-    # -- executions ----------------------------------------------------------------------------
-    def register_eager(self, namespace: str, task_queue: str, owner: EagerOwner) -> None:
-        """A worker of this process polls ``task_queue``: offer it the starts made here."""
-        self._eager_owners.setdefault((namespace, task_queue), []).append(owner)
-
-    def unregister_eager(self, namespace: str, task_queue: str, owner: EagerOwner) -> None:
-        owners = self._eager_owners.get((namespace, task_queue), [])
-        if owner in owners:
-            owners.remove(owner)
-
-    async def start_workflow(self, req: StartWorkflowRequest) -> StartResult:
-        """Start a run. A worker of this process polling its queue (with a free slot) is
-        leased its first workflow task in the same transaction, and may run and record it
-        there too (eager workflow start); a delayed start or a signal-with-start is not."""
-        ticket = None
-        if req.start_signal is None and not req.start_delay:
-            for owner in self._eager_owners.get((req.namespace, req.task_queue), ()):
-                ticket = owner.offer_start(req.workflow_type)
-                if ticket is not None:
-                    break
-        if ticket is None:
-            return await self.transact(
-                lambda tx, fx: starts.start_workflow(tx, req, self.clock.now(), fx)
-            )
-        try:
-            result, handed = await self.start_workflow_eagerly(req, ticket.offer)
-        except BaseException:
-            await ticket.settle(None)
-            raise
-        await ticket.settle(handed)
-        return result
-
-    async def start_workflow_eagerly(
-        self, req: StartWorkflowRequest, offer: WorkflowTaskOffer
-    ) -> tuple[StartResult, EagerWorkflowTask]:
-        """Start a run, its first workflow task leased to the worker offering ``offer`` if it
-        takes it (and, with ``offer.then``, run and recorded in the same transaction): the
-        result, and what the transaction handed the worker."""
-
-        async def op(tx: Tx, fx: Effects) -> tuple[StartResult, EagerWorkflowTask]:
-            now = self.clock.now()
-            eager = EagerWorkflowTask(offer)  # afresh: the operation may run again
-            result = await starts.start_workflow(tx, req, now, fx, eager)
-            await _continue_in_commit(tx, eager, now, fx)
-            return result, eager
-
-        return await self.transact(op)
-
+    # -- executions (a start: see EagerOps) ------------------------------------------------------
     async def signal(
         self,
         namespace: str,
@@ -361,25 +279,6 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             )
         )
 
-    async def complete_workflow_task(
-        self,
-        task: WorkflowTask,
-        commands: Sequence[Command],
-        identity: str,
-        offer: ActivityOffer | None = None,
-    ) -> Recorded:
-        """Record a task's commands, the activities they schedule leased to the worker
-        offering ``offer`` if it takes them."""
-
-        async def op(tx: Tx, fx: Effects) -> Recorded:
-            eager = None if offer is None else EagerActivities(offer)  # afresh on a rerun
-            next_event_id = await workflow_tasks.complete(
-                tx, task, commands, identity, self.clock.now(), fx, eager
-            )
-            return Recorded(next_event_id, eager)
-
-        return await self.transact(op)
-
     async def extend_workflow_task(self, task: WorkflowTask) -> None:
         await self.transact(
             lambda tx, fx: workflow_tasks.extend_lease(tx, task, self.clock.now(), fx)
@@ -390,6 +289,18 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     ) -> None:
         await self.transact(
             lambda tx, fx: workflow_tasks.fail(tx, task, failure, identity, self.clock.now(), fx)
+        )
+
+    async def hand_back_workflow_task(self, task: WorkflowTask, reason: str) -> None:
+        """The worker could not record the task: it runs again now (see
+        ``_workflow_tasks.hand_back``).
+
+        Raises:
+            StaleTaskError: the task is no longer held by this worker's attempt (its
+                commands were recorded after all, or its lease ran out).
+        """
+        await self.transact(
+            lambda tx, fx: workflow_tasks.hand_back(tx, task, reason, self.clock.now(), fx)
         )
 
     # -- activity tasks ------------------------------------------------------------------------
@@ -406,57 +317,6 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
                 tx, namespace, task_queue, owner, self.clock.now(), claim_count(limit), fx, limits
             )
         )
-
-    async def complete_activity(
-        self,
-        token: TaskToken,
-        owner: str | None,
-        result: Payload,
-        identity: str,
-        offer: WorkflowTaskOffer | None = None,
-    ) -> EagerWorkflowTask | None:
-        """Record an activity's result. With ``offer``, the workflow task it schedules may be
-        leased to the offering worker and, with ``offer.then``, run and its commands recorded
-        in the same transaction: returns what was handed over so."""
-
-        async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
-            eager = _grant(offer)  # afresh: the operation may run again
-            now = self.clock.now()
-            await activities.complete(tx, token, owner, result, identity, now, fx, eager)
-            return await _continue_in_commit(tx, eager, now, fx)
-
-        return await self.transact(op)
-
-    async def fail_activity(
-        self,
-        token: TaskToken,
-        owner: str | None,
-        failure: dict[str, Any],
-        identity: str,
-        offer: WorkflowTaskOffer | None = None,
-    ) -> EagerWorkflowTask | None:
-        async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
-            eager = _grant(offer)
-            await activities.fail(tx, token, owner, failure, identity, self.clock.now(), fx, eager)
-            return eager
-
-        return await self.transact(op)
-
-    async def activity_cancelled(
-        self,
-        token: TaskToken,
-        owner: str | None,
-        details: list[Payload],
-        identity: str,
-        offer: WorkflowTaskOffer | None = None,
-    ) -> EagerWorkflowTask | None:
-        async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
-            eager = _grant(offer)
-            now = self.clock.now()
-            await activities.cancelled(tx, token, owner, details, identity, now, fx, eager)
-            return eager
-
-        return await self.transact(op)
 
     async def activity_completes_async(self, token: TaskToken) -> None:
         """The attempt called ``raise_complete_async``: it waits for an outside completion."""

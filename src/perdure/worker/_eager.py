@@ -44,7 +44,7 @@ from perdure._store._eager import (
     WorkflowTaskOffer,
 )
 from perdure._store._types import ActivityTask, WorkflowTask
-from perdure.worker._activity_worker import Activities
+from perdure.worker._activity_worker import Activities, Outcome
 from perdure.worker._metrics import closing
 from perdure.worker._slots import Slots
 from perdure.worker._workflow_worker import (
@@ -205,19 +205,19 @@ class EagerDispatch:
 
     # -- an activity's outcome -----------------------------------------------------------------
     async def record_outcome(
-        self, task: ActivityTask, outcome: str, value: Any, *, eager: bool
+        self, task: ActivityTask, outcome: Outcome, value: Any, *, eager: bool
     ) -> None:
-        """Record an attempt's outcome (``complete``, ``fail`` or ``cancelled``). With
-        ``eager``, the workflow task it schedules is leased to this worker if it holds the
-        run in its cache, and a result has it run and recorded in the same commit."""
-        ticket = self._offer_next_task(outcome == "complete") if eager else None
+        """Record an attempt's outcome. With ``eager``, the workflow task it schedules is
+        leased to this worker if it holds the run in its cache, and a result has it run and
+        recorded in the same commit."""
+        ticket = self._offer_next_task(outcome is Outcome.COMPLETED) if eager else None
         offer = None if ticket is None else ticket.offer
         store, token, owner, identity = self._store, task.token, task.owner, self._identity
         handed = None
         try:
-            if outcome == "complete":
+            if outcome is Outcome.COMPLETED:
                 handed = await store.complete_activity(token, owner, value, identity, offer)
-            elif outcome == "fail":
+            elif outcome is Outcome.FAILED:
                 handed = await store.fail_activity(token, owner, value, identity, offer)
             else:
                 handed = await store.activity_cancelled(token, owner, value, identity, offer)
