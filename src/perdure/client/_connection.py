@@ -22,8 +22,6 @@ from perdure._store import Store
 from perdure._store._types import (
     Execution,
     QueryResult,
-    StartResult,
-    StartWorkflowRequest,
     WftState,
 )
 from perdure._store._visibility_query import STATUS_NAMES
@@ -146,11 +144,6 @@ class Connection:
         finally:
             store.notifier.forget(key)
             await store.delete_query(query_id)
-
-    async def start(self, request: StartWorkflowRequest) -> StartResult:
-        """Start the run (a worker of this process polling its queue may take its first
-        workflow task in the same transaction: see ``Store.start_workflow``)."""
-        return await self.store.start_workflow(request)
 
     async def count_workflows(
         self, query: str | None, max_count: int | None = None

@@ -197,7 +197,9 @@ class ClientRoot(OutboundInterceptor):
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
         c = self._connection
         request = await start_request(c, input)
-        started = await c.start(request)
+        # A worker of this process may take its first task in the start's commit (the store
+        # asks the eager dispatch registered for the queue).
+        started = await c.store.start_workflow(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
