@@ -113,11 +113,7 @@ async def complete(
     closing = any(isinstance(c, CLOSE_COMMANDS) for c in commands)
     if closing and await tx.inbox_count(ex.run_id):
         # Temporal's rule: a workflow cannot close over signals it has not seen.
-        await tx.delete_task(row.task_id)
-        ex.wft_state = WftState.NONE
-        await executions.flush_inbox(tx, ex, now)
-        await executions.schedule_workflow_task(tx, ex, now, fx)
-        await tx.update_execution(ex)
+        await _run_again(tx, row, ex, now, fx)
         return None
     await tx.delete_task(row.task_id)
     ex.wft_state = WftState.NONE
@@ -203,6 +199,15 @@ def _history_limit_reason(ex: Execution) -> str:
         f"{executions.HISTORY_BYTES_LIMIT // (1024 * 1024)} MiB): the workflow should "
         "continue as new when workflow.info().is_continue_as_new_suggested()"
     )
+
+
+async def _run_again(tx: Tx, row: TaskRow, ex: Execution, now: float, fx: Effects) -> None:
+    """Drop the task's commands and run a new task over the inputs they did not see."""
+    await tx.delete_task(row.task_id)
+    ex.wft_state = WftState.NONE
+    await executions.flush_inbox(tx, ex, now)
+    await executions.schedule_workflow_task(tx, ex, now, fx)
+    await tx.update_execution(ex)
 
 
 async def _only_rejected_updates(tx: Tx, ex: Any, commands: Sequence[Command]) -> bool:
