@@ -9,6 +9,7 @@ from perdure._common.events import EventType
 from perdure._common.failure import EngineFailure
 from perdure._common.status import PendingActivityState
 from perdure._errors import RetryState, TimeoutType
+from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store._eager import EagerWorkflowTask
 from perdure._store._effects import Effects
@@ -46,6 +47,8 @@ async def claim(
         )
     for row in rows:
         fx.wake(row.deadline)
+    if rows:
+        crash.reached("after_lease_claim")
     return [activity_task(row, owner, now) for row in rows]
 
 

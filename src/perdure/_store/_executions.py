@@ -13,6 +13,7 @@ from perdure._common.events import EventType, HistoryEvent
 from perdure._common.failure import EngineFailure
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowNotFoundError
+from perdure._store import _crash as crash
 from perdure._store import _schedule_watch as schedule_watch
 from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
@@ -202,6 +203,7 @@ async def _tell_parent(
         if key in attrs:
             outcome[key] = attrs[key]
     await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
+    crash.reached("during_child_completion_delivery")
 
 
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
@@ -297,6 +299,7 @@ async def signal(
     ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
     attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
+    crash.reached("during_signal_append")
 
 
 async def request_cancel(

@@ -34,6 +34,7 @@ from perdure._common.commands import (
 from perdure._common.events import INPUT_EVENTS, EventType, continue_as_new_suggested
 from perdure._store import _activities as activities
 from perdure._store import _children as children
+from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store import _starts as starts
 from perdure._store import _updates as updates
@@ -63,6 +64,8 @@ async def claim(
     tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
 ) -> list[WorkflowTask]:
     rows = await tx.claim_tasks(TaskKind.WORKFLOW, namespace, task_queue, owner, now, limit)
+    if rows:
+        crash.reached("after_lease_claim")
     runs = await tx.get_executions([row.run_id for row in rows])
     out = []
     started = []
@@ -166,6 +169,7 @@ class _Completion:
         if self.then is not None:
             await self.then()
         closed_next: int = self.ex.next_event_id
+        crash.reached("before_workflow_task_commit")
         return closed_next
 
     async def settle(self) -> int:
@@ -189,6 +193,7 @@ class _Completion:
         if arrived or self.inputs or await updates.pending_count(tx, ex):
             await executions.schedule_workflow_task(tx, ex, now, fx)
         await tx.update_execution(ex)
+        crash.reached("before_workflow_task_commit")
         return next_event_id
 
 
@@ -433,15 +438,33 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
     if ex is None or not ex.is_open:
         await tx.delete_task(row.task_id)
         return
+    message = (
+        f"Workflow task timed out: no completion within {row.lease_seconds:g}s "
+        "(worker lost or blocked)"
+    )
+    await _run_again(tx, row, ex, {"message": message, "kind": "timeout"}, now, fx)
+
+
+async def hand_back(tx: Tx, task: WorkflowTask, reason: str, now: float, fx: Effects) -> None:
+    """The worker could not record the task (a store call failed, so it cannot know whether
+    its commands were recorded): let a worker take it again now, as if its lease had run
+    out. A task whose commands were recorded is no longer held: ``StaleTaskError``.
+
+    Without it, the task would wait for its lease to run out, and on the time-skipping test
+    clock (which stands still while a task is leased) that never comes."""
+    row, ex = await _held(tx, task)
+    failure = {"message": f"Workflow task was not recorded: {reason}", "kind": "worker"}
+    await _run_again(tx, row, ex, failure, now, fx)
+
+
+async def _run_again(
+    tx: Tx, row: TaskRow, ex: Execution, failure: dict[str, Any], now: float, fx: Effects
+) -> None:
+    """The task's lease ends without a completion: it is ready again at once, as its next
+    attempt (so the ended attempt's fence refuses anything it still sends)."""
     await executions.flush_inbox(tx, ex, now)
     ex.wft_attempt = row.attempt + 1
-    ex.last_failure = {
-        "message": f"Workflow task timed out: no completion within {row.lease_seconds:g}s "
-        "(worker lost or blocked)",
-        "kind": "timeout",
-        "attempt": row.attempt,
-        "time": now,
-    }
+    ex.last_failure = {**failure, "attempt": row.attempt, "time": now}
     _release(row, visible_at=now)
     row.attempt += 1
     await tx.update_task(row)
@@ -450,7 +473,7 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
     fx.task_ready(row.namespace, row.task_queue, TaskKind.WORKFLOW)
 
 
-__all__ = ["claim", "complete", "extend_lease", "fail", "lease_expired"]
+__all__ = ["claim", "complete", "extend_lease", "fail", "hand_back", "lease_expired"]
 
 
 def _task_completed(ex: Execution, task: WorkflowTask, identity: str) -> dict[str, Any]:
