@@ -116,7 +116,7 @@ async def complete(
     closing = any(isinstance(c, CLOSE_COMMANDS) for c in commands)
     if closing and await tx.inbox_count(ex.run_id):
         # Temporal's rule: a workflow cannot close over signals it has not seen.
-        await _run_again(tx, row, ex, now, fx)
+        await _refuse_closing(tx, row, ex, now, fx)
         return None
     await tx.delete_task(row.task_id)
     ex.wft_state = WftState.NONE
@@ -206,7 +206,7 @@ def _history_limit_reason(ex: Execution) -> str:
     )
 
 
-async def _run_again(tx: Tx, row: TaskRow, ex: Execution, now: float, fx: Effects) -> None:
+async def _refuse_closing(tx: Tx, row: TaskRow, ex: Execution, now: float, fx: Effects) -> None:
     """Drop the task's commands and run a new task over the inputs they did not see."""
     await tx.delete_task(row.task_id)
     ex.wft_state = WftState.NONE
