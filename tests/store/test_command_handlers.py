@@ -6,10 +6,10 @@ from __future__ import annotations
 import typing
 
 from perdure._common.commands import Command
-from perdure._store._workflow_tasks import _HANDLERS
+from perdure._store._commands import HANDLERS
 
 
 def test_each_command_kind_has_one_handler() -> None:
     kinds = set(typing.get_args(Command))
     assert kinds, "the Command union lost its members"
-    assert set(_HANDLERS) == kinds
+    assert set(HANDLERS) == kinds

@@ -14,10 +14,7 @@ from perdure._runtime._children import Children
 from perdure._runtime._intercept import retry_dict
 from perdure.common._priority import Priority
 from perdure.workflow._definition import WorkflowDefinition
-from perdure.workflow._info import (
-    ActivityCancellationType,
-    Info,
-)
+from perdure.workflow._info import ActivityCancellationType, Info
 from perdure.workflow._interceptor import (
     ContinueAsNewInput,
     SignalChildWorkflowInput,
