@@ -135,6 +135,8 @@ def runs(
     theirs: list[Figures] = []
     for i in range(args.runs):
         order = [None, args.compare] if i % 2 == 0 else [args.compare, None]
+        if not args.compare:
+            order = [None]
         for src in order:
             if src is None:
                 reset()
