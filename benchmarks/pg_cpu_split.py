@@ -122,17 +122,26 @@ def show(label: str, f: Figures, workers: int) -> None:
 WORKFLOWS = 2000 + 4  # scenario (a), and the warm-up workflows of 2 worker processes
 
 
-def runs(args: argparse.Namespace, url: str, pg_cpu: Callable[[], float], reset: Any) -> None:
+def runs(
+    args: argparse.Namespace,
+    url: str,
+    pg_cpu: Callable[[], float],
+    reset: Callable[[], Any],
+    snapshot: Callable[[], Any],
+) -> None:
     """``--runs`` runs, each of this code and (``--compare``) the other alternately, the
     first of a pair alternating too; then the medians and their ratios."""
     mine: list[Figures] = []
     theirs: list[Figures] = []
     for i in range(args.runs):
         order = [None, args.compare] if i % 2 == 0 else [args.compare, None]
+        if not args.compare:
+            order = [None]
         for src in order:
             if src is None:
                 reset()
                 mine.append(run_once(args, url, pg_cpu))
+                snapshot()
                 show(f"run {i + 1}, this code", mine[-1], args.workers)
             elif args.compare:
                 theirs.append(run_once(args, url, pg_cpu, f"{args.compare}/src"))
@@ -174,17 +183,22 @@ def private(args: argparse.Namespace) -> None:
                 await conn.close()
 
         asyncio.run(sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        rows: list[Any] = []
+
+        def snapshot() -> None:
+            rows[:] = asyncio.run(
+                sql(
+                    "SELECT calls, total_exec_time, total_plan_time, rows, query "
+                    "FROM pg_stat_statements ORDER BY total_exec_time DESC"
+                )
+            )
+
         runs(
             args,
             server.url,
             lambda: tree_cpu_seconds(postmaster),
             lambda: asyncio.run(sql("SELECT pg_stat_statements_reset()")),
-        )
-        rows = asyncio.run(
-            sql(
-                "SELECT calls, total_exec_time, total_plan_time, rows, query "
-                "FROM pg_stat_statements ORDER BY total_exec_time DESC"
-            )
+            snapshot,
         )
     n = WORKFLOWS
     calls = sum(r[0] for r in rows)
@@ -216,7 +230,7 @@ def main() -> int:
     if args.private:
         private(args)
     else:
-        runs(args, args.postgres, postgres_cpu_seconds, lambda: None)
+        runs(args, args.postgres, postgres_cpu_seconds, lambda: None, lambda: None)
     return 0
 
 

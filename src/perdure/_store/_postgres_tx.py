@@ -8,8 +8,8 @@ from typing import Any, cast
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
 from perdure._store._postgres_batch import INSERT_TASK
 from perdure._store._postgres_flow import CLAIM_SQL, CLAIM_WITH_RUNS_SQL, _PostgresFlowTx
-from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
 from perdure._store._postgres_schedules import _ScheduleTx
+from perdure._store._postgres_tables import _PostgresTablesTx
 from perdure._store._postgres_visibility import _PostgresVisibilityTx
 from perdure._store._rows import (
     EXEC_COLS,
@@ -24,34 +24,26 @@ from perdure._store._rows import (
     task_insert_values,
     task_row,
     task_update_values,
-    update_row,
 )
 from perdure._store._tx import Tx
 from perdure._store._types import (
     Execution,
-    QueryResult,
     TaskKind,
     TaskRow,
-    UpdateRow,
-    UpdateState,
     claim_order,
 )
 
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
-_UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
 _TASK_WIDTH = len(TASK_COLS.split(","))
 # The tables a statement reads or writes: the held-back writes to them are sent before it.
 _EXECUTIONS = frozenset({"executions"})
 _TASKS = frozenset({"tasks"})
 _TASKS_AND_EXECUTIONS = _TASKS | _EXECUTIONS
 _INBOX = frozenset({"inbox"})
-_UPDATES = frozenset({"updates"})
-_TIMERS = frozenset({"timers"})
 _HISTORY = frozenset({"history"})
 _SEARCH_ATTRIBUTES = frozenset({"search_attributes"})
 _SEARCH_ATTRIBUTE_TYPES = frozenset({"search_attribute_types"})
 _VISIBILITY = _EXECUTIONS | _SEARCH_ATTRIBUTES
-_QUERIES = _TASKS | frozenset({"query_results"})
 # "Open", written so that no partial index of open runs (``WHERE status = 1``) can serve it:
 # before statistics exist (a new database; ANALYZE has not run) the planner rates them all
 # alike and may pick executions_open_by_type, reading every open run of the namespace to
@@ -92,7 +84,7 @@ _UPDATE_EXECUTION = (
 )
 
 
-class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisibilityTx, Tx):
+class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisibilityTx, Tx):
     """The ``Tx`` primitives in PostgreSQL's SQL, on one connection (what ``_BatchTx`` holds
     back and when is described there).
 
@@ -384,15 +376,6 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
         for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 11 round trips
             await self.c.execute(sql, list(run_ids))
 
-    async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
-        await self._hold(
-            "updates",
-            None,
-            "UPDATE updates SET run_id = $1 WHERE run_id = $2 AND state = 0",
-            to_run_id,
-            from_run_id,
-        )
-
     async def open_children(self, parent_run_id: str) -> list[Execution]:
         # An update of the parent's own row held back cannot change which runs are its
         # children: only other writes of executions are sent first.
@@ -403,110 +386,3 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             parent_run_id,
         )
         return [execution_row(r) for r in rows]
-
-    async def get_update(self, run_id: str, update_id: str) -> UpdateRow | None:
-        row = await self._one(
-            _UPDATES,
-            f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND update_id = $2",
-            run_id,
-            update_id,
-        )
-        return update_row(row) if row else None
-
-    async def insert_update(self, row: UpdateRow, now: float) -> None:
-        blob = encode_attributes(
-            {"input": row.input, "header": row.header} if row.header else {"input": row.input}
-        )
-        await self._note_payload_refs(row.run_id, [blob])
-        await self._hold(
-            "updates",
-            None,
-            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            row.run_id,
-            row.update_id,
-            row.name,
-            blob,
-            int(row.state),
-            encode_attributes(row.outcome) if row.outcome is not None else None,
-            now,
-        )
-
-    async def set_update_state(
-        self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None
-    ) -> None:
-        await self._hold(
-            "updates",
-            None,
-            "UPDATE updates SET state = $1, outcome = $2 WHERE run_id = $3 AND update_id = $4",
-            int(state),
-            encode_attributes(outcome) if outcome is not None else None,
-            run_id,
-            update_id,
-        )
-
-    async def updates_in_state(self, run_id: str, states: Sequence[UpdateState]) -> list[UpdateRow]:
-        rows = await self._fetch(
-            _UPDATES,
-            f"SELECT {_UPDATE_COLS} FROM updates WHERE run_id = $1 AND state = ANY($2::int[]) "
-            "ORDER BY requested_at, seq",
-            run_id,
-            [int(s) for s in states],
-        )
-        return [update_row(r) for r in rows]
-
-    async def insert_timer(
-        self, run_id: str, seq: int, fire_at: float, started_event_id: int
-    ) -> None:
-        await self._hold(
-            "timers",
-            None,
-            "INSERT INTO timers (run_id, seq, fire_at, started_event_id) VALUES ($1, $2, $3, $4)",
-            run_id,
-            seq,
-            fire_at,
-            started_event_id,
-        )
-
-    async def delete_timer(self, run_id: str, seq: int) -> int | None:
-        self.changed = True
-        started = await self._fetchval(
-            _TIMERS,
-            "DELETE FROM timers WHERE run_id = $1 AND seq = $2 RETURNING started_event_id",
-            run_id,
-            seq,
-        )
-        return int(started) if started is not None else None
-
-    async def due_timers(self, now: float, limit: int) -> list[tuple[str, int, int]]:
-        rows = await self._fetch(
-            _TIMERS,
-            "SELECT run_id, seq, started_event_id FROM timers WHERE fire_at <= $1 "
-            f"ORDER BY fire_at, run_id, seq LIMIT $2{self._skip_locked}",
-            now,
-            limit,
-        )
-        return [(r[0], int(r[1]), int(r[2])) for r in rows]
-
-    async def put_query_result(self, query_id: int, result: QueryResult) -> None:
-        await self._write(
-            _QUERIES,
-            "WITH answered AS (DELETE FROM tasks WHERE task_id = $1) "
-            "INSERT INTO query_results (query_id, ok, result, error) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (query_id) DO UPDATE SET ok = EXCLUDED.ok, result = EXCLUDED.result, "
-            "error = EXCLUDED.error",
-            query_id,
-            int(result.ok),
-            encode_attributes({"r": result.result}) if result.result is not None else None,
-            result.error,
-        )
-        self.rows.tasks.pop(query_id, None)
-
-    async def delete_query(self, query_id: int) -> None:
-        await self._write(
-            _QUERIES,
-            "WITH task AS (DELETE FROM tasks WHERE task_id = $1) "
-            "DELETE FROM query_results WHERE query_id = $1",
-            query_id,
-        )
-        self.rows.tasks.pop(query_id, None)
