@@ -549,7 +549,7 @@ STEPS_INTRO = """## The routes
 | `GET /api/v1/workflows/{id}/replay` | would the history replay on the server's code (`MODULE`) |
 | `GET /api/v1/workflows/{id}/replay/state?event_id=` | the state at an event: queries, stack |
 | `GET`, `POST /api/v1/schedules` | list, create schedules |
-| `GET`, `PATCH`, `DELETE /api/v1/schedules/{id}` | describe, change (the fields given), delete a schedule |
+| `GET`, `PATCH`, `DELETE /api/v1/schedules/{id}` | describe, change (fields given), delete |
 | `POST /api/v1/schedules/{id}/pause`, `/unpause`, `/trigger`, `/backfill` | act on a schedule |
 | `POST /api/v1/activities/complete`, `/fail`, `/heartbeat` | finish an async activity |
 | `GET`, `DELETE /api/v1/session` | who is asking; log out |

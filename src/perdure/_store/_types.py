@@ -232,9 +232,6 @@ class ResetRequest:
 class StartResult:
     run_id: str
     started: bool
-    # The first event id after the first workflow task's commands, when that task was run
-    # and recorded in the start's own transaction (see _store/_eager.ContinueInCommit).
-    continued: int | None = None
 
 
 @dataclass(slots=True)
