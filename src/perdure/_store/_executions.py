@@ -307,16 +307,20 @@ async def signal(
     Raises:
         WorkflowNotFoundError: no such run, or it is closed (and did not take the key).
     """
-    try:
-        ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    except WorkflowNotFoundError:
-        if request_id and await tx.signal_request_run(namespace, workflow_id, request_id):
+    ex: Execution | None = None
+    if request_id:
+        ex, fresh = await tx.open_run_taking_key(namespace, workflow_id, run_id, request_id)
+        if ex is not None and not fresh:
+            return  # taken already
+        if ex is None and await tx.signal_request_run(namespace, workflow_id, request_id):
             return  # a retry of a signal taken before the run closed
-        raise
-    if request_id and not await tx.add_signal_request(
-        namespace, workflow_id, request_id, ex.run_id
-    ):
-        return
+    if ex is None:
+        ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
+        # (A run started since the statement above, by another transaction, is rare.)
+        if request_id and not await tx.add_signal_request(
+            namespace, workflow_id, request_id, ex.run_id
+        ):
+            return
     attrs = with_header(header, signal_attributes(name, payloads, identity, request_id))
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
     if crash.hook is not None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from perdure._common.external import keys_in_rows
 from perdure._store._postgres_batch import _BatchTx
-from perdure._store._rows import EXPIRED_RUNS
-from perdure._store._types import NamespaceRow
+from perdure._store._rows import EXEC_COLS, EXPIRED_RUNS, execution_row
+from perdure._store._types import Execution, NamespaceRow
 
 _NAMESPACES = frozenset({"namespaces"})
 _EXECUTIONS = frozenset({"executions"})
@@ -63,6 +63,26 @@ class _PostgresLifecycleTx(_BatchTx):
             run_id,
         )
         return added is not None
+
+    async def open_run_taking_key(
+        self, namespace: str, workflow_id: str, run_id: str | None, request_id: str
+    ) -> tuple[Execution | None, bool]:
+        # The run locked, then the key inserted for it, in one statement: a transaction
+        # inserting the same key meanwhile makes this wait for it, then insert nothing.
+        run_test = " AND run_id = $4" if run_id else ""
+        sql = (
+            f"WITH e AS (SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 "
+            f"AND workflow_id = $2 AND status = 1{run_test}{self._for_update}), "
+            "k AS (INSERT INTO signal_requests (namespace, workflow_id, request_id, run_id) "
+            "SELECT $1, $2, $3, run_id FROM e ON CONFLICT DO NOTHING RETURNING 1) "
+            "SELECT e.*, EXISTS (SELECT 1 FROM k) FROM e"
+        )
+        args = (namespace, workflow_id, request_id, *([run_id] if run_id else []))
+        row = await self._one(_EXECUTIONS | _SIGNAL_REQUESTS, sql, *args)
+        if row is None:
+            return None, False
+        values = tuple(row)
+        return execution_row(values[:-1]), bool(values[-1])
 
     async def signal_request_run(
         self, namespace: str, workflow_id: str, request_id: str

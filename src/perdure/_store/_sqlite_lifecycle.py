@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from perdure._common.external import keys_in_rows
-from perdure._store._rows import EXPIRED_RUNS
-from perdure._store._types import NamespaceRow
+from perdure._store._rows import EXEC_COLS, EXPIRED_RUNS, execution_row
+from perdure._store._types import Execution, NamespaceRow
 
 
 class _SQLiteLifecycleTx:
@@ -34,6 +34,19 @@ class _SQLiteLifecycleTx:
             (namespace, workflow_id, request_id, run_id),
         )
         return cur.rowcount == 1
+
+    async def open_run_taking_key(
+        self, namespace: str, workflow_id: str, run_id: str | None, request_id: str
+    ) -> tuple[Execution | None, bool]:
+        row = self.c.execute(
+            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+            "AND status = 1" + (" AND run_id = ?" if run_id else ""),
+            (namespace, workflow_id, run_id) if run_id else (namespace, workflow_id),
+        ).fetchone()
+        if row is None:
+            return None, False
+        ex = execution_row(row)
+        return ex, await self.add_signal_request(namespace, workflow_id, request_id, ex.run_id)
 
     async def signal_request_run(
         self, namespace: str, workflow_id: str, request_id: str

@@ -69,6 +69,13 @@ class Tx(Protocol):
         """Record that ``run_id`` took the signal of this key; False (and nothing recorded)
         if a run of the workflow id already took one with that key."""
 
+    async def open_run_taking_key(
+        self, namespace: str, workflow_id: str, run_id: str | None, request_id: str
+    ) -> tuple[Execution | None, bool]:
+        """The open run a keyed signal goes to (``run_id``'s, or else the open run of the
+        workflow id), and whether its key was new (then recorded for that run): one round
+        trip where the database allows. (None, False) if there is no such open run."""
+
     async def signal_request_run(
         self, namespace: str, workflow_id: str, request_id: str
     ) -> str | None:
