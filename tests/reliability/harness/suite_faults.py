@@ -46,6 +46,23 @@ NOT_FOR = ("perdure.testing", "perdure.client", "perdure.cli", "perdure.server",
 # Not the reply of a claim (see the module's docstring), nor of a query's answer (the
 # client's query would wait for it until its timeout: a client-facing error).
 SPARE_AFTER = ("claim_workflow_tasks", "claim_activity_tasks", "claim_queries")
+# The arguments that carry an offer of activities, by method (Store's signatures).
+_ACTIVITY_OFFERS = {"complete_workflow_task": (3, "eager"), "complete_activity": (5, "then")}
+
+
+def spare_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
+    """No lost reply on a call that may lease activities to the worker eagerly (a workflow
+    task's completion offering to run them, an activity's outcome continuing the workflow in
+    the same commit): the worker cannot hand back activities it may have been granted, so
+    they would wait out their start-to-close timeout (see docs/reliability.md)."""
+    where = _ACTIVITY_OFFERS.get(name)
+    if where is None:
+        return ()
+    index, keyword = where
+    offer = args[index] if len(args) > index else kwargs.get(keyword)
+    return ("after",) if offer is not None else ()
+
+
 # Calls the store makes of itself or that only close it: never a fault.
 NOT_WRAPPED = frozenset({"close", "transact", "read", "ready"})
 
@@ -85,6 +102,7 @@ class SuiteFaults:
         self.record = record
         self.plan = FaultPlan(seed, rate, KINDS, callers=CALLERS, not_for=NOT_FOR, record=record)
         self.plan.spare = {name: ("after",) for name in SPARE_AFTER}
+        self.plan.spare_call = spare_call
         self.remove = add_open_hook(self.wrap)
         self.nodeid = ""
 
