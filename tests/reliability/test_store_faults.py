@@ -264,18 +264,3 @@ async def test_query_answer_is_tried_again(kind: str) -> None:
             handle = await env.client.start_workflow(Asked.run, 7, id="q", task_queue=QUEUE)
             assert await handle.query(Asked.current) == 7
     assert plan.total == 2
-
-
-async def test_workflow_task_granted_with_a_lost_outcome_reply_is_handed_back() -> None:
-    """Regression: an activity's outcome that committed, then raised, had leased the
-    workflow's next task to its worker (eager dispatch), which dropped it: the workflow hung
-    on the time-skipping clock. The granted task is handed back."""
-    plan = FaultPlan(seed=0, rate=1.0, kinds=("after",), methods=("complete_activity",), limit=1)
-    EFFECTS.clear()
-    async with await WorkflowEnvironment.start_time_skipping() as env:
-        inject(env.client.store, plan)
-        async with Worker(env.client, task_queue=QUEUE, workflows=[Sleeper], activities=[effect]):
-            handle = await env.client.start_workflow(Sleeper.run, 5, id="e", task_queue=QUEUE)
-            assert await asyncio.wait_for(handle.result(), 30) == 11
-    assert plan.total == 1
-    assert EFFECTS == {("e", 1): 1}

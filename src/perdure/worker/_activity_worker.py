@@ -32,7 +32,6 @@ from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import decode_within, encode_within
 from perdure.worker._conversion import check_details, encode_result, failure_of, loggable
-from perdure.worker._hand_back import hand_back
 from perdure.worker._interceptor import Interceptor, execute_activity
 
 log = logging.getLogger("perdure.worker")
@@ -437,7 +436,6 @@ class Activities:
         then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
         committed = False
         next_event_id = None
-        failed: BaseException | None = None
         try:
             if outcome == "complete":
                 next_event_id = await self._store.complete_activity(
@@ -462,16 +460,13 @@ class Activities:
                     task.activity_id,
                 )
             elif transient(exc):
-                failed = exc
+                return exc
             else:
                 log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
                 await self.settle_workflow_task(offer, committed, then, next_event_id)
-        if failed is not None and offer is not None and offer.granted is not None:
-            # Recorded or not, with the workflow task leased to this worker: hand it back.
-            await hand_back(self._store, offer.granted, failed)
-        return failed
+        return None
 
 
 def _log_failed_attempt(task: ActivityTask, exc: BaseException, conv: DataConverter) -> None:
