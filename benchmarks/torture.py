@@ -6,7 +6,9 @@ Usage::
     python -m benchmarks.torture --tier long                 # both stores, the full figures
     python -m benchmarks.torture --tier long --backend sqlite --seed 7
     python -m benchmarks.torture --tier ci                   # a quick run of the same
+    python -m benchmarks.torture --tier long --scenario timers   # or signals, claimers
     python -m benchmarks.torture --tier suite-faults --seed 7   # the whole suite, 1% faults
+    python -m benchmarks.torture --tier soak --minutes 20    # steady load, periodic faults
 
 A run: ``--workflows`` workflows of ``--steps`` sequential activities (each appends to a
 ledger outside the store, sleeps 5-50 ms, appends again, returns a pure function of its
@@ -48,6 +50,7 @@ from harness.ledger import Ledger  # noqa: E402
 from harness.pgfaults import terminate_backends  # noqa: E402
 from harness.workers import Workers, check_torture, in_flight, start_all  # noqa: E402
 
+from benchmarks import torture_scale, torture_soak  # noqa: E402
 from perdure import Client  # noqa: E402
 
 TIERS = {
@@ -69,6 +72,8 @@ TIERS = {
         "terminates": 1,
         "toxic_seconds": 4.0,
     },
+    # benchmarks/torture_soak.py: its load and faults have options of their own
+    "soak": {"workflows": 0, "steps": 3, "workers": 3, "kills": 0, "restarts": 0},
 }
 # The activities' start-to-close timeout (their lease): long enough that an attempt on a
 # loaded machine does not outlast it (each takes 5-50 ms, but waits its turn on a busy
@@ -301,6 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fault-rate", type=float, default=0.01)
     parser.add_argument("--deadline", type=float, default=300.0)
+    parser.add_argument(
+        "--scenario",
+        choices=["all", "crash", *torture_scale.SCENARIOS],
+        default="all",
+        help="the long tier runs them all: crash torture, then torture_scale's",
+    )
+    parser.add_argument("--minutes", type=float, default=20.0, help="the soak's length")
+    parser.add_argument("--rate", type=float, default=3.0, help="soak: workflows a second")
+    parser.add_argument("--fault-every", type=float, default=60.0, help="soak: seconds")
     args, rest = parser.parse_known_args(argv)
     if args.tier == "suite-faults":
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
@@ -312,10 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is None:
             setattr(args, key, value)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if args.tier == "soak":
+        return torture_soak.main(args, seed)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(f"torture tier {args.tier}, seed {seed} (re-run: --seed {seed})", flush=True)
     ok = True
-    for backend in backends:
+    for backend in backends if args.scenario in ("all", "crash") else []:
         r = asyncio.run(run_backend(backend, args, seed))
         print(show(r), flush=True)
         ok = (
@@ -325,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
             and r["extra_unexplained"] == 0
             and r["drain_s"] <= r["drain_bound_s"]
         )
+    for scenario in torture_scale.SCENARIOS if args.tier == "long" else []:
+        for backend in backends if args.scenario in ("all", scenario) else []:
+            passed, figures = asyncio.run(torture_scale.run(scenario, backend, seed, args))
+            print(figures, flush=True)
+            ok = ok and passed
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

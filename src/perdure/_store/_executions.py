@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.failure import EngineFailure
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowNotFoundError
+from perdure._store import _crash as crash
 from perdure._store import _schedule_watch as schedule_watch
 from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
@@ -58,8 +60,9 @@ async def schedule_workflow_task(
     eager: EagerWorkflowTask | None = None,
     appended: list[HistoryEvent] | None = None,
 ) -> None:
-    """Make sure the run has a workflow task pending (leased at once to the worker offering
-    ``eager``, if it wants it, with ``appended``, the events just appended, if any)."""
+    """Make sure the run has a workflow task pending (leased at once to the worker whose
+    offer ``eager`` is this operation's grant for, if it wants it, with ``appended``, the
+    events just appended, if any)."""
     if ex.wft_state != WftState.NONE or not ex.is_open:
         return
     row = TaskRow(
@@ -79,15 +82,16 @@ async def schedule_workflow_task(
         eager is not None
         and eager.granted is None
         and not delay
-        and ex.task_queue == eager.task_queue
-        and ex.namespace == eager.namespace
-        and eager.accept(ex.run_id, ex.workflow_type)
+        and ex.task_queue == eager.offer.task_queue
+        and ex.namespace == eager.offer.namespace
+        and eager.offer.accept(ex.run_id, ex.workflow_type)
     ):
-        lease(row, eager.owner, now)
+        owner = eager.offer.owner
+        lease(row, owner, now)
         await tx.insert_task(row)
         ex.wft_state = WftState.STARTED
         fx.wake(row.deadline)
-        eager.granted = workflow_task(row, ex, eager.owner, now)
+        eager.granted = workflow_task(row, ex, owner, now)
         if appended and appended[-1].event_id == ex.next_event_id - 1:
             eager.granted.new_events = appended
         return
@@ -201,6 +205,8 @@ async def _tell_parent(
         if key in attrs:
             outcome[key] = attrs[key]
     await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
+    if crash.hook is not None:
+        crash.hook("during_child_completion_delivery")
 
 
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
@@ -240,15 +246,11 @@ async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects, *, requested_to
         (UpdateState.REQUESTED, UpdateState.ACCEPTED) if requested_too else (UpdateState.ACCEPTED,)
     )
     for row in await tx.updates_in_state(ex.run_id, states):
-        failure = {
-            "message": f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
-            "kind": "application",
-            "type": "WorkflowClosed",
-            "non_retryable": True,
-            "details": [],
-            "cause": None,
-            "stack_trace": "",
-        }
+        failure = EngineFailure(
+            f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
+            "WorkflowClosed",
+            non_retryable=True,
+        ).to_dict()
         await tx.set_update_state(
             ex.run_id, row.update_id, UpdateState.REJECTED, {"failure": failure}
         )
@@ -296,10 +298,39 @@ async def signal(
     now: float,
     fx: Effects,
     header: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> None:
-    ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
+    """Signal the run (the open one without ``run_id``). A signal with a ``request_id`` (its
+    idempotency key) that a run of the workflow id already took is accepted and records
+    nothing, even once that run has closed or continued as new.
+
+    Raises:
+        WorkflowNotFoundError: no such run, or it is closed (and did not take the key).
+    """
+    try:
+        ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
+    except WorkflowNotFoundError:
+        if request_id and await tx.signal_request_run(namespace, workflow_id, request_id):
+            return  # a retry of a signal taken before the run closed
+        raise
+    if request_id and not await tx.add_signal_request(
+        namespace, workflow_id, request_id, ex.run_id
+    ):
+        return
+    attrs = with_header(header, signal_attributes(name, payloads, identity, request_id))
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
+    if crash.hook is not None:
+        crash.hook("during_signal_append")
+
+
+def signal_attributes(
+    name: str, payloads: list[Any], identity: str, request_id: str | None
+) -> dict[str, Any]:
+    """A ``WorkflowExecutionSignaled`` event's attributes (its key too, as Temporal's)."""
+    attrs = {"signal_name": name, "input": payloads, "identity": identity}
+    if request_id:
+        attrs["request_id"] = request_id
+    return attrs
 
 
 async def request_cancel(

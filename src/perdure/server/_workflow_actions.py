@@ -12,14 +12,14 @@ from starlette.responses import Response
 from perdure._operate.inputs import typed_search_attributes
 from perdure._operate.shapes import workflow_json
 from perdure.client import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from perdure.common import RetryPolicy
+from perdure.common import Priority, RetryPolicy
 from perdure.server._models import (
     Answer,
-    ArgsBody,
     QueryBody,
     ReasonBody,
     ResetBody,
     RetryPolicyBody,
+    SignalBody,
     StartWorkflowBody,
     UpdateBody,
     Workflow,
@@ -74,12 +74,14 @@ async def start_workflow(request: Request, body: StartWorkflowBody) -> Response:
             id_reuse_policy=WorkflowIDReusePolicy[body.id_reuse_policy],
             id_conflict_policy=WorkflowIDConflictPolicy[body.id_conflict_policy],
             retry_policy=_retry_policy(body.retry_policy),
+            priority=None if body.priority is None else Priority(**body.priority.model_dump()),
             memo=body.memo,
             search_attributes=(
                 typed_search_attributes(body.search_attributes) if body.search_attributes else None
             ),
             start_signal=body.start_signal,
             start_signal_args=body.start_signal_args,
+            start_signal_request_id=body.start_signal_request_id,
         )
     desc = await client.get_workflow_handle(handle.id, run_id=handle.result_run_id).describe()
     return JSON(workflow_json(desc), status_code=201)
@@ -95,12 +97,13 @@ async def signal_workflow(
     request: Request,
     workflow_id: WorkflowIdPath,
     name: NamePath,
-    body: Annotated[ArgsBody | None, Body()] = None,
+    body: Annotated[SignalBody | None, Body()] = None,
     run_id: RunIdQuery = None,
 ) -> Response:
     handle = server_state(request).client.get_workflow_handle(workflow_id, run_id=run_id)
+    body = body or SignalBody()
     with user_values():
-        await handle.signal(name, args=(body or ArgsBody()).args)
+        await handle.signal(name, args=body.args, request_id=body.request_id)
     return _ref(workflow_id, run_id)
 
 

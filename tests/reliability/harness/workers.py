@@ -47,19 +47,42 @@ class Workers:
         faults: str = "",
         env: dict[str, str] | None = None,
         task_queue: str | None = None,
+        module: str = "harness.app",
     ) -> subprocess.Popen[bytes]:
+        """Start a worker process of ``module`` (``harness.app``, the torture workflow's;
+        ``harness.signal_app``, the signal burst's)."""
         environ = dict(os.environ)
         environ["PYTHONPATH"] = os.pathsep.join(
             [str(HERE), *filter(None, [environ.get("PYTHONPATH")])]
         )
         environ.update(self.env)
         environ.update(env or {})
-        command = [sys.executable, "-m", "harness.app", "worker", url or self.url, self.ledger]
+        command = [sys.executable, "-m", module, "worker", url or self.url, self.ledger]
         if faults:
             command += ["--faults", faults]
         if task_queue:
             command += ["--task-queue", task_queue]
         self.spawned += 1
+        with open(self.directory / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, env=environ
+            )
+        self.procs[name] = proc
+        return proc
+
+    def spawn_sender(
+        self, name: str, streams: list[Any], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A process sending ``scenarios.Stream``\\ s of signals (see
+        ``scenarios.send_signals``), logged and stopped at the end like the workers."""
+        environ = dict(os.environ)
+        environ["PYTHONPATH"] = os.pathsep.join(
+            [str(HERE), *filter(None, [environ.get("PYTHONPATH")])]
+        )
+        environ.update(env or {})
+        command = [sys.executable, "-m", "harness.app", "signal", self.url]
+        for stream in streams:
+            command += stream.args()
         with open(self.directory / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, env=environ
