@@ -164,10 +164,14 @@ async def run_backend(backend: str, args: argparse.Namespace, seed: int) -> dict
             last_fault = time.monotonic()
             for n, what in enumerate(plan, 1):
                 target = int(total * (0.05 + 0.90 * n / len(plan)))
-                while progress(ledger) < target:
-                    if time.monotonic() - began > args.deadline:
-                        raise RuntimeError(f"no progress to {target} activities: see {directory}")
+                seen, moved = progress(ledger), time.monotonic()
+                while seen < target:
                     await asyncio.sleep(0.1)
+                    now_done = progress(ledger)
+                    if now_done > seen:
+                        seen, moved = now_done, time.monotonic()
+                    elif time.monotonic() - moved > args.deadline:
+                        raise RuntimeError(f"no progress to {target} activities: see {directory}")
                 if proxy is not None and toxic is None and n >= len(plan) // 5:
                     toxic = asyncio.get_running_loop().create_task(
                         toxics(proxy, args.toxic_seconds, toxic_log)

@@ -64,9 +64,11 @@ async def test_immediate_restarts_mid_run(tmp_path: Path, seed: int) -> None:
             ledger.close()
 
 
+@pytest.mark.timeout(300)
 async def test_backends_terminated_mid_run(tmp_path: Path, seed: int) -> None:
     """``pg_terminate_backend`` on every session of the engine's (workers' and client's),
-    three times in a run: each is a connection lost mid-statement, or mid-COMMIT."""
+    three times in a run: each is a connection lost mid-statement, or mid-COMMIT. Its
+    waits are generous (a loaded 2-core machine runs 24 steps slowly); no figure is timed."""
     rng = random.Random(seed)
     workflows, steps, rounds = 8, 3, 3
     with private_server() as server:
@@ -84,15 +86,18 @@ async def test_backends_terminated_mid_run(tmp_path: Path, seed: int) -> None:
                 await poll_until(
                     f"{target} steps ran",
                     lambda t=target: sum(ledger.executions().values()) >= t,
+                    timeout_s=90.0,
                     logs=workers,
                 )
                 terminated.append(await terminate_backends(server.url))
-            await wait_all(client, inputs, 60.0, workers)
+            await wait_all(client, inputs, 120.0, workers)
             report = await check_torture(client, inputs, steps, ledger)
             assert report.problems() == [], (rerun_hint(seed), report.figures(), workers.logs())
             assert workers.dead() == [], workers.logs()
-            # Three workers and the client have sessions: each round ended some.
-            assert all(n >= 3 for n in terminated), (terminated, rerun_hint(seed))
+            # Three workers and the client have sessions: the first round ended one of each
+            # at least, and every round ended some (a round may come before every pool
+            # has reconnected from the last).
+            assert terminated[0] >= 4 and min(terminated) >= 1, (terminated, rerun_hint(seed))
         finally:
             workers.stop_all()
             await client.close()

@@ -235,3 +235,32 @@ async def test_suite_plan_faults_only_the_workers_calls(tmp_path: Any, seed: int
     assert faults.plan.total > 0, rerun_hint(seed)
     assert set(EFFECTS) == {(f"s{i}", 1) for i in range(4)}
     assert not faults.plan.calls.keys() & {"start_workflow", "describe", "wait_closed"}
+
+
+@workflow.defn
+class Asked:
+    def __init__(self) -> None:
+        self.value = 0
+
+    @workflow.run
+    async def run(self, value: int) -> int:
+        self.value = value
+        await workflow.sleep(3600)
+        return value
+
+    @workflow.query
+    def current(self) -> int:
+        return self.value
+
+
+@pytest.mark.parametrize("kind", ["before", "busy"])
+async def test_query_answer_is_tried_again(kind: str) -> None:
+    """Regression: a worker whose answer to a query failed to reach the store logged it and
+    dropped it; the client waited out its 30 s and failed. The answer is tried again."""
+    plan = FaultPlan(seed=0, rate=1.0, kinds=(kind,), methods=("answer_query",), limit=2)
+    async with await WorkflowEnvironment.start_time_skipping() as env:
+        inject(env.client.store, plan)
+        async with Worker(env.client, task_queue=QUEUE, workflows=[Asked]):
+            handle = await env.client.start_workflow(Asked.run, 7, id="q", task_queue=QUEUE)
+            assert await handle.query(Asked.current) == 7
+    assert plan.total == 2

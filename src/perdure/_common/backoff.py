@@ -20,8 +20,12 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from perdure._errors import ClientClosedError, DatabaseUnavailableError
+
+T = TypeVar("T")
 
 # The first pause is at most this long; each failure in a row doubles the bound, up to CAP.
 BASE = 0.1
@@ -152,3 +156,22 @@ class Retry(FailureLog):
         """Count and log a failure, then pause before the next try (real time: the pause
         is about the machine's resources, not the workflows' clock)."""
         await asyncio.sleep(self.delay(error))
+
+
+async def keep_trying(
+    call: Callable[[], Awaitable[T]], what: str, logger: logging.Logger, seconds: float
+) -> T:
+    """``await call()``, tried again with backoff while it fails transiently (see
+    :func:`transient`), for at most ``seconds``; any other error, or the last, raises."""
+    retry = Retry(logger, what)
+    give_up = time.monotonic() + seconds
+    while True:
+        try:
+            result = await call()
+        except Exception as exc:
+            if not transient(exc) or time.monotonic() >= give_up:
+                raise
+            await retry.pause(exc)
+            continue
+        retry.recovered()
+        return result

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from perdure._common.backoff import transient
+from perdure._common.backoff import keep_trying, transient
 from perdure._common.commands import (
     Command,
     CompleteWorkflow,
@@ -46,6 +46,8 @@ from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._interceptor import WorkflowInboundInterceptor
 
 log = logging.getLogger("perdure.worker")
+# How long a query's answer is tried again while the store fails (clients wait 30 s).
+QUERY_RETRY_SECONDS = 10.0
 
 # Past these a run's history is large enough to warn about (Temporal's thresholds).
 HISTORY_WARN_EVENTS = 10_240
@@ -292,6 +294,15 @@ class WorkflowTasks:
             )
 
     async def answer(self, query: QueryTask) -> None:
+        """Answer the query; a transient store error (the answer, or the history read) is
+        tried again, for some seconds of the client's wait."""
+        try:
+            what = f"Answering query {query.query_id}"
+            await keep_trying(lambda: self._answer(query), what, log, QUERY_RETRY_SECONDS)
+        except Exception:
+            log.exception("Could not record the answer to query %s", query.query_id)
+
+    async def _answer(self, query: QueryTask) -> None:
         result: QueryResult
         try:
             runner = self.cache.get(query.run_id)
@@ -314,10 +325,7 @@ class WorkflowTasks:
             result = QueryResult(
                 ok=False, result=None, error=storable_text(f"Replay failed: {exc}")
             )
-        try:
-            await self._store.answer_query(query.query_id, result)
-        except Exception:
-            log.exception("Could not record the answer to query %s", query.query_id)
+        await self._store.answer_query(query.query_id, result)
 
 
 def report_task(

@@ -81,6 +81,8 @@ class FaultPlan:
     not_for: tuple[str, ...] = ()
     # Per method, kinds never injected there (e.g. no lost reply on a claim).
     spare: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Kinds never injected into one call, given its arguments (None: none spared).
+    spare_call: Callable[[str, tuple[Any, ...], dict[str, Any]], tuple[str, ...]] | None = None
     # Written before each recorded fault (the suite-wide run: the test's node id).
     label: str = ""
     # A file each injected fault appends a line to ("method kind"), for the figures of a run
@@ -99,13 +101,14 @@ class FaultPlan:
     def total(self) -> int:
         return sum(self.injected.values())
 
-    def decide(self, method: str) -> str | None:
+    def decide(self, method: str, spare: tuple[str, ...] = ()) -> str | None:
         self.calls[method] += 1
         if self.limit is not None and self.total >= self.limit:
             return None
         if self._random.random() >= self.rate:
             return None
-        kinds = [k for k in self.kinds if k not in self.spare.get(method, ())]
+        spare = spare + self.spare.get(method, ())
+        kinds = [k for k in self.kinds if k not in spare]
         if not kinds:
             return None
         kind = self._random.choice(kinds)
@@ -158,7 +161,7 @@ def _wrapped(name: str, original: Callable[..., Any], plan: FaultPlan) -> Callab
         return faulty(*args, **kwargs)
 
     async def faulty(*args: Any, **kwargs: Any) -> Any:
-        kind = plan.decide(name)
+        kind = plan.decide(name, plan.spare_call(name, args, kwargs) if plan.spare_call else ())
         if kind == "before":
             raise InjectedFault(f"injected: {name} timed out before reaching the database")
         if kind == "busy":

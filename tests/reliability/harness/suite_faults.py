@@ -46,6 +46,26 @@ NOT_FOR = ("perdure.testing", "perdure.client", "perdure.cli", "perdure.server",
 # Not the reply of a claim (see the module's docstring), nor of a query's answer (the
 # client's query would wait for it until its timeout: a client-facing error).
 SPARE_AFTER = ("claim_workflow_tasks", "claim_activity_tasks", "claim_queries")
+# The argument that carries an eager offer, by method (the Store's signatures): a workflow
+# task's completion offering to run the activities it schedules, an activity's outcome
+# offering to run the workflow's next task, perhaps in the same commit (``offer.then``),
+# whose commands may in turn lease activities.
+_OFFERS = {"complete_workflow_task": 3, "complete_activity": 4}
+
+
+def spare_call(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, ...]:
+    """No lost reply on a call that may lease activities to the worker eagerly: the worker
+    cannot hand back activities it may have been granted, so they would wait out their
+    start-to-close timeout (see docs/reliability.md)."""
+    index = _OFFERS.get(name)
+    if index is None:
+        return ()
+    offer = args[index] if len(args) > index else kwargs.get("offer")
+    if offer is None or (name == "complete_activity" and getattr(offer, "then", None) is None):
+        return ()
+    return ("after",)
+
+
 # Calls the store makes of itself or that only close it: never a fault.
 NOT_WRAPPED = frozenset({"close", "transact", "read", "ready"})
 
@@ -85,6 +105,7 @@ class SuiteFaults:
         self.record = record
         self.plan = FaultPlan(seed, rate, KINDS, callers=CALLERS, not_for=NOT_FOR, record=record)
         self.plan.spare = {name: ("after",) for name in SPARE_AFTER}
+        self.plan.spare_call = spare_call
         self.remove = add_open_hook(self.wrap)
         self.nodeid = ""
 
