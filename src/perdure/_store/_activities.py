@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from perdure._common.events import EventType
+from perdure._common.failure import EngineFailure
 from perdure._common.status import PendingActivityState
 from perdure._errors import RetryState, TimeoutType
 from perdure._store import _crash as crash
@@ -303,17 +304,14 @@ async def heartbeat(
 
 
 def _timeout_failure(kind: TimeoutType, row: TaskRow) -> dict[str, Any]:
-    return {
-        "message": f"activity {kind.name} timeout",
-        "kind": "timeout",
-        "type": "TimeoutError",
-        "timeout_type": int(kind),
-        "last_heartbeat_details": row.data.get("heartbeat_details", []),
-        "non_retryable": kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE),
-        "details": [],
-        "cause": None,
-        "stack_trace": "",
-    }
+    return EngineFailure(
+        f"activity {kind.name} timeout",
+        "TimeoutError",
+        kind="timeout",
+        non_retryable=kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE),
+        timeout_type=int(kind),
+        last_heartbeat_details=row.data.get("heartbeat_details", []),
+    ).to_dict()
 
 
 async def deadline_passed(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:

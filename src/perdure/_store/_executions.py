@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.failure import EngineFailure
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowNotFoundError
 from perdure._store import _crash as crash
@@ -243,15 +244,11 @@ async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects, *, requested_to
         (UpdateState.REQUESTED, UpdateState.ACCEPTED) if requested_too else (UpdateState.ACCEPTED,)
     )
     for row in await tx.updates_in_state(ex.run_id, states):
-        failure = {
-            "message": f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
-            "kind": "application",
-            "type": "WorkflowClosed",
-            "non_retryable": True,
-            "details": [],
-            "cause": None,
-            "stack_trace": "",
-        }
+        failure = EngineFailure(
+            f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
+            "WorkflowClosed",
+            non_retryable=True,
+        ).to_dict()
         await tx.set_update_state(
             ex.run_id, row.update_id, UpdateState.REJECTED, {"failure": failure}
         )
