@@ -73,7 +73,15 @@ TIERS = {
         "toxic_seconds": 4.0,
     },
     # benchmarks/torture_soak.py: its load and faults have options of their own
-    "soak": {"workflows": 0, "steps": 3, "workers": 3, "kills": 0, "restarts": 0},
+    "soak": {
+        "workflows": 0,
+        "steps": 3,
+        "workers": 3,
+        "kills": 0,
+        "restarts": 0,
+        "terminates": 0,
+        "toxic_seconds": 0.0,
+    },
 }
 # The activities' start-to-close timeout (their lease): long enough that an attempt on a
 # loaded machine does not outlast it (each takes 5-50 ms, but waits its turn on a busy

@@ -80,7 +80,8 @@ class SoakReport:
             [
                 f"soak on {self.backend}: {self.minutes:g} min of load, {total} workflows "
                 f"({self.started}), {total / (self.minutes * 60):.1f}/s; completed "
-                f"{self.completed}, lost {len(self.lost)}, wrong {len(self.wrong)}, history "
+                f"{self.completed}, not completed by the drain's deadline {len(self.lost)}, "
+                f"wrong {len(self.wrong)}, history "
                 f"invariant violations {len(self.history_problems)}; drained "
                 f"{self.drain_s:.1f} s after the load stopped; {self.seconds:.0f} s in all",
                 f"  faults: SIGKILLs {self.kills}, PostgreSQL immediate restarts {self.restarts}",
