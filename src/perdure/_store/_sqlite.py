@@ -170,11 +170,14 @@ class SQLiteStore(Store):
         if not batch:
             return
         c = self._conn
+        known = self._tx.known  # what this transaction read and wrote of executions rows
         try:
+            known.forget()
             c.execute("BEGIN IMMEDIATE")
             done = self._attempt(batch, savepoints=False)
             if done is None:
                 c.execute("ROLLBACK")
+                known.forget()
                 c.execute("BEGIN IMMEDIATE")
                 done = self._attempt(batch, savepoints=True)
             if done is None:  # pragma: no cover - with savepoints every failure is undone
@@ -182,6 +185,7 @@ class SQLiteStore(Store):
             outcomes, effects = done
             c.execute("COMMIT")
         except sqlite3.Error as exc:
+            known.forget()
             if c.in_transaction:
                 c.execute("ROLLBACK")
             failed = PerdureError(f"SQLite transaction failed: {exc}", cause=exc)
@@ -189,6 +193,7 @@ class SQLiteStore(Store):
                 if not pending.done():
                     pending.set_exception(failed)
             return
+        known.forget()
         for future, result, error in outcomes:
             if future.done():
                 continue
@@ -224,6 +229,7 @@ class SQLiteStore(Store):
             except Exception as exc:
                 if not c.in_transaction:  # SQLite rolled it all back (disk full, I/O error)
                     raise sqlite3.OperationalError(f"transaction rolled back: {exc}") from exc
+                self._tx.known.forget()  # undone, or left half-done: read afresh
                 if savepoints:
                     c.execute("ROLLBACK TO op")
                     c.execute("RELEASE op")
