@@ -282,13 +282,7 @@ class SQLiteStore(Store):
         return await self._tx.get_history_events(run_id, after_event_id, n)
 
     async def next_wakeup(self) -> float | None:
-        row = self._conn.execute(
-            "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
-            "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
-            "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
-            "AND visible_at > ? UNION ALL SELECT MIN(next_fire) FROM schedules)",
-            (self.clock.now(),),
-        ).fetchone()
+        row = self._conn.execute(NEXT_WAKEUP_SQL, (self.clock.now(),)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     async def is_idle(self) -> bool:
@@ -364,6 +358,16 @@ def _as_perdure(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.Error):
         return PerdureError(f"SQLite operation failed: {exc}", cause=exc)
     return exc
+
+
+# The earliest of: a timer, a lease or timeout, a task becoming visible, a schedule. Each is
+# one seek of its own index (tasks_waiting for the visible_at of unleased tasks).
+NEXT_WAKEUP_SQL = (
+    "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
+    "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
+    "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
+    "AND visible_at > ? UNION ALL SELECT MIN(next_fire) FROM schedules)"
+)
 
 
 def _run_sync(coro: Any) -> Any:
