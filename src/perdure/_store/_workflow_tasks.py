@@ -3,7 +3,6 @@ one transaction, fenced), fail, and time out."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from perdure._common.commands import (
     UpsertSearchAttributes,
 )
 from perdure._common.events import INPUT_EVENTS, EventType, continue_as_new_suggested
+from perdure._common.run_ids import new_run_id
 from perdure._store import _activities as activities
 from perdure._store import _children as children
 from perdure._store import _executions as executions
@@ -168,11 +168,11 @@ async def complete(
             await updates.completed(tx, ex, command.update_id, outcome, fx)
         retry_in = None
         if isinstance(command, ContinueAsNew):
-            attrs["new_run_id"] = str(uuid.uuid4())
+            attrs["new_run_id"] = new_run_id()
         elif isinstance(command, FailWorkflow):
             retry_in = starts.retry_delay(ex, command.failure, now)
             if retry_in is not None:
-                attrs["new_run_id"] = str(uuid.uuid4())
+                attrs["new_run_id"] = new_run_id()
         event_type = command.event_type
         if event_type is None:  # only RejectUpdate has none, handled above
             continue
