@@ -131,8 +131,8 @@ STEPS = [
         "By type name, with the arguments as a JSON array; the other start options of "
         "`client.start_workflow` are fields too (`execution_timeout` and the other durations "
         "in seconds, `id_reuse_policy`, `id_conflict_policy`, `retry_policy`, `memo`, "
-        "`search_attributes`, `start_delay`, `start_signal`). The answer is the workflow, as "
-        "`perdure workflow list -o json` prints it; 409 if a run of the id is open.",
+        "`search_attributes`, `start_delay`, `start_signal`, `priority`). The answer is the "
+        "workflow, as `perdure workflow list -o json` prints it; 409 if a run of the id is open.",
         "POST",
         W,
         start("Checkout", "orders/7", "orders/7", 42.5),
@@ -546,7 +546,7 @@ STEPS_INTRO = """## The routes
 | `GET /api/v1/workflows/{id}/replay` | would the history replay on the server's code (`MODULE`) |
 | `GET /api/v1/workflows/{id}/replay/state?event_id=` | the state at an event: queries, stack |
 | `GET`, `POST /api/v1/schedules` | list, create schedules |
-| `GET`, `DELETE /api/v1/schedules/{id}` | describe, delete a schedule |
+| `GET`, `PATCH`, `DELETE /api/v1/schedules/{id}` | describe, change (the fields given), delete a schedule |
 | `POST /api/v1/schedules/{id}/pause`, `/unpause`, `/trigger`, `/backfill` | act on a schedule |
 | `POST /api/v1/activities/complete`, `/fail`, `/heartbeat` | finish an async activity |
 | `GET`, `DELETE /api/v1/session` | who is asking; log out |

@@ -28,3 +28,17 @@ async def postgres_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL schema, for the tests of many processes sharing one database."""
     async with fresh_schema() as url:
         yield url
+
+
+def _store_faults_plugin() -> None:
+    """``--store-faults=SEED[:RATE]``: store faults over the whole suite (the plugin lives
+    with the reliability harness, tests/reliability/harness/suite_faults.py)."""
+    import sys
+
+    here = str(Path(__file__).resolve().parent / "reliability")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+_store_faults_plugin()
+pytest_plugins.append("harness.suite_faults")

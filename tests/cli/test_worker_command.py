@@ -140,3 +140,72 @@ async def test_a_worker_with_the_applications_data_converter(tmp_path: Path) -> 
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 30)
+
+
+STAMP = textwrap.dedent(
+    """
+    from typing import Any
+
+    from perdure.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+
+    class _Stamped(ActivityInboundInterceptor):
+        async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+            return "stamped " + await super().execute_activity(input)
+
+
+    class Stamp(Interceptor):
+        def intercept_activity(
+            self, next: ActivityInboundInterceptor
+        ) -> ActivityInboundInterceptor:
+            return _Stamped(next)
+
+
+    not_an_interceptor = 42
+    """
+)
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(60)
+async def test_a_worker_with_an_interceptor(tmp_path: Path) -> None:
+    write_app(tmp_path)
+    (tmp_path / "stamp.py").write_text(STAMP)
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    process = await asyncio.create_subprocess_exec(
+        PERDURE, "worker", "--db", db, "-q", "greet", "--interceptor", "stamp:Stamp",
+        "greeter_app", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)
+        client = await Client.connect(db)
+        result = await asyncio.wait_for(
+            client.execute_workflow("Greeter", "cy", id="g", task_queue="greet"), 30
+        )
+        assert result == "stamped HELLO CY"
+        await client.close()
+    finally:
+        process.kill()
+        await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("stamp", "give MODULE:NAME"),
+        ("stamp:Nope", "cannot load stamp:Nope"),
+        ("stamp:not_an_interceptor", "stamp:not_an_interceptor is a int, not a perdure.worker"),
+    ],
+)
+def test_a_wrong_interceptor_is_explained(tmp_path: Path, path: str, message: str) -> None:
+    write_app(tmp_path)
+    (tmp_path / "stamp.py").write_text(STAMP)
+    done = subprocess.run(
+        [PERDURE, "worker", "--db", f"sqlite:///{tmp_path / 'x.db'}", "-q", "q",
+         "--interceptor", path, "greeter_app"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

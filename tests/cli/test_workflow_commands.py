@@ -351,3 +351,20 @@ def test_payloads_written_through_a_codec(perdure_sqlite: Perdure) -> None:
     assert isinstance(described, dict) and described["memo"] == {"note": "secret-memo"}
     bad = perdure_sqlite.run("workflow", "list", "--data-converter", "app_codec:nothing")
     assert bad.returncode == 2 and "cannot load app_codec:nothing" in bad.stderr
+
+
+def test_priority_flags_are_the_runs_priority(perdure_sqlite: Perdure) -> None:
+    start(perdure_sqlite, "p-1", "--priority-key", "1", "--fairness-key", "acme",
+          "--fairness-weight", "2.5")  # fmt: skip
+    history: Any = perdure_sqlite.json("workflow", "show", "-w", "p-1")
+    assert history["events"][0]["attributes"]["priority"] == {
+        "priority_key": 1, "fairness_key": "acme", "fairness_weight": 2.5,
+    }  # fmt: skip
+    for flag, value, says in [
+        ("--priority-key", "9", "1<=x<=5"),
+        ("--fairness-weight", "0", "0.001<=x<=1000"),
+        ("--fairness-key", "k" * 65, "at most 64 characters"),
+    ]:
+        done = perdure_sqlite.run("workflow", "start", "--type", "X", "-t", "q", flag, value)
+        assert done.returncode == 2 and says in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

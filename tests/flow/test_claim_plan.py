@@ -75,3 +75,94 @@ async def test_postgresql_claims_by_an_ordered_scan_of_tasks_ready() -> None:
     plan = "\n".join(r[0] for r in rows)
     assert "Index Scan using tasks_ready on tasks" in plan, plan
     assert "Sort" not in plan, plan
+
+
+# RELIABILITY.md section 5's plan guard: the batch sizes workers claim with, on statistics
+# gathered while the queue held one task (autovacuum off, so nothing refreshes them): the
+# plan a planner that believes the table tiny picks must still be the index's, and the rows
+# locked in the CTE.
+BATCHES = (1, 10, 100)
+
+
+async def _one_task(url: str) -> None:
+    store = open_store(url, VirtualClock(1_000_000.0))
+    try:
+        await store.start_workflow(request(10_000))
+    finally:
+        await store.close()
+
+
+async def test_postgresql_claim_plan_survives_stale_statistics() -> None:
+    async with fresh_schema() as url:
+        schema = url.rsplit("schema=", 1)[1]
+        await _one_task(url)
+        conn = await asyncpg.connect(url.split("?")[0])
+        try:
+            await conn.execute(f'SET search_path TO "{schema}"')
+            await conn.execute("ALTER TABLE tasks SET (autovacuum_enabled = false)")
+            await conn.execute("ANALYZE tasks")  # the statistics of a queue of one task
+            await _fill(url)
+            # 20,000 tasks: copies of the 500 with run ids of their own (a size at which a
+            # sequential scan and a sort on every claim would matter).
+            cols = [
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
+                    "AND table_name = 'tasks' AND column_name <> 'task_id'",
+                    schema,
+                )
+            ]
+            copied = ", ".join("run_id || '-' || g" if c == "run_id" else c for c in cols)
+            await conn.execute(
+                f"INSERT INTO tasks ({', '.join(cols)}) SELECT {copied} "
+                "FROM tasks, generate_series(1, 39) AS g"
+            )
+            plans = {
+                (kind, batch): "\n".join(
+                    r[0]
+                    for r in await conn.fetch(
+                        "EXPLAIN " + PG_CLAIM, "o", 2e6, "default", "q", kind, batch
+                    )
+                )
+                for kind in (1, 2)
+                for batch in BATCHES
+            }
+        finally:
+            await conn.close()
+    for key, plan in plans.items():
+        assert "Index Scan using tasks_ready on tasks" in plan, (key, plan)
+        assert "Sort" not in plan, (key, plan)
+        # The locking SELECT is a CTE of its own, joined by task id: not an IN (subquery),
+        # which the planner may run once per row it updates and lock more than LIMIT rows.
+        assert "CTE picked" in plan and "LockRows" in plan, (key, plan)
+        assert "SubPlan" not in plan, (key, plan)
+
+
+async def test_sqlite_claim_plan_survives_stale_statistics() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        await _one_task(f"sqlite:///{d}/plan.db")
+        conn = sqlite3.connect(f"{d}/plan.db")
+        conn.execute("ANALYZE")  # the statistics of a queue of one task
+        stats = conn.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'tasks_ready'").fetchall()
+        conn.commit()
+        conn.close()
+        assert stats and stats[0][0].startswith("1 "), stats  # they say: one row
+        await _fill(f"sqlite:///{d}/plan.db")
+        conn = sqlite3.connect(f"{d}/plan.db")
+        params = {"owner": "o", "now": 2e6, "far": 1e18, "ns": "default", "queue": "q"}
+        plans = {
+            (kind, batch): [
+                r[3]
+                for r in conn.execute(
+                    "EXPLAIN QUERY PLAN " + SQLITE_CLAIM, {**params, "kind": kind, "limit": batch}
+                )
+            ]
+            for kind in (1, 2)
+            for batch in BATCHES
+        }
+        conn.close()
+    for key, plan in plans.items():
+        assert any(
+            "USING INDEX tasks_ready (namespace=? AND task_queue=? AND kind=?)" in p for p in plan
+        ), (key, plan)
+        assert not any("TEMP B-TREE" in p for p in plan), (key, plan)

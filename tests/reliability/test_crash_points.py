@@ -36,7 +36,7 @@ async def test_every_crash_point(tmp_path: Path, seed: int) -> None:
         # once (starting a process is what costs).
         inputs: dict[str, int] = {}
         procs = {}
-        for point in crashpoints.POINTS:
+        for point in crashpoints.WORKER_POINTS:
             k = rng.randint(1, 2)
             for i in range(2):
                 wid = f"{point}-{i}"
@@ -58,7 +58,7 @@ async def test_every_crash_point(tmp_path: Path, seed: int) -> None:
         await wait_all(client, inputs, 60.0, workers)
         report = await check_torture(client, inputs, 3, ledger, kill_times=workers.kill_times)
         assert report.problems() == [], (rerun_hint(seed), report.figures(), workers.logs())
-        assert sorted(crashpoints.hits(hits)) == sorted(crashpoints.POINTS)
+        assert sorted(crashpoints.hits(hits)) == sorted(crashpoints.WORKER_POINTS)
         assert [n for n in workers.dead() if not n.startswith("crash-")] == [], workers.logs()
     finally:
         workers.stop_all()

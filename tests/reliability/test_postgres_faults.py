@@ -3,6 +3,9 @@
 * A crash-restart (``pg_ctl restart -m immediate``: WAL replay) of a throwaway cluster of
   the test's own while three worker processes run: no worker exits, nothing is lost or
   completed twice.
+* Every engine session terminated (``pg_terminate_backend``) three times while three worker
+  processes run, on a throwaway cluster (where every session is the test's own): no worker
+  exits, nothing is lost or completed twice.
 * A worker partitioned from PostgreSQL (its connections held by the loopback proxy) for
   longer than its activity's lease: another worker runs the activity again, and the
   partitioned worker's late completion, delivered when the partition heals, is refused by
@@ -19,6 +22,7 @@ import pytest
 from harness import rerun_hint
 from harness.app import STOLEN_MARK
 from harness.ledger import Ledger
+from harness.pgfaults import terminate_backends
 from harness.proxy import Proxy
 from harness.workers import Workers, check_torture, poll_until, start_all, wait_all
 from pgserver import private_server
@@ -54,6 +58,41 @@ async def test_immediate_restarts_mid_run(tmp_path: Path, seed: int) -> None:
             report = await check_torture(client, inputs, steps, ledger)
             assert report.problems() == [], (rerun_hint(seed), report.figures(), workers.logs())
             assert workers.dead() == [], workers.logs()
+        finally:
+            workers.stop_all()
+            await client.close()
+            ledger.close()
+
+
+async def test_backends_terminated_mid_run(tmp_path: Path, seed: int) -> None:
+    """``pg_terminate_backend`` on every session of the engine's (workers' and client's),
+    three times in a run: each is a connection lost mid-statement, or mid-COMMIT."""
+    rng = random.Random(seed)
+    workflows, steps, rounds = 8, 3, 3
+    with private_server() as server:
+        ledger = Ledger(str(tmp_path / "ledger.db"))
+        workers = Workers(tmp_path, server.url, ledger.path, env=SLOW_ACTIVITIES)
+        client = await Client.connect(server.url)
+        try:
+            for i in range(3):
+                workers.spawn(f"w{i}")
+            inputs = {f"k-{i}": rng.randrange(1_000_000) for i in range(workflows)}
+            await start_all(client, inputs, steps)
+            terminated = []
+            for k in range(1, rounds + 1):
+                target = k * workflows * steps // (rounds + 2)
+                await poll_until(
+                    f"{target} steps ran",
+                    lambda t=target: sum(ledger.executions().values()) >= t,
+                    logs=workers,
+                )
+                terminated.append(await terminate_backends(server.url))
+            await wait_all(client, inputs, 60.0, workers)
+            report = await check_torture(client, inputs, steps, ledger)
+            assert report.problems() == [], (rerun_hint(seed), report.figures(), workers.logs())
+            assert workers.dead() == [], workers.logs()
+            # Three workers and the client have sessions: each round ended some.
+            assert all(n >= 3 for n in terminated), (terminated, rerun_hint(seed))
         finally:
             workers.stop_all()
             await client.close()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from harness.auditor import audit
 from harness.checker import check_queue
+from harness.claimers import race
 
 from perdure import Client, activity, workflow
 from perdure.worker import Worker
@@ -68,3 +70,12 @@ async def test_racing_claimers_deliver_once(db_url: str) -> None:
         for wid in inputs:
             events = list((await starter.get_workflow_handle(wid).fetch_history()).events)
             assert audit(wid, events, closed=True) == []
+
+
+async def test_processes_race_with_batches_of_1_10_100(db_url: str, tmp_path: Path) -> None:
+    """Three worker processes (claim batches 1, 10 and 100) race for 300 activity tasks all
+    queued at once (``harness.claimers``; the long tier races 8 for 100,000): no lease runs
+    out, so lost = duplicated = unexpected = 0."""
+    report = await race(db_url, tmp_path, tasks=300, processes=3, per_workflow=100)
+    assert report.problems == [], report.figures()
+    assert report.queue.valid and report.queue.delivered == 300, report.figures()

@@ -2,13 +2,15 @@
 including Temporal's ``ExecuteAndTimeout`` (the call commits, then raises), never produce a
 second effect or a duplicate event, on SQLite and PostgreSQL.
 
-The workflows run on the real clock, with short leases: a workflow task a fault made the
-worker drop is held until its lease runs out, and the time-skipping clock stands still while
-a task is held (it would never run out there).
+The workflows run on the real clock, with short leases (an activity attempt a fault made
+the worker give up on is run again once its lease runs out). A workflow task whose store call
+failed is handed back at once, which the time-skipping clock (standing still while a task is
+leased) needs: ``test_dropped_workflow_task_runs_again_on_the_time_skipping_clock``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +25,7 @@ from pgutil import fresh_schema
 
 from perdure import activity, workflow
 from perdure._common.backoff import transient
-from perdure.client import WorkflowAlreadyStartedError
+from perdure.client import WorkflowAlreadyStartedError, WorkflowExecutionStatus
 from perdure.testing import WorkflowEnvironment
 from perdure.worker import Worker
 
@@ -164,3 +166,45 @@ async def test_seeded_faults_everywhere(env: WorkflowEnvironment, seed: int) -> 
     assert plan.total > 0, rerun_hint(seed)
     # At least once each; more only where a fault kept a result from being recorded.
     assert set(EFFECTS) == {(wid, s) for wid in ids for s in range(1, STEPS + 1)}
+
+
+@workflow.defn
+class Sleeper:
+    @workflow.run
+    async def run(self, value: int) -> int:
+        await workflow.sleep(3600)
+        value = await workflow.execute_activity(
+            effect, args=(1, value), start_to_close_timeout=timedelta(seconds=10)
+        )
+        await workflow.sleep(3600)
+        return value
+
+
+@pytest.mark.parametrize("kind", ["before", "after", "busy"])
+async def test_dropped_workflow_task_runs_again_on_the_time_skipping_clock(kind: str) -> None:
+    """Regression: a workflow task whose store call failed was dropped and left leased until
+    its lease ran out, which the time-skipping clock (standing still while a task is leased)
+    never lets happen: the workflow hung. And a busy database failed the task as if the
+    workflow's code had (a WorkflowTaskFailed event). The task is handed back now: it runs
+    again at once, and history shows no failure."""
+    plan = FaultPlan(
+        seed=0,
+        rate=1.0,
+        kinds=(kind,),
+        methods=("complete_workflow_task", "get_history"),
+        limit=3,
+    )
+    EFFECTS.clear()
+    async with await WorkflowEnvironment.start_time_skipping() as env:
+        inject(env.client.store, plan)
+        async with Worker(env.client, task_queue=QUEUE, workflows=[Sleeper], activities=[effect]):
+            handle = await env.client.start_workflow(Sleeper.run, 5, id="s", task_queue=QUEUE)
+            # Without the hand-back this never returns (the pytest timeout ends it).
+            assert await asyncio.wait_for(handle.result(), 30) == 11
+        plan.rate = 0.0
+        events = list((await handle.fetch_history()).events)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert plan.total == 3
+    assert audit("s", events, closed=True) == []
+    assert "WorkflowTaskFailed" not in [str(e.event_type) for e in events]
+    assert EFFECTS == {("s", 1): 1}

@@ -228,3 +228,17 @@ def test_async_activity_completed_and_failed_by_task_token(api: Api, served: Run
         chain.append(cause["message"])
         cause = cause["cause"]
     assert "rejected by a human" in chain
+
+
+def test_start_with_a_priority(api: Api) -> None:
+    body = {"workflow_type": "Checkout", "task_queue": "shop", "args": ["p/1", 1.0]}
+    priority = {"priority_key": 1, "fairness_key": "acme", "fairness_weight": 2.0}
+    started = api.post(
+        "/api/v1/workflows", json={**body, "workflow_id": "p/1", "priority": priority}
+    )
+    assert started.status_code == 201, started.text
+    history = api.get(f"{WF}/history", workflow_id="p/1").json()
+    assert history["events"][0]["attributes"]["priority"] == priority
+    for wrong in ({"priority_key": 0}, {"fairness_key": ""}, {"fairness_weight": 5000}, {"x": 1}):
+        refused = api.post("/api/v1/workflows", json={**body, "priority": wrong})
+        assert refused.status_code == 400 and "body.priority" in refused.text, refused.text

@@ -59,6 +59,39 @@ async def test_create_describe_list_and_act_on_a_schedule(on_store: InProcess) -
     desc = (await http.get("/api/v1/schedules/nightly", headers=auth)).json()
     assert desc["state"]["paused"] is False
 
+    patched = await http.patch(
+        "/api/v1/schedules/nightly",
+        json={
+            "action": {"args": ["refunds"], "execution_timeout": 3600, "memo": None},
+            "policy": {"overlap": "SKIP"},
+            "state": {"note": None, "remaining_actions": 3},
+        },
+        headers=auth,
+    )
+    assert patched.status_code == 200, patched.text
+    changed = patched.json()
+    assert changed["action"]["args"] == ["refunds"]
+    assert changed["action"]["execution_timeout"] == 3600
+    assert changed["action"]["memo"] == {}
+    assert changed["action"]["workflow_type"] == "Report"  # not given: kept
+    assert changed["spec"] == desc["spec"]  # not given: kept, time zone and all
+    assert changed["policy"]["overlap"] == "SKIP"
+    assert changed["state"] == {
+        "note": None,
+        "paused": False,
+        "limited_actions": True,
+        "remaining_actions": 3,
+    }
+    respec = await http.patch(
+        "/api/v1/schedules/nightly",
+        json={"spec": {"intervals": [{"every": 900}]}},
+        headers=auth,
+    )
+    assert respec.status_code == 200, respec.text
+    assert respec.json()["spec"]["calendars"] == []
+    assert respec.json()["spec"]["intervals"] == [{"every": 900.0, "offset": None}]
+    assert respec.json()["spec"]["time_zone_name"] is None
+
     triggered = await http.post("/api/v1/schedules/nightly/trigger", json={}, headers=auth)
     assert triggered.json()["result"] == "triggered"
     backfilled = await http.post(
@@ -87,6 +120,23 @@ async def test_a_bad_schedule_is_a_400(local: InProcess) -> None:
         )
         assert answer.status_code == 400, answer.text
         assert message in answer.json()["detail"]
+    created = await http.post("/api/v1/schedules", json=NIGHTLY, headers=auth)
+    assert created.status_code == 201, created.text
+    for patch, status, message in (
+        ({"action": {"workflow_type": None}}, 400, "cannot be null"),
+        ({"action": {"task_queue": ""}}, 400, "at least 1 character"),
+        ({"spec": {}}, 400, "Say when it acts"),
+        ({"policy": {"overlap": "SOMETIMES"}}, 400, "overlap"),
+        ({"state": {"remaining_actions": -1}}, 400, "remaining_actions"),
+        ({"schedule_id": "other"}, 400, "schedule_id"),
+    ):
+        answer = await http.patch("/api/v1/schedules/nightly", json=patch, headers=auth)
+        assert answer.status_code == status, answer.text
+        assert message in answer.json()["detail"], answer.text
+    unchanged = (await http.get("/api/v1/schedules/nightly", headers=auth)).json()
+    assert unchanged["action"]["workflow_type"] == "Report"
+    missing = await http.patch("/api/v1/schedules/nobody", json={}, headers=auth)
+    assert missing.status_code == 404, missing.text
     backwards = await http.post(
         "/api/v1/schedules/nightly/backfill",
         json={"start_at": "2026-01-02T00:00:00Z", "end_at": "2026-01-01T00:00:00Z"},
@@ -105,4 +155,8 @@ async def test_a_read_token_sees_schedules_and_changes_nothing(local: InProcess)
         answer = await http.post(f"/api/v1/schedules/nightly{path}", json={}, headers=read)
         assert answer.status_code == 403, path
     assert (await http.delete("/api/v1/schedules/nightly", headers=read)).status_code == 403
+    patch = await http.patch(
+        "/api/v1/schedules/nightly", json={"state": {"note": "x"}}, headers=read
+    )
+    assert patch.status_code == 403
     assert (await http.post("/api/v1/schedules", json=NIGHTLY, headers=read)).status_code == 403

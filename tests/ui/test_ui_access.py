@@ -91,6 +91,26 @@ def test_the_schedules_page(page: Any, served: Served) -> None:
     expect(page.locator(".page-head .badge")).to_have_text("Paused")
     page.click("#sched-unpause")
     expect(page.locator(".page-head .badge")).to_have_text("Active")
+    # Edited: what it starts and its note; "when" kept (no new cron or interval given).
+    page.click("#sched-edit")
+    expect(page.locator("dialog [name=workflow_id]")).to_have_value("nightly")
+    expect(page.locator("dialog [name=args]")).to_have_value('["n"]')
+    page.fill("dialog [name=args]", '["n", 2]')
+    page.fill("dialog [name=note]", "twice as much")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".summary")).to_contain_text("twice as much")
+    expect(page.locator(".io pre").first).to_contain_text("2")
+    with served.http(served.write) as http:
+        edited = http.get("/api/v1/schedules/ui-nightly").json()
+    assert edited["action"]["args"] == ["n", 2]
+    assert [c["text"] for c in edited["spec"]["calendars"]] == [
+        c["text"] for c in created.json()["spec"]["calendars"]
+    ]
+    # And "when", changed to an interval.
+    page.click("#sched-edit")
+    page.fill("dialog [name=every]", "600")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".summary")).to_contain_text("every 10m")
     # A schedule made with the form.
     page.goto(f"{served.url}/schedules")
     page.click("#create-schedule")

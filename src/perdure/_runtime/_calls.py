@@ -12,14 +12,11 @@ from typing import Any
 from perdure._runtime._activities import Activities
 from perdure._runtime._children import Children
 from perdure._runtime._intercept import retry_dict
-from perdure.common._enums import WorkflowIDReusePolicy
 from perdure.common._priority import Priority
 from perdure.workflow._definition import WorkflowDefinition
 from perdure.workflow._info import (
     ActivityCancellationType,
-    ChildWorkflowCancellationType,
     Info,
-    ParentClosePolicy,
 )
 from perdure.workflow._interceptor import (
     ContinueAsNewInput,
@@ -92,10 +89,8 @@ class InterceptedCalls:
         call = start_local_activity_input(activity_type, args, options)
         return self.outbound.start_local_activity(call)
 
-    def start_child_workflow(
-        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-    ) -> Awaitable[Any]:
-        return self.outbound.start_child_workflow(start_child_input(workflow_type, args, options))
+    def start_child_workflow(self, call: StartChildWorkflowInput) -> Awaitable[Any]:
+        return self.outbound.start_child_workflow(call)
 
     def signal_external(
         self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]
@@ -156,27 +151,4 @@ def start_local_activity_input(
         cancellation_type=_CANCELLATION[options.get("cancellation_type", 0)],
         headers={},
         ret_type=options.get("result_type"),
-    )
-
-
-def start_child_input(
-    workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-) -> StartChildWorkflowInput:
-    return StartChildWorkflowInput(
-        workflow=workflow_type,
-        args=list(args),
-        id=options["id"],
-        task_queue=options.get("task_queue"),
-        cancellation_type=ChildWorkflowCancellationType(options["cancellation_type"]),
-        parent_close_policy=ParentClosePolicy(options["parent_close_policy"]),
-        execution_timeout=_td(options.get("execution_timeout")),
-        run_timeout=_td(options.get("run_timeout")),
-        task_timeout=_td(options.get("task_timeout")),
-        id_reuse_policy=WorkflowIDReusePolicy(options["id_reuse_policy"]),
-        retry_policy=options.get("retry_policy"),
-        memo=options.get("memo"),
-        search_attributes=options.get("search_attributes"),
-        headers={},
-        ret_type=options.get("result_type"),
-        priority=_priority(options.get("priority")),
     )

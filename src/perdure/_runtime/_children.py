@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from perdure._common.commands import (
@@ -24,8 +25,10 @@ from perdure._errors import (
     TimeoutError,
     WorkflowAlreadyStartedError,
 )
+from perdure.common._priority import priority_dict
 from perdure.converter import FailureConverter, PayloadConverter
 from perdure.workflow._info import ChildWorkflowCancellationType, ChildWorkflowHandle
+from perdure.workflow._interceptor import StartChildWorkflowInput
 
 CHILD_EVENTS = frozenset(
     {
@@ -46,6 +49,10 @@ EXTERNAL_EVENTS = frozenset(
         EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
     }
 )
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
 
 
 @dataclass(slots=True)
@@ -155,38 +162,37 @@ class Children:
             cause=cause,
         )
 
-    def start_child_workflow(
-        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-    ) -> Awaitable[Any]:
+    def start_child_workflow(self, call: StartChildWorkflowInput) -> Awaitable[Any]:
+        """Record the command that starts the child; the handle once it has started."""
         self._child_seq += 1
         seq = self._child_seq
-        memo = options.get("memo")
+        memo = dict(call.memo) if call.memo is not None else None
         command = StartChildWorkflow(
             seq=seq,
-            workflow_id=options["id"],
-            workflow_type=workflow_type,
-            task_queue=options.get("task_queue") or self._task_queue,
-            input=self._payloads.to_payloads(list(args)),
-            parent_close_policy=options["parent_close_policy"],
-            execution_timeout=options.get("execution_timeout"),
-            run_timeout=options.get("run_timeout"),
-            task_timeout=options.get("task_timeout"),
-            retry_policy=options.get("retry_policy"),
-            id_reuse_policy=options["id_reuse_policy"],
+            workflow_id=call.id,
+            workflow_type=call.workflow,
+            task_queue=call.task_queue or self._task_queue,
+            input=self._payloads.to_payloads(list(call.args)),
+            parent_close_policy=int(call.parent_close_policy),
+            execution_timeout=_seconds(call.execution_timeout),
+            run_timeout=_seconds(call.run_timeout),
+            task_timeout=_seconds(call.task_timeout),
+            retry_policy=call.retry_policy.to_dict() if call.retry_policy else None,
+            id_reuse_policy=int(call.id_reuse_policy),
             memo=({k: self._payloads.to_payload(v) for k, v in memo.items()} if memo else None),
-            search_attributes=options.get("search_attributes"),
-            header=options.get("header"),
-            priority=options.get("priority"),
+            search_attributes=call.search_attributes,
+            header=dict(call.headers) if call.headers else None,
+            priority=priority_dict(call.priority),
         )
         self._add_command(command)
         child = _Child(
             seq=seq,
             workflow_id=command.workflow_id,
-            workflow_type=workflow_type,
+            workflow_type=call.workflow,
             started=self._loop.create_future(),
             result=self._loop.create_future(),
-            cancellation_type=options["cancellation_type"],
-            result_type=options.get("result_type"),
+            cancellation_type=int(call.cancellation_type),
+            result_type=call.ret_type,
         )
         self._pending[seq] = child
         return self._child_started(child)

@@ -155,25 +155,7 @@ class RootOutbound(WorkflowOutboundInterceptor):
         )
 
     async def start_child_workflow(self, input: StartChildWorkflowInput) -> Any:
-        options = {
-            "id": input.id,
-            "task_queue": input.task_queue,
-            "result_type": input.ret_type,
-            "cancellation_type": int(input.cancellation_type),
-            "parent_close_policy": int(input.parent_close_policy),
-            "execution_timeout": _s(input.execution_timeout),
-            "run_timeout": _s(input.run_timeout),
-            "task_timeout": _s(input.task_timeout),
-            "id_reuse_policy": int(input.id_reuse_policy),
-            "retry_policy": input.retry_policy.to_dict() if input.retry_policy else None,
-            "memo": dict(input.memo) if input.memo is not None else None,
-            "search_attributes": input.search_attributes,
-            "header": header(input.headers),
-            "priority": priority_dict(input.priority),
-        }
-        return await self._instance.children.start_child_workflow(
-            input.workflow, input.args, options
-        )
+        return await self._instance.children.start_child_workflow(input)
 
     async def signal_child_workflow(self, input: SignalChildWorkflowInput) -> None:
         await self._instance.children.signal_external(

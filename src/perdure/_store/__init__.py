@@ -5,6 +5,7 @@ Never imports user code or the runtime.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -70,6 +71,22 @@ def sqlite_target(url: str) -> SQLiteTarget:
     return SQLiteTarget(path, *modes)
 
 
+# What ``open_store`` hands every store it opens to, in order, before returning it: none in
+# production. The reliability suite installs one (tests/conftest.py, ``--store-faults``) to
+# inject store faults into every store the functional suite opens. The engine reads no
+# environment variable for it: the test harness owns switching it on.
+OpenHook = Callable[[Store], Store]
+_open_hooks: list[OpenHook] = []
+
+
+def add_open_hook(hook: OpenHook) -> Callable[[], None]:
+    """Have ``open_store`` pass every store it opens from now on through ``hook`` (which
+    returns the store to use: the same object, changed, or a wrapper). Returns the call that
+    removes the hook. For test harnesses (the reliability suite's store faults)."""
+    _open_hooks.append(hook)
+    return lambda: _open_hooks.remove(hook)
+
+
 def open_store(url: str, clock: Clock | None = None) -> Store:
     """Open the store a database URL names.
 
@@ -87,6 +104,13 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
         raise InvalidURLError(f"Not a database URL: {url!r}; accepted forms: {_FORMS}")
     scheme = urlsplit(url).scheme.lower()
     clock = clock or Clock()
+    store = _open(url, scheme, clock)
+    for hook in list(_open_hooks):
+        store = hook(store)
+    return store
+
+
+def _open(url: str, scheme: str, clock: Clock) -> Store:
     if scheme == "sqlite":
         from perdure._store._sqlite import SQLiteStore
 
@@ -108,4 +132,4 @@ def open_store(url: str, clock: Clock | None = None) -> Store:
     )
 
 
-__all__ = ["SQLiteTarget", "Store", "open_store", "sqlite_target"]
+__all__ = ["OpenHook", "SQLiteTarget", "Store", "add_open_hook", "open_store", "sqlite_target"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from perdure._common.events import EventType
+from perdure._common.failure import EngineFailure
 from perdure._common.status import PendingActivityState
 from perdure._errors import RetryState, TimeoutType
+from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store._eager import EagerWorkflowTask
 from perdure._store._effects import Effects
@@ -45,6 +47,8 @@ async def claim(
         )
     for row in rows:
         fx.wake(row.deadline)
+    if rows:
+        crash.reached("after_lease_claim")
     return [activity_task(row, owner, now) for row in rows]
 
 
@@ -300,17 +304,14 @@ async def heartbeat(
 
 
 def _timeout_failure(kind: TimeoutType, row: TaskRow) -> dict[str, Any]:
-    return {
-        "message": f"activity {kind.name} timeout",
-        "kind": "timeout",
-        "type": "TimeoutError",
-        "timeout_type": int(kind),
-        "last_heartbeat_details": row.data.get("heartbeat_details", []),
-        "non_retryable": kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE),
-        "details": [],
-        "cause": None,
-        "stack_trace": "",
-    }
+    return EngineFailure(
+        f"activity {kind.name} timeout",
+        "TimeoutError",
+        kind="timeout",
+        non_retryable=kind in (TimeoutType.SCHEDULE_TO_START, TimeoutType.SCHEDULE_TO_CLOSE),
+        timeout_type=int(kind),
+        last_heartbeat_details=row.data.get("heartbeat_details", []),
+    ).to_dict()
 
 
 async def deadline_passed(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:

@@ -359,6 +359,18 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             lambda tx, fx: workflow_tasks.fail(tx, task, failure, identity, self.clock.now(), fx)
         )
 
+    async def hand_back_workflow_task(self, task: WorkflowTask, reason: str) -> None:
+        """The worker could not record the task: it runs again now (see
+        ``_workflow_tasks.hand_back``).
+
+        Raises:
+            StaleTaskError: the task is no longer held by this worker's attempt (its
+                commands were recorded after all, or its lease ran out).
+        """
+        await self.transact(
+            lambda tx, fx: workflow_tasks.hand_back(tx, task, reason, self.clock.now(), fx)
+        )
+
     # -- activity tasks ------------------------------------------------------------------------
     async def claim_activity_tasks(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 from perdure._common.events import EventType
 from perdure._common.run_ids import new_run_id
 from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
+from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store import _starts as starts
 from perdure._store._effects import Effects
@@ -53,6 +54,7 @@ async def start_child(
     )
     try:
         started = await starts.start_workflow(tx, request, now, fx)
+        crash.reached("after_child_start_before_record")
     except WorkflowAlreadyStartedError:
         return (
             EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED,

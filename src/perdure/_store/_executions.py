@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.failure import EngineFailure
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowNotFoundError
+from perdure._store import _crash as crash
 from perdure._store import _schedule_watch as schedule_watch
 from perdure._store._eager import EagerWorkflowTask, lease
 from perdure._store._effects import Effects
@@ -201,6 +203,7 @@ async def _tell_parent(
         if key in attrs:
             outcome[key] = attrs[key]
     await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
+    crash.reached("during_child_completion_delivery")
 
 
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
@@ -240,15 +243,11 @@ async def _fail_open_updates(tx: Tx, ex: Execution, fx: Effects, *, requested_to
         (UpdateState.REQUESTED, UpdateState.ACCEPTED) if requested_too else (UpdateState.ACCEPTED,)
     )
     for row in await tx.updates_in_state(ex.run_id, states):
-        failure = {
-            "message": f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
-            "kind": "application",
-            "type": "WorkflowClosed",
-            "non_retryable": True,
-            "details": [],
-            "cause": None,
-            "stack_trace": "",
-        }
+        failure = EngineFailure(
+            f"Workflow closed ({ex.status.name}) before update {row.name!r} completed",
+            "WorkflowClosed",
+            non_retryable=True,
+        ).to_dict()
         await tx.set_update_state(
             ex.run_id, row.update_id, UpdateState.REJECTED, {"failure": failure}
         )
@@ -300,6 +299,7 @@ async def signal(
     ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
     attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
+    crash.reached("during_signal_append")
 
 
 async def request_cancel(

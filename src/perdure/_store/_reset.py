@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
+from perdure._common.failure import EngineFailure
 from perdure._common.run_ids import new_run_id as make_run_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import _activities as activities
@@ -292,15 +293,7 @@ async def _start_reset_run(
     ex.history_size = await tx.append_events(ex.run_id, kept)
     record = {
         "cause": RESET_CAUSE,
-        "failure": {
-            "message": info["reason"],
-            "kind": "application",
-            "type": RESET_CAUSE,
-            "non_retryable": True,
-            "details": [],
-            "cause": None,
-            "stack_trace": "",
-        },
+        "failure": EngineFailure(info["reason"], RESET_CAUSE, non_retryable=True).to_dict(),
         "attempt": 1,
         "identity": info["identity"],
         "base_run_id": info["base_run_id"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from perdure._common.events import EventType
 from perdure._store import _activities as activities
+from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store import _starts as starts
 from perdure._store import _workflow_tasks as workflow_tasks
@@ -17,6 +18,7 @@ async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
     handled = 0
     for run_id, seq, started_event_id in await tx.due_timers(now, limit):
         await tx.delete_timer(run_id, seq)
+        crash.reached("after_timer_claim")
         ex = await tx.get_execution(run_id)
         handled += 1
         if ex is None or not ex.is_open:

@@ -3,21 +3,27 @@ one transaction, fenced), fail, and time out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from perdure._common.commands import (
     CLOSE_COMMANDS,
     AcceptUpdate,
     CancelTimer,
+    CancelWorkflow,
     Command,
     CompleteUpdate,
+    CompleteWorkflow,
     ContinueAsNew,
     FailWorkflow,
+    RecordLocalActivity,
+    RecordPatch,
     RejectUpdate,
     RequestCancelActivity,
     RequestCancelExternalWorkflow,
     ScheduleActivity,
+    ScheduleLocalActivity,
     SignalExternalWorkflow,
     StartChildWorkflow,
     StartTimer,
@@ -25,9 +31,10 @@ from perdure._common.commands import (
     UpsertSearchAttributes,
 )
 from perdure._common.events import INPUT_EVENTS, EventType, continue_as_new_suggested
-from perdure._common.run_ids import new_run_id
+from perdure._common.run_ids import new_run_id as make_run_id
 from perdure._store import _activities as activities
 from perdure._store import _children as children
+from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store import _starts as starts
 from perdure._store import _updates as updates
@@ -57,6 +64,8 @@ async def claim(
     tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
 ) -> list[WorkflowTask]:
     rows = await tx.claim_tasks(TaskKind.WORKFLOW, namespace, task_queue, owner, now, limit)
+    if rows:
+        crash.reached("after_lease_claim")
     runs = await tx.get_executions([row.run_id for row in rows])
     out = []
     started = []
@@ -124,96 +133,81 @@ async def complete(
             [(EventType.WORKFLOW_TASK_COMPLETED, _task_completed(ex, task, identity))],
             now,
         )
-    inputs: list[tuple[EventType, dict[str, Any]]] = []
-    # Children are started (other workflows signalled or cancelled) once this run's events are
-    # written, so that what it hears back follows its commands in its history.
-    deferred: list[tuple[Any, dict[str, Any]]] = []
+    done = _Completion(tx, ex, task, now, fx, eager)
     for command in commands:
         event_id = ex.next_event_id
         attrs = command.attributes()
-        if isinstance(command, StartTimer):
-            attrs["fire_at"] = task.started_time + command.duration
-        if isinstance(command, ScheduleActivity | RequestCancelActivity | StartTimer | CancelTimer):
-            await _apply_command(tx, ex, command, attrs, event_id, now, inputs, fx, eager)
-        elif isinstance(command, UpsertMemo):
-            memo = dict(ex.memo or {})
-            for key, value in command.memo.items():
-                if value is None:
-                    memo.pop(key, None)
-                else:
-                    memo[key] = value
-            ex.memo = memo
-        elif isinstance(command, UpsertSearchAttributes):
-            await visibility.set_attributes(tx, ex, command.search_attributes)
-        elif isinstance(command, ContinueAsNew):
-            attrs["search_attributes"] = ex.search_attributes
-        elif isinstance(command, AcceptUpdate):
-            await updates.accepted(tx, ex, command.update_id, fx)
-        elif isinstance(command, RejectUpdate):
-            await updates.rejected(tx, ex, command.update_id, command.failure, fx)
-            continue  # a rejected update leaves no event
-        elif isinstance(command, StartChildWorkflow):
-            # The child records the event that started it (its parent's describe() shows it).
-            deferred.append((children.start_child, {**attrs, "initiated_event_id": event_id}))
-        elif isinstance(command, SignalExternalWorkflow):
-            deferred.append((children.signal_external, attrs))
-        elif isinstance(command, RequestCancelExternalWorkflow):
-            deferred.append((children.cancel_external, attrs))
-        elif isinstance(command, CompleteUpdate):
-            outcome = (
-                {"failure": command.failure}
-                if command.failure is not None
-                else {"result": command.result}
-            )
-            await updates.completed(tx, ex, command.update_id, outcome, fx)
-        retry_in = None
-        if isinstance(command, ContinueAsNew):
-            attrs["new_run_id"] = new_run_id()
-        elif isinstance(command, FailWorkflow):
-            retry_in = starts.retry_delay(ex, command.failure, now)
-            if retry_in is not None:
-                attrs["new_run_id"] = new_run_id()
-        event_type = command.event_type
-        if event_type is None:  # only RejectUpdate has none, handled above
+        await _HANDLERS[type(command)](done, command, attrs, event_id)
+        if command.event_type is None:  # a rejected update leaves no event
             continue
-        await executions.append(tx, ex, [(event_type, attrs)], now)
+        await executions.append(tx, ex, [(command.event_type, attrs)], now)
         if isinstance(command, CLOSE_COMMANDS):
-            for act, act_attrs in deferred:  # the run is closing: the replies are not needed
-                await act(tx, ex, act_attrs, now, fx)
-            await executions.close(tx, ex, command.event_type, attrs, now, fx)  # writes ex
-            if isinstance(command, ContinueAsNew):
-                await starts.start_continued(tx, ex, attrs, now, fx)
-            elif retry_in is not None:
-                await starts.start_retry(tx, ex, attrs["new_run_id"], retry_in, now, fx)
-            closed_next: int = ex.next_event_id
-            return closed_next
-    if (
-        ex.next_event_id - 1 > executions.HISTORY_EVENT_LIMIT
-        or ex.history_size > executions.HISTORY_BYTES_LIMIT
-    ):
-        await executions.terminate(
-            tx,
-            ex,
-            f"History limit exceeded ({ex.next_event_id - 1} events, "
-            f"{ex.history_size // 1024} KiB; limits {executions.HISTORY_EVENT_LIMIT} events, "
-            f"{executions.HISTORY_BYTES_LIMIT // (1024 * 1024)} MiB): the workflow should "
-            "continue as new when workflow.info().is_continue_as_new_suggested()",
-            "perdure",
-            now,
-            fx,
-        )
-        over: int = ex.next_event_id
-        return over
-    next_event_id: int = ex.next_event_id
-    for act, attrs in deferred:
-        inputs.append(await act(tx, ex, attrs, now, fx))
-    if inputs:
-        await executions.append(tx, ex, inputs, now)
-    arrived = await executions.flush_inbox(tx, ex, now)
-    if arrived or inputs or await updates.pending_count(tx, ex):
-        await executions.schedule_workflow_task(tx, ex, now, fx)
-    await tx.update_execution(ex)
-    return next_event_id
+            return await done.close(command.event_type, attrs)
+    return await done.settle()
+
+
+@dataclass(slots=True)
+class _Completion:
+    """A workflow task's commands being recorded: what each command's handler works on."""
+
+    tx: Tx
+    ex: Execution
+    task: WorkflowTask
+    now: float
+    fx: Effects
+    eager: EagerActivities | None
+    # Events that answer commands at once (an activity cancelled before it started, a child
+    # started): written after the commands' own.
+    inputs: list[tuple[EventType, dict[str, Any]]] = field(default_factory=list)
+    # Children are started (other workflows signalled or cancelled) once this run's events
+    # are written, so that what it hears back follows its commands in its history.
+    deferred: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    # What starts the run that follows this one once it closed (continue-as-new, a retry).
+    then: Callable[[], Awaitable[None]] | None = None
+
+    async def close(self, event_type: EventType, attrs: dict[str, Any]) -> int:
+        """The run closes with this event (already written): returns the next event's id."""
+        for act, act_attrs in self.deferred:  # the replies are not needed any more
+            await act(self.tx, self.ex, act_attrs, self.now, self.fx)
+        await executions.close(self.tx, self.ex, event_type, attrs, self.now, self.fx)
+        if self.then is not None:
+            await self.then()
+        closed_next: int = self.ex.next_event_id
+        crash.reached("before_workflow_task_commit")
+        return closed_next
+
+    async def settle(self) -> int:
+        """The run stays open: start what was deferred, write the answers, and schedule its
+        next workflow task if anything awaits it. Returns the first event id after the
+        commands' own (or after the termination, when the history grew past its limits)."""
+        tx, ex, now, fx = self.tx, self.ex, self.now, self.fx
+        if (
+            ex.next_event_id - 1 > executions.HISTORY_EVENT_LIMIT
+            or ex.history_size > executions.HISTORY_BYTES_LIMIT
+        ):
+            await executions.terminate(tx, ex, _history_limit_reason(ex), "perdure", now, fx)
+            over: int = ex.next_event_id
+            return over
+        next_event_id: int = ex.next_event_id
+        for act, attrs in self.deferred:
+            self.inputs.append(await act(tx, ex, attrs, now, fx))
+        if self.inputs:
+            await executions.append(tx, ex, self.inputs, now)
+        arrived = await executions.flush_inbox(tx, ex, now)
+        if arrived or self.inputs or await updates.pending_count(tx, ex):
+            await executions.schedule_workflow_task(tx, ex, now, fx)
+        await tx.update_execution(ex)
+        crash.reached("before_workflow_task_commit")
+        return next_event_id
+
+
+def _history_limit_reason(ex: Execution) -> str:
+    return (
+        f"History limit exceeded ({ex.next_event_id - 1} events, "
+        f"{ex.history_size // 1024} KiB; limits {executions.HISTORY_EVENT_LIMIT} events, "
+        f"{executions.HISTORY_BYTES_LIMIT // (1024 * 1024)} MiB): the workflow should "
+        "continue as new when workflow.info().is_continue_as_new_suggested()"
+    )
 
 
 async def _only_rejected_updates(tx: Tx, ex: Any, commands: Sequence[Command]) -> bool:
@@ -225,57 +219,162 @@ async def _only_rejected_updates(tx: Tx, ex: Any, commands: Sequence[Command]) -
     return bool(last) and last[0].event_type not in INPUT_EVENTS
 
 
-async def _apply_command(
-    tx: Tx,
-    ex: Any,
-    command: Command,
-    attrs: dict[str, Any],
-    event_id: int,
-    now: float,
-    inputs: list[tuple[EventType, dict[str, Any]]],
-    fx: Effects,
-    eager: EagerActivities | None = None,
+# -- one handler per command: what it does besides writing its event (``attrs``, which it may
+# complete first; ``event_id`` is that event's id) ---------------------------------------------
+async def _schedule_activity(
+    c: _Completion, command: ScheduleActivity, attrs: dict[str, Any], event_id: int
 ) -> None:
-    if isinstance(command, ScheduleActivity):
-        row = activities.new_task(ex, attrs, event_id, now)
-        if eager is not None and eager.wants(
-            ex.namespace, command.task_queue, command.activity_type, len(eager.granted)
-        ):
-            lease(row, eager.owner, now)
-            await tx.insert_task(row)
-            fx.wake(row.deadline)
-            eager.granted.append(activities.activity_task(row, eager.owner, now))
-            return
+    tx, ex, now, fx, eager = c.tx, c.ex, c.now, c.fx, c.eager
+    row = activities.new_task(ex, attrs, event_id, now)
+    if eager is not None and eager.wants(
+        ex.namespace, command.task_queue, command.activity_type, len(eager.granted)
+    ):
+        lease(row, eager.owner, now)
         await tx.insert_task(row)
         fx.wake(row.deadline)
-        fx.task_ready(ex.namespace, command.task_queue, TaskKind.ACTIVITY)
-    elif isinstance(command, RequestCancelActivity):
-        act = await tx.find_task(ex.run_id, TaskKind.ACTIVITY, command.seq)
-        if act is None:
-            return
-        attrs["scheduled_event_id"] = act.data["scheduled_event_id"]
-        if act.lease_owner is None:
-            await tx.delete_task(act.task_id)
-            inputs.append(
-                (
-                    EventType.ACTIVITY_TASK_CANCELED,
-                    {
-                        "seq": command.seq,
-                        "scheduled_event_id": act.data["scheduled_event_id"],
-                        "details": [],
-                    },
-                )
-            )
+        eager.granted.append(activities.activity_task(row, eager.owner, now))
+        return
+    await tx.insert_task(row)
+    fx.wake(row.deadline)
+    fx.task_ready(ex.namespace, command.task_queue, TaskKind.ACTIVITY)
+
+
+async def _request_cancel_activity(
+    c: _Completion, command: RequestCancelActivity, attrs: dict[str, Any], event_id: int
+) -> None:
+    act = await c.tx.find_task(c.ex.run_id, TaskKind.ACTIVITY, command.seq)
+    if act is None:
+        return
+    scheduled_event_id = act.data["scheduled_event_id"]
+    attrs["scheduled_event_id"] = scheduled_event_id
+    if act.lease_owner is None:  # not started: cancelled at once
+        await c.tx.delete_task(act.task_id)
+        cancelled = {"seq": command.seq, "scheduled_event_id": scheduled_event_id, "details": []}
+        c.inputs.append((EventType.ACTIVITY_TASK_CANCELED, cancelled))
+    else:
+        act.data["cancel_requested"] = True
+        await c.tx.update_task(act)
+        c.fx.activity_cancels.add((c.ex.run_id, command.seq))
+
+
+async def _start_timer(
+    c: _Completion, command: StartTimer, attrs: dict[str, Any], event_id: int
+) -> None:
+    attrs["fire_at"] = fire_at = c.task.started_time + command.duration
+    await c.tx.insert_timer(c.ex.run_id, command.seq, fire_at, event_id)
+    c.fx.wake(fire_at)
+
+
+async def _cancel_timer(
+    c: _Completion, command: CancelTimer, attrs: dict[str, Any], event_id: int
+) -> None:
+    started = await c.tx.delete_timer(c.ex.run_id, command.seq)
+    attrs["started_event_id"] = started or 0
+
+
+async def _upsert_memo(
+    c: _Completion, command: UpsertMemo, attrs: dict[str, Any], event_id: int
+) -> None:
+    memo = dict(c.ex.memo or {})
+    for key, value in command.memo.items():
+        if value is None:
+            memo.pop(key, None)
         else:
-            act.data["cancel_requested"] = True
-            await tx.update_task(act)
-            fx.activity_cancels.add((ex.run_id, command.seq))
-    elif isinstance(command, StartTimer):
-        await tx.insert_timer(ex.run_id, command.seq, attrs["fire_at"], event_id)
-        fx.wake(attrs["fire_at"])
-    elif isinstance(command, CancelTimer):
-        started = await tx.delete_timer(ex.run_id, command.seq)
-        attrs["started_event_id"] = started or 0
+            memo[key] = value
+    c.ex.memo = memo
+
+
+async def _upsert_search_attributes(
+    c: _Completion, command: UpsertSearchAttributes, attrs: dict[str, Any], event_id: int
+) -> None:
+    await visibility.set_attributes(c.tx, c.ex, command.search_attributes)
+
+
+async def _accept_update(
+    c: _Completion, command: AcceptUpdate, attrs: dict[str, Any], event_id: int
+) -> None:
+    await updates.accepted(c.tx, c.ex, command.update_id, c.fx)
+
+
+async def _reject_update(
+    c: _Completion, command: RejectUpdate, attrs: dict[str, Any], event_id: int
+) -> None:
+    await updates.rejected(c.tx, c.ex, command.update_id, command.failure, c.fx)
+
+
+async def _complete_update(
+    c: _Completion, command: CompleteUpdate, attrs: dict[str, Any], event_id: int
+) -> None:
+    outcome = (
+        {"failure": command.failure} if command.failure is not None else {"result": command.result}
+    )
+    await updates.completed(c.tx, c.ex, command.update_id, outcome, c.fx)
+
+
+async def _start_child(
+    c: _Completion, command: StartChildWorkflow, attrs: dict[str, Any], event_id: int
+) -> None:
+    # The child records the event that started it (its parent's describe() shows it).
+    c.deferred.append((children.start_child, {**attrs, "initiated_event_id": event_id}))
+
+
+async def _signal_external(
+    c: _Completion, command: SignalExternalWorkflow, attrs: dict[str, Any], event_id: int
+) -> None:
+    c.deferred.append((children.signal_external, attrs))
+
+
+async def _cancel_external(
+    c: _Completion, command: RequestCancelExternalWorkflow, attrs: dict[str, Any], event_id: int
+) -> None:
+    c.deferred.append((children.cancel_external, attrs))
+
+
+async def _continue_as_new(
+    c: _Completion, command: ContinueAsNew, attrs: dict[str, Any], event_id: int
+) -> None:
+    attrs["search_attributes"] = c.ex.search_attributes
+    attrs["new_run_id"] = make_run_id()
+    c.then = lambda: starts.start_continued(c.tx, c.ex, attrs, c.now, c.fx)
+
+
+async def _fail_workflow(
+    c: _Completion, command: FailWorkflow, attrs: dict[str, Any], event_id: int
+) -> None:
+    retry_in = starts.retry_delay(c.ex, command.failure, c.now)
+    if retry_in is None:
+        return
+    attrs["new_run_id"] = new_run_id = make_run_id()
+    c.then = lambda: starts.start_retry(c.tx, c.ex, new_run_id, retry_in, c.now, c.fx)
+
+
+async def _event_only(c: _Completion, command: Any, attrs: dict[str, Any], event_id: int) -> None:
+    """A command that is only its event (a local activity's outcome recorded as a marker, a
+    patch, the run completing or cancelled)."""
+
+
+_Handler = Callable[[_Completion, Any, dict[str, Any], int], Awaitable[None]]
+_HANDLERS: dict[type, _Handler] = {
+    ScheduleActivity: _schedule_activity,
+    RequestCancelActivity: _request_cancel_activity,
+    StartTimer: _start_timer,
+    CancelTimer: _cancel_timer,
+    UpsertMemo: _upsert_memo,
+    UpsertSearchAttributes: _upsert_search_attributes,
+    AcceptUpdate: _accept_update,
+    RejectUpdate: _reject_update,
+    CompleteUpdate: _complete_update,
+    StartChildWorkflow: _start_child,
+    SignalExternalWorkflow: _signal_external,
+    RequestCancelExternalWorkflow: _cancel_external,
+    ContinueAsNew: _continue_as_new,
+    FailWorkflow: _fail_workflow,
+    CompleteWorkflow: _event_only,
+    CancelWorkflow: _event_only,
+    RecordPatch: _event_only,
+    RecordLocalActivity: _event_only,
+    ScheduleLocalActivity: _event_only,  # run by the worker: it has no event of its own
+}
 
 
 async def fail(
@@ -334,15 +433,33 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
     if ex is None or not ex.is_open:
         await tx.delete_task(row.task_id)
         return
+    message = (
+        f"Workflow task timed out: no completion within {row.lease_seconds:g}s "
+        "(worker lost or blocked)"
+    )
+    await _run_again(tx, row, ex, {"message": message, "kind": "timeout"}, now, fx)
+
+
+async def hand_back(tx: Tx, task: WorkflowTask, reason: str, now: float, fx: Effects) -> None:
+    """The worker could not record the task (a store call failed, so it cannot know whether
+    its commands were recorded): let a worker take it again now, as if its lease had run
+    out. A task whose commands were recorded is no longer held: ``StaleTaskError``.
+
+    Without it, the task would wait for its lease to run out, and on the time-skipping test
+    clock (which stands still while a task is leased) that never comes."""
+    row, ex = await _held(tx, task)
+    failure = {"message": f"Workflow task was not recorded: {reason}", "kind": "worker"}
+    await _run_again(tx, row, ex, failure, now, fx)
+
+
+async def _run_again(
+    tx: Tx, row: TaskRow, ex: Execution, failure: dict[str, Any], now: float, fx: Effects
+) -> None:
+    """The task's lease ends without a completion: it is ready again at once, as its next
+    attempt (so the ended attempt's fence refuses anything it still sends)."""
     await executions.flush_inbox(tx, ex, now)
     ex.wft_attempt = row.attempt + 1
-    ex.last_failure = {
-        "message": f"Workflow task timed out: no completion within {row.lease_seconds:g}s "
-        "(worker lost or blocked)",
-        "kind": "timeout",
-        "attempt": row.attempt,
-        "time": now,
-    }
+    ex.last_failure = {**failure, "attempt": row.attempt, "time": now}
     _release(row, visible_at=now)
     row.attempt += 1
     await tx.update_task(row)
@@ -351,7 +468,7 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
     fx.task_ready(row.namespace, row.task_queue, TaskKind.WORKFLOW)
 
 
-__all__ = ["claim", "complete", "extend_lease", "fail", "lease_expired"]
+__all__ = ["claim", "complete", "extend_lease", "fail", "hand_back", "lease_expired"]
 
 
 def _task_completed(ex: Execution, task: WorkflowTask, identity: str) -> dict[str, Any]:

@@ -76,32 +76,45 @@ def data_converter_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def load_data_converter(path: str | None) -> DataConverter | None:
-    """The DataConverter ``MODULE:NAME`` names (an instance, or a function returning one)."""
-    if path is None:
-        return None
+def load_named(path: str, option: str, example: str, expected: tuple[type, ...], what: str) -> Any:
+    """The instance of ``expected`` that ``MODULE:NAME`` names: the object itself, or what
+    calling it (a class, a factory function) returns. Mistakes are ``BadParameter`` errors of
+    ``option`` that say what to give."""
     module_name, sep, name = path.partition(":")
     if not sep or not module_name or not name:
-        raise click.BadParameter(
-            f"{path!r}: give MODULE:NAME, e.g. myapp.converters:data_converter",
-            param_hint="--data-converter",
-        )
+        raise click.BadParameter(f"{path!r}: give MODULE:NAME, e.g. {example}", param_hint=option)
     if "" not in sys.path:
         sys.path.insert(0, "")
     try:
         found = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot load {path}: {exc}", param_hint=option) from None
+    if callable(found) and not isinstance(found, expected):
+        try:
+            found = found()
+        except Exception as exc:  # the application's own code: say what, not our frames
+            raise click.BadParameter(
+                f"calling {path}() failed: {type(exc).__name__}: {exc}", param_hint=option
+            ) from None
+    if not isinstance(found, expected):
         raise click.BadParameter(
-            f"cannot load {path}: {exc}", param_hint="--data-converter"
-        ) from None
-    if callable(found) and not isinstance(found, DataConverter):
-        found = found()
-    if not isinstance(found, DataConverter):
-        raise click.BadParameter(
-            f"{path} is a {type(found).__name__}, not a DataConverter",
-            param_hint="--data-converter",
+            f"{path} is a {type(found).__name__}, not {what}", param_hint=option
         )
     return found
+
+
+def load_data_converter(path: str | None) -> DataConverter | None:
+    """The DataConverter ``MODULE:NAME`` names (an instance, or a function returning one)."""
+    if path is None:
+        return None
+    converter: DataConverter = load_named(
+        path,
+        "--data-converter",
+        "myapp.converters:data_converter",
+        (DataConverter,),
+        "a DataConverter",
+    )
+    return converter
 
 
 def connected(

@@ -20,15 +20,17 @@ import click
 from perdure._common.backoff import Retry
 from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure.activity._definition import _DEFN_ATTR as _ACTIVITY_ATTR
-from perdure.cli._common import data_converter_option, load_data_converter
+from perdure.cli._common import data_converter_option, load_data_converter, load_named
 from perdure.cli._logs import configure as configure_logging
 from perdure.cli._metrics import metrics_server, prometheus_metrics
 from perdure.client import Client
+from perdure.client import Interceptor as ClientInterceptor
 from perdure.converter import DataConverter
 
 if TYPE_CHECKING:
     from perdure.contrib.prometheus import PrometheusMetrics
 from perdure.lint import DeterminismLintError
+from perdure.worker import Interceptor as WorkerInterceptor
 from perdure.worker import Worker
 from perdure.worker._lint import DeterminismLint
 from perdure.workflow._definition import _DEFN_ATTR as _WORKFLOW_ATTR
@@ -113,9 +115,15 @@ async def run_worker(
     data_converter: DataConverter | None = None,
     flow: dict[str, Any] | None = None,
     metrics: PrometheusMetrics | None = None,
+    interceptors: Sequence[ClientInterceptor | WorkerInterceptor] = (),
 ) -> None:
+    # A client interceptor that is a worker interceptor too serves both (as in Temporal).
     client = await Client.connect(
-        db, namespace=namespace, data_converter=data_converter, metrics=metrics
+        db,
+        namespace=namespace,
+        data_converter=data_converter,
+        metrics=metrics,
+        interceptors=[i for i in interceptors if isinstance(i, ClientInterceptor)],
     )
     try:
         worker = Worker(
@@ -127,6 +135,7 @@ async def run_worker(
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
             graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             determinism_lint=determinism_lint,
+            interceptors=[i for i in interceptors if not isinstance(i, ClientInterceptor)],
             **(flow or {}),
         )
     except (DeterminismLintError, ValueError) as exc:
@@ -252,6 +261,15 @@ async def _open_database(client: Client) -> None:
     show_default=True,
     help="The address --metrics-port listens on (0.0.0.0: every interface).",
 )
+@click.option(
+    "--interceptor",
+    "interceptor_paths",
+    multiple=True,
+    metavar="MODULE:NAME",
+    help="An interceptor for this worker (repeatable): a perdure.worker.Interceptor or "
+    "perdure.client.Interceptor, its class or a function returning one, e.g. "
+    "perdure.contrib.opentelemetry:TracingInterceptor.",
+)
 @data_converter_option
 @click.argument("module")
 def worker_command(
@@ -272,6 +290,7 @@ def worker_command(
     metrics_port: int | None,
     metrics_host: str,
     data_converter: str | None,
+    interceptor_paths: tuple[str, ...],
     module: str,
 ) -> None:
     """Run a worker for the workflows and activities defined in MODULE (e.g. myapp.workflows)
@@ -281,6 +300,16 @@ def worker_command(
         sys.path.insert(0, "")
     workflows, activities = discover(_load(module), workflow_names, activity_names)
     converter = load_data_converter(data_converter)
+    interceptors = [
+        load_named(
+            path,
+            "--interceptor",
+            "perdure.contrib.opentelemetry:TracingInterceptor",
+            (ClientInterceptor, WorkerInterceptor),
+            "a perdure.worker.Interceptor or perdure.client.Interceptor",
+        )
+        for path in interceptor_paths
+    ]
     metrics = prometheus_metrics() if metrics_port is not None else None
     with metrics_server(metrics, metrics_host, metrics_port):
         asyncio.run(
@@ -301,5 +330,6 @@ def worker_command(
                     "max_concurrent_activities_per_key": max_concurrent_activities_per_key,
                 },
                 metrics=metrics,
+                interceptors=interceptors,
             )
         )

@@ -14,7 +14,7 @@ from perdure.cli._common import Cli, connected
 from perdure.cli._params import DURATION, inputs, key_values, search_attributes
 from perdure.cli._render import echo_json, fields, status
 from perdure.client import Client, WorkflowHandle
-from perdure.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from perdure.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 # Temporal CLI's spellings of the id policies.
 REUSE_POLICIES = {
@@ -91,6 +91,20 @@ def start_options(fn: Any) -> Any:
                 metavar="KEY=JSON",
                 help="A search attribute (repeatable); its JSON type gives its type.",
             ),
+            click.option(
+                "--priority-key",
+                type=click.IntRange(1, 5),
+                help="1 runs first, 5 last (default 3): the order of its tasks in the queue.",
+            ),
+            click.option(
+                "--fairness-key",
+                help="Tasks of different fairness keys share the queue (e.g. a tenant's id).",
+            ),
+            click.option(
+                "--fairness-weight",
+                type=click.FloatRange(0.001, 1000),
+                help="This key's share of the queue against other keys' (default 1.0).",
+            ),
             input_options,
         ]
     ):
@@ -113,7 +127,18 @@ async def _start(client: Client, options: dict[str, Any]) -> WorkflowHandle[Any]
         run_timeout=options["run_timeout"],
         task_timeout=options["task_timeout"],
         start_delay=options["start_delay"],
+        priority=_priority(options),
     )
+
+
+def _priority(options: dict[str, Any]) -> Priority | None:
+    fields = ("priority_key", "fairness_key", "fairness_weight")
+    if all(options[name] is None for name in fields):
+        return None
+    try:
+        return Priority(**{name: options[name] for name in fields})
+    except ValueError as e:  # the key's length: the ranges are click's
+        raise click.BadParameter(str(e), param_hint="'--fairness-key'") from None
 
 
 @click.command("start")

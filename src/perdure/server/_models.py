@@ -41,6 +41,23 @@ class RetryPolicyBody(_Body):
     non_retryable_error_types: list[str] | None = None
 
 
+class PriorityBody(_Body):
+    """The order of the workflow's tasks in their queue (Temporal's ``Priority``)."""
+
+    priority_key: int | None = Field(
+        default=None, ge=1, le=5, description="1 runs first, 5 last; none means 3."
+    )
+    fairness_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Tasks of different fairness keys share the queue (e.g. a tenant's id).",
+    )
+    fairness_weight: float | None = Field(
+        default=None, ge=0.001, le=1000, description="This key's share against others' (1.0)."
+    )
+
+
 class StartWorkflowBody(_Body):
     """``POST /api/v1/workflows``: what ``client.start_workflow`` takes, by type name."""
 
@@ -59,6 +76,7 @@ class StartWorkflowBody(_Body):
     ] = "ALLOW_DUPLICATE"
     id_conflict_policy: Literal["FAIL", "USE_EXISTING", "TERMINATE_EXISTING"] = "FAIL"
     retry_policy: RetryPolicyBody | None = None
+    priority: PriorityBody | None = None
     memo: dict[str, Any] | None = None
     search_attributes: dict[str, Any] | None = Field(
         default=None,

@@ -14,6 +14,7 @@ Overlap = Literal[
     "SKIP", "BUFFER_ONE", "BUFFER_ALL", "CANCEL_OTHER", "TERMINATE_OTHER", "ALLOW_ALL"
 ]
 Name = Field(min_length=1, max_length=1000)
+SomeName = Field(default=None, min_length=1, max_length=1000)
 
 
 class _Body(BaseModel):
@@ -73,6 +74,41 @@ class CreateScheduleBody(_Body):
     policy: SchedulePolicyBody = Field(default_factory=SchedulePolicyBody)
     state: ScheduleStateBody = Field(default_factory=ScheduleStateBody)
     trigger_immediately: bool = False
+
+
+class ScheduleActionPatch(_Body):
+    """The fields of the action to change (null clears a timeout or the memo)."""
+
+    workflow_type: str | None = SomeName
+    workflow_id: str | None = SomeName
+    task_queue: str | None = SomeName
+    args: JSONArgs | None = None
+    execution_timeout: Seconds | None = None
+    run_timeout: Seconds | None = None
+    task_timeout: Seconds | None = None
+    memo: dict[str, Any] | None = None
+
+
+class SchedulePolicyPatch(_Body):
+    overlap: Overlap | None = None
+    catchup_window: Seconds | None = None
+    pause_on_failure: bool | None = None
+
+
+class ScheduleStatePatch(_Body):
+    note: str | None = None
+    paused: bool | None = None
+    remaining_actions: int | None = Field(default=None, ge=0, le=2**31, description="0: no limit")
+
+
+class UpdateScheduleBody(_Body):
+    """``PATCH /api/v1/schedules/{id}``: what to change. Only the fields given change; a
+    given ``spec`` replaces the whole spec (say its time zone again)."""
+
+    action: ScheduleActionPatch | None = None
+    spec: ScheduleSpecBody | None = None
+    policy: SchedulePolicyPatch | None = None
+    state: ScheduleStatePatch | None = None
 
 
 class NoteBody(_Body):

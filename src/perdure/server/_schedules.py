@@ -21,6 +21,8 @@ from perdure.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from perdure.server._openapi_params import ScheduleIdPath, problems
 from perdure.server._paths import UnquotedRoute
@@ -34,6 +36,7 @@ from perdure.server._schedule_models import (
     ScheduleList,
     ScheduleSpecBody,
     TriggerBody,
+    UpdateScheduleBody,
 )
 from perdure.server._state import JSON, server_state, user_values
 
@@ -102,6 +105,48 @@ def _schedule(body: CreateScheduleBody) -> Schedule:
     )
 
 
+def _changed(schedule: Schedule, body: UpdateScheduleBody) -> Schedule:
+    """``schedule`` with what ``body`` gives changed (the fields it names, nulls included)."""
+    action = schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)  # the only action there is
+    if body.action is not None:
+        given = body.action.model_fields_set
+        names = (("workflow_type", "workflow"), ("workflow_id", "id"), ("task_queue", None))
+        for name, attr in names:
+            if name in given:
+                value = getattr(body.action, name)
+                if value is None:
+                    raise ValueError(f"action.{name} cannot be null: leave it out to keep it")
+                setattr(action, attr or name, value)
+        if "args" in given:
+            action.args = list(body.action.args or [])
+        for name in ("execution_timeout", "run_timeout", "task_timeout"):
+            if name in given:
+                setattr(action, name, _seconds(getattr(body.action, name)))
+        if "memo" in given:
+            action.memo = body.action.memo
+    if body.spec is not None:
+        schedule.spec = _spec(body.spec)
+    if body.policy is not None:
+        policy = body.policy
+        if policy.overlap is not None:
+            schedule.policy.overlap = ScheduleOverlapPolicy[policy.overlap]
+        if policy.catchup_window is not None:
+            schedule.policy.catchup_window = timedelta(seconds=policy.catchup_window)
+        if policy.pause_on_failure is not None:
+            schedule.policy.pause_on_failure = policy.pause_on_failure
+    if body.state is not None:
+        state = body.state
+        if "note" in state.model_fields_set:
+            schedule.state.note = state.note
+        if state.paused is not None:
+            schedule.state.paused = state.paused
+        if state.remaining_actions is not None:
+            schedule.state.remaining_actions = state.remaining_actions
+            schedule.state.limited_actions = state.remaining_actions > 0
+    return schedule
+
+
 def _done(schedule_id: str, what: str) -> Response:
     return JSON({"schedule_id": schedule_id, "result": what})
 
@@ -141,6 +186,25 @@ async def create_schedule(request: Request, body: CreateScheduleBody) -> Respons
 )
 async def describe_schedule(request: Request, schedule_id: ScheduleIdPath) -> Response:
     handle = server_state(request).client.get_schedule_handle(schedule_id)
+    return JSON(await schedule_json(await handle.describe()))
+
+
+@router.patch(
+    "/{schedule_id}",
+    response_model=ScheduleDescription,
+    responses=problems(404, 413),
+    summary="Change a schedule: the fields given (a spec given replaces the spec)",
+)
+async def update_schedule(
+    request: Request, schedule_id: ScheduleIdPath, body: UpdateScheduleBody
+) -> Response:
+    handle = server_state(request).client.get_schedule_handle(schedule_id)
+
+    def change(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(schedule=_changed(current.description.schedule, body))
+
+    with user_values():
+        await handle.update(change)
     return JSON(await schedule_json(await handle.describe()))
 
 

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from perdure._operate.inputs import typed_search_attributes
 from perdure._operate.shapes import workflow_json
 from perdure.client import ResetType, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from perdure.common import RetryPolicy
+from perdure.common import Priority, RetryPolicy
 from perdure.server._models import (
     Answer,
     ArgsBody,
@@ -74,6 +74,7 @@ async def start_workflow(request: Request, body: StartWorkflowBody) -> Response:
             id_reuse_policy=WorkflowIDReusePolicy[body.id_reuse_policy],
             id_conflict_policy=WorkflowIDConflictPolicy[body.id_conflict_policy],
             retry_policy=_retry_policy(body.retry_policy),
+            priority=None if body.priority is None else Priority(**body.priority.model_dump()),
             memo=body.memo,
             search_attributes=(
                 typed_search_attributes(body.search_attributes) if body.search_attributes else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import enum
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,12 +13,12 @@ from typing import Any
 
 from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
+from perdure._common.failure import EngineFailure
 from perdure._common.metrics import MetricsSink
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._store import Store
 from perdure._store._eager import ContinueInCommit, EagerWorkflowTask
-from perdure._store._notify import Flag
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
     ActivityContext,
@@ -31,15 +32,14 @@ from perdure.common._priority import Priority
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import decode_within, encode_within
-from perdure.worker._conversion import check_details, encode_result, failure_of, loggable
+from perdure.worker._conversion import encode_result, failure_of, loggable
+from perdure.worker._heartbeat import Heartbeater
 from perdure.worker._interceptor import Interceptor, execute_activity
 
 log = logging.getLogger("perdure.worker")
 
 _REAL_CLOCK = Clock()
 
-# Without a heartbeat timeout, heartbeats are still sent (so details survive), this often.
-DEFAULT_HEARTBEAT_INTERVAL = 30.0
 # How long an outcome the database did not take is offered again, for an activity without a
 # start-to-close timeout (with one, until it runs out: then its fence refuses it anyway).
 OUTCOME_RETRY_SECONDS = 60.0
@@ -53,133 +53,13 @@ def _td(seconds: float | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
 
 
-class _Heartbeater:
-    """Sends an attempt's heartbeats, throttled, and learns of cancellation from them."""
+class Outcome(enum.Enum):
+    """How an attempt ended, with its value: a result payload (completed), a failure dict
+    (failed), or the cancellation's details payloads (cancelled)."""
 
-    def __init__(
-        self,
-        store: Store,
-        conv: DataConverter,
-        task: ActivityTask,
-        loop: asyncio.AbstractEventLoop,
-        on_cancel: Any,
-    ) -> None:
-        self._store = store
-        self._conv = conv
-        self._task = task
-        self._loop = loop
-        self._on_cancel = on_cancel
-        # Built on the event loop's thread: heartbeats from any other come from sync activities.
-        self._loop_thread = threading.get_ident()
-        timeout = task.heartbeat_timeout
-        self._interval = (
-            min(timeout * 0.8, DEFAULT_HEARTBEAT_INTERVAL)
-            if timeout
-            else DEFAULT_HEARTBEAT_INTERVAL
-        )
-        self._details: Sequence[Any] | None = None
-        self._dirty = False
-        self._sender: asyncio.Task[None] | None = None
-        self._nudge = Flag()
-        self._retry = Retry(log, f"Heartbeat of activity {task.activity_id}")
-        self.used = False
-        # The attempt is over (its outcome reported, or the worker gave up on it): nothing
-        # is sent any more.
-        self._stopped = False
-
-    def heartbeat(self, details: Sequence[Any]) -> None:
-        """Called from the activity (its loop thread or an executor thread).
-
-        Raises:
-            PayloadConverterError: details the converter cannot take, refused at the call.
-        """
-        if details:
-            what = f"the heartbeat details of activity {self._task.activity_type!r}"
-            check_details(self._conv.payload_converter, details, what)
-        if threading.get_ident() == self._loop_thread:
-            self._record(details)
-            return
-        # A sync activity whose attempt is over runs on in its thread, unseen: stop it here
-        # (Temporal raises CancelledError into the thread).
-        if self._stopped:
-            raise FailureCancelledError("The activity attempt is over: its worker stopped it")
-        try:
-            self._loop.call_soon_threadsafe(self._record, details)
-        except RuntimeError as exc:  # the event loop is closed
-            raise FailureCancelledError("The activity's worker is gone") from exc
-
-    def _record(self, details: Sequence[Any]) -> None:
-        if self._stopped:
-            return
-        self.used = True
-        self._details = details
-        self._dirty = True
-        if self._sender is None or self._sender.done():
-            self._sender = self._loop.create_task(self._send_loop())
-
-    def poke(self) -> None:
-        """Send now (a cancellation may be waiting to be learned)."""
-        if not self.used or self._stopped:
-            return
-        self._dirty = True
-        if self._sender is None or self._sender.done():
-            self._sender = self._loop.create_task(self._send_loop())
-        else:
-            self._nudge.set()
-
-    async def _send_loop(self) -> None:
-        while self._dirty and not self._stopped:
-            self._dirty = False
-            pause = self._interval
-            try:
-                payloads = await self._conv.encode(list(self._details or ()))
-                cancel = await self._store.heartbeat_activity(
-                    self._task.token, self._task.owner, payloads
-                )
-            except StaleTaskError:
-                self._on_cancel(stale=True)
-                return
-            except Exception as exc:
-                if self._store.closed:
-                    return
-                # Sent again after the pause, with whatever details are latest by then.
-                self._dirty = True
-                pause = max(pause, self._retry.delay(exc))
-                cancel = False
-            else:
-                self._retry.recovered()
-            if cancel:
-                self._on_cancel(stale=False)
-                return
-            self._nudge.clear()
-            await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + pause)
-
-    def stop(self) -> None:
-        self._stopped = True
-        if self._sender is not None:
-            self._sender.cancel()
-
-    async def final_details(self) -> None:
-        """Make sure the last details are stored before the attempt's outcome."""
-        if self._dirty and self._details is not None:
-            self.stop()
-            self._dirty = False
-            try:
-                await self._store.heartbeat_activity(
-                    self._task.token,
-                    self._task.owner,
-                    await self._conv.encode(list(self._details)),
-                )
-            except StaleTaskError:
-                pass
-            except Exception as exc:  # the outcome is still worth reporting
-                if not self._store.closed:
-                    log.warning(
-                        "The last heartbeat details of activity %s were not stored: %s: %s",
-                        self._task.activity_id,
-                        type(exc).__name__,
-                        exc,
-                    )
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Activities:
@@ -217,86 +97,94 @@ class Activities:
         ] = _nothing
         self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
         self.metrics: MetricsSink | None = None
-        self.running: dict[
-            tuple[str, int], tuple[asyncio.Task[Any] | None, threading.Event, _Heartbeater]
-        ] = {}
-
-    def _failure(self, exc: BaseException) -> dict[str, Any]:
-        return failure_of(self._conv, exc)
+        # The attempts running now, by (run id, activity seq).
+        self.running: dict[tuple[str, int], _Attempt] = {}
 
     def cancel_requested(self, run_id: str, seq: int) -> None:
         """The workflow asked to cancel an activity this worker may be running."""
-        entry = self.running.get((run_id, seq))
-        if entry is not None:
-            entry[2].poke()
+        attempt = self.running.get((run_id, seq))
+        if attempt is not None:
+            attempt.beat.poke()
 
     async def run(self, task: ActivityTask) -> None:
-        token = task.token
         if self.metrics is not None:
             self.metrics.activity_started(
-                token.namespace,
+                task.token.namespace,
                 task.task_queue,
                 task.activity_type,
                 task.started_time - task.scheduled_time,
             )
-        defn = self._defs.get(task.activity_type, self._dynamic)
-        if defn is None:
-            known = ", ".join(sorted(self._defs)) or "none"
-            message = (
-                f"Activity type {task.activity_type!r} is not registered on this worker (task "
-                f"queue {self._task_queue!r}; registered: {known}). Register it with "
-                "Worker(activities=[...])."
-            )
-            log.error(message)
-            await self._report(
-                task,
-                "fail",
-                {
-                    "message": message,
-                    "kind": "application",
-                    "type": "NotRegisteredError",
-                    "non_retryable": False,
-                    "details": [],
-                    "cause": None,
-                    "stack_trace": "",
-                },
-            )
-            return
-        loop = asyncio.get_running_loop()
-        cancelled = threading.Event()
-        current: dict[str, asyncio.Task[Any] | None] = {"task": None}
+        await _Attempt(self, task).run()
+
+
+class _Attempt:
+    """One attempt of an activity on this worker: it runs the code, learns of cancellation
+    (from its heartbeats), and reports how it ended."""
+
+    def __init__(self, acts: Activities, task: ActivityTask) -> None:
+        self._acts = acts
+        self._conv = acts._conv
+        self._store = acts._store
+        self.task = task
+        self.key = (task.token.run_id, task.token.seq)
+        self._loop = asyncio.get_running_loop()
+        self.cancelled = threading.Event()
+        # The asyncio task running async code, cancelled with the attempt.
+        self._code: asyncio.Task[Any] | None = None
         # Futures of wait_for_cancelled() calls, resolved here on the loop (no thread waits
         # on the event: one left waiting by an activity that finished would block exit).
-        waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self.beat = Heartbeater(self._store, self._conv, task, self._loop, self._on_cancel)
 
-        def on_cancel(*, stale: bool) -> None:  # called on the event loop's thread
-            cancelled.set()
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            t = current["task"]
-            if t is not None and not t.done():
-                t.cancel()
-
-        beat = _Heartbeater(self._store, self._conv, task, loop, on_cancel)
-        key = (token.run_id, token.seq)
+    async def run(self) -> None:
+        acts, task = self._acts, self.task
+        defn = acts._defs.get(task.activity_type, acts._dynamic)
+        if defn is None:
+            await self._not_registered()
+            return
         try:
             args = defn.call_args(
                 await self._conv.decode(task.input, defn.input_types(len(task.input)))
             )
             details = await self._conv.decode(task.heartbeat_details)
         except Exception as exc:
-            await self._report(task, "fail", self._failure(exc))
+            await self.report(Outcome.FAILED, self._failure(exc))
             return
+        acts.running[self.key] = self
+        try:
+            result = await self._execute(defn, self._context(defn, details), args)
+        except CompleteAsyncError:
+            self.beat.stop()
+            await self._store.activity_completes_async(task.token)
+            acts.handed_off.add(self.key)
+            return
+        except asyncio.CancelledError:
+            if not await self._stopped():
+                raise
+            return
+        except BaseException as exc:
+            await self._failed(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            acts.running.pop(self.key, None)
+            self.beat.stop()
+        await self._completed(result)
 
-        def cancel_waiter() -> asyncio.Future[None]:
-            waiter = loop.create_future()
-            if cancelled.is_set():
-                waiter.set_result(None)
-            else:
-                waiters.append(waiter)
-            return waiter
+    async def _not_registered(self) -> None:
+        acts, task = self._acts, self.task
+        known = ", ".join(sorted(acts._defs)) or "none"
+        message = (
+            f"Activity type {task.activity_type!r} is not registered on this worker (task "
+            f"queue {acts._task_queue!r}; registered: {known}). Register it with "
+            "Worker(activities=[...])."
+        )
+        log.error(message)
+        await self.report(Outcome.FAILED, EngineFailure(message, "NotRegisteredError").to_dict())
 
+    def _context(self, defn: ActivityDefinition, details: list[Any]) -> ActivityContext:
+        task, token = self.task, self.task.token
         info = Info(
             activity_id=task.activity_id,
             activity_type=task.activity_type,
@@ -315,73 +203,82 @@ class Activities:
             started_time=_utc(task.started_time),
             priority=Priority.from_dict(task.priority),
         )
-        ctx = ActivityContext(
+        return ActivityContext(
             info,
-            beat.heartbeat,
-            cancelled,
-            self.worker_shutdown,
-            cancel_waiter if defn.is_async else None,
+            self.beat.heartbeat,
+            self.cancelled,
+            self._acts.worker_shutdown,
+            self._cancel_waiter if defn.is_async else None,
             self._conv.payload_converter,
         )
-        self.running[key] = (None, cancelled, beat)
-        try:
-            if self.interceptors:
-                headers = await decode_within(self._conv._store_codec, task.header)
-                inner = loop.create_task(
-                    execute_activity(
-                        self.interceptors,
-                        ctx,
-                        defn.fn,
-                        args,
-                        is_async=defn.is_async,
-                        executor=self._executor,
-                        headers=headers,
-                    )
+
+    async def _execute(self, defn: ActivityDefinition, ctx: ActivityContext, args: Any) -> Any:
+        """Run the activity's code (through the worker's interceptors, if it has any)."""
+        acts, loop = self._acts, self._loop
+        if acts.interceptors:
+            headers = await decode_within(self._conv._store_codec, self.task.header)
+            inner = loop.create_task(
+                execute_activity(
+                    acts.interceptors,
+                    ctx,
+                    defn.fn,
+                    args,
+                    is_async=defn.is_async,
+                    executor=acts._executor,
+                    headers=headers,
                 )
-                if defn.is_async:  # a sync one learns of cancellation through its heartbeats
-                    current["task"] = inner
-                    self.running[key] = (inner, cancelled, beat)
-                result = await inner
-            elif defn.is_async:
-                inner = loop.create_task(run_async_activity(ctx, defn.fn, *args))
-                current["task"] = inner
-                self.running[key] = (inner, cancelled, beat)
-                result = await inner
-            else:
-                result = await loop.run_in_executor(
-                    self._executor, bind_sync_activity(ctx, defn.fn, *args)
-                )
-        except CompleteAsyncError:
-            beat.stop()
-            await self._store.activity_completes_async(token)
-            self.handed_off.add(key)
-            return
-        except asyncio.CancelledError:
-            await beat.final_details()
-            if cancelled.is_set():
-                await self._report(task, "cancelled", [])
-            elif self.worker_shutdown.is_set():
-                await self._report(
-                    task,
-                    "fail",
-                    self._failure(RuntimeError("Worker shut down while the activity ran")),
-                )
-            else:
-                raise
-            return
-        except BaseException as exc:
-            await beat.final_details()
-            if cancelled.is_set() and isinstance(exc, FailureCancelledError):
-                await self._report(task, "cancelled", await self._conv.encode(list(exc.details)))
-            else:
-                _log_failed_attempt(task, exc, self._conv)
-                await self._report(task, "fail", self._failure(exc))
-            if not isinstance(exc, Exception):
-                raise
-            return
-        finally:
-            self.running.pop(key, None)
-            beat.stop()
+            )
+            if defn.is_async:  # a sync one learns of cancellation through its heartbeats
+                self._code = inner
+            return await inner
+        if defn.is_async:
+            self._code = loop.create_task(run_async_activity(ctx, defn.fn, *args))
+            return await self._code
+        return await loop.run_in_executor(acts._executor, bind_sync_activity(ctx, defn.fn, *args))
+
+    def _on_cancel(self, *, stale: bool) -> None:
+        """The workflow cancelled the attempt, or its task went stale (heartbeats said so);
+        called on the event loop's thread."""
+        self.cancelled.set()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._code is not None and not self._code.done():
+            self._code.cancel()
+
+    def _cancel_waiter(self) -> asyncio.Future[None]:
+        waiter = self._loop.create_future()
+        if self.cancelled.is_set():
+            waiter.set_result(None)
+        else:
+            self._waiters.append(waiter)
+        return waiter
+
+    # -- how it ended --------------------------------------------------------------------------
+    async def _stopped(self) -> bool:
+        """The code was cancelled: by the workflow (reported as cancelled) or by the worker
+        shutting down (a failure, to be retried). False when neither: the worker's own task
+        was cancelled, and the attempt is left to its lease."""
+        await self.beat.final_details()
+        if self.cancelled.is_set():
+            await self.report(Outcome.CANCELLED, [])
+        elif self._acts.worker_shutdown.is_set():
+            shut_down = RuntimeError("Worker shut down while the activity ran")
+            await self.report(Outcome.FAILED, self._failure(shut_down))
+        else:
+            return False
+        return True
+
+    async def _failed(self, exc: BaseException) -> None:
+        await self.beat.final_details()
+        if self.cancelled.is_set() and isinstance(exc, FailureCancelledError):
+            await self.report(Outcome.CANCELLED, await self._conv.encode(list(exc.details)))
+        else:
+            _log_failed_attempt(self.task, exc, self._conv)
+            await self.report(Outcome.FAILED, self._failure(exc))
+
+    async def _completed(self, result: Any) -> None:
+        task, crash_hook = self.task, self._acts.crash_hook
         what = f"the result of activity {task.activity_type!r}"
         try:
             payload = await encode_result(self._conv, result, what)
@@ -390,29 +287,35 @@ class Activities:
             # Retrying would produce the same oversized result: fail for good.
             failure = self._failure(exc)
             failure["non_retryable"] = True
-            await self._report(task, "fail", failure)
+            await self.report(Outcome.FAILED, failure)
             return
         except Exception as exc:
-            await self._report(task, "fail", self._failure(exc))
+            await self.report(Outcome.FAILED, self._failure(exc))
             return
-        if self.crash_hook is not None:
-            await self.crash_hook("before_activity_completes", task.activity_type, task)
-        await self._report(task, "complete", payload)
-        if self.crash_hook is not None:
-            await self.crash_hook("after_activity_completes", task.activity_type, task)
+        if crash_hook is not None:
+            await crash_hook("before_activity_completes", task.activity_type, task)
+        await self.report(Outcome.COMPLETED, payload)
+        if crash_hook is not None:
+            await crash_hook("after_activity_completes", task.activity_type, task)
 
-    async def _report(self, task: ActivityTask, outcome: str, value: Any) -> None:
-        if self.metrics is not None and outcome != "cancelled":
-            self.metrics.activity_done(
+    def _failure(self, exc: BaseException) -> dict[str, Any]:
+        return failure_of(self._conv, exc)
+
+    # -- reporting it ------------------------------------------------------------------------
+    async def report(self, outcome: Outcome, value: Any) -> None:
+        """Record the outcome, again with backoff while the database does not answer."""
+        acts, task = self._acts, self.task
+        if acts.metrics is not None and outcome is not Outcome.CANCELLED:
+            acts.metrics.activity_done(
                 task.token.namespace,
                 task.task_queue,
                 task.activity_type,
                 self._store.clock.now() - task.started_time,
-                outcome == "fail",
+                outcome is Outcome.FAILED,
             )
-        if outcome == "fail":
+        if outcome is Outcome.FAILED:
             value = await encode_within(self._conv._store_codec, value)
-        error = await self._record(task, outcome, value, eager=True)
+        error = await self._record(outcome, value, eager=True)
         if error is None or not transient(error):
             return
         # The database did not answer: the outcome may or may not be recorded. Record it
@@ -422,32 +325,35 @@ class Activities:
         give_up = _REAL_CLOCK.now() + (task.start_to_close_timeout or OUTCOME_RETRY_SECONDS)
         while error is not None and transient(error) and _REAL_CLOCK.now() < give_up:
             await asyncio.sleep(retry.delay(error))
-            error = await self._record(task, outcome, value, eager=False)
+            error = await self._record(outcome, value, eager=False)
         if error is None:
             retry.recovered()
 
-    async def _record(
-        self, task: ActivityTask, outcome: str, value: Any, *, eager: bool
-    ) -> BaseException | None:
+    async def _record(self, outcome: Outcome, value: Any, *, eager: bool) -> BaseException | None:
         """Record the attempt's outcome once; the error that kept it from being recorded,
         if it may be worth trying again (None: recorded, or refused for good)."""
-        offer = self.offer_workflow_task() if eager else None
+        acts, task = self._acts, self.task
+        offer = acts.offer_workflow_task() if eager else None
         # A result may have the workflow's next task run and recorded in its own commit.
-        then = self.continue_in_commit() if offer is not None and outcome == "complete" else None
+        then = (
+            acts.continue_in_commit()
+            if offer is not None and outcome is Outcome.COMPLETED
+            else None
+        )
         committed = False
         next_event_id = None
         try:
-            if outcome == "complete":
+            if outcome is Outcome.COMPLETED:
                 next_event_id = await self._store.complete_activity(
-                    task.token, task.owner, value, self._identity, offer, then
+                    task.token, task.owner, value, acts._identity, offer, then
                 )
-            elif outcome == "fail":
+            elif outcome is Outcome.FAILED:
                 await self._store.fail_activity(
-                    task.token, task.owner, value, self._identity, offer
+                    task.token, task.owner, value, acts._identity, offer
                 )
             else:
                 await self._store.activity_cancelled(
-                    task.token, task.owner, value, self._identity, offer
+                    task.token, task.owner, value, acts._identity, offer
                 )
             committed = True
         except StaleTaskError as exc:
@@ -465,7 +371,7 @@ class Activities:
                 log.exception("Could not record the outcome of activity %s", task.activity_id)
         finally:
             if offer is not None:
-                await self.settle_workflow_task(offer, committed, then, next_event_id)
+                await acts.settle_workflow_task(offer, committed, then, next_event_id)
         return None
 
 

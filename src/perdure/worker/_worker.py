@@ -449,16 +449,21 @@ class Worker:
         if self._activities is not None:
             self._activities.crash_hook = hook
 
-    async def _die(self) -> None:
+    async def _die(self, *, leases_expire: bool = True) -> None:
         """Stop as a killed process would, for the test kit's crash injection: claim nothing
         more, act as if every lease held had run out (so the work moves on without waiting
         for the lease timeouts), and abandon the tasks in flight mid-step (whatever they
-        report afterwards is refused as stale). Returns without waiting for them."""
+        report afterwards is refused as stale). Returns without waiting for them.
+
+        With ``leases_expire=False`` the leases stay held until they run out by the clock,
+        as after a real SIGKILL (the reliability suite's stateful model runs them out)."""
         for p in self._pollers:
             p.cancel()
         await asyncio.gather(*self._pollers, return_exceptions=True)
-        keep = frozenset(self._activities.handed_off) if self._activities is not None else None
-        await self._store.expire_leases(self._owner, keep or frozenset())
+        if leases_expire:
+            held = self._activities
+            keep = frozenset(held.handed_off) if held is not None else frozenset()
+            await self._store.expire_leases(self._owner, keep)
         for t in (*self._wft_slots.inflight, *self._activity_slots.inflight):
             t.cancel()
         self._stopping.set()

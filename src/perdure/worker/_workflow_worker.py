@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from perdure._common.backoff import transient
 from perdure._common.commands import (
     CancelTimer,
     Command,
@@ -21,11 +21,11 @@ from perdure._common.commands import (
     UpsertMemo,
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
+from perdure._common.failure import EngineFailure
 from perdure._common.identifiers import storable_text
 from perdure._common.metrics import MetricsSink, WorkflowClose
 from perdure._errors import (
     ClientClosedError,
-    DatabaseUnavailableError,
     PayloadSizeError,
     PerdureError,
 )
@@ -44,6 +44,7 @@ from perdure.converter._visitor import (
 )
 from perdure.worker._activity_worker import CrashHook
 from perdure.worker._conversion import loggable
+from perdure.worker._hand_back import hand_back
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._metrics import closing
 from perdure.workflow._definition import WorkflowDefinition
@@ -211,19 +212,15 @@ class WorkflowTasks:
             interceptors=self.interceptor_classes,
         )
 
-    def _unregistered(self, workflow_type: str) -> dict[str, Any]:
+    def _unregistered(self, workflow_type: str) -> EngineFailure:
         known = ", ".join(sorted(self._defs)) or "none"
-        return {
-            "message": f"Workflow type {workflow_type!r} is not registered on this worker (task "
+        return EngineFailure(
+            f"Workflow type {workflow_type!r} is not registered on this worker (task "
             f"queue {self._task_queue!r}; registered: {known}). Register it with "
             "Worker(workflows=[...]) on a worker polling this queue.",
-            "kind": "server",
-            "type": "NotRegisteredError",
-            "non_retryable": False,
-            "details": [],
-            "cause": None,
-            "stack_trace": "",
-        }
+            "NotRegisteredError",
+            kind="server",
+        )
 
     async def process(self, task: WorkflowTask) -> None:
         started = time.perf_counter()
@@ -231,10 +228,10 @@ class WorkflowTasks:
         defn = self._defs.get(task.workflow_type, self._dynamic)
         try:
             if defn is None:
-                log.error(self._unregistered(task.workflow_type)["message"])
+                log.error(self._unregistered(task.workflow_type).message)
                 self._count_failure(task)
                 await self._store.fail_workflow_task(
-                    task, self._unregistered(task.workflow_type), self._identity
+                    task, self._unregistered(task.workflow_type).to_dict(), self._identity
                 )
                 return
             cached = runner is not None and runner.next_event_id <= task.next_event_id
@@ -283,12 +280,22 @@ class WorkflowTasks:
             await self._recorded(task, runner, next_event_id, offer)
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
-        except (ClientClosedError, DatabaseUnavailableError) as exc:
+        except ClientClosedError as exc:
             # No fault of the workflow's: its task is run again once the lease runs out.
             log.warning("Workflow task of %s was not recorded: %s", task.workflow_id, exc)
-        except PerdureError as exc:  # the store refused the commands (e.g. a type conflict)
-            with contextlib.suppress(StaleTaskError):
+        except PerdureError as exc:
+            if transient(exc):  # the database did not answer, or was busy
+                await hand_back(self._store, task, exc)
+                return
+            # The store refused the commands (e.g. a type conflict).
+            try:
                 await self._fail_task(task, exc)
+            except StaleTaskError:
+                pass
+            except PerdureError as again:
+                if not transient(again):
+                    raise
+                await hand_back(self._store, task, again)
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
 
@@ -345,7 +352,13 @@ class WorkflowTasks:
         interval = max(task.lease_seconds / 2, 0.05)
         while True:
             await asyncio.sleep(interval)
-            await self._store.extend_workflow_task(task)
+            try:
+                await self._store.extend_workflow_task(task)
+            except PerdureError as exc:
+                if not transient(exc):
+                    raise
+                # The next renewal may work; the lease has half its length left.
+                log.warning("Renewing the lease of %s's task failed: %s", task.workflow_id, exc)
 
     def _log_task_failure(self, task: WorkflowTask, cause: BaseException) -> None:
         what, exc_info = loggable(self._converter, cause)
@@ -373,7 +386,7 @@ class WorkflowTasks:
             if runner is None:
                 defn = self._defs.get(query.workflow_type, self._dynamic)
                 if defn is None:
-                    raise QueryFailed(self._unregistered(query.workflow_type)["message"])
+                    raise QueryFailed(self._unregistered(query.workflow_type).message)
                 runner = self._new_runner(defn, query.workflow_id, query.run_id)
                 events = await self._store.get_history(query.run_id)
                 events = await decode_events(self._converter._store_codec, events)

@@ -28,7 +28,7 @@ from perdure.workflow._info import (
     Info,
     ParentClosePolicy,
 )
-from perdure.workflow._interceptor import ContinueAsNewInput
+from perdure.workflow._interceptor import ContinueAsNewInput, StartChildWorkflowInput
 
 
 class _ArgUnset:
@@ -46,6 +46,18 @@ def _seconds(value: timedelta | float | None, what: str) -> float | None:
     if seconds < 0:
         raise ValueError(f"{what} must not be negative, got {value!r}")
     return seconds
+
+
+def _duration(value: timedelta | float | None, what: str) -> timedelta | None:
+    """A timeout given as a timedelta or seconds, checked, as a timedelta."""
+    seconds = _seconds(value, what)
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _normal_priority(priority: Priority | None) -> Priority | None:
+    """A ``priority=`` argument, checked, as it will be stored (None when it sets nothing)."""
+    stored = priority_dict(priority)
+    return None if stored is None else Priority.from_dict(stored)
 
 
 def info() -> Info:
@@ -207,24 +219,25 @@ async def start_child_workflow(
         if args:
             raise ValueError("Give either arg or args, not both")
         args = (arg,)
-    options = {
-        "id": str(uuid4()) if id is None or id == "" else ids.check_workflow_id(id),
-        "task_queue": ids.check_optional_task_queue(task_queue),
-        "result_type": result_type,
-        "cancellation_type": int(cancellation_type),
-        "parent_close_policy": int(parent_close_policy),
-        "execution_timeout": _seconds(execution_timeout, "execution_timeout"),
-        "run_timeout": _seconds(run_timeout, "run_timeout"),
-        "task_timeout": _seconds(task_timeout, "task_timeout"),
-        "id_reuse_policy": int(id_reuse_policy),
-        "retry_policy": retry_policy,
-        "memo": memo,
-        "search_attributes": encode_search_pairs(search_attributes) if search_attributes else None,
-        "priority": priority_dict(priority),
-    }
-    handle: ChildWorkflowHandle[Any] = await current().start_child_workflow(
-        workflow_type, list(args), options
+    call = StartChildWorkflowInput(
+        workflow=workflow_type,
+        args=list(args),
+        id=str(uuid4()) if id is None or id == "" else ids.check_workflow_id(id),
+        task_queue=ids.check_optional_task_queue(task_queue),
+        cancellation_type=ChildWorkflowCancellationType(int(cancellation_type)),
+        parent_close_policy=ParentClosePolicy(int(parent_close_policy)),
+        execution_timeout=_duration(execution_timeout, "execution_timeout"),
+        run_timeout=_duration(run_timeout, "run_timeout"),
+        task_timeout=_duration(task_timeout, "task_timeout"),
+        id_reuse_policy=WorkflowIDReusePolicy(int(id_reuse_policy)),
+        retry_policy=retry_policy,
+        memo=memo,
+        search_attributes=encode_search_pairs(search_attributes) if search_attributes else None,
+        headers={},
+        ret_type=result_type,
+        priority=_normal_priority(priority),
     )
+    handle: ChildWorkflowHandle[Any] = await current().start_child_workflow(call)
     return handle
 
 

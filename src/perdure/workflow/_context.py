@@ -17,7 +17,7 @@ from perdure.workflow._info import ActivityHandle, Info
 
 if TYPE_CHECKING:
     from perdure.common._retry import RetryPolicy
-    from perdure.workflow._interceptor import ContinueAsNewInput
+    from perdure.workflow._interceptor import ContinueAsNewInput, StartChildWorkflowInput
 
 
 class WorkflowContext(Protocol):
@@ -71,9 +71,7 @@ class WorkflowContext(Protocol):
 
     def fails_workflow(self, exc: BaseException) -> bool: ...
 
-    def start_child_workflow(
-        self, workflow_type: str, args: Sequence[Any], options: dict[str, Any]
-    ) -> Awaitable[Any]: ...
+    def start_child_workflow(self, call: StartChildWorkflowInput) -> Awaitable[Any]: ...
 
     def signal_external(
         self, workflow_id: str, run_id: str | None, name: str, args: Sequence[Any]

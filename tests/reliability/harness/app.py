@@ -3,12 +3,14 @@
 Usage::
 
     python -m harness.app worker URL LEDGER [--faults SEED:RATE[:KINDS]] [--task-queue Q]
+    python -m harness.app signal URL [WORKFLOW_ID FIRST N ACKS]...
 
 ``Torture(value, steps)`` runs ``steps`` activities one after the other; each appends
 ``before`` to the ledger, sleeps a little (the window in which a kill leaves it in flight),
 appends ``after`` and returns ``step(seq, value)``. ``reference(value, steps)`` is what the
-workflow must return, computed without perdure. A crash point comes from
-``PERDURE_CRASH_AT`` (see ``crashpoints``).
+workflow must return, computed without perdure. The worker runs the workflows of
+``scenarios`` too (timers, signals, children), and ``signal`` is ``scenarios``' signal
+sender. A crash point comes from ``PERDURE_CRASH_AT`` (see ``crashpoints``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ async def start(
 
 
 async def _worker(args: argparse.Namespace) -> None:
+    from harness import scenarios
+
     global _ledger
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {os.getpid()} %(message)s")
     _ledger = Ledger(args.ledger)
@@ -90,12 +94,27 @@ async def _worker(args: argparse.Namespace) -> None:
     if args.faults:
         inject(client.store, FaultPlan.parse(args.faults))
     worker = Worker(
-        client, task_queue=args.task_queue, workflows=[Torture], activities=[torture_step]
+        client,
+        task_queue=args.task_queue,
+        workflows=[Torture, *scenarios.WORKFLOWS],
+        activities=[torture_step],
     )
     hook = crashpoints.hook_from_environment()
     if hook is not None:
         worker._set_crash_hook(hook)
     await worker.run()
+
+
+async def _signal(args: argparse.Namespace) -> None:
+    from harness import scenarios
+
+    crashpoints.hook_from_environment()
+    spec = args.streams
+    streams = [
+        scenarios.Stream(spec[i], int(spec[i + 1]), int(spec[i + 2]), spec[i + 3])
+        for i in range(0, len(spec), 4)
+    ]
+    await scenarios.send_signals(args.url, streams)
 
 
 def main(argv: list[str]) -> None:
@@ -106,8 +125,11 @@ def main(argv: list[str]) -> None:
     w.add_argument("ledger")
     w.add_argument("--faults", default="")
     w.add_argument("--task-queue", default=TASK_QUEUE)
+    s = sub.add_parser("signal")
+    s.add_argument("url")
+    s.add_argument("streams", nargs="+", help="WORKFLOW_ID FIRST N ACKS, repeated")
     args = parser.parse_args(argv)
-    asyncio.run(_worker(args))
+    asyncio.run(_worker(args) if args.command == "worker" else _signal(args))
 
 
 if __name__ == "__main__":

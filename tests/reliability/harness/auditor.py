@@ -103,3 +103,48 @@ def completed_activity_seqs(events: Iterable[Any]) -> collections.Counter[int]:
     return collections.Counter(
         e.attributes.get("seq") for e in events if _type(e) == "ActivityTaskCompleted"
     )
+
+
+CHILD_CLOSE = frozenset(
+    {
+        "ChildWorkflowExecutionCompleted",
+        "ChildWorkflowExecutionFailed",
+        "ChildWorkflowExecutionCanceled",
+        "ChildWorkflowExecutionTerminated",
+        "ChildWorkflowExecutionTimedOut",
+    }
+)
+
+
+def child_problems(workflow_id: str, events: Sequence[Any]) -> list[str]:
+    """A parent's children, by seq: each initiated once, started at most once (and only if
+    initiated), closed at most once (and only if started)."""
+    problems: list[str] = []
+    counts: dict[str, collections.Counter[Any]] = {
+        kind: collections.Counter() for kind in ("initiated", "started", "closed")
+    }
+    for e in events:
+        t = _type(e)
+        seq = e.attributes.get("seq")
+        if t == "StartChildWorkflowExecutionInitiated":
+            counts["initiated"][seq] += 1
+        elif t == "ChildWorkflowExecutionStarted":
+            counts["started"][seq] += 1
+        elif t in CHILD_CLOSE:
+            counts["closed"][seq] += 1
+    for kind, counter in counts.items():
+        for seq, n in counter.items():
+            if n > 1:
+                problems.append(f"workflow {workflow_id}: child seq {seq} {kind} {n} times")
+    for seq in counts["started"]:
+        if seq not in counts["initiated"]:
+            problems.append(f"workflow {workflow_id}: child seq {seq} started, never initiated")
+    for seq in counts["closed"]:
+        if seq not in counts["started"]:
+            problems.append(f"workflow {workflow_id}: child seq {seq} closed, never started")
+    return problems
+
+
+def signals(events: Iterable[Any]) -> list[Any]:
+    """The payloads of the run's WorkflowExecutionSignaled events, in history order."""
+    return [e.attributes.get("input") for e in events if _type(e) == "WorkflowExecutionSignaled"]

@@ -11,6 +11,11 @@ through, never inside the engine:
 * ``latency``: the call is delayed by up to ``max_latency`` seconds, then runs.
 
 The plan is seeded: the same seed and the same sequence of calls give the same faults.
+
+``callers`` narrows a plan to the calls made from some modules: the suite-wide run
+(``install_everywhere``, ``pytest --store-faults``) fails only the calls the engine's
+workers make (``perdure.worker``), which the engine must absorb, never a call a test or a
+client makes (whose error is the caller's to see) nor the store's calls to itself.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import collections
 import functools
 import random
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +74,12 @@ class FaultPlan:
     methods: tuple[str, ...] = WRITES + READS
     limit: int | None = None
     max_latency: float = 0.05
+    # Only calls made from modules whose name starts with one of these (None: every call).
+    callers: tuple[str, ...] | None = None
+    # Per method, kinds never injected there (e.g. no lost reply on a claim).
+    spare: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Written before each recorded fault (the suite-wide run: the test's node id).
+    label: str = ""
     # A file each injected fault appends a line to ("method kind"), for the figures of a run
     # whose faults were injected in worker processes.
     record: str | None = None
@@ -90,11 +102,14 @@ class FaultPlan:
             return None
         if self._random.random() >= self.rate:
             return None
-        kind = self._random.choice(self.kinds)
+        kinds = [k for k in self.kinds if k not in self.spare.get(method, ())]
+        if not kinds:
+            return None
+        kind = self._random.choice(kinds)
         self.injected[(method, kind)] += 1
         if self.record is not None:
             with open(self.record, "a", encoding="utf-8") as f:
-                f.write(f"{method} {kind}\n")
+                f.write(f"{self.label} {method} {kind}\n".lstrip())
         return kind
 
     @staticmethod
@@ -107,18 +122,28 @@ class FaultPlan:
         return FaultPlan(int(parts[0]), float(parts[1]), kinds, tuple(methods), record=record)
 
 
-def inject(store: Any, plan: FaultPlan) -> Any:
-    """Wrap ``plan.methods`` of this store instance (the object workers and clients built on
-    it share) so that they fail as the plan decides. Returns the store."""
-    for name in plan.methods:
+def inject(store: Any, plan: FaultPlan, methods: Iterable[str] | None = None) -> Any:
+    """Wrap ``methods`` (default ``plan.methods``) of this store instance (the object
+    workers and clients built on it share) so that they fail as the plan decides. Returns
+    the store."""
+    for name in plan.methods if methods is None else methods:
         original = getattr(store, name)
         setattr(store, name, _wrapped(name, original, plan))
     return store
 
 
 def _wrapped(name: str, original: Callable[..., Any], plan: FaultPlan) -> Callable[..., Any]:
+    # A plain function returning the call's coroutine, so that the caller (the frame that
+    # called the method, not the one that happens to await it) is known.
     @functools.wraps(original)
-    async def call(*args: Any, **kwargs: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if plan.callers is not None:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if not caller.startswith(plan.callers):
+                return original(*args, **kwargs)
+        return faulty(*args, **kwargs)
+
+    async def faulty(*args: Any, **kwargs: Any) -> Any:
         kind = plan.decide(name)
         if kind == "before":
             raise InjectedFault(f"injected: {name} timed out before reaching the database")

@@ -5,6 +5,8 @@ It runs on an event loop of its own, in a thread, so a test or a benchmark contr
 any thread. Toxics, applied to every connection, both directions:
 
 * ``latency(seconds, jitter)``: each chunk is delayed;
+* ``bandwidth(bytes_per_second)``: each connection's bytes flow at most that fast, each
+  direction;
 * ``hold()``: bytes are kept, in order, until ``heal()`` delivers them (a partition that
   heals: what was sent during it arrives late, the way a slow network delivers it);
 * ``blackhole()``: bytes are dropped (a half-open connection) until ``heal()``;
@@ -29,6 +31,7 @@ class Proxy:
         self.mode = "pass"
         self.latency_s = 0.0
         self.jitter_s = 0.0
+        self.bytes_per_second = 0.0
         self.connections = 0
         self.resets = 0
         self._random = random.Random(seed)
@@ -54,6 +57,9 @@ class Proxy:
 
     def latency(self, seconds: float, jitter: float = 0.0) -> None:
         self._call(self._set, "latency", seconds, jitter)
+
+    def bandwidth(self, bytes_per_second: float) -> None:
+        self._call(self._set, "bandwidth", 0.0, 0.0, bytes_per_second)
 
     def hold(self) -> None:
         self._call(self._set, "hold", 0.0, 0.0)
@@ -82,9 +88,10 @@ class Proxy:
         asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
 
     # -- the proxy (its own loop) ------------------------------------------------------------
-    def _set(self, mode: str, seconds: float, jitter: float) -> None:
+    def _set(self, mode: str, seconds: float, jitter: float, rate: float = 0.0) -> None:
         self.mode, self.latency_s, self.jitter_s = mode, seconds, jitter
-        if mode == "pass" or mode == "latency":
+        self.bytes_per_second = rate
+        if mode in ("pass", "latency", "bandwidth"):
             self._healed.set()
         else:
             self._healed.clear()
@@ -142,5 +149,7 @@ class Proxy:
                 await self._healed.wait()
             elif self.mode == "latency":
                 await asyncio.sleep(self.latency_s + self._random.random() * self.jitter_s)
+            elif self.mode == "bandwidth" and self.bytes_per_second > 0:
+                await asyncio.sleep(len(data) / self.bytes_per_second)
             writer.write(data)
             await writer.drain()

@@ -67,6 +67,26 @@ class Workers:
         self.procs[name] = proc
         return proc
 
+    def spawn_sender(
+        self, name: str, streams: list[Any], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A process sending ``scenarios.Stream``\\ s of signals (see
+        ``scenarios.send_signals``), logged and stopped at the end like the workers."""
+        environ = dict(os.environ)
+        environ["PYTHONPATH"] = os.pathsep.join(
+            [str(HERE), *filter(None, [environ.get("PYTHONPATH")])]
+        )
+        environ.update(env or {})
+        command = [sys.executable, "-m", "harness.app", "signal", self.url]
+        for stream in streams:
+            command += stream.args()
+        with open(self.directory / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, env=environ
+            )
+        self.procs[name] = proc
+        return proc
+
     def kill(self, name: str) -> None:
         proc = self.procs[name]
         if proc.poll() is None:

@@ -52,6 +52,7 @@ export async function api(method, path, { params, body } = {}) {
 export const get = (path, params) => api("GET", path, { params });
 export const post = (path, body, params) => api("POST", path, { body, params });
 export const del = (path, params) => api("DELETE", path, { params });
+export const patch = (path, body) => api("PATCH", path, { body });
 
 let session = null;
 export async function whoami() {

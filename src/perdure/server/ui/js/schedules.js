@@ -1,6 +1,6 @@
 // The schedules: a list, a schedule's page (what it starts, when, what it did), and the
-// forms to create, pause, unpause, trigger, backfill and delete one.
-import { canWrite, del, enc, get, post } from "./api.js";
+// forms to create, edit, pause, unpause, trigger, backfill and delete one.
+import { canWrite, del, enc, get, patch, post } from "./api.js";
 import {
   card, clear, code, dialog, empty, field, fmtDuration, fmtTime, h, input, main, parseArgs,
   select, toast,
@@ -45,6 +45,42 @@ function createForm() {
     await post("/api/v1/schedules", body);
     toast("Schedule created");
     location.href = scheduleRef(body.schedule_id);
+  });
+}
+
+// Change what it starts, its overlap policy and note; "when" only if a new cron expression
+// or interval is given (a spec of calendars, skips or jitter made elsewhere is kept whole).
+function editForm(base, sc, reload) {
+  const { action, policy, state, spec } = sc;
+  dialog("Edit the schedule", [
+    input("Workflow type", "workflow_type", { required: true, value: action.workflow_type }),
+    input("Workflow ID (each action's id is ID-slot time)", "workflow_id",
+      { required: true, value: action.workflow_id }),
+    input("Task queue", "task_queue", { required: true, value: action.task_queue }),
+    input("Arguments (JSON)", "args", { rows: 2, class: "mono",
+      text: JSON.stringify(action.args) }),
+    h("p", { text: `When: ${when(spec)}. To change it, give a cron ` +
+      "expression or an interval; leave both empty to keep it." }),
+    input("New cron expression", "cron", { placeholder: "0 * * * *", class: "mono" }),
+    input("…or every N seconds", "every", { type: "number", min: 1 }),
+    select("Overlap policy", "overlap", OVERLAPS.map((o) => [o, o]), policy.overlap),
+    input("Note", "note", { value: state.note || "" }),
+  ], "Save", async (form) => {
+    const every = Number(form.get("every"));
+    const cron = String(form.get("cron") || "").trim();
+    const body = {
+      action: { workflow_type: form.get("workflow_type"), workflow_id: form.get("workflow_id"),
+        task_queue: form.get("task_queue"), args: parseArgs(form.get("args")) },
+      policy: { overlap: form.get("overlap") },
+      state: { note: form.get("note") || null },
+    };
+    if (cron || every) {
+      body.spec = { cron_expressions: cron ? [cron] : [], intervals: every ? [{ every }] : [],
+        time_zone_name: spec.time_zone_name };
+    }
+    await patch(base, body);
+    toast("Schedule saved");
+    reload();
   });
 }
 
@@ -109,6 +145,8 @@ export async function schedulePage(params) {
       h("span", { class: `badge ${state.paused ? "st-terminated" : "st-running"}` },
         h("span", { class: "dot" }), state.paused ? "Paused" : "Active")),
     writable ? h("div", { class: "actions" },
+      h("button", { type: "button", class: "button", id: "sched-edit", text: "Edit",
+        onclick: () => editForm(base, sc, reload) }),
       state.paused ? act("Unpause", "unpause", {}) : act("Pause", "pause", {}),
       act("Trigger", "trigger", {}), backfill, act("Delete", "", null, true)) : null,
     card(null, h("dl", { class: "summary" },

@@ -1,0 +1,50 @@
+"""Named points inside the store's write transactions, where a test may end the process.
+
+The rules call :func:`reached` at each point: after the writes a transaction is made of and
+before it commits, so a process that dies there leaves the transaction uncommitted (the
+database rolls it back), and whatever it was doing must be done again by someone else. The
+reliability suite installs a hook that ``os._exit``\\ s the process at the n-th hit of a
+point (``tests/reliability/harness/crashpoints.py``); without one, reaching a point costs one
+global lookup. The engine reads no environment variable for this.
+
+The points (their names are what a hook receives):
+
+* ``after_lease_claim``: a worker claimed workflow or activity tasks (leases written);
+* ``after_timer_claim``: a due timer's row was taken, its ``TimerFired`` not yet written;
+* ``during_signal_append``: a signal's event (or inbox row) was written;
+* ``after_child_start_before_record``: a child run was created, its parent's
+  ``ChildWorkflowExecutionStarted`` not yet written;
+* ``during_child_completion_delivery``: a child closed and its parent's event was written;
+* ``before_workflow_task_commit``: a workflow task's completion and its commands' events were
+  written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+CrashHook = Callable[[str], None]
+
+POINTS = (
+    "after_lease_claim",
+    "after_timer_claim",
+    "during_signal_append",
+    "after_child_start_before_record",
+    "during_child_completion_delivery",
+    "before_workflow_task_commit",
+)
+
+_hook: CrashHook | None = None
+
+
+def install(hook: CrashHook | None) -> None:
+    """Call ``hook(point)`` at every point this process's store transactions reach (None:
+    stop). Process-wide: a crash point ends a process, whatever store it was using."""
+    global _hook
+    _hook = hook
+
+
+def reached(point: str) -> None:
+    """The transaction got to ``point``; the hook, if one is installed, may end the process."""
+    if _hook is not None:
+        _hook(point)
