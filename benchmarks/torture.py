@@ -8,6 +8,7 @@ Usage::
     python -m benchmarks.torture --tier ci                   # a quick run of the same
     python -m benchmarks.torture --tier long --scenario timers   # or signals, claimers
     python -m benchmarks.torture --tier suite-faults --seed 7   # the whole suite, 1% faults
+    python -m benchmarks.torture --tier soak --minutes 20    # steady load, periodic faults
 
 A run: ``--workflows`` workflows of ``--steps`` sequential activities (each appends to a
 ledger outside the store, sleeps 5-50 ms, appends again, returns a pure function of its
@@ -49,7 +50,7 @@ from harness.ledger import Ledger  # noqa: E402
 from harness.pgfaults import terminate_backends  # noqa: E402
 from harness.workers import Workers, check_torture, in_flight, start_all  # noqa: E402
 
-from benchmarks import torture_scale  # noqa: E402
+from benchmarks import torture_scale, torture_soak  # noqa: E402
 from perdure import Client  # noqa: E402
 
 TIERS = {
@@ -71,6 +72,8 @@ TIERS = {
         "terminates": 1,
         "toxic_seconds": 4.0,
     },
+    # benchmarks/torture_soak.py: its load and faults have options of their own
+    "soak": {"workflows": 0, "steps": 3, "workers": 3, "kills": 0, "restarts": 0},
 }
 # The activities' start-to-close timeout (their lease): long enough that an attempt on a
 # loaded machine does not outlast it (each takes 5-50 ms, but waits its turn on a busy
@@ -95,9 +98,9 @@ async def count_running(client: Client) -> int:
     return (await client.count_workflows("ExecutionStatus = 'Running'")).count
 
 
-async def progress(ledger: Ledger) -> int:
+def progress(ledger: Ledger) -> int:
     """How many (workflow, activity) pairs have finished a side effect (by the ledger)."""
-    return await asyncio.to_thread(lambda: len(ledger.executions()))
+    return len(ledger.executions())
 
 
 def fault_plan(rng: random.Random, args: argparse.Namespace, postgres: bool) -> list[str]:
@@ -161,7 +164,7 @@ async def run_backend(backend: str, args: argparse.Namespace, seed: int) -> dict
             last_fault = time.monotonic()
             for n, what in enumerate(plan, 1):
                 target = int(total * (0.05 + 0.90 * n / len(plan)))
-                while await progress(ledger) < target:
+                while progress(ledger) < target:
                     if time.monotonic() - began > args.deadline:
                         raise RuntimeError(f"no progress to {target} activities: see {directory}")
                     await asyncio.sleep(0.1)
@@ -305,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="the long tier runs them all: crash torture, then torture_scale's",
     )
+    parser.add_argument("--minutes", type=float, default=20.0, help="the soak's length")
+    parser.add_argument("--rate", type=float, default=3.0, help="soak: workflows a second")
+    parser.add_argument("--fault-every", type=float, default=60.0, help="soak: seconds")
     args, rest = parser.parse_known_args(argv)
     if args.tier == "suite-faults":
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
@@ -316,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is None:
             setattr(args, key, value)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if args.tier == "soak":
+        return torture_soak.main(args, seed)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(f"torture tier {args.tier}, seed {seed} (re-run: --seed {seed})", flush=True)
     ok = True

@@ -21,6 +21,7 @@ import argparse
 import random
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ async def run(scenario: str, backend: str, seed: int, args: argparse.Namespace) 
                 kill_rounds=TIMERS["kill_rounds"],
                 outage_s=(1.0, 3.0),
                 deadline_s=300.0,
+                # Temporal's default: with the torture app's 1 s, workflow tasks claimed in
+                # a batch outlived their lease on a loaded machine (see docs/reliability.md).
+                task_timeout=timedelta(seconds=10),
             )
         elif scenario == "signals":
             report = await signal_burst(url, directory, rng, deadline_s=900.0, **SIGNALS)

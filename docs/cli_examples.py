@@ -125,8 +125,10 @@ STEPS = [
     ),
     Step(
         "Send a signal",
-        "`workflow signal` records the signal in the workflow's history.",
-        "perdure workflow signal -w order-1 --name approve -i '\"ada\"'",
+        "`workflow signal` records the signal in the workflow's history. With `--request-id` "
+        "(its idempotency key) the command can be run again after a timeout: the workflow "
+        "records the signal once.",
+        "perdure workflow signal -w order-1 --name approve -i '\"ada\"' --request-id approve-1",
     ),
     Step(
         "Wait for a result",

@@ -157,10 +157,13 @@ STEPS = [
     ),
     Step(
         "Send a signal",
-        "Every route on a workflow takes `?run_id=` for one run; without it, the latest.",
+        "Every route on a workflow takes `?run_id=` for one run; without it, the latest. "
+        "`request_id` is the signal's idempotency key: a client that retries the request "
+        "(after a timeout, say) with the same one gets a 200 and the workflow records the "
+        "signal once, across continue-as-new too. Without it each request is a new signal.",
         "POST",
         f"{W}/orders%2F7/signals/approve",
-        {"args": ["ada"]},
+        {"args": ["ada"], "request_id": "approve-7"},
     ),
     Step(
         "Wait for the result",
@@ -546,7 +549,7 @@ STEPS_INTRO = """## The routes
 | `GET /api/v1/workflows/{id}/replay` | would the history replay on the server's code (`MODULE`) |
 | `GET /api/v1/workflows/{id}/replay/state?event_id=` | the state at an event: queries, stack |
 | `GET`, `POST /api/v1/schedules` | list, create schedules |
-| `GET`, `PATCH`, `DELETE /api/v1/schedules/{id}` | describe, change (the fields given), delete a schedule |
+| `GET`, `PATCH`, `DELETE /api/v1/schedules/{id}` | describe, change (fields given), delete |
 | `POST /api/v1/schedules/{id}/pause`, `/unpause`, `/trigger`, `/backfill` | act on a schedule |
 | `POST /api/v1/activities/complete`, `/fail`, `/heartbeat` | finish an async activity |
 | `GET`, `DELETE /api/v1/session` | who is asking; log out |

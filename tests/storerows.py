@@ -16,6 +16,7 @@ RUN_TABLES = (
     "timers",
     "search_attributes",
     "updates",
+    "signal_requests",
 )
 
 

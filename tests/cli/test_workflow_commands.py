@@ -51,12 +51,14 @@ def test_a_workflow_from_start_to_result(perdure: Perdure) -> None:
             "workflow", "update", "execute", "-w", "o-1", "--name", "set_discount", "-i", "90"
         )
         assert rejected.returncode == 1 and "at most 50%" in rejected.stderr
-        assert "Signalled workflow o-1" in perdure.ok(
-            "workflow", "signal", "-w", "o-1", "--name", "approve", "-i", '"ada"'
-        )
+        approve = ("workflow", "signal", "-w", "o-1", "--name", "approve", "-i", '"ada"')
+        assert "Signalled workflow o-1" in perdure.ok(*approve, "--request-id", "approve-1")
         assert orjson.loads(perdure.ok("workflow", "result", "-w", "o-1")) == (
             "receipt-o-1 approved by ada discount 10"
         )
+        # Run again with its key once the workflow has closed: accepted, it was taken.
+        assert "Signalled workflow o-1" in perdure.ok(*approve, "--request-id", "approve-1")
+        assert perdure.run(*approve).returncode == 1  # a new signal to a closed workflow
 
         listed = perdure.ok("workflow", "list")
         lines = listed.splitlines()

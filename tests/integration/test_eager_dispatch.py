@@ -132,3 +132,19 @@ async def test_a_task_failing_in_an_activity_results_commit_fails_as_any_other(
     failed = [e for e in history.events if e.event_type.value == "WorkflowTaskFailed"]
     assert len(failed) == 1
     assert len([e for e in history.events if e.event_type.value == "ActivityTaskCompleted"]) == 1
+
+
+async def test_a_stopped_worker_is_offered_no_more_starts(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A running worker registers its eager dispatch with the store; once it stops, a start
+    # made in its process is left to the queue, where the next worker's poller claims it.
+    claimed = count_claims(monkeypatch, env)
+    client = env.client
+    async with Worker(client, task_queue="again", workflows=[Count], activities=[add_one]):
+        assert await client.execute_workflow(Count.run, 1, id="a1", task_queue="again") == 1
+    assert claimed["workflow"] == 0
+    handle = await client.start_workflow(Count.run, 1, id="a2", task_queue="again")
+    async with Worker(client, task_queue="again", workflows=[Count], activities=[add_one]):
+        assert await handle.result() == 1
+    assert claimed["workflow"] == 1

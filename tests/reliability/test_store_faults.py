@@ -21,6 +21,7 @@ import pytest
 from harness import rerun_hint
 from harness.auditor import audit, completed_activity_seqs
 from harness.faults import FaultPlan, inject
+from harness.suite_faults import SuiteFaults
 from pgutil import fresh_schema
 
 from perdure import activity, workflow
@@ -208,3 +209,29 @@ async def test_dropped_workflow_task_runs_again_on_the_time_skipping_clock(kind:
     assert audit("s", events, closed=True) == []
     assert "WorkflowTaskFailed" not in [str(e.event_type) for e in events]
     assert EFFECTS == {("s", 1): 1}
+
+
+async def test_suite_plan_faults_only_the_workers_calls(tmp_path: Any, seed: int) -> None:
+    """The plan of ``pytest --store-faults`` (harness/suite_faults.py): a store opened by
+    ``open_store`` is wrapped through the open hook; 30% of the workers' calls fail, and not
+    one call of the client's or the test's does (none of them retries here)."""
+    faults = SuiteFaults(seed, 0.3, str(tmp_path / "faults.txt"))
+    try:
+        faults.start("test_suite_plan_faults_only_the_workers_calls")
+        EFFECTS.clear()
+        async with await WorkflowEnvironment.start_time_skipping() as env:
+            client = env.client
+            async with Worker(client, task_queue=QUEUE, workflows=[Sleeper], activities=[effect]):
+                handles = [
+                    await client.start_workflow(Sleeper.run, i, id=f"s{i}", task_queue=QUEUE)
+                    for i in range(4)
+                ]
+                assert [await h.result() for h in handles] == [2 * i + 1 for i in range(4)]
+                for h in handles:
+                    events = list((await h.fetch_history()).events)
+                    assert audit(h.id, events, closed=True) == [], rerun_hint(seed)
+    finally:
+        faults.remove()
+    assert faults.plan.total > 0, rerun_hint(seed)
+    assert set(EFFECTS) == {(f"s{i}", 1) for i in range(4)}
+    assert not faults.plan.calls.keys() & {"start_workflow", "describe", "wait_closed"}

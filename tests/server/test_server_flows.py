@@ -66,8 +66,9 @@ def test_start_query_update_signal_and_result(api: Api) -> None:
 
     running = api.get(f"{WF}/result", workflow_id="orders/1")
     assert running.json() == {"status": "RUNNING", "run_id": started["run_id"]}
+    approve = {"args": ["ada"], "request_id": "approve-1"}
     signal = api.post(
-        f"{WF}/signals/{{name}}", workflow_id="orders/1", name="approve", json={"args": ["ada"]}
+        f"{WF}/signals/{{name}}", workflow_id="orders/1", name="approve", json=approve
     )
     assert signal.json() == {"workflow_id": "orders/1", "run_id": None}
     done = api.get(f"{WF}/result", workflow_id="orders/1", params={"wait": 60})
@@ -76,6 +77,13 @@ def test_start_query_update_signal_and_result(api: Api) -> None:
         "run_id": started["run_id"],
         "result": "receipt-orders/1 approved by ada discount 10",
     }
+    # The client retries the signal with its key: accepted (it was taken), recorded once.
+    retry = api.post(f"{WF}/signals/{{name}}", workflow_id="orders/1", name="approve", json=approve)
+    assert retry.status_code == 200, retry.text
+    late = api.post(
+        f"{WF}/signals/{{name}}", workflow_id="orders/1", name="approve", json={"args": ["eve"]}
+    )
+    assert late.status_code == 404, late.text
 
     described = api.get(WF, workflow_id="orders/1").json()
     assert described["status"] == "COMPLETED"
@@ -85,7 +93,8 @@ def test_start_query_update_signal_and_result(api: Api) -> None:
     assert first["event_type"] == "WorkflowExecutionStarted"
     assert first["attributes"]["input"] == ["orders/1", 12.5]
     signalled = [e for e in history["events"] if e["event_type"] == "WorkflowExecutionSignaled"]
-    assert signalled[0]["attributes"]["input"] == ["ada"]
+    assert [e["attributes"]["input"] for e in signalled] == [["ada"]]
+    assert signalled[0]["attributes"]["request_id"] == "approve-1"
     assert history["next_page_token"] is None
 
 

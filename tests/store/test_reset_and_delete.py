@@ -268,18 +268,21 @@ async def test_delete_removes_a_run_and_all_it_owns_in_one_go(store: Store) -> N
     await signal(store, 1)
     await claim_one(store)  # in flight as the run is deleted
     await signal(store, 2)  # in the inbox
+    await store.signal("default", "wf", None, "sig", [], "client", request_id="k")  # keyed
     await store.request_update("default", "wf", None, "u1", "upd", [])
     ex = await store.describe("default", "wf", None)
     await store.insert_query(ex, "q", [])
     kept = await start(store, "other")
+    await store.signal("default", "other", None, "sig", [], "client", request_id="k")
     assert await run_rows(store, run_id) == {
         "executions": 1,
         "history": 5,
-        "inbox": 1,
+        "inbox": 2,
         "tasks": 3,  # the workflow task, the activity, the query
         "timers": 1,
         "search_attributes": 1,
         "updates": 1,
+        "signal_requests": 1,
     }
 
     assert await store.delete_workflow("default", "wf", None, "test") == run_id
@@ -290,6 +293,7 @@ async def test_delete_removes_a_run_and_all_it_owns_in_one_go(store: Store) -> N
     with pytest.raises(WorkflowNotFoundError):
         await store.delete_workflow("default", "wf", None, "test")
     assert (await run_rows(store, kept))["executions"] == 1
+    assert (await run_rows(store, kept))["signal_requests"] == 1  # the same key, another id
 
 
 async def test_an_activity_of_a_deleted_run_cannot_complete(store: Store) -> None:

@@ -106,7 +106,7 @@ async def test_expired_lease_lets_another_worker_take_over_and_fences_the_first(
     assert fresh.attempt == 2
     with pytest.raises(StaleTaskError):
         await store.complete_workflow_task(stale, [schedule(1)], "a")
-    assert await store.complete_workflow_task(fresh, [schedule(1)], "b") == 4
+    assert (await store.complete_workflow_task(fresh, [schedule(1)], "b")).next_event_id == 4
     assert await event_types(store, run_id) == [
         "WorkflowExecutionStarted",
         "WorkflowTaskCompleted",
@@ -137,13 +137,13 @@ async def test_a_workflow_cannot_close_over_a_signal_it_has_not_seen(store: Stor
     task = await claim_one(store, "a")
     await store.signal("default", "wf", None, "sig", [], "client")
     done = CompleteWorkflow(CONV.to_payload("result"))
-    assert await store.complete_workflow_task(task, [done], "a") is None
+    assert (await store.complete_workflow_task(task, [done], "a")).next_event_id is None
     assert await event_types(store, run_id) == [
         "WorkflowExecutionStarted",
         "WorkflowExecutionSignaled",
     ]
     retry = await claim_one(store, "a")
-    assert await store.complete_workflow_task(retry, [done], "a") is not None
+    assert (await store.complete_workflow_task(retry, [done], "a")).next_event_id is not None
     ex = await store.describe("default", "wf", None)
     assert not ex.is_open and ex.close_event is not None
 

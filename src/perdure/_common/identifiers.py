@@ -142,6 +142,11 @@ def check_optional_update_id(value: object, argument: str = "id") -> str | None:
     return _check_optional(value, "an update id", argument)
 
 
+def check_request_id(value: object, argument: str = "request_id") -> str | None:
+    """A signal's idempotency key, or ``None`` for a random one."""
+    return _check_optional(value, "a request id", argument)
+
+
 def check_search_attribute_name(value: object, argument: str = "name") -> str:
     """The name of a search attribute."""
     return _check(value, "a search attribute name", argument)

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
-from perdure._common.commands import Command
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import ClientClosedError
@@ -22,18 +21,13 @@ from perdure._store import _activities as activities
 from perdure._store import _deletion as deletion
 from perdure._store import _executions as executions
 from perdure._store import _reset as resets
-from perdure._store import _starts as starts
 from perdure._store import _timers as timers
 from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._base_eager import EagerOps
 from perdure._store._base_messages import MessageOps, claim_count
 from perdure._store._base_reads import ReadOps
 from perdure._store._base_schedules import ScheduleOps
-from perdure._store._eager import (
-    ContinueInCommit,
-    EagerActivities,
-    EagerWorkflowTask,
-    LocalWorker,
-)
+from perdure._store._eager import EagerOwner
 from perdure._store._effects import Effects
 from perdure._store._lifecycle_ops import LifecycleOps
 from perdure._store._notify import Flag, Notifier, fire_peer_items
@@ -43,8 +37,6 @@ from perdure._store._types import (
     ClaimLimits,
     QueryResult,
     ResetRequest,
-    StartResult,
-    StartWorkflowRequest,
     TaskToken,
     WorkflowTask,
 )
@@ -56,28 +48,7 @@ POLL_INTERVAL = 0.1
 _REAL = Clock()
 
 
-async def _continue_in_commit(
-    tx: Tx,
-    eager: EagerWorkflowTask | None,
-    then: ContinueInCommit | None,
-    now: float,
-    fx: Effects,
-) -> int | None:
-    """Run and record, in the operation's transaction, the workflow task it leased to the
-    worker offering ``eager``, if ``then`` runs it: the id of the first event after its
-    commands, or None when it was left for after the commit."""
-    if then is None or eager is None or eager.granted is None:
-        return None
-    follow = then(eager.granted)
-    if follow is None:
-        return None
-    commands, offer = follow
-    if offer is not None:
-        offer.granted.clear()
-    return await workflow_tasks.complete(tx, eager.granted, commands, then.identity, now, fx, offer)
-
-
-class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
+class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     """Durable state of every workflow: executions, histories, task queues, timers."""
 
     # Task pollers' interval stays short: a delayed task becomes claimable by time alone. A
@@ -92,7 +63,7 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         self._closed_poller: asyncio.Task[None] | None = None
         self._closed = False
         # Running workers of this process by (namespace, task queue), for eager start.
-        self.local_workers: dict[tuple[str, str], list[LocalWorker]] = {}
+        self._eager_owners: dict[tuple[str, str], list[EagerOwner]] = {}
 
     # -- what a database backend provides ------------------------------------------------------
     @abstractmethod
@@ -232,27 +203,7 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         if closed and self._closed_waiters:
             self._resolve_closed(closed)
 
-    # -- executions ----------------------------------------------------------------------------
-    async def start_workflow(
-        self,
-        req: StartWorkflowRequest,
-        eager: EagerWorkflowTask | None = None,
-        then: ContinueInCommit | None = None,
-    ) -> StartResult:
-        """Start a run. Its first workflow task may be leased to the worker offering
-        ``eager`` (``eager.granted`` is then set once this returns) and, with ``then``, run
-        and recorded in the same transaction (``StartResult.continued``)."""
-
-        async def op(tx: Tx, fx: Effects) -> StartResult:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
-            now = self.clock.now()
-            result = await starts.start_workflow(tx, req, now, fx, eager)
-            result.continued = await _continue_in_commit(tx, eager, then, now, fx)
-            return result
-
-        return await self.transact(op)
-
+    # -- executions (a start: see EagerOps) ------------------------------------------------------
     async def signal(
         self,
         namespace: str,
@@ -262,7 +213,10 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         payloads: list[Payload],
         identity: str,
         header: dict[str, Payload] | None = None,
+        request_id: str | None = None,
     ) -> None:
+        """Signal a run; one whose ``request_id`` the workflow id took already records
+        nothing (see ``executions.signal``)."""
         await self.transact(
             lambda tx, fx: executions.signal(
                 tx,
@@ -275,6 +229,7 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
                 self.clock.now(),
                 fx,
                 header,
+                request_id,
             )
         )
 
@@ -328,25 +283,6 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             )
         )
 
-    async def complete_workflow_task(
-        self,
-        task: WorkflowTask,
-        commands: Sequence[Command],
-        identity: str,
-        eager: EagerActivities | None = None,
-    ) -> int | None:
-        """Record a task's commands; the activities leased to the worker offering ``eager``
-        are in ``eager.granted`` once this returns."""
-
-        async def op(tx: Tx, fx: Effects) -> int | None:
-            if eager is not None:
-                eager.granted.clear()  # the operation may run again after a lost connection
-            return await workflow_tasks.complete(
-                tx, task, commands, identity, self.clock.now(), fx, eager
-            )
-
-        return await self.transact(op)
-
     async def extend_workflow_task(self, task: WorkflowTask) -> None:
         await self.transact(
             lambda tx, fx: workflow_tasks.extend_lease(tx, task, self.clock.now(), fx)
@@ -385,60 +321,6 @@ class Store(LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
                 tx, namespace, task_queue, owner, self.clock.now(), claim_count(limit), fx, limits
             )
         )
-
-    async def complete_activity(
-        self,
-        token: TaskToken,
-        owner: str | None,
-        result: Payload,
-        identity: str,
-        eager: EagerWorkflowTask | None = None,
-        then: ContinueInCommit | None = None,
-    ) -> int | None:
-        """Record an activity's result. With ``eager``, the workflow task it schedules may be
-        leased to the offering worker (``eager.granted``); with ``then`` too, that task may
-        be run and its commands recorded in the same transaction: returns the id of the first
-        event after them then, else None."""
-
-        async def op(tx: Tx, fx: Effects) -> int | None:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
-            now = self.clock.now()
-            await activities.complete(tx, token, owner, result, identity, now, fx, eager)
-            return await _continue_in_commit(tx, eager, then, now, fx)
-
-        return await self.transact(op)
-
-    async def fail_activity(
-        self,
-        token: TaskToken,
-        owner: str | None,
-        failure: dict[str, Any],
-        identity: str,
-        eager: EagerWorkflowTask | None = None,
-    ) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
-            await activities.fail(tx, token, owner, failure, identity, self.clock.now(), fx, eager)
-
-        await self.transact(op)
-
-    async def activity_cancelled(
-        self,
-        token: TaskToken,
-        owner: str | None,
-        details: list[Payload],
-        identity: str,
-        eager: EagerWorkflowTask | None = None,
-    ) -> None:
-        async def op(tx: Tx, fx: Effects) -> None:
-            if eager is not None:
-                eager.granted = None  # the operation may run again after a lost connection
-            now = self.clock.now()
-            await activities.cancelled(tx, token, owner, details, identity, now, fx, eager)
-
-        await self.transact(op)
 
     async def activity_completes_async(self, token: TaskToken) -> None:
         """The attempt called ``raise_complete_async``: it waits for an outside completion."""

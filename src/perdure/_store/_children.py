@@ -54,7 +54,8 @@ async def start_child(
     )
     try:
         started = await starts.start_workflow(tx, request, now, fx)
-        crash.reached("after_child_start_before_record")
+        if crash.hook is not None:
+            crash.hook("after_child_start_before_record")
     except WorkflowAlreadyStartedError:
         return (
             EventType.START_CHILD_WORKFLOW_EXECUTION_FAILED,

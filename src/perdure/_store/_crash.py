@@ -1,11 +1,12 @@
 """Named points inside the store's write transactions, where a test may end the process.
 
-The rules call :func:`reached` at each point: after the writes a transaction is made of and
-before it commits, so a process that dies there leaves the transaction uncommitted (the
-database rolls it back), and whatever it was doing must be done again by someone else. The
-reliability suite installs a hook that ``os._exit``\\ s the process at the n-th hit of a
-point (``tests/reliability/harness/crashpoints.py``); without one, reaching a point costs one
-global lookup. The engine reads no environment variable for this.
+The rules call :data:`hook` at each point (``if crash.hook is not None: crash.hook(point)``):
+after the writes a transaction is made of and before it commits, so a process that dies
+there leaves the transaction uncommitted (the database rolls it back), and whatever it was
+doing must be done again by someone else. The reliability suite installs a hook that
+``os._exit``\\ s the process at the n-th hit of a point
+(``tests/reliability/harness/crashpoints.py``); without one, reaching a point costs one
+attribute check. The engine reads no environment variable for this.
 
 The points (their names are what a hook receives):
 
@@ -34,17 +35,12 @@ POINTS = (
     "before_workflow_task_commit",
 )
 
-_hook: CrashHook | None = None
+# Called with the point's name at every point this process's store transactions reach;
+# process-wide (a crash point ends a process, whatever store it was using).
+hook: CrashHook | None = None
 
 
-def install(hook: CrashHook | None) -> None:
-    """Call ``hook(point)`` at every point this process's store transactions reach (None:
-    stop). Process-wide: a crash point ends a process, whatever store it was using."""
-    global _hook
-    _hook = hook
-
-
-def reached(point: str) -> None:
-    """The transaction got to ``point``; the hook, if one is installed, may end the process."""
-    if _hook is not None:
-        _hook(point)
+def install(new: CrashHook | None) -> None:
+    """Install the hook (None: remove it)."""
+    global hook
+    hook = new

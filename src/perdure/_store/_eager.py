@@ -1,20 +1,27 @@
-"""Eager dispatch: a worker that makes work it can do itself takes it in the same transaction.
+"""Eager dispatch, the store's side: a task a worker can run itself is leased to it in the
+transaction that creates it.
 
 A workflow task that schedules activities on its own task queue, an activity whose outcome
-schedules a workflow task of a run the worker holds in its cache, a client starting a
-workflow that a worker in the same process polls for: in each, the new task is inserted
-already leased to that worker (exactly as a claim would lease it) and handed over in memory
-when the transaction commits. That saves the claim transaction, the wake-up and the poll per
-step, and the durability is the same: the task is in the database with its lease, so a worker
-that dies holding it loses it when the lease runs out, as with a claimed task. (Temporal does
-the same for activities, "eager activity execution", and for starts, "eager workflow start".)
+schedules a workflow task of a run the worker holds in its cache, a start of a run that a
+worker of this process runs: in each, the new task is inserted already leased to that worker
+(exactly as a claim would lease it) and handed over in memory when the transaction commits.
+That saves the claim transaction, the wake-up and the poll per step, and the durability is
+the same: the task is in the database with its lease, so a worker that dies holding it loses
+it when the lease runs out, as with a claimed task. (Temporal does the same for activities,
+"eager activity execution", and for starts, "eager workflow start".)
+
+What a worker is willing to take is an *offer* (frozen, made before the operation); what one
+run of the operation leased to it is a *grant* (made afresh by each run, so a run undone and
+run again leaves nothing behind) and is what the operation returns. The worker's side, who
+offers and what it does with a grant, is one object per worker (``perdure.worker._eager``),
+registered with the store for the starts of this process (``EagerOwner``).
 
 Further, a worker that gets back the workflow task of a run it holds in its cache can run it
-inside the transaction that records the activity's outcome (``ContinueInCommit``), so the
-outcome, the workflow's next decisions and the next activity's lease share one commit: one
-fsync a step instead of two. A start does the same with the run's first task. If that
-transaction fails or is run again, what ran is thrown away with it (the instance is dropped,
-the task replayed from history).
+inside the transaction that records the activity's outcome (``InCommit``), so the outcome,
+the workflow's next decisions and the next activity's lease share one commit: one fsync a
+step instead of two. A start does the same with the run's first task. If that transaction
+fails or is run again, what ran is thrown away with it (the instance is dropped, the task
+replayed from history).
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from perdure._common.commands import Command
 from perdure._store._types import ActivityTask, TaskRow, WorkflowTask
 
 
-@dataclass(slots=True)
-class EagerActivities:
+@dataclass(frozen=True, slots=True)
+class ActivityOffer:
     """A worker's offer to run up to ``limit`` of the activities a workflow task it
     completes schedules on ``task_queue`` (of the types it has registered)."""
 
@@ -37,33 +44,42 @@ class EagerActivities:
     owner: str
     activity_types: frozenset[str]
     limit: int
-    granted: list[ActivityTask] = field(default_factory=list)
-
-    def wants(self, namespace: str, task_queue: str, activity_type: str, taken: int) -> bool:
-        return (
-            taken < self.limit
-            and task_queue == self.task_queue
-            and namespace == self.namespace
-            and activity_type in self.activity_types
-        )
 
 
 @dataclass(slots=True)
-class EagerWorkflowTask:
-    """A worker's offer to run the workflow task an operation schedules, if it is on
-    ``task_queue`` and ``accept(run_id, workflow_type)`` says yes (the run is in its cache,
-    or the worker runs that type); one at most."""
+class EagerActivities:
+    """The activities one run of an operation leased to the worker offering ``offer``."""
 
-    namespace: str
-    task_queue: str
-    owner: str
-    accept: Callable[[str, str], bool]
-    granted: WorkflowTask | None = None
+    offer: ActivityOffer
+    granted: list[ActivityTask] = field(default_factory=list)
+
+    @property
+    def owner(self) -> str:
+        return self.offer.owner
+
+    def wants(self, namespace: str, task_queue: str, activity_type: str, taken: int) -> bool:
+        offer = self.offer
+        return (
+            taken < offer.limit
+            and task_queue == offer.task_queue
+            and namespace == offer.namespace
+            and activity_type in offer.activity_types
+        )
 
 
-class ContinueInCommit(Protocol):
-    """Given the workflow task an activity's outcome hands back (inside the transaction that
-    records the outcome): the commands it produces and an offer for the activities they
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A workflow task's commands recorded: the id of the first event after them (None:
+    refused, because inputs arrived that the code has not seen while it was deciding to
+    close), and the activities leased with them to the offering worker."""
+
+    next_event_id: int | None
+    activities: EagerActivities | None = None
+
+
+class InCommit(Protocol):
+    """Given the workflow task an operation leased to the offering worker (inside the
+    operation's transaction): the commands it produces and an offer for the activities they
     schedule, to be recorded in the same transaction; or None to leave it for after the
     commit. Called once per run of the operation (a second call means the first run was
     undone)."""
@@ -72,32 +88,51 @@ class ContinueInCommit(Protocol):
 
     def __call__(
         self, task: WorkflowTask
-    ) -> tuple[Sequence[Command], EagerActivities | None] | None: ...
-
-    async def finish(self, committed: bool, next_event_id: int | None) -> bool:
-        """After the transaction: whether the task was dealt with in it (else the worker
-        runs the task it was granted as usual)."""
+    ) -> tuple[Sequence[Command], ActivityOffer | None] | None: ...
 
 
-class LocalWorker(Protocol):
-    """A running worker of this process, as the store's clients see it: it may take the
-    first workflow task of a run started here (eager workflow start)."""
+@dataclass(frozen=True, slots=True)
+class WorkflowTaskOffer:
+    """A worker's offer to run the workflow task an operation schedules, if it is on
+    ``task_queue`` and ``accept(run_id, workflow_type)`` says yes (the run is in its cache,
+    or the worker runs that type); one at most. With ``then``, the task may be run and
+    recorded in the operation's own transaction."""
 
-    def offer_start(self, workflow_type: str) -> EagerWorkflowTask | None:
-        """An offer for a run of this type (a slot is reserved), or None."""
+    namespace: str
+    task_queue: str
+    owner: str
+    accept: Callable[[str, str], bool]
+    then: InCommit | None = None
 
-    def continue_start(self) -> ContinueInCommit | None:
-        """To run the first task inside the start's transaction too, if it can be."""
 
-    async def settle_workflow_task(
-        self,
-        offer: EagerWorkflowTask,
-        committed: bool,
-        then: ContinueInCommit | None = None,
-        next_event_id: int | None = None,
-    ) -> None:
-        """After the transaction: finish what ``then`` ran in it, else run the task the
-        offer was granted (if ``committed``); release its slot either way."""
+@dataclass(slots=True)
+class EagerWorkflowTask:
+    """What one run of an operation leased to the worker offering ``offer``: the workflow
+    task, and if ``offer.then`` ran it in the transaction, the id of the first event after
+    its commands (``continued``) and the activities they leased to the worker."""
+
+    offer: WorkflowTaskOffer
+    granted: WorkflowTask | None = None
+    continued: int | None = None
+    activities: EagerActivities | None = None
+
+
+class StartTicket(Protocol):
+    """A worker's reservation for the first workflow task of a run being started."""
+
+    offer: WorkflowTaskOffer
+
+    async def settle(self, handed: EagerWorkflowTask | None) -> None:
+        """After the start's transaction (``handed`` None: it did not commit): finish what
+        ran in it, else run the task granted; release the reservation either way."""
+
+
+class EagerOwner(Protocol):
+    """A running worker of this process, registered with the store by its task queue: it
+    may take the first workflow task of a run started here (eager workflow start)."""
+
+    def offer_start(self, workflow_type: str) -> StartTicket | None:
+        """A reservation for a run of this type, or None."""
 
 
 def lease(row: TaskRow, owner: str, now: float) -> None:

@@ -60,8 +60,9 @@ async def schedule_workflow_task(
     eager: EagerWorkflowTask | None = None,
     appended: list[HistoryEvent] | None = None,
 ) -> None:
-    """Make sure the run has a workflow task pending (leased at once to the worker offering
-    ``eager``, if it wants it, with ``appended``, the events just appended, if any)."""
+    """Make sure the run has a workflow task pending (leased at once to the worker whose
+    offer ``eager`` is this operation's grant for, if it wants it, with ``appended``, the
+    events just appended, if any)."""
     if ex.wft_state != WftState.NONE or not ex.is_open:
         return
     row = TaskRow(
@@ -81,15 +82,16 @@ async def schedule_workflow_task(
         eager is not None
         and eager.granted is None
         and not delay
-        and ex.task_queue == eager.task_queue
-        and ex.namespace == eager.namespace
-        and eager.accept(ex.run_id, ex.workflow_type)
+        and ex.task_queue == eager.offer.task_queue
+        and ex.namespace == eager.offer.namespace
+        and eager.offer.accept(ex.run_id, ex.workflow_type)
     ):
-        lease(row, eager.owner, now)
+        owner = eager.offer.owner
+        lease(row, owner, now)
         await tx.insert_task(row)
         ex.wft_state = WftState.STARTED
         fx.wake(row.deadline)
-        eager.granted = workflow_task(row, ex, eager.owner, now)
+        eager.granted = workflow_task(row, ex, owner, now)
         if appended and appended[-1].event_id == ex.next_event_id - 1:
             eager.granted.new_events = appended
         return
@@ -203,7 +205,8 @@ async def _tell_parent(
         if key in attrs:
             outcome[key] = attrs[key]
     await deliver(tx, parent, [(_CHILD_EVENT[event_type], outcome)], now, fx)
-    crash.reached("during_child_completion_delivery")
+    if crash.hook is not None:
+        crash.hook("during_child_completion_delivery")
 
 
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
@@ -295,11 +298,39 @@ async def signal(
     now: float,
     fx: Effects,
     header: dict[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> None:
-    ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
-    attrs = with_header(header, {"signal_name": name, "input": payloads, "identity": identity})
+    """Signal the run (the open one without ``run_id``). A signal with a ``request_id`` (its
+    idempotency key) that a run of the workflow id already took is accepted and records
+    nothing, even once that run has closed or continued as new.
+
+    Raises:
+        WorkflowNotFoundError: no such run, or it is closed (and did not take the key).
+    """
+    try:
+        ex = await find(tx, namespace, workflow_id, run_id, must_be_open=True)
+    except WorkflowNotFoundError:
+        if request_id and await tx.signal_request_run(namespace, workflow_id, request_id):
+            return  # a retry of a signal taken before the run closed
+        raise
+    if request_id and not await tx.add_signal_request(
+        namespace, workflow_id, request_id, ex.run_id
+    ):
+        return
+    attrs = with_header(header, signal_attributes(name, payloads, identity, request_id))
     await deliver(tx, ex, [(EventType.WORKFLOW_EXECUTION_SIGNALED, attrs)], now, fx)
-    crash.reached("during_signal_append")
+    if crash.hook is not None:
+        crash.hook("during_signal_append")
+
+
+def signal_attributes(
+    name: str, payloads: list[Any], identity: str, request_id: str | None
+) -> dict[str, Any]:
+    """A ``WorkflowExecutionSignaled`` event's attributes (its key too, as Temporal's)."""
+    attrs = {"signal_name": name, "input": payloads, "identity": identity}
+    if request_id:
+        attrs["request_id"] = request_id
+    return attrs
 
 
 async def request_cancel(

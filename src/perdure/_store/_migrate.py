@@ -5,14 +5,15 @@ production history locally.
 Both databases have the same logical schema (``_schema.py`` and ``_postgres_schema.py`` make
 the same tables at each version), so every row is copied as it is, table by table, in
 batches: executions with their histories, inboxes, tasks, timers, search attributes,
-updates, namespaces, the references to offloaded payloads, schedules and the flow-control
-state (each fairness key's pass, each rate-limited queue's tokens). The source is opened
-read-only and left as it was; a target that holds any perdure row is refused. Once copied,
-each table's row count and a checksum of its rows (the sum of each row's SHA-256, so the
-order rows come in does not matter) are compared on both sides. Only then are the leases
-the source's workers held released in the target, by the store's own rules (a workflow task
-goes back to its queue; an activity attempt that was running counts as timed out and is
-retried by its policy), so the target's workers take every task up.
+updates, signal idempotency keys, namespaces, the references to offloaded payloads,
+schedules and the flow-control state (each fairness key's pass, each rate-limited queue's
+tokens). The source is opened read-only and left as it was; a target that holds any perdure
+row is refused. Once copied, each table's row count and a checksum of its rows (the sum of
+each row's SHA-256, so the order rows come in does not matter) are compared on both sides.
+Only then are the leases the source's workers held released in the target, by the store's
+own rules (a workflow task goes back to its queue; an activity attempt that was running
+counts as timed out and is retried by its policy), so the target's workers take every task
+up.
 
 A table added to the schema is copied by adding its name to ``TABLES``: its columns are
 read from the schema itself.
@@ -46,6 +47,7 @@ TABLES = (
     "updates",
     "payload_refs",
     "payload_garbage",
+    "signal_requests",
     "schedules",
     "fairness",
     "rate_limits",

@@ -47,6 +47,7 @@ from perdure._common.events import HistoryEvent, decode_attributes
 from perdure._errors import DatabaseUnavailableError, PerdureError
 from perdure._store._base import Store
 from perdure._store._effects import Effects
+from perdure._store._postgres_rows import TaskIds
 from perdure._store._postgres_schema import LATEST_VERSION, MIGRATIONS
 from perdure._store._postgres_support import (
     CLOSING_RECONNECT_SECONDS,
@@ -76,14 +77,11 @@ from perdure._store._postgres_tx import _PostgresTx
 from perdure._store._postgres_xid import commit_outcome
 from perdure._store._schema_check import VERSION_TABLE, check_schema
 from perdure._store._tx import Tx
-from perdure._store._types import (
-    QueryResult,
-    TaskKind,
-)
+from perdure._store._types import QueryResult, TaskKind
+from perdure._store._wake import FALLBACK_POLL_INTERVAL
 
 T = TypeVar("T")
 log = logging.getLogger("perdure.store")
-
 CONNECT_TIMEOUT = 10.0
 # Operations committed together at most; more wait for the next transaction.
 MAX_BATCH = 256
@@ -105,6 +103,7 @@ class PostgresStore(Store):
     """
 
     dialect = "postgresql"
+    closed_poll_interval = FALLBACK_POLL_INTERVAL  # closes come by NOTIFY: polls are a fallback
 
     def __init__(
         self, url: str, clock: Clock, *, min_connections: int = 1, max_connections: int = 10
@@ -124,6 +123,7 @@ class PostgresStore(Store):
         self._listen_conn: Any = None
         self._closed = False
         self._outage = _Outage(self._target.shown)
+        self._task_ids = TaskIds()
 
     # -- connecting ----------------------------------------------------------------------------
     async def _ensure_pool(self) -> Any:
@@ -239,7 +239,7 @@ class PostgresStore(Store):
                 failures = 0
                 self._outage.answered()
                 # Whatever was notified while nobody listened is lost: look again.
-                self.notifier.fire(self.notifier.listened())
+                self.woken_by_peer(None)
             reason = "the LISTEN connection was closed"
             try:
                 await self._watch(conn)
@@ -357,7 +357,7 @@ class PostgresStore(Store):
     async def _run(self, conn: Any, run: _BatchRun) -> None:
         try:
             # Its last statement NOTIFYs other processes and reads the xid (for a lost COMMIT).
-            await _PostgresTx(conn, lock=True).run_batch(run, self._channel)
+            await _PostgresTx(conn, lock=True, ids=self._task_ids).run_batch(run, self._channel)
             run.committing = True
             await conn.execute("COMMIT")
         except BaseException as exc:
@@ -451,11 +451,8 @@ class PostgresStore(Store):
         return not ready
 
     async def activity_running(self) -> bool:
-        rows = await self._fetch(
-            "SELECT 1 FROM tasks WHERE kind = 2 AND lease_owner IS NOT NULL "
-            "AND async_pending = 0 LIMIT 1"
-        )
-        return bool(rows)
+        sql = "SELECT 1 FROM tasks WHERE kind = 2 AND lease_owner IS NOT NULL AND async_pending = 0"
+        return bool(await self._fetch(sql + " LIMIT 1"))
 
     # -- queries -------------------------------------------------------------------------------
     async def get_query_result(self, query_id: int) -> QueryResult | None:

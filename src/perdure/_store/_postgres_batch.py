@@ -13,6 +13,7 @@ from typing import Any, cast
 import asyncpg  # type: ignore[import-untyped]
 
 from perdure._store._effects import Effects
+from perdure._store._postgres_rows import LockedRows, TaskIds
 from perdure._store._postgres_support import (
     MAX_TRIES,
     _as_perdure,
@@ -21,9 +22,15 @@ from perdure._store._postgres_support import (
     _notifications,
     _retryable,
 )
+from perdure._store._rows import TASK_INSERT_COLS, task_insert_values
 from perdure._store._tx import Tx
 from perdure._store._types import TaskRow
 
+# A task row: its id ($1), then the values of TASK_INSERT_COLS.
+INSERT_TASK = (
+    f"INSERT INTO tasks (task_id, {', '.join(TASK_INSERT_COLS)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, len(TASK_INSERT_COLS) + 2))})"
+)
 # Parameters $1 to $5: one array per column.
 _INSERT_HISTORY = (
     "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
@@ -68,8 +75,13 @@ class _BatchTx:
     (``changed`` tells).
     """
 
-    def __init__(self, conn: Any, *, lock: bool) -> None:
+    def __init__(self, conn: Any, *, lock: bool, ids: TaskIds | None = None) -> None:
         self.c = conn
+        # Where new task ids come from (a write transaction's), and the rows its operation
+        # holds (see LockedRows: kept only when reads lock).
+        self._ids = ids
+        self.rows = LockedRows()
+        self._locks = lock
         self._for_update = " FOR UPDATE" if lock else ""
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if lock else ""
         self.changed = False
@@ -118,6 +130,7 @@ class _BatchTx:
             self.changed = False
             self._events.clear()
             self._held.clear()
+            self.rows.clear()
             try:
                 result = await op.fn(cast(Tx, self), fx)
                 if savepoints or i < last:
@@ -134,6 +147,7 @@ class _BatchTx:
                     await self.c.execute("ROLLBACK; BEGIN")
                 self._events.clear()
                 self._held.clear()
+                self.rows.clear()
                 if _retryable(exc) and op.tries + 1 < MAX_TRIES:
                     op.tries += 1
                     run.again.append(op)
@@ -204,6 +218,60 @@ class _BatchTx:
                     break
         self._held.append(_Held(table, key, sql, args, tasks))
 
+    async def _hold_task(
+        self,
+        op: str,
+        task_id: int,
+        task: tuple[str, int, int],
+        sql: str,
+        *args: Any,
+        row: TaskRow | None = None,
+    ) -> None:
+        """Write task row ``task_id`` (of run, kind and ref ``task``) later: ``op`` is
+        ``insert``, ``update`` (of ``row``) or ``delete``. Writes of different task ids wait
+        together; a second write of one task takes the place of the first (an insert then
+        an update is the insert of the updated row; an insert then a delete, nothing)."""
+        self.changed = True
+        key = frozenset({task})
+        held_write = _Held("tasks", task_id, sql, args, key, op)
+        for i, held in enumerate(self._held):
+            if held.table != "tasks":
+                continue
+            if held.key is None:
+                break
+            if held.key != task_id:
+                continue
+            if held.op == "insert" and op == "delete":
+                del self._held[i]
+                return
+            if held.op == "insert" and op == "update" and row is not None:
+                values = (task_id, *task_insert_values(row))
+                self._held[i] = _Held("tasks", task_id, INSERT_TASK, values, key, "insert")
+                return
+            if held.op == "update":
+                self._held[i] = held_write
+                return
+            break
+        else:
+            self._held.append(held_write)
+            return
+        await self.flush(history=False)
+        self._held.append(held_write)
+
+    def _drop_run_tasks(self, run_id: str) -> None:
+        """Forget the held writes of the run's workflow and activity task rows: a delete of
+        all of them follows."""
+        self._held = [
+            held
+            for held in self._held
+            if not (
+                held.table == "tasks"
+                and held.key is not None
+                and held.tasks is not None
+                and all(r == run_id and k in (1, 2) for r, k, _ in held.tasks)
+            )
+        ]
+
     async def _before(
         self, tables: frozenset[str], *, insert: tuple[str, int, int] | None = None
     ) -> None:
@@ -251,6 +319,7 @@ class _Held:
     sql: str
     args: tuple[Any, ...]
     tasks: _TaskKeys
+    op: str = ""  # of a task row held by its id: insert, update or delete
 
 
 def _may_clash(held: _Held, insert: tuple[str, int, int]) -> bool:

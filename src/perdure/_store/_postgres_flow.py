@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from perdure._store._postgres_batch import _BatchTx
-from perdure._store._rows import TASK_COLS, task_row
+from perdure._store._rows import EXEC_COLS, TASK_COLS, task_row
 from perdure._store._types import TaskKind, TaskRow
 
 _TASKS = frozenset({"tasks"})
@@ -28,12 +28,23 @@ _TASK_COLS_T = ", ".join(f"t.{c.strip()}" for c in TASK_COLS.split(","))
 # The claim ($1 owner, $2 now, $3 namespace, $4 queue, $5 kind, $6 limit): one statement,
 # one ordered scan of tasks_ready, skipping rows another claim holds
 # (tests/flow/test_claim_plan.py).
-CLAIM_SQL = (
-    "WITH picked AS (SELECT task_id FROM tasks WHERE namespace = $3 "
+_PICK = (
+    "picked AS (SELECT task_id FROM tasks WHERE namespace = $3 "
     "AND task_queue = $4 AND kind = $5 AND lease_owner IS NULL AND visible_at <= $2 "
-    f"{CLAIM_ORDER} LIMIT $6 FOR UPDATE SKIP LOCKED) "
+    f"{CLAIM_ORDER} LIMIT $6 FOR UPDATE SKIP LOCKED)"
+)
+_LEASE = (
     f"UPDATE tasks t SET {LEASE_SQL} "
     f"FROM picked WHERE t.task_id = picked.task_id RETURNING {_TASK_COLS_T}"
+)
+CLAIM_SQL = f"WITH {_PICK} {_LEASE}"
+# The claim of workflow tasks, with their runs' rows (locked after the tasks, in run id
+# order, as every operation takes them): the claim's next read, in the same round trip.
+CLAIM_WITH_RUNS_SQL = (
+    f"WITH {_PICK}, claimed AS ({_LEASE}), "
+    f"e AS (SELECT {EXEC_COLS} FROM executions WHERE run_id IN (SELECT run_id FROM claimed) "
+    "ORDER BY run_id FOR UPDATE) "
+    "SELECT claimed.*, e.* FROM claimed LEFT JOIN e ON e.run_id = claimed.run_id"
 )
 
 
@@ -148,4 +159,6 @@ class _PostgresFlowTx(_BatchTx):
             now,
             list(task_ids),
         )
+        for r in rows:
+            self.rows.put_task_row(r)
         return [self._seen(task_row(r)) for r in rows]

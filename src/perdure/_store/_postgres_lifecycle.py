@@ -1,5 +1,6 @@
 """PostgreSQL's SQL for the data lifecycle's primitives: namespaces, the runs retention may
-delete, and the references to offloaded payloads (part of the ``Tx`` protocol)."""
+delete, the references to offloaded payloads, and signals' idempotency keys (part of the
+``Tx`` protocol)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ _NAMESPACES = frozenset({"namespaces"})
 _EXECUTIONS = frozenset({"executions"})
 _PAYLOAD_REFS = frozenset({"payload_refs"})
 _PAYLOAD_GARBAGE = frozenset({"payload_garbage"})
+_SIGNAL_REQUESTS = frozenset({"signal_requests"})
 _GAUGED = frozenset({"tasks", "executions", "timers", "schedules"})
 
 
@@ -45,6 +47,35 @@ class _PostgresLifecycleTx(_BatchTx):
                 sorted(keys),
                 run_id,
             )
+
+    async def add_signal_request(
+        self, namespace: str, workflow_id: str, request_id: str, run_id: str
+    ) -> bool:
+        # Not held back: whether the key is new decides what the signal writes. A concurrent
+        # transaction inserting the same key makes this wait for it, then do nothing.
+        added = await self._fetchval(
+            _SIGNAL_REQUESTS,
+            "INSERT INTO signal_requests (namespace, workflow_id, request_id, run_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+            namespace,
+            workflow_id,
+            request_id,
+            run_id,
+        )
+        return added is not None
+
+    async def signal_request_run(
+        self, namespace: str, workflow_id: str, request_id: str
+    ) -> str | None:
+        found = await self._fetchval(
+            _SIGNAL_REQUESTS,
+            "SELECT run_id FROM signal_requests WHERE namespace = $1 AND workflow_id = $2 "
+            "AND request_id = $3",
+            namespace,
+            workflow_id,
+            request_id,
+        )
+        return None if found is None else str(found)
 
     async def get_namespace(self, name: str) -> NamespaceRow | None:
         row = await self._one(

@@ -251,6 +251,21 @@ MIGRATIONS: list[list[str]] = [
         "(namespace, workflow_type, status, wft_attempt) WHERE status = 1 AND wft_attempt > 1",
     ],
     [
+        # Signal idempotency keys (request_id): a signal whose key its workflow id already
+        # received is accepted and records nothing. Keyed by workflow id, so a key holds
+        # across continue-as-new, retries and resets; each row belongs to the run that took
+        # the signal and is deleted with it (retention, delete: found by the key's
+        # workflow-id prefix, so no second index to write), so the table holds no more than
+        # the signal events of the runs still kept. One index to write per signal.
+        """CREATE TABLE signal_requests (
+            namespace TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            PRIMARY KEY (namespace, workflow_id, request_id)
+        )""",
+    ],
+    [
         # The next time a waiting task becomes visible (a retry's backoff), for the timer
         # service's next wake-up: one index seek, where tasks_ready, led by the queue, made
         # it read every ready task of every queue (4 ms at 10,000 ready tasks).

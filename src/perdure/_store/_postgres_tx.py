@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
-from perdure._store._postgres_flow import CLAIM_SQL, _PostgresFlowTx
+from perdure._store._postgres_batch import INSERT_TASK
+from perdure._store._postgres_flow import CLAIM_SQL, CLAIM_WITH_RUNS_SQL, _PostgresFlowTx
 from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
 from perdure._store._postgres_schedules import _ScheduleTx
 from perdure._store._postgres_visibility import _PostgresVisibilityTx
@@ -51,6 +52,30 @@ _SEARCH_ATTRIBUTES = frozenset({"search_attributes"})
 _SEARCH_ATTRIBUTE_TYPES = frozenset({"search_attribute_types"})
 _VISIBILITY = _EXECUTIONS | _SEARCH_ATTRIBUTES
 _QUERIES = _TASKS | frozenset({"query_results"})
+# "Open", written so that no partial index of open runs (``WHERE status = 1``) can serve it:
+# before statistics exist (a new database; ANALYZE has not run) the planner rates them all
+# alike and may pick executions_open_by_type, reading every open run of the namespace to
+# find one (7 ms a start with 2,000 runs open, found by benchmarks/pg_cpu_split.py); this
+# way it reads the runs of one workflow id (or one parent), tests/store/test_postgres_plans.py.
+_OPEN = "status + 0 = 1"
+OPEN_EXECUTION_SQL = (
+    f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 AND {_OPEN}"
+)
+# The update of many runs: one array per column of EXEC_MUTABLE_COLS, then the run ids.
+_MUTABLE_TYPES = dict(
+    status="int", next_event_id="int8", history_size="int8", close_time="float8",
+    wft_state="int", wft_attempt="int", cancel_requested="int", last_failure="bytea",
+    close_event="bytea", memo="bytea", search_attributes="bytea", updates_requested="int",
+    reset_points="bytea",
+)  # fmt: skip
+_UPDATE_EXECUTIONS = (
+    "UPDATE executions e SET "
+    + ", ".join(f"{c} = v.{c}" for c in EXEC_MUTABLE_COLS)
+    + " FROM unnest("
+    + ", ".join(f"${i}::{_MUTABLE_TYPES[c]}[]" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
+    + f", ${len(EXEC_MUTABLE_COLS) + 1}::text[]) AS v({', '.join(EXEC_MUTABLE_COLS)}, run_id) "
+    "WHERE e.run_id = v.run_id"
+)
 _INSERT_TASK = (
     f"INSERT INTO tasks ({', '.join(TASK_INSERT_COLS)}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, len(TASK_INSERT_COLS) + 1))}) RETURNING task_id"
@@ -76,22 +101,28 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
     """
 
     async def get_execution(self, run_id: str) -> Execution | None:
+        known = self.rows.execution(run_id)
+        if known is not None:
+            return known
         row = await self._one(
             _EXECUTIONS,
             f"SELECT {EXEC_COLS} FROM executions WHERE run_id = $1{self._for_update}",
             run_id,
         )
-        return execution_row(row) if row else None
+        return self._locked_execution(row)
+
+    def _locked_execution(self, row: Any) -> Execution | None:
+        if not row:
+            return None
+        if self._locks:
+            self.rows.put_execution_row(row)
+        return execution_row(row)
 
     async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = await self._one(
-            _EXECUTIONS,
-            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-            f"AND status = 1{self._for_update}",
-            namespace,
-            workflow_id,
+            _EXECUTIONS, OPEN_EXECUTION_SQL + self._for_update, namespace, workflow_id
         )
-        return execution_row(row) if row else None
+        return self._locked_execution(row)
 
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = await self._one(
@@ -101,7 +132,7 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             namespace,
             workflow_id,
         )
-        return execution_row(row) if row else None
+        return self._locked_execution(row)
 
     async def insert_execution(self, ex: Execution) -> None:
         values = execution_values(ex)
@@ -109,13 +140,17 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
         await self._hold(
             "executions", None, f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", *values
         )
+        self.rows.put_execution(ex)
 
     async def update_execution(self, ex: Execution) -> None:
         await self._hold("executions", ex.run_id, _UPDATE_EXECUTION, *execution_update_values(ex))
+        self.rows.put_execution(ex)
 
     async def get_executions(self, run_ids: Sequence[str]) -> dict[str, Execution]:
         if not run_ids:
             return {}
+        if self._locks and all(r in self.rows.executions for r in run_ids):
+            return {r: cast(Execution, self.rows.execution(r)) for r in run_ids}
         # Locked in one order, whoever takes them.
         rows = await self._fetch(
             _EXECUTIONS,
@@ -123,14 +158,17 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             f"ORDER BY run_id{self._for_update}",
             list(run_ids),
         )
-        return {r[0]: execution_row(r) for r in rows}
+        return {r[0]: cast(Execution, self._locked_execution(r)) for r in rows}
 
     async def update_executions(self, exs: Sequence[Execution]) -> None:
-        if exs:
-            self.changed = True
-            await self._before(_EXECUTIONS)
-            # asyncpg sends the rows together and waits once.
-            await self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
+        if len(exs) == 1:
+            await self.update_execution(exs[0])
+        elif exs:
+            # One statement, held back like the update of one run.
+            values = zip(*(execution_update_values(ex) for ex in exs), strict=True)
+            await self._hold("executions", None, _UPDATE_EXECUTIONS, *(list(c) for c in values))
+            for ex in exs:
+                self.rows.put_execution(ex)
 
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         blobs = [encode_attributes(e.attributes) for e in events]
@@ -185,45 +223,64 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
 
     async def insert_task(self, task: TaskRow) -> int:
         if task.fairness is not None:
-            key, weight = task.fairness
+            fairness_key, weight = task.fairness
             task.fair_pass = await self.next_fair_pass(
-                task.namespace, task.task_queue, task.kind, task.priority_key, key, 1 / weight
+                task.namespace,
+                task.task_queue,
+                task.kind,
+                task.priority_key,
+                fairness_key,
+                1 / weight,
             )
         self.changed = True
-        await self._before(_TASKS, insert=(task.run_id, int(task.kind), task.ref))
-        task_id = await self.c.fetchval(_INSERT_TASK, *task_insert_values(task))
-        task.task_id = int(task_id)
+        key = (task.run_id, int(task.kind), task.ref)
+        await self._before(_TASKS, insert=key)
+        if self._ids is None:
+            task.task_id = int(await self.c.fetchval(_INSERT_TASK, *task_insert_values(task)))
+        else:
+            # Its id known, the insert waits to be sent with the transaction's next statement.
+            task.task_id = await self._ids.take(self.c)
+            values = task_insert_values(task)
+            await self._hold_task("insert", task.task_id, key, INSERT_TASK, task.task_id, *values)
+        self.rows.put_task(task)
         self._seen(task)
         return task.task_id
 
     async def update_task(self, task: TaskRow) -> None:
-        await self._hold(
-            "tasks",
-            task.task_id,
-            _UPDATE_TASK,
-            *task_update_values(task),
-            tasks=frozenset({(task.run_id, int(task.kind), task.ref)}),
-        )
+        key = (task.run_id, int(task.kind), task.ref)
+        values = task_update_values(task)
+        await self._hold_task("update", task.task_id, key, _UPDATE_TASK, *values, row=task)
+        self.rows.put_task(task)
 
     async def delete_task(self, task_id: int) -> None:
         known = self._task_keys.get(task_id)
-        await self._hold(
-            "tasks",
-            None,
-            "DELETE FROM tasks WHERE task_id = $1",
-            task_id,
-            tasks=frozenset({known}) if known else None,
-        )
+        delete = "DELETE FROM tasks WHERE task_id = $1"
+        if known is None:
+            await self._hold("tasks", None, delete, task_id)
+        else:
+            await self._hold_task("delete", task_id, known, delete, task_id)
+        self.rows.task_deleted(task_id)
+
+    def _locked_task(self, row: Any) -> TaskRow:
+        if self._locks:
+            self.rows.put_task_row(row)
+        return self._seen(task_row(row))
 
     async def get_task(self, task_id: int) -> TaskRow | None:
+        if self.rows.has_task(task_id):
+            known = self.rows.task(task_id)
+            return self._seen(known) if known is not None else None
         row = await self._one(
             _TASKS, f"SELECT {TASK_COLS} FROM tasks WHERE task_id = $1{self._for_update}", task_id
         )
-        return self._seen(task_row(row)) if row else None
+        return self._locked_task(row) if row else None
 
     async def get_task_and_execution(
         self, task_id: int, run_id: str
     ) -> tuple[TaskRow | None, Execution | None]:
+        ex = self.rows.execution(run_id)
+        if ex is not None and self.rows.has_task(task_id):
+            return await self.get_task(task_id), ex
         # Task row first, then the run's, as every operation takes them.
         row = await self._one(
             _TASKS_AND_EXECUTIONS,
@@ -233,13 +290,16 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             task_id,
             run_id,
         )
-        task, ex = row[:_TASK_WIDTH], row[_TASK_WIDTH:]
+        task, ex_row = row[:_TASK_WIDTH], row[_TASK_WIDTH:]
         return (
-            self._seen(task_row(task)) if task[0] is not None else None,
-            execution_row(ex) if ex[0] is not None else None,
+            self._locked_task(task) if task[0] is not None else None,
+            self._locked_execution(ex_row) if ex_row[0] is not None else None,
         )
 
     async def find_task(self, run_id: str, kind: TaskKind, ref: int) -> TaskRow | None:
+        known = self.rows.find_task(run_id, int(kind), ref)
+        if known is not None:
+            return self._seen(known)
         row = await self._one(
             _TASKS,
             f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 AND ref = $3"
@@ -248,12 +308,12 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             int(kind),
             ref,
         )
-        return self._seen(task_row(row)) if row else None
+        return self._locked_task(row) if row else None
 
     async def run_tasks(self, run_id: str, kind: TaskKind) -> list[TaskRow]:
         sql = f"SELECT {TASK_COLS} FROM tasks WHERE run_id = $1 AND kind = $2 ORDER BY ref"
         rows = await self._fetch(_TASKS, sql + self._for_update, run_id, int(kind))
-        return [self._seen(task_row(r)) for r in rows]
+        return [self._locked_task(r) for r in rows]
 
     async def claim_tasks(
         self,
@@ -265,11 +325,13 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
         limit: int,
     ) -> list[TaskRow]:
         # The CTE picks at most ``limit`` rows and locks them, skipping rows another claim
-        # has locked; LEAST ignores the NULL deadlines.
+        # has locked; LEAST ignores the NULL deadlines. A workflow task's run is read next
+        # (and locked): it comes with the claim.
         self.changed = True
+        with_runs = kind == TaskKind.WORKFLOW and self._locks
         rows = await self._fetch(
-            _TASKS,
-            CLAIM_SQL,
+            _TASKS_AND_EXECUTIONS if with_runs else _TASKS,
+            CLAIM_WITH_RUNS_SQL if with_runs else CLAIM_SQL,
             owner,
             now,
             namespace,
@@ -277,7 +339,11 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             int(kind),
             limit,
         )
-        tasks = [self._seen(task_row(r)) for r in rows]
+        if with_runs:
+            for r in rows:
+                if r[_TASK_WIDTH] is not None:
+                    self.rows.put_execution_row(r[_TASK_WIDTH:])
+        tasks = [self._locked_task(r[:_TASK_WIDTH]) for r in rows]
         tasks.sort(key=claim_order)
         return tasks
 
@@ -289,7 +355,7 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             now,
             limit,
         )
-        return [self._seen(task_row(r)) for r in rows]
+        return [self._locked_task(r) for r in rows]
 
     async def mark_async_pending(self, run_id: str, seq: int, attempt: int) -> None:
         await self._hold(
@@ -304,6 +370,8 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
         )
 
     async def delete_run_work(self, run_id: str) -> None:
+        self._drop_run_tasks(run_id)  # the writes of those rows held back: now needless
+        self.rows.forget_tasks(run_id)
         delete = "DELETE FROM tasks WHERE run_id = $1 AND kind IN (1, 2)"
         await self._hold("tasks", None, delete, run_id, tasks=frozenset({(run_id, None, None)}))
         await self._hold("timers", None, "DELETE FROM timers WHERE run_id = $1", run_id)
@@ -311,8 +379,9 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
 
     async def delete_runs(self, run_ids: Sequence[str]) -> None:
         self.changed = True
+        self.rows.clear()
         await self.flush()  # the held writes and history events first: they may be the runs'
-        for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 8 round trips
+        for sql in delete_runs_sql("= ANY($1::text[])"):  # a batch of runs: 11 round trips
             await self.c.execute(sql, list(run_ids))
 
     async def move_requested_updates(self, from_run_id: str, to_run_id: str) -> None:
@@ -325,9 +394,12 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
         )
 
     async def open_children(self, parent_run_id: str) -> list[Execution]:
-        rows = await self._fetch(
-            _EXECUTIONS,
-            f"SELECT {EXEC_COLS} FROM executions WHERE parent_run_id = $1 AND status = 1",
+        # An update of the parent's own row held back cannot change which runs are its
+        # children: only other writes of executions are sent first.
+        if any(h.table == "executions" and h.key != parent_run_id for h in self._held):
+            await self.flush(history=False)
+        rows = await self.c.fetch(
+            f"SELECT {EXEC_COLS} FROM executions WHERE parent_run_id = $1 AND {_OPEN}",
             parent_run_id,
         )
         return [execution_row(r) for r in rows]
@@ -428,6 +500,7 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             encode_attributes({"r": result.result}) if result.result is not None else None,
             result.error,
         )
+        self.rows.tasks.pop(query_id, None)
 
     async def delete_query(self, query_id: int) -> None:
         await self._write(
@@ -436,3 +509,4 @@ class _PostgresTx(_PostgresLifecycleTx, _PostgresFlowTx, _ScheduleTx, _PostgresV
             "DELETE FROM query_results WHERE query_id = $1",
             query_id,
         )
+        self.rows.tasks.pop(query_id, None)

@@ -36,6 +36,12 @@ RUN_TABLES = (
     "payload_refs",
     "executions",
 )
+# The runs' signal idempotency keys (signal_requests rows belong to a run too), found by
+# their workflow ids, the table's key prefix: it has no index by run_id.
+_SIGNAL_REQUESTS_OF_RUNS = (
+    "DELETE FROM signal_requests WHERE run_id {run_ids} AND (namespace, workflow_id) IN "
+    "(SELECT namespace, workflow_id FROM executions WHERE run_id {run_ids})"
+)
 
 # Closed runs of a namespace (parameter 1) closed before a time (2) that nothing needs any
 # more, oldest first, at most a number (the last parameter): not a child whose parent is
@@ -58,13 +64,15 @@ def delete_runs_sql(run_ids: str) -> list[str]:
     dialect's test of a run id against the runs' (``IN (?1, ?2)``, ``= ANY($1)``): the
     answers to the runs' queries first (found by their tasks), then the offloaded payloads
     that only these runs refer to are marked as garbage (for the workers to delete from the
-    storage), the executions rows last."""
+    storage), their signals' keys (found through their executions rows), the executions rows
+    last."""
     return [
         "INSERT INTO payload_garbage (key) SELECT DISTINCT r.key FROM payload_refs r "
         f"WHERE r.run_id {run_ids} AND NOT EXISTS (SELECT 1 FROM payload_refs o "
         f"WHERE o.key = r.key AND NOT (o.run_id {run_ids})) ON CONFLICT DO NOTHING",
         "DELETE FROM query_results WHERE query_id IN "
         f"(SELECT task_id FROM tasks WHERE run_id {run_ids} AND kind = 3)",
+        _SIGNAL_REQUESTS_OF_RUNS.format(run_ids=run_ids),
         *(f"DELETE FROM {table} WHERE run_id {run_ids}" for table in RUN_TABLES),
     ]
 

@@ -1,5 +1,6 @@
 """SQLite's SQL for the data lifecycle's primitives: namespaces, the runs retention may
-delete, and the references to offloaded payloads (part of the ``Tx`` protocol)."""
+delete, the references to offloaded payloads, and signals' idempotency keys (part of the
+``Tx`` protocol)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,26 @@ class _SQLiteLifecycleTx:
                 "INSERT OR IGNORE INTO payload_refs (key, run_id) VALUES (?, ?)",
                 [(key, run_id) for key in sorted(keys)],
             )
+
+    async def add_signal_request(
+        self, namespace: str, workflow_id: str, request_id: str, run_id: str
+    ) -> bool:
+        cur = self.c.execute(
+            "INSERT INTO signal_requests (namespace, workflow_id, request_id, run_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (namespace, workflow_id, request_id, run_id),
+        )
+        return cur.rowcount == 1
+
+    async def signal_request_run(
+        self, namespace: str, workflow_id: str, request_id: str
+    ) -> str | None:
+        row = self.c.execute(
+            "SELECT run_id FROM signal_requests WHERE namespace = ? AND workflow_id = ? "
+            "AND request_id = ?",
+            (namespace, workflow_id, request_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     async def get_namespace(self, name: str) -> NamespaceRow | None:
         row = self.c.execute(

@@ -6,7 +6,9 @@ Written once against the ``Tx`` protocol; every function runs inside one transac
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from perdure._common.events import EventType
@@ -29,100 +31,110 @@ from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolic
 from perdure.common._retry import RetryPolicy
 
 
-async def create_run(
-    tx: Tx,
-    *,
-    namespace: str,
-    workflow_id: str,
-    workflow_type: str,
-    task_queue: str,
-    input: list[Any],
-    task_timeout: float,
-    run_timeout: float | None,
-    execution_deadline: float | None,
-    retry_policy: dict[str, Any] | None,
-    attempt: int,
-    memo: dict[str, Any] | None,
-    first_run_id: str | None,
-    continued_run_id: str | None,
-    identity: str,
-    now: float,
-    fx: Effects,
-    run_id: str | None = None,
-    delay: float = 0.0,
-    eager: EagerWorkflowTask | None = None,
-    inputs: list[tuple[EventType, dict[str, Any]]] | None = None,
-    search_attributes: dict[str, Any] | None = None,
-    parent: dict[str, Any] | None = None,
-    execution_timeout: float | None = None,
-    header: dict[str, Any] | None = None,
-    priority: dict[str, Any] | None = None,
-) -> Execution:
-    """Create a run with its start event and its first workflow task (after ``delay``).
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What a new run is: its start event's contents, its timeouts and where it stands in
+    its execution (a start's first run, a continued run, a retry). Variants of one are made
+    with ``dataclasses.replace``."""
 
-    ``execution_timeout`` is what the execution was started with (its continued runs and
-    retries carry it on), recorded for ``workflow.info().execution_timeout``; the deadline it
-    set is ``execution_deadline``."""
-    run_id = run_id or new_run_id()
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: list[Any]
+    task_timeout: float
+    run_timeout: float | None
+    # The deadline the execution timeout set, and that timeout as the execution was started
+    # with it (its continued runs and retries carry it on, for workflow.info()).
+    execution_deadline: float | None
+    retry_policy: dict[str, Any] | None
+    attempt: int
+    memo: dict[str, Any] | None
+    first_run_id: str | None
+    continued_run_id: str | None
+    identity: str
+    run_id: str | None = None
+    delay: float = 0.0
+    inputs: list[tuple[EventType, dict[str, Any]]] | None = None
+    search_attributes: dict[str, Any] | None = None
+    parent: dict[str, Any] | None = None
+    execution_timeout: float | None = None
+    header: dict[str, Any] | None = None
+    priority: dict[str, Any] | None = None
+
+
+async def create_run(
+    tx: Tx, spec: RunSpec, now: float, fx: Effects, eager: EagerWorkflowTask | None = None
+) -> Execution:
+    """Create a run with its start event and its first workflow task (after
+    ``spec.delay``)."""
+    run_id = spec.run_id or new_run_id()
     ex = Execution(
         run_id=run_id,
-        namespace=namespace,
-        workflow_id=workflow_id,
-        workflow_type=workflow_type,
-        task_queue=task_queue,
+        namespace=spec.namespace,
+        workflow_id=spec.workflow_id,
+        workflow_type=spec.workflow_type,
+        task_queue=spec.task_queue,
         status=WorkflowExecutionStatus.RUNNING,
         next_event_id=1,
         start_time=now,
-        task_timeout=task_timeout,
-        memo=memo,
-        attempt=attempt,
-        execution_deadline=execution_deadline,
-        run_timeout=run_timeout,
-        retry_policy=retry_policy,
-        first_run_id=first_run_id or run_id,
-        parent=parent,
-        priority=priority,
+        task_timeout=spec.task_timeout,
+        memo=spec.memo,
+        attempt=spec.attempt,
+        execution_deadline=spec.execution_deadline,
+        run_timeout=spec.run_timeout,
+        retry_policy=spec.retry_policy,
+        first_run_id=spec.first_run_id or run_id,
+        parent=spec.parent,
+        priority=spec.priority,
     )
-    await visibility.set_attributes(tx, ex, search_attributes or {})
+    await visibility.set_attributes(tx, ex, spec.search_attributes or {})
     started = {
-        "workflow_type": workflow_type,
-        "workflow_id": workflow_id,
-        "task_queue": task_queue,
-        "input": input,
-        "attempt": attempt,
+        "workflow_type": spec.workflow_type,
+        "workflow_id": spec.workflow_id,
+        "task_queue": spec.task_queue,
+        "input": spec.input,
+        "attempt": spec.attempt,
         "randomness_seed": secrets.randbits(63),
-        "task_timeout": task_timeout,
-        "run_timeout": run_timeout,
-        "execution_timeout": execution_timeout,
-        "execution_deadline": execution_deadline,
-        "retry_policy": retry_policy,
-        "memo": memo,
-        "search_attributes": search_attributes,
+        "task_timeout": spec.task_timeout,
+        "run_timeout": spec.run_timeout,
+        "execution_timeout": spec.execution_timeout,
+        "execution_deadline": spec.execution_deadline,
+        "retry_policy": spec.retry_policy,
+        "memo": spec.memo,
+        "search_attributes": spec.search_attributes,
         "parent": (
-            {k: parent[k] for k in ("namespace", "workflow_id", "run_id")} if parent else None
+            {k: spec.parent[k] for k in ("namespace", "workflow_id", "run_id")}
+            if spec.parent
+            else None
         ),
-        "continued_run_id": continued_run_id,
+        "continued_run_id": spec.continued_run_id,
         "first_execution_run_id": ex.first_run_id,
-        "start_delay": delay or None,
-        "identity": identity,
-        "priority": priority,
+        "start_delay": spec.delay or None,
+        "identity": spec.identity,
+        "priority": spec.priority,
     }
-    if header:
-        started["header"] = header
+    if spec.header:
+        started["header"] = spec.header
     new = await executions.append(
-        tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(inputs or [])], now
+        tx, ex, [(EventType.WORKFLOW_EXECUTION_STARTED, started), *(spec.inputs or [])], now
     )
-    await executions.schedule_workflow_task(tx, ex, now, fx, delay=delay, eager=eager, appended=new)
+    await executions.schedule_workflow_task(
+        tx, ex, now, fx, delay=spec.delay, eager=eager, appended=new
+    )
     deadlines = [
         d
-        for d in (now + delay + run_timeout if run_timeout else None, execution_deadline)
+        for d in (
+            now + spec.delay + spec.run_timeout if spec.run_timeout else None,
+            spec.execution_deadline,
+        )
         if d is not None
     ]
     if deadlines:
         await tx.insert_timer(run_id, executions.RUN_TIMEOUT_SEQ, min(deadlines), 1)
         fx.wake(min(deadlines))
-    if delay:
-        fx.wake(now + delay)
+    if spec.delay:
+        fx.wake(now + spec.delay)
     # Written once it is complete: one statement rather than an insert and an update.
     await tx.insert_execution(ex)
     return ex
@@ -147,17 +159,18 @@ async def start_workflow(
 ) -> StartResult:
     running = await tx.get_open_execution(req.namespace, req.workflow_id)
     signal_inputs: list[tuple[EventType, dict[str, Any]]] = []
+    # The start signal's idempotency key: one the workflow id took already (a retried
+    # signal-with-start) signals and starts nothing.
+    key = req.start_signal_request_id if req.start_signal is not None else None
     if req.start_signal is not None:
         signal_inputs.append(
             (
                 EventType.WORKFLOW_EXECUTION_SIGNALED,
                 executions.with_header(
                     req.header,
-                    {
-                        "signal_name": req.start_signal,
-                        "input": req.start_signal_input,
-                        "identity": req.identity,
-                    },
+                    executions.signal_attributes(
+                        req.start_signal, req.start_signal_input, req.identity, key
+                    ),
                 ),
             )
         )
@@ -168,6 +181,10 @@ async def start_workflow(
         elif req.id_reuse_policy == WorkflowIDReusePolicy.TERMINATE_IF_RUNNING:
             policy = WorkflowIDConflictPolicy.TERMINATE_EXISTING
         if policy == WorkflowIDConflictPolicy.USE_EXISTING:
+            if key and not await tx.add_signal_request(
+                req.namespace, req.workflow_id, key, running.run_id
+            ):
+                signal_inputs = []
             if signal_inputs:
                 await executions.deliver(tx, running, signal_inputs, now, fx)
                 await _dispatch_now(tx, running, now, fx)
@@ -179,6 +196,8 @@ async def start_workflow(
         await executions.terminate(
             tx, running, "Terminated by a new start (TERMINATE_EXISTING)", "", now, fx
         )
+    elif key and (took := await tx.signal_request_run(req.namespace, req.workflow_id, key)):
+        return StartResult(took, started=False)
     elif req.id_reuse_policy in (
         WorkflowIDReusePolicy.REJECT_DUPLICATE,
         WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -192,8 +211,7 @@ async def start_workflow(
             raise WorkflowAlreadyStartedError(
                 req.workflow_id, latest.workflow_type, run_id=latest.run_id
             )
-    ex = await create_run(
-        tx,
+    spec = RunSpec(
         namespace=req.namespace,
         workflow_id=req.workflow_id,
         workflow_type=req.workflow_type,
@@ -209,18 +227,43 @@ async def start_workflow(
         first_run_id=None,
         continued_run_id=None,
         identity=req.identity,
-        now=now,
-        fx=fx,
         run_id=req.run_id,
         delay=req.start_delay,
-        eager=eager,
         inputs=signal_inputs,
         search_attributes=req.search_attributes,
         parent=req.parent,
         header=req.header,
         priority=req.priority,
     )
+    ex = await create_run(tx, spec, now, fx, eager)
+    if key:
+        await tx.add_signal_request(req.namespace, req.workflow_id, key, ex.run_id)
     return StartResult(ex.run_id, started=True)
+
+
+def _successor(ex: Execution, run_id: str) -> RunSpec:
+    """The run that follows ``ex`` (now closed) in its execution, as it carries it on: the
+    fields a continue-as-new or a retry changes are replaced by the caller."""
+    return RunSpec(
+        namespace=ex.namespace,
+        workflow_id=ex.workflow_id,
+        workflow_type=ex.workflow_type,
+        task_queue=ex.task_queue,
+        input=[],
+        task_timeout=ex.task_timeout,
+        run_timeout=ex.run_timeout,
+        execution_deadline=ex.execution_deadline,
+        retry_policy=ex.retry_policy,
+        attempt=1,
+        memo=ex.memo,
+        first_run_id=ex.first_run_id,
+        continued_run_id=ex.run_id,
+        identity="",
+        run_id=run_id,
+        search_attributes=ex.search_attributes,
+        parent=ex.parent,
+        priority=ex.priority,
+    )
 
 
 async def start_continued(
@@ -228,31 +271,19 @@ async def start_continued(
 ) -> None:
     """Start the run that ``ex`` (now closed) continued as new into (``attrs`` are its
     continued-as-new event's, with the new run id)."""
-    await create_run(
-        tx,
-        namespace=ex.namespace,
-        workflow_id=ex.workflow_id,
+    spec = dataclasses.replace(
+        _successor(ex, attrs["new_run_id"]),
         workflow_type=attrs["workflow_type"],
         task_queue=attrs["task_queue"],
         input=attrs["input"],
         task_timeout=attrs.get("task_timeout") or ex.task_timeout,
         run_timeout=attrs.get("run_timeout") or ex.run_timeout,
-        execution_deadline=ex.execution_deadline,
-        retry_policy=ex.retry_policy,
-        attempt=1,
         memo=attrs.get("memo"),
-        first_run_id=ex.first_run_id,
-        continued_run_id=ex.run_id,
-        identity="",
-        now=now,
-        fx=fx,
-        run_id=attrs["new_run_id"],
         execution_timeout=await _execution_timeout(tx, ex),
         search_attributes=attrs.get("search_attributes", ex.search_attributes),
-        parent=ex.parent,
         header=attrs.get("header"),
-        priority=ex.priority,
     )
+    await create_run(tx, spec, now, fx)
     if not ex.updates_requested:
         return
     await tx.move_requested_updates(ex.run_id, attrs["new_run_id"])
@@ -295,32 +326,15 @@ async def start_retry(
 ) -> None:
     """Start the next attempt of ``ex`` (now closed) with its original input."""
     started = (await tx.get_history_events(ex.run_id, 0, 1))[0]
-    await create_run(
-        tx,
-        namespace=ex.namespace,
-        workflow_id=ex.workflow_id,
-        workflow_type=ex.workflow_type,
-        task_queue=ex.task_queue,
+    spec = dataclasses.replace(
+        _successor(ex, new_run_id),
         input=started.attributes.get("input", []),
-        task_timeout=ex.task_timeout,
-        run_timeout=ex.run_timeout,
-        execution_deadline=ex.execution_deadline,
-        retry_policy=ex.retry_policy,
         attempt=ex.attempt + 1,
-        memo=ex.memo,
-        first_run_id=ex.first_run_id,
-        continued_run_id=ex.run_id,
-        identity="",
-        now=now,
-        fx=fx,
-        run_id=new_run_id,
         delay=delay,
-        search_attributes=ex.search_attributes,
-        parent=ex.parent,
         execution_timeout=started.attributes.get("execution_timeout"),
         header=started.attributes.get("header"),
-        priority=ex.priority,
     )
+    await create_run(tx, spec, now, fx)
 
 
 async def timed_out(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:

@@ -18,7 +18,8 @@ async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
     handled = 0
     for run_id, seq, started_event_id in await tx.due_timers(now, limit):
         await tx.delete_timer(run_id, seq)
-        crash.reached("after_timer_claim")
+        if crash.hook is not None:
+            crash.hook("after_timer_claim")
         ex = await tx.get_execution(run_id)
         handled += 1
         if ex is None or not ex.is_open:

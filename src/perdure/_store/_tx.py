@@ -62,6 +62,18 @@ class Tx(Protocol):
 
     async def inbox_count(self, run_id: str) -> int: ...
 
+    # signal idempotency keys (see _executions.signal) ----------------------------------------
+    async def add_signal_request(
+        self, namespace: str, workflow_id: str, request_id: str, run_id: str
+    ) -> bool:
+        """Record that ``run_id`` took the signal of this key; False (and nothing recorded)
+        if a run of the workflow id already took one with that key."""
+
+    async def signal_request_run(
+        self, namespace: str, workflow_id: str, request_id: str
+    ) -> str | None:
+        """The run of the workflow id that took the signal of this key, if one did."""
+
     # tasks -----------------------------------------------------------------------------------
     async def insert_task(self, task: TaskRow) -> int: ...
 

@@ -204,6 +204,8 @@ class StartWorkflowRequest:
     retry_policy: dict[str, Any] | None = None
     start_signal: str | None = None
     start_signal_input: list[Payload] = field(default_factory=list)
+    # The start signal's idempotency key (see _executions.signal).
+    start_signal_request_id: str | None = None
     search_attributes: dict[str, Any] | None = None
     parent: dict[str, Any] | None = None
     # Interceptors' headers, recorded on the start event (and a start signal's).
@@ -230,9 +232,6 @@ class ResetRequest:
 class StartResult:
     run_id: str
     started: bool
-    # The first event id after the first workflow task's commands, when that task was run
-    # and recorded in the start's own transaction (see _store/_eager.ContinueInCommit).
-    continued: int | None = None
 
 
 @dataclass(slots=True)

@@ -64,8 +64,8 @@ async def claim(
     tx: Tx, namespace: str, task_queue: str, owner: str, now: float, limit: int, fx: Effects
 ) -> list[WorkflowTask]:
     rows = await tx.claim_tasks(TaskKind.WORKFLOW, namespace, task_queue, owner, now, limit)
-    if rows:
-        crash.reached("after_lease_claim")
+    if crash.hook is not None and rows:
+        crash.hook("after_lease_claim")
     runs = await tx.get_executions([row.run_id for row in rows])
     out = []
     started = []
@@ -173,7 +173,8 @@ class _Completion:
         if self.then is not None:
             await self.then()
         closed_next: int = self.ex.next_event_id
-        crash.reached("before_workflow_task_commit")
+        if crash.hook is not None:
+            crash.hook("before_workflow_task_commit")
         return closed_next
 
     async def settle(self) -> int:
@@ -197,7 +198,8 @@ class _Completion:
         if arrived or self.inputs or await updates.pending_count(tx, ex):
             await executions.schedule_workflow_task(tx, ex, now, fx)
         await tx.update_execution(ex)
-        crash.reached("before_workflow_task_commit")
+        if crash.hook is not None:
+            crash.hook("before_workflow_task_commit")
         return next_event_id
 
 

@@ -213,6 +213,12 @@ async def delete_command(cli: Cli, client: Client, **target: Any) -> None:
 @target_options
 @click.option("--name", required=True, help="The signal's name.")
 @input_options
+@click.option(
+    "--request-id",
+    default=None,
+    help="The signal's idempotency key: run the command again with it (after a timeout, "
+    "say) and the signal is recorded once. Default: none (each run is a new signal).",
+)
 @connected()
 async def signal_command(
     cli: Cli,
@@ -220,13 +226,14 @@ async def signal_command(
     name: str,
     input_values: tuple[str, ...],
     input_file: tuple[str, ...],
+    request_id: str | None,
     **target: Any,
 ) -> None:
     """Send a signal (recorded in history, delivered once)."""
     args = inputs(input_values, input_file)
 
     async def action(handle: WorkflowHandle[Any]) -> None:
-        await handle.signal(name, args=args)
+        await handle.signal(name, args=args, request_id=request_id)
         return None
 
     await act(cli, client, verb=("Signal", "Signalled"), action=action, **target)

@@ -235,13 +235,17 @@ class Client(NamespaceMethods, ScheduleClient, UpdateWithStartMethods):
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
+        start_signal_request_id: str | None = None,
         request_eager_start: bool = False,
         priority: Priority | None = None,
     ) -> WorkflowHandle[Any]:
         """Start a workflow and return its ``WorkflowHandle``.
 
         ``start_signal`` makes it signal-with-start: if a run of this id is open it is only
-        signalled, else it is started with the signal already delivered, atomically.
+        signalled, else it is started with the signal already delivered, atomically;
+        ``start_signal_request_id`` is that signal's idempotency key (as
+        ``WorkflowHandle.signal``'s ``request_id``: one the workflow id took already starts
+        and signals nothing, and the handle is the run's that took it).
         ``start_delay`` holds the first workflow task back. A ``retry_policy`` retries the
         whole workflow when a run fails or times out (a workflow has none by default).
         ``priority`` orders its tasks in the task queue (and is its activities' default).
@@ -287,6 +291,9 @@ class Client(NamespaceMethods, ScheduleClient, UpdateWithStartMethods):
                 ret_type=result_type,
                 request_eager_start=request_eager_start,
                 priority=priority,
+                start_signal_request_id=ids.check_request_id(
+                    start_signal_request_id, "start_signal_request_id"
+                ),
             )
         )
 
@@ -310,6 +317,7 @@ class Client(NamespaceMethods, ScheduleClient, UpdateWithStartMethods):
         start_delay: timedelta | None = None,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
+        start_signal_request_id: str | None = None,
         request_eager_start: bool = False,
         priority: Priority | None = None,
     ) -> Any:
@@ -332,6 +340,7 @@ class Client(NamespaceMethods, ScheduleClient, UpdateWithStartMethods):
             start_delay=start_delay,
             start_signal=start_signal,
             start_signal_args=start_signal_args,
+            start_signal_request_id=start_signal_request_id,
             priority=priority,
         )
         return await handle.result()

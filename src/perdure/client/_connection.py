@@ -22,8 +22,6 @@ from perdure._store import Store
 from perdure._store._types import (
     Execution,
     QueryResult,
-    StartResult,
-    StartWorkflowRequest,
     WftState,
 )
 from perdure._store._visibility_query import STATUS_NAMES
@@ -146,28 +144,6 @@ class Connection:
         finally:
             store.notifier.forget(key)
             await store.delete_query(query_id)
-
-    async def start(self, request: StartWorkflowRequest) -> StartResult:
-        """Start the run; a worker of this process polling its queue (with a free slot) is
-        leased its first workflow task in the same transaction and runs it at once."""
-        offer = None
-        worker = None
-        if request.start_signal is None and not request.start_delay:
-            local = self.store.local_workers.get((request.namespace, request.task_queue), ())
-            for worker in local:
-                offer = worker.offer_start(request.workflow_type)
-                if offer is not None:
-                    break
-        if offer is None or worker is None:
-            return await self.store.start_workflow(request)
-        then = worker.continue_start()
-        try:
-            started = await self.store.start_workflow(request, offer, then)
-        except BaseException:
-            await worker.settle_workflow_task(offer, False, then)
-            raise
-        await worker.settle_workflow_task(offer, True, then, started.continued)
-        return started
 
     async def count_workflows(
         self, query: str | None, max_count: int | None = None

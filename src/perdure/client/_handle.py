@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from perdure._common.events import EventType
-from perdure._common.identifiers import check_run_id, check_update_id
+from perdure._common.identifiers import check_request_id, check_run_id, check_update_id
 from perdure._errors import (
     CancelledError,
     InvalidArgumentError,
@@ -171,13 +171,26 @@ class WorkflowHandle(Generic[ReturnType]):
         raise WorkflowFailureError(cause=cause)
 
     async def signal(
-        self, signal: str | Callable[..., Any], arg: Any = None, *, args: Sequence[Any] = ()
+        self,
+        signal: str | Callable[..., Any],
+        arg: Any = None,
+        *,
+        args: Sequence[Any] = (),
+        request_id: str | None = None,
     ) -> None:
-        """Send a signal: recorded in history and delivered to the handler exactly once."""
+        """Send a signal: recorded in history and delivered to the handler exactly once.
+
+        ``request_id`` is its idempotency key (Temporal's name): send a signal again with the
+        key it had (after a timeout, a lost connection, a crash) and it is accepted and
+        recorded once, by whichever run of the workflow id took it first, across
+        continue-as-new too, and even if that run has closed since. Without one, nothing is
+        deduplicated: each call is a signal of its own.
+        """
         name = handler_name(signal, "signal")
         values = [arg] if arg is not None and not args else list(args)
+        key = check_request_id(request_id)
         await self._calls.signal_workflow(
-            SignalWorkflowInput(self.id, self.run_id, name, values, {})
+            SignalWorkflowInput(self.id, self.run_id, name, values, {}, request_id=key)
         )
 
     async def query(

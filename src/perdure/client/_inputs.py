@@ -43,6 +43,8 @@ class StartWorkflowInput:
     ret_type: type | None
     request_eager_start: bool = False
     priority: Priority | None = None
+    # The start signal's idempotency key (see SignalWorkflowInput.request_id).
+    start_signal_request_id: str | None = None
 
 
 @dataclass
@@ -54,6 +56,10 @@ class SignalWorkflowInput:
     signal: str
     args: Sequence[Any]
     headers: Mapping[str, Payload]
+    # The signal's idempotency key: a signal whose key the workflow id already took is
+    # accepted and records nothing. None: no deduplication (an interceptor that sends a
+    # signal again sets one first).
+    request_id: str | None = None
 
 
 @dataclass

@@ -38,10 +38,9 @@ from perdure.client._schedule import ClientLike
 from perdure.client._schedule_client import create_schedule
 from perdure.client._schedule_handle import ScheduleHandle
 from perdure.client._update import WorkflowUpdateHandle, send_update
-from perdure.common._enums import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from perdure.common._priority import priority_dict
-from perdure.common._retry import RetryPolicy
-from perdure.common._search_attributes import TypedSearchAttributes, encode_pairs
+from perdure.common._enums import WorkflowIDReusePolicy
+from perdure.common._priority import Priority, priority_dict
+from perdure.common._search_attributes import encode_pairs
 from perdure.converter._limits import check_payloads
 from perdure.converter._visitor import encode_within
 from perdure.workflow._definition import WorkflowDefinition
@@ -84,44 +83,38 @@ def build_chain(
 
 
 async def start_request(
-    client: Connection,
-    workflow: str | Callable[..., Any],
-    *,
-    args: Sequence[Any] = (),
-    id: str,
-    task_queue: str,
-    result_type: Any = None,
-    execution_timeout: timedelta | None = None,
-    run_timeout: timedelta | None = None,
-    task_timeout: timedelta | None = None,
-    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    id_conflict_policy: WorkflowIDConflictPolicy = WorkflowIDConflictPolicy.FAIL,
-    retry_policy: RetryPolicy | None = None,
-    memo: dict[str, Any] | None = None,
-    search_attributes: TypedSearchAttributes | None = None,
-    start_delay: timedelta | None = None,
-    start_signal: str | None = None,
-    start_signal_args: Sequence[Any] = (),
-) -> tuple[StartWorkflowRequest, Any]:
+    client: Connection, start: StartWorkflowInput | UpdateWithStartStartWorkflowInput
+) -> StartWorkflowRequest:
     """The request a start sends, its arguments serialized (and checked) up front."""
-    if isinstance(workflow, str):
-        workflow_type = workflow
-    else:
-        defn = WorkflowDefinition.from_run_fn(workflow)
-        workflow_type = defn.name
-        if result_type is None:
-            result_type = defn.ret_type
+    workflow = start.workflow
+    workflow_type = (
+        workflow
+        if isinstance(workflow, str)
+        else WorkflowDefinition.from_run_fn(workflow).name  # an interceptor's function
+    )
     workflow_type = ids.check_workflow_type(workflow_type)
-    id = ids.check_workflow_id(id)
-    task_queue = ids.check_task_queue(task_queue)
+    id = ids.check_workflow_id(start.id)
+    task_queue = ids.check_task_queue(start.task_queue)
+    start_signal: str | None = None
+    start_signal_args: Sequence[Any] = ()
+    start_signal_request_id: str | None = None
+    priority: Priority | None = None
+    if isinstance(start, StartWorkflowInput):
+        start_signal, start_signal_args, priority = (
+            start.start_signal,
+            start.start_signal_args,
+            start.priority,
+        )
+        start_signal_request_id = start.start_signal_request_id
     if start_signal is not None:
         start_signal = ids.check_handler_name(start_signal, "signal", "start_signal")
-    payloads = await client.data_converter.encode(list(args))
+    payloads = await client.data_converter.encode(list(start.args))
     check_payloads(payloads, f"the arguments of workflow {workflow_type!r}", logger=log)
     signal_payloads = await client.data_converter.encode(list(start_signal_args))
     check_payloads(signal_payloads, f"the arguments of signal {start_signal!r}", logger=log)
-    memo_payloads = await client.encode_memo(memo)
-    request = StartWorkflowRequest(
+    memo_payloads = await client.encode_memo(dict(start.memo) if start.memo is not None else None)
+    retry_policy, search_attributes = start.retry_policy, start.search_attributes
+    return StartWorkflowRequest(
         namespace=client.namespace,
         workflow_id=id,
         workflow_type=workflow_type,
@@ -129,20 +122,28 @@ async def start_request(
         input=payloads,
         run_id=new_run_id(),
         randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
-        task_timeout=_opt_seconds(task_timeout) or 10.0,
-        execution_timeout=_opt_seconds(execution_timeout),
-        run_timeout=_opt_seconds(run_timeout),
-        id_reuse_policy=id_reuse_policy,
-        id_conflict_policy=id_conflict_policy,
+        task_timeout=_opt_seconds(start.task_timeout) or 10.0,
+        execution_timeout=_opt_seconds(start.execution_timeout),
+        run_timeout=_opt_seconds(start.run_timeout),
+        id_reuse_policy=start.id_reuse_policy,
+        id_conflict_policy=start.id_conflict_policy,
         memo=memo_payloads,
         identity=client.identity,
-        start_delay=_opt_seconds(start_delay) or 0.0,
+        start_delay=_opt_seconds(start.start_delay) or 0.0,
         retry_policy=retry_policy.to_dict() if retry_policy is not None else None,
         start_signal=start_signal,
         start_signal_input=signal_payloads,
+        start_signal_request_id=start_signal_request_id if start_signal is not None else None,
         search_attributes=encode_pairs(search_attributes) if search_attributes else None,
+        header=await _header(client, start.headers),
+        priority=priority_dict(priority),
     )
-    return request, result_type
+
+
+async def _header(client: Connection, headers: Mapping[str, Payload]) -> dict[str, Payload] | None:
+    if not headers:
+        return None
+    return await encode_within(client.data_converter._store_codec, dict(headers))
 
 
 def with_start_input(
@@ -195,33 +196,14 @@ class ClientRoot(OutboundInterceptor):
         self.chain: OutboundInterceptor = self
 
     async def _header(self, headers: Mapping[str, Payload]) -> dict[str, Payload] | None:
-        if not headers:
-            return None
-        return await encode_within(self._connection.data_converter._store_codec, dict(headers))
+        return await _header(self._connection, headers)
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
         c = self._connection
-        request, _ = await start_request(
-            c,
-            input.workflow,
-            args=input.args,
-            id=input.id,
-            task_queue=input.task_queue,
-            execution_timeout=input.execution_timeout,
-            run_timeout=input.run_timeout,
-            task_timeout=input.task_timeout,
-            id_reuse_policy=input.id_reuse_policy,
-            id_conflict_policy=input.id_conflict_policy,
-            retry_policy=input.retry_policy,
-            memo=dict(input.memo) if input.memo is not None else None,
-            search_attributes=input.search_attributes,
-            start_delay=input.start_delay,
-            start_signal=input.start_signal,
-            start_signal_args=input.start_signal_args,
-        )
-        request.header = await self._header(input.headers)
-        request.priority = priority_dict(input.priority)
-        started = await c.start(request)
+        request = await start_request(c, input)
+        # A worker of this process may take its first task in the start's commit (the store
+        # asks the eager dispatch registered for the queue).
+        started = await c.store.start_workflow(request)
         # As in Temporal, the handle follows the latest run of the id (signals, queries,
         # cancel); result() starts from the run it started and follows its successors.
         return WorkflowHandle(
@@ -239,7 +221,14 @@ class ClientRoot(OutboundInterceptor):
         check_payloads(payloads, f"the arguments of signal {input.signal!r}", logger=log)
         header = await self._header(input.headers)
         await c.store.signal(
-            c.namespace, input.id, input.run_id, input.signal, payloads, c.identity, header
+            c.namespace,
+            input.id,
+            input.run_id,
+            input.signal,
+            payloads,
+            c.identity,
+            header,
+            input.request_id,
         )
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
@@ -281,23 +270,7 @@ class ClientRoot(OutboundInterceptor):
     ) -> WorkflowUpdateHandle[Any]:
         c = self._connection
         start, update = input.start_workflow_input, input.update_workflow_input
-        request, _ = await start_request(
-            c,
-            start.workflow,
-            args=start.args,
-            id=start.id,
-            task_queue=start.task_queue,
-            execution_timeout=start.execution_timeout,
-            run_timeout=start.run_timeout,
-            task_timeout=start.task_timeout,
-            id_reuse_policy=start.id_reuse_policy,
-            id_conflict_policy=start.id_conflict_policy,
-            retry_policy=start.retry_policy,
-            memo=dict(start.memo) if start.memo is not None else None,
-            search_attributes=start.search_attributes,
-            start_delay=start.start_delay,
-        )
-        request.header = await self._header(start.headers)
+        request = await start_request(c, start)
         handle: WorkflowHandle[Any] = WorkflowHandle(
             c, self.chain, request.workflow_id, result_type=start.ret_type
         )

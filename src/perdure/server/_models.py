@@ -87,12 +87,31 @@ class StartWorkflowBody(_Body):
         default=None, min_length=1, max_length=1000, description="Signal-with-start: this signal."
     )
     start_signal_args: JSONArgs = Field(default_factory=list)
+    start_signal_request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="The start signal's idempotency key (see the signal route's request_id).",
+    )
 
 
 class ArgsBody(_Body):
     """A signal's arguments."""
 
     args: JSONArgs = Field(default_factory=list)
+
+
+class SignalBody(ArgsBody):
+    """A signal's arguments and its idempotency key."""
+
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="The signal's idempotency key: a retried request with the key of one the "
+        "workflow id took already (across continue-as-new too) is accepted and records "
+        "nothing. Default: none (each request is a signal of its own).",
+    )
 
 
 class QueryBody(_Body):

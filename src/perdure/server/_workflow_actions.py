@@ -15,11 +15,11 @@ from perdure.client import ResetType, WorkflowIDConflictPolicy, WorkflowIDReuseP
 from perdure.common import Priority, RetryPolicy
 from perdure.server._models import (
     Answer,
-    ArgsBody,
     QueryBody,
     ReasonBody,
     ResetBody,
     RetryPolicyBody,
+    SignalBody,
     StartWorkflowBody,
     UpdateBody,
     Workflow,
@@ -81,6 +81,7 @@ async def start_workflow(request: Request, body: StartWorkflowBody) -> Response:
             ),
             start_signal=body.start_signal,
             start_signal_args=body.start_signal_args,
+            start_signal_request_id=body.start_signal_request_id,
         )
     desc = await client.get_workflow_handle(handle.id, run_id=handle.result_run_id).describe()
     return JSON(workflow_json(desc), status_code=201)
@@ -96,12 +97,13 @@ async def signal_workflow(
     request: Request,
     workflow_id: WorkflowIdPath,
     name: NamePath,
-    body: Annotated[ArgsBody | None, Body()] = None,
+    body: Annotated[SignalBody | None, Body()] = None,
     run_id: RunIdQuery = None,
 ) -> Response:
     handle = server_state(request).client.get_workflow_handle(workflow_id, run_id=run_id)
+    body = body or SignalBody()
     with user_values():
-        await handle.signal(name, args=(body or ArgsBody()).args)
+        await handle.signal(name, args=body.args, request_id=body.request_id)
     return _ref(workflow_id, run_id)
 
 

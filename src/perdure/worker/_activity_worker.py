@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from perdure._common.backoff import Retry, transient
 from perdure._common.clock import Clock
@@ -18,7 +18,6 @@ from perdure._common.metrics import MetricsSink
 from perdure._errors import ApplicationError, ApplicationErrorCategory, PayloadSizeError
 from perdure._errors import CancelledError as FailureCancelledError
 from perdure._store import Store
-from perdure._store._eager import ContinueInCommit, EagerWorkflowTask
 from perdure._store._types import ActivityTask, StaleTaskError
 from perdure.activity._context import (
     ActivityContext,
@@ -43,6 +42,15 @@ _REAL_CLOCK = Clock()
 # How long an outcome the database did not take is offered again, for an activity without a
 # start-to-close timeout (with one, until it runs out: then its fence refuses it anyway).
 OUTCOME_RETRY_SECONDS = 60.0
+
+
+class OutcomeRecorder(Protocol):
+    """Records an attempt's outcome (the worker's eager dispatch, ``worker/_eager``: with
+    ``eager``, the workflow task it schedules may go straight back to the worker)."""
+
+    async def record_outcome(
+        self, task: ActivityTask, outcome: Outcome, value: Any, *, eager: bool
+    ) -> None: ...
 
 
 def _utc(ts: float) -> datetime:
@@ -74,8 +82,11 @@ class Activities:
         task_queue: str,
         identity: str,
         executor: concurrent.futures.Executor | None,
+        recorder: OutcomeRecorder,
     ) -> None:
         self._store = store
+        # Records each attempt's outcome: the worker's eager dispatch.
+        self.recorder = recorder
         self._defs = {d.name: d for d in definitions if not d.dynamic}
         self._dynamic = next((d for d in definitions if d.dynamic), None)
         self._conv = converter
@@ -89,13 +100,6 @@ class Activities:
         self.crash_hook: CrashHook | None = None
         # Attempts handed to an outside system (async completion): a crash leaves them be.
         self.handed_off: set[tuple[str, int]] = set()
-        # Set by the worker when it also runs workflows: the workflow task an outcome
-        # schedules goes straight back to it (eager dispatch).
-        self.offer_workflow_task: Callable[[], EagerWorkflowTask | None] = lambda: None
-        self.settle_workflow_task: Callable[
-            [EagerWorkflowTask, bool, ContinueInCommit | None, int | None], Awaitable[None]
-        ] = _nothing
-        self.continue_in_commit: Callable[[], ContinueInCommit | None] = lambda: None
         self.metrics: MetricsSink | None = None
         # The attempts running now, by (run id, activity seq).
         self.running: dict[tuple[str, int], _Attempt] = {}
@@ -332,30 +336,9 @@ class _Attempt:
     async def _record(self, outcome: Outcome, value: Any, *, eager: bool) -> BaseException | None:
         """Record the attempt's outcome once; the error that kept it from being recorded,
         if it may be worth trying again (None: recorded, or refused for good)."""
-        acts, task = self._acts, self.task
-        offer = acts.offer_workflow_task() if eager else None
-        # A result may have the workflow's next task run and recorded in its own commit.
-        then = (
-            acts.continue_in_commit()
-            if offer is not None and outcome is Outcome.COMPLETED
-            else None
-        )
-        committed = False
-        next_event_id = None
+        task = self.task
         try:
-            if outcome is Outcome.COMPLETED:
-                next_event_id = await self._store.complete_activity(
-                    task.token, task.owner, value, acts._identity, offer, then
-                )
-            elif outcome is Outcome.FAILED:
-                await self._store.fail_activity(
-                    task.token, task.owner, value, acts._identity, offer
-                )
-            else:
-                await self._store.activity_cancelled(
-                    task.token, task.owner, value, acts._identity, offer
-                )
-            committed = True
+            await self._acts.recorder.record_outcome(task, outcome, value, eager=eager)
         except StaleTaskError as exc:
             log.info("Activity %s outcome dropped: %s", task.activity_id, exc)
         except Exception as exc:
@@ -369,9 +352,6 @@ class _Attempt:
                 return exc
             else:
                 log.exception("Could not record the outcome of activity %s", task.activity_id)
-        finally:
-            if offer is not None:
-                await acts.settle_workflow_task(offer, committed, then, next_event_id)
         return None
 
 
@@ -390,10 +370,6 @@ def _log_failed_attempt(task: ActivityTask, exc: BaseException, conv: DataConver
         what,
         exc_info=exc_info,
     )
-
-
-async def _nothing(*args: Any) -> None:
-    return None
 
 
 # (point, subject, task): where a worker is (e.g. "before_activity_completes", the activity

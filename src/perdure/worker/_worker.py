@@ -11,14 +11,13 @@ from typing import Any
 
 from perdure._common import identifiers as ids
 from perdure._common.backoff import Retry
-from perdure._common.commands import Command, ScheduleActivity
 from perdure._common.metrics import MetricsSink
-from perdure._store._eager import ContinueInCommit, EagerActivities, EagerWorkflowTask
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
 from perdure.client._client import Client
 from perdure.client._namespace import Archiver
 from perdure.worker._activity_worker import Activities, CrashHook
+from perdure.worker._eager import EagerDispatch
 from perdure.worker._flow import activity_claim, check_limits
 from perdure.worker._interceptor import worker_interceptors, workflow_classes
 from perdure.worker._lint import DeterminismLint, check_determinism
@@ -157,6 +156,24 @@ class Worker:
             activity_executor = self._own_executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=max_concurrent_activities, thread_name_prefix="perdure-activity"
             )
+        self._stopping = asyncio.Event()
+        self._running = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._wft_slots = Slots(max_concurrent_workflow_tasks)
+        self._activity_slots = Slots(max_concurrent_activities)
+        self._claim_activities = activity_claim(self._store, *flow)
+        self._eager = EagerDispatch(
+            self._store,
+            namespace=self._namespace,
+            task_queue=task_queue,
+            owner=self._owner,
+            identity=self.identity,
+            workflow_slots=self._wft_slots,
+            activity_slots=self._activity_slots,
+            activity_types=frozenset(d.name for d in act_defs if not d.dynamic),
+            paced=self._claim_activities != self._store.claim_activity_tasks,
+            stopping=self._stopping,
+        )
         self._workflows = (
             WorkflowTasks(
                 self._store,
@@ -168,6 +185,7 @@ class Worker:
                 max_cached=max_cached_workflows,
                 failure_exception_types=workflow_failure_exception_types,
                 guard=deterministic_guard,
+                recorder=self._eager,
                 local_activities=(
                     LocalActivities(
                         act_defs, converter=client.data_converter, executor=activity_executor
@@ -187,28 +205,14 @@ class Worker:
                 task_queue=task_queue,
                 identity=self.identity,
                 executor=activity_executor,
+                recorder=self._eager,
             )
             if act_defs
             else None
         )
-        self._stopping = asyncio.Event()
-        self._running = False
-        self._run_task: asyncio.Task[None] | None = None
-        self._wft_slots = Slots(max_concurrent_workflow_tasks)
-        self._activity_slots = Slots(max_concurrent_activities)
-        # Dynamic activities are not handed over eagerly: they are claimed from the queue.
-        self._activity_types = frozenset(d.name for d in act_defs if not d.dynamic)
-        if self._workflows is not None and self._activities is not None:
-            # Eager dispatch between the two halves of this worker (see perdure._store._eager).
-            self._workflows.offer_activities = self._offer_activities
-            self._workflows.settle_activities = self._settle_activities
-            self._activities.offer_workflow_task = self._offer_next_task
-            self._activities.settle_workflow_task = self.settle_workflow_task
-            self._activities.continue_in_commit = self._workflows.continue_in_commit
+        # What the worker hands itself goes through its one eager dispatch (worker/_eager).
+        self._eager.serve(self._workflows, self._activities)
         self._pollers: list[asyncio.Future[None]] = []
-        self._claim_activities = activity_claim(self._store, *flow)
-        # Activities handed over eagerly would not be counted against the limits.
-        self._paced = self._claim_activities != self._store.claim_activity_tasks
         self._metrics = metrics if metrics is not None else client.metrics
         for part in (self._workflows, self._activities):
             if part is not None:
@@ -264,9 +268,7 @@ class Worker:
             self._metrics, self._store, self._namespace, self.task_queue, *self._gauged()
         )
         pollers = self._pollers = [asyncio.ensure_future(c) for c in loops]
-        local = self._store.local_workers.setdefault((self._namespace, self.task_queue), [])
-        if self._workflows is not None:
-            local.append(self)
+        self._eager.register()
         unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
         if self._activities is not None:
             acts = self._activities
@@ -278,8 +280,7 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
-            if self in local:
-                local.remove(self)
+            self._eager.unregister()
             unsubscribe()
             unwatch()
             for p in pollers:
@@ -349,84 +350,6 @@ class Worker:
                 "workers down before closing their client)",
                 self.task_queue,
             )
-
-    # -- eager dispatch (see perdure._store._eager) ----------------------------------------------
-    def _offer_activities(self, commands: Sequence[Command]) -> EagerActivities | None:
-        """Before a workflow task's commands are recorded: slots for the activities they
-        schedule that this worker runs, leased to it in the same transaction."""
-        if self._stopping.is_set() or self._paced:
-            return None
-        wanted = sum(
-            1
-            for c in commands
-            if isinstance(c, ScheduleActivity)
-            and c.task_queue == self.task_queue
-            and c.activity_type in self._activity_types
-        )
-        n = min(wanted, self._activity_slots.free())
-        if n <= 0:
-            return None
-        self._activity_slots.reserved += n
-        return EagerActivities(
-            self._namespace, self.task_queue, self._owner, self._activity_types, n
-        )
-
-    def _settle_activities(self, offer: EagerActivities, committed: bool) -> None:
-        self._activity_slots.release(offer.limit)
-        if committed and self._activities is not None:
-            for task in offer.granted:
-                self._activity_slots.launch(self._activities.run(task))
-
-    def _offer_next_task(self) -> EagerWorkflowTask | None:
-        """Before an activity's outcome is recorded: a slot for the workflow task it
-        schedules, if this worker holds the run in its cache."""
-        wf = self._workflows
-        if wf is None or self._stopping.is_set() or self._wft_slots.free() <= 0:
-            return None
-        self._wft_slots.reserved += 1
-        cache = wf.cache
-        return EagerWorkflowTask(
-            self._namespace, self.task_queue, self._owner, lambda run_id, _: run_id in cache
-        )
-
-    def offer_start(self, workflow_type: str) -> EagerWorkflowTask | None:
-        """A client of this process starts a run: take its first task if this worker runs
-        its type and has a slot free (eager workflow start)."""
-        wf = self._workflows
-        if (
-            wf is None
-            or self._stopping.is_set()
-            or not wf.runs_type(workflow_type)
-            or self._wft_slots.free() <= 0
-        ):
-            return None
-        self._wft_slots.reserved += 1
-        return EagerWorkflowTask(
-            self._namespace, self.task_queue, self._owner, lambda _, wtype: wf.runs_type(wtype)
-        )
-
-    def continue_start(self) -> ContinueInCommit | None:
-        wf = self._workflows
-        return None if wf is None else wf.continue_in_commit(start=True)
-
-    async def settle_workflow_task(
-        self,
-        offer: EagerWorkflowTask,
-        committed: bool,
-        then: ContinueInCommit | None = None,
-        next_event_id: int | None = None,
-    ) -> None:
-        """After the transaction the offer went with: finish what ``then`` ran in it, else
-        run the task it was granted (if ``committed``); release its slot either way."""
-        done = False
-        try:
-            if then is not None:
-                done = await then.finish(committed, next_event_id)
-        finally:
-            self._wft_slots.release(1)
-            granted = offer.granted
-            if committed and not done and granted is not None and self._workflows is not None:
-                self._wft_slots.launch(self._workflows.process(granted))
 
     async def _drain(self) -> None:
         if self._activities is not None:

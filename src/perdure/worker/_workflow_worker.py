@@ -6,19 +6,15 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from perdure._common.backoff import transient
 from perdure._common.commands import (
-    CancelTimer,
     Command,
     CompleteWorkflow,
-    RequestCancelActivity,
     ScheduleActivity,
     ScheduleLocalActivity,
-    StartTimer,
-    UpsertMemo,
 )
 from perdure._common.events import HistoryEvent, decode_attributes, encode_attributes
 from perdure._common.failure import EngineFailure
@@ -31,7 +27,6 @@ from perdure._errors import (
 )
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
-from perdure._store._eager import EagerActivities
 from perdure._store._executions import HISTORY_BYTES_LIMIT, HISTORY_EVENT_LIMIT
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
@@ -57,17 +52,13 @@ HISTORY_WARN_EVENTS = 10_240
 HISTORY_WARN_BYTES = 10 * 1024 * 1024
 
 
-# What a workflow task may record inside the transaction of an activity's outcome: commands
-# whose recording cannot fail for a reason of the workflow's own (a child's id taken, a search
-# attribute of the wrong type), which must fail the task, never undo the outcome.
-_IN_COMMIT = (
-    ScheduleActivity,
-    StartTimer,
-    CancelTimer,
-    RequestCancelActivity,
-    CompleteWorkflow,
-    UpsertMemo,
-)
+class TaskRecorder(Protocol):
+    """Records a workflow task's commands (the worker's eager dispatch, ``worker/_eager``:
+    it leases their activities to the worker and keeps the instance, see ``keep``)."""
+
+    async def complete_workflow_task(
+        self, task: WorkflowTask, runner: WorkflowRunner, commands: Sequence[Command]
+    ) -> int | None: ...
 
 
 class WorkflowTasks:
@@ -86,9 +77,11 @@ class WorkflowTasks:
         max_cached: int,
         failure_exception_types: Sequence[type[BaseException]],
         guard: bool,
+        recorder: TaskRecorder,
         local_activities: LocalActivities | None = None,
     ) -> None:
         self._store = store
+        self._recorder = recorder
         self._defs = {d.name: d for d in definitions if not d.dynamic}
         self._dynamic = next((d for d in definitions if d.dynamic), None)
         self._converter = converter
@@ -105,92 +98,22 @@ class WorkflowTasks:
         # The test kit's crash injection (see _activity_worker.CrashHook).
         self.crash_hook: CrashHook | None = None
         self._warned: set[str] = set()
-        # Set by the worker when it also runs activities: eager activity dispatch.
-        self.offer_activities: Callable[[Sequence[Command]], EagerActivities | None] = (
-            lambda commands: None
-        )
-        self.settle_activities: Callable[[EagerActivities, bool], None] = lambda o, ok: None
         self.metrics: MetricsSink | None = None
 
     def runs_type(self, workflow_type: str) -> bool:
         return workflow_type in self._defs or self._dynamic is not None
 
-    def continue_in_commit(self, *, start: bool = False) -> _InCommit | None:
-        """For an activity's outcome (or a start: ``start``): run the workflow task it hands
-        back in its commit."""
-        if self._converter._store_codec is not None:  # a codec may await: not in a commit
-            return None
-        return _InCommit(self, start=start)
+    def definition(self, workflow_type: str) -> WorkflowDefinition | None:
+        return self._defs.get(workflow_type, self._dynamic)
 
-    def run_in_commit(
-        self, cont: _InCommit, task: WorkflowTask
-    ) -> tuple[list[Command], EagerActivities | None] | None:
-        """Inside the outcome's transaction: run ``task`` if the run is cached and the task
-        brought all the events it lacks; its commands, or None to run it after the commit."""
-        defn = self._defs.get(task.workflow_type, self._dynamic)
-        if defn is None or task.updates_requested:
-            return None
-        runner = self.cache.get(task.run_id)
-        cont.cached = runner is not None
-        if runner is None:
-            if not cont.start:
-                return None
-            runner = self._new_runner(defn, task.workflow_id, task.run_id)
-        events = _handed_over(task, runner.next_event_id)
-        if events is None:
-            return None
-        self.cache.pop(task.run_id, None)  # this transaction's now: dropped unless it commits
-        self._warn_if_large(task)
-        cont.started = time.perf_counter()
-        try:
-            commands = runner.apply(
-                events, task_time=task.started_time, history_size=task.history_size, updates=[]
-            )
-            _check_command_payloads(commands, task.workflow_type)
-        except (WorkflowTaskFailure, PayloadSizeError):
-            return None  # run again after the commit, by replay, and failed there
-        if not all(isinstance(c, _IN_COMMIT) for c in commands):
-            return None  # likewise
-        cont.runner, cont.task = runner, task
-        cont.closes = closing(commands) if self.metrics is not None else None
-        cont.offer = self.offer_activities(commands)
-        return commands, cont.offer
+    @property
+    def codec_free(self) -> bool:
+        """No payload codec: a task may run inside a transaction (a codec may await)."""
+        return self._converter._store_codec is None
 
-    async def finish_in_commit(
-        self, cont: _InCommit, committed: bool, next_event_id: int | None
-    ) -> bool:
-        runner, task, offer = cont.runner, cont.task, cont.offer
-        if runner is None or task is None:
-            return False
-        if not committed or next_event_id is None:
-            # Not committed: the task was granted again by the operation's next run, or not
-            # at all. Refused (inputs arrived as it closed): it was scheduled afresh.
-            cont.spoil()
-            return committed
-        cont.offer = None
-        if self.metrics is not None:
-            _report(self.metrics, task, runner, cont.started, cont.cached, cont.closes)
-        await self._recorded(task, runner, next_event_id, offer)
-        return True
-
-    async def _recorded(
-        self,
-        task: WorkflowTask,
-        runner: WorkflowRunner,
-        next_event_id: int | None,
-        offer: EagerActivities | None,
-    ) -> None:
-        """The task's commands are committed (``next_event_id`` None: refused): run the
-        activities leased with them, and keep the instance for the run's next task."""
-        try:
-            if self.crash_hook is not None and next_event_id is not None:
-                await self.crash_hook("workflow_task_completed", next_event_id - 1, task)
-        except BaseException:
-            if offer is not None:
-                self.settle_activities(offer, False)
-            raise
-        if offer is not None:
-            self.settle_activities(offer, True)
+    def keep(self, task: WorkflowTask, runner: WorkflowRunner, next_event_id: int | None) -> None:
+        """The task's commands are committed (``next_event_id`` None: refused): keep the
+        instance for the run's next task."""
         if next_event_id is None or runner.closed:
             return
         runner.recorded(next_event_id)
@@ -198,9 +121,7 @@ class WorkflowTasks:
         while len(self.cache) > self._max_cached:
             self.cache.popitem(last=False)
 
-    def _new_runner(
-        self, defn: WorkflowDefinition, workflow_id: str, run_id: str
-    ) -> WorkflowRunner:
+    def new_runner(self, defn: WorkflowDefinition, workflow_id: str, run_id: str) -> WorkflowRunner:
         return WorkflowRunner(
             defn,
             workflow_id=workflow_id,
@@ -236,9 +157,9 @@ class WorkflowTasks:
                 return
             cached = runner is not None and runner.next_event_id <= task.next_event_id
             if runner is None or not cached:
-                runner = self._new_runner(defn, task.workflow_id, task.run_id)
-            self._warn_if_large(task)
-            events = _handed_over(task, runner.next_event_id)
+                runner = self.new_runner(defn, task.workflow_id, task.run_id)
+            self.warn_if_large(task)
+            events = handed_over(task, runner.next_event_id)
             if events is None:
                 events = await self._store.get_history(task.run_id, runner.next_event_id - 1)
             requested = (
@@ -262,22 +183,13 @@ class WorkflowTasks:
                 return
             await encode_commands(codec, commands)
             try:
-                _check_command_payloads(commands, task.workflow_type)
+                check_command_payloads(commands, task.workflow_type)
             except PayloadSizeError as exc:
                 await self._fail_task(task, exc)
                 return
-            offer = self.offer_activities(commands)
-            try:
-                next_event_id = await self._store.complete_workflow_task(
-                    task, commands, self._identity, offer
-                )
-            except BaseException:
-                if offer is not None:
-                    self.settle_activities(offer, False)
-                raise
+            next_event_id = await self._recorder.complete_workflow_task(task, runner, commands)
             if self.metrics is not None and next_event_id is not None:
-                _report(self.metrics, task, runner, started, cached, closing(commands))
-            await self._recorded(task, runner, next_event_id, offer)
+                report_task(self.metrics, task, runner, started, cached, closing(commands))
         except StaleTaskError as exc:
             log.info("Dropped a stale workflow task: %s", exc)
         except ClientClosedError as exc:
@@ -309,7 +221,7 @@ class WorkflowTasks:
         if self.metrics is not None:
             self.metrics.workflow_task_failed(task.namespace, task.task_queue, task.workflow_type)
 
-    def _warn_if_large(self, task: WorkflowTask) -> None:
+    def warn_if_large(self, task: WorkflowTask) -> None:
         events = task.next_event_id - 1
         if task.run_id in self._warned or (
             events < HISTORY_WARN_EVENTS and task.history_size < HISTORY_WARN_BYTES
@@ -387,7 +299,7 @@ class WorkflowTasks:
                 defn = self._defs.get(query.workflow_type, self._dynamic)
                 if defn is None:
                     raise QueryFailed(self._unregistered(query.workflow_type).message)
-                runner = self._new_runner(defn, query.workflow_id, query.run_id)
+                runner = self.new_runner(defn, query.workflow_id, query.run_id)
                 events = await self._store.get_history(query.run_id)
                 events = await decode_events(self._converter._store_codec, events)
                 runner.apply(events, task_time=None)
@@ -408,7 +320,7 @@ class WorkflowTasks:
             log.exception("Could not record the answer to query %s", query.query_id)
 
 
-def _report(
+def report_task(
     metrics: MetricsSink,
     task: WorkflowTask,
     runner: WorkflowRunner,
@@ -426,7 +338,7 @@ def _report(
         metrics.workflow_closed(ns, queue, wtype, closes, task.started_time - start)
 
 
-def _handed_over(task: WorkflowTask, first: int) -> list[HistoryEvent] | None:
+def handed_over(task: WorkflowTask, first: int) -> list[HistoryEvent] | None:
     """The events a task handed over eagerly brought, if they are all the runner lacks:
     passed through the stored form, so the code sees what a replay reading them will."""
     new = task.new_events
@@ -441,43 +353,7 @@ def _stored(attributes: dict[str, Any]) -> dict[str, Any]:
     return decode_attributes(encode_attributes(attributes))
 
 
-class _InCommit:
-    """Runs, inside the transaction recording an activity's result, the workflow task that
-    result hands back (see ``perdure._store._eager.ContinueInCommit``)."""
-
-    def __init__(self, tasks: WorkflowTasks, *, start: bool) -> None:
-        self._tasks = tasks
-        self.start = start  # the first task of a run being started: no instance to reuse
-        self.identity = tasks.identity
-        self._calls = 0
-        self.runner: WorkflowRunner | None = None
-        self.task: WorkflowTask | None = None
-        self.offer: EagerActivities | None = None
-        # For the metrics: when the task began, whether its instance was cached, and how it
-        # closes the run.
-        self.started = 0.0
-        self.cached = False
-        self.closes: WorkflowClose | None = None
-
-    def __call__(self, task: WorkflowTask) -> tuple[list[Command], EagerActivities | None] | None:
-        self._calls += 1
-        if self._calls > 1:  # the operation runs again: what the first run did is undone
-            self.spoil()
-            return None
-        return self._tasks.run_in_commit(self, task)
-
-    def spoil(self) -> None:
-        """Forget what ran: the instance is dropped (rebuilt by replay), the offer released."""
-        self.runner = self.task = None
-        if self.offer is not None:
-            self._tasks.settle_activities(self.offer, False)
-            self.offer = None
-
-    async def finish(self, committed: bool, next_event_id: int | None) -> bool:
-        return await self._tasks.finish_in_commit(self, committed, next_event_id)
-
-
-def _check_command_payloads(commands: list[Command], workflow_type: str) -> None:
+def check_command_payloads(commands: list[Command], workflow_type: str) -> None:
     for command in commands:
         if isinstance(command, ScheduleActivity):
             check_payloads(

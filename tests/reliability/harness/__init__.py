@@ -4,7 +4,8 @@ Jepsen-style checker, a seeded fault-injecting store wrapper, named crash points
 TCP proxy and the worker processes that run the torture workflow.
 
 Nothing here changes the engine: faults are injected at the store's public methods (the seam
-workers call), crash points through the worker's crash hook, network faults in a proxy.
+workers call), crash points through the worker's and the store's crash hooks (which the
+engine calls and the harness installs), network faults in a proxy.
 """
 
 from __future__ import annotations

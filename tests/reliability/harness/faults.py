@@ -76,6 +76,9 @@ class FaultPlan:
     max_latency: float = 0.05
     # Only calls made from modules whose name starts with one of these (None: every call).
     callers: tuple[str, ...] | None = None
+    # ... and not on behalf of these (a module up the caller's chain: the test kit running a
+    # worker's sweep within a test's call, say).
+    not_for: tuple[str, ...] = ()
     # Per method, kinds never injected there (e.g. no lost reply on a claim).
     spare: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Written before each recorded fault (the suite-wide run: the test's node id).
@@ -132,15 +135,26 @@ def inject(store: Any, plan: FaultPlan, methods: Iterable[str] | None = None) ->
     return store
 
 
+def _called_from(frame: Any, plan: FaultPlan) -> bool:
+    """Whether the call was made from ``plan.callers`` (by the caller's module), and not on
+    behalf of ``plan.not_for`` (by any frame of the caller's chain: for a coroutine, the
+    coroutines awaiting it, up to its task)."""
+    if not frame.f_globals.get("__name__", "").startswith(plan.callers or ()):
+        return False
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(plan.not_for):
+            return False
+        frame = frame.f_back
+    return True
+
+
 def _wrapped(name: str, original: Callable[..., Any], plan: FaultPlan) -> Callable[..., Any]:
     # A plain function returning the call's coroutine, so that the caller (the frame that
     # called the method, not the one that happens to await it) is known.
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if plan.callers is not None:
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            if not caller.startswith(plan.callers):
-                return original(*args, **kwargs)
+        if plan.callers is not None and not _called_from(sys._getframe(1), plan):
+            return original(*args, **kwargs)
         return faulty(*args, **kwargs)
 
     async def faulty(*args: Any, **kwargs: Any) -> Any:

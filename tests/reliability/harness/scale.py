@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ async def timer_storm(
     restarts: int = 0,
     restart: Callable[[], None] | None = None,
     deadline_s: float = 120.0,
+    task_timeout: timedelta = app.TASK_TIMEOUT,
 ) -> TimerReport:
     report = TimerReport(workflows=workflows, timers=timers)
     ledger = Ledger(str(directory / "ledger.db"))
@@ -122,7 +124,7 @@ async def timer_storm(
                 args=(value, delays),
                 id=wid,
                 task_queue=app.TASK_QUEUE,
-                task_timeout=app.TASK_TIMEOUT,
+                task_timeout=task_timeout,
             )
         t0 = time.monotonic()
         faults = sorted(

@@ -4,9 +4,10 @@
 Every store the suite opens through ``open_store`` (every client, test environment and
 worker in the test processes) is wrapped by ``harness.faults`` through the engine's open
 hook (``perdure._store.add_open_hook``); the engine itself reads no switch. The plan fails
-only the calls the engine's workers make (``perdure.worker``): a worker must absorb a store
-fault (a retry, a fence, a lease), a test or client must see it, so faulting their calls
-would fail tests that are right to fail. Kinds: the call fails before reaching the
+only the calls the engine's workers make (``perdure.worker``) on their own behalf (no test
+kit, client or test module up the call's chain): a worker must absorb a store fault (a
+retry, a fence, a lease), a test or client must see it, so faulting their calls would fail
+tests that are right to fail. Kinds: the call fails before reaching the
 database, commits and then raises, the database is busy, or the call is slow.
 
 A claim's reply is never lost (no ``after`` on ``claim_*``): SQLite cannot lose the reply of
@@ -39,6 +40,9 @@ OPTION = "--store-faults"
 RECORD_VARIABLE = "PERDURE_STORE_FAULTS_RECORD"
 RATE = 0.01
 CALLERS = ("perdure.worker.",)
+# A worker's code run within a call of the test kit's or a client's (the test environment's
+# sleep runs the retention sweep) or of a test module is theirs: its error is theirs to see.
+NOT_FOR = ("perdure.testing", "perdure.client", "perdure.cli", "perdure.server", "test_")
 # Not the reply of a claim (see the module's docstring), nor of a query's answer (the
 # client's query would wait for it until its timeout: a client-facing error).
 SPARE_AFTER = ("claim_workflow_tasks", "claim_activity_tasks", "claim_queries")
@@ -79,7 +83,7 @@ class SuiteFaults:
     def __init__(self, seed: int, rate: float, record: str) -> None:
         self.seed = seed
         self.record = record
-        self.plan = FaultPlan(seed, rate, KINDS, callers=CALLERS, record=record)
+        self.plan = FaultPlan(seed, rate, KINDS, callers=CALLERS, not_for=NOT_FOR, record=record)
         self.plan.spare = {name: ("after",) for name in SPARE_AFTER}
         self.remove = add_open_hook(self.wrap)
         self.nodeid = ""

@@ -47,14 +47,17 @@ class Workers:
         faults: str = "",
         env: dict[str, str] | None = None,
         task_queue: str | None = None,
+        module: str = "harness.app",
     ) -> subprocess.Popen[bytes]:
+        """Start a worker process of ``module`` (``harness.app``, the torture workflow's;
+        ``harness.signal_app``, the signal burst's)."""
         environ = dict(os.environ)
         environ["PYTHONPATH"] = os.pathsep.join(
             [str(HERE), *filter(None, [environ.get("PYTHONPATH")])]
         )
         environ.update(self.env)
         environ.update(env or {})
-        command = [sys.executable, "-m", "harness.app", "worker", url or self.url, self.ledger]
+        command = [sys.executable, "-m", module, "worker", url or self.url, self.ledger]
         if faults:
             command += ["--faults", faults]
         if task_queue:
