@@ -3,9 +3,9 @@ imported back into a database as a closed run for inspection and replay."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
+from perdure._common.run_ids import new_run_id
 from perdure._store._effects import Effects
 from perdure._store._history_import import HistoryImportError, import_history
 from perdure._store._tx import Tx
@@ -48,7 +48,7 @@ async def import_file(
         raise HistoryImportError(f"{path} names no workflow id: give one with --workflow-id")
     run_id = history.run_id
     if (workflow_id and workflow_id != history.workflow_id) or not run_id:
-        run_id = str(uuid.uuid4())
+        run_id = new_run_id()
     store = client.store
     note = f"imported from {Path(path).name}: the run was still open when it was exported"
 

@@ -3,10 +3,10 @@ started (or delivered) in the same transaction as the command that asks for it."
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from perdure._common.events import EventType
+from perdure._common.run_ids import new_run_id
 from perdure._errors import WorkflowAlreadyStartedError, WorkflowNotFoundError
 from perdure._store import _crash as crash
 from perdure._store import _executions as executions
@@ -31,7 +31,7 @@ async def start_child(
         workflow_type=attrs["workflow_type"],
         task_queue=attrs["task_queue"],
         input=attrs["input"],
-        run_id=str(uuid.uuid4()),
+        run_id=new_run_id(),
         randomness_seed=0,
         task_timeout=attrs.get("task_timeout") or 10.0,
         execution_timeout=attrs.get("execution_timeout"),

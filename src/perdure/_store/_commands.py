@@ -8,7 +8,6 @@ end of the task: the answers to write, the children to start, the next run to be
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from perdure._common.commands import (
     UpsertSearchAttributes,
 )
 from perdure._common.events import EventType
+from perdure._common.run_ids import new_run_id
 from perdure._store import _activities as activities
 from perdure._store import _children as children
 from perdure._store import _crash as crash
@@ -229,7 +229,7 @@ async def _continue_as_new(
     c: Completion, command: ContinueAsNew, attrs: dict[str, Any], event_id: int
 ) -> None:
     attrs["search_attributes"] = c.ex.search_attributes
-    attrs["new_run_id"] = str(uuid.uuid4())
+    attrs["new_run_id"] = new_run_id()
     c.then = lambda: starts.start_continued(c.tx, c.ex, attrs, c.now, c.fx)
 
 
@@ -239,8 +239,8 @@ async def _fail_workflow(
     retry_in = starts.retry_delay(c.ex, command.failure, c.now)
     if retry_in is None:
         return
-    attrs["new_run_id"] = new_run_id = str(uuid.uuid4())
-    c.then = lambda: starts.start_retry(c.tx, c.ex, new_run_id, retry_in, c.now, c.fx)
+    attrs["new_run_id"] = run_id = new_run_id()
+    c.then = lambda: starts.start_retry(c.tx, c.ex, run_id, retry_in, c.now, c.fx)
 
 
 async def _event_only(c: Completion, command: Any, attrs: dict[str, Any], event_id: int) -> None:

@@ -265,6 +265,12 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (namespace, workflow_id, request_id)
         )""",
     ],
+    [
+        # The next time a waiting task becomes visible (a retry's backoff), for the timer
+        # service's next wake-up: one index seek, where tasks_ready, led by the queue, made
+        # it read every ready task of every queue (4 ms at 10,000 ready tasks).
+        "CREATE INDEX tasks_waiting ON tasks (visible_at) WHERE lease_owner IS NULL",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

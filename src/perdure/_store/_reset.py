@@ -16,12 +16,12 @@ running is refused, as Temporal refuses it by default.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from perdure._common.events import EventType, HistoryEvent
 from perdure._common.failure import EngineFailure
+from perdure._common.run_ids import new_run_id as make_run_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._store import _activities as activities
 from perdure._store import _executions as executions
@@ -212,7 +212,7 @@ async def reset(tx: Tx, req: ResetRequest, now: float, fx: Effects) -> str:
             "with pending children yet. Reset to a workflow task before they started or after "
             "they closed."
         )
-    new_run_id = str(uuid.uuid4())
+    new_run_id = make_run_id()
     info = {
         "base_run_id": base.run_id,
         "new_run_id": new_run_id,

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from perdure._common.run_ids import new_run_id
 from perdure._common.schedule_spec import ScheduleOverlapPolicy
 from perdure._errors import (
     InvalidArgumentError,
@@ -300,7 +301,7 @@ async def _start(
         workflow_type=a.workflow_type,
         task_queue=a.task_queue,
         input=a.input,
-        run_id=str(uuid.uuid4()),
+        run_id=new_run_id(),
         randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
         task_timeout=a.task_timeout or 10.0,
         execution_timeout=a.execution_timeout,

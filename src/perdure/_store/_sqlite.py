@@ -170,11 +170,14 @@ class SQLiteStore(Store):
         if not batch:
             return
         c = self._conn
+        known = self._tx.known  # what this transaction read and wrote of executions rows
         try:
+            known.forget()
             c.execute("BEGIN IMMEDIATE")
             done = self._attempt(batch, savepoints=False)
             if done is None:
                 c.execute("ROLLBACK")
+                known.forget()
                 c.execute("BEGIN IMMEDIATE")
                 done = self._attempt(batch, savepoints=True)
             if done is None:  # pragma: no cover - with savepoints every failure is undone
@@ -182,6 +185,7 @@ class SQLiteStore(Store):
             outcomes, effects = done
             c.execute("COMMIT")
         except sqlite3.Error as exc:
+            known.forget()
             if c.in_transaction:
                 c.execute("ROLLBACK")
             failed = PerdureError(f"SQLite transaction failed: {exc}", cause=exc)
@@ -189,6 +193,7 @@ class SQLiteStore(Store):
                 if not pending.done():
                     pending.set_exception(failed)
             return
+        known.forget()
         for future, result, error in outcomes:
             if future.done():
                 continue
@@ -224,6 +229,7 @@ class SQLiteStore(Store):
             except Exception as exc:
                 if not c.in_transaction:  # SQLite rolled it all back (disk full, I/O error)
                     raise sqlite3.OperationalError(f"transaction rolled back: {exc}") from exc
+                self._tx.known.forget()  # undone, or left half-done: read afresh
                 if savepoints:
                     c.execute("ROLLBACK TO op")
                     c.execute("RELEASE op")
@@ -276,13 +282,7 @@ class SQLiteStore(Store):
         return await self._tx.get_history_events(run_id, after_event_id, n)
 
     async def next_wakeup(self) -> float | None:
-        row = self._conn.execute(
-            "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
-            "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
-            "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
-            "AND visible_at > ? UNION ALL SELECT MIN(next_fire) FROM schedules)",
-            (self.clock.now(),),
-        ).fetchone()
+        row = self._conn.execute(NEXT_WAKEUP_SQL, (self.clock.now(),)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
     async def is_idle(self) -> bool:
@@ -358,6 +358,16 @@ def _as_perdure(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.Error):
         return PerdureError(f"SQLite operation failed: {exc}", cause=exc)
     return exc
+
+
+# The earliest of: a timer, a lease or timeout, a task becoming visible, a schedule. Each is
+# one seek of its own index (tasks_waiting for the visible_at of unleased tasks).
+NEXT_WAKEUP_SQL = (
+    "SELECT MIN(t) FROM (SELECT MIN(fire_at) AS t FROM timers "
+    "UNION ALL SELECT MIN(deadline) FROM tasks WHERE deadline IS NOT NULL "
+    "UNION ALL SELECT MIN(visible_at) FROM tasks WHERE lease_owner IS NULL "
+    "AND visible_at > ? UNION ALL SELECT MIN(next_fire) FROM schedules)"
+)
 
 
 def _run_sync(coro: Any) -> Any:

@@ -9,7 +9,6 @@ from typing import Any
 from perdure._common.events import EventType, HistoryEvent, decode_attributes, encode_attributes
 from perdure._store._rows import (
     EXEC_COLS,
-    EXEC_MUTABLE_COLS,
     FAR,
     SCHEDULE_COLS,
     TASK_COLS,
@@ -17,7 +16,6 @@ from perdure._store._rows import (
     TASK_MUTABLE_COLS,
     delete_runs_sql,
     execution_row,
-    execution_update_values,
     execution_values,
     schedule_row,
     schedule_values,
@@ -28,6 +26,7 @@ from perdure._store._rows import (
 )
 from perdure._store._schedule_state import ScheduleRow
 from perdure._store._sqlite_flow import CLAIM_SQL, _SQLiteFlowTx
+from perdure._store._sqlite_known import KnownRows
 from perdure._store._sqlite_lifecycle import _SQLiteLifecycleTx
 from perdure._store._tx import Tx
 from perdure._store._types import (
@@ -48,9 +47,6 @@ _INSERT_TASK = (
 _UPDATE_TASK = (
     f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in TASK_MUTABLE_COLS)} WHERE task_id = ?"
 )
-_UPDATE_EXECUTION = (
-    f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXEC_MUTABLE_COLS)} WHERE run_id = ?"
-)
 
 
 class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
@@ -59,12 +55,13 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.c = conn
+        self.known = KnownRows()  # forgotten by the store as each transaction begins
 
     async def get_execution(self, run_id: str) -> Execution | None:
         row = self.c.execute(
             f"SELECT {EXEC_COLS} FROM executions WHERE run_id = ?", (run_id,)
         ).fetchone()
-        return execution_row(row) if row else None
+        return self.known.read(execution_row(row), row) if row else None
 
     async def get_open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = self.c.execute(
@@ -72,7 +69,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
             "AND status = 1",
             (namespace, workflow_id),
         ).fetchone()
-        return execution_row(row) if row else None
+        return self.known.read(execution_row(row), row) if row else None
 
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = self.c.execute(
@@ -80,15 +77,19 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
             "ORDER BY start_time DESC, rowid DESC LIMIT 1",
             (namespace, workflow_id),
         ).fetchone()
-        return execution_row(row) if row else None
+        return self.known.read(execution_row(row), row) if row else None
 
     async def insert_execution(self, ex: Execution) -> None:
         values = execution_values(ex)
         marks = ", ".join("?" * len(values))
         self.c.execute(f"INSERT INTO executions ({EXEC_COLS}) VALUES ({marks})", values)
+        self.known.inserted(ex, values)
 
     async def update_execution(self, ex: Execution) -> None:
-        self.c.execute(_UPDATE_EXECUTION, execution_update_values(ex))
+        update = self.known.update(ex)
+        if update is not None:
+            self.c.execute(update[0], update[1])
+            self.known.written(ex, update[2])
 
     async def get_executions(self, run_ids: Sequence[str]) -> dict[str, Execution]:
         found = {}
@@ -99,7 +100,8 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         return found
 
     async def update_executions(self, exs: Sequence[Execution]) -> None:
-        self.c.executemany(_UPDATE_EXECUTION, [execution_update_values(ex) for ex in exs])
+        for ex in exs:
+            await self.update_execution(ex)
 
     async def append_events(self, run_id: str, events: Sequence[HistoryEvent]) -> int:
         rows = [

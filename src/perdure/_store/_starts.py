@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from perdure._common.events import EventType
+from perdure._common.run_ids import new_run_id
 from perdure._common.status import WorkflowExecutionStatus
 from perdure._errors import WorkflowAlreadyStartedError
 from perdure._store import _executions as executions
@@ -68,7 +68,7 @@ async def create_run(
 ) -> Execution:
     """Create a run with its start event and its first workflow task (after
     ``spec.delay``)."""
-    run_id = spec.run_id or str(uuid.uuid4())
+    run_id = spec.run_id or new_run_id()
     ex = Execution(
         run_id=run_id,
         namespace=spec.namespace,
@@ -344,7 +344,7 @@ async def timed_out(tx: Tx, ex: Execution, now: float, fx: Effects) -> None:
     delay = None if execution else retry_delay(ex, None, now)
     attrs: dict[str, Any] = {"timeout": "execution" if execution else "run"}
     if delay is not None:
-        attrs["new_run_id"] = str(uuid.uuid4())
+        attrs["new_run_id"] = new_run_id()
     await executions.append(tx, ex, [(EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs)], now)
     await executions.close(tx, ex, EventType.WORKFLOW_EXECUTION_TIMED_OUT, attrs, now, fx)
     await tx.update_execution(ex)

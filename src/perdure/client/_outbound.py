@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from perdure._common import identifiers as ids
+from perdure._common.run_ids import new_run_id
 from perdure._errors import RPCTimeoutOrCancelledError, WorkflowQueryFailedError
 from perdure._store._types import StartWorkflowRequest
 from perdure.client._connection import Connection
@@ -119,7 +120,7 @@ async def start_request(
         workflow_type=workflow_type,
         task_queue=task_queue,
         input=payloads,
-        run_id=str(uuid.uuid4()),
+        run_id=new_run_id(),
         randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
         task_timeout=_opt_seconds(start.task_timeout) or 10.0,
         execution_timeout=_opt_seconds(start.execution_timeout),
