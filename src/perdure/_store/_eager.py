@@ -117,6 +117,54 @@ class EagerWorkflowTask:
     activities: EagerActivities | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FiredOffer:
+    """A worker's offer to take up to ``limit`` of the workflow tasks that firing timers
+    schedules (``offer.then`` unused: they run after the commit)."""
+
+    offer: WorkflowTaskOffer
+    limit: int
+
+
+@dataclass(slots=True)
+class EagerFired:
+    """The workflow tasks one run of firing timers leased to the offering workers
+    (``granted[i]`` to the worker of ``offers[i]``)."""
+
+    offers: Sequence[FiredOffer]
+    granted: list[list[WorkflowTask]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.granted = [[] for _ in self.offers]
+
+    def slot(self, namespace: str, task_queue: str) -> tuple[int, EagerWorkflowTask] | None:
+        """A grant for the next workflow task of a run on ``task_queue``, if an offer has
+        room for it."""
+        for i, fired in enumerate(self.offers):
+            offer = fired.offer
+            if (
+                offer.task_queue == task_queue
+                and offer.namespace == namespace
+                and len(self.granted[i]) < fired.limit
+            ):
+                return i, EagerWorkflowTask(offer)
+        return None
+
+    def took(self, i: int, eager: EagerWorkflowTask) -> None:
+        if eager.granted is not None:
+            self.granted[i].append(eager.granted)
+
+
+class FiredTicket(Protocol):
+    """A worker's reservation for workflow tasks that firing timers schedules."""
+
+    offer: FiredOffer
+
+    def settle(self, granted: list[WorkflowTask] | None) -> None:
+        """After the transaction (``granted`` None: it did not commit): run the tasks
+        granted; release the reservation either way."""
+
+
 class StartTicket(Protocol):
     """A worker's reservation for the first workflow task of a run being started."""
 
@@ -133,6 +181,10 @@ class EagerOwner(Protocol):
 
     def offer_start(self, workflow_type: str) -> StartTicket | None:
         """A reservation for a run of this type, or None."""
+
+    def offer_fired(self, limit: int) -> FiredTicket | None:
+        """A reservation for up to ``limit`` workflow tasks that firing timers schedules
+        on its queue, or None."""
 
 
 def lease(row: TaskRow, owner: str, now: float) -> None:

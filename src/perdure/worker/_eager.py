@@ -41,6 +41,7 @@ from perdure._store._eager import (
     ActivityOffer,
     EagerActivities,
     EagerWorkflowTask,
+    FiredOffer,
     WorkflowTaskOffer,
 )
 from perdure._store._types import ActivityTask, WorkflowTask
@@ -134,6 +135,26 @@ class EagerDispatch:
             then,
         )
         return _Ticket(self, wf, offer, then)
+
+    # -- timers firing (called by the store) ---------------------------------------------------
+    def offer_fired(self, limit: int) -> _FiredTicket | None:
+        """The timer service fires timers: take (up to the free slots) the workflow tasks
+        they schedule for runs of the types this worker runs, run after the commit, from
+        the cache when the run is there."""
+        wf = self._workflows
+        if wf is None or self._stopping.is_set():
+            return None
+        n = min(self._wft_slots.free(), limit)
+        if n <= 0:
+            return None
+        self._wft_slots.reserved += n
+        offer = WorkflowTaskOffer(
+            self._namespace,
+            self._task_queue,
+            self._owner,
+            lambda _, wtype: wf.runs_type(wtype),
+        )
+        return _FiredTicket(self._wft_slots, wf, FiredOffer(offer, n))
 
     # -- a workflow task's commands ------------------------------------------------------------
     async def complete_workflow_task(
@@ -278,6 +299,22 @@ class _Ticket:
             slots.release(1)
             if handed is not None and not done and handed.granted is not None:
                 slots.launch(self._workflows.process(handed.granted))
+
+
+class _FiredTicket:
+    """Workflow task slots reserved for the tasks that firing timers may hand over."""
+
+    def __init__(self, slots: Slots, workflows: WorkflowTasks, offer: FiredOffer) -> None:
+        self._slots = slots
+        self._workflows = workflows
+        self.offer = offer
+
+    def settle(self, granted: list[WorkflowTask] | None) -> None:
+        """After the transaction (``granted`` None: it did not commit): run the tasks it
+        leased to this worker; release the reservation either way."""
+        self._slots.release(self.offer.limit)
+        for task in granted or ():
+            self._slots.launch(self._workflows.process(task))
 
 
 class _InCommit:
