@@ -117,7 +117,7 @@ class Owner:
         self.tickets.append(Ticket(take_any("a")))
         return self.tickets[-1]
 
-    def offer_fired(self, limit: int) -> None:
+    def offer_fired(self) -> None:
         return None  # timers firing: see test_eager_timers.py
 
 

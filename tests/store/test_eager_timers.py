@@ -12,15 +12,22 @@ from perdure._common.commands import StartTimer
 from perdure._common.events import EventType
 from perdure._store import Store
 from perdure._store import _crash as crash
-from perdure._store._eager import FiredOffer, WorkflowTaskOffer
+from perdure._store._eager import WorkflowTaskOffer
 from perdure._store._types import WorkflowTask
 from tests.store.test_eager import request, take_any
 
 
 class FiredTicket:
-    def __init__(self, offer: FiredOffer) -> None:
-        self.offer = offer
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
+        self.offer = WorkflowTaskOffer("default", owner.task_queue, "a", self.accept)
         self.settled: list[list[WorkflowTask] | None] = []
+
+    def accept(self, run_id: str, workflow_type: str) -> bool:
+        if self.owner.slots <= 0:
+            return False
+        self.owner.slots -= 1
+        return True
 
     def settle(self, granted: list[WorkflowTask] | None) -> None:
         self.settled.append(granted)
@@ -37,12 +44,10 @@ class Owner:
     def offer_start(self, workflow_type: str) -> None:
         return None
 
-    def offer_fired(self, limit: int) -> FiredTicket | None:
-        n = min(self.slots, limit)
-        if n <= 0:
+    def offer_fired(self) -> FiredTicket | None:
+        if self.slots <= 0:
             return None
-        offer = WorkflowTaskOffer("default", self.task_queue, "a", lambda run_id, wtype: True)
-        self.tickets.append(FiredTicket(FiredOffer(offer, n)))
+        self.tickets.append(FiredTicket(self))
         return self.tickets[-1]
 
 
@@ -125,6 +130,7 @@ async def test_a_firing_transaction_undone_grants_nothing(
         await store.fire_due()
     assert [t.settled for t in owner.tickets] == [[None]]
     monkeypatch.setattr(crash, "hook", None)
+    owner.slots = 5
     assert await store.fire_due() == 2  # both timers are still due, and fire once
     granted = owner.tickets[-1].settled[-1]
     assert granted is not None and len(granted) == 2

@@ -354,7 +354,7 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             ticket
             for owners in self._eager_owners.values()
             for owner in owners
-            if (ticket := owner.offer_fired(limit)) is not None
+            if (ticket := owner.offer_fired()) is not None
         ]
         offers = [ticket.offer for ticket in tickets]
 

@@ -117,36 +117,24 @@ class EagerWorkflowTask:
     activities: EagerActivities | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FiredOffer:
-    """A worker's offer to take up to ``limit`` of the workflow tasks that firing timers
-    schedules (``offer.then`` unused: they run after the commit)."""
-
-    offer: WorkflowTaskOffer
-    limit: int
-
-
 @dataclass(slots=True)
 class EagerFired:
     """The workflow tasks one run of firing timers leased to the offering workers
-    (``granted[i]`` to the worker of ``offers[i]``)."""
+    (``granted[i]`` to the worker of ``offers[i]``). An offer's ``accept`` is asked once
+    per task, and a worker reserves its slot there (its ``then`` is unused: the tasks run
+    after the commit)."""
 
-    offers: Sequence[FiredOffer]
+    offers: Sequence[WorkflowTaskOffer]
     granted: list[list[WorkflowTask]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.granted = [[] for _ in self.offers]
 
     def slot(self, namespace: str, task_queue: str) -> tuple[int, EagerWorkflowTask] | None:
-        """A grant for the next workflow task of a run on ``task_queue``, if an offer has
-        room for it."""
-        for i, fired in enumerate(self.offers):
-            offer = fired.offer
-            if (
-                offer.task_queue == task_queue
-                and offer.namespace == namespace
-                and len(self.granted[i]) < fired.limit
-            ):
+        """A grant for the next workflow task of a run on ``task_queue``, if a worker
+        offers to take its tasks."""
+        for i, offer in enumerate(self.offers):
+            if offer.task_queue == task_queue and offer.namespace == namespace:
                 return i, EagerWorkflowTask(offer)
         return None
 
@@ -156,13 +144,13 @@ class EagerFired:
 
 
 class FiredTicket(Protocol):
-    """A worker's reservation for workflow tasks that firing timers schedules."""
+    """A worker's offer for the workflow tasks that firing timers schedules."""
 
-    offer: FiredOffer
+    offer: WorkflowTaskOffer
 
     def settle(self, granted: list[WorkflowTask] | None) -> None:
         """After the transaction (``granted`` None: it did not commit): run the tasks
-        granted; release the reservation either way."""
+        granted; release the slots its offer reserved either way."""
 
 
 class StartTicket(Protocol):
@@ -182,9 +170,9 @@ class EagerOwner(Protocol):
     def offer_start(self, workflow_type: str) -> StartTicket | None:
         """A reservation for a run of this type, or None."""
 
-    def offer_fired(self, limit: int) -> FiredTicket | None:
-        """A reservation for up to ``limit`` workflow tasks that firing timers schedules
-        on its queue, or None."""
+    def offer_fired(self) -> FiredTicket | None:
+        """An offer for the workflow tasks that firing timers schedules on its queue (a
+        slot reserved as each is accepted), or None."""
 
 
 def lease(row: TaskRow, owner: str, now: float) -> None:

@@ -41,7 +41,6 @@ from perdure._store._eager import (
     ActivityOffer,
     EagerActivities,
     EagerWorkflowTask,
-    FiredOffer,
     WorkflowTaskOffer,
 )
 from perdure._store._types import ActivityTask, WorkflowTask
@@ -137,24 +136,14 @@ class EagerDispatch:
         return _Ticket(self, wf, offer, then)
 
     # -- timers firing (called by the store) ---------------------------------------------------
-    def offer_fired(self, limit: int) -> _FiredTicket | None:
-        """The timer service fires timers: take (up to the free slots) the workflow tasks
-        they schedule for runs of the types this worker runs, run after the commit, from
-        the cache when the run is there."""
+    def offer_fired(self) -> _FiredTicket | None:
+        """The timer service fires timers: take, while slots are free, the workflow tasks
+        they schedule for runs of the types this worker runs (run after the commit, from
+        the cache when the run is there)."""
         wf = self._workflows
-        if wf is None or self._stopping.is_set():
+        if wf is None or self._stopping.is_set() or self._wft_slots.free() <= 0:
             return None
-        n = min(self._wft_slots.free(), limit)
-        if n <= 0:
-            return None
-        self._wft_slots.reserved += n
-        offer = WorkflowTaskOffer(
-            self._namespace,
-            self._task_queue,
-            self._owner,
-            lambda _, wtype: wf.runs_type(wtype),
-        )
-        return _FiredTicket(self._wft_slots, wf, FiredOffer(offer, n))
+        return _FiredTicket(self, wf)
 
     # -- a workflow task's commands ------------------------------------------------------------
     async def complete_workflow_task(
@@ -302,17 +291,29 @@ class _Ticket:
 
 
 class _FiredTicket:
-    """Workflow task slots reserved for the tasks that firing timers may hand over."""
+    """The offer for the workflow tasks that firing timers may hand over: a slot is
+    reserved as each is accepted (none held while nothing is due), until settled."""
 
-    def __init__(self, slots: Slots, workflows: WorkflowTasks, offer: FiredOffer) -> None:
-        self._slots = slots
+    def __init__(self, dispatch: EagerDispatch, workflows: WorkflowTasks) -> None:
+        self._slots = dispatch._wft_slots
         self._workflows = workflows
-        self.offer = offer
+        self._reserved = 0  # by every run of the transaction, until it is settled
+        self.offer = WorkflowTaskOffer(
+            dispatch._namespace, dispatch._task_queue, dispatch._owner, self._accept
+        )
+
+    def _accept(self, run_id: str, workflow_type: str) -> bool:
+        if not self._workflows.runs_type(workflow_type) or self._slots.free() <= 0:
+            return False
+        self._slots.reserved += 1
+        self._reserved += 1
+        return True
 
     def settle(self, granted: list[WorkflowTask] | None) -> None:
         """After the transaction (``granted`` None: it did not commit): run the tasks it
-        leased to this worker; release the reservation either way."""
-        self._slots.release(self.offer.limit)
+        leased to this worker; release the slots reserved either way."""
+        self._slots.release(self._reserved)
+        self._reserved = 0
         for task in granted or ():
             self._slots.launch(self._workflows.process(task))
 
