@@ -57,7 +57,7 @@ async def one_run(n: int, sleep: float, cache: int) -> dict[str, float]:
         counts["instances"] += 1
         return new_runner(self, *args)
 
-    WorkflowTasks.new_runner = built  # type: ignore[method-assign]
+    WorkflowTasks.new_runner = built  # type: ignore[method-assign,assignment]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             client = await Client.connect(f"sqlite:///{Path(tmp) / 'timers.db'}")
