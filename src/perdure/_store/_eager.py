@@ -3,7 +3,8 @@ transaction that creates it.
 
 A workflow task that schedules activities on its own task queue, an activity whose outcome
 schedules a workflow task of a run the worker holds in its cache, a start of a run that a
-worker of this process runs: in each, the new task is inserted already leased to that worker
+worker of this process runs, a timer fired in this process for a run of a type a worker
+of the process runs: in each, the new task is inserted already leased to that worker
 (exactly as a claim would lease it) and handed over in memory when the transaction commits.
 That saves the claim transaction, the wake-up and the poll per step, and the durability is
 the same: the task is in the database with its lease, so a worker that dies holding it loses

@@ -15,6 +15,9 @@ with the store once, for the starts made in this process. The eager path, end to
    outcome's commit, leasing the next activities;
 3. after each commit, ``_Ticket.settle`` keeps the instance for the next task and starts the
    activities granted (or, when the task could not be run in the commit, runs it as usual).
+
+And a timer firing in this process's timer service leases the workflow task it schedules to
+the worker (``offer_fired``), run after the commit (``_FiredTicket.settle``).
 """
 
 from __future__ import annotations
