@@ -27,7 +27,7 @@ from perdure._store._base_eager import EagerOps
 from perdure._store._base_messages import MessageOps, claim_count
 from perdure._store._base_reads import ReadOps
 from perdure._store._base_schedules import ScheduleOps
-from perdure._store._eager import EagerOwner
+from perdure._store._eager import EagerFired, EagerOwner
 from perdure._store._effects import Effects
 from perdure._store._lifecycle_ops import LifecycleOps
 from perdure._store._notify import Flag, Notifier, fire_peer_items
@@ -348,12 +348,30 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     async def fire_due(self, limit: int = 500) -> int:
         """Fire due timers and schedules and act on passed deadlines; returns how many."""
 
-        async def op(tx: Tx, fx: Effects) -> tuple[int, list[tuple[str, str]]]:
-            now = self.clock.now()
-            handled = await timers.fire_due(tx, now, limit, fx)
-            return handled, await tx.due_schedules(now, limit)
+        # The workers of this process take the workflow tasks the timers schedule, leased
+        # to them in the same transaction (eager, as an activity's result hands its over).
+        tickets = [
+            ticket
+            for owners in self._eager_owners.values()
+            for owner in owners
+            if (ticket := owner.offer_fired()) is not None
+        ]
+        offers = [ticket.offer for ticket in tickets]
 
-        handled, due = await self.transact(op)
+        async def op(tx: Tx, fx: Effects) -> tuple[int, list[tuple[str, str]], EagerFired | None]:
+            now = self.clock.now()
+            eager = EagerFired(offers) if offers else None  # afresh: the operation may run again
+            handled = await timers.fire_due(tx, now, limit, fx, eager)
+            return handled, await tx.due_schedules(now, limit), eager
+
+        try:
+            handled, due, eager = await self.transact(op)
+        except BaseException:
+            for ticket in tickets:
+                ticket.settle(None)
+            raise
+        for i, ticket in enumerate(tickets):
+            ticket.settle(None if eager is None else eager.granted[i])
         return handled + await self.fire_schedules(due)
 
     async def expire_leases(

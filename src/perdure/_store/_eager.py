@@ -3,7 +3,8 @@ transaction that creates it.
 
 A workflow task that schedules activities on its own task queue, an activity whose outcome
 schedules a workflow task of a run the worker holds in its cache, a start of a run that a
-worker of this process runs: in each, the new task is inserted already leased to that worker
+worker of this process runs, a timer fired in this process for a run of a type a worker
+of the process runs: in each, the new task is inserted already leased to that worker
 (exactly as a claim would lease it) and handed over in memory when the transaction commits.
 That saves the claim transaction, the wake-up and the poll per step, and the durability is
 the same: the task is in the database with its lease, so a worker that dies holding it loses
@@ -117,6 +118,42 @@ class EagerWorkflowTask:
     activities: EagerActivities | None = None
 
 
+@dataclass(slots=True)
+class EagerFired:
+    """The workflow tasks one run of firing timers leased to the offering workers
+    (``granted[i]`` to the worker of ``offers[i]``). An offer's ``accept`` is asked once
+    per task, and a worker reserves its slot there (its ``then`` is unused: the tasks run
+    after the commit)."""
+
+    offers: Sequence[WorkflowTaskOffer]
+    granted: list[list[WorkflowTask]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.granted = [[] for _ in self.offers]
+
+    def slot(self, namespace: str, task_queue: str) -> tuple[int, EagerWorkflowTask] | None:
+        """A grant for the next workflow task of a run on ``task_queue``, if a worker
+        offers to take its tasks."""
+        for i, offer in enumerate(self.offers):
+            if offer.task_queue == task_queue and offer.namespace == namespace:
+                return i, EagerWorkflowTask(offer)
+        return None
+
+    def took(self, i: int, eager: EagerWorkflowTask) -> None:
+        if eager.granted is not None:
+            self.granted[i].append(eager.granted)
+
+
+class FiredTicket(Protocol):
+    """A worker's offer for the workflow tasks that firing timers schedules."""
+
+    offer: WorkflowTaskOffer
+
+    def settle(self, granted: list[WorkflowTask] | None) -> None:
+        """After the transaction (``granted`` None: it did not commit): run the tasks
+        granted; release the slots its offer reserved either way."""
+
+
 class StartTicket(Protocol):
     """A worker's reservation for the first workflow task of a run being started."""
 
@@ -133,6 +170,10 @@ class EagerOwner(Protocol):
 
     def offer_start(self, workflow_type: str) -> StartTicket | None:
         """A reservation for a run of this type, or None."""
+
+    def offer_fired(self) -> FiredTicket | None:
+        """An offer for the workflow tasks that firing timers schedules on its queue (a
+        slot reserved as each is accepted), or None."""
 
 
 def lease(row: TaskRow, owner: str, now: float) -> None:

@@ -8,13 +8,18 @@ from perdure._store import _crash as crash
 from perdure._store import _executions as executions
 from perdure._store import _starts as starts
 from perdure._store import _workflow_tasks as workflow_tasks
+from perdure._store._eager import EagerFired
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import TaskKind
 
 
-async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
-    """Fire timers and act on task deadlines due by ``now``; returns how many were handled."""
+async def fire_due(
+    tx: Tx, now: float, limit: int, fx: Effects, eager: EagerFired | None = None
+) -> int:
+    """Fire timers and act on task deadlines due by ``now``; returns how many were handled.
+    The workflow tasks the timers schedule are leased to the workers offering ``eager``,
+    as far as their offers go."""
     handled = 0
     for run_id, seq, started_event_id in await tx.due_timers(now, limit):
         await tx.delete_timer(run_id, seq)
@@ -28,7 +33,11 @@ async def fire_due(tx: Tx, now: float, limit: int, fx: Effects) -> int:
             await starts.timed_out(tx, ex, now, fx)
             continue
         attrs = {"seq": seq, "started_event_id": started_event_id}
-        await executions.deliver(tx, ex, [(EventType.TIMER_FIRED, attrs)], now, fx)
+        grant = None if eager is None else eager.slot(ex.namespace, ex.task_queue)
+        events = [(EventType.TIMER_FIRED, attrs)]
+        await executions.deliver(tx, ex, events, now, fx, None if grant is None else grant[1])
+        if eager is not None and grant is not None:
+            eager.took(*grant)
     for row in await tx.due_tasks(now, limit):
         handled += 1
         if row.kind == TaskKind.WORKFLOW:

@@ -15,6 +15,9 @@ with the store once, for the starts made in this process. The eager path, end to
    outcome's commit, leasing the next activities;
 3. after each commit, ``_Ticket.settle`` keeps the instance for the next task and starts the
    activities granted (or, when the task could not be run in the commit, runs it as usual).
+
+And a timer firing in this process's timer service leases the workflow task it schedules to
+the worker (``offer_fired``), run after the commit (``_FiredTicket.settle``).
 """
 
 from __future__ import annotations
@@ -134,6 +137,16 @@ class EagerDispatch:
             then,
         )
         return _Ticket(self, wf, offer, then)
+
+    # -- timers firing (called by the store) ---------------------------------------------------
+    def offer_fired(self) -> _FiredTicket | None:
+        """The timer service fires timers: take, while slots are free, the workflow tasks
+        they schedule for runs of the types this worker runs (run after the commit, from
+        the cache when the run is there)."""
+        wf = self._workflows
+        if wf is None or self._stopping.is_set() or self._wft_slots.free() <= 0:
+            return None
+        return _FiredTicket(self, wf)
 
     # -- a workflow task's commands ------------------------------------------------------------
     async def complete_workflow_task(
@@ -278,6 +291,34 @@ class _Ticket:
             slots.release(1)
             if handed is not None and not done and handed.granted is not None:
                 slots.launch(self._workflows.process(handed.granted))
+
+
+class _FiredTicket:
+    """The offer for the workflow tasks that firing timers may hand over: a slot is
+    reserved as each is accepted (none held while nothing is due), until settled."""
+
+    def __init__(self, dispatch: EagerDispatch, workflows: WorkflowTasks) -> None:
+        self._slots = dispatch._wft_slots
+        self._workflows = workflows
+        self._reserved = 0  # by every run of the transaction, until it is settled
+        self.offer = WorkflowTaskOffer(
+            dispatch._namespace, dispatch._task_queue, dispatch._owner, self._accept
+        )
+
+    def _accept(self, run_id: str, workflow_type: str) -> bool:
+        if not self._workflows.runs_type(workflow_type) or self._slots.free() <= 0:
+            return False
+        self._slots.reserved += 1
+        self._reserved += 1
+        return True
+
+    def settle(self, granted: list[WorkflowTask] | None) -> None:
+        """After the transaction (``granted`` None: it did not commit): run the tasks it
+        leased to this worker; release the slots reserved either way."""
+        self._slots.release(self._reserved)
+        self._reserved = 0
+        for task in granted or ():
+            self._slots.launch(self._workflows.process(task))
 
 
 class _InCommit:
