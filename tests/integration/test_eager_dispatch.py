@@ -3,6 +3,7 @@ polling for it, and work for other workers still reaches them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -148,3 +149,32 @@ async def test_a_stopped_worker_is_offered_no_more_starts(
     async with Worker(client, task_queue="again", workflows=[Count], activities=[add_one]):
         assert await handle.result() == 1
     assert claimed["workflow"] == 1
+
+
+async def test_a_burst_of_starts_is_served_in_commit_beyond_the_workers_slots(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Twelve starts queued at once, for one commit batch, on a worker with two workflow task
+    # slots: each reserves a slot only when its transaction leases the task, and gives it
+    # back once the task has run in that transaction, so every first task (and every task
+    # an activity's result schedules) is run in the commit that made it; none is left for
+    # the poller, none has a commit of its own.
+    claimed = count_claims(monkeypatch, env)
+    client = env.client
+    async with Worker(
+        client,
+        task_queue="burst",
+        workflows=[Count],
+        activities=[add_one],
+        max_concurrent_workflow_tasks=2,
+        max_concurrent_activities=2,
+    ):
+        handles = await asyncio.gather(
+            *(
+                client.start_workflow(Count.run, 2, id=f"b{i}", task_queue="burst")
+                for i in range(12)
+            )
+        )
+        assert await asyncio.gather(*(h.result() for h in handles)) == [2] * 12
+    assert claimed.get("task commits", 0) == 0
+    assert claimed["workflow"] == 0

@@ -24,7 +24,7 @@ from perdure._store import _reset as resets
 from perdure._store import _timers as timers
 from perdure._store import _workflow_tasks as workflow_tasks
 from perdure._store._base_eager import EagerOps
-from perdure._store._base_messages import MessageOps, claim_count
+from perdure._store._base_messages import MessageOps, claim_count, claim_took
 from perdure._store._base_reads import ReadOps
 from perdure._store._base_schedules import ScheduleOps
 from perdure._store._eager import EagerFired, EagerOwner
@@ -277,11 +277,15 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     async def claim_workflow_tasks(
         self, namespace: str, task_queue: str, owner: str, limit: int | Callable[[], int]
     ) -> list[WorkflowTask]:
-        return await self.transact(
-            lambda tx, fx: workflow_tasks.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), claim_count(limit), fx
+        async def op(tx: Tx, fx: Effects) -> list[WorkflowTask]:
+            now = self.clock.now()
+            tasks = await workflow_tasks.claim(
+                tx, namespace, task_queue, owner, now, claim_count(limit), fx
             )
-        )
+            claim_took(limit, len(tasks))
+            return tasks
+
+        return await self.transact(op)
 
     async def extend_workflow_task(self, task: WorkflowTask) -> None:
         await self.transact(
@@ -316,11 +320,15 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         limit: int | Callable[[], int],
         limits: ClaimLimits | None = None,
     ) -> list[ActivityTask]:
-        return await self.transact(
-            lambda tx, fx: activities.claim(
-                tx, namespace, task_queue, owner, self.clock.now(), claim_count(limit), fx, limits
+        async def op(tx: Tx, fx: Effects) -> list[ActivityTask]:
+            now = self.clock.now()
+            tasks = await activities.claim(
+                tx, namespace, task_queue, owner, now, claim_count(limit), fx, limits
             )
-        )
+            claim_took(limit, len(tasks))
+            return tasks
+
+        return await self.transact(op)
 
     async def activity_completes_async(self, token: TaskToken) -> None:
         """The attempt called ``raise_complete_async``: it waits for an outside completion."""

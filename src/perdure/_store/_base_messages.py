@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from perdure._common.clock import Clock
 from perdure._common.payload import Payload
@@ -31,6 +31,23 @@ T = TypeVar("T")
 def claim_count(limit: int | Callable[[], int]) -> int:
     """A claim's limit: a number, or a function deciding it inside the transaction."""
     return limit() if callable(limit) else limit
+
+
+@runtime_checkable
+class ClaimBudget(Protocol):
+    """A claim's limit decided inside its transaction (the worker's free slots, reserved
+    there), told inside the same transaction how many the claim took, so that the slots it
+    did not take are free again for the rest of the commit batch."""
+
+    def __call__(self) -> int: ...
+
+    def took(self, n: int) -> None: ...
+
+
+def claim_took(limit: int | Callable[[], int], n: int) -> None:
+    """Inside a claim's transaction, after the claim: tell its budget how many it took."""
+    if isinstance(limit, ClaimBudget):
+        limit.took(n)
 
 
 class MessageOps(ABC):

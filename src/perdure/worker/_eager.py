@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from perdure._common.commands import (
@@ -118,25 +118,12 @@ class EagerDispatch:
     # -- a start (called by the store) ---------------------------------------------------------
     def offer_start(self, workflow_type: str) -> _Ticket | None:
         """A client of this process starts a run: take its first task if this worker runs
-        its type and has a slot free (eager workflow start), and run it in the commit."""
+        its type and, when the start's transaction runs, has a slot free (eager workflow
+        start), and run it in the commit."""
         wf = self._workflows
-        if (
-            wf is None
-            or self._stopping.is_set()
-            or not wf.runs_type(workflow_type)
-            or self._wft_slots.free() <= 0
-        ):
+        if wf is None or self._stopping.is_set() or not wf.runs_type(workflow_type):
             return None
-        self._wft_slots.reserved += 1
-        then = _InCommit(self, wf, start=True) if wf.codec_free else None
-        offer = WorkflowTaskOffer(
-            self._namespace,
-            self._task_queue,
-            self._owner,
-            lambda _, wtype: wf.runs_type(wtype),
-            then,
-        )
-        return _Ticket(self, wf, offer, then)
+        return _Ticket(self, wf, lambda _, wtype: wf.runs_type(wtype), start=True, run_it=True)
 
     # -- timers firing (called by the store) ---------------------------------------------------
     def offer_fired(self) -> _FiredTicket | None:
@@ -239,45 +226,70 @@ class EagerDispatch:
                 await ticket.settle(handed)
 
     def _offer_next_task(self, run_it: bool) -> _Ticket | None:
-        """Before an activity's outcome is recorded: a slot for the workflow task it
+        """Before an activity's outcome is recorded: an offer for the workflow task it
         schedules, if this worker holds the run in its cache (with ``run_it``, to run it in
-        the outcome's commit)."""
+        the outcome's commit); the slot is reserved when the transaction runs."""
         wf = self._workflows
-        if (
-            wf is None
-            or self._activities is None
-            or self._stopping.is_set()
-            or self._wft_slots.free() <= 0
-        ):
+        if wf is None or self._activities is None or self._stopping.is_set():
             return None
-        self._wft_slots.reserved += 1
         cache = wf.cache
-        then = _InCommit(self, wf, start=False) if run_it and wf.codec_free else None
-        offer = WorkflowTaskOffer(
-            self._namespace,
-            self._task_queue,
-            self._owner,
-            lambda run_id, _: run_id in cache,
-            then,
-        )
-        return _Ticket(self, wf, offer, then)
+        return _Ticket(self, wf, lambda run_id, _: run_id in cache, start=False, run_it=run_it)
 
 
 class _Ticket:
-    """A workflow task slot reserved for the task an operation may hand over (a start's
-    first, or the one an activity's outcome schedules)."""
+    """An offer for the task an operation may hand over (a start's first, or the one an
+    activity's outcome schedules), and the workflow task slot it holds.
+
+    The slot is reserved inside the operation's transaction, when the task is about to be
+    leased (``_accept``), not when the operation is queued: a burst of operations queued for
+    one commit batch does not hold every slot before any of them runs. A task run in the
+    transaction (``_InCommit``) gives its slot back as soon as it has run (its commands are
+    recorded in the same transaction, so no lease outlives it); a task leased to be run
+    after the commit keeps it until ``settle`` launches it. A run of the operation undone
+    and run again reserves afresh if it needs one; no slot free: the task is queued as
+    usual, for a poller."""
 
     def __init__(
         self,
         dispatch: EagerDispatch,
         workflows: WorkflowTasks,
-        offer: WorkflowTaskOffer,
-        then: _InCommit | None,
+        wants: Callable[[str, str], bool],
+        *,
+        start: bool,
+        run_it: bool,
     ) -> None:
         self._dispatch = dispatch
         self._workflows = workflows
-        self.offer = offer
-        self._then = then
+        self._wants = wants
+        self._held = False  # a slot reserved for this ticket
+        self._then = (
+            _InCommit(dispatch, workflows, self, start=start)
+            if run_it and workflows.codec_free
+            else None
+        )
+        self.offer = WorkflowTaskOffer(
+            dispatch._namespace, dispatch._task_queue, dispatch._owner, self._accept, self._then
+        )
+
+    def _accept(self, run_id: str, workflow_type: str) -> bool:
+        """Inside the operation's transaction: whether to lease the task to this worker,
+        reserving a slot for it if none is held."""
+        dispatch = self._dispatch
+        if dispatch._stopping.is_set() or not self._wants(run_id, workflow_type):
+            return False
+        if not self._held:
+            slots = dispatch._wft_slots
+            if slots.free() <= 0:
+                return False
+            slots.reserved += 1
+            self._held = True
+        return True
+
+    def ran(self) -> None:
+        """The task has run inside the transaction: its slot is free again."""
+        if self._held:
+            self._held = False
+            self._dispatch._wft_slots.release(1)
 
     async def settle(self, handed: EagerWorkflowTask | None) -> None:
         """After the operation (``handed`` None: it did not commit): finish what ran in its
@@ -288,7 +300,9 @@ class _Ticket:
             if self._then is not None:
                 done = await self._then.finish(handed)
         finally:
-            slots.release(1)
+            held, self._held = self._held, False
+            if held:
+                slots.release(1)
             if handed is not None and not done and handed.granted is not None:
                 slots.launch(self._workflows.process(handed.granted))
 
@@ -325,9 +339,12 @@ class _InCommit:
     """Runs, inside the transaction of an operation (an activity's result, a start), the
     workflow task it hands back (see ``perdure._store._eager.InCommit``)."""
 
-    def __init__(self, dispatch: EagerDispatch, workflows: WorkflowTasks, *, start: bool) -> None:
+    def __init__(
+        self, dispatch: EagerDispatch, workflows: WorkflowTasks, ticket: _Ticket, *, start: bool
+    ) -> None:
         self._dispatch = dispatch
         self._wf = workflows
+        self._ticket = ticket
         self._start = start  # the first task of a run being started: no instance to reuse
         self.identity = workflows.identity
         self._calls = 0
@@ -378,6 +395,7 @@ class _InCommit:
         self._runner, self._task = runner, task
         self._closes = closing(commands) if wf.metrics is not None else None
         self._offer = self._dispatch._offer_activities(commands)
+        self._ticket.ran()
         return commands, self._offer
 
     def _spoil(self) -> None:

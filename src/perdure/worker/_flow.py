@@ -84,7 +84,10 @@ def activity_claim(
             free = limit()
             return min(free, local.available()) if local is not None else free
 
-        tasks = await store.claim_activity_tasks(namespace, task_queue, owner, within, limits)
+        # Unpaced, the worker's own limit goes to the store, which trims its reservation to
+        # what the claim took (``ClaimLimit.took``); a paced worker is handed nothing eagerly.
+        budget = within if local is not None else limit
+        tasks = await store.claim_activity_tasks(namespace, task_queue, owner, budget, limits)
         if local is not None:
             local.take(len(tasks))
         if pacer is not None:

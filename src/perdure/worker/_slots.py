@@ -41,16 +41,26 @@ class Slots:
 
 class ClaimLimit:
     """How many a poller's claim may take, decided inside its transaction (so that a task
-    handed over eagerly earlier in the same batch is counted) and reserved there, until the
-    poller releases ``taken`` after the claim returns."""
+    handed over eagerly earlier in the same batch is counted) and reserved there, trimmed to
+    what it took (``took``), until the poller releases ``taken`` after the claim returns."""
 
     def __init__(self, slots: Slots) -> None:
         self._slots = slots
-        self.taken = 0
+        self.taken = 0  # the slots reserved now
+        self.limit = 0  # the claim's limit (the queue is drained if it took fewer)
 
     def __call__(self) -> int:
         slots = self._slots
         slots.reserved -= self.taken  # the operation runs again: decide afresh
         self.taken = max(slots.free(), 0)
         slots.reserved += self.taken
+        self.limit = self.taken
         return self.taken
+
+    def took(self, n: int) -> None:
+        """Inside the same transaction, after the claim: keep only the ``n`` slots it took,
+        so that the others are free for the operations after it in the commit batch (a task
+        handed over eagerly there)."""
+        slots = self._slots
+        slots.reserved -= self.taken - n
+        self.taken = n

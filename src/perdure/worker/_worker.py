@@ -334,7 +334,7 @@ class Worker:
                 retry.recovered()
                 for task in tasks:
                     slots.launch(handle(task))
-                if len(tasks) < limit.taken:
+                if len(tasks) < limit.limit:
                     # The queue is drained: wait for a wake-up rather than claim again (an
                     # empty claim still takes the write lock).
                     await store.clock.wait(ready, store.clock.now() + store.poll_interval)
