@@ -165,3 +165,18 @@ def test_one_below_each_limit_parses() -> None:
     parse_query(_in(MAX_VALUES))
     parse_query("HistoryLength > 9223372036854775807 AND HistoryLength > -9223372036854775808")
     parse_query("Amount > 1.7e308")
+
+
+async def test_a_schedules_runs_can_be_asked_for_before_its_first_action(store: Store) -> None:
+    """Temporal's system search attributes of scheduled runs are known before any run
+    carries them: the query finds nothing (it used to fail, naming an unknown field)."""
+    await _start(store, "unscheduled", None)
+    for query in (
+        "TemporalScheduledById = 'nightly'",
+        "TemporalScheduledStartTime > '2026-01-01T00:00:00Z' AND ExecutionStatus = 'Running'",
+    ):
+        assert (await store.list_workflows("default", query, 10)).executions == []
+        assert await store.count_workflows("default", query) == 0
+    # A misspelling is still an error that names the field.
+    with pytest.raises(VisibilityQueryError, match="TemporalScheduledByID"):
+        await store.count_workflows("default", "TemporalScheduledByID = 'nightly'")

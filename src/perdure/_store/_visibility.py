@@ -7,11 +7,22 @@ from datetime import datetime
 from typing import Any
 
 from perdure._errors import InvalidArgumentError, SearchAttributeTypeError
+from perdure._store._schedule_state import SCHEDULED_BY_ID, SCHEDULED_START_TIME
 from perdure._store._tx import Tx
 from perdure._store._types import Execution
 from perdure._store._visibility_driver import driver
 from perdure._store._visibility_keys import ExecutionPage, page_token, token_key
 from perdure._store._visibility_query import STATUS_NAMES, compile_query
+
+# Search attributes a query may name before any run carries them (Temporal's system ones):
+# the runs a schedule starts carry these two, and a query for a schedule's runs made before
+# its first action finds none, rather than failing on a field no run has registered yet.
+_SYSTEM_TYPES = {SCHEDULED_BY_ID: "Keyword", SCHEDULED_START_TIME: "Datetime"}
+
+
+async def _query_types(tx: Tx, namespace: str) -> dict[str, str]:
+    return {**_SYSTEM_TYPES, **await tx.search_attribute_types(namespace)}
+
 
 Row = tuple[str | None, float | None, int | None]
 
@@ -92,7 +103,7 @@ async def list_executions(
     """
     if page_size < 1:
         raise InvalidArgumentError(f"page_size must be at least 1, got {page_size}")
-    types = await tx.search_attribute_types(namespace)
+    types = await _query_types(tx, namespace)
     sql: Any = dialect
     compiled = compile_query(query or "", types, dialect=sql, first_param_index=2)
     if next_page_token is not None:
@@ -127,7 +138,7 @@ async def count_executions(
     if max_count is not None and max_count < 1:
         raise InvalidArgumentError(f"max_count must be at least 1, got {max_count}")
     sql: Any = dialect
-    types = await tx.search_attribute_types(namespace)
+    types = await _query_types(tx, namespace)
     compiled = compile_query(query or "", types, dialect=sql, first_param_index=2, for_count=True)
     among = driver(query, types) if dialect == "sqlite" and query else None
     if compiled.group_by is None:
