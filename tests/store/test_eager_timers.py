@@ -6,6 +6,7 @@ pollers, and nothing is granted by a transaction that does not commit."""
 from __future__ import annotations
 
 import pytest
+from test_eager import request, take_any
 
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import StartTimer
@@ -14,7 +15,6 @@ from perdure._store import Store
 from perdure._store import _crash as crash
 from perdure._store._eager import WorkflowTaskOffer
 from perdure._store._types import WorkflowTask
-from tests.store.test_eager import request, take_any
 
 
 class FiredTicket:
