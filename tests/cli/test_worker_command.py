@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,31 @@ APP = textwrap.dedent(
 
 def write_app(tmp_path: Path) -> None:
     (tmp_path / "greeter_app.py").write_text(APP)
+
+
+async def greet_through_a_worker(
+    tmp_path: Path, name: str, *options: str, client_converter: Any = None
+) -> Any:
+    """Run ``perdure worker`` on the greeter app with ``options``, and the Greeter workflow
+    through it from this process: its result."""
+    db = f"sqlite:///{tmp_path / 'app.db'}"
+    process = await asyncio.create_subprocess_exec(
+        PERDURE, "worker", "--db", db, "-q", "greet", *options, "greeter_app", cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)
+        client = await Client.connect(db, data_converter=client_converter)
+        try:
+            return await asyncio.wait_for(
+                client.execute_workflow("Greeter", name, id="g", task_queue="greet"), 30
+            )
+        finally:
+            await client.close()
+    finally:
+        process.kill()
+        await process.wait()
 
 
 @pytest.mark.realtime
@@ -119,27 +145,13 @@ async def test_a_worker_with_the_applications_data_converter(tmp_path: Path) -> 
         "from perdure.converter import AesGcmCodec, DataConverter\n"
         f"converter = DataConverter(payload_codec=AesGcmCodec({key!r}, key_id='k'))\n"
     )
-    db = f"sqlite:///{tmp_path / 'app.db'}"
-    process = await asyncio.create_subprocess_exec(
-        PERDURE, "worker", "--db", db, "-q", "greet", "--data-converter", "app_codec:converter",
-        "greeter_app", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        await asyncio.wait_for(process.stdout.readline(), 30)
-        from perdure.converter import AesGcmCodec, DataConverter
+    from perdure.converter import AesGcmCodec, DataConverter
 
-        converter = DataConverter(payload_codec=AesGcmCodec(key, key_id="k"))
-        client = await Client.connect(db, data_converter=converter)
-        result = await asyncio.wait_for(
-            client.execute_workflow("Greeter", "bo", id="g", task_queue="greet"), 30
-        )
-        assert result == "HELLO BO"
-        await client.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.communicate(), 30)
+    converter = DataConverter(payload_codec=AesGcmCodec(key, key_id="k"))
+    result = await greet_through_a_worker(
+        tmp_path, "bo", "--data-converter", "app_codec:converter", client_converter=converter
+    )
+    assert result == "HELLO BO"
 
 
 STAMP = textwrap.dedent(
@@ -171,24 +183,9 @@ STAMP = textwrap.dedent(
 async def test_a_worker_with_an_interceptor(tmp_path: Path) -> None:
     write_app(tmp_path)
     (tmp_path / "stamp.py").write_text(STAMP)
-    db = f"sqlite:///{tmp_path / 'app.db'}"
-    process = await asyncio.create_subprocess_exec(
-        PERDURE, "worker", "--db", db, "-q", "greet", "--interceptor", "stamp:Stamp",
-        "greeter_app", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        await asyncio.wait_for(process.stdout.readline(), 30)
-        client = await Client.connect(db)
-        result = await asyncio.wait_for(
-            client.execute_workflow("Greeter", "cy", id="g", task_queue="greet"), 30
-        )
-        assert result == "stamped HELLO CY"
-        await client.close()
-    finally:
-        process.kill()
-        await process.wait()
+    assert await greet_through_a_worker(tmp_path, "cy", "--interceptor", "stamp:Stamp") == (
+        "stamped HELLO CY"
+    )
 
 
 @pytest.mark.parametrize(
