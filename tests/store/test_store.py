@@ -116,6 +116,31 @@ async def test_expired_lease_lets_another_worker_take_over_and_fences_the_first(
     assert ex.last_failure is None and ex.wft_attempt == 0
 
 
+async def test_renewed_leases_outlast_their_timeout_until_the_tasks_are_no_longer_held(
+    store: Store, clock: VirtualClock
+) -> None:
+    await start(store, "kept", task_timeout=5)
+    await start(store, "recorded", task_timeout=5)
+    tasks = sorted(await store.claim_workflow_tasks("default", "q", "a", 10), key=_wid)
+    kept, recorded = tasks
+    await store.complete_workflow_task(recorded, [StartTimer(1, 600.0)], "a")
+    clock.advance_to(clock.now() + 4)
+    assert await store.extend_workflow_tasks(tasks) == [recorded]  # it is held no longer
+    clock.advance_to(clock.now() + 4)  # past the lease as claimed, within the renewed one
+    assert await store.fire_due() == 0
+    assert await store.claim_workflow_tasks("default", "q", "b", 10) == []
+    clock.advance_to(clock.now() + 2)  # the renewed lease runs out: another worker takes it
+    assert await store.fire_due() == 1
+    assert (await claim_one(store, "b")).attempt == 2
+    assert await store.extend_workflow_tasks([kept]) == [kept]
+    with pytest.raises(StaleTaskError):
+        await store.complete_workflow_task(kept, [schedule(1)], "a")
+
+
+def _wid(task: WorkflowTask) -> str:
+    return task.workflow_id
+
+
 async def test_signals_during_a_task_are_buffered_after_its_commands(store: Store) -> None:
     run_id = await start(store)
     task = await claim_one(store, "a")

@@ -287,10 +287,18 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
 
         return await self.transact(op)
 
-    async def extend_workflow_task(self, task: WorkflowTask) -> None:
-        await self.transact(
-            lambda tx, fx: workflow_tasks.extend_lease(tx, task, self.clock.now(), fx)
-        )
+    async def extend_workflow_tasks(self, tasks: Sequence[WorkflowTask]) -> list[WorkflowTask]:
+        """Renew the leases of workflow tasks a worker still works on, in one transaction;
+        returns those it no longer holds (recorded, or its lease ran out and another took it).
+        """
+
+        async def op(tx: Tx, fx: Effects) -> list[WorkflowTask]:
+            now = self.clock.now()
+            # In task id order, so that two renewals lock their rows in the same order.
+            ordered = sorted(tasks, key=lambda t: t.task_id)
+            return [t for t in ordered if not await workflow_tasks.extend_lease(tx, t, now, fx)]
+
+        return await self.transact(op)
 
     async def fail_workflow_task(
         self, task: WorkflowTask, failure: dict[str, Any], identity: str

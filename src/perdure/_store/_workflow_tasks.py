@@ -165,14 +165,19 @@ async def fail(
     fx.wake(row.visible_at)
 
 
-async def extend_lease(tx: Tx, task: WorkflowTask, now: float, fx: Effects) -> None:
-    """The worker is still working on the task (running its local activities): renew the
-    lease so no other worker takes it over."""
-    row, _ = await _held(tx, task)
+async def extend_lease(tx: Tx, task: WorkflowTask, now: float, fx: Effects) -> bool:
+    """The worker is still working on the task (it waits for the CPU, or runs its local
+    activities): renew the lease so no other worker takes it over. False if the worker no
+    longer holds it."""
+    try:
+        row, _ = await _held(tx, task)
+    except StaleTaskError:
+        return False
     row.lease_expires = now + row.lease_seconds
     row.deadline = row.lease_expires
     await tx.update_task(row)
     fx.wake(row.deadline)
+    return True
 
 
 def _release(row: TaskRow, *, visible_at: float) -> None:

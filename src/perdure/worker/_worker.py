@@ -254,6 +254,7 @@ class Worker:
             loops.append(
                 self._poll(TaskKind.QUERY, Slots(10), self._store.claim_queries, wf.answer)
             )
+            loops.append(wf.held.run())
         if self._activities is not None:
             acts = self._activities
             loops.append(

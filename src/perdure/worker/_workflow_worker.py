@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import time
@@ -40,6 +39,7 @@ from perdure.converter._visitor import (
 from perdure.worker._activity_worker import CrashHook
 from perdure.worker._conversion import loggable
 from perdure.worker._hand_back import hand_back
+from perdure.worker._leases import HeldTasks
 from perdure.worker._local_activities import LocalActivities
 from perdure.worker._metrics import closing
 from perdure.workflow._definition import WorkflowDefinition
@@ -101,6 +101,8 @@ class WorkflowTasks:
         self.crash_hook: CrashHook | None = None
         self._warned: set[str] = set()
         self.metrics: MetricsSink | None = None
+        # The tasks being processed, their leases renewed while they take long.
+        self.held = HeldTasks(store)
 
     def runs_type(self, workflow_type: str) -> bool:
         return workflow_type in self._defs or self._dynamic is not None
@@ -146,6 +148,10 @@ class WorkflowTasks:
         )
 
     async def process(self, task: WorkflowTask) -> None:
+        with self.held.hold(task):
+            await self._process(task)
+
+    async def _process(self, task: WorkflowTask) -> None:
         started = time.perf_counter()
         runner = self.cache.pop(task.run_id, None)
         defn = self._defs.get(task.workflow_type, self._dynamic)
@@ -246,7 +252,7 @@ class WorkflowTasks:
         self, runner: WorkflowRunner, task: WorkflowTask, commands: list[Command]
     ) -> list[Command]:
         """Run the task's local activities and feed their outcomes back, until the code asks
-        for no more; the task's lease is renewed meanwhile."""
+        for no more (the task is held meanwhile, its lease renewed: see ``_leases``)."""
         while True:
             local = [c for c in commands if isinstance(c, ScheduleLocalActivity)]
             if not local:
@@ -255,24 +261,8 @@ class WorkflowTasks:
                 raise WorkflowTaskFailure(
                     RuntimeError("This worker has no activities registered to run locally")
                 )
-            keep_alive = asyncio.get_running_loop().create_task(self._renew_lease(task))
-            try:
-                outcomes = await self._local.run_all(local, task)
-            finally:
-                keep_alive.cancel()
+            outcomes = await self._local.run_all(local, task)
             commands = runner.resolve_local_activities(outcomes)
-
-    async def _renew_lease(self, task: WorkflowTask) -> None:
-        interval = max(task.lease_seconds / 2, 0.05)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._store.extend_workflow_task(task)
-            except PerdureError as exc:
-                if not transient(exc):
-                    raise
-                # The next renewal may work; the lease has half its length left.
-                log.warning("Renewing the lease of %s's task failed: %s", task.workflow_id, exc)
 
     def _log_task_failure(self, task: WorkflowTask, cause: BaseException) -> None:
         what, exc_info = loggable(self._converter, cause)
