@@ -63,7 +63,11 @@ async def test_a_task_held_longer_than_its_lease_is_not_taken_over(store: str) -
                 Worker(env.client, task_queue="q", workflows=[Echo]),
             ):
                 handle = await env.client.start_workflow(
-                    Echo.run, "hi", id=f"echo-{store}", task_queue="q", task_timeout=timedelta(seconds=1)
+                    Echo.run,
+                    "hi",
+                    id=f"echo-{store}",
+                    task_queue="q",
+                    task_timeout=timedelta(seconds=1),
                 )
                 assert await handle.result() == "hi"
             assert not codec.slow  # the slow decode happened
