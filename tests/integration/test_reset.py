@@ -425,6 +425,11 @@ async def test_signals_of_the_runs_that_continued_from_the_base_are_reapplied(
     async with Worker(env.client, task_queue="q", workflows=[Relay]):
         handle = await env.client.start_workflow(Relay.run, 1, id="relay", task_queue="q")
         latest = env.client.get_workflow_handle("relay")
+        # The first run continues as new before the signal, or the signal would reach it
+        # (and leave with it: the next run starts with no items).
+        first = env.client.get_workflow_handle("relay", run_id=handle.first_execution_run_id)
+        while (await first.describe()).status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            await env.sleep(0)
         await latest.signal(Relay.add, "x")  # to the second run, which the first continued to
         assert await latest.query(Relay.seen) == ["x"]
         second = (await latest.describe()).run_id

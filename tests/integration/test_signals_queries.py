@@ -205,3 +205,18 @@ async def test_query_after_the_cache_evicted_the_instance(env: WorkflowEnvironme
         assert await handle.query(Collector.get_items) == [1, 2]
         await handle.signal(Collector.add, 3)
         assert await handle.result() == [1, 2, 3]
+
+
+async def test_a_query_sees_every_signal_sent_before_it(env: WorkflowEnvironment) -> None:
+    # Queries are consistent as Temporal's are: the answer holds every event accepted before
+    # the query was sent. With two workers, each run's task may go to either, so each one's
+    # cached instance is often behind; and no drain between the signal and the query.
+    async with (
+        Worker(env.client, task_queue="q", workflows=[Collector]),
+        Worker(env.client, task_queue="q", workflows=[Collector]),
+    ):
+        handle = await env.client.start_workflow(Collector.run, 20, id="c", task_queue="q")
+        for i in range(20):
+            await handle.signal(Collector.add, i)
+            assert await handle.query(Collector.get_items) == list(range(i + 1))
+        assert await handle.result() == list(range(20))

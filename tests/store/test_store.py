@@ -431,3 +431,19 @@ async def test_a_store_listens_again_after_its_listening_connection_is_killed(
         await admin.close()
         await a.close()
         await b.close()
+
+
+async def test_a_task_run_again_for_its_worker_is_told_from_one_whose_code_failed(
+    store: Store, clock: VirtualClock
+) -> None:
+    # A query waits for the first kind (the run's events will be seen), not the second.
+    await start(store, task_timeout=5)
+    await store.hand_back_workflow_task(await claim_one(store, "a"), "the database was busy")
+    assert not (await store.describe("default", "wf", None)).code_failing
+    await claim_one(store, "b")
+    clock.advance_to(clock.now() + 6)
+    assert await store.fire_due() == 1  # its lease ran out
+    ex = await store.describe("default", "wf", None)
+    assert ex.wft_attempt == 3 and not ex.code_failing
+    await store.fail_workflow_task(await claim_one(store, "c"), {"message": "bug"}, "c")
+    assert (await store.describe("default", "wf", None)).code_failing

@@ -31,7 +31,13 @@ async def insert(
         ref=0,
         visible_at=now,
         lease_seconds=QUERY_LEASE_SECONDS,
-        data={"query_type": query_type, "args": args, "workflow_type": ex.workflow_type},
+        # The events the answer must reflect: those recorded when the query was sent.
+        data={
+            "query_type": query_type,
+            "args": args,
+            "workflow_type": ex.workflow_type,
+            "next_event_id": ex.next_event_id,
+        },
     )
     if header:
         task.data["header"] = header
@@ -57,6 +63,7 @@ async def claim(
             args=r.data["args"],
             owner=owner,
             header=r.data.get("header") or {},
+            next_event_id=r.data.get("next_event_id", 1),
         )
         for r in rows
     ]

@@ -30,6 +30,13 @@ class WftState(enum.IntEnum):
     STARTED = 2
 
 
+# The failure kinds recorded when a workflow task runs again through no fault of its code:
+# its lease ran out (its worker was lost or blocked), or its worker could not record it.
+LEASE_RAN_OUT = "timeout"
+NOT_RECORDED = "worker"
+WORKER_RERUN_KINDS = frozenset({LEASE_RAN_OUT, NOT_RECORDED})
+
+
 class UpdateState(enum.IntEnum):
     REQUESTED = 0
     ACCEPTED = 1
@@ -92,6 +99,13 @@ class Execution:
     @property
     def is_open(self) -> bool:
         return self.status == WorkflowExecutionStatus.RUNNING
+
+    @property
+    def code_failing(self) -> bool:
+        """Its workflow task is being retried because the workflow's code failed (not
+        because the worker holding it was lost or could not record it)."""
+        failure = self.last_failure or {}
+        return self.wft_attempt > 1 and failure.get("kind") not in WORKER_RERUN_KINDS
 
 
 @dataclass(slots=True)
@@ -315,6 +329,9 @@ class QueryTask:
     args: list[Payload]
     owner: str
     header: dict[str, Payload] = field(default_factory=dict)
+    # The run's next event id when the query was sent: its answer must reflect the events
+    # before it (an instance cached by a worker that did not run the later tasks has not).
+    next_event_id: int = 1
 
 
 @dataclass(slots=True)

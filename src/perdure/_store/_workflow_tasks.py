@@ -15,6 +15,8 @@ from perdure._store._eager import EagerActivities
 from perdure._store._effects import Effects
 from perdure._store._tx import Tx
 from perdure._store._types import (
+    LEASE_RAN_OUT,
+    NOT_RECORDED,
     Execution,
     StaleTaskError,
     TaskKind,
@@ -197,7 +199,7 @@ async def lease_expired(tx: Tx, row: TaskRow, now: float, fx: Effects) -> None:
         f"Workflow task timed out: no completion within {row.lease_seconds:g}s "
         "(worker lost or blocked)"
     )
-    await _run_again(tx, row, ex, {"message": message, "kind": "timeout"}, now, fx)
+    await _run_again(tx, row, ex, {"message": message, "kind": LEASE_RAN_OUT}, now, fx)
 
 
 async def hand_back(tx: Tx, task: WorkflowTask, reason: str, now: float, fx: Effects) -> None:
@@ -208,7 +210,7 @@ async def hand_back(tx: Tx, task: WorkflowTask, reason: str, now: float, fx: Eff
     Without it, the task would wait for its lease to run out, and on the time-skipping test
     clock (which stands still while a task is leased) that never comes."""
     row, ex = await _held(tx, task)
-    failure = {"message": f"Workflow task was not recorded: {reason}", "kind": "worker"}
+    failure = {"message": f"Workflow task was not recorded: {reason}", "kind": NOT_RECORDED}
     await _run_again(tx, row, ex, failure, now, fx)
 
 

@@ -193,4 +193,8 @@ class Connection:
 
 
 def _task_pending(ex: Execution) -> bool:
-    return ex.is_open and ex.wft_state != WftState.NONE and ex.wft_attempt <= 1
+    """A workflow task is to be recorded, with events the code has not seen. One retried
+    because the code failed is not waited for (the code may be stuck on a bug, and a query
+    such as ``__stack_trace`` is how to see where); one run again because its worker was
+    lost or could not record it is."""
+    return ex.is_open and ex.wft_state != WftState.NONE and not ex.code_failing

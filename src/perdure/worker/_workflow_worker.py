@@ -296,7 +296,9 @@ class WorkflowTasks:
         result: QueryResult
         try:
             runner = self.cache.get(query.run_id)
-            if runner is None:
+            # A cached instance answers if it saw every event recorded when the query was
+            # sent; else (another worker ran the run's later tasks) the history is replayed.
+            if runner is None or runner.next_event_id < query.next_event_id:
                 defn = self._defs.get(query.workflow_type, self._dynamic)
                 if defn is None:
                     raise QueryFailed(self._unregistered(query.workflow_type).message)
