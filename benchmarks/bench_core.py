@@ -7,6 +7,7 @@ Run it::
     python benchmarks/bench_core.py --only c     # one scenario (for profiling)
     python benchmarks/bench_core.py --postgres postgresql://postgres@127.0.0.1/test \
         --workers 0,1,2                          # PostgreSQL: in-process, 1 and 2 worker processes
+    python benchmarks/bench_core.py --only a --workers 0,1,2   # the same on one SQLite file
 
 Scenarios (each on a fresh SQLite file with the store's default settings: WAL,
 ``synchronous=FULL``, or with ``--postgres`` on a fresh schema dropped afterwards; by default
@@ -26,11 +27,12 @@ d. latency across processes: ``execute_workflow`` of a one-activity workflow fro
    wake-up channel between the processes, then with it off in both (polling only, as before
    it existed); then, for reference, the p50 of the same workflows run in process.
 
-With ``--workers N`` (PostgreSQL only) the workers are N separate ``perdure worker``
-processes on the same schema and this process only starts workflows and waits for results,
-as in a deployment; 0 means the worker in this process. A comma list (``0,1,2``) runs each
-setting and ends with a table of the medians side by side. Scenario (a) runs for every
-setting; (b) and (c), which keep one workflow in flight, only with at most one worker.
+With ``--workers N`` the workers are N separate ``perdure worker`` processes on the same
+schema or SQLite file (sharing its write lock), and this process only starts workflows and
+waits for results, as in a deployment; 0 means the worker in this process. A comma list
+(``0,1,2``) runs each setting and ends with a table of the medians side by side. Scenario
+(a) runs for every setting; (b) and (c), which keep one workflow in flight, only with at most
+one worker.
 
 Each scenario runs ``--runs`` times and the median is reported, next to its target.
 """
@@ -562,7 +564,7 @@ def parse_args() -> argparse.Namespace:
         "--workers",
         default="0",
         metavar="N[,N...]",
-        help="with --postgres: run the workers as N separate processes (0: in this process, "
+        help="run the workers as N separate processes on the database (0: in this process, "
         "the default); a comma list runs each setting and prints a table",
     )
     args = parser.parse_args()
@@ -574,8 +576,6 @@ def parse_args() -> argparse.Namespace:
         parser.error("--workers takes numbers, e.g. 1 or 0,1,2")
     if any(w < 0 for w in args.workers):
         parser.error("--workers must be 0 or more")
-    if any(args.workers) and args.postgres is None:
-        parser.error("--workers needs --postgres: a SQLite file is worked by one process")
     return args
 
 
