@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=20.0, help="the soak's length")
     parser.add_argument("--rate", type=float, default=3.0, help="soak: workflows a second")
     parser.add_argument("--fault-every", type=float, default=60.0, help="soak: seconds")
+    parser.add_argument("--samples", help="soak: write w0's samples (CSV) to this file")
     args, rest = parser.parse_known_args(argv)
     if args.tier == "suite-faults":
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)

@@ -276,6 +276,12 @@ def main(args: argparse.Namespace, seed: int) -> int:
     print(f"torture tier soak, seed {seed} (re-run: --seed {seed})", flush=True)
     report = asyncio.run(soak(backend, args.minutes, seed, args))
     print(report.figures(), flush=True)
+    if args.samples:
+        with open(args.samples, "w") as out:
+            out.write("seconds,rss_kb,fds,running\n")
+            for x in report.samples:
+                out.write(f"{x.at:.1f},{x.rss_kb},{x.fds},{x.running}\n")
+        print(f"  w0's samples: {args.samples}", flush=True)
     for problem in report.problems:
         print(f"  PROBLEM: {problem}", flush=True)
     print("PASS" if not report.problems else "FAIL")
