@@ -168,7 +168,7 @@ async def test_close_policy_applied_once_across_a_crash(
                 timeout_s=30,
                 logs=workers,
             )
-            workers.spawn("worker-2", module=MODULE)
+            survivor = workers.spawn("worker-2", module=MODULE)
             closing = {PARENT: 0}
             if policy != ParentClosePolicy.ABANDON:
                 closing.update({cid: 0 for cid in children})
@@ -181,6 +181,11 @@ async def test_close_policy_applied_once_across_a_crash(
             assert audit(PARENT, events, closed=True) + child_problems(PARENT, events) == []
             assert sum(n for t, n in _types(events).items() if t in TERMINAL) == 1
             assert _types(events)["ChildWorkflowExecutionStarted"] == CHILDREN
+            # The close was committed by the process that died right after it, or (its
+            # transaction rolled back) by the next one.
+            closer = [e for e in events if _types([e])["WorkflowTaskCompleted"]][-1]
+            committed_by = doomed if point == "workflow_task_completed" else survivor
+            assert closer.attributes["identity"].startswith(f"{committed_by.pid}@")
             if policy == ParentClosePolicy.ABANDON:
                 # Left alone: still running, nothing asked of them (checked below, with
                 # their completion); told to finish, each completes.
