@@ -178,7 +178,7 @@ class Point:
 async def test_every_store_crash_point(store: str, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     hits = str(tmp_path / "hits.txt")
-    points = crashpoints.STORE_POINTS
+    points = tuple(p for p in crashpoints.STORE_POINTS if p not in crashpoints.TESTED_APART)
     async with databases(store, tmp_path, points) as urls:
         # The k-th hit, k in 1..3; a claim only the first time: the batch it claims runs on
         # without another (activities leased in the workflow task's commit, next tasks run

@@ -18,6 +18,8 @@ The points (their names are what a hook receives):
 * ``during_child_completion_delivery``: a child closed and its parent's event was written;
 * ``before_workflow_task_commit``: a workflow task's completion and its commands' events were
   written.
+* ``after_parent_close_policy``: a parent closed with children open, and its close policy
+  was applied to them (each terminated, asked to cancel, or left alone).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ POINTS = (
     "after_child_start_before_record",
     "during_child_completion_delivery",
     "before_workflow_task_commit",
+    "after_parent_close_policy",
 )
 
 # Called with the point's name at every point this process's store transactions reach;

@@ -212,7 +212,8 @@ async def _tell_parent(
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
     """The parent closed: its open children are terminated, asked to cancel, or left
     alone, as each was started to be."""
-    for child in await tx.open_children(parent.run_id):
+    children = await tx.open_children(parent.run_id)
+    for child in children:
         policy = int((child.parent or {}).get("close_policy", PARENT_CLOSE_TERMINATE))
         if policy == PARENT_CLOSE_TERMINATE:
             await terminate(
@@ -229,6 +230,8 @@ async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: 
             await deliver(
                 tx, child, [(EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED, attrs)], now, fx
             )
+    if children and crash.hook is not None:
+        crash.hook("after_parent_close_policy")
 
 
 # ParentClosePolicy values (perdure.workflow.ParentClosePolicy).
