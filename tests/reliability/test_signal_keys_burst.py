@@ -6,11 +6,16 @@ History must hold each distinct signal exactly once (none lost, none twice), in 
 that respects acceptance (a signal whose send returned before another's began comes first;
 each sender's in the order it sent them), and the workflow's handler must have seen them in
 that order. The 10,000-signal form is the long tier's (``benchmarks/torture.py``).
+
+At the plan's size (50 senders x 200 signals to one workflow, 3 worker kills), outside the
+suite: ``PERDURE_SIGNAL_BURST=50x200x3 pytest tests/reliability/test_signal_keys_burst.py
+-k burst -n 0`` (senders x signals each x kills).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -27,13 +32,14 @@ from harness.workers import Workers
 from perdure import Client
 from perdure.client import WorkflowHandle, WorkflowNotFoundError
 
-pytestmark = [pytest.mark.realtime, pytest.mark.timeout(150)]
+SENDERS, PER_SENDER, KILLS = (
+    int(n) for n in os.environ.get("PERDURE_SIGNAL_BURST", "5x20x1").split("x")
+)
+pytestmark = [pytest.mark.realtime, pytest.mark.timeout(150 + SENDERS * PER_SENDER // 10)]
 
-SENDERS = 5
-PER_SENDER = 20
 REPEAT_RATE = 0.1  # the share of sends sent again, with their key, once they returned
 FAULT_RATE = 0.05  # the share of sends that fail: before reaching the store, or after commit
-DRAIN_S = 90.0
+DRAIN_S = 90.0 + SENDERS * PER_SENDER / 100
 
 
 @dataclass
@@ -66,7 +72,7 @@ class Burst:
 
     total: int
     calls: list[int]
-    half: asyncio.Event
+    progress: asyncio.Event  # set at each send: the kills are spread over the burst
 
 
 async def sender(
@@ -78,8 +84,7 @@ async def sender(
         item.returned = time.monotonic()
         if rng.random() < REPEAT_RATE:  # the client was not sure: it sends it again
             burst.calls.append(await send(handle, item))
-        if len(burst.calls) >= burst.total // 2:
-            burst.half.set()
+        burst.progress.set()
         await asyncio.sleep(rng.random() * 0.01)
 
 
@@ -136,10 +141,15 @@ async def test_signal_burst_with_repeats_faults_and_a_worker_kill(
             asyncio.create_task(sender(handle, items[s], random.Random(rng.random()), burst))
             for s in range(SENDERS)
         ]
-        await burst.half.wait()  # the only worker dies in the middle of the burst
-        workers.kill("w0")
+        for k in range(KILLS):  # the only worker dies at 1/(KILLS+1), 2/(KILLS+1)... of it
+            while len(burst.calls) < total * (k + 1) // (KILLS + 1):
+                burst.progress.clear()
+                await burst.progress.wait()
+            workers.kill(f"w{k}")
+            if k < KILLS - 1:  # the next one takes over at once, to be killed in its turn
+                workers.spawn(f"w{k + 1}", module="harness.signal_app")
         await asyncio.gather(*tasks)
-        workers.spawn("w1", module="harness.signal_app")
+        workers.spawn(f"w{KILLS}", module="harness.signal_app")
         result = await asyncio.wait_for(handle.result(), DRAIN_S)
         plan.rate = 0.0  # the checks read the store without faults
 
