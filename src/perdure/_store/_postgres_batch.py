@@ -15,10 +15,12 @@ import asyncpg  # type: ignore[import-untyped]
 from perdure._store._effects import Effects
 from perdure._store._postgres_rows import LockedRows, TaskIds
 from perdure._store._postgres_support import (
+    BATCH_LOCK_TIMEOUT,
     MAX_TRIES,
     _as_perdure,
     _BatchRun,
     _connection_lost,
+    _lock_wait_ended,
     _notifications,
     _retryable,
 )
@@ -124,8 +126,14 @@ class _BatchTx:
         await self.c.execute("BEGIN; SAVEPOINT op" if savepoints else "BEGIN")
         last = len(run.batch) - 1
         for i, op in enumerate(run.batch):
+            # From the second operation on, lock waits are bounded (BATCH_LOCK_TIMEOUT); set
+            # before the first one's savepoint is released, so no rollback to a later one
+            # undoes it.
             if i and savepoints:
-                await self.c.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
+                wait = f"{BATCH_LOCK_TIMEOUT}; " if i == 1 else ""
+                await self.c.execute(f"{wait}RELEASE SAVEPOINT op; SAVEPOINT op")
+            elif i == 1:
+                await self.c.execute(BATCH_LOCK_TIMEOUT)
             fx = Effects()
             self.changed = False
             self._events.clear()
@@ -148,7 +156,9 @@ class _BatchTx:
                 self._events.clear()
                 self._held.clear()
                 self.rows.clear()
-                if _retryable(exc) and op.tries + 1 < MAX_TRIES:
+                if _lock_wait_ended(exc):
+                    run.again.append(op)
+                elif _retryable(exc) and op.tries + 1 < MAX_TRIES:
                     op.tries += 1
                     run.again.append(op)
                 else:

@@ -34,8 +34,17 @@ MAX_TRIES = 5
 RECONNECT_SECONDS = 60.0
 CLOSING_RECONNECT_SECONDS = 2.0
 MAX_BACKOFF = 1.0
-# deadlock_detected, serialization_failure, unique_violation: run the operation again.
-_RETRY_STATES = frozenset({"40P01", "40001", "23505"})
+# deadlock_detected, serialization_failure, unique_violation, lock_not_available (a later
+# operation of a batch waited past BATCH_LOCK_TIMEOUT): run the operation again.
+LOCK_NOT_AVAILABLE = "55P03"
+_RETRY_STATES = frozenset({"40P01", "40001", "23505", LOCK_NOT_AVAILABLE})
+# How long an operation after the first of a batch waits for a row lock. Its batch holds the
+# locks of the operations before it, taken in their order, which another batch may take in
+# another: two such batches deadlock, and PostgreSQL finds it only after `deadlock_timeout`
+# (1 s by default), the others in the queue waiting meanwhile. A wait this long (a commit
+# takes milliseconds) ends the operation instead; it runs again at the head of the next
+# batch, where it waits as long as it must.
+BATCH_LOCK_TIMEOUT = "SET LOCAL lock_timeout = 100"
 # NOTIFY payloads must stay under 8000 bytes.
 _NOTIFY_BYTES = 7000
 
@@ -117,6 +126,12 @@ async def _postgres_state(conn: Any) -> SchemaState:
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in _RETRY_STATES
+
+
+def _lock_wait_ended(exc: BaseException) -> bool:
+    """A batch's later operation gave up waiting for a lock (``BATCH_LOCK_TIMEOUT``): not a
+    failure of the operation, so it is run again without counting a try."""
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == LOCK_NOT_AVAILABLE
 
 
 def _connection_lost(exc: BaseException) -> bool:
