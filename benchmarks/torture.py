@@ -120,15 +120,21 @@ def fault_plan(rng: random.Random, args: argparse.Namespace, postgres: bool) -> 
     return plan
 
 
-async def toxics(proxy: Any, seconds: float, log: list[str]) -> float:
-    """``seconds`` of network toxics on the proxied worker's connections: the first half
-    latency 200 ms +- 100 ms per chunk, the second half 64 KB/s; when they ended."""
-    log.append(f"latency 200 ms +- 100 ms for {seconds / 2:.0f} s")
-    proxy.latency(0.1, 0.2)
-    await asyncio.sleep(seconds / 2)
-    log.append(f"bandwidth 64 KB/s for {seconds / 2:.0f} s")
-    proxy.bandwidth(64 * 1024)
-    await asyncio.sleep(seconds / 2)
+async def toxics(proxy: Any, seconds: float, log: list[str], stop: asyncio.Event) -> float:
+    """At most ``seconds`` of network toxics on the proxied worker's connections: the first
+    half latency 200 ms +- 100 ms per chunk, the second half 64 KB/s, ended early once
+    ``stop`` is set; when they ended."""
+    for name, start, length in (
+        ("latency 200 ms +- 100 ms", lambda: proxy.latency(0.1, 0.2), seconds / 2),
+        ("bandwidth 64 KB/s", lambda: proxy.bandwidth(64 * 1024), seconds / 2),
+    ):
+        if stop.is_set():
+            break
+        began = time.monotonic()
+        start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), length)
+        log.append(f"{name} for {time.monotonic() - began:.0f} s")
     proxy.heal()
     return time.monotonic()
 
@@ -169,6 +175,7 @@ async def run_backend(backend: str, args: argparse.Namespace, seed: int) -> dict
             total = args.workflows * args.steps
             plan = fault_plan(rng, args, server is not None)
             toxic = None
+            stop_toxics = asyncio.Event()
             last_fault = time.monotonic()
             for n, what in enumerate(plan, 1):
                 target = int(total * (0.05 + 0.90 * n / len(plan)))
@@ -182,8 +189,13 @@ async def run_backend(backend: str, args: argparse.Namespace, seed: int) -> dict
                         raise RuntimeError(f"no progress to {target} activities: see {directory}")
                 if proxy is not None and toxic is None and n >= len(plan) // 5:
                     toxic = asyncio.get_running_loop().create_task(
-                        toxics(proxy, args.toxic_seconds, toxic_log)
+                        toxics(proxy, args.toxic_seconds, toxic_log, stop_toxics)
                     )
+                if toxic is not None and n == len(plan):
+                    # The toxics end before the last fault, so that it leaves work in flight
+                    # and the drain after it is a recovery (they outlasted a fast run).
+                    stop_toxics.set()
+                    await toxic
                 if what == "restart":
                     await asyncio.to_thread(server.restart, "immediate")
                 elif what == "terminate":
