@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +22,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tokens = str(cwd / "tokens")
     write, _ = append_token(Path(tokens), Role.WRITE)
     read, _ = append_token(Path(tokens), Role.READ)
-    # The worker and the server start side by side.
-    with ThreadPoolExecutor(2) as pool:
-        starting = [
-            pool.submit(
-                spawn,
-                ["worker", "-q", "ui", "--log-level", "WARNING", "ui_app"],
-                cwd,
-                db,
-                "perdure worker",
-            ),
-            pool.submit(
-                spawn,
-                [
-                    "server",
-                    "--port",
-                    "0",
-                    "--log-level",
-                    "WARNING",
-                    "--token-file",
-                    tokens,
-                    "ui_app",
-                ],
-                cwd,
-                db,
-                "API docs at",
-            ),
-        ]
-    started = [f.result() for f in starting if f.exception() is None]
-    if len(started) < 2:
-        for process, _ in started:
-            stop(process)
-        raise next(f.exception() for f in starting if f.exception() is not None)  # type: ignore[misc]
-    (worker, _), (server, banner) = started
+    # The worker first: it creates the database file, which the server refuses to go
+    # without (on a loaded machine a server started beside it could come up first).
+    worker, _ = spawn(
+        ["worker", "-q", "ui", "--log-level", "WARNING", "ui_app"], cwd, db, "perdure worker"
+    )
+    try:
+        server, banner = spawn(
+            ["server", "--port", "0", "--log-level", "WARNING", "--token-file", tokens, "ui_app"],
+            cwd,
+            db,
+            "API docs at",
+        )
+    except BaseException:
+        stop(worker)
+        raise
     try:
         url = re.search(r"listening on (http://\S+)", banner)
         assert url is not None, banner
