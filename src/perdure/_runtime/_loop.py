@@ -12,13 +12,14 @@ import asyncio
 import collections
 import contextvars
 import sys
-import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar
 
 from perdure._runtime._guard import DeterminismGuard
 
 T = TypeVar("T")
+# Done tasks are first dropped from a loop's list once it holds this many.
+_FIRST_DROP = 16
 
 
 class TimerSink(Protocol):
@@ -56,12 +57,11 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._time = 0.0
         self._running = False
-        # The loop's tasks in the order they were created, for the stack trace query; a
-        # task leaves when it is garbage collected.
-        self._tasks: weakref.WeakValueDictionary[int, asyncio.Task[Any]] = (
-            weakref.WeakValueDictionary()
-        )
-        self._tasks_created = 0
+        # The loop's tasks in the order they were created, for the stack trace query; those
+        # done are dropped whenever the list has doubled since (a plain list: a weak
+        # mapping per workflow instance cost more than the rest of its loop).
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._drop_done_at = _FIRST_DROP
 
     # -- driving -------------------------------------------------------------------------
     def set_time(self, now: float) -> None:
@@ -142,13 +142,16 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
         task = asyncio.Task(coro, loop=self, name=name, context=context)
-        self._tasks_created += 1
-        self._tasks[self._tasks_created] = task
+        tasks = self._tasks
+        tasks.append(task)
+        if len(tasks) >= self._drop_done_at:
+            self._tasks = tasks = [t for t in tasks if not t.done()]
+            self._drop_done_at = max(_FIRST_DROP, 2 * len(tasks))
         return task
 
     def pending_tasks(self) -> list[asyncio.Task[Any]]:
         """The tasks not done yet, oldest first."""
-        return [task for task in list(self._tasks.values()) if not task.done()]
+        return [task for task in self._tasks if not task.done()]
 
     def get_debug(self) -> bool:
         return False
