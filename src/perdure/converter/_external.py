@@ -26,7 +26,6 @@ from perdure._common import external
 from perdure._common.events import HistoryEvent
 from perdure._common.payload import Payload
 from perdure._errors import PerdureError
-from perdure.converter._s3 import S3Storage
 from perdure.converter._storage import ExternalStorage, FileStorage
 from perdure.converter._visitor import decode_events
 
@@ -54,6 +53,8 @@ def storage_from_uri(uri: str) -> ExternalStorage:
     if parts.scheme == "file":
         return FileStorage(urllib.parse.unquote(parts.path))
     if parts.scheme == "s3":
+        from perdure.converter._s3 import S3Storage  # http.client, email: only when used
+
         return S3Storage.from_uri(uri)
     raise PerdureError(
         f"Cannot read offloaded payloads from {uri!r}: give the client or worker the "
