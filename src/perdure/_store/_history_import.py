@@ -4,7 +4,9 @@
 The imported run is closed: if the history ends with a closing event it keeps that status;
 if it was exported while open, a ``WorkflowExecutionTerminated`` event saying so is added, so
 that no worker here ever runs it (its activities, timers and children are not in this
-database). Its events keep their ids and times.
+database). Its events keep their ids and times; still, it is created now, so it becomes the
+latest run of its workflow id (describe, result() and history without a run id, the id reuse
+policy): the latest run is the one created last, whatever its start time says.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ TABLES = (
     "rate_limits",
 )
 # Rows whose insertion order the store reads are copied in that order (SQLite's rowid,
-# PostgreSQL's seq column: the latest run of an id started in one instant, updates).
+# PostgreSQL's seq column: the latest run of an id is the one created last; updates).
 _ORDER = {"sqlite": {"executions": "rowid", "updates": "rowid"}, "postgresql": {}}
 _ORDER["postgresql"] = {"executions": "seq", "updates": "seq"}
 _WHERE = {"tasks": "kind <> 3"}

@@ -6,9 +6,9 @@ added to the other with it (``tests/store/test_store.py`` checks that the lists 
 The dialect differs only where the databases do: ``BIGSERIAL`` for ``AUTOINCREMENT``,
 ``BIGINT`` for ids and counters, ``DOUBLE PRECISION`` for ``REAL``, ``BYTEA`` for ``BLOB``,
 and the same partial indexes. PostgreSQL has no ``rowid``, so the two tables whose
-insertion order the store reads (``executions``, for the latest run of an id started in the
-same instant, and ``updates``, requested in the same instant) carry an explicit
-``seq BIGSERIAL``.
+insertion order the store reads (``executions``, for the latest run of an id: the one created
+last, whatever the clocks said; and ``updates``, requested in the same instant) carry an
+explicit ``seq BIGSERIAL``.
 """
 
 from __future__ import annotations
@@ -270,6 +270,16 @@ MIGRATIONS: list[list[str]] = [
         # service's next wake-up: one index seek, where tasks_ready, led by the queue, made
         # it read every ready task of every queue (4 ms at 10,000 ready tasks).
         "CREATE INDEX tasks_waiting ON tasks (visible_at) WHERE lease_owner IS NULL",
+    ],
+    [
+        # The latest run of an id (describe, result() and history without a run id, the
+        # start's id reuse policy) is the one created last, the highest seq, not the one
+        # with the latest start_time: a clock set back between two runs (an NTP step, a
+        # second machine with a slower clock) made the older run the latest. ORDER BY seq
+        # DESC LIMIT 1 is a backward scan of this index stopped at its first row, however
+        # many runs the id has (a cron workflow's). executions_by_workflow_id stays:
+        # listings filtered by WorkflowId read it in their start-time order.
+        "CREATE INDEX executions_latest ON executions (namespace, workflow_id, seq)",
     ],
 ]
 

@@ -53,6 +53,14 @@ _OPEN = "status + 0 = 1"
 OPEN_EXECUTION_SQL = (
     f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 AND {_OPEN}"
 )
+# The latest run of an id is the one created last (seq, from a sequence: it grows with each
+# insert), not the one with the latest start_time, which a clock set back between two runs, or
+# a second machine with a slower clock, would make older. One backward scan of
+# executions_latest (namespace, workflow_id, seq), stopped at its first row.
+LATEST_EXECUTION_SQL = (
+    f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+    "ORDER BY seq DESC LIMIT 1"
+)
 # The update of many runs: one array per column of EXEC_MUTABLE_COLS, then the run ids.
 _MUTABLE_TYPES = dict(
     status="int", next_event_id="int8", history_size="int8", close_time="float8",
@@ -119,8 +127,7 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         row = await self._one(
             _EXECUTIONS,
-            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-            f"ORDER BY start_time DESC, seq DESC LIMIT 1{self._for_update}",
+            LATEST_EXECUTION_SQL + self._for_update,
             namespace,
             workflow_id,
         )

@@ -259,6 +259,16 @@ MIGRATIONS: list[list[str]] = [
         # it read every ready task of every queue (4 ms at 10,000 ready tasks).
         "CREATE INDEX tasks_waiting ON tasks (visible_at) WHERE lease_owner IS NULL",
     ],
+    [
+        # The latest run of an id (describe, result() and history without a run id, the
+        # start's id reuse policy) is the one created last, the highest rowid, not the one
+        # with the latest start_time: a clock set back between two runs (an NTP step) made
+        # the older run the latest. rowid ends every entry of this index, so ORDER BY rowid
+        # DESC LIMIT 1 is one seek, however many runs the id has (a cron workflow's).
+        # executions_by_workflow_id stays: listings filtered by WorkflowId read it in their
+        # start-time order.
+        "CREATE INDEX executions_latest ON executions (namespace, workflow_id)",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

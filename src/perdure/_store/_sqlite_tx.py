@@ -47,6 +47,11 @@ _INSERT_TASK = (
 _UPDATE_TASK = (
     f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in TASK_MUTABLE_COLS)} WHERE task_id = ?"
 )
+# An id's latest run is the one created last (rowid), whatever the clocks: executions_latest.
+LATEST_EXECUTION_SQL = (
+    f"SELECT {EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
+    "ORDER BY rowid DESC LIMIT 1"
+)
 
 
 class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
@@ -72,11 +77,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         return self.known.read(execution_row(row), row) if row else None
 
     async def get_latest_execution(self, namespace: str, workflow_id: str) -> Execution | None:
-        row = self.c.execute(
-            f"SELECT {EXEC_COLS} FROM executions WHERE namespace = ? AND workflow_id = ? "
-            "ORDER BY start_time DESC, rowid DESC LIMIT 1",
-            (namespace, workflow_id),
-        ).fetchone()
+        row = self.c.execute(LATEST_EXECUTION_SQL, (namespace, workflow_id)).fetchone()
         return self.known.read(execution_row(row), row) if row else None
 
     async def insert_execution(self, ex: Execution) -> None:
