@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from pgutil import fresh_schema
@@ -30,6 +31,20 @@ def request(i: int) -> StartWorkflowRequest:
     )
 
 
+async def generic_plan(url: str, sql: str, workflow_id: str) -> tuple[list[str], Any]:
+    """The plan of ``sql`` (its parameters: the namespace "default" and ``workflow_id``) as a
+    prepared statement settles on it after five runs (a generic plan), and its first value."""
+    conn = await asyncpg.connect(url.split("?")[0])
+    try:
+        await conn.execute(f'SET search_path TO "{url.rsplit("schema=", 1)[1]}"')
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        rows = await conn.fetch("EXPLAIN ANALYZE " + sql, "default", workflow_id)
+        found = await conn.fetchval(sql, "default", workflow_id)
+    finally:
+        await conn.close()
+    return [r[0].strip() for r in rows], found
+
+
 async def test_open_run_of_an_id_is_found_by_its_workflow_id_without_statistics() -> None:
     async with fresh_schema() as url:
         store = open_store(url, VirtualClock(1_000_000.0))
@@ -38,17 +53,7 @@ async def test_open_run_of_an_id_is_found_by_its_workflow_id_without_statistics(
                 await asyncio.gather(*(store.start_workflow(request(j)) for j in range(i, i + 100)))
         finally:
             await store.close()
-        conn = await asyncpg.connect(url.split("?")[0])
-        try:
-            await conn.execute(f'SET search_path TO "{url.rsplit("schema=", 1)[1]}"')
-            # The plan a prepared statement settles on after five runs.
-            await conn.execute("SET plan_cache_mode = force_generic_plan")
-            sql = OPEN_EXECUTION_SQL + " FOR UPDATE"
-            rows = await conn.fetch("EXPLAIN ANALYZE " + sql, "default", "wf-7")
-            found = await conn.fetchval(sql, "default", "wf-7")
-        finally:
-            await conn.close()
-    plan = [r[0].strip() for r in rows]
+        plan, found = await generic_plan(url, OPEN_EXECUTION_SQL + " FOR UPDATE", "wf-7")
     assert found == "run-7"
     conds = [line for line in plan if line.startswith("Index Cond:")]
     assert conds and "workflow_id" in conds[0], plan
@@ -69,16 +74,7 @@ async def test_latest_run_of_an_id_is_one_backward_index_scan_without_a_sort() -
                 await store.terminate("default", "cron", None, "done", "test")
         finally:
             await store.close()
-        conn = await asyncpg.connect(url.split("?")[0])
-        try:
-            await conn.execute(f'SET search_path TO "{url.rsplit("schema=", 1)[1]}"')
-            await conn.execute("SET plan_cache_mode = force_generic_plan")
-            sql = LATEST_EXECUTION_SQL + " FOR UPDATE"
-            rows = await conn.fetch("EXPLAIN ANALYZE " + sql, "default", "cron")
-            found = await conn.fetchval(sql, "default", "cron")
-        finally:
-            await conn.close()
-    plan = [r[0].strip() for r in rows]
+        plan, found = await generic_plan(url, LATEST_EXECUTION_SQL + " FOR UPDATE", "cron")
     assert found == last.run_id
     assert any("Index Scan Backward using executions_latest" in line for line in plan), plan
     assert not any(line.startswith("Sort") or "-> Sort" in line for line in plan), plan
