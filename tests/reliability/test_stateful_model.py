@@ -407,9 +407,12 @@ class EngineModel(RuleBasedStateMachine):
             self.directory.cleanup()
 
 
+# The CI tier's size; the plan's larger runs (its PR tier 200x40, its nightly 5,000
+# examples) outside the suite: PERDURE_MODEL=5000x40 pytest tests/reliability/... -n 0.
+EXAMPLES, STEPS = (int(n) for n in os.environ.get("PERDURE_MODEL", "40x15").split("x"))
 EngineModel.TestCase.settings = settings(
-    max_examples=40,
-    stateful_step_count=15,
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
     deadline=None,
     derandomize=False,
     database=None,
