@@ -205,7 +205,11 @@ STEPS = [
     Step(
         "Export and import a history",
         "For bug reports and golden tests. `history import` brings a file into a database as "
-        "a closed run, to look at with `show` and `describe`.",
+        "a closed run, to look at with `show` and `describe`. The imported run keeps its "
+        "events' times, but it is the latest run of its workflow id if it was imported last "
+        "(the latest run is the one created last, whatever its start time): `show`, "
+        "`describe` and a handle without a run id reach it; import it under another id "
+        "(`--workflow-id`) to leave the id's own runs as they were.",
         "perdure history export -w order-1 --output-file order-1.json",
     ),
     Step(
