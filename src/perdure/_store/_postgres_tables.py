@@ -8,7 +8,7 @@ from typing import Any
 
 from perdure._common.events import encode_attributes
 from perdure._store._postgres_lifecycle import _PostgresLifecycleTx
-from perdure._store._rows import update_row
+from perdure._store._rows import UPDATE_INSERT, update_insert_values, update_row
 from perdure._store._types import QueryResult, UpdateRow, UpdateState
 
 _UPDATE_COLS = "run_id, update_id, name, input, state, outcome"
@@ -37,23 +37,10 @@ class _PostgresTablesTx(_PostgresLifecycleTx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
-        blob = encode_attributes(
-            {"input": row.input, "header": row.header} if row.header else {"input": row.input}
-        )
-        await self._note_payload_refs(row.run_id, [blob])
-        await self._hold(
-            "updates",
-            None,
-            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            row.run_id,
-            row.update_id,
-            row.name,
-            blob,
-            int(row.state),
-            encode_attributes(row.outcome) if row.outcome is not None else None,
-            now,
-        )
+        values = update_insert_values(row, now)
+        await self._note_payload_refs(row.run_id, [values[3]])
+        marks = ", ".join(f"${n}" for n in range(1, len(values) + 1))
+        await self._hold("updates", None, UPDATE_INSERT.format(marks), *values)
 
     async def set_update_state(
         self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None

@@ -155,6 +155,22 @@ def update_row(row: tuple[Any, ...]) -> UpdateRow:
     )
 
 
+# An updates row as it is inserted (``update_insert_values`` gives the values).
+UPDATE_INSERT = (
+    "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) VALUES ({})"
+)
+
+
+def update_insert_values(row: UpdateRow, now: float) -> tuple[Any, ...]:
+    """The values of an updates row, in ``UPDATE_INSERT``'s order (the fourth, the input and
+    header, is the blob whose payload references the store notes)."""
+    blob = encode_attributes(
+        {"input": row.input, "header": row.header} if row.header else {"input": row.input}
+    )
+    outcome = encode_attributes(row.outcome) if row.outcome is not None else None
+    return (row.run_id, row.update_id, row.name, blob, int(row.state), outcome, now)
+
+
 def execution_values(ex: Execution) -> tuple[Any, ...]:
     """The values of an executions row, in ``EXEC_COLS`` order (plus ``parent_run_id``)."""
     return (

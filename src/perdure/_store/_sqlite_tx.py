@@ -14,6 +14,7 @@ from perdure._store._rows import (
     TASK_COLS,
     TASK_INSERT_COLS,
     TASK_MUTABLE_COLS,
+    UPDATE_INSERT,
     delete_runs_sql,
     execution_row,
     execution_values,
@@ -22,6 +23,7 @@ from perdure._store._rows import (
     task_insert_values,
     task_row,
     task_update_values,
+    update_insert_values,
     update_row,
 )
 from perdure._store._schedule_state import ScheduleRow
@@ -357,23 +359,9 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         return update_row(row) if row else None
 
     async def insert_update(self, row: UpdateRow, now: float) -> None:
-        blob = encode_attributes(
-            {"input": row.input, "header": row.header} if row.header else {"input": row.input}
-        )
-        self._note_payload_refs(row.run_id, [blob])
-        self.c.execute(
-            "INSERT INTO updates (run_id, update_id, name, input, state, outcome, requested_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.run_id,
-                row.update_id,
-                row.name,
-                blob,
-                int(row.state),
-                encode_attributes(row.outcome) if row.outcome is not None else None,
-                now,
-            ),
-        )
+        values = update_insert_values(row, now)
+        self._note_payload_refs(row.run_id, [values[3]])
+        self.c.execute(UPDATE_INSERT.format(", ".join("?" * len(values))), values)
 
     async def set_update_state(
         self, run_id: str, update_id: str, state: UpdateState, outcome: dict[str, Any] | None

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perdure._errors import PerdureError
@@ -48,20 +46,16 @@ class HeldTasks:
         self._held: dict[int, _Held] = {}
         self._changed = asyncio.Event()
 
-    def __len__(self) -> int:
-        return len(self._held)
-
-    @contextlib.contextmanager
-    def hold(self, task: WorkflowTask) -> Iterator[None]:
-        """Hold ``task`` (its lease renewed) for the body of the ``with``."""
-        held = self._held[task.task_id] = _Held(task, time.monotonic())
+    def hold(self, task: WorkflowTask) -> None:
+        """Hold ``task`` (its lease renewed) until :meth:`release`."""
+        self._held[task.task_id] = _Held(task, time.monotonic())
         if len(self._held) == 1:
             self._changed.set()
-        try:
-            yield
-        finally:
-            if self._held.get(task.task_id) is held:
-                del self._held[task.task_id]
+
+    def release(self, task: WorkflowTask) -> None:
+        held = self._held.get(task.task_id)
+        if held is not None and held.task is task:
+            del self._held[task.task_id]
 
     async def run(self) -> None:
         """Renew the leases of held tasks as they come due, until cancelled or the store is

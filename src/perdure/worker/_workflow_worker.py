@@ -148,8 +148,11 @@ class WorkflowTasks:
         )
 
     async def process(self, task: WorkflowTask) -> None:
-        with self.held.hold(task):
+        self.held.hold(task)
+        try:
             await self._process(task)
+        finally:
+            self.held.release(task)
 
     async def _process(self, task: WorkflowTask) -> None:
         started = time.perf_counter()
