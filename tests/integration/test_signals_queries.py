@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -220,3 +221,24 @@ async def test_a_query_sees_every_signal_sent_before_it(env: WorkflowEnvironment
             await handle.signal(Collector.add, i)
             assert await handle.query(Collector.get_items) == list(range(i + 1))
         assert await handle.result() == list(range(20))
+
+
+async def test_a_query_waiting_for_its_worker_does_not_move_the_clock(
+    env: WorkflowEnvironment,
+) -> None:
+    # As in Temporal's test server, only a wait for a result skips time. A query that skipped
+    # it would let a timer fire before the query was answered (the async handler's 5 minutes
+    # here), so the answer would depend on which came first.
+    async with Worker(env.client, task_queue="q", workflows=[Collector]):
+        handle = await env.client.start_workflow(Collector.run, 2, id="c", task_queue="q")
+        await handle.signal(Collector.add_later, 1)
+        await drain(env)
+    before = await env.get_current_time()
+    query = asyncio.create_task(handle.query(Collector.get_items))
+    await asyncio.sleep(0.3)  # real time: no worker polls, so the query waits unanswered
+    assert await env.get_current_time() == before
+    async with Worker(env.client, task_queue="q", workflows=[Collector]):
+        assert await query == []
+        assert await env.get_current_time() == before
+        await handle.signal(Collector.add, 2)
+        assert await handle.result() == [2, 1]
