@@ -141,6 +141,15 @@ class _Attempt:
         self.beat = Heartbeater(self._store, self._conv, task, self._loop, self._on_cancel)
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            # Its heartbeater calls back into it and its code's task holds its context: break
+            # those cycles, so that the attempt is freed now, not by the garbage collector.
+            self._code = None
+            self.beat.forget_owner()
+
+    async def _run(self) -> None:
         acts, task = self._acts, self.task
         defn = acts._defs.get(task.activity_type, acts._dynamic)
         if defn is None:

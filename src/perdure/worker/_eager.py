@@ -238,16 +238,12 @@ class EagerDispatch:
 
 class _Ticket:
     """An offer for the task an operation may hand over (a start's first, or the one an
-    activity's outcome schedules), and the workflow task slot it holds.
+    activity's outcome schedules), and the workflow task slot it holds (``_Reservation``).
 
-    The slot is reserved inside the operation's transaction, when the task is about to be
-    leased (``_accept``), not when the operation is queued: a burst of operations queued for
-    one commit batch does not hold every slot before any of them runs. A task run in the
-    transaction (``_InCommit``) gives its slot back as soon as it has run (its commands are
-    recorded in the same transaction, so no lease outlives it); a task leased to be run
-    after the commit keeps it until ``settle`` launches it. A run of the operation undone
-    and run again reserves afresh if it needs one; no slot free: the task is queued as
-    usual, for a poller."""
+    A task run in the transaction (``_InCommit``) gives its slot back as soon as it has run
+    (its commands are recorded in the same transaction, so no lease outlives it); a task
+    leased to be run after the commit keeps it until ``settle`` launches it. No slot free:
+    the task is queued as usual, for a poller."""
 
     def __init__(
         self,
@@ -258,53 +254,69 @@ class _Ticket:
         start: bool,
         run_it: bool,
     ) -> None:
-        self._dispatch = dispatch
         self._workflows = workflows
-        self._wants = wants
-        self._held = False  # a slot reserved for this ticket
+        # The offer and the in-commit run hold the reservation, not this ticket: nothing
+        # refers back to it, so that a ticket and all it holds are freed as soon as it is
+        # settled (two a workflow), not left to the garbage collector.
+        self._slot = _Reservation(dispatch, wants)
         self._then = (
-            _InCommit(dispatch, workflows, self, start=start)
+            _InCommit(dispatch, workflows, self._slot, start=start)
             if run_it and workflows.codec_free
             else None
         )
         self.offer = WorkflowTaskOffer(
-            dispatch._namespace, dispatch._task_queue, dispatch._owner, self._accept, self._then
+            dispatch._namespace,
+            dispatch._task_queue,
+            dispatch._owner,
+            self._slot.accept,
+            self._then,
         )
-
-    def _accept(self, run_id: str, workflow_type: str) -> bool:
-        """Inside the operation's transaction: whether to lease the task to this worker,
-        reserving a slot for it if none is held."""
-        dispatch = self._dispatch
-        if dispatch._stopping.is_set() or not self._wants(run_id, workflow_type):
-            return False
-        if not self._held:
-            slots = dispatch._wft_slots
-            if slots.free() <= 0:
-                return False
-            slots.reserved += 1
-            self._held = True
-        return True
-
-    def ran(self) -> None:
-        """The task has run inside the transaction: its slot is free again."""
-        if self._held:
-            self._held = False
-            self._dispatch._wft_slots.release(1)
 
     async def settle(self, handed: EagerWorkflowTask | None) -> None:
         """After the operation (``handed`` None: it did not commit): finish what ran in its
         commit, else run the task it was granted; release the slot either way."""
         done = False
-        slots = self._dispatch._wft_slots
         try:
             if self._then is not None:
                 done = await self._then.finish(handed)
         finally:
-            held, self._held = self._held, False
-            if held:
-                slots.release(1)
+            self._slot.ran()
             if handed is not None and not done and handed.granted is not None:
-                slots.launch(self._workflows.process(handed.granted))
+                self._slot.slots.launch(self._workflows.process(handed.granted))
+
+
+class _Reservation:
+    """The workflow task slot of a ticket. It is reserved inside the operation's transaction,
+    when the task is about to be leased (``accept``), not when the operation is queued: a
+    burst of operations queued for one commit batch does not hold every slot before any of
+    them runs. A run of the operation undone and run again reserves afresh if it needs one."""
+
+    __slots__ = ("_dispatch", "_held", "_wants", "slots")
+
+    def __init__(self, dispatch: EagerDispatch, wants: Callable[[str, str], bool]) -> None:
+        self._dispatch = dispatch
+        self._wants = wants
+        self._held = False
+        self.slots = dispatch._wft_slots
+
+    def accept(self, run_id: str, workflow_type: str) -> bool:
+        """Inside the operation's transaction: whether to lease the task to this worker,
+        reserving a slot for it if none is held."""
+        if self._dispatch._stopping.is_set() or not self._wants(run_id, workflow_type):
+            return False
+        if not self._held:
+            if self.slots.free() <= 0:
+                return False
+            self.slots.reserved += 1
+            self._held = True
+        return True
+
+    def ran(self) -> None:
+        """The task has run inside the transaction, or the operation is settled: the slot is
+        free again."""
+        if self._held:
+            self._held = False
+            self.slots.release(1)
 
 
 class _FiredTicket:
@@ -312,27 +324,41 @@ class _FiredTicket:
     reserved as each is accepted (none held while nothing is due), until settled."""
 
     def __init__(self, dispatch: EagerDispatch, workflows: WorkflowTasks) -> None:
-        self._slots = dispatch._wft_slots
         self._workflows = workflows
-        self._reserved = 0  # by every run of the transaction, until it is settled
+        self._slots = _FiredSlots(dispatch._wft_slots, workflows)  # no reference back here
         self.offer = WorkflowTaskOffer(
-            dispatch._namespace, dispatch._task_queue, dispatch._owner, self._accept
+            dispatch._namespace, dispatch._task_queue, dispatch._owner, self._slots.accept
         )
 
-    def _accept(self, run_id: str, workflow_type: str) -> bool:
+    def settle(self, granted: list[WorkflowTask] | None) -> None:
+        """After the transaction (``granted`` None: it did not commit): run the tasks it
+        leased to this worker; release the slots reserved either way."""
+        slots = self._slots.release()
+        for task in granted or ():
+            slots.launch(self._workflows.process(task))
+
+
+class _FiredSlots:
+    """The workflow task slots a fired ticket reserved, by every run of its transaction."""
+
+    __slots__ = ("_reserved", "_slots", "_workflows")
+
+    def __init__(self, slots: Slots, workflows: WorkflowTasks) -> None:
+        self._slots = slots
+        self._workflows = workflows
+        self._reserved = 0
+
+    def accept(self, run_id: str, workflow_type: str) -> bool:
         if not self._workflows.runs_type(workflow_type) or self._slots.free() <= 0:
             return False
         self._slots.reserved += 1
         self._reserved += 1
         return True
 
-    def settle(self, granted: list[WorkflowTask] | None) -> None:
-        """After the transaction (``granted`` None: it did not commit): run the tasks it
-        leased to this worker; release the slots reserved either way."""
+    def release(self) -> Slots:
         self._slots.release(self._reserved)
         self._reserved = 0
-        for task in granted or ():
-            self._slots.launch(self._workflows.process(task))
+        return self._slots
 
 
 class _InCommit:
@@ -340,11 +366,16 @@ class _InCommit:
     workflow task it hands back (see ``perdure._store._eager.InCommit``)."""
 
     def __init__(
-        self, dispatch: EagerDispatch, workflows: WorkflowTasks, ticket: _Ticket, *, start: bool
+        self,
+        dispatch: EagerDispatch,
+        workflows: WorkflowTasks,
+        slot: _Reservation,
+        *,
+        start: bool,
     ) -> None:
         self._dispatch = dispatch
         self._wf = workflows
-        self._ticket = ticket
+        self._slot = slot
         self._start = start  # the first task of a run being started: no instance to reuse
         self.identity = workflows.identity
         self._calls = 0
@@ -395,7 +426,7 @@ class _InCommit:
         self._runner, self._task = runner, task
         self._closes = closing(commands) if wf.metrics is not None else None
         self._offer = self._dispatch._offer_activities(commands)
-        self._ticket.ran()
+        self._slot.ran()
         return commands, self._offer
 
     def _spoil(self) -> None:

@@ -132,6 +132,11 @@ class Heartbeater:
         if self._sender is not None:
             self._sender.cancel()
 
+    def forget_owner(self) -> None:
+        """The attempt is over: no more heartbeats, and no reference back to it."""
+        self.stop()
+        self._on_cancel = _ignore_cancel
+
     async def final_details(self) -> None:
         """Make sure the last details are stored before the attempt's outcome."""
         if self._dirty and self._details is not None:
@@ -156,3 +161,7 @@ class Heartbeater:
 
 
 __all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "Heartbeater"]
+
+
+def _ignore_cancel(*, stale: bool) -> None:
+    """A stopped heartbeater's callback: the attempt it served is over."""
