@@ -82,3 +82,17 @@ def test_retention_benchmark_deletes_every_closed_run_and_prints_the_ratio() -> 
     assert result.returncode == 0, out + result.stderr
     assert re.search(r"while retention deletes those runs +\d+ workflows/s +ratio [\d.]+", out)
     assert re.search(r"run: deleted 600 \(\d+ during S1\); write lock per batch: median", out), out
+
+
+@pytest.mark.timeout(120)
+def test_cyclic_garbage_prints_what_the_collector_frees() -> None:
+    script = BENCH.parent / "cyclic_garbage.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "50"], capture_output=True, text=True, timeout=110
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "50 workflows, max_cached_workflows=1000: 50 instances built" in out, out
+    assert re.search(r"[\d.]+ objects a workflow left to the garbage collector", out), out
+    assert "WorkflowInstance" in out, out
+    assert "_Attempt" not in out and "_Ticket" not in out, out
