@@ -18,6 +18,10 @@ with the store once, for the starts made in this process. The eager path, end to
 
 And a timer firing in this process's timer service leases the workflow task it schedules to
 the worker (``offer_fired``), run after the commit (``_FiredTicket.settle``).
+
+A start is not taken while the worker's cache has no room for its run without evicting one
+about to get its activity's result (``WorkflowTasks.room_for_new``, which bounds the
+poller's claims too): its first task is queued, for the poller once there is room.
 """
 
 from __future__ import annotations
@@ -123,7 +127,13 @@ class EagerDispatch:
         wf = self._workflows
         if wf is None or self._stopping.is_set() or not wf.runs_type(workflow_type):
             return None
-        return _Ticket(self, wf, lambda _, wtype: wf.runs_type(wtype), start=True, run_it=True)
+        return _Ticket(
+            self,
+            wf,
+            lambda _, wtype: wf.runs_type(wtype) and wf.room_for_new() != 0,
+            start=True,
+            run_it=True,
+        )
 
     # -- timers firing (called by the store) ---------------------------------------------------
     def offer_fired(self) -> _FiredTicket | None:
@@ -147,7 +157,8 @@ class EagerDispatch:
         except BaseException:
             self._settle_activities(offer, None)
             raise
-        await self._recorded(task, runner, done.next_event_id, offer, done.activities)
+        awaiting = self._schedules_own(commands) > 0
+        await self._recorded(task, runner, done.next_event_id, offer, done.activities, awaiting)
         return done.next_event_id
 
     async def _recorded(
@@ -157,6 +168,7 @@ class EagerDispatch:
         next_event_id: int | None,
         offer: ActivityOffer | None,
         granted: EagerActivities | None,
+        awaiting: bool,
     ) -> None:
         """A task's commands are committed (``next_event_id`` None: refused): run the
         activities leased with them, and keep the instance for the run's next task."""
@@ -169,26 +181,31 @@ class EagerDispatch:
             self._settle_activities(offer, None)
             raise
         self._settle_activities(offer, granted)
-        wf.keep(task, runner, next_event_id)
+        wf.keep(task, runner, next_event_id, awaiting)
 
     def _offer_activities(self, commands: Sequence[Command]) -> ActivityOffer | None:
         """Before a workflow task's commands are recorded: slots for the activities they
         schedule that this worker runs, leased to it in the same transaction."""
         if self._activities is None or self._stopping.is_set() or self._paced:
             return None
-        wanted = sum(
-            1
-            for c in commands
-            if isinstance(c, ScheduleActivity)
-            and c.task_queue == self._task_queue
-            and c.activity_type in self._activity_types
-        )
-        n = min(wanted, self._activity_slots.free())
+        n = min(self._schedules_own(commands), self._activity_slots.free())
         if n <= 0:
             return None
         self._activity_slots.reserved += n
         return ActivityOffer(
             self._namespace, self._task_queue, self._owner, self._activity_types, n
+        )
+
+    def _schedules_own(self, commands: Sequence[Command]) -> int:
+        """How many of the activities ``commands`` schedule this worker runs."""
+        if self._activities is None:
+            return 0
+        return sum(
+            1
+            for c in commands
+            if isinstance(c, ScheduleActivity)
+            and c.task_queue == self._task_queue
+            and c.activity_type in self._activity_types
         )
 
     def _settle_activities(
@@ -387,6 +404,7 @@ class _InCommit:
         self._started = 0.0
         self._cached = False
         self._closes: WorkflowClose | None = None
+        self._awaiting = False  # its commands schedule activities this worker runs
 
     def __call__(self, task: WorkflowTask) -> tuple[list[Command], ActivityOffer | None] | None:
         self._calls += 1
@@ -424,14 +442,16 @@ class _InCommit:
         if not all(isinstance(c, _IN_COMMIT) for c in commands):
             return None  # likewise
         self._runner, self._task = runner, task
+        wf.instances_pending += 1  # out of the cache until the commit is settled
         self._closes = closing(commands) if wf.metrics is not None else None
+        self._awaiting = self._dispatch._schedules_own(commands) > 0
         self._offer = self._dispatch._offer_activities(commands)
         self._slot.ran()
         return commands, self._offer
 
     def _spoil(self) -> None:
         """Forget what ran: the instance is dropped (rebuilt by replay), the offer released."""
-        self._runner = self._task = None
+        self._forget_instance()
         self._dispatch._settle_activities(self._offer, None)
         self._offer = None
 
@@ -450,5 +470,15 @@ class _InCommit:
         metrics = self._wf.metrics
         if metrics is not None:
             report_task(metrics, task, runner, self._started, self._cached, self._closes)
-        await self._dispatch._recorded(task, runner, handed.continued, offer, handed.activities)
+        try:
+            await self._dispatch._recorded(
+                task, runner, handed.continued, offer, handed.activities, self._awaiting
+            )
+        finally:
+            self._forget_instance()
         return True
+
+    def _forget_instance(self) -> None:
+        if self._runner is not None:
+            self._wf.instances_pending -= 1
+        self._runner = self._task = None

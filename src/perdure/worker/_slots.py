@@ -4,7 +4,7 @@ that reserves them inside the claiming transaction."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
@@ -21,8 +21,8 @@ class Slots:
     def free(self) -> int:
         return self.limit - len(self.inflight) - self.reserved
 
-    def claim_limit(self) -> ClaimLimit:
-        return ClaimLimit(self)
+    def claim_limit(self, cap: Callable[[], int | None] | None = None) -> ClaimLimit:
+        return ClaimLimit(self, cap)
 
     def launch(self, coro: Coroutine[Any, Any, None]) -> None:
         t = asyncio.get_running_loop().create_task(coro)
@@ -44,8 +44,9 @@ class ClaimLimit:
     handed over eagerly earlier in the same batch is counted) and reserved there, trimmed to
     what it took (``took``), until the poller releases ``taken`` after the claim returns."""
 
-    def __init__(self, slots: Slots) -> None:
+    def __init__(self, slots: Slots, cap: Callable[[], int | None] | None = None) -> None:
         self._slots = slots
+        self._cap = cap  # a further bound, if any (None from it: none)
         self.taken = 0  # the slots reserved now
         self.limit = 0  # the claim's limit (the queue is drained if it took fewer)
 
@@ -53,6 +54,9 @@ class ClaimLimit:
         slots = self._slots
         slots.reserved -= self.taken  # the operation runs again: decide afresh
         self.taken = max(slots.free(), 0)
+        bound = None if self._cap is None else self._cap()
+        if bound is not None:
+            self.taken = min(self.taken, bound)
         slots.reserved += self.taken
         self.limit = self.taken
         return self.taken

@@ -11,6 +11,7 @@ from typing import Any
 
 from perdure._common import identifiers as ids
 from perdure._common.backoff import Retry
+from perdure._common.clock import Clock
 from perdure._common.metrics import MetricsSink
 from perdure._store._types import TaskKind
 from perdure.activity._definition import ActivityDefinition
@@ -29,6 +30,8 @@ from perdure.worker._workflow_worker import WorkflowTasks
 from perdure.workflow._definition import WorkflowDefinition
 
 log = logging.getLogger("perdure.worker")
+# Holding off new runs (a full cache, see WorkflowTasks.hold_off) is about CPU work: real time.
+_REAL = Clock()
 
 
 class Worker:
@@ -249,6 +252,7 @@ class Worker:
                     self._wft_slots,
                     self._store.claim_workflow_tasks,
                     wf.process,
+                    hold_off=wf,
                 )
             )
             loops.append(
@@ -308,6 +312,7 @@ class Worker:
         slots: Slots,
         claim: Callable[[str, str, str, Callable[[], int]], Coroutine[Any, Any, Sequence[Any]]],
         handle: Callable[[Any], Coroutine[Any, Any, None]],
+        hold_off: WorkflowTasks | None = None,
     ) -> None:
         store = self._store
         key = ("queue", self._namespace, self.task_queue, kind)
@@ -320,8 +325,12 @@ class Worker:
                     slots.freed.clear()
                     await slots.freed.wait()
                     continue
+                if hold_off is not None and (pause := hold_off.hold_off()) > 0:
+                    hold_off.room.clear()
+                    await _REAL.wait(hold_off.room, _REAL.now() + min(pause, 0.05))
+                    continue
                 ready.clear()
-                limit = slots.claim_limit()
+                limit = slots.claim_limit(None if hold_off is None else hold_off.room_for_new)
                 try:
                     tasks = await claim(self._namespace, self.task_queue, self._owner, limit)
                 except Exception as exc:

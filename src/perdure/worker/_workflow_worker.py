@@ -27,6 +27,7 @@ from perdure._errors import (
 from perdure._runtime import QueryFailed, WorkflowRunner, WorkflowTaskFailure
 from perdure._store import Store
 from perdure._store._executions import HISTORY_BYTES_LIMIT, HISTORY_EVENT_LIMIT
+from perdure._store._notify import Flag
 from perdure._store._types import QueryResult, QueryTask, StaleTaskError, WorkflowTask
 from perdure.converter import DataConverter
 from perdure.converter._limits import check_payloads
@@ -50,6 +51,9 @@ log = logging.getLogger("perdure.worker")
 QUERY_RETRY_SECONDS = 10.0
 
 # Past these a run's history is large enough to warn about (Temporal's thresholds).
+# How long a cached run waiting on an activity of this worker's own is kept from eviction
+# while the cache is full (see ``WorkflowTasks.hold_off``).
+AWAITING_SECONDS = 5.0
 HISTORY_WARN_EVENTS = 10_240
 HISTORY_WARN_BYTES = 10 * 1024 * 1024
 
@@ -94,6 +98,13 @@ class WorkflowTasks:
         self._failure_types = tuple(failure_exception_types)
         self._guard = guard
         self.cache: collections.OrderedDict[str, WorkflowRunner] = collections.OrderedDict()
+        # Cached runs whose last task scheduled activities this worker runs, and when.
+        self._awaiting: dict[str, float] = {}
+        # Set when a run leaves the cache (room for a new one).
+        self.room = Flag()
+        # Instances out of the cache while a task runs (in a commit, see _eager._InCommit, or
+        # after a claim), cached again once it is recorded.
+        self.instances_pending = 0
         self._local = local_activities
         # The worker's workflow interceptor classes (set by it), for each run it builds.
         self.interceptor_classes: Sequence[type[WorkflowInboundInterceptor]] = ()
@@ -115,15 +126,58 @@ class WorkflowTasks:
         """No payload codec: a task may run inside a transaction (a codec may await)."""
         return self._converter._store_codec is None
 
-    def keep(self, task: WorkflowTask, runner: WorkflowRunner, next_event_id: int | None) -> None:
+    def keep(
+        self,
+        task: WorkflowTask,
+        runner: WorkflowRunner,
+        next_event_id: int | None,
+        awaiting: bool = False,
+    ) -> None:
         """The task's commands are committed (``next_event_id`` None: refused): keep the
-        instance for the run's next task."""
+        instance for the run's next task (``awaiting``: its commands scheduled activities
+        that this worker runs)."""
+        run_id = task.run_id
         if next_event_id is None or runner.closed:
+            self._awaiting.pop(run_id, None)
+            self.room.set()
             return
         runner.recorded(next_event_id)
-        self.cache[task.run_id] = runner
+        self.cache[run_id] = runner
+        if awaiting:
+            self._awaiting[run_id] = time.monotonic()
+        else:
+            self._awaiting.pop(run_id, None)
         while len(self.cache) > self._max_cached:
-            self.cache.popitem(last=False)
+            self._awaiting.pop(self.cache.popitem(last=False)[0], None)
+        if len(self._awaiting) > 2 * len(self.cache) + 100:  # runs that left the cache
+            self._awaiting = {k: t for k, t in self._awaiting.items() if k in self.cache}
+
+    def room_for_new(self) -> int | None:
+        """How many new runs' tasks this worker may take now (None: no bound). While the run
+        its cache would evict first waits on an activity this worker runs, scheduled less
+        than ``AWAITING_SECONDS`` ago, only as many as the cache has room for: that result
+        is coming, and evicting the run would cost a replay for it then, so a burst of
+        starts larger than the cache runs depth first. A run waiting on anything else (a
+        timer, a signal) is evicted as usual."""
+        cache, limit = self.cache, self._max_cached
+        if limit <= 0:
+            return None
+        if cache:
+            since = self._awaiting.get(next(iter(cache)))
+            if since is None or since + AWAITING_SECONDS <= time.monotonic():
+                return None
+        return max(limit - len(cache) - self.instances_pending, 0)
+
+    def hold_off(self) -> float:
+        """How long to wait before taking new runs' tasks (0: take them; see
+        ``room_for_new``)."""
+        if self.room_for_new() != 0:
+            return 0.0
+        cache = self.cache
+        if not cache:  # all new, run in commits still being settled
+            return 0.01
+        since = self._awaiting[next(iter(cache))]
+        return max(since + AWAITING_SECONDS - time.monotonic(), 0.001)
 
     def new_runner(self, defn: WorkflowDefinition, workflow_id: str, run_id: str) -> WorkflowRunner:
         return WorkflowRunner(
@@ -149,9 +203,11 @@ class WorkflowTasks:
 
     async def process(self, task: WorkflowTask) -> None:
         self.held.hold(task)
+        self.instances_pending += 1  # its instance is out of the cache meanwhile
         try:
             await self._process(task)
         finally:
+            self.instances_pending -= 1
             self.held.release(task)
 
     async def _process(self, task: WorkflowTask) -> None:

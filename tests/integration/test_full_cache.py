@@ -1,0 +1,159 @@
+"""A worker whose cache is full of runs waiting on its own activities leaves new runs' tasks
+alone until one of those finishes (or has waited ``AWAITING_SECONDS``): a burst of starts
+larger than ``max_cached_workflows`` runs depth first, each run built once, rather than
+evicting runs whose activity result is moments away and rebuilding them by replay. A cache
+full of runs waiting on anything else (a signal, a timer) is evicted as usual, and a new run
+is never held off for long."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from perdure import Worker, activity, workflow
+from perdure._runtime import WorkflowRunner
+from perdure.testing import WorkflowEnvironment
+from perdure.worker import _workflow_worker
+
+
+@contextmanager
+def instances_built() -> Iterator[list[int]]:
+    """How many workflow instances are built (a run evicted from the cache is built again)."""
+    built = [0]
+    init = WorkflowRunner.__init__
+
+    def counting(self: WorkflowRunner, *args: Any, **kwargs: Any) -> None:
+        built[0] += 1
+        init(self, *args, **kwargs)
+
+    WorkflowRunner.__init__ = counting  # type: ignore[method-assign]
+    try:
+        yield built
+    finally:
+        WorkflowRunner.__init__ = init  # type: ignore[method-assign]
+
+
+@activity.defn
+async def echo(i: int) -> int:
+    await asyncio.sleep(0.001)
+    return i
+
+
+RELEASE = asyncio.Event()
+
+
+@activity.defn
+async def held(i: int) -> int:
+    await RELEASE.wait()
+    return i
+
+
+@workflow.defn
+class OneActivity:
+    @workflow.run
+    async def run(self, i: int) -> int:
+        return await workflow.execute_activity(
+            echo, i, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+@workflow.defn
+class Held:
+    @workflow.run
+    async def run(self, i: int) -> int:
+        return await workflow.execute_activity(
+            held, i, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+@workflow.defn
+class Waits:
+    def __init__(self) -> None:
+        self.go = False
+
+    @workflow.signal
+    def release(self) -> None:
+        self.go = True
+
+    @workflow.run
+    async def run(self, i: int) -> int:
+        await workflow.wait_condition(lambda: self.go)
+        return i
+
+
+@workflow.defn
+class Quick:
+    @workflow.run
+    async def run(self) -> str:
+        return "done"
+
+
+async def test_a_burst_larger_than_the_cache_builds_each_run_once(
+    real_env: WorkflowEnvironment,
+) -> None:
+    client = real_env.client
+    async with Worker(
+        client,
+        task_queue="q",
+        workflows=[OneActivity],
+        activities=[echo],
+        max_cached_workflows=10,
+    ):
+        with instances_built() as built:
+            handles = await asyncio.gather(
+                *(
+                    client.start_workflow(OneActivity.run, i, id=f"w{i}", task_queue="q")
+                    for i in range(100)
+                )
+            )
+            results = await asyncio.gather(*(h.result() for h in handles))
+    assert results == list(range(100))
+    assert built[0] == 100
+
+
+async def test_a_cache_full_of_runs_waiting_for_signals_is_evicted_as_usual(
+    real_env: WorkflowEnvironment,
+) -> None:
+    client = real_env.client
+    async with Worker(client, task_queue="q", workflows=[Waits, Quick], max_cached_workflows=3):
+        waiting = [
+            await client.start_workflow(Waits.run, i, id=f"wait{i}", task_queue="q")
+            for i in range(3)
+        ]
+        began = time.monotonic()
+        assert await client.execute_workflow(Quick.run, id="quick", task_queue="q") == "done"
+        assert time.monotonic() - began < 2.0  # not held off: none of them waits on an activity
+        for h in waiting:
+            await h.signal(Waits.release)
+        assert [await h.result() for h in waiting] == [0, 1, 2]
+
+
+async def test_a_new_run_is_held_off_only_until_the_awaited_results_are_old(
+    real_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_workflow_worker, "AWAITING_SECONDS", 0.5)
+    RELEASE.clear()
+    client = real_env.client
+    async with Worker(
+        client,
+        task_queue="q",
+        workflows=[Held, Quick],
+        activities=[held],
+        max_cached_workflows=2,
+    ):
+        stuck = [
+            await client.start_workflow(Held.run, i, id=f"h{i}", task_queue="q") for i in (0, 1)
+        ]
+        began = time.monotonic()
+        # Both cached runs wait on an activity of this worker that does not end: the new run
+        # waits for them, at most AWAITING_SECONDS, then one is evicted.
+        assert await client.execute_workflow(Quick.run, id="quick", task_queue="q") == "done"
+        assert time.monotonic() - began < 5.0
+        RELEASE.set()
+        assert [await h.result() for h in stuck] == [0, 1]
