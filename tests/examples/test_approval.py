@@ -129,8 +129,19 @@ def test_script_runs(tmp_path: Path) -> None:
     assert "REQ-3: AUTO-REJECTED by nobody" in out
     assert "ignored: approved by mallory (not allowed to decide)" in out
     assert "to erin   REQ-2: escalated" in out
-    # The timelines follow the default timeouts: reminder at 1 s, escalation 1 s later,
-    # auto-reject 1.5 s after that (each a little later on a busy machine).
-    assert re.search(r"\+1\.[0-4]s  reminder sent to dana", out), out
-    assert re.search(r"\+2\.[0-4]s  escalated to erin", out), out
-    assert re.search(r"\+3\.[5-9]s  auto-rejected: no decision in time", out), out
+    # The timelines follow the script's timeouts: reminder at 1 s, escalation 1 s later,
+    # auto-reject 1.5 s after that. A timer never fires early; on a busy machine it may fire
+    # late, so only the lower bounds and the order are exact.
+    reminder = offset(r"reminder sent to dana", out)
+    escalation = offset(r"escalated to erin", out)
+    rejection = offset(r"auto-rejected: no decision in time", out)
+    assert 1.0 <= reminder < escalation < rejection, out
+    assert escalation >= 2.0 and escalation - reminder >= 0.9, out
+    assert rejection >= 3.5 and rejection - escalation >= 1.4, out
+
+
+def offset(event: str, out: str) -> float:
+    """The seconds since the request at which the printed timeline shows ``event``."""
+    match = re.search(rf"\+(\d+\.\d)s  {event}", out)
+    assert match is not None, out
+    return float(match.group(1))
