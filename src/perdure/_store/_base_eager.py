@@ -42,16 +42,33 @@ async def _continue_in_commit(
     the first event after its commands). Returns ``eager``."""
     then = None if eager is None else eager.offer.then
     if then is None or eager is None or eager.granted is None:
-        return eager
+        return await _write_unwritten(tx, eager, fx)
     follow = then(eager.granted)
     if follow is None:
-        return eager
+        return await _write_unwritten(tx, eager, fx)
     commands, offer = follow
     acts = None if offer is None else EagerActivities(offer)
     eager.continued = await workflow_tasks.complete(
-        tx, eager.granted, commands, then.identity, now, fx, acts
+        tx, eager.granted, commands, then.identity, now, fx, acts, unwritten=eager.unwritten
     )
+    eager.unwritten = None
     eager.activities = acts
+    return eager
+
+
+async def _write_unwritten(
+    tx: Tx, eager: EagerWorkflowTask | None, fx: Effects
+) -> EagerWorkflowTask | None:
+    """The granted task is run after the commit after all: write its row (leased to the
+    worker) in this transaction. Returns ``eager``."""
+    if eager is None or eager.unwritten is None:
+        return eager
+    row, _ = eager.unwritten
+    eager.unwritten = None
+    await tx.insert_task(row)
+    fx.wake(row.deadline)
+    if eager.granted is not None:
+        eager.granted.task_id = row.task_id
     return eager
 
 
@@ -163,7 +180,7 @@ class EagerOps(ABC):
         async def op(tx: Tx, fx: Effects) -> EagerWorkflowTask | None:
             eager = _grant(offer)
             await activities.fail(tx, token, owner, failure, identity, self.clock.now(), fx, eager)
-            return eager
+            return await _write_unwritten(tx, eager, fx)
 
         return await self.transact(op)
 
@@ -179,6 +196,6 @@ class EagerOps(ABC):
             eager = _grant(offer)
             now = self.clock.now()
             await activities.cancelled(tx, token, owner, details, identity, now, fx, eager)
-            return eager
+            return await _write_unwritten(tx, eager, fx)
 
         return await self.transact(op)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from perdure._common.commands import Command
-from perdure._store._types import ActivityTask, TaskRow, WorkflowTask
+from perdure._store._types import ActivityTask, Execution, TaskRow, WorkflowTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +116,10 @@ class EagerWorkflowTask:
     granted: WorkflowTask | None = None
     continued: int | None = None
     activities: EagerActivities | None = None
+    # The granted task's row and run while the offer's ``then`` may still run it in the
+    # transaction: the row is written only if it does not (``_base_eager``), since a task
+    # begun and completed in one transaction needs none (no lease outlives it).
+    unwritten: tuple[TaskRow, Execution] | None = None
 
 
 @dataclass(slots=True)

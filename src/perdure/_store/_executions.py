@@ -88,9 +88,12 @@ async def schedule_workflow_task(
     ):
         owner = eager.offer.owner
         lease(row, owner, now)
-        await tx.insert_task(row)
         ex.wft_state = WftState.STARTED
-        fx.wake(row.deadline)
+        if eager.offer.then is not None and row.fairness is None:
+            eager.unwritten = (row, ex)  # written only if not run in this transaction
+        else:
+            await tx.insert_task(row)
+            fx.wake(row.deadline)
         eager.granted = workflow_task(row, ex, owner, now)
         if appended and appended[-1].event_id == ex.next_event_id - 1:
             eager.granted.new_events = appended

@@ -81,18 +81,22 @@ async def complete(
     now: float,
     fx: Effects,
     eager: EagerActivities | None = None,
+    unwritten: tuple[TaskRow, Execution] | None = None,
 ) -> int | None:
     """Record the task's commands (activities on the worker's own queue leased to it at once
     when it offers ``eager``). Returns the id of the first event after them, or None
     when the commands were refused because inputs arrived that the code has not seen while
-    it was deciding to close (the task is then run again with them)."""
-    row, ex = await _held(tx, task)
+    it was deciding to close (the task is then run again with them). ``unwritten``: the
+    task was scheduled in this transaction and its row never written (its run as this
+    transaction holds it)."""
+    row, ex = await _held(tx, task) if unwritten is None else _fresh(task, *unwritten)
     closing = any(isinstance(c, CLOSE_COMMANDS) for c in commands)
     if closing and await tx.inbox_count(ex.run_id):
         # Temporal's rule: a workflow cannot close over signals it has not seen.
         await _refuse_closing(tx, row, ex, now, fx)
         return None
-    await tx.delete_task(row.task_id)
+    if row.task_id:
+        await tx.delete_task(row.task_id)
     ex.wft_state = WftState.NONE
     ex.wft_attempt = 0
     ex.last_failure = None
@@ -116,9 +120,21 @@ async def complete(
     return await done.settle()
 
 
+def _fresh(task: WorkflowTask, row: TaskRow, ex: Execution) -> tuple[TaskRow, Execution]:
+    """A task scheduled in this transaction, as ``_held`` would find it had its row been
+    written (the same fence)."""
+    if ex.next_event_id != task.next_event_id or not ex.is_open:
+        raise StaleTaskError(
+            f"Workflow task of {task.workflow_id} (attempt {task.attempt}) is no longer held "
+            "by this worker"
+        )
+    return row, ex
+
+
 async def _refuse_closing(tx: Tx, row: TaskRow, ex: Execution, now: float, fx: Effects) -> None:
     """Drop the task's commands and run a new task over the inputs they did not see."""
-    await tx.delete_task(row.task_id)
+    if row.task_id:
+        await tx.delete_task(row.task_id)
     ex.wft_state = WftState.NONE
     await executions.flush_inbox(tx, ex, now)
     await executions.schedule_workflow_task(tx, ex, now, fx)
