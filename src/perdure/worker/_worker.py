@@ -53,7 +53,9 @@ class Worker:
         max_concurrent_activities: activity attempts run at once.
         max_concurrent_workflow_tasks: workflow tasks run at once.
         max_cached_workflows: running instances kept in memory; the least recently used is
-            evicted past this and rebuilt by replay when it next has work.
+            evicted past this and rebuilt by replay when it next has work. While it waits
+            on an activity this worker runs, scheduled less than 5 s ago, new runs wait for
+            room instead (a burst larger than the cache runs depth first).
         graceful_shutdown_timeout: how long ``shutdown()`` lets running activities finish
             before cancelling them.
         workflow_failure_exception_types: exception types that fail the workflow instead of

@@ -50,10 +50,11 @@ log = logging.getLogger("perdure.worker")
 # How long a query's answer is tried again while the store fails (clients wait 30 s).
 QUERY_RETRY_SECONDS = 10.0
 
-# Past these a run's history is large enough to warn about (Temporal's thresholds).
 # How long a cached run waiting on an activity of this worker's own is kept from eviction
-# while the cache is full (see ``WorkflowTasks.hold_off``).
+# while the cache is full (see ``WorkflowTasks.room_for_new``).
 AWAITING_SECONDS = 5.0
+
+# Past these a run's history is large enough to warn about (Temporal's thresholds).
 HISTORY_WARN_EVENTS = 10_240
 HISTORY_WARN_BYTES = 10 * 1024 * 1024
 
