@@ -58,19 +58,22 @@ async def claim(
 
 async def _held(tx: Tx, task: WorkflowTask) -> tuple[TaskRow, Any]:
     row, ex = await tx.get_task_and_execution(task.task_id, task.run_id)
-    if (
-        row is None
-        or ex is None
-        or row.lease_owner != task.owner
-        or row.attempt != task.attempt
-        or ex.next_event_id != task.next_event_id
-        or not ex.is_open
-    ):
-        raise StaleTaskError(
-            f"Workflow task of {task.workflow_id} (attempt {task.attempt}) is no longer held "
-            "by this worker"
-        )
-    return row, ex
+    if row is None or row.lease_owner != task.owner or row.attempt != task.attempt:
+        raise _stale(task)
+    return _fresh(task, row, ex)
+
+
+async def _drop(tx: Tx, row: TaskRow) -> None:
+    """Delete the task's row (none if it was never written: ``complete``'s ``unwritten``)."""
+    if row.task_id:
+        await tx.delete_task(row.task_id)
+
+
+def _stale(task: WorkflowTask) -> StaleTaskError:
+    return StaleTaskError(
+        f"Workflow task of {task.workflow_id} (attempt {task.attempt}) is no longer held by "
+        "this worker"
+    )
 
 
 async def complete(
@@ -95,8 +98,7 @@ async def complete(
         # Temporal's rule: a workflow cannot close over signals it has not seen.
         await _refuse_closing(tx, row, ex, now, fx)
         return None
-    if row.task_id:
-        await tx.delete_task(row.task_id)
+    await _drop(tx, row)
     ex.wft_state = WftState.NONE
     ex.wft_attempt = 0
     ex.last_failure = None
@@ -120,21 +122,17 @@ async def complete(
     return await done.settle()
 
 
-def _fresh(task: WorkflowTask, row: TaskRow, ex: Execution) -> tuple[TaskRow, Execution]:
-    """A task scheduled in this transaction, as ``_held`` would find it had its row been
-    written (the same fence)."""
-    if ex.next_event_id != task.next_event_id or not ex.is_open:
-        raise StaleTaskError(
-            f"Workflow task of {task.workflow_id} (attempt {task.attempt}) is no longer held "
-            "by this worker"
-        )
+def _fresh(task: WorkflowTask, row: TaskRow, ex: Execution | None) -> tuple[TaskRow, Execution]:
+    """The task's run, if the task is still the one it is due (its row held, or scheduled
+    in this transaction and never written)."""
+    if ex is None or ex.next_event_id != task.next_event_id or not ex.is_open:
+        raise _stale(task)
     return row, ex
 
 
 async def _refuse_closing(tx: Tx, row: TaskRow, ex: Execution, now: float, fx: Effects) -> None:
     """Drop the task's commands and run a new task over the inputs they did not see."""
-    if row.task_id:
-        await tx.delete_task(row.task_id)
+    await _drop(tx, row)
     ex.wft_state = WftState.NONE
     await executions.flush_inbox(tx, ex, now)
     await executions.schedule_workflow_task(tx, ex, now, fx)

@@ -151,14 +151,14 @@ class EagerDispatch:
     ) -> int | None:
         """Record a task's commands, the activities they schedule on this worker leased to
         it in the same transaction; then keep the instance and run those activities."""
-        offer = self._offer_activities(commands)
+        own = self._schedules_own(commands)
+        offer = self._offer_activities(own)
         try:
             done = await self._store.complete_workflow_task(task, commands, self._identity, offer)
         except BaseException:
             self._settle_activities(offer, None)
             raise
-        awaiting = self._schedules_own(commands) > 0
-        await self._recorded(task, runner, done.next_event_id, offer, done.activities, awaiting)
+        await self._recorded(task, runner, done.next_event_id, offer, done.activities, own > 0)
         return done.next_event_id
 
     async def _recorded(
@@ -183,12 +183,12 @@ class EagerDispatch:
         self._settle_activities(offer, granted)
         wf.keep(task, runner, next_event_id, awaiting)
 
-    def _offer_activities(self, commands: Sequence[Command]) -> ActivityOffer | None:
-        """Before a workflow task's commands are recorded: slots for the activities they
-        schedule that this worker runs, leased to it in the same transaction."""
+    def _offer_activities(self, own: int) -> ActivityOffer | None:
+        """Before a workflow task's commands are recorded: slots for the ``own`` activities
+        they schedule that this worker runs, leased to it in the same transaction."""
         if self._activities is None or self._stopping.is_set() or self._paced:
             return None
-        n = min(self._schedules_own(commands), self._activity_slots.free())
+        n = min(own, self._activity_slots.free())
         if n <= 0:
             return None
         self._activity_slots.reserved += n
@@ -429,7 +429,7 @@ class _InCommit:
         events = handed_over(task, runner.next_event_id)
         if events is None:
             return None
-        wf.cache.pop(task.run_id, None)  # this transaction's now: dropped unless it commits
+        wf.take(task.run_id)  # this transaction's now: dropped unless it commits
         wf.warn_if_large(task)
         self._started = time.perf_counter()
         try:
@@ -444,8 +444,9 @@ class _InCommit:
         self._runner, self._task = runner, task
         wf.instances_pending += 1  # out of the cache until the commit is settled
         self._closes = closing(commands) if wf.metrics is not None else None
-        self._awaiting = self._dispatch._schedules_own(commands) > 0
-        self._offer = self._dispatch._offer_activities(commands)
+        own = self._dispatch._schedules_own(commands)
+        self._awaiting = own > 0
+        self._offer = self._dispatch._offer_activities(own)
         self._slot.ran()
         return commands, self._offer
 

@@ -160,8 +160,8 @@ class Heartbeater:
                     )
 
 
-__all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "Heartbeater"]
-
-
 def _ignore_cancel(*, stale: bool) -> None:
     """A stopped heartbeater's callback: the attempt it served is over."""
+
+
+__all__ = ["DEFAULT_HEARTBEAT_INTERVAL", "Heartbeater"]

@@ -150,8 +150,12 @@ class WorkflowTasks:
             self._awaiting.pop(run_id, None)
         while len(self.cache) > self._max_cached:
             self._awaiting.pop(self.cache.popitem(last=False)[0], None)
-        if len(self._awaiting) > 2 * len(self.cache) + 100:  # runs that left the cache
-            self._awaiting = {k: t for k, t in self._awaiting.items() if k in self.cache}
+
+    def take(self, run_id: str) -> WorkflowRunner | None:
+        """The run's cached instance, out of the cache while a task runs (``keep`` puts it
+        back once the task is recorded)."""
+        self._awaiting.pop(run_id, None)
+        return self.cache.pop(run_id, None)
 
     def room_for_new(self) -> int | None:
         """How many new runs' tasks this worker may take now (None: no bound). While the run
@@ -160,25 +164,29 @@ class WorkflowTasks:
         is coming, and evicting the run would cost a replay for it then, so a burst of
         starts larger than the cache runs depth first. A run waiting on anything else (a
         timer, a signal) is evicted as usual."""
-        cache, limit = self.cache, self._max_cached
-        if limit <= 0:
+        limit = self._max_cached
+        if limit <= 0 or self._evictable_in() == 0.0:
             return None
-        if cache:
-            since = self._awaiting.get(next(iter(cache)))
-            if since is None or since + AWAITING_SECONDS <= time.monotonic():
-                return None
-        return max(limit - len(cache) - self.instances_pending, 0)
+        return max(limit - len(self.cache) - self.instances_pending, 0)
 
     def hold_off(self) -> float:
         """How long to wait before taking new runs' tasks (0: take them; see
         ``room_for_new``)."""
         if self.room_for_new() != 0:
             return 0.0
-        cache = self.cache
-        if not cache:  # all new, run in commits still being settled
-            return 0.01
-        since = self._awaiting[next(iter(cache))]
-        return max(since + AWAITING_SECONDS - time.monotonic(), 0.001)
+        # No room: in the time the run to evict next waits to become evictable, or (all of
+        # them new, run in commits still being settled) a moment.
+        return self._evictable_in() or 0.01
+
+    def _evictable_in(self) -> float | None:
+        """Seconds until the run the cache would evict first may be (0: now; None: the cache
+        is empty)."""
+        if not self.cache:
+            return None
+        since = self._awaiting.get(next(iter(self.cache)))
+        if since is None:
+            return 0.0
+        return max(since + AWAITING_SECONDS - time.monotonic(), 0.0)
 
     def new_runner(self, defn: WorkflowDefinition, workflow_id: str, run_id: str) -> WorkflowRunner:
         return WorkflowRunner(
@@ -219,7 +227,7 @@ class WorkflowTasks:
 
     async def _process(self, task: WorkflowTask) -> None:
         started = time.perf_counter()
-        runner = self.cache.pop(task.run_id, None)
+        runner = self.take(task.run_id)
         defn = self._defs.get(task.workflow_type, self._dynamic)
         try:
             if defn is None:
