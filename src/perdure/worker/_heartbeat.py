@@ -103,6 +103,9 @@ class Heartbeater:
     async def _send_loop(self) -> None:
         while self._dirty and not self._stopped:
             self._dirty = False
+            # Cleared before the send, not after it: a poke while it is on its way (a request
+            # to cancel committed after it read the task) must cut the pause short.
+            self._nudge.clear()
             pause = self._interval
             try:
                 payloads = await self._conv.encode(list(self._details or ()))
@@ -124,7 +127,6 @@ class Heartbeater:
             if cancel:
                 self._on_cancel(stale=False)
                 return
-            self._nudge.clear()
             await _REAL_CLOCK.wait(self._nudge, _REAL_CLOCK.now() + pause)
 
     def stop(self) -> None:
