@@ -77,14 +77,13 @@ class DeterminismGuard:
         self.violation: RestrictedWorkflowAccessError | None = None
         self._allowed_random = allowed_random
         self._previous: list[Any] = []
-        self._profile = _profile_function(self)
 
     def __enter__(self) -> DeterminismGuard:
         _watch_date_subclasses()
         _keep_gc_callbacks_outermost()
         self._previous.append((sys.getprofile(), getattr(_active, "guard", None)))
         _active.guard = self
-        sys.setprofile(self._profile)
+        sys.setprofile(_profile)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -133,7 +132,7 @@ def _gc_suspend(phase: str, info: dict[str, Any]) -> None:
 def _gc_resume(phase: str, info: dict[str, Any]) -> None:
     guard = getattr(_active, "guard", None)
     if phase == "stop" and guard is not None:
-        sys.setprofile(guard._profile)
+        sys.setprofile(_profile)
 
 
 @contextlib.contextmanager
@@ -167,17 +166,16 @@ def _keep_gc_callbacks_outermost() -> None:
         callbacks.append(_gc_resume)
 
 
-def _profile_function(guard: DeterminismGuard) -> Callable[[types.FrameType, str, Any], None]:
-    # A plain function, not a bound method: it is called for every event while workflow
-    # code runs, so the common path is one string comparison and one hash lookup.
-    def profile(frame: types.FrameType, event: str, arg: Any) -> None:
-        if event == "c_call":
-            if arg in _BY_BUILTIN:
-                guard._on_builtin(frame, arg)
-        elif event == "call" and id(frame.f_code) in _BY_CODE:
-            guard._on_code(frame)
-
-    return profile
+def _profile(frame: types.FrameType, event: str, arg: Any) -> None:
+    # Called for every event while workflow code runs, so the common path is one string
+    # comparison and one hash lookup. One function for every guard, finding the guard of the
+    # code running (the innermost entered on this thread) only on a match: a function per
+    # guard would hold it in a cycle, left with its workflow instance to the collector.
+    if event == "c_call":
+        if arg in _BY_BUILTIN:
+            _active.guard._on_builtin(frame, arg)
+    elif event == "call" and id(frame.f_code) in _BY_CODE:
+        _active.guard._on_code(frame)
 
 
 # -- what is forbidden ---------------------------------------------------------------------

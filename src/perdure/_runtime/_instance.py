@@ -272,6 +272,23 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
     def closed(self) -> bool:
         return self._closed
 
+    def dispose(self) -> None:
+        """The run is closed and its worker done with the instance: take it apart, so that
+        reference counting frees it now. Its loop, tasks, handlers and the authoring API's
+        hooks all refer back to it, and a cycle waits for the garbage collector, whose every
+        collection walks every object alive (all the runs in flight). Nothing may use the
+        instance afterwards but ``closed``.
+
+        An instance with a task still pending (a handler the run closed without awaiting) is
+        left whole, to the collector as before: closing that task's code would run its
+        ``finally`` blocks, which this must not decide to do."""
+        loop = self.loop
+        if not self._closed or loop.pending_tasks():
+            return
+        loop.close()
+        self.__dict__.clear()
+        self._closed = True
+
     def _running(self) -> Running:
         return Running(self.loop, self._guard)
 

@@ -62,6 +62,7 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         # mapping per workflow instance cost more than the rest of its loop).
         self._tasks: list[asyncio.Task[Any]] = []
         self._drop_done_at = _FIRST_DROP
+        self._closed = False
 
     # -- driving -------------------------------------------------------------------------
     def set_time(self, now: float) -> None:
@@ -160,7 +161,15 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         return self._running
 
     def is_closed(self) -> bool:
-        return False
+        return self._closed
+
+    def close(self) -> None:
+        """Its run is over and no task is pending: drop the tasks and callbacks, which refer
+        back to the loop (so that reference counting frees it, see
+        ``WorkflowInstance.dispose``)."""
+        self._closed = True
+        self._tasks = []
+        self._ready.clear()
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         self.sink.on_unhandled_error(context)

@@ -83,6 +83,12 @@ class WorkflowRunner:
     def closed(self) -> bool:
         return self._failed or (self.instance is not None and self.instance.closed)
 
+    def dispose(self) -> None:
+        """The worker is done with this runner: if its run is closed, free its instance at
+        once (``WorkflowInstance.dispose``)."""
+        if self.instance is not None:
+            self.instance.dispose()
+
     def history_length(self) -> int:
         return self._task_length
 

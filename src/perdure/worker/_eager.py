@@ -482,4 +482,5 @@ class _InCommit:
     def _forget_instance(self) -> None:
         if self._runner is not None:
             self._wf.instances_pending -= 1
+            self._runner.dispose()  # the run closed: not cached, freed now
         self._runner = self._task = None

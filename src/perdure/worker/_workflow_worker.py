@@ -292,6 +292,9 @@ class WorkflowTasks:
                 await hand_back(self._store, task, again)
         except Exception:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
+        finally:
+            if runner is not None:
+                runner.dispose()  # the run closed: not cached, freed now
 
     async def _fail_task(self, task: WorkflowTask, cause: BaseException) -> None:
         self._count_failure(task)
@@ -383,7 +386,12 @@ class WorkflowTasks:
             codec = self._converter._store_codec
             args = await decode_within(codec, query.args)
             header = await decode_within(codec, query.header)
-            payload = await encode_within(codec, runner.query(query.query_type, args, header))
+            try:
+                answer = runner.query(query.query_type, args, header)
+            finally:
+                if runner is not self.cache.get(query.run_id):
+                    runner.dispose()  # replayed for the query: freed now if the run closed
+            payload = await encode_within(codec, answer)
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
             result = QueryResult(ok=False, result=None, error=storable_text(str(exc)))
