@@ -4,8 +4,9 @@ the objects it found, by type, per workflow. Objects in a reference cycle outliv
 until a collection, and every collection walks every object alive, so each one costs every
 workflow in flight. A workflow instance is a cycle of its own (its event loop, tasks and
 handlers), taken apart by its worker once its run has closed; a run evicted from the cache
-(``CACHE`` below the workflows in flight) leaves its instance to the collector. It also prints how many workflow instances were built (more than N: runs evicted from the
-cache, ``max_cached_workflows``, and rebuilt by replay).
+(``CACHE`` below the workflows in flight) leaves its instance to the collector. It also prints
+how many workflow instances were built (more than N: runs evicted from the cache,
+``max_cached_workflows``, and rebuilt by replay).
 
     python benchmarks/cyclic_garbage.py 1000          # CACHE=4000 sets max_cached_workflows
 """

@@ -85,7 +85,7 @@ def test_retention_benchmark_deletes_every_closed_run_and_prints_the_ratio() -> 
 
 
 @pytest.mark.timeout(120)
-def test_cyclic_garbage_prints_what_the_collector_frees() -> None:
+def test_cyclic_garbage_finds_nothing_left_by_one_activity_workflows() -> None:
     script = BENCH.parent / "cyclic_garbage.py"
     result = subprocess.run(
         [sys.executable, str(script), "50"], capture_output=True, text=True, timeout=110
@@ -93,6 +93,6 @@ def test_cyclic_garbage_prints_what_the_collector_frees() -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "50 workflows, max_cached_workflows=1000: 50 instances built" in out, out
-    assert re.search(r"[\d.]+ objects a workflow left to the garbage collector", out), out
-    assert "WorkflowInstance" in out, out
-    assert "_Attempt" not in out and "_Ticket" not in out, out
+    # Closed runs' instances are taken apart by their worker, and none was evicted: nothing.
+    assert "0.0 objects a workflow left to the garbage collector" in out, out
+    assert "WorkflowInstance" not in out and "_Attempt" not in out and "_Ticket" not in out, out
