@@ -389,8 +389,7 @@ class WorkflowTasks:
             try:
                 answer = runner.query(query.query_type, args, header)
             finally:
-                if runner is not self.cache.get(query.run_id):
-                    runner.dispose()  # replayed for the query: freed now if the run closed
+                runner.dispose()  # replayed for a closed run: freed now (a cached one is open)
             payload = await encode_within(codec, answer)
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
