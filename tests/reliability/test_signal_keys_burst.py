@@ -120,7 +120,9 @@ async def test_signal_burst_with_repeats_faults_and_a_worker_kill(
     rng = random.Random(seed)
     workers = Workers(tmp_path, db_url, str(tmp_path / "unused-ledger"))
     client = await Client.connect(db_url)
-    plan = FaultPlan(seed, FAULT_RATE, kinds=("before", "after"), methods=("signal",))
+    plan = FaultPlan(
+        seed, FAULT_RATE, kinds=("before", "after"), methods=("signal",), first=("before", "after")
+    )
     inject(client.store, plan)
     try:
         first = workers.spawn("w0", module="harness.signal_app")

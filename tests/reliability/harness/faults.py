@@ -88,6 +88,9 @@ class FaultPlan:
     # A file each injected fault appends a line to ("method kind"), for the figures of a run
     # whose faults were injected in worker processes.
     record: str | None = None
+    # Kinds injected once each into the first calls they may go to, before chance decides
+    # anything: a test that checks it met each kind cannot then fail by its seed's luck.
+    first: tuple[str, ...] = ()
     injected: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -105,18 +108,25 @@ class FaultPlan:
         self.calls[method] += 1
         if self.limit is not None and self.total >= self.limit:
             return None
-        if self._random.random() >= self.rate:
-            return None
         spare = spare + self.spare.get(method, ())
-        kinds = [k for k in self.kinds if k not in spare]
-        if not kinds:
-            return None
-        kind = self._random.choice(kinds)
+        due = [k for k in self.first if k not in spare and not self._met(k)]
+        if due:
+            kind = due[0]
+        else:
+            if self._random.random() >= self.rate:
+                return None
+            kinds = [k for k in self.kinds if k not in spare]
+            if not kinds:
+                return None
+            kind = self._random.choice(kinds)
         self.injected[(method, kind)] += 1
         if self.record is not None:
             with open(self.record, "a", encoding="utf-8") as f:
                 f.write(f"{self.label} {method} {kind}\n".lstrip())
         return kind
+
+    def _met(self, kind: str) -> bool:
+        return any(k == kind for _, k in self.injected)
 
     @staticmethod
     def parse(text: str, *, methods: Iterable[str] = WRITES + READS) -> FaultPlan:
