@@ -1,7 +1,9 @@
-"""A closed run's instance, disposed of by its worker, is freed by reference counting at once:
-not left, as a cycle of its loop, tasks and hooks, to a garbage collection that walks every
-object alive. An instance whose run is not closed, or that still has a task pending, is left
-whole."""
+"""An instance its worker is done with (its run closed, or evicted from the cache) is disposed
+of: its code still waiting is ended at once, on its own loop, as Temporal ends an evicted
+workflow, and the instance is freed by reference counting, not left, as a cycle of its loop,
+tasks and hooks, to a garbage collection that walks every object alive. Left to the collector,
+that code's ``finally`` blocks would run whenever it next ran, inside another workflow's
+activation, adding to that workflow's commands."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ import gc
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from test_runner import CONV, T0, History, TwoSteps, runner
 
 from perdure import workflow
-from perdure._common.commands import CompleteWorkflow
+from perdure._common.commands import CompleteWorkflow, ScheduleActivity, StartTimer
 from perdure._common.events import EventType
 from perdure._runtime import WorkflowRunner
+from perdure._runtime._instance import WorkflowEvicted
+from perdure.workflow._definition import WorkflowDefinition
 
 
 @contextmanager
@@ -66,18 +71,72 @@ def test_without_being_disposed_of_it_waits_for_the_collector() -> None:
         assert instance() is None
 
 
-def test_a_run_still_open_is_left_whole_and_goes_on() -> None:
-    h = History("ada")
-    r = runner(TwoSteps)
-    first = r.apply(h.events, task_time=T0)
+ENDED: list[tuple[str, bool, str]] = []
+
+
+@workflow.defn(name="W")
+class SleepsThenCleansUp:
+    @workflow.run
+    async def run(self) -> None:
+        try:
+            await workflow.sleep(1000)
+        finally:
+            # What a saga's compensation or a cleanup does: start an activity.
+            try:
+                workflow.start_activity("cleanup", start_to_close_timeout=timedelta(seconds=5))
+                outcome = "started"
+            except WorkflowEvicted:
+                outcome = "refused"
+            ENDED.append((workflow.info().workflow_id, workflow.unsafe.is_replaying(), outcome))
+
+
+@workflow.defn(name="W")
+class CollectsInItsTask:
+    @workflow.run
+    async def run(self) -> None:
+        gc.collect()  # a collection falls wherever the allocations make it fall
+        await workflow.sleep(5)
+
+
+def sleeping(workflow_id: str) -> WorkflowRunner:
+    r = WorkflowRunner(
+        WorkflowDefinition.from_class(SleepsThenCleansUp), workflow_id=workflow_id, run_id="r"
+    )
+    assert r.apply(History().events, task_time=T0) == [StartTimer(1, 1000.0)]
+    return r
+
+
+def test_an_open_run_disposed_of_ends_its_code_at_once_on_its_own_loop() -> None:
+    with collector_off():
+        r = sleeping("evicted")
+        instance = weakref.ref(r.instance)  # type: ignore[arg-type]
+        r.dispose()
+        # The finally block ran now, seeing its own run, replaying, its new work refused.
+        assert ENDED == [("evicted", True, "refused")]
+        del r
+        assert instance() is None
+    ENDED.clear()
+
+
+def test_left_to_the_collector_its_code_ends_inside_another_workflows_task() -> None:
+    # What dispose prevents (the control for the test above): an instance of an open run
+    # merely dropped ends when a collection finds it, inside whatever code runs then.
+    with collector_off():
+        r = sleeping("evicted")
+        del r
+        other = runner(CollectsInItsTask)
+        commands = other.apply(History().events, task_time=T0)
+    assert ENDED == [("wf", False, "started")]  # another run's context
+    assert [type(c) for c in commands] == [ScheduleActivity, StartTimer]  # into its task
+    ENDED.clear()
+
+
+def test_disposing_of_twice_is_harmless() -> None:
+    r = sleeping("evicted")
     r.dispose()
-    assert not r.closed
-    h.task_completed()
-    h.record(first)
-    r.recorded(len(h.events) + 1)
-    h.activity_completed(1, "hi ada")
-    second = r.apply(h.events[-1:], task_time=T0 + 1)
-    assert [c.activity_type for c in second] == ["shout"]  # type: ignore[attr-defined]
+    r.dispose()
+    assert ENDED == [("evicted", True, "refused")]
+    ENDED.clear()
 
 
 FINALLY_RAN: list[str] = []
@@ -102,7 +161,7 @@ class ClosesWithAHandlerPending:
             FINALLY_RAN.append("handler")
 
 
-def test_a_closed_run_with_a_task_pending_is_left_to_the_collector() -> None:
+def test_a_closed_runs_pending_handler_is_ended_and_the_instance_freed() -> None:
     h = History()
     h.add(EventType.WORKFLOW_EXECUTION_SIGNALED, signal_name="start", input=CONV.to_payloads([]))
     with collector_off():
@@ -110,9 +169,37 @@ def test_a_closed_run_with_a_task_pending_is_left_to_the_collector() -> None:
         commands = r.apply(h.events, task_time=T0)
         assert isinstance(commands[0], CompleteWorkflow) and r.closed
         instance = weakref.ref(r.instance)  # type: ignore[arg-type]
+        assert FINALLY_RAN == []
         r.dispose()
-        assert FINALLY_RAN == []  # the pending handler's code was not closed here
-        assert r.instance is not None and r.instance.loop.pending_tasks()
+        assert FINALLY_RAN == ["handler"]
         del r
-        assert instance() is not None  # whole, for the collector
+        assert instance() is None
+    FINALLY_RAN.clear()
+
+
+@workflow.defn(name="W")
+class IgnoresItsCancellation:
+    @workflow.run
+    async def run(self) -> None:
+        try:
+            await workflow.sleep(1000)
+        except BaseException:
+            try:
+                await workflow.wait_condition(lambda: False)  # waits on, past the cancel
+            finally:
+                FINALLY_RAN.append("closed")
+
+
+def test_code_that_waits_past_its_cancellation_is_closed() -> None:
+    with collector_off():
+        r = runner(IgnoresItsCancellation)
+        r.apply(History().events, task_time=T0)
+        instance = weakref.ref(r.instance)  # type: ignore[arg-type]
+        r.dispose()
+        assert FINALLY_RAN == ["closed"]  # its coroutine closed, as a generator is
+        del r
+        # Its task, pending on the future it awaited last, may wait for a collection: one
+        # that finds no code left to run.
+        gc.collect()
+        assert instance() is None and FINALLY_RAN == ["closed"]
     FINALLY_RAN.clear()

@@ -113,6 +113,21 @@ def _replay(
     runner = WorkflowRunner(
         defn, workflow_id=history.workflow_id, run_id=history.run_id, converter=converter
     )
+    try:
+        return _state_at(runner, defn, converter, events, event_id)
+    finally:
+        # Its code ended here, in this thread: not by a later garbage collection, inside
+        # whatever workflow code runs then.
+        runner.dispose()
+
+
+def _state_at(
+    runner: WorkflowRunner,
+    defn: WorkflowDefinition,
+    converter: DataConverter,
+    events: Sequence[Any],
+    event_id: int,
+) -> ReplayedState:
     at = events[-1].event_id
     try:
         runner.apply(events, task_time=None)

@@ -18,8 +18,12 @@ from perdure._common.commands import (
     CLOSE_COMMANDS,
     CancelTimer,
     Command,
+    CompleteUpdate,
     CompleteWorkflow,
     RecordPatch,
+    RejectUpdate,
+    RequestCancelActivity,
+    RequestCancelExternalWorkflow,
     ScheduleLocalActivity,
     StartTimer,
     UpsertMemo,
@@ -56,6 +60,33 @@ class WorkflowTaskError(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.cause = cause
+
+
+class WorkflowEvicted(BaseException):
+    """Workflow code tried to start work (an activity, a timer, a child workflow, a signal,
+    a memo or search attribute change, a patch) while its worker was ending it: evicted from
+    the cache, or the worker stopping (``WorkflowInstance.dispose``). Nothing is recorded;
+    the run is not over, and its code runs again, by replay, when the run next has work.
+    A ``BaseException``, like ``asyncio.CancelledError``: ``except Exception`` lets it by."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r}: its worker is ending this instance of its code (evicted "
+            "from the cache, or stopping), which may not start new work; the run goes on, "
+            "replayed, when it next has work"
+        )
+
+
+# What cancelling code records as it ends (a timer or activity cancelled, the run's or an
+# update's outcome): dropped without a word while an instance is being ended.
+_WHILE_ENDING = (
+    CancelTimer,
+    RequestCancelActivity,
+    RequestCancelExternalWorkflow,
+    CompleteUpdate,
+    RejectUpdate,
+    *CLOSE_COMMANDS,
+)
 
 
 class WorkflowInstance(MessageHandling, InterceptedCalls):
@@ -132,6 +163,7 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
         self._closed = False
+        self._ending = False  # its worker is ending its code (see dispose)
         self._patches: dict[str, bool] = {}
         self._patches_in_history: frozenset[str] = frozenset()
         self._memo: dict[str, Payload] = dict(attrs.get("memo") or {})
@@ -273,21 +305,52 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
         return self._closed
 
     def dispose(self) -> None:
-        """The run is closed and its worker done with the instance: take it apart, so that
-        reference counting frees it now. Its loop, tasks, handlers and the authoring API's
-        hooks all refer back to it, and a cycle waits for the garbage collector, whose every
-        collection walks every object alive (all the runs in flight). Nothing may use the
-        instance afterwards but ``closed``.
+        """The worker is done with this instance: its run closed, or it was evicted from
+        the cache, its task failed, a query's replay answered, the worker stopped. End its
+        code now, on its own loop, and take the instance apart, so that reference counting
+        frees it at once (its loop, tasks, handlers and the authoring API's hooks all refer
+        back to it: a cycle, else left to a garbage collection that walks every object
+        alive). Nothing may use the instance afterwards but ``closed``.
 
-        An instance with a task still pending (a handler the run closed without awaiting) is
-        left whole, to the collector as before: closing that task's code would run its
-        ``finally`` blocks, which this must not decide to do."""
+        Tasks still pending (the run's code waiting on a timer or an activity, a handler
+        never awaited) are cancelled and run to their end, as Temporal ends an evicted
+        workflow: their ``finally`` blocks run here, with ``is_replaying()`` true, and any
+        new work they start raises ``WorkflowEvicted``. Left to the garbage collector they
+        would run whenever it next ran, inside whatever code ran then: another workflow's
+        activation, whose context they would see and whose history they would add to."""
+        if "loop" not in self.__dict__:
+            return  # disposed of already
         loop = self.loop
-        if not self._closed or loop.pending_tasks():
-            return
+        pending = loop.pending_tasks()
+        if pending:
+            self._end(pending)
         loop.close()
         self.__dict__.clear()
         self._closed = True
+
+    def _end(self, pending: list[asyncio.Task[Any]]) -> None:
+        """Cancel the pending tasks and run them out; close what outlives its cancellation
+        (code that caught it and awaits on)."""
+        replaying, self._replaying = self._replaying, True
+        self._ending = True
+        try:
+            with self._running():
+                for task in pending:
+                    task.cancel()
+                self.loop.run_ready()
+                for task in self.loop.pending_tasks():
+                    task._log_destroy_pending = False  # type: ignore[attr-defined]
+                    try:
+                        task.get_coro().close()
+                    except (Exception, WorkflowEvicted) as exc:
+                        log.debug("Ending workflow %s: %r", self._info.workflow_id, exc)
+        finally:
+            self._replaying = replaying
+            if self._guard is not None:
+                self._guard.reset()  # what the ending code did is no task's to fail
+        for task in pending:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: it ended here, not in the run's own code
 
     def _running(self) -> Running:
         return Running(self.loop, self._guard)
@@ -382,9 +445,11 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
             self._add_command(outcome)
 
     def _add_command(self, command: Command) -> None:
-        # Outside an activation nothing may be decided: an evicted instance being garbage
-        # collected cancels its pending timers, which must not become commands.
+        # Outside an activation nothing may be decided. An instance being ended (dispose)
+        # records nothing: what cancelling its code records is dropped, new work refused.
         if self._closed or not self._active:
+            if self._ending and not isinstance(command, _WHILE_ENDING):
+                raise WorkflowEvicted(self._info.workflow_id)
             return
         self._commands.append(command)
 
@@ -414,7 +479,7 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
     def on_unhandled_error(self, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         if "task" in context and exc is None:
-            # A pending task of an evicted instance being garbage-collected: expected.
+            # A task destroyed pending: one that outlived its instance's end (dispose).
             return
         if isinstance(exc, NondeterminismError):
             self._task_failure = exc

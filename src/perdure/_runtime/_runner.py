@@ -84,8 +84,9 @@ class WorkflowRunner:
         return self._failed or (self.instance is not None and self.instance.closed)
 
     def dispose(self) -> None:
-        """The worker is done with this runner: if its run is closed, free its instance at
-        once (``WorkflowInstance.dispose``)."""
+        """The worker is done with this runner (its run closed, or evicted, or replayed for
+        a query): end its code and free its instance at once (``WorkflowInstance.dispose``).
+        Idempotent."""
         if self.instance is not None:
             self.instance.dispose()
 

@@ -438,8 +438,10 @@ class _InCommit:
             )
             check_command_payloads(commands, task.workflow_type)
         except (WorkflowTaskFailure, PayloadSizeError):
+            runner.dispose()
             return None  # run again after the commit, by replay, and failed there
         if not all(isinstance(c, _IN_COMMIT) for c in commands):
+            runner.dispose()
             return None  # likewise
         self._runner, self._task = runner, task
         wf.instances_pending += 1  # out of the cache until the commit is settled
@@ -480,7 +482,8 @@ class _InCommit:
         return True
 
     def _forget_instance(self) -> None:
-        if self._runner is not None:
+        runner, task = self._runner, self._task
+        if runner is not None and task is not None:
             self._wf.instances_pending -= 1
-            self._runner.dispose()  # the run closed: not cached, freed now
+            self._wf.let_go(task.run_id, runner)  # unless cached for the run's next task
         self._runner = self._task = None

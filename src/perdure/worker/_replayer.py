@@ -95,6 +95,8 @@ class Replayer:
             raise NondeterminismError(
                 f"Replaying {history.workflow_id} failed: {type(exc.cause).__name__}: {exc.cause}"
             ) from exc.cause
+        finally:
+            runner.dispose()
 
     async def replay_workflows(
         self,

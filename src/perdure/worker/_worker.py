@@ -294,6 +294,8 @@ class Worker:
                 p.cancel()
             await asyncio.gather(*pollers, return_exceptions=True)
             await self._drain()
+            if self._workflows is not None:
+                self._workflows.clear()
             await timers.stop()
             if self._own_executor is not None:
                 self._own_executor.shutdown(wait=False, cancel_futures=True)

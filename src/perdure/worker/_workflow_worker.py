@@ -141,7 +141,7 @@ class WorkflowTasks:
         if next_event_id is None or runner.closed:
             self._awaiting.pop(run_id, None)
             self.room.set()
-            return
+            return  # not kept: its task's ``let_go`` ends it
         runner.recorded(next_event_id)
         self.cache[run_id] = runner
         if awaiting:
@@ -149,7 +149,22 @@ class WorkflowTasks:
         else:
             self._awaiting.pop(run_id, None)
         while len(self.cache) > self._max_cached:
-            self._awaiting.pop(self.cache.popitem(last=False)[0], None)
+            evicted_id, evicted = self.cache.popitem(last=False)
+            self._awaiting.pop(evicted_id, None)
+            evicted.dispose()
+
+    def let_go(self, run_id: str, runner: WorkflowRunner) -> None:
+        """A task (or a query) is done with ``runner``: unless it is the run's cached
+        instance, kept for its next task, end its code and free it now."""
+        if self.cache.get(run_id) is not runner:
+            runner.dispose()
+
+    def clear(self) -> None:
+        """The worker stops: end every cached instance's code (the runs go on, replayed by
+        whichever worker next has their work)."""
+        while self.cache:
+            self.cache.popitem(last=False)[1].dispose()
+        self._awaiting.clear()
 
     def take(self, run_id: str) -> WorkflowRunner | None:
         """The run's cached instance, out of the cache while a task runs (``keep`` puts it
@@ -239,6 +254,8 @@ class WorkflowTasks:
                 return
             cached = runner is not None and runner.next_event_id <= task.next_event_id
             if runner is None or not cached:
+                if runner is not None:
+                    runner.dispose()  # behind the task (another worker ran the run's tasks)
                 runner = self.new_runner(defn, task.workflow_id, task.run_id)
             self.warn_if_large(task)
             events = handed_over(task, runner.next_event_id)
@@ -294,7 +311,7 @@ class WorkflowTasks:
             log.exception("Workflow task of %s failed in the worker", task.workflow_id)
         finally:
             if runner is not None:
-                runner.dispose()  # the run closed: not cached, freed now
+                self.let_go(task.run_id, runner)
 
     async def _fail_task(self, task: WorkflowTask, cause: BaseException) -> None:
         self._count_failure(task)
@@ -372,24 +389,27 @@ class WorkflowTasks:
     async def _answer(self, query: QueryTask) -> None:
         result: QueryResult
         try:
-            runner = self.cache.get(query.run_id)
+            codec = self._converter._store_codec
+            args = await decode_within(codec, query.args)
+            header = await decode_within(codec, query.header)
             # A cached instance answers if it saw every event recorded when the query was
             # sent; else (another worker ran the run's later tasks) the history is replayed.
+            # No await between taking the cached one and asking it: it may be evicted.
+            runner = self.cache.get(query.run_id)
             if runner is None or runner.next_event_id < query.next_event_id:
                 defn = self._defs.get(query.workflow_type, self._dynamic)
                 if defn is None:
                     raise QueryFailed(self._unregistered(query.workflow_type).message)
                 runner = self.new_runner(defn, query.workflow_id, query.run_id)
-                events = await self._store.get_history(query.run_id)
-                events = await decode_events(self._converter._store_codec, events)
-                runner.apply(events, task_time=None)
-            codec = self._converter._store_codec
-            args = await decode_within(codec, query.args)
-            header = await decode_within(codec, query.header)
-            try:
+                try:
+                    events = await self._store.get_history(query.run_id)
+                    events = await decode_events(codec, events)
+                    runner.apply(events, task_time=None)
+                    answer = runner.query(query.query_type, args, header)
+                finally:
+                    runner.dispose()  # replayed for the query alone
+            else:
                 answer = runner.query(query.query_type, args, header)
-            finally:
-                runner.dispose()  # replayed for a closed run: freed now (a cached one is open)
             payload = await encode_within(codec, answer)
             result = QueryResult(ok=True, result=payload, error=None)
         except QueryFailed as exc:
