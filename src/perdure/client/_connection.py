@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -81,22 +80,22 @@ class Connection:
         """
         return await self.store.describe(self.namespace, workflow_id, run_id)
 
-    @contextlib.asynccontextmanager
-    async def auto_time_skipping(self) -> AsyncIterator[None]:
-        if self.time_skipper is None:
-            yield
-        else:
-            async with self.time_skipper.auto_skip():
-                yield
-
     async def wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
+        """The run once closed. While it waits, only its id is held: thousands of results
+        awaited at once are that many waits for every garbage collection to walk."""
         store = self.store
-        ex = await store.describe(self.namespace, workflow_id, run_id)
         skipper = self.time_skipper
+        ex = await store.describe(self.namespace, workflow_id, run_id)
         while ex.is_open:
-            with skipper.awaiting(ex.run_id) if skipper else contextlib.nullcontext():
-                await store.wait_closed(ex.run_id)
-                ex = await store.describe(self.namespace, workflow_id, ex.run_id)
+            run_id = ex.run_id
+            del ex
+            if skipper is None:
+                await store.wait_closed(run_id)
+                ex = await store.describe(self.namespace, workflow_id, run_id)
+                continue
+            with skipper.awaiting(run_id):  # the clock stands still until this has seen it
+                await store.wait_closed(run_id)
+                ex = await store.describe(self.namespace, workflow_id, run_id)
         return ex
 
     async def settled(self, workflow_id: str, run_id: str | None, timeout: float) -> Execution:

@@ -133,8 +133,11 @@ class WorkflowHandle(Generic[ReturnType]):
         c = self._connection
         run_id = self.result_run_id or self.run_id
         while True:
-            async with c.auto_time_skipping():
+            if c.time_skipper is None:
                 ex = await c.wait_closed(self.id, run_id)
+            else:  # a test's virtual clock moves while this waits
+                async with c.time_skipper.auto_skip():
+                    ex = await c.wait_closed(self.id, run_id)
             event = ex.close_event or {}
             attrs = event.get("attributes", {})
             kind = event.get("event_type")
