@@ -104,6 +104,14 @@ class Waits:
 
 
 @workflow.defn
+class Sleeps:
+    @workflow.run
+    async def run(self, i: int) -> int:
+        await workflow.sleep(timedelta(minutes=1))
+        return i
+
+
+@workflow.defn
 class Quick:
     @workflow.run
     async def run(self) -> str:
@@ -160,6 +168,34 @@ async def test_a_cache_full_of_runs_waiting_for_signals_is_evicted_as_usual(
         for h in waiting:
             await h.signal(Waits.release)
         assert [await h.result() for h in waiting] == [0, 1, 2]
+
+
+async def test_a_burst_of_runs_waiting_on_timers_runs_each_first_task_in_its_start(
+    env: WorkflowEnvironment,
+) -> None:
+    # Runs that will wait on anything but this worker's activities (here a timer) do not
+    # count against the cache's room while their first task is run in their start's commit:
+    # kept, they are evicted as usual, so a burst larger than the cache needs no claims.
+    client = env.client
+    claims = [0]
+    claim = client.store.claim_workflow_tasks
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        tasks = await claim(*args, **kwargs)
+        claims[0] += len(tasks)
+        return tasks
+
+    client.store.claim_workflow_tasks = counted  # type: ignore[method-assign]
+    async with Worker(client, task_queue="q", workflows=[Sleeps], max_cached_workflows=10):
+        handles = await asyncio.gather(
+            *(client.start_workflow(Sleeps.run, i, id=f"s{i}", task_queue="q") for i in range(50))
+        )
+        for h in handles:  # each first task was recorded in its start's commit
+            events = (await h.fetch_history()).events
+            assert [e.event_type.value for e in events][-1] == "TimerStarted"
+        assert claims[0] == 0
+        # The clock moves: each timer's task, for a run evicted by then, by replay.
+        assert [await h.result() for h in handles] == list(range(50))
 
 
 async def test_a_new_run_is_held_off_only_until_the_awaited_results_are_old(

@@ -444,10 +444,14 @@ class _InCommit:
             runner.dispose()
             return None  # likewise
         self._runner, self._task = runner, task
-        wf.instances_pending += 1  # out of the cache until the commit is settled
         self._closes = closing(commands) if wf.metrics is not None else None
         own = self._dispatch._schedules_own(commands)
         self._awaiting = own > 0
+        if self._awaiting:
+            # Out of the cache until the commit is settled, then kept awaiting its result:
+            # it counts against the room for new runs (a run waiting on a timer, say, is
+            # evictable once kept, and one that closed is not kept at all).
+            wf.instances_pending += 1
         self._offer = self._dispatch._offer_activities(own)
         self._slot.ran()
         return commands, self._offer
@@ -484,6 +488,7 @@ class _InCommit:
     def _forget_instance(self) -> None:
         runner, task = self._runner, self._task
         if runner is not None and task is not None:
-            self._wf.instances_pending -= 1
+            if self._awaiting:
+                self._wf.instances_pending -= 1
             self._wf.let_go(task.run_id, runner)  # unless cached for the run's next task
         self._runner = self._task = None

@@ -103,8 +103,9 @@ class WorkflowTasks:
         self._awaiting: dict[str, float] = {}
         # Set when a run leaves the cache (room for a new one).
         self.room = Flag()
-        # Instances out of the cache while a task runs (in a commit, see _eager._InCommit, or
-        # after a claim), cached again once it is recorded.
+        # Instances out of the cache while a task runs, to be cached again once it is recorded
+        # and counted against the room for new runs: after a claim, and in a commit (see
+        # _eager._InCommit) those that will be kept awaiting an activity of this worker's.
         self.instances_pending = 0
         self._local = local_activities
         # The worker's workflow interceptor classes (set by it), for each run it builds.
