@@ -198,6 +198,57 @@ async def test_a_burst_of_runs_waiting_on_timers_runs_each_first_task_in_its_sta
         assert [await h.result() for h in handles] == list(range(50))
 
 
+DONE_RUNS: set[str] = set()
+
+
+@activity.defn
+async def noted(i: int) -> int:
+    DONE_RUNS.add(activity.info().workflow_run_id)
+    return i
+
+
+@workflow.defn
+class OneNoted:
+    @workflow.run
+    async def run(self, i: int) -> int:
+        return await workflow.execute_activity(
+            noted, i, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+async def test_an_activity_result_hands_its_cached_run_the_next_task_with_every_slot_busy(
+    env: WorkflowEnvironment,
+) -> None:
+    # With one workflow task slot, most results come while it is busy. Left to the poller,
+    # such a task waited for a claim, its run counted as awaiting the result and holding
+    # every claim of new runs off, for up to AWAITING_SECONDS (a stall seen in S5).
+    DONE_RUNS.clear()
+    client = env.client
+    late = [0]
+    claim = client.store.claim_workflow_tasks
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        tasks = await claim(*args, **kwargs)
+        late[0] += sum(t.run_id in DONE_RUNS for t in tasks)
+        return tasks
+
+    client.store.claim_workflow_tasks = counted  # type: ignore[method-assign]
+    async with Worker(
+        client,
+        task_queue="q",
+        workflows=[OneNoted],
+        activities=[noted],
+        max_cached_workflows=20,
+        max_concurrent_workflow_tasks=1,
+    ):
+        handles = await asyncio.gather(
+            *(client.start_workflow(OneNoted.run, i, id=f"n{i}", task_queue="q") for i in range(40))
+        )
+        assert [await h.result() for h in handles] == list(range(40))
+    assert len(DONE_RUNS) == 40
+    assert late[0] == 0  # no run's task after its result was left to a claim
+
+
 async def test_a_new_run_is_held_off_only_until_the_awaited_results_are_old(
     real_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

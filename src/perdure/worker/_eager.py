@@ -275,7 +275,7 @@ class _Ticket:
         # The offer and the in-commit run hold the reservation, not this ticket: nothing
         # refers back to it, so that a ticket and all it holds are freed as soon as it is
         # settled (two a workflow), not left to the garbage collector.
-        self._slot = _Reservation(dispatch, wants)
+        self._slot = _Reservation(dispatch, wants, beyond=not start)
         self._then = (
             _InCommit(dispatch, workflows, self._slot, start=start)
             if run_it and workflows.codec_free
@@ -306,13 +306,23 @@ class _Reservation:
     """The workflow task slot of a ticket. It is reserved inside the operation's transaction,
     when the task is about to be leased (``accept``), not when the operation is queued: a
     burst of operations queued for one commit batch does not hold every slot before any of
-    them runs. A run of the operation undone and run again reserves afresh if it needs one."""
+    them runs. A run of the operation undone and run again reserves afresh if it needs one.
 
-    __slots__ = ("_dispatch", "_held", "_wants", "slots")
+    An activity outcome's ticket takes its task even with every slot busy (``beyond``):
+    the task is the next step of a run the worker caches, run in the outcome's commit (where
+    the slot is a formality) or right after it, and the overshoot is bounded by the
+    activities in flight. Left to a poller, the task would wait for a claim while its run,
+    counted as awaiting that result, held every claim of new runs off (``room_for_new``):
+    the poller waited for the very task it held off."""
 
-    def __init__(self, dispatch: EagerDispatch, wants: Callable[[str, str], bool]) -> None:
+    __slots__ = ("_beyond", "_dispatch", "_held", "_wants", "slots")
+
+    def __init__(
+        self, dispatch: EagerDispatch, wants: Callable[[str, str], bool], *, beyond: bool
+    ) -> None:
         self._dispatch = dispatch
         self._wants = wants
+        self._beyond = beyond
         self._held = False
         self.slots = dispatch._wft_slots
 
@@ -322,7 +332,7 @@ class _Reservation:
         if self._dispatch._stopping.is_set() or not self._wants(run_id, workflow_type):
             return False
         if not self._held:
-            if self.slots.free() <= 0:
+            if self.slots.free() <= 0 and not self._beyond:
                 return False
             self.slots.reserved += 1
             self._held = True
