@@ -19,7 +19,7 @@ from perdure import workflow
 from perdure._common.commands import CompleteWorkflow, ScheduleActivity, StartTimer
 from perdure._common.events import EventType
 from perdure._runtime import WorkflowRunner
-from perdure._runtime._instance import WorkflowEvicted
+from perdure._runtime._ending import WorkflowEvicted
 from perdure.workflow._definition import WorkflowDefinition
 
 

@@ -18,12 +18,8 @@ from perdure._common.commands import (
     CLOSE_COMMANDS,
     CancelTimer,
     Command,
-    CompleteUpdate,
     CompleteWorkflow,
     RecordPatch,
-    RejectUpdate,
-    RequestCancelActivity,
-    RequestCancelExternalWorkflow,
     ScheduleLocalActivity,
     StartTimer,
     UpsertMemo,
@@ -35,6 +31,7 @@ from perdure._errors import NondeterminismError, PayloadConverterError
 from perdure._runtime._activities import RESOLVING_EVENTS, Activities
 from perdure._runtime._calls import InterceptedCalls
 from perdure._runtime._children import CHILD_EVENTS, EXTERNAL_EVENTS, Children
+from perdure._runtime._ending import Ending, refuse_while_ending
 from perdure._runtime._guard import DeterminismGuard
 from perdure._runtime._handlers import Queries, bound
 from perdure._runtime._intercept import RootOutbound, chain
@@ -62,34 +59,7 @@ class WorkflowTaskError(Exception):
         self.cause = cause
 
 
-class WorkflowEvicted(BaseException):
-    """Workflow code tried to start work (an activity, a timer, a child workflow, a signal,
-    a memo or search attribute change, a patch) while its worker was ending it: evicted from
-    the cache, or the worker stopping (``WorkflowInstance.dispose``). Nothing is recorded;
-    the run is not over, and its code runs again, by replay, when the run next has work.
-    A ``BaseException``, like ``asyncio.CancelledError``: ``except Exception`` lets it by."""
-
-    def __init__(self, workflow_id: str) -> None:
-        super().__init__(
-            f"workflow {workflow_id!r}: its worker is ending this instance of its code (evicted "
-            "from the cache, or stopping), which may not start new work; the run goes on, "
-            "replayed, when it next has work"
-        )
-
-
-# What cancelling code records as it ends (a timer or activity cancelled, the run's or an
-# update's outcome): dropped without a word while an instance is being ended.
-_WHILE_ENDING = (
-    CancelTimer,
-    RequestCancelActivity,
-    RequestCancelExternalWorkflow,
-    CompleteUpdate,
-    RejectUpdate,
-    *CLOSE_COMMANDS,
-)
-
-
-class WorkflowInstance(MessageHandling, InterceptedCalls):
+class WorkflowInstance(MessageHandling, InterceptedCalls, Ending):
     """Runs one workflow run's code on its own deterministic loop."""
 
     def __init__(
@@ -304,54 +274,6 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
     def closed(self) -> bool:
         return self._closed
 
-    def dispose(self) -> None:
-        """The worker is done with this instance: its run closed, or it was evicted from
-        the cache, its task failed, a query's replay answered, the worker stopped. End its
-        code now, on its own loop, and take the instance apart, so that reference counting
-        frees it at once (its loop, tasks, handlers and the authoring API's hooks all refer
-        back to it: a cycle, else left to a garbage collection that walks every object
-        alive). Nothing may use the instance afterwards but ``closed``.
-
-        Tasks still pending (the run's code waiting on a timer or an activity, a handler
-        never awaited) are cancelled and run to their end, as Temporal ends an evicted
-        workflow: their ``finally`` blocks run here, with ``is_replaying()`` true, and any
-        new work they start raises ``WorkflowEvicted``. Left to the garbage collector they
-        would run whenever it next ran, inside whatever code ran then: another workflow's
-        activation, whose context they would see and whose history they would add to."""
-        if "loop" not in self.__dict__:
-            return  # disposed of already
-        loop = self.loop
-        pending = loop.pending_tasks()
-        if pending:
-            self._end(pending)
-        loop.close()
-        self.__dict__.clear()
-        self._closed = True
-
-    def _end(self, pending: list[asyncio.Task[Any]]) -> None:
-        """Cancel the pending tasks and run them out; close what outlives its cancellation
-        (code that caught it and awaits on)."""
-        replaying, self._replaying = self._replaying, True
-        self._ending = True
-        try:
-            with self._running():
-                for task in pending:
-                    task.cancel()
-                self.loop.run_ready()
-                for task in self.loop.pending_tasks():
-                    task._log_destroy_pending = False  # type: ignore[attr-defined]
-                    try:
-                        task.get_coro().close()
-                    except (Exception, WorkflowEvicted) as exc:
-                        log.debug("Ending workflow %s: %r", self._info.workflow_id, exc)
-        finally:
-            self._replaying = replaying
-            if self._guard is not None:
-                self._guard.reset()  # what the ending code did is no task's to fail
-        for task in pending:
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: it ended here, not in the run's own code
-
     def _running(self) -> Running:
         return Running(self.loop, self._guard)
 
@@ -448,8 +370,8 @@ class WorkflowInstance(MessageHandling, InterceptedCalls):
         # Outside an activation nothing may be decided. An instance being ended (dispose)
         # records nothing: what cancelling its code records is dropped, new work refused.
         if self._closed or not self._active:
-            if self._ending and not isinstance(command, _WHILE_ENDING):
-                raise WorkflowEvicted(self._info.workflow_id)
+            if self._ending:
+                refuse_while_ending(command, self._info.workflow_id)
             return
         self._commands.append(command)
 

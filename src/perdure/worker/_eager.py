@@ -308,12 +308,9 @@ class _Reservation:
     burst of operations queued for one commit batch does not hold every slot before any of
     them runs. A run of the operation undone and run again reserves afresh if it needs one.
 
-    An activity outcome's ticket takes its task even with every slot busy (``beyond``):
-    the task is the next step of a run the worker caches, run in the outcome's commit (where
-    the slot is a formality) or right after it, and the overshoot is bounded by the
-    activities in flight. Left to a poller, the task would wait for a claim while its run,
-    counted as awaiting that result, held every claim of new runs off (``room_for_new``):
-    the poller waited for the very task it held off."""
+    An activity outcome's ticket takes its cached run's next task with every slot busy
+    (``beyond``; the overshoot is bounded by the activities in flight): left to a poller, it
+    waited for a claim its own run held off (``room_for_new``), counted as awaiting it."""
 
     __slots__ = ("_beyond", "_dispatch", "_held", "_wants", "slots")
 
@@ -457,11 +454,8 @@ class _InCommit:
         self._closes = closing(commands) if wf.metrics is not None else None
         own = self._dispatch._schedules_own(commands)
         self._awaiting = own > 0
-        if self._awaiting:
-            # Out of the cache until the commit is settled, then kept awaiting its result:
-            # it counts against the room for new runs (a run waiting on a timer, say, is
-            # evictable once kept, and one that closed is not kept at all).
-            wf.instances_pending += 1
+        if self._awaiting:  # kept awaiting its result: no room for a new run (a run that
+            wf.instances_pending += 1  # waits on a timer, say, is evictable once kept)
         self._offer = self._dispatch._offer_activities(own)
         self._slot.ran()
         return commands, self._offer
