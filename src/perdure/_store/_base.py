@@ -135,24 +135,35 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
 
     async def wait_closed(self, run_id: str) -> None:
         """Return once the run is closed (by this process or, seen by polling, another)."""
+        closed = self.watch_closed(run_id)
+        try:
+            if run_id in await self.closed_among([run_id]):
+                return
+            await closed
+        finally:
+            self.unwatch_closed(run_id, closed)
+
+    def watch_closed(self, run_id: str) -> asyncio.Future[None]:
+        """A future done once the run is closed (by this process or, seen by polling,
+        another), watching from now: a caller reads the run after this, and awaits the
+        future if it was open then, missing no close in between. Give it back with
+        ``unwatch_closed``."""
         if self._closed:
             raise self._closed_error()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed_waiters.setdefault(run_id, []).append(future)
         if self._closed_poller is None or self._closed_poller.done():
             self._closed_poller = asyncio.get_running_loop().create_task(self._poll_closed())
-        try:
-            if run_id in await self.closed_among([run_id]):
-                return
-            await future
-        finally:
-            if future.done() and not future.cancelled():
-                future.exception()  # failed by close() after the run was found closed
-            waiters = self._closed_waiters.get(run_id)
-            if waiters is not None and future in waiters:
-                waiters.remove(future)
-                if not waiters:
-                    del self._closed_waiters[run_id]
+        return future
+
+    def unwatch_closed(self, run_id: str, future: asyncio.Future[None]) -> None:
+        if future.done() and not future.cancelled():
+            future.exception()  # failed by close() after the run was found closed
+        waiters = self._closed_waiters.get(run_id)
+        if waiters is not None and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._closed_waiters[run_id]
 
     def _resolve_closed(self, run_ids: Iterable[str]) -> None:
         for run_id in run_ids:
