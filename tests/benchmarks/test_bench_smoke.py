@@ -96,3 +96,19 @@ def test_cyclic_garbage_finds_nothing_left_by_one_activity_workflows() -> None:
     # Closed runs' instances are taken apart by their worker, and none was evicted: nothing.
     assert "0.0 objects a workflow left to the garbage collector" in out, out
     assert "WorkflowInstance" not in out and "_Attempt" not in out and "_Ticket" not in out, out
+
+
+@pytest.mark.realtime
+@pytest.mark.timeout(120)
+def test_recovery_benchmark_resumes_a_killed_database_and_prints_its_median() -> None:
+    script = BENCH.parent / "bench_recovery.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--workflows", "100", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert re.search(r"run 1 this: 100 recovered in [\d.]+ s, [\d.]+ s of CPU", out), out
+    assert re.search(r"this: median [\d.]+ s", out), out
