@@ -8,7 +8,8 @@ Run it::
 
 Each run starts ``--workflows`` workflows sleeping ``--sleep`` seconds on a fresh SQLite file
 (one client and one worker in this process, defaults but ``--cache``) and prints the seconds
-until all finished, the process's CPU seconds, and counts: workflow tasks claimed by the
+until all finished, the process's CPU seconds and those of its full garbage collections
+(generation 2, timed by ``gc.callbacks``), and counts: workflow tasks claimed by the
 poller (the rest were handed over eagerly), history reads, and workflow instances built
 (each beyond one per workflow is a replay after a cache miss). To compare two versions, run
 each in turn in the same minutes (``PYTHONPATH=/tmp/before/src python benchmarks/...``).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import tempfile
 import time
@@ -49,8 +51,26 @@ def _count(counts: dict[str, int], key: str, obj: Any, name: str) -> None:
     setattr(obj, name, counted)
 
 
+class CollectorTimer:
+    """CPU seconds spent in full (generation 2) garbage collections, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._began = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._began
+
+
 async def one_run(n: int, sleep: float, cache: int) -> dict[str, float]:
     counts = {"claimed": 0, "history reads": 0, "instances": 0}
+    collector = CollectorTimer()
+    gc.callbacks.append(collector)
     new_runner = WorkflowTasks.new_runner
 
     def built(self: WorkflowTasks, *args: Any) -> Any:
@@ -78,7 +98,8 @@ async def one_run(n: int, sleep: float, cache: int) -> dict[str, float]:
             await client.close()
     finally:
         WorkflowTasks.new_runner = new_runner  # type: ignore[method-assign]
-    return {"s to all done": wall, "cpu s": cpu, **counts}
+        gc.callbacks.remove(collector)
+    return {"s to all done": wall, "cpu s": cpu, "full gc cpu s": collector.seconds, **counts}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
