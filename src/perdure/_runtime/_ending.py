@@ -28,7 +28,7 @@ log = logging.getLogger("perdure.runtime")
 class WorkflowEvicted(BaseException):
     """Workflow code tried to start work (an activity, a timer, a child workflow, a signal,
     a memo or search attribute change, a patch) while its worker was ending it: evicted from
-    the cache, or the worker stopping (``WorkflowInstance.dispose``). Nothing is recorded;
+    the cache, or the worker stopping (``Ending.dispose``). Nothing is recorded;
     the run is not over, and its code runs again, by replay, when the run next has work.
     A ``BaseException``, like ``asyncio.CancelledError``: ``except Exception`` lets it by."""
 

@@ -164,9 +164,9 @@ class WorkflowEventLoop(asyncio.AbstractEventLoop):
         return self._closed
 
     def close(self) -> None:
-        """Its run is over and no task is pending: drop the tasks and callbacks, which refer
-        back to the loop (so that reference counting frees it, see
-        ``WorkflowInstance.dispose``)."""
+        """Its instance is done with (its tasks ended, see ``Ending.dispose``): drop the
+        tasks and callbacks, which refer back to the loop, so that reference counting frees
+        it."""
         self._closed = True
         self._tasks = []
         self._ready.clear()

@@ -85,7 +85,7 @@ class WorkflowRunner:
 
     def dispose(self) -> None:
         """The worker is done with this runner (its run closed, or evicted, or replayed for
-        a query): end its code and free its instance at once (``WorkflowInstance.dispose``).
+        a query): end its code and free its instance at once (``Ending.dispose``).
         Idempotent."""
         if self.instance is not None:
             self.instance.dispose()

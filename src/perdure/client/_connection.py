@@ -9,6 +9,7 @@ the client.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -81,39 +82,40 @@ class Connection:
         return await self.store.describe(self.namespace, workflow_id, run_id)
 
     async def wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
-        """The run once closed. While it waits, only its id is held: thousands of results
-        awaited at once are that many waits for every garbage collection to walk."""
-        store = self.store
-        skipper = self.time_skipper
-        if run_id is not None and skipper is None:
-            return await self._wait_closed(workflow_id, run_id)
-        ex = await store.describe(self.namespace, workflow_id, run_id)
-        while ex.is_open:
+        """The run once closed (the id's latest if ``run_id`` is None). It is watched before
+        each read, so one read tells whether it is closed already, and two when it closes
+        while waited for. While it waits, only its id is held: thousands of results awaited
+        at once are that many waits for every garbage collection to walk."""
+        store, skipper = self.store, self.time_skipper
+        if run_id is None:
+            ex = await store.describe(self.namespace, workflow_id, None)
+            if not ex.is_open:
+                return ex
             run_id = ex.run_id
             del ex
-            if skipper is None:
-                await store.wait_closed(run_id)
-                ex = await store.describe(self.namespace, workflow_id, run_id)
-                continue
-            with skipper.awaiting(run_id):  # the clock stands still until this has seen it
-                await store.wait_closed(run_id)
-                ex = await store.describe(self.namespace, workflow_id, run_id)
-        return ex
-
-    async def _wait_closed(self, workflow_id: str, run_id: str) -> Execution:
-        """``wait_closed`` of a known run: watched before it is read, so that one read tells
-        whether it is closed already (two reads in all when it was not, not three)."""
-        store = self.store
         while True:
             closed = store.watch_closed(run_id)
             try:
-                ex = await store.describe(self.namespace, workflow_id, run_id)
-                if not ex.is_open:
-                    return ex
-                del ex
-                await closed
+                if skipper is None:
+                    found = await self._closed_or_waited(workflow_id, run_id, closed)
+                else:
+                    with skipper.awaiting(run_id):  # the clock stands still until seen closed
+                        found = await self._closed_or_waited(workflow_id, run_id, closed)
             finally:
                 store.unwatch_closed(run_id, closed)
+            if found is not None:
+                return found
+
+    async def _closed_or_waited(
+        self, workflow_id: str, run_id: str, closed: asyncio.Future[None]
+    ) -> Execution | None:
+        """The run if it is closed; else None, once ``closed`` is done."""
+        ex = await self.store.describe(self.namespace, workflow_id, run_id)
+        if not ex.is_open:
+            return ex
+        del ex
+        await closed
+        return None
 
     async def settled(self, workflow_id: str, run_id: str | None, timeout: float) -> Execution:
         """The run once its pending workflow task (if any) is done, so that a query sees the

@@ -439,17 +439,17 @@ class _InCommit:
         wf.take(task.run_id)  # this transaction's now: dropped unless it commits
         wf.warn_if_large(task)
         self._started = time.perf_counter()
+        commands: list[Command] | None
         try:
             commands = runner.apply(
                 events, task_time=task.started_time, history_size=task.history_size, updates=[]
             )
             check_command_payloads(commands, task.workflow_type)
         except (WorkflowTaskFailure, PayloadSizeError):
-            runner.dispose()
-            return None  # run again after the commit, by replay, and failed there
-        if not all(isinstance(c, _IN_COMMIT) for c in commands):
-            runner.dispose()
-            return None  # likewise
+            commands = None  # run again after the commit, by replay, and failed there
+        if commands is None or not all(isinstance(c, _IN_COMMIT) for c in commands):
+            runner.dispose()  # run after the commit, by replay, as usual
+            return None
         self._runner, self._task = runner, task
         self._closes = closing(commands) if wf.metrics is not None else None
         own = self._dispatch._schedules_own(commands)
