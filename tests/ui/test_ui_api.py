@@ -12,11 +12,8 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("ui")]
 
 def test_the_state_of_a_run_at_each_event(served: Served) -> None:
     served.start("Checkout", "api-travel", "api-travel")
+    events = served.wait_for_event("api-travel", "ActivityTaskCompleted")
     with served.http(served.read) as http:  # reading needs no write token
-        for _ in range(300):
-            events = http.get("/api/v1/workflows/api-travel/history").json()["events"]
-            if any(e["event_type"] == "ActivityTaskCompleted" for e in events):
-                break
         completed = [e["event_id"] for e in events if e["event_type"] == "WorkflowTaskCompleted"]
         before = http.get("/api/v1/workflows/api-travel/replay/state?event_id=1").json()
         assert before["at_event_id"] == 0

@@ -132,13 +132,17 @@ def test_the_call_stack_of_a_waiting_workflow(page: Any, served: Served) -> None
 
 def test_step_through_the_history_on_the_servers_code(page: Any, served: Served) -> None:
     served.start("Checkout", "ui-travel", "ui-travel")
+    # The signal waits until the run waits for it: sent sooner, it would be in the first
+    # workflow task, and no event would show the run waiting.
+    events = served.wait_for_event("ui-travel", "ActivityTaskCompleted")
+    first_task = next(e["event_id"] for e in events if e["event_type"] == "WorkflowTaskCompleted")
     with served.http(served.write) as http:
         http.post("/api/v1/workflows/ui-travel/signals/approve", json={"args": ["bob"]})
         done = http.get("/api/v1/workflows/ui-travel/result?wait=30").json()
         assert done["status"] == "COMPLETED", done
     open_workflow(page, served, "ui-travel")
     page.click("#tab-travel")
-    page.fill("#tt-event", "2")
+    page.fill("#tt-event", str(first_task))
     page.press("#tt-event", "Enter")
     expect(page.locator(".time-travel table")).to_contain_text("waiting")
     page.click("#tt-next")

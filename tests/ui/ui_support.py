@@ -176,3 +176,23 @@ class Served:
             assert answer.status_code == 201, answer.text
             run_id: str = answer.json()["run_id"]
             return run_id
+
+    def wait_for_event(self, workflow_id: str, event_type: str) -> list[dict[str, Any]]:
+        """The run's events up to the first of `event_type`, read with the history's long
+        poll (no sleeps): for a test that must act only once the run has reached it."""
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        with self.http(self.read) as http:
+            for _ in range(100):  # each wait is up to 5 s
+                params: dict[str, Any] = {"wait": 5}
+                if token:
+                    params["next_page_token"] = token
+                page = http.get(f"/api/v1/workflows/{workflow_id}/history", params=params)
+                assert page.status_code == 200, page.text
+                body = page.json()
+                events.extend(body["events"])
+                if any(e["event_type"] == event_type for e in events):
+                    return events
+                token = body["next_page_token"]
+                assert token, f"{workflow_id} closed without {event_type}: {events}"
+        raise AssertionError(f"{workflow_id} had no {event_type} after 500 s: {events}")
