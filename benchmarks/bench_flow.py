@@ -43,7 +43,6 @@ def _request(i: int, fair: bool) -> StartWorkflowRequest:
         task_queue="q",
         input=[],
         run_id=str(uuid.uuid4()),
-        randomness_seed=1,
         **extra,
     )
 

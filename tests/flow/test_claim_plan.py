@@ -29,7 +29,6 @@ def request(i: int) -> StartWorkflowRequest:
         task_queue="q",
         input=[],
         run_id=f"run-{i}",
-        randomness_seed=1,
         priority=priority_dict(priority),
     )
 

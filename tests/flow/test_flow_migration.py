@@ -29,7 +29,6 @@ def request(workflow_id: str, priority: Priority | None = None) -> StartWorkflow
         task_queue="q",
         input=[],
         run_id=f"run-{workflow_id}",
-        randomness_seed=1,
         priority=priority_dict(priority),
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -195,6 +197,15 @@ def test_now_random_and_uuid_are_replay_safe() -> None:
     result_a = CONV.from_payload(a[0].result)  # type: ignore[union-attr]
     assert result_a == CONV.from_payload(b[0].result)  # type: ignore[union-attr]
     assert result_a[0] == T0 and result_a[1] == T0 + 3600
+    # The generator is the run's, seeded from its start event (42), wherever it is first
+    # asked for: here in the second task, of a full replay and of the cached instance.
+    seeded = random.Random(42)
+    assert result_a[2:] == [seeded.random(), str(uuid.UUID(int=seeded.getrandbits(128), version=4))]
+    cached = runner(Clock)
+    cached.apply(h.events[:-1], task_time=T0)
+    cached.recorded(len(h.events))
+    c = cached.apply(h.events[-1:], task_time=T0 + 3600)
+    assert CONV.from_payload(c[0].result) == result_a  # type: ignore[union-attr]
 
 
 @workflow.defn(name="W")

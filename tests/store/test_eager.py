@@ -31,7 +31,6 @@ def request(workflow_id: str = "wf", *, delay: float = 0.0) -> StartWorkflowRequ
         task_queue="q",
         input=[],
         run_id=f"run-{workflow_id}",
-        randomness_seed=1,
         task_timeout=10.0,
         start_delay=delay,
     )

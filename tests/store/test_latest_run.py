@@ -32,7 +32,6 @@ def request(
         task_queue="q",
         input=[],
         run_id=str(uuid.uuid4()),
-        randomness_seed=1,
         id_reuse_policy=policy,
     )
 

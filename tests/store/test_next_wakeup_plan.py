@@ -25,7 +25,6 @@ async def test_the_next_wakeup_seeks_the_waiting_tasks_index(tmp_path: Path) -> 
                     task_queue="q",
                     input=[],
                     run_id=f"run-{i}",
-                    randomness_seed=1,
                 )
             )
         assert await store.next_wakeup() is None  # all visible now: nothing to wake up for

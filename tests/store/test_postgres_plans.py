@@ -27,7 +27,6 @@ def request(i: int) -> StartWorkflowRequest:
         task_queue="q",
         input=[],
         run_id=f"run-{i}",
-        randomness_seed=1,
     )
 
 

@@ -43,7 +43,6 @@ async def start(store: Store, workflow_id: str = "wf") -> str:
         task_queue="q",
         input=[],
         run_id=str(uuid.uuid4()),
-        randomness_seed=1,
         search_attributes={"Stage": {"type": "Keyword", "values": ["one"]}},
     )
     return (await store.start_workflow(req)).run_id

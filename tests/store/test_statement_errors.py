@@ -46,7 +46,6 @@ async def _start(store: Store, workflow_id: str) -> None:
             task_queue="q",
             input=[],
             run_id=str(uuid.uuid4()),
-            randomness_seed=1,
             task_timeout=10.0,
         )
     )

@@ -53,7 +53,6 @@ def request(workflow_id: str, task_timeout: float = 10.0) -> StartWorkflowReques
         task_queue="q",
         input=[],
         run_id=str(uuid.uuid4()),
-        randomness_seed=1,
         task_timeout=task_timeout,
     )
 

@@ -75,7 +75,6 @@ async def _start(store: Store, workflow_id: str, attributes: dict[str, Any] | No
             task_queue="q",
             input=[],
             run_id=str(uuid.uuid4()),
-            randomness_seed=1,
             task_timeout=10.0,
             search_attributes=attributes,
         )

@@ -24,7 +24,6 @@ async def _start(store: Store, namespace: str, workflow_id: str) -> None:
             task_queue="q",
             input=[],
             run_id=str(uuid.uuid4()),
-            randomness_seed=1,
             task_timeout=10.0,
         )
     )

@@ -66,7 +66,8 @@ class DeterminismGuard:
     re-entrant: each exit restores the profile function its own enter replaced.
 
     Args:
-        allowed_random: the workflow's own seeded ``random.Random``; calls on it are allowed.
+        allowed_random: the workflow's own seeded ``random.Random``; calls on it are allowed
+            (or given later, with :meth:`allow_random`, once the workflow first asks for it).
 
     Attributes:
         violation: the first violation seen since the last :meth:`reset`, even if workflow
@@ -94,6 +95,10 @@ class DeterminismGuard:
             # A C-level profiler (cProfile's): sys.getprofile() returns its object, which
             # sys.setprofile cannot reinstall; enable() does, keeping its settings.
             previous.enable()
+
+    def allow_random(self, allowed_random: random.Random) -> None:
+        """Allow calls on ``allowed_random``, the workflow's own seeded generator."""
+        self._allowed_random = allowed_random
 
     def reset(self) -> None:
         """Forget the recorded violation (after the runtime has reported it)."""

@@ -32,7 +32,6 @@ async def start_child(
         task_queue=attrs["task_queue"],
         input=attrs["input"],
         run_id=new_run_id(),
-        randomness_seed=0,
         task_timeout=attrs.get("task_timeout") or 10.0,
         execution_timeout=attrs.get("execution_timeout"),
         run_timeout=attrs.get("run_timeout"),

@@ -12,7 +12,6 @@ slot cannot start twice even by a schedule row restored from a backup).
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -302,7 +301,6 @@ async def _start(
         task_queue=a.task_queue,
         input=a.input,
         run_id=new_run_id(),
-        randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
         task_timeout=a.task_timeout or 10.0,
         execution_timeout=a.execution_timeout,
         run_timeout=a.run_timeout,

@@ -206,7 +206,6 @@ class StartWorkflowRequest:
     task_queue: str
     input: list[Payload]
     run_id: str
-    randomness_seed: int
     task_timeout: float = 10.0
     execution_timeout: float | None = None
     run_timeout: float | None = None

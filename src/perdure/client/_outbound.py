@@ -4,7 +4,6 @@ had them. Without interceptors this is the whole chain, so every call takes one 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -121,7 +120,6 @@ async def start_request(
         task_queue=task_queue,
         input=payloads,
         run_id=new_run_id(),
-        randomness_seed=uuid.uuid4().int & ((1 << 63) - 1),
         task_timeout=_opt_seconds(start.task_timeout) or 10.0,
         execution_timeout=_opt_seconds(start.execution_timeout),
         run_timeout=_opt_seconds(start.run_timeout),
