@@ -1,14 +1,16 @@
 """``result()`` of a known run watches for its close before it reads the run: one read when
-the run is closed already, two when it closes while waited for (the read that checked again
-after the watch began is gone), and a close between the read and the wait is not missed."""
+the run is closed already, and one when it closes while waited for in this process (the
+commit that closes it hands the closed run to its waiters); two when another process closes
+it. A close between the read and the wait is not missed."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+from pathlib import Path
 from typing import Any
 
-from perdure import Worker, workflow
+from perdure import Client, Worker, workflow
 from perdure.testing import WorkflowEnvironment
 
 
@@ -38,7 +40,19 @@ def counting(store: Any, counts: collections.Counter[str]) -> None:
         setattr(store, name, counted)
 
 
-async def test_result_reads_a_known_run_once_closed_and_twice_when_it_waits(
+async def waiting_result(handle: Any, counts: collections.Counter[str]) -> asyncio.Future[Any]:
+    """``handle.result()`` under way, once it has read the run (open) and waits."""
+    waiting = asyncio.ensure_future(handle.result())
+    for _ in range(200):
+        if counts["describe"]:
+            break
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    return waiting
+
+
+async def test_result_reads_a_known_run_once_closed_or_closing_here(
     real_env: WorkflowEnvironment,
 ) -> None:
     client = real_env.client
@@ -46,19 +60,32 @@ async def test_result_reads_a_known_run_once_closed_and_twice_when_it_waits(
     async with Worker(client, task_queue="q", workflows=[Waits]):
         handle = await client.start_workflow(Waits.run, id="w", task_queue="q")
         counting(client.store, counts)
-        waiting = asyncio.ensure_future(handle.result())
-        for _ in range(200):  # until the wait has begun
-            if counts["describe"]:
-                break
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.05)
-        assert not waiting.done()
+        waiting = await waiting_result(handle, counts)
         await handle.signal(Waits.release)
         assert await waiting == "released"
-        assert counts == {"describe": 2}
+        # The closing commit handed the closed run over: no read after it.
+        assert counts == {"describe": 1}
         counts.clear()
         assert await handle.result() == "released"
         assert counts == {"describe": 1}
+
+
+async def test_a_run_closed_by_another_process_is_read_once_more(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    waiter, runner = await Client.connect(url), await Client.connect(url)
+    counts: collections.Counter[str] = collections.Counter()
+    try:
+        async with Worker(runner, task_queue="q", workflows=[Waits]):
+            await runner.start_workflow(Waits.run, id="w", task_queue="q")
+            counting(waiter.store, counts)
+            waiting = await waiting_result(waiter.get_workflow_handle("w"), counts)
+            await runner.get_workflow_handle("w").signal(Waits.release)
+            assert await asyncio.wait_for(waiting, 10) == "released"
+            # Woken by the other store's wake-up (a run id, not the run): read again.
+            assert counts["describe"] == 3  # the latest run's id, open, then closed
+    finally:
+        await waiter.close()
+        await runner.close()
 
 
 async def describe_when_closed(describe: Any, args: Any, kw: Any) -> None:

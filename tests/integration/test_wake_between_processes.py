@@ -216,7 +216,7 @@ async def test_a_path_too_long_for_a_socket_address_still_gets_a_channel(tmp_pat
     directory = Path(_wake.wake_dir(db))
     assert names(directory) == {Path(receiver.path).name, Path(sender.path).name}
     fx = Effects()
-    fx.closed.add("run-1")
+    fx.closed["run-1"] = None
     sender.send(fx)
     await asyncio.wait_for(arrived.wait(), 30)
     assert heard == [[["closed", "run-1"]]]

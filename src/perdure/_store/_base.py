@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
@@ -35,6 +35,7 @@ from perdure._store._tx import Tx
 from perdure._store._types import (
     ActivityTask,
     ClaimLimits,
+    Execution,
     QueryResult,
     ResetRequest,
     TaskToken,
@@ -58,7 +59,7 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.notifier = Notifier()
-        self._closed_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._closed_waiters: dict[str, list[asyncio.Future[Execution | None]]] = {}
         self._look_for_closed = Flag()
         self._closed_poller: asyncio.Task[None] | None = None
         self._closed = False
@@ -143,20 +144,21 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         finally:
             self.unwatch_closed(run_id, closed)
 
-    def watch_closed(self, run_id: str) -> asyncio.Future[None]:
+    def watch_closed(self, run_id: str) -> asyncio.Future[Execution | None]:
         """A future done once the run is closed (by this process or, seen by polling,
         another), watching from now: a caller reads the run after this, and awaits the
-        future if it was open then, missing no close in between. Give it back with
-        ``unwatch_closed``."""
+        future if it was open then, missing no close in between. Its result is the closed
+        run as its transaction left it when this process closed it, else None (read it).
+        Give it back with ``unwatch_closed``."""
         if self._closed:
             raise self._closed_error()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Execution | None] = asyncio.get_running_loop().create_future()
         self._closed_waiters.setdefault(run_id, []).append(future)
         if self._closed_poller is None or self._closed_poller.done():
             self._closed_poller = asyncio.get_running_loop().create_task(self._poll_closed())
         return future
 
-    def unwatch_closed(self, run_id: str, future: asyncio.Future[None]) -> None:
+    def unwatch_closed(self, run_id: str, future: asyncio.Future[Execution | None]) -> None:
         if future.done() and not future.cancelled():
             future.exception()  # failed by close() after the run was found closed
         waiters = self._closed_waiters.get(run_id)
@@ -165,11 +167,14 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             if not waiters:
                 del self._closed_waiters[run_id]
 
-    def _resolve_closed(self, run_ids: Iterable[str]) -> None:
+    def _resolve_closed(
+        self, run_ids: Iterable[str], runs: Mapping[str, Execution | None] | None = None
+    ) -> None:
+        """Wake the waiters of these closed runs, each with its run if ``runs`` has it."""
         for run_id in run_ids:
             for future in self._closed_waiters.pop(run_id, ()):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(runs.get(run_id) if runs else None)
 
     async def _poll_closed(self) -> None:
         # One query per interval (or when a peer says "everything") for every waiter.
@@ -190,7 +195,7 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         keys: list[Any] = [("queue", *q) for q in fx.queues]
         keys.extend(("closed", run_id) for run_id in fx.closed)
         if fx.closed and self._closed_waiters:
-            self._resolve_closed(fx.closed)
+            self._resolve_closed(fx.closed, fx.closed)
         keys.extend(("query", query_id) for query_id in fx.queries)
         keys.extend(fx.keys)
         keys.append(("changed",))

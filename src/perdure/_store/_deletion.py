@@ -21,6 +21,7 @@ async def delete_runs(
     for ex in runs:
         if ex.is_open:
             await executions.terminate(tx, ex, reason, identity, now, fx)
+            fx.closed[ex.run_id] = None  # gone with it: its waiters read, and find nothing
     await tx.delete_runs([ex.run_id for ex in runs])
     fx.changed = True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from perdure._store._types import TaskKind
+from perdure._store._types import Execution, TaskKind
 
 
 @dataclass(slots=True)
@@ -12,7 +12,9 @@ class Effects:
     """Collected during a transaction; acted on only after it commits."""
 
     queues: set[tuple[str, str, TaskKind]] = field(default_factory=set)
-    closed: set[str] = field(default_factory=set)
+    # The runs closed, as the transaction left them (None: deleted too): a result awaited in
+    # this process is handed its run without reading it again.
+    closed: dict[str, Execution | None] = field(default_factory=dict)
     queries: set[int] = field(default_factory=set)
     activity_cancels: set[tuple[str, int]] = field(default_factory=set)
     changed: bool = False

@@ -166,7 +166,7 @@ async def close(
     await tx.delete_run_work(ex.run_id)
     continued = event_type is EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     await _fail_open_updates(tx, ex, fx, requested_too=not continued)
-    fx.closed.add(ex.run_id)
+    fx.closed[ex.run_id] = ex
     fx.changed = True
     await tx.update_execution(ex)
     await _apply_parent_close_policy(tx, ex, now, fx)

@@ -83,9 +83,10 @@ class Connection:
 
     async def wait_closed(self, workflow_id: str, run_id: str | None) -> Execution:
         """The run once closed (the id's latest if ``run_id`` is None). It is watched before
-        each read, so one read tells whether it is closed already, and two when it closes
-        while waited for. While it waits, only its id is held: thousands of results awaited
-        at once are that many waits for every garbage collection to walk."""
+        each read, so one read tells whether it is closed already; one more when it closes
+        while waited for, unless this process closed it (its commit hands the run over).
+        While it waits, only its id is held: thousands of results awaited at once are that
+        many waits for every garbage collection to walk."""
         store, skipper = self.store, self.time_skipper
         if run_id is None:
             ex = await store.describe(self.namespace, workflow_id, None)
@@ -107,15 +108,15 @@ class Connection:
                 return found
 
     async def _closed_or_waited(
-        self, workflow_id: str, run_id: str, closed: asyncio.Future[None]
+        self, workflow_id: str, run_id: str, closed: asyncio.Future[Execution | None]
     ) -> Execution | None:
-        """The run if it is closed; else None, once ``closed`` is done."""
+        """The run if it is closed; else, once ``closed`` is done, the run it brings (closed
+        by this process), or None (closed by another: read it again)."""
         ex = await self.store.describe(self.namespace, workflow_id, run_id)
         if not ex.is_open:
             return ex
         del ex
-        await closed
-        return None
+        return await closed
 
     async def settled(self, workflow_id: str, run_id: str | None, timeout: float) -> Execution:
         """The run once its pending workflow task (if any) is done, so that a query sees the
