@@ -112,3 +112,22 @@ def test_recovery_benchmark_resumes_a_killed_database_and_prints_its_median() ->
     assert result.returncode == 0, out + result.stderr
     assert re.search(r"run 1 this: 100 recovered in [\d.]+ s, [\d.]+ s of CPU", out), out
     assert re.search(r"this: median [\d.]+ s", out), out
+
+
+def test_cpu_benchmark_alternates_two_trees_and_prints_their_medians() -> None:
+    script = BENCH.parent / "bench_cpu.py"
+    src = str(BENCH.parent.parent / "src")
+    sizes = ["--workflows", "50", "--repeats", "1", "--latency-runs", "5", "--runs", "1"]
+    result = subprocess.run(
+        [sys.executable, str(script), *sizes, "--compare", src],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for name in ("this", "compare"):
+        run = rf"run 1 {name}: S1 [\d,]+ workflows/s, [\d.]+ ms CPU a workflow \(\d+% in full"
+        assert re.search(run, out), out
+        assert re.search(rf"{name}: median S1 [\d,]+ workflows/s, [\d.]+ ms CPU", out), out
+    assert re.search(r"this / compare: S1 CPU a workflow [\d.]+, S2 p50 [\d.]+", out), out
