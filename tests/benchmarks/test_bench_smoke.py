@@ -114,6 +114,8 @@ def test_recovery_benchmark_resumes_a_killed_database_and_prints_its_median() ->
     assert re.search(r"this: median [\d.]+ s", out), out
 
 
+@pytest.mark.realtime
+@pytest.mark.timeout(120)
 def test_cpu_benchmark_alternates_two_trees_and_prints_their_medians() -> None:
     script = BENCH.parent / "bench_cpu.py"
     src = str(BENCH.parent.parent / "src")
