@@ -135,6 +135,7 @@ async def deliver(
     if ex.wft_state == WftState.STARTED:
         for event_type, attrs in events:
             await tx.inbox_add(ex.run_id, HistoryEvent(0, event_type, now, attrs))
+        ex.inputs_buffered = True
     else:
         new = await append(tx, ex, events, now)
         await schedule_workflow_task(tx, ex, now, fx, eager=eager, appended=new)
@@ -143,7 +144,10 @@ async def deliver(
 
 async def flush_inbox(tx: Tx, ex: Execution, now: float) -> bool:
     """Move buffered inputs into history. Returns whether there were any."""
+    if not tx.inputs_buffered(ex):
+        return False
     buffered = await tx.inbox_take(ex.run_id)
+    ex.inputs_buffered = False
     if buffered:
         await append(tx, ex, [(e.event_type, e.attributes) for e in buffered], now)
     return bool(buffered)

@@ -93,6 +93,8 @@ class _BatchTx:
         self._held: list[_Held] = []
         # The (run, kind, ref) of the task rows read so far, by task id.
         self._task_keys: dict[int, tuple[str, int, int]] = {}
+        # Runs this transaction gave inbox rows to, not taken since (see Tx.inbox_add).
+        self.buffered: set[str] = set()
 
     def _seen(self, task: TaskRow) -> TaskRow:
         """Note which row a task id is, for the holding back of writes to it."""
@@ -139,6 +141,7 @@ class _BatchTx:
             self._events.clear()
             self._held.clear()
             self.rows.clear()
+            self.buffered.clear()
             try:
                 result = await op.fn(cast(Tx, self), fx)
                 if savepoints or i < last:
@@ -156,6 +159,7 @@ class _BatchTx:
                 self._events.clear()
                 self._held.clear()
                 self.rows.clear()
+                self.buffered.clear()
                 if _lock_wait_ended(exc):
                     run.again.append(op)
                 elif _retryable(exc) and op.tries + 1 < MAX_TRIES:

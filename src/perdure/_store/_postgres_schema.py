@@ -281,6 +281,13 @@ MIGRATIONS: list[list[str]] = [
         # listings filtered by WorkflowId read it in their start-time order.
         "CREATE INDEX executions_latest ON executions (namespace, workflow_id, seq)",
     ],
+    [
+        # Whether a run has inputs waiting in the inbox: a workflow task's completion looked
+        # there every time (a statement, on PostgreSQL a round trip, twice a workflow), and
+        # now only when this says so. The runs with inbox rows at the migration are marked.
+        "ALTER TABLE executions ADD COLUMN inputs_buffered INTEGER NOT NULL DEFAULT 0",
+        "UPDATE executions SET inputs_buffered = 1 WHERE run_id IN (SELECT run_id FROM inbox)",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -66,7 +66,7 @@ _MUTABLE_TYPES = dict(
     status="int", next_event_id="int8", history_size="int8", close_time="float8",
     wft_state="int", wft_attempt="int", cancel_requested="int", last_failure="bytea",
     close_event="bytea", memo="bytea", search_attributes="bytea", updates_requested="int",
-    reset_points="bytea",
+    reset_points="bytea", inputs_buffered="int",
 )  # fmt: skip
 _UPDATE_EXECUTIONS = (
     "UPDATE executions e SET "
@@ -142,6 +142,8 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
         self.rows.put_execution(ex)
 
     async def update_execution(self, ex: Execution) -> None:
+        if ex.run_id in self.buffered:
+            ex.inputs_buffered = True
         await self._hold("executions", ex.run_id, _UPDATE_EXECUTION, *execution_update_values(ex))
         self.rows.put_execution(ex)
 
@@ -163,6 +165,9 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
         if len(exs) == 1:
             await self.update_execution(exs[0])
         elif exs:
+            for ex in exs:
+                if ex.run_id in self.buffered:
+                    ex.inputs_buffered = True
             # One statement, held back like the update of one run.
             values = zip(*(execution_update_values(ex) for ex in exs), strict=True)
             await self._hold("executions", None, _UPDATE_EXECUTIONS, *(list(c) for c in values))
@@ -204,9 +209,11 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
             event.event_time,
             blob,
         )
+        self.buffered.add(run_id)
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         self.changed = True
+        self.buffered.discard(run_id)
         rows = await self._fetch(
             _INBOX,
             "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
@@ -215,10 +222,8 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
         rows = sorted(rows, key=lambda r: r[0])
         return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
-    async def inbox_count(self, run_id: str) -> int:
-        return int(
-            await self._fetchval(_INBOX, "SELECT COUNT(*) FROM inbox WHERE run_id = $1", run_id)
-        )
+    def inputs_buffered(self, ex: Execution) -> bool:
+        return ex.inputs_buffered or ex.run_id in self.buffered
 
     async def insert_task(self, task: TaskRow) -> int:
         if task.fairness is not None:

@@ -17,7 +17,7 @@ EXEC_COLS = (
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
     "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
-    "updates_requested, reset_points, priority"
+    "updates_requested, reset_points, priority, inputs_buffered"
 )
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -114,6 +114,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         updates_requested=bool(row[25]),
         reset_points=from_json(row[26]),
         priority=from_json(row[27]),
+        inputs_buffered=bool(row[28]),
     )
 
 
@@ -202,6 +203,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         int(ex.updates_requested),
         json_or_none(ex.reset_points),
         json_or_none(ex.priority),
+        int(ex.inputs_buffered),
     )
 
 
@@ -220,6 +222,7 @@ EXEC_MUTABLE_COLS = (
     "search_attributes",
     "updates_requested",
     "reset_points",
+    "inputs_buffered",
 )
 
 
@@ -239,6 +242,7 @@ def execution_update_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.search_attributes),
         int(ex.updates_requested),
         json_or_none(ex.reset_points),
+        int(ex.inputs_buffered),
         ex.run_id,
     )
 

@@ -45,13 +45,16 @@ _SQL: dict[tuple[int, ...], str] = {}
 class KnownRows:
     """What the open write transaction knows its executions rows hold (see the module)."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "buffered")
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple[Execution, tuple[Any, ...]]] = {}
+        # Runs this transaction gave inbox rows to, not taken since (see Tx.inbox_add).
+        self.buffered: set[str] = set()
 
     def forget(self) -> None:
         self._rows.clear()
+        self.buffered.clear()
 
     def read(self, ex: Execution, row: Sequence[Any]) -> Execution:
         """``ex`` was built from ``row``, read in ``EXEC_COLS`` order."""

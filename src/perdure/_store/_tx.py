@@ -55,12 +55,16 @@ class Tx(Protocol):
         self, run_id: str, after_event_id: int, limit: int
     ) -> list[HistoryEvent]: ...
 
-    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None: ...
+    async def inbox_add(self, run_id: str, event: HistoryEvent) -> None:
+        """Buffer an input event. Until the inbox is taken, every write of the run in this
+        transaction (whichever object it comes from) marks it ``inputs_buffered``."""
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         """Remove and return the buffered events in arrival order (their ids are unset)."""
 
-    async def inbox_count(self, run_id: str) -> int: ...
+    def inputs_buffered(self, ex: Execution) -> bool:
+        """Whether the run may have buffered inputs: its row said so when read, or this
+        transaction buffered some (through another object of the run, perhaps)."""
 
     # signal idempotency keys (see _executions.signal) ----------------------------------------
     async def add_signal_request(

@@ -95,6 +95,11 @@ class Execution:
     reset_points: dict[str, Any] | None = None
     # Temporal's Priority as a dict (priority_key, fairness_key, fairness_weight), or None.
     priority: dict[str, Any] | None = None
+    # Whether inputs (signals, cancel requests, children's outcomes) wait in the inbox,
+    # delivered while a workflow task ran: a task's completion looks there only if so. Ask
+    # ``Tx.inputs_buffered``, which also knows of inputs this transaction buffered through
+    # another object of the run.
+    inputs_buffered: bool = False
 
     @property
     def is_open(self) -> bool:

@@ -94,7 +94,7 @@ async def complete(
     transaction holds it)."""
     row, ex = await _held(tx, task) if unwritten is None else _fresh(task, *unwritten)
     closing = any(isinstance(c, CLOSE_COMMANDS) for c in commands)
-    if closing and await tx.inbox_count(ex.run_id):
+    if closing and tx.inputs_buffered(ex):
         # Temporal's rule: a workflow cannot close over signals it has not seen.
         await _refuse_closing(tx, row, ex, now, fx)
         return None

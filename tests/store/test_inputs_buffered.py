@@ -1,0 +1,115 @@
+"""A run's ``inputs_buffered`` mark: a workflow task's completion looks in the inbox only when
+it is set, so it must be set whenever the inbox holds the run's inputs. Here: a run's task
+signalling its own run (the signal is buffered through another object of the run, in the same
+transaction), and a database migrated with inputs waiting in its inbox. Both stores."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from pgutil import postgres_admin
+
+from perdure._common.clock import VirtualClock
+from perdure._common.commands import CompleteWorkflow, SignalExternalWorkflow
+from perdure._store import Store, open_store
+from perdure._store import _postgres_schema as pg_schema
+from perdure._store import _schema as sqlite_schema
+from perdure._store._schema import LATEST_VERSION
+from perdure._store._types import StartWorkflowRequest
+from perdure.converter import DataConverter
+
+CONV = DataConverter.default.payload_converter
+
+
+def request(workflow_id: str) -> StartWorkflowRequest:
+    return StartWorkflowRequest(
+        namespace="default",
+        workflow_id=workflow_id,
+        workflow_type="W",
+        task_queue="q",
+        input=[],
+        run_id=f"run-{workflow_id}",
+    )
+
+
+async def event_types(store: Store, run_id: str) -> list[str]:
+    return [e.event_type.value for e in await store.get_history(run_id)]
+
+
+async def test_a_task_signalling_its_own_run_sees_the_signal_next(store: Store) -> None:
+    await store.start_workflow(request("self"))
+    [task] = await store.claim_workflow_tasks("default", "q", "a", 10)
+    to_self = SignalExternalWorkflow(1, "self", None, "poke", [CONV.to_payload(1)])
+    await store.complete_workflow_task(task, [to_self], "a")
+    # The signal was buffered while the task ran, through the run as the signal read it; the
+    # completion, holding the run as it read it before, still moved it into history.
+    assert (await event_types(store, "run-self"))[-2:] == [
+        "ExternalWorkflowExecutionSignaled",
+        "WorkflowExecutionSignaled",
+    ]
+    ex = await store.describe("default", "self", None)
+    assert not ex.inputs_buffered
+    [seen] = await store.claim_workflow_tasks("default", "q", "a", 10)
+    done = CompleteWorkflow(CONV.to_payload("done"))
+    assert (await store.complete_workflow_task(seen, [done], "a")).next_event_id is not None
+
+
+async def test_a_signal_during_a_task_marks_the_run_until_its_completion(store: Store) -> None:
+    await store.start_workflow(request("wf"))
+    [task] = await store.claim_workflow_tasks("default", "q", "a", 10)
+    await store.signal("default", "wf", None, "sig", [], "client")
+    assert (await store.describe("default", "wf", None)).inputs_buffered
+    done = CompleteWorkflow(CONV.to_payload("done"))
+    assert (await store.complete_workflow_task(task, [done], "a")).next_event_id is None
+    assert not (await store.describe("default", "wf", None)).inputs_buffered
+    assert (await event_types(store, "run-wf"))[-1] == "WorkflowExecutionSignaled"
+
+
+async def _make_old(url: str) -> None:
+    """A database of the version before the mark: two runs with a task in flight, one with a
+    signal waiting in the inbox."""
+    before = LATEST_VERSION - 1
+    rows = [
+        *(
+            "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, "
+            f"status, next_event_id, start_time, task_timeout, wft_state, first_run_id) VALUES "
+            f"('run-{w}', 'default', '{w}', 'W', 'q', 1, 2, 999999, 10, 2, 'run-{w}')"
+            for w in ("waiting", "quiet")
+        ),
+        "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES "
+        "('run-waiting', 'WorkflowExecutionSignaled', 999999, '{}')",
+        "CREATE TABLE perdure_schema (version INTEGER NOT NULL)",
+        f"INSERT INTO perdure_schema (version) VALUES ({before})",
+    ]
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        for statements in sqlite_schema.MIGRATIONS[:before]:
+            for statement in statements:
+                conn.execute(statement)
+        for statement in rows:
+            conn.execute(statement.replace("'{}'", "x'7b7d'"))
+        conn.commit()
+        conn.close()
+        return
+    admin = await postgres_admin()
+    try:
+        schema = url.rsplit("schema=", 1)[1]
+        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await admin.execute(f'SET search_path TO "{schema}"')
+        for statements in pg_schema.MIGRATIONS[:before]:
+            for statement in statements:
+                await admin.execute(statement)
+        for statement in rows:
+            await admin.execute(statement.replace("'{}'", "'\\x7b7d'::bytea"))
+    finally:
+        await admin.close()
+
+
+async def test_a_migrated_database_marks_the_runs_with_inputs_waiting(db_url: str) -> None:
+    await _make_old(db_url)
+    store = open_store(db_url, VirtualClock(1_000_000.0))
+    try:
+        assert (await store.describe("default", "waiting", None)).inputs_buffered
+        assert not (await store.describe("default", "quiet", None)).inputs_buffered
+    finally:
+        await store.close()
