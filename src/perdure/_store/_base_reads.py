@@ -48,7 +48,7 @@ class ReadOps(ABC):
             if not ex.is_open:
                 return ex, PendingWork(activities=[], children=[])
             rows = await tx.run_tasks(ex.run_id, TaskKind.ACTIVITY)
-            kids = await tx.open_children(ex.run_id)
+            kids = await tx.open_children(ex.run_id) if ex.children_started else []
             now = self.clock.now()
             return ex, PendingWork(
                 activities=[activities.pending(row, now) for row in rows],

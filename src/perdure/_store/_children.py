@@ -24,6 +24,7 @@ async def start_child(
     tx: Tx, parent: Execution, attrs: dict[str, Any], now: float, fx: Effects
 ) -> Input:
     """Start the child a parent's command asked for; returns the parent's input event."""
+    parent.children_started = True  # written with the rest of the parent's task
     seq = attrs["seq"]
     request = StartWorkflowRequest(
         namespace=parent.namespace,

@@ -219,6 +219,8 @@ async def _tell_parent(
 async def _apply_parent_close_policy(tx: Tx, parent: Execution, now: float, fx: Effects) -> None:
     """The parent closed: its open children are terminated, asked to cancel, or left
     alone, as each was started to be."""
+    if not parent.children_started:
+        return
     children = await tx.open_children(parent.run_id)
     for child in children:
         policy = int((child.parent or {}).get("close_policy", PARENT_CLOSE_TERMINATE))

@@ -13,6 +13,7 @@ from perdure._store._postgres_tables import _PostgresTablesTx
 from perdure._store._postgres_visibility import _PostgresVisibilityTx
 from perdure._store._rows import (
     EXEC_COLS,
+    EXEC_MONOTONIC_COLS,
     EXEC_MUTABLE_COLS,
     TASK_COLS,
     TASK_INSERT_COLS,
@@ -34,6 +35,7 @@ from perdure._store._types import (
 )
 
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
+_CHILDREN_STARTED = [c.strip() for c in EXEC_COLS.split(",")].index("children_started")
 _TASK_WIDTH = len(TASK_COLS.split(","))
 # The tables a statement reads or writes: the held-back writes to them are sent before it.
 _EXECUTIONS = frozenset({"executions"})
@@ -66,11 +68,14 @@ _MUTABLE_TYPES = dict(
     status="int", next_event_id="int8", history_size="int8", close_time="float8",
     wft_state="int", wft_attempt="int", cancel_requested="int", last_failure="bytea",
     close_event="bytea", memo="bytea", search_attributes="bytea", updates_requested="int",
-    reset_points="bytea", inputs_buffered="int",
+    reset_points="bytea", inputs_buffered="int", children_started="int",
 )  # fmt: skip
 _UPDATE_EXECUTIONS = (
     "UPDATE executions e SET "
-    + ", ".join(f"{c} = v.{c}" for c in EXEC_MUTABLE_COLS)
+    + ", ".join(
+        f"{c} = GREATEST(e.{c}, v.{c})" if c in EXEC_MONOTONIC_COLS else f"{c} = v.{c}"
+        for c in EXEC_MUTABLE_COLS
+    )
     + " FROM unnest("
     + ", ".join(f"${i}::{_MUTABLE_TYPES[c]}[]" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
     + f", ${len(EXEC_MUTABLE_COLS) + 1}::text[]) AS v({', '.join(EXEC_MUTABLE_COLS)}, run_id) "
@@ -87,7 +92,10 @@ _UPDATE_TASK = (
 )
 _UPDATE_EXECUTION = (
     "UPDATE executions SET "
-    + ", ".join(f"{c} = ${i}" for i, c in enumerate(EXEC_MUTABLE_COLS, 1))
+    + ", ".join(
+        f"{c} = GREATEST({c}, ${i})" if c in EXEC_MONOTONIC_COLS else f"{c} = ${i}"
+        for i, c in enumerate(EXEC_MUTABLE_COLS, 1)
+    )
     + f" WHERE run_id = ${len(EXEC_MUTABLE_COLS) + 1}"
 )
 
@@ -141,9 +149,17 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
         )
         self.rows.put_execution(ex)
 
-    async def update_execution(self, ex: Execution) -> None:
+    def _keep_marks(self, ex: Execution) -> None:
+        """The run's marks another copy of it set in this operation stay set: writes of one
+        run held back replace each other (see ``Tx.inbox_add`` and EXEC_MONOTONIC_COLS)."""
         if ex.run_id in self.buffered:
             ex.inputs_buffered = True
+        row = self.rows.executions.get(ex.run_id)
+        if row is not None and row[_CHILDREN_STARTED]:
+            ex.children_started = True
+
+    async def update_execution(self, ex: Execution) -> None:
+        self._keep_marks(ex)
         await self._hold("executions", ex.run_id, _UPDATE_EXECUTION, *execution_update_values(ex))
         self.rows.put_execution(ex)
 
@@ -166,8 +182,7 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
             await self.update_execution(exs[0])
         elif exs:
             for ex in exs:
-                if ex.run_id in self.buffered:
-                    ex.inputs_buffered = True
+                self._keep_marks(ex)
             # One statement, held back like the update of one run.
             values = zip(*(execution_update_values(ex) for ex in exs), strict=True)
             await self._hold("executions", None, _UPDATE_EXECUTIONS, *(list(c) for c in values))

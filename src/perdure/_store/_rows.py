@@ -17,7 +17,7 @@ EXEC_COLS = (
     "history_size, start_time, close_time, task_timeout, wft_state, wft_attempt, "
     "cancel_requested, last_failure, close_event, memo, attempt, execution_deadline, "
     "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
-    "updates_requested, reset_points, priority, inputs_buffered"
+    "updates_requested, reset_points, priority, inputs_buffered, children_started"
 )
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
@@ -115,6 +115,7 @@ def execution_row(row: tuple[Any, ...]) -> Execution:
         reset_points=from_json(row[26]),
         priority=from_json(row[27]),
         inputs_buffered=bool(row[28]),
+        children_started=bool(row[29]),
     )
 
 
@@ -204,6 +205,7 @@ def execution_values(ex: Execution) -> tuple[Any, ...]:
         json_or_none(ex.reset_points),
         json_or_none(ex.priority),
         int(ex.inputs_buffered),
+        int(ex.children_started),
     )
 
 
@@ -223,7 +225,11 @@ EXEC_MUTABLE_COLS = (
     "updates_requested",
     "reset_points",
     "inputs_buffered",
+    "children_started",
 )
+# Columns no write ever clears: an update sets the larger of the row's value and its own, so
+# that a second copy of a run read before the flag was set (in one transaction) cannot undo it.
+EXEC_MONOTONIC_COLS = frozenset({"children_started"})
 
 
 def execution_update_values(ex: Execution) -> tuple[Any, ...]:
@@ -243,6 +249,7 @@ def execution_update_values(ex: Execution) -> tuple[Any, ...]:
         int(ex.updates_requested),
         json_or_none(ex.reset_points),
         int(ex.inputs_buffered),
+        int(ex.children_started),
         ex.run_id,
     )
 

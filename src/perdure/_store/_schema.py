@@ -275,6 +275,12 @@ MIGRATIONS: list[list[str]] = [
         # now only when this says so. The runs with inbox rows at the migration are marked.
         "ALTER TABLE executions ADD COLUMN inputs_buffered INTEGER NOT NULL DEFAULT 0",
         "UPDATE executions SET inputs_buffered = 1 WHERE run_id IN (SELECT run_id FROM inbox)",
+        # Whether a run ever started a child: its close looked for open children every time
+        # (a statement, a round trip), and now only when this says so. The runs that are
+        # some run's parent at the migration are marked.
+        "ALTER TABLE executions ADD COLUMN children_started INTEGER NOT NULL DEFAULT 0",
+        "UPDATE executions SET children_started = 1 WHERE run_id IN "
+        "(SELECT parent_run_id FROM executions WHERE parent_run_id IS NOT NULL)",
     ],
 ]
 

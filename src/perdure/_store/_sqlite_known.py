@@ -21,7 +21,12 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from perdure._store._rows import EXEC_COLS, EXEC_MUTABLE_COLS, execution_update_values
+from perdure._store._rows import (
+    EXEC_COLS,
+    EXEC_MONOTONIC_COLS,
+    EXEC_MUTABLE_COLS,
+    execution_update_values,
+)
 from perdure._store._types import Execution
 
 _COLUMNS = [c.strip() for c in EXEC_COLS.split(",")]
@@ -29,13 +34,16 @@ _COLUMNS = [c.strip() for c in EXEC_COLS.split(",")]
 # execution_values, the same order).
 _mutable_of = operator.itemgetter(*(_COLUMNS.index(c) for c in EXEC_MUTABLE_COLS))
 
-UPDATE_ALL = (
-    f"UPDATE executions SET {', '.join(f'{c} = ?' for c in EXEC_MUTABLE_COLS)} WHERE run_id = ?"
-)
+
+def _set(column: str) -> str:
+    return f"{column} = MAX({column}, ?)" if column in EXEC_MONOTONIC_COLS else f"{column} = ?"
+
+
+UPDATE_ALL = f"UPDATE executions SET {', '.join(map(_set, EXEC_MUTABLE_COLS))} WHERE run_id = ?"
 
 
 def _update_sql(changed: tuple[int, ...]) -> str:
-    sets = ", ".join(f"{EXEC_MUTABLE_COLS[i]} = ?" for i in changed)
+    sets = ", ".join(_set(EXEC_MUTABLE_COLS[i]) for i in changed)
     return f"UPDATE executions SET {sets} WHERE run_id = ?"
 
 

@@ -100,6 +100,9 @@ class Execution:
     # ``Tx.inputs_buffered``, which also knows of inputs this transaction buffered through
     # another object of the run.
     inputs_buffered: bool = False
+    # Whether this run ever started a child: if not, its close has no children to apply its
+    # close policy to, and describe none to list (most runs start none). Never cleared.
+    children_started: bool = False
 
     @property
     def is_open(self) -> bool:

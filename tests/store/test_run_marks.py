@@ -1,7 +1,9 @@
-"""A run's ``inputs_buffered`` mark: a workflow task's completion looks in the inbox only when
-it is set, so it must be set whenever the inbox holds the run's inputs. Here: a run's task
-signalling its own run (the signal is buffered through another object of the run, in the same
-transaction), and a database migrated with inputs waiting in its inbox. Both stores."""
+"""A run's marks, which spare its workflow tasks a read each: ``inputs_buffered`` (the
+completion looks in the inbox only when it is set, so it must be set whenever the inbox holds
+the run's inputs) and ``children_started`` (its close looks for open children only then).
+Here: a task signalling its own run (the signal is buffered through another copy of the run,
+in the same transaction), a copy read before a mark was set and written after, and a
+database migrated with inputs waiting and children running. Both stores."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import sqlite3
 from pgutil import postgres_admin
 
 from perdure._common.clock import VirtualClock
-from perdure._common.commands import CompleteWorkflow, SignalExternalWorkflow
+from perdure._common.commands import CompleteWorkflow, SignalExternalWorkflow, StartChildWorkflow
 from perdure._store import Store, open_store
 from perdure._store import _postgres_schema as pg_schema
 from perdure._store import _schema as sqlite_schema
+from perdure._store._effects import Effects
 from perdure._store._schema import LATEST_VERSION
+from perdure._store._tx import Tx
 from perdure._store._types import StartWorkflowRequest
 from perdure.converter import DataConverter
 
@@ -66,8 +70,8 @@ async def test_a_signal_during_a_task_marks_the_run_until_its_completion(store: 
 
 
 async def _make_old(url: str) -> None:
-    """A database of the version before the mark: two runs with a task in flight, one with a
-    signal waiting in the inbox."""
+    """A database of the version before the marks: two runs with a task in flight, one with
+    a signal waiting in the inbox, the other with a child running."""
     before = LATEST_VERSION - 1
     rows = [
         *(
@@ -76,6 +80,10 @@ async def _make_old(url: str) -> None:
             f"('run-{w}', 'default', '{w}', 'W', 'q', 1, 2, 999999, 10, 2, 'run-{w}')"
             for w in ("waiting", "quiet")
         ),
+        "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, "
+        "status, next_event_id, start_time, task_timeout, wft_state, first_run_id, parent, "
+        "parent_run_id) VALUES ('run-child', 'default', 'child', 'W', 'q', 1, 2, 999999, 10, "
+        "1, 'run-child', NULL, 'run-quiet')",
         "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES "
         "('run-waiting', 'WorkflowExecutionSignaled', 999999, '{}')",
         "CREATE TABLE perdure_schema (version INTEGER NOT NULL)",
@@ -105,11 +113,65 @@ async def _make_old(url: str) -> None:
         await admin.close()
 
 
-async def test_a_migrated_database_marks_the_runs_with_inputs_waiting(db_url: str) -> None:
+async def test_a_migrated_database_marks_inputs_waiting_and_children(db_url: str) -> None:
     await _make_old(db_url)
     store = open_store(db_url, VirtualClock(1_000_000.0))
     try:
-        assert (await store.describe("default", "waiting", None)).inputs_buffered
-        assert not (await store.describe("default", "quiet", None)).inputs_buffered
+        waiting = await store.describe("default", "waiting", None)
+        quiet = await store.describe("default", "quiet", None)
+        assert (waiting.inputs_buffered, waiting.children_started) == (True, False)
+        assert (quiet.inputs_buffered, quiet.children_started) == (False, True)
+        _, pending = await store.describe_pending("default", "quiet", None)
+        assert [c.workflow_id for c in pending.children] == ["child"]
     finally:
         await store.close()
+
+
+def child(seq: int, workflow_id: str) -> StartChildWorkflow:
+    return StartChildWorkflow(
+        seq=seq,
+        workflow_id=workflow_id,
+        workflow_type="W",
+        task_queue="q",
+        input=[],
+        parent_close_policy=1,  # terminate
+        execution_timeout=None,
+        run_timeout=None,
+        task_timeout=None,
+        retry_policy=None,
+        id_reuse_policy=1,
+        memo=None,
+        search_attributes=None,
+    )
+
+
+async def test_a_parent_is_marked_by_its_first_child_and_its_close_ends_them(
+    store: Store,
+) -> None:
+    await store.start_workflow(request("parent"))
+    [task] = await store.claim_workflow_tasks("default", "q", "a", 10)
+    assert not (await store.describe("default", "parent", None)).children_started
+    await store.complete_workflow_task(task, [child(1, "kid")], "a")
+    assert (await store.describe("default", "parent", None)).children_started
+    tasks = await store.claim_workflow_tasks("default", "q", "a", 10)
+    [again] = [t for t in tasks if t.workflow_id == "parent"]
+    done = CompleteWorkflow(CONV.to_payload("done"))
+    await store.complete_workflow_task(again, [done], "a")
+    kid = await store.describe("default", "kid", None)
+    assert kid.status.name == "TERMINATED"  # the parent close policy's default
+
+
+async def test_a_copy_read_before_the_mark_cannot_clear_it(store: Store) -> None:
+    await store.start_workflow(request("parent"))
+
+    async def mark_then_write_a_stale_copy(tx: Tx, fx: Effects) -> None:
+        stale = await tx.get_execution("run-parent")
+        fresh = await tx.get_execution("run-parent")
+        assert stale is not None and fresh is not None
+        fresh.children_started = True
+        await tx.update_execution(fresh)
+        stale.history_size += 1
+        await tx.update_execution(stale)
+
+    await store.transact(mark_then_write_a_stale_copy)
+    assert (await store.describe("default", "parent", None)).children_started
