@@ -1,11 +1,12 @@
 """Counting the rows a run owns, table by table, on either store: what tests of reset and
-deletion check for orphans with."""
+deletion check for orphans with; and the start request the store tests begin runs with."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from perdure._store import Store
+from perdure._store._types import StartWorkflowRequest
 
 # The tables whose rows belong to a run, by its run_id column.
 RUN_TABLES = (
@@ -70,3 +71,19 @@ async def timer_seqs(store: Store, run_id: str) -> list[int]:
 
     result: list[int] = await store.read(read)
     return result
+
+
+def start_request(workflow_id: str, **fields: Any) -> StartWorkflowRequest:
+    """A start of type ``W`` on queue ``q``, its run id ``run-<workflow_id>`` unless
+    ``fields`` (any of the request's) say otherwise."""
+    return StartWorkflowRequest(
+        **{
+            "namespace": "default",
+            "workflow_id": workflow_id,
+            "workflow_type": "W",
+            "task_queue": "q",
+            "input": [],
+            "run_id": f"run-{workflow_id}",
+            **fields,
+        }
+    )

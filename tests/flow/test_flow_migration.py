@@ -3,14 +3,13 @@ their order (priority 3, no fairness pass) and are claimed as before, next to ne
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-from pgutil import fresh_schema, postgres_admin
+from oldschema import make_old_database
+from pgutil import fresh_schema
+from storerows import start_request
 
 from perdure._common.clock import VirtualClock
-from perdure._store import _postgres_schema as pg_schema
-from perdure._store import _schema as sqlite_schema
 from perdure._store import open_store
 from perdure._store._migrate import migrate
 from perdure._store._schema import LATEST_VERSION
@@ -22,63 +21,36 @@ BEFORE = 7  # the schema version before flow control's migration
 
 
 def request(workflow_id: str, priority: Priority | None = None) -> StartWorkflowRequest:
-    return StartWorkflowRequest(
-        namespace="default",
-        workflow_id=workflow_id,
-        workflow_type="W",
-        task_queue="q",
-        input=[],
-        run_id=f"run-{workflow_id}",
-        priority=priority_dict(priority),
-    )
+    return start_request(workflow_id, priority=priority_dict(priority))
 
 
 async def _make_old(url: str) -> None:
     """A version-7 database holding one run and its queued workflow task, as perdure of that
     version wrote them."""
-    rows = [
-        (
-            "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, "
-            "status, next_event_id, start_time, task_timeout, wft_state, first_run_id) VALUES "
-            "('run-old', 'default', 'old', 'W', 'q', 1, 2, 999999, 10, 1, 'run-old')",
-            (),
-        ),
-        (
-            "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) VALUES "
-            "('run-old', 1, 'WorkflowExecutionStarted', 999999, ?)",
-            (b'{"input": []}',),
-        ),
-        (
-            "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
-            "visible_at, lease_seconds, data) VALUES "
-            "(1, 'default', 'q', 'run-old', 'old', 0, 999999, 10, ?)",
-            (b"{}",),
-        ),
-        ("CREATE TABLE perdure_schema (version INTEGER NOT NULL)", ()),
-        (f"INSERT INTO perdure_schema (version) VALUES ({BEFORE})", ()),
-    ]
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        for statements in sqlite_schema.MIGRATIONS[:BEFORE]:
-            for statement in statements:
-                conn.execute(statement)
-        for statement, args in rows:
-            conn.execute(statement, args)
-        conn.commit()
-        conn.close()
-        return
-    admin = await postgres_admin()
-    try:
-        schema = url.rsplit("schema=", 1)[1]
-        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await admin.execute(f'SET search_path TO "{schema}"')
-        for statements in pg_schema.MIGRATIONS[:BEFORE]:
-            for statement in statements:
-                await admin.execute(statement)
-        for statement, args in rows:
-            await admin.execute(statement.replace("?", "$1"), *args)
-    finally:
-        await admin.close()
+    await make_old_database(
+        url,
+        BEFORE,
+        [
+            (
+                "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, "
+                "task_queue, status, next_event_id, start_time, task_timeout, wft_state, "
+                "first_run_id) VALUES "
+                "('run-old', 'default', 'old', 'W', 'q', 1, 2, 999999, 10, 1, 'run-old')",
+                (),
+            ),
+            (
+                "INSERT INTO history (run_id, event_id, event_type, event_time, attributes) "
+                "VALUES ('run-old', 1, 'WorkflowExecutionStarted', 999999, ?)",
+                (b'{"input": []}',),
+            ),
+            (
+                "INSERT INTO tasks (kind, namespace, task_queue, run_id, workflow_id, ref, "
+                "visible_at, lease_seconds, data) VALUES "
+                "(1, 'default', 'q', 'run-old', 'old', 0, 999999, 10, ?)",
+                (b"{}",),
+            ),
+        ],
+    )
 
 
 async def test_an_old_database_migrates_and_keeps_its_queue(db_url: str) -> None:

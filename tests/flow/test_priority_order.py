@@ -8,6 +8,8 @@ import asyncio
 import collections
 from typing import Any
 
+from storerows import start_request
+
 from perdure._store import Store
 from perdure._store._types import StartWorkflowRequest
 from perdure.common import Priority
@@ -15,15 +17,7 @@ from perdure.common._priority import priority_dict
 
 
 def request(workflow_id: str, priority: Priority | None = None) -> StartWorkflowRequest:
-    return StartWorkflowRequest(
-        namespace="default",
-        workflow_id=workflow_id,
-        workflow_type="W",
-        task_queue="q",
-        input=[],
-        run_id=f"run-{workflow_id}",
-        priority=priority_dict(priority),
-    )
+    return start_request(workflow_id, priority=priority_dict(priority))
 
 
 async def start_all(store: Store, requests: list[StartWorkflowRequest]) -> None:

@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from storerows import start_request
 
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import ScheduleActivity
@@ -24,16 +25,7 @@ CONV = DataConverter.default.payload_converter
 
 
 def request(workflow_id: str = "wf", *, delay: float = 0.0) -> StartWorkflowRequest:
-    return StartWorkflowRequest(
-        namespace="default",
-        workflow_id=workflow_id,
-        workflow_type="W",
-        task_queue="q",
-        input=[],
-        run_id=f"run-{workflow_id}",
-        task_timeout=10.0,
-        start_delay=delay,
-    )
+    return start_request(workflow_id, start_delay=delay)
 
 
 def schedule(seq: int, activity_type: str = "act", task_queue: str = "q") -> ScheduleActivity:

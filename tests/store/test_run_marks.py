@@ -7,33 +7,18 @@ database migrated with inputs waiting and children running. Both stores."""
 
 from __future__ import annotations
 
-import sqlite3
-
-from pgutil import postgres_admin
+from oldschema import make_old_database
+from storerows import start_request
 
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import CompleteWorkflow, SignalExternalWorkflow, StartChildWorkflow
 from perdure._store import Store, open_store
-from perdure._store import _postgres_schema as pg_schema
-from perdure._store import _schema as sqlite_schema
 from perdure._store._effects import Effects
 from perdure._store._schema import LATEST_VERSION
 from perdure._store._tx import Tx
-from perdure._store._types import StartWorkflowRequest
 from perdure.converter import DataConverter
 
 CONV = DataConverter.default.payload_converter
-
-
-def request(workflow_id: str) -> StartWorkflowRequest:
-    return StartWorkflowRequest(
-        namespace="default",
-        workflow_id=workflow_id,
-        workflow_type="W",
-        task_queue="q",
-        input=[],
-        run_id=f"run-{workflow_id}",
-    )
 
 
 async def event_types(store: Store, run_id: str) -> list[str]:
@@ -41,7 +26,7 @@ async def event_types(store: Store, run_id: str) -> list[str]:
 
 
 async def test_a_task_signalling_its_own_run_sees_the_signal_next(store: Store) -> None:
-    await store.start_workflow(request("self"))
+    await store.start_workflow(start_request("self"))
     [task] = await store.claim_workflow_tasks("default", "q", "a", 10)
     to_self = SignalExternalWorkflow(1, "self", None, "poke", [CONV.to_payload(1)])
     await store.complete_workflow_task(task, [to_self], "a")
@@ -59,7 +44,7 @@ async def test_a_task_signalling_its_own_run_sees_the_signal_next(store: Store) 
 
 
 async def test_a_signal_during_a_task_marks_the_run_until_its_completion(store: Store) -> None:
-    await store.start_workflow(request("wf"))
+    await store.start_workflow(start_request("wf"))
     [task] = await store.claim_workflow_tasks("default", "q", "a", 10)
     await store.signal("default", "wf", None, "sig", [], "client")
     assert (await store.describe("default", "wf", None)).inputs_buffered
@@ -72,45 +57,25 @@ async def test_a_signal_during_a_task_marks_the_run_until_its_completion(store: 
 async def _make_old(url: str) -> None:
     """A database of the version before the marks: two runs with a task in flight, one with
     a signal waiting in the inbox, the other with a child running."""
-    before = LATEST_VERSION - 1
-    rows = [
-        *(
-            "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, "
-            f"status, next_event_id, start_time, task_timeout, wft_state, first_run_id) VALUES "
-            f"('run-{w}', 'default', '{w}', 'W', 'q', 1, 2, 999999, 10, 2, 'run-{w}')"
-            for w in ("waiting", "quiet")
-        ),
+    run = (
         "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, "
-        "status, next_event_id, start_time, task_timeout, wft_state, first_run_id, parent, "
-        "parent_run_id) VALUES ('run-child', 'default', 'child', 'W', 'q', 1, 2, 999999, 10, "
-        "1, 'run-child', NULL, 'run-quiet')",
-        "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES "
-        "('run-waiting', 'WorkflowExecutionSignaled', 999999, '{}')",
-        "CREATE TABLE perdure_schema (version INTEGER NOT NULL)",
-        f"INSERT INTO perdure_schema (version) VALUES ({before})",
-    ]
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        for statements in sqlite_schema.MIGRATIONS[:before]:
-            for statement in statements:
-                conn.execute(statement)
-        for statement in rows:
-            conn.execute(statement.replace("'{}'", "x'7b7d'"))
-        conn.commit()
-        conn.close()
-        return
-    admin = await postgres_admin()
-    try:
-        schema = url.rsplit("schema=", 1)[1]
-        await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await admin.execute(f'SET search_path TO "{schema}"')
-        for statements in pg_schema.MIGRATIONS[:before]:
-            for statement in statements:
-                await admin.execute(statement)
-        for statement in rows:
-            await admin.execute(statement.replace("'{}'", "'\\x7b7d'::bytea"))
-    finally:
-        await admin.close()
+        "status, next_event_id, start_time, task_timeout, wft_state, first_run_id, "
+        "parent_run_id) VALUES (?, 'default', ?, 'W', 'q', 1, 2, 999999, 10, ?, ?, ?)"
+    )
+    await make_old_database(
+        url,
+        LATEST_VERSION - 1,
+        [
+            (run, ("run-waiting", "waiting", 2, "run-waiting", None)),
+            (run, ("run-quiet", "quiet", 2, "run-quiet", None)),
+            (run, ("run-child", "child", 1, "run-child", "run-quiet")),
+            (
+                "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES "
+                "('run-waiting', 'WorkflowExecutionSignaled', 999999, ?)",
+                (b"{}",),
+            ),
+        ],
+    )
 
 
 async def test_a_migrated_database_marks_inputs_waiting_and_children(db_url: str) -> None:
@@ -148,7 +113,7 @@ def child(seq: int, workflow_id: str) -> StartChildWorkflow:
 async def test_a_parent_is_marked_by_its_first_child_and_its_close_ends_them(
     store: Store,
 ) -> None:
-    await store.start_workflow(request("parent"))
+    await store.start_workflow(start_request("parent"))
     [task] = await store.claim_workflow_tasks("default", "q", "a", 10)
     assert not (await store.describe("default", "parent", None)).children_started
     await store.complete_workflow_task(task, [child(1, "kid")], "a")
@@ -162,7 +127,7 @@ async def test_a_parent_is_marked_by_its_first_child_and_its_close_ends_them(
 
 
 async def test_a_copy_read_before_the_mark_cannot_clear_it(store: Store) -> None:
-    await store.start_workflow(request("parent"))
+    await store.start_workflow(start_request("parent"))
 
     async def mark_then_write_a_stale_copy(tx: Tx, fx: Effects) -> None:
         stale = await tx.get_execution("run-parent")

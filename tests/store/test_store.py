@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pgutil import POSTGRES_URL, REQUIRE_POSTGRES, postgres_admin
+from storerows import start_request
 
 from perdure._common.clock import VirtualClock
 from perdure._common.commands import CompleteWorkflow, ScheduleActivity, StartTimer
@@ -46,15 +47,7 @@ NOTIFY_TIMEOUT = 10.0
 
 
 def request(workflow_id: str, task_timeout: float = 10.0) -> StartWorkflowRequest:
-    return StartWorkflowRequest(
-        namespace="default",
-        workflow_id=workflow_id,
-        workflow_type="W",
-        task_queue="q",
-        input=[],
-        run_id=str(uuid.uuid4()),
-        task_timeout=task_timeout,
-    )
+    return start_request(workflow_id, run_id=str(uuid.uuid4()), task_timeout=task_timeout)
 
 
 async def start(store: Store, workflow_id: str = "wf", task_timeout: float = 10.0) -> str:
