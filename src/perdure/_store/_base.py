@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from perdure._common.clock import Clock
@@ -167,14 +167,12 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             if not waiters:
                 del self._closed_waiters[run_id]
 
-    def _resolve_closed(
-        self, run_ids: Iterable[str], runs: Mapping[str, Execution | None] | None = None
-    ) -> None:
-        """Wake the waiters of these closed runs, each with its run if ``runs`` has it."""
-        for run_id in run_ids:
+    def _resolve_closed(self, closed: Mapping[str, Execution | None]) -> None:
+        """Wake the waiters of these closed runs, each with its run (None: read it)."""
+        for run_id, ex in closed.items():
             for future in self._closed_waiters.pop(run_id, ()):
                 if not future.done():
-                    future.set_result(runs.get(run_id) if runs else None)
+                    future.set_result(ex)
 
     async def _poll_closed(self) -> None:
         # One query per interval (or when a peer says "everything") for every waiter.
@@ -184,7 +182,8 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             waiting = list(self._closed_waiters)
             try:
                 for i in range(0, len(waiting), 500):
-                    self._resolve_closed(await self.closed_among(waiting[i : i + 500]))
+                    closed = await self.closed_among(waiting[i : i + 500])
+                    self._resolve_closed(dict.fromkeys(closed))
             except Exception:  # try again (the store's own retries log a lasting failure)
                 pass
 
@@ -195,7 +194,7 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
         keys: list[Any] = [("queue", *q) for q in fx.queues]
         keys.extend(("closed", run_id) for run_id in fx.closed)
         if fx.closed and self._closed_waiters:
-            self._resolve_closed(fx.closed, fx.closed)
+            self._resolve_closed(fx.closed)
         keys.extend(("query", query_id) for query_id in fx.queries)
         keys.extend(fx.keys)
         keys.append(("changed",))
@@ -217,7 +216,7 @@ class Store(EagerOps, LifecycleOps, ScheduleOps, MessageOps, ReadOps, ABC):
             return
         closed = fire_peer_items(self.notifier, items)
         if closed and self._closed_waiters:
-            self._resolve_closed(closed)
+            self._resolve_closed(dict.fromkeys(closed))
 
     # -- executions (a start: see EagerOps) ------------------------------------------------------
     async def signal(

@@ -13,6 +13,7 @@ from typing import Any, cast
 import asyncpg  # type: ignore[import-untyped]
 
 from perdure._store._effects import Effects
+from perdure._store._marks import BufferedRuns
 from perdure._store._postgres_rows import LockedRows, TaskIds
 from perdure._store._postgres_support import (
     BATCH_LOCK_TIMEOUT,
@@ -93,8 +94,7 @@ class _BatchTx:
         self._held: list[_Held] = []
         # The (run, kind, ref) of the task rows read so far, by task id.
         self._task_keys: dict[int, tuple[str, int, int]] = {}
-        # Runs this transaction gave inbox rows to, not taken since (see Tx.inbox_add).
-        self.buffered: set[str] = set()
+        self.buffered = BufferedRuns()
 
     def _seen(self, task: TaskRow) -> TaskRow:
         """Note which row a task id is, for the holding back of writes to it."""

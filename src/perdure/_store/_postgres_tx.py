@@ -13,6 +13,7 @@ from perdure._store._postgres_tables import _PostgresTablesTx
 from perdure._store._postgres_visibility import _PostgresVisibilityTx
 from perdure._store._rows import (
     EXEC_COLS,
+    EXEC_COLUMNS,
     EXEC_MONOTONIC_COLS,
     EXEC_MUTABLE_COLS,
     TASK_COLS,
@@ -35,7 +36,7 @@ from perdure._store._types import (
 )
 
 EXEC_COLS_E = ", ".join(f"e.{c.strip()}" for c in EXEC_COLS.split(","))
-_CHILDREN_STARTED = [c.strip() for c in EXEC_COLS.split(",")].index("children_started")
+_CHILDREN_STARTED = EXEC_COLUMNS.index("children_started")
 _TASK_WIDTH = len(TASK_COLS.split(","))
 # The tables a statement reads or writes: the held-back writes to them are sent before it.
 _EXECUTIONS = frozenset({"executions"})
@@ -152,8 +153,7 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
     def _keep_marks(self, ex: Execution) -> None:
         """The run's marks another copy of it set in this operation stay set: writes of one
         run held back replace each other (see ``Tx.inbox_add`` and EXEC_MONOTONIC_COLS)."""
-        if ex.run_id in self.buffered:
-            ex.inputs_buffered = True
+        self.buffered.keep(ex)
         row = self.rows.executions.get(ex.run_id)
         if row is not None and row[_CHILDREN_STARTED]:
             ex.children_started = True
@@ -224,11 +224,11 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
             event.event_time,
             blob,
         )
-        self.buffered.add(run_id)
+        self.buffered.added(run_id)
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
         self.changed = True
-        self.buffered.discard(run_id)
+        self.buffered.taken(run_id)
         rows = await self._fetch(
             _INBOX,
             "DELETE FROM inbox WHERE run_id = $1 RETURNING seq, event_type, event_time, attributes",
@@ -238,7 +238,7 @@ class _PostgresTx(_PostgresTablesTx, _PostgresFlowTx, _ScheduleTx, _PostgresVisi
         return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     def inputs_buffered(self, ex: Execution) -> bool:
-        return ex.inputs_buffered or ex.run_id in self.buffered
+        return self.buffered.buffered(ex)
 
     async def insert_task(self, task: TaskRow) -> int:
         if task.fairness is not None:

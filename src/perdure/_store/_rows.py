@@ -19,6 +19,7 @@ EXEC_COLS = (
     "run_timeout, retry_policy, first_run_id, search_attributes, parent, parent_run_id, "
     "updates_requested, reset_points, priority, inputs_buffered, children_started"
 )
+EXEC_COLUMNS = tuple(c.strip() for c in EXEC_COLS.split(","))
 TASK_COLS = (
     "task_id, kind, namespace, task_queue, run_id, workflow_id, ref, visible_at, "
     "lease_seconds, attempt, lease_owner, lease_expires, deadline, final_deadline, "

@@ -21,18 +21,18 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+from perdure._store._marks import BufferedRuns
 from perdure._store._rows import (
-    EXEC_COLS,
+    EXEC_COLUMNS,
     EXEC_MONOTONIC_COLS,
     EXEC_MUTABLE_COLS,
     execution_update_values,
 )
 from perdure._store._types import Execution
 
-_COLUMNS = [c.strip() for c in EXEC_COLS.split(",")]
 # The mutable columns' values in a row read in EXEC_COLS order (or written by
 # execution_values, the same order).
-_mutable_of = operator.itemgetter(*(_COLUMNS.index(c) for c in EXEC_MUTABLE_COLS))
+_mutable_of = operator.itemgetter(*(EXEC_COLUMNS.index(c) for c in EXEC_MUTABLE_COLS))
 
 
 def _set(column: str) -> str:
@@ -57,8 +57,7 @@ class KnownRows:
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple[Execution, tuple[Any, ...]]] = {}
-        # Runs this transaction gave inbox rows to, not taken since (see Tx.inbox_add).
-        self.buffered: set[str] = set()
+        self.buffered = BufferedRuns()
 
     def forget(self) -> None:
         self._rows.clear()

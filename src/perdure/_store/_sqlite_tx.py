@@ -89,8 +89,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         self.known.inserted(ex, values)
 
     async def update_execution(self, ex: Execution) -> None:
-        if ex.run_id in self.known.buffered:
-            ex.inputs_buffered = True
+        self.known.buffered.keep(ex)
         update = self.known.update(ex)
         if update is not None:
             self.c.execute(update[0], update[1])
@@ -137,11 +136,11 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
             "INSERT INTO inbox (run_id, event_type, event_time, attributes) VALUES (?, ?, ?, ?)",
             (run_id, event.event_type.value, event.event_time, blob),
         )
-        self.known.buffered.add(run_id)
+        self.known.buffered.added(run_id)
         self._note_payload_refs(run_id, [blob])
 
     async def inbox_take(self, run_id: str) -> list[HistoryEvent]:
-        self.known.buffered.discard(run_id)
+        self.known.buffered.taken(run_id)
         rows = self.c.execute(
             "DELETE FROM inbox WHERE run_id = ? RETURNING seq, event_type, event_time, attributes",
             (run_id,),
@@ -150,7 +149,7 @@ class _SQLiteTx(_SQLiteLifecycleTx, _SQLiteFlowTx, Tx):
         return [HistoryEvent(0, EventType(r[1]), r[2], decode_attributes(r[3])) for r in rows]
 
     def inputs_buffered(self, ex: Execution) -> bool:
-        return ex.inputs_buffered or ex.run_id in self.known.buffered
+        return self.known.buffered.buffered(ex)
 
     async def insert_task(self, task: TaskRow) -> int:
         if task.fairness is not None:
